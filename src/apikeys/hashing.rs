@@ -1,0 +1,306 @@
+//! Secret storage by entropy, as documented in `docs/security.md`:
+//!
+//! - a generated secret (>= 160 random bits) is stored as `sha256:<hex>` and checked
+//!   in microseconds: guessing it is infeasible, so a slow hash buys nothing;
+//! - an imported secret may be weak, so it is stored as an argon2id PHC string and
+//!   verified on a bounded blocking pool; a success is remembered in memory under an
+//!   HMAC of (stored hash, presented secret) with a per-process key, never the secret,
+//!   so the argon2 cost is paid once per instance and a rotation forgets it;
+//! - [`HashPolicy::Argon2idForAll`] stores every secret as argon2id, with the same memory.
+//!
+//! The work a verification costs depends only on the presented secret's form and the
+//! policy, never on whether the key id exists: unknown ids go through [`Hasher::verify_unknown`].
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use aws_lc_rs::{digest, hmac, rand::SystemRandom};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+
+use super::secret::{self, Secret};
+
+/// How secrets are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HashPolicy {
+    /// SHA-256 for generated secrets, argon2id for imported ones.
+    ByEntropy,
+    /// argon2id for every secret.
+    Argon2idForAll,
+}
+
+/// Why a secret could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// The argon2 pool and its queue are full: try again shortly (503).
+    #[error("secret verification is saturated")]
+    Busy,
+    /// The stored hash is not one keymint writes.
+    #[error("unrecognised stored hash")]
+    Corrupt,
+}
+
+const SHA256_PREFIX: &str = "sha256:";
+const MEMO_CAPACITY: usize = 100_000;
+
+/// Hashes and verifies secrets. One per process, shared.
+pub struct Hasher {
+    policy: HashPolicy,
+    permits: Arc<Semaphore>,
+    pending: AtomicUsize,
+    max_pending: usize,
+    memo_key: hmac::Key,
+    memo: Mutex<HashSet<[u8; 32]>>,
+    dummy_sha256: String,
+    dummy_argon2: String,
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hasher")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+fn sha256_hex(value: &str) -> String {
+    let d = digest::digest(&digest::SHA256, value.as_bytes());
+    let mut out = String::with_capacity(SHA256_PREFIX.len() + 64);
+    out.push_str(SHA256_PREFIX);
+    for b in d.as_ref() {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+fn argon2_hash(value: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    // Hashing with valid default parameters and a fresh salt cannot fail.
+    Argon2::default()
+        .hash_password(value.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+}
+
+fn argon2_verify(phc: &str, value: &str) -> Result<bool, HashError> {
+    let parsed = PasswordHash::new(phc).map_err(|_| HashError::Corrupt)?;
+    Ok(Argon2::default()
+        .verify_password(value.as_bytes(), &parsed)
+        .is_ok())
+}
+
+impl Hasher {
+    /// A hasher running at most `workers` argon2 computations at once, with up to
+    /// `max_pending` more waiting; past that, verification answers [`HashError::Busy`].
+    pub fn new(policy: HashPolicy, workers: usize, max_pending: usize) -> Self {
+        let rng = SystemRandom::new();
+        #[expect(
+            clippy::expect_used,
+            reason = "start-up: no safe fallback without randomness"
+        )]
+        let memo_key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("system RNG failed");
+        Hasher {
+            policy,
+            permits: Arc::new(Semaphore::new(workers.max(1))),
+            pending: AtomicUsize::new(0),
+            max_pending,
+            memo_key,
+            memo: Mutex::new(HashSet::new()),
+            dummy_sha256: sha256_hex(&secret::random_base62(32)),
+            dummy_argon2: argon2_hash(&secret::random_base62(32)),
+        }
+    }
+
+    pub fn policy(&self) -> HashPolicy {
+        self.policy
+    }
+
+    /// Whether a presented secret is checked by the fast path (SHA-256).
+    fn fast_path(&self, presented: &Secret) -> bool {
+        self.policy == HashPolicy::ByEntropy && secret::looks_generated(presented.expose())
+    }
+
+    /// The stored form of a new secret.
+    pub async fn hash(&self, value: &Secret, imported: bool) -> Result<String, HashError> {
+        if self.policy == HashPolicy::ByEntropy && !imported {
+            return Ok(sha256_hex(value.expose()));
+        }
+        let value = value.clone();
+        self.on_pool(move || Ok(argon2_hash(value.expose()))).await
+    }
+
+    /// Checks `presented` against a stored hash, in constant time.
+    pub async fn verify(&self, stored: &str, presented: &Secret) -> Result<bool, HashError> {
+        if let Some(hex) = stored.strip_prefix(SHA256_PREFIX) {
+            if !self.fast_path(presented) {
+                // A generated key presented with a secret of another form: spend the
+                // same work an unknown id would, then refuse.
+                self.verify_unknown(presented).await?;
+                return Ok(false);
+            }
+            let computed = sha256_hex(presented.expose());
+            return Ok(computed.as_bytes()[SHA256_PREFIX.len()..]
+                .ct_eq(hex.as_bytes())
+                .into());
+        }
+        if self.fast_path(presented) {
+            // An argon2 key cannot hold a keymint-format secret (imports refuse them).
+            self.verify_unknown(presented).await?;
+            return Ok(false);
+        }
+        let tag = self.memo_tag(stored, presented);
+        if self.memo_contains(&tag) {
+            return Ok(true);
+        }
+        let (stored, value) = (stored.to_string(), presented.clone());
+        let ok = self
+            .on_pool(move || argon2_verify(&stored, value.expose()))
+            .await?;
+        if ok {
+            self.memo_insert(tag);
+        }
+        Ok(ok)
+    }
+
+    /// The work of a verification against a key that does not exist; always refuses.
+    pub async fn verify_unknown(&self, presented: &Secret) -> Result<(), HashError> {
+        if self.fast_path(presented) {
+            let computed = sha256_hex(presented.expose());
+            let _ = bool::from(computed.as_bytes().ct_eq(self.dummy_sha256.as_bytes()));
+            return Ok(());
+        }
+        let (dummy, value) = (self.dummy_argon2.clone(), presented.clone());
+        self.on_pool(move || argon2_verify(&dummy, value.expose()))
+            .await?;
+        Ok(())
+    }
+
+    fn memo_tag(&self, stored: &str, presented: &Secret) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.memo_key);
+        ctx.update(stored.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(presented.expose().as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
+    }
+
+    fn memo_contains(&self, tag: &[u8; 32]) -> bool {
+        self.memo.lock().map(|m| m.contains(tag)).unwrap_or(false)
+    }
+
+    fn memo_insert(&self, tag: [u8; 32]) {
+        if let Ok(mut memo) = self.memo.lock() {
+            if memo.len() >= MEMO_CAPACITY {
+                memo.clear();
+            }
+            memo.insert(tag);
+        }
+    }
+
+    /// Runs `work` on the bounded blocking pool.
+    async fn on_pool<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let _queued = Queued::enter(&self.pending, self.max_pending)?;
+                self.permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| HashError::Busy)?
+            }
+        };
+        let result = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|_| HashError::Busy)?;
+        result
+    }
+}
+
+/// A place in the argon2 queue, given back on drop (also when the waiter is cancelled).
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn enter(pending: &'a AtomicUsize, max: usize) -> Result<Self, HashError> {
+        if pending.fetch_add(1, Ordering::SeqCst) >= max {
+            pending.fetch_sub(1, Ordering::SeqCst);
+            return Err(HashError::Busy);
+        }
+        Ok(Queued(pending))
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher(policy: HashPolicy) -> Hasher {
+        Hasher::new(policy, 2, 16)
+    }
+
+    #[tokio::test]
+    async fn generated_secrets_are_stored_as_sha256_and_verify() {
+        let h = hasher(HashPolicy::ByEntropy);
+        let s = secret::generate(&secret::new_key_id(), "production");
+        let stored = h.hash(&s, false).await.unwrap();
+        assert!(stored.starts_with("sha256:"));
+        assert!(!stored.contains(s.expose()));
+        assert!(h.verify(&stored, &s).await.unwrap());
+        let other = secret::generate(&secret::new_key_id(), "production");
+        assert!(!h.verify(&stored, &other).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn imported_secrets_are_stored_as_argon2id_and_remembered() {
+        let h = hasher(HashPolicy::ByEntropy);
+        let s = Secret::new("legacy-secret-0123456789".into());
+        let stored = h.hash(&s, true).await.unwrap();
+        assert!(stored.starts_with("$argon2id$"));
+        assert!(h.verify(&stored, &s).await.unwrap());
+        assert!(h.memo_contains(&h.memo_tag(&stored, &s)));
+        assert!(h.verify(&stored, &s).await.unwrap());
+        assert!(!h
+            .verify(&stored, &Secret::new("legacy-secret-0123456780".into()))
+            .await
+            .unwrap());
+    }
+
+    #[tokio::test]
+    async fn argon2_for_all_hashes_generated_secrets_too() {
+        let h = hasher(HashPolicy::Argon2idForAll);
+        let s = secret::generate(&secret::new_key_id(), "staging");
+        let stored = h.hash(&s, false).await.unwrap();
+        assert!(stored.starts_with("$argon2id$"));
+        assert!(h.verify(&stored, &s).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_pool_answers_busy_instead_of_queueing_without_bound() {
+        let h = Hasher::new(HashPolicy::ByEntropy, 1, 0);
+        let s = Secret::new("legacy-secret-0123456789".into());
+        assert!(
+            h.verify_unknown(&s).await.is_ok(),
+            "a free worker takes the work"
+        );
+        let _busy = h.permits.clone().try_acquire_owned().unwrap();
+        assert!(matches!(h.verify_unknown(&s).await, Err(HashError::Busy)));
+    }
+}

@@ -1,0 +1,366 @@
+//! The key lifecycle, shared by `/v1/keys` and `keymint keys ...`: every change is
+//! checked against the caller's reach and rights, written with its audit event in
+//! one transaction, and never returns a secret except at creation or rotation.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::hashing::Hasher;
+use super::secret::{self, Secret};
+use super::validate::{self, invalid};
+use super::{Actor, KeyView, ManageError};
+use crate::clock::Clock;
+use crate::oauth::scope::MANAGEMENT_PREFIX;
+use crate::store::{AuditRecord, KeyFilter, KeyRecord, Store, StoreError};
+
+/// The body of a create request.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    /// The workspace to create the key in; the caller's own when absent.
+    pub workspace_id: Option<String>,
+    /// Unique within the workspace.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// e.g. `production`, `staging`; fixed for the key's life. Default `production`.
+    pub environment: Option<String>,
+    /// e.g. `access`, `gateway`. Default `access`.
+    #[serde(rename = "type")]
+    pub key_type: Option<String>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub allowed_cidrs: Vec<String>,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// RFC 3339; or use `expires_in`.
+    pub expires_at: Option<String>,
+    /// One of `1h`, `1d`, `7d`, `30d`, `90d`, `180d`, `360d`.
+    pub expires_in: Option<String>,
+    /// An existing secret to import instead of generating one.
+    pub secret: Option<String>,
+}
+
+/// The body of an update request: only the fields present change.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub allowed_cidrs: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+    /// RFC 3339, or `null` to remove the expiry.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub expires_at: Option<Option<String>>,
+    pub expires_in: Option<String>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// A key together with its secret: the one-time reveal of create and rotate.
+#[derive(Debug)]
+pub struct Revealed {
+    pub key: KeyView,
+    pub secret: Secret,
+}
+
+/// The result of a rotation.
+#[derive(Debug)]
+pub struct Rotation {
+    pub revealed: Revealed,
+    /// When the old secret stops working (`None`: it already has).
+    pub previous_expires_at: Option<i64>,
+}
+
+/// Filters of a key listing (`GET /v1/keys`).
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct KeyListQuery {
+    /// Case-insensitive substring of the name.
+    pub q: Option<String>,
+    /// `active` (default), `inactive`, `expired`, `revoked` or `all`.
+    pub status: Option<String>,
+    pub environment: Option<String>,
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub key_type: Option<String>,
+    /// Key id of the creator, or `cli` / `bootstrap`.
+    pub created_by: Option<String>,
+    /// Only this workspace (platform admins; others always see their own).
+    pub workspace_id: Option<String>,
+    /// 1-100, default 50.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of keys, oldest first; `next_cursor` is absent on the last page.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct KeyPage {
+    #[schema(value_type = Vec<Object>)]
+    pub data: Vec<KeyView>,
+    pub next_cursor: Option<String>,
+}
+
+/// The key management service.
+#[derive(Clone)]
+pub struct Keys {
+    store: Arc<dyn Store>,
+    hasher: Arc<Hasher>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Keys {
+    pub fn new(store: Arc<dyn Store>, hasher: Arc<Hasher>, clock: Arc<dyn Clock>) -> Self {
+        Keys {
+            store,
+            hasher,
+            clock,
+        }
+    }
+
+    fn audit(&self, actor: &Actor, key: &KeyRecord, action: &str, details: Value) -> AuditRecord {
+        AuditRecord {
+            id: 0,
+            at: self.clock.now(),
+            actor: actor.id.clone(),
+            actor_ip: actor.ip.clone(),
+            workspace_id: Some(key.workspace_id.clone()),
+            action: action.into(),
+            target_type: "key".into(),
+            target_id: key.id.clone(),
+            details,
+        }
+    }
+
+    fn require(actor: &Actor, scope: &str) -> Result<(), ManageError> {
+        if actor.holds(scope) {
+            Ok(())
+        } else {
+            Err(ManageError::Forbidden(format!(
+                "this action needs the {scope} scope"
+            )))
+        }
+    }
+
+    /// Refuses management scopes the caller does not hold itself (no escalation).
+    fn check_grantable(actor: &Actor, scopes: &[String]) -> Result<(), ManageError> {
+        match scopes
+            .iter()
+            .find(|s| s.starts_with(MANAGEMENT_PREFIX) && !actor.holds(s))
+        {
+            Some(s) => Err(ManageError::Forbidden(format!(
+                "cannot grant {s}: the caller does not hold it"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Loads a key the caller may reach; another workspace's key is "not found".
+    async fn load(&self, actor: &Actor, id: &str) -> Result<KeyRecord, ManageError> {
+        match self.store.find_key(id).await? {
+            Some(key) if actor.reaches(&key.workspace_id) => Ok(key),
+            _ => Err(ManageError::NotFound("key")),
+        }
+    }
+
+    /// Creates a key and reveals its secret, once.
+    pub async fn create(&self, actor: &Actor, new: NewKey) -> Result<Revealed, ManageError> {
+        Self::require(actor, "keymint:keys:write")?;
+        let now = self.clock.now();
+        let workspace_id = match (new.workspace_id, &actor.workspace_id) {
+            (Some(ws), _) => ws,
+            (None, Some(own)) => own.clone(),
+            (None, None) => return Err(invalid("workspace_id", "is required here").into()),
+        };
+        if !actor.reaches(&workspace_id) {
+            return Err(ManageError::NotFound("workspace"));
+        }
+        match self.store.get_workspace(&workspace_id).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound) => return Err(ManageError::NotFound("workspace")),
+            Err(e) => return Err(e.into()),
+        }
+        let name = validate::name("name", &new.name)?;
+        let description = validate::description(&new.description)?;
+        let environment = validate::label(
+            "environment",
+            new.environment.as_deref().unwrap_or("production"),
+        )?;
+        let key_type = validate::label("type", new.key_type.as_deref().unwrap_or("access"))?;
+        let scopes = validate::scopes(&new.scopes)?;
+        Self::check_grantable(actor, &scopes)?;
+        let allowed_cidrs = validate::cidrs(&new.allowed_cidrs)?;
+        let audiences = validate::audiences(&new.audiences)?;
+        let expires_at =
+            validate::expiry(new.expires_at.as_deref(), new.expires_in.as_deref(), now)?;
+        let id = secret::new_key_id();
+        let (secret, imported) = match new.secret {
+            Some(value) => {
+                validate::imported_secret(&value)?;
+                (Secret::new(value), true)
+            }
+            None => (secret::generate(&id, &environment), false),
+        };
+        let key = KeyRecord {
+            secret_hash: self.hasher.hash(&secret, imported).await?,
+            masked_secret: secret::mask(secret.expose()),
+            id,
+            workspace_id,
+            name,
+            description,
+            environment,
+            key_type,
+            scopes,
+            allowed_cidrs,
+            audiences,
+            expires_at,
+            status: "active".into(),
+            imported,
+            previous_secret_hash: None,
+            previous_expires_at: None,
+            previous_last_used_at: None,
+            created_at: now,
+            created_by: Some(actor.id.clone()),
+            updated_at: now,
+            last_used_at: None,
+            last_used_ip: None,
+            rotated_at: None,
+            revoked_at: None,
+            revoked_by: None,
+            version: 1,
+        };
+        let details = json!({
+            "name": key.name, "environment": key.environment, "type": key.key_type,
+            "scopes": key.scopes, "allowed_cidrs": key.allowed_cidrs, "audiences": key.audiences,
+            "expires_at": key.expires_at.map(crate::clock::rfc3339), "imported": imported,
+        });
+        self.store
+            .insert_key(&key, &self.audit(actor, &key, "key.create", details))
+            .await?;
+        Ok(Revealed {
+            key: KeyView::new(&key, now),
+            secret,
+        })
+    }
+
+    /// One key.
+    pub async fn get(&self, actor: &Actor, id: &str) -> Result<KeyView, ManageError> {
+        Self::require(actor, "keymint:keys:read")
+            .or_else(|_| Self::require(actor, "keymint:keys:write"))?;
+        let key = self.load(actor, id).await?;
+        Ok(KeyView::new(&key, self.clock.now()))
+    }
+
+    /// A page of keys, oldest first, in a stable order (`created_at`, then `id`).
+    pub async fn list(&self, actor: &Actor, query: &KeyListQuery) -> Result<KeyPage, ManageError> {
+        Self::require(actor, "keymint:keys:read")
+            .or_else(|_| Self::require(actor, "keymint:keys:write"))?;
+        let now = self.clock.now();
+        let limit = query.limit.unwrap_or(50);
+        if !(1..=100).contains(&limit) {
+            return Err(invalid("limit", "must be between 1 and 100").into());
+        }
+        let workspace_id = if actor.platform {
+            query.workspace_id.clone()
+        } else {
+            match (&query.workspace_id, &actor.workspace_id) {
+                (Some(asked), Some(own)) if asked != own => {
+                    return Ok(KeyPage {
+                        data: vec![],
+                        next_cursor: None,
+                    })
+                }
+                (_, own) => own.clone(),
+            }
+        };
+        let (status, unexpired_at) = match query.status.as_deref().unwrap_or("active") {
+            "active" => (Some("active".to_string()), Some((now, true))),
+            "expired" => (Some("active".to_string()), Some((now, false))),
+            s @ ("inactive" | "revoked") => (Some(s.to_string()), None),
+            "all" => (None, None),
+            _ => {
+                return Err(invalid(
+                    "status",
+                    "must be active, inactive, expired, revoked or all",
+                )
+                .into())
+            }
+        };
+        let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let filter = KeyFilter {
+            workspace_id,
+            name_contains: query.q.clone().filter(|q| !q.is_empty()),
+            status,
+            unexpired_at,
+            environment: query.environment.clone(),
+            key_type: query.key_type.clone(),
+            created_by: query.created_by.clone(),
+            after,
+            limit: limit + 1,
+        };
+        let mut rows = self.store.list_keys(&filter).await?;
+        let next_cursor = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|k| encode_cursor(k.created_at, &k.id))
+        } else {
+            None
+        };
+        Ok(KeyPage {
+            data: rows.iter().map(|k| KeyView::new(k, now)).collect(),
+            next_cursor,
+        })
+    }
+
+    /// Revokes a key, permanently. Revoking a revoked key changes nothing.
+    pub async fn revoke(&self, actor: &Actor, id: &str) -> Result<KeyView, ManageError> {
+        Self::require(actor, "keymint:keys:write")?;
+        let mut key = self.load(actor, id).await?;
+        let now = self.clock.now();
+        if key.status == "revoked" {
+            return Ok(KeyView::new(&key, now));
+        }
+        let before = key.status.clone();
+        key.status = "revoked".into();
+        key.revoked_at = Some(now);
+        key.revoked_by = Some(actor.id.clone());
+        key.previous_secret_hash = None;
+        key.previous_expires_at = None;
+        key.updated_at = now;
+        let audit = self.audit(
+            actor,
+            &key,
+            "key.revoke",
+            json!({"status": [before, "revoked"]}),
+        );
+        self.store.update_key(&key, &audit).await?;
+        key.version += 1;
+        Ok(KeyView::new(&key, now))
+    }
+}
+
+fn encode_cursor(created_at: i64, id: &str) -> String {
+    B64.encode(format!("{created_at}:{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(i64, String), ManageError> {
+    let bad = || ManageError::from(invalid("cursor", "is not a cursor returned by this API"));
+    let text = B64
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(bad)?;
+    let (at, id) = text.split_once(':').ok_or_else(bad)?;
+    Ok((at.parse().map_err(|_| bad())?, id.to_string()))
+}

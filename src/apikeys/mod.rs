@@ -1,0 +1,95 @@
+//! API keys: the secret format, secret storage, client authentication and the
+//! management lifecycle (create, list, edit, rotate, revoke ...) shared by the
+//! HTTP API and the CLI.
+
+mod auth;
+pub mod hashing;
+mod manage;
+pub mod secret;
+mod validate;
+mod view;
+
+pub use auth::{address_allowed, authenticate, AuthFailure, Authenticated};
+pub use manage::{KeyListQuery, KeyPage, KeyUpdate, Keys, NewKey, Revealed, Rotation};
+pub use validate::{name as validate_name, FieldError};
+pub use view::{key_status, KeyView};
+
+/// Who performs a management action, for access control and the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The caller's key id, or `cli` / `bootstrap` for local commands.
+    pub id: String,
+    pub ip: Option<String>,
+    /// The caller's own workspace (where keys it creates go by default).
+    pub workspace_id: Option<String>,
+    /// Acts on every workspace (holds `keymint:workspaces:admin`, or is the CLI).
+    pub platform: bool,
+    /// The management scopes the caller holds.
+    pub scopes: Vec<String>,
+}
+
+impl Actor {
+    /// The local operator, acting through the CLI with full rights.
+    pub fn cli() -> Self {
+        Actor {
+            id: "cli".into(),
+            ip: None,
+            workspace_id: None,
+            platform: true,
+            scopes: crate::oauth::scope::MANAGEMENT_SCOPES
+                .iter()
+                .map(|(s, _)| s.to_string())
+                .collect(),
+        }
+    }
+
+    /// Whether the caller holds management scope `scope`.
+    pub fn holds(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Whether the caller may see and act on things in `workspace_id`.
+    pub fn reaches(&self, workspace_id: &str) -> bool {
+        self.platform || self.workspace_id.as_deref() == Some(workspace_id)
+    }
+}
+
+/// Errors of management operations; the HTTP layer maps each to a problem type.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the service is busy; retry shortly")]
+    Busy,
+    #[error("the database is unavailable")]
+    Unavailable(#[source] crate::store::StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<crate::store::StoreError> for ManageError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::NotFound => ManageError::NotFound("resource"),
+            StoreError::Conflict(why) => ManageError::Conflict(why.to_string()),
+            StoreError::Corrupt(why) => ManageError::Internal(why),
+            e @ StoreError::Unavailable(_) => ManageError::Unavailable(e),
+        }
+    }
+}
+
+impl From<hashing::HashError> for ManageError {
+    fn from(e: hashing::HashError) -> Self {
+        match e {
+            hashing::HashError::Busy => ManageError::Busy,
+            hashing::HashError::Corrupt => ManageError::Internal("unrecognised stored hash".into()),
+        }
+    }
+}

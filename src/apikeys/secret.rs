@@ -1,0 +1,223 @@
+//! The API key secret format, checkable offline like GitHub's tokens:
+//!
+//! ```text
+//! km_live_<key id: 16 base62>_<random: 32 base62 = 190 bits><checksum: 6 base62>
+//! ```
+//!
+//! The prefix names the product and the environment class (`live` for production,
+//! `test` for everything else). The checksum is CRC32 over everything before it, so a
+//! secret scanner (or keymint itself, before any database lookup) can tell a real key
+//! from noise. Secrets live in [`Secret`], whose `Debug` prints `[REDACTED]`.
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// Every generated secret starts with this.
+pub const PRODUCT_PREFIX: &str = "km_";
+/// Length of a key id.
+pub const ID_LEN: usize = 16;
+const RANDOM_LEN: usize = 32;
+const CHECKSUM_LEN: usize = 6;
+
+/// A secret value. Never printed by `Debug`; compare through `apikeys::hashing`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    /// The secret itself: only for hashing, and for the one-time reveal.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+/// The environment class a prefix names.
+pub fn env_class(environment: &str) -> &'static str {
+    match environment {
+        "production" | "prod" | "live" => "live",
+        _ => "test",
+    }
+}
+
+/// `count` random base62 characters, unbiased (rejection sampling).
+pub fn random_base62(count: usize) -> String {
+    let rng = SystemRandom::new();
+    let mut out = String::with_capacity(count);
+    let mut buf = [0u8; 64];
+    while out.len() < count {
+        // The system RNG failing is unrecoverable; there is no safe fallback.
+        rng.fill(&mut buf)
+            .expect("system random number generator failed");
+        for b in buf {
+            // 248 = 4 * 62: bytes at or above it would bias the distribution.
+            if b < 248 && out.len() < count {
+                out.push(BASE62[usize::from(b % 62)] as char);
+            }
+        }
+    }
+    out
+}
+
+/// A new key id.
+pub fn new_key_id() -> String {
+    random_base62(ID_LEN)
+}
+
+fn checksum(body: &str) -> String {
+    let mut n = crc32fast::hash(body.as_bytes());
+    let mut out = [b'0'; CHECKSUM_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Generates a new secret for key `id` in `environment`.
+pub fn generate(id: &str, environment: &str) -> Secret {
+    let body = format!(
+        "{PRODUCT_PREFIX}{}_{id}_{}",
+        env_class(environment),
+        random_base62(RANDOM_LEN)
+    );
+    let sum = checksum(&body);
+    Secret(body + &sum)
+}
+
+/// Why a value is not a well-formed generated secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    #[error("not a keymint secret")]
+    NotKeymint,
+    #[error("malformed keymint secret")]
+    Malformed,
+    #[error("checksum mismatch")]
+    Checksum,
+}
+
+/// Whether `value` claims to be a generated secret (has the product prefix).
+pub fn looks_generated(value: &str) -> bool {
+    value.starts_with(PRODUCT_PREFIX)
+}
+
+/// Checks the structure and checksum of a generated secret, offline, and returns
+/// the key id it embeds.
+pub fn parse(value: &str) -> Result<&str, FormatError> {
+    let rest = value
+        .strip_prefix(PRODUCT_PREFIX)
+        .ok_or(FormatError::NotKeymint)?;
+    let rest = rest
+        .strip_prefix("live_")
+        .or_else(|| rest.strip_prefix("test_"))
+        .ok_or(FormatError::Malformed)?;
+    let expected_len = ID_LEN + 1 + RANDOM_LEN + CHECKSUM_LEN;
+    if rest.len() != expected_len || !rest.is_ascii() || rest.as_bytes()[ID_LEN] != b'_' {
+        return Err(FormatError::Malformed);
+    }
+    let (id, tail) = (&rest[..ID_LEN], &rest[ID_LEN + 1..]);
+    if !id
+        .bytes()
+        .chain(tail.bytes())
+        .all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(FormatError::Malformed);
+    }
+    let split = value.len() - CHECKSUM_LEN;
+    if checksum(&value[..split]) != value[split..] {
+        return Err(FormatError::Checksum);
+    }
+    Ok(id)
+}
+
+/// The display form: the prefix (for generated secrets) and the last 4 characters.
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    let last4: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+    let prefix = if parse(value).is_ok() {
+        &value[..PRODUCT_PREFIX.len() + 5]
+    } else {
+        ""
+    };
+    format!("{prefix}****{last4}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn generated_secret_parses_back_to_its_key_id() {
+        let id = new_key_id();
+        let secret = generate(&id, "production");
+        assert!(secret.expose().starts_with("km_live_"));
+        assert_eq!(parse(secret.expose()), Ok(id.as_str()));
+        let test_secret = generate(&id, "staging");
+        assert!(test_secret.expose().starts_with("km_test_"));
+    }
+
+    #[test]
+    fn random_part_carries_at_least_160_bits() {
+        // 32 characters of base62 = 32 * log2(62) = 190.5 bits.
+        assert!(RANDOM_LEN as f64 * 62f64.log2() >= 160.0);
+        assert_ne!(random_base62(RANDOM_LEN), random_base62(RANDOM_LEN));
+    }
+
+    #[test]
+    fn any_single_character_change_fails_the_checksum_or_structure() {
+        let secret = generate(&new_key_id(), "production");
+        let value = secret.expose();
+        for i in 8..value.len() {
+            let mut bytes = value.as_bytes().to_vec();
+            bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
+            let changed = String::from_utf8(bytes).unwrap();
+            assert!(
+                parse(&changed).is_err(),
+                "accepted a change at {i}: {changed}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_values_are_rejected_with_the_reason() {
+        assert_eq!(parse("sk_live_abc"), Err(FormatError::NotKeymint));
+        assert_eq!(parse("km_prod_abc"), Err(FormatError::Malformed));
+        assert_eq!(parse("km_live_short"), Err(FormatError::Malformed));
+    }
+
+    #[test]
+    fn mask_keeps_prefix_and_last_four_only() {
+        let secret = generate(&new_key_id(), "production");
+        let masked = mask(secret.expose());
+        assert!(masked.starts_with("km_live_****"));
+        assert!(masked.ends_with(&secret.expose()[secret.expose().len() - 4..]));
+        assert_eq!(masked.len(), "km_live_****".len() + 4);
+        assert_eq!(mask("legacy-secret-value-1234"), "****1234");
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let secret = generate(&new_key_id(), "production");
+        assert_eq!(format!("{secret:?}"), "[REDACTED]");
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_and_accepts_only_valid_checksums(s in "km_(live|test)_[A-Za-z0-9_]{0,70}") {
+            if let Ok(id) = parse(&s) {
+                prop_assert_eq!(id.len(), ID_LEN);
+                let split = s.len() - CHECKSUM_LEN;
+                prop_assert_eq!(checksum(&s[..split]), &s[split..]);
+            }
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Validation of management input: each failure names the field and the reason.
+
+use std::str::FromStr;
+
+use ipnet::IpNet;
+
+use crate::oauth::scope::Scope;
+
+/// One invalid field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// A display name: 1 to 100 characters, no control characters, not blank.
+pub fn name(field: &str, value: &str) -> Result<String, FieldError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > 100 {
+        return Err(invalid(field, "must be at most 100 characters"));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Free text up to 1000 characters.
+pub fn description(value: &str) -> Result<String, FieldError> {
+    if value.chars().count() > 1000 {
+        return Err(invalid("description", "must be at most 1000 characters"));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(invalid(
+            "description",
+            "must not contain control characters",
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// A label such as an environment or a key type: 1-32 of `a-z 0-9 - _`.
+pub fn label(field: &str, value: &str) -> Result<String, FieldError> {
+    let ok = !value.is_empty()
+        && value.len() <= 32
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(invalid(
+            field,
+            "must be 1-32 characters of a-z, 0-9, '-' and '_'",
+        ))
+    }
+}
+
+/// A scope list: every scope valid, duplicates dropped, at most 100.
+pub fn scopes(values: &[String]) -> Result<Vec<String>, FieldError> {
+    if values.len() > 100 {
+        return Err(invalid("scopes", "at most 100 scopes"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let scope =
+            Scope::parse(v).map_err(|e| invalid(format!("scopes[{i}]"), format!("{v:?}: {e}")))?;
+        let text = scope.to_string();
+        if !out.contains(&text) {
+            out.push(text);
+        }
+    }
+    Ok(out)
+}
+
+/// CIDR ranges (IPv4 or IPv6); a bare address means that one address. Stored in
+/// canonical network form.
+pub fn cidrs(values: &[String]) -> Result<Vec<String>, FieldError> {
+    if values.len() > 100 {
+        return Err(invalid("allowed_cidrs", "at most 100 ranges"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let net = IpNet::from_str(v.trim())
+            .or_else(|_| std::net::IpAddr::from_str(v.trim()).map(IpNet::from))
+            .map_err(|_| {
+                invalid(
+                    format!("allowed_cidrs[{i}]"),
+                    format!("{v:?} is not an IPv4 or IPv6 CIDR"),
+                )
+            })?;
+        let text = net.trunc().to_string();
+        if !out.contains(&text) {
+            out.push(text);
+        }
+    }
+    Ok(out)
+}
+
+/// Audiences: non-empty strings without whitespace, at most 200 characters, at most 20.
+pub fn audiences(values: &[String]) -> Result<Vec<String>, FieldError> {
+    if values.len() > 20 {
+        return Err(invalid("audiences", "at most 20 audiences"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        if v.is_empty() || v.len() > 200 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid(
+                format!("audiences[{i}]"),
+                "must be 1-200 characters without whitespace",
+            ));
+        }
+        if !out.contains(v) {
+            out.push(v.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The expiry presets accepted as `expires_in`, in seconds.
+pub const EXPIRY_PRESETS: &[(&str, i64)] = &[
+    ("1h", 3600),
+    ("1d", 86_400),
+    ("7d", 7 * 86_400),
+    ("30d", 30 * 86_400),
+    ("90d", 90 * 86_400),
+    ("180d", 180 * 86_400),
+    ("360d", 360 * 86_400),
+];
+
+/// The expiry from `expires_at` (RFC 3339) or `expires_in` (a preset); both is an error.
+pub fn expiry(
+    expires_at: Option<&str>,
+    expires_in: Option<&str>,
+    now: i64,
+) -> Result<Option<i64>, FieldError> {
+    match (expires_at, expires_in) {
+        (Some(_), Some(_)) => Err(invalid(
+            "expires_in",
+            "give expires_at or expires_in, not both",
+        )),
+        (Some(at), None) => {
+            let at = crate::clock::parse_rfc3339(at).ok_or_else(|| {
+                invalid(
+                    "expires_at",
+                    "must be an RFC 3339 timestamp, e.g. 2030-01-31T00:00:00Z",
+                )
+            })?;
+            if at <= now {
+                return Err(invalid("expires_at", "must be in the future"));
+            }
+            Ok(Some(at))
+        }
+        (None, Some(preset)) => EXPIRY_PRESETS
+            .iter()
+            .find(|(name, _)| *name == preset)
+            .map(|(_, secs)| Some(now + secs))
+            .ok_or_else(|| {
+                invalid(
+                    "expires_in",
+                    "must be one of 1h, 1d, 7d, 30d, 90d, 180d, 360d",
+                )
+            }),
+        (None, None) => Ok(None),
+    }
+}
+
+/// An imported legacy secret: 16-256 printable ASCII characters without spaces, not
+/// in keymint's own format, and not trivially weak.
+pub fn imported_secret(value: &str) -> Result<(), FieldError> {
+    let len = value.chars().count();
+    if len < 16 {
+        return Err(invalid("secret", "is too short: at least 16 characters"));
+    }
+    if len > 256 {
+        return Err(invalid("secret", "is too long: at most 256 characters"));
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid("secret", "must be printable ASCII without spaces"));
+    }
+    if super::secret::looks_generated(value) {
+        return Err(invalid(
+            "secret",
+            "keymint-format secrets cannot be imported; create a key instead",
+        ));
+    }
+    let mut distinct: Vec<u8> = value.bytes().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 6 {
+        return Err(invalid(
+            "secret",
+            "is too weak: it repeats too few distinct characters",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_accept_v4_v6_and_bare_addresses_in_canonical_form() {
+        let out = cidrs(&[
+            "10.1.2.3/8".into(),
+            "2001:db8::1/32".into(),
+            "192.0.2.7".into(),
+        ])
+        .unwrap();
+        assert_eq!(out, ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"]);
+    }
+
+    #[test]
+    fn out_of_range_cidrs_name_the_field() {
+        for bad in ["10.0.0.1/33", "300.1.1.1/8", "::1/129", "example.com"] {
+            let err = cidrs(&["10.0.0.0/8".into(), bad.into()]).unwrap_err();
+            assert_eq!(err.field, "allowed_cidrs[1]", "{bad}");
+        }
+    }
+
+    #[test]
+    fn expiry_takes_a_time_or_a_preset_but_not_the_past() {
+        assert_eq!(
+            expiry(None, Some("7d"), 100).unwrap(),
+            Some(100 + 7 * 86_400)
+        );
+        assert_eq!(
+            expiry(Some("2100-01-01T00:00:00Z"), None, 100).unwrap(),
+            Some(4_102_444_800)
+        );
+        assert_eq!(
+            expiry(Some("2000-01-01T00:00:00Z"), None, 1_000_000_000_0)
+                .unwrap_err()
+                .field,
+            "expires_at"
+        );
+        assert_eq!(expiry(None, Some("2w"), 0).unwrap_err().field, "expires_in");
+        assert!(expiry(Some("2100-01-01T00:00:00Z"), Some("1d"), 0).is_err());
+        assert_eq!(expiry(None, None, 0).unwrap(), None);
+    }
+
+    #[test]
+    fn weak_or_ambiguous_imported_secrets_are_refused() {
+        assert!(imported_secret("short").is_err());
+        assert!(imported_secret("aaaaaaaaaaaaaaaaaaaa").is_err());
+        assert!(imported_secret("km_live_looks_like_ours_123").is_err());
+        assert!(imported_secret("with space in the middle").is_err());
+        assert!(imported_secret("legacy-Secret-2019-xyz").is_ok());
+    }
+
+    #[test]
+    fn labels_and_names_are_checked() {
+        assert!(label("environment", "production").is_ok());
+        assert!(label("environment", "Prod!").is_err());
+        assert_eq!(name("name", "  ci deploy ").unwrap(), "ci deploy");
+        assert!(name("name", " ").is_err());
+        assert!(name("name", "bad\u{7}").is_err());
+    }
+}

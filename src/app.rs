@@ -1,0 +1,109 @@
+//! The assembled service: store, clock, hashing, signing keys and the domain
+//! services built on them. `serve` and every admin command start from [`App::open`].
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::apikeys::hashing::Hasher;
+use crate::apikeys::{Actor, Keys, ManageError, NewKey, Revealed};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::oauth::scope::MANAGEMENT_SCOPES;
+use crate::oauth::{Issuance, TokenService};
+use crate::signing::{self, Keyring};
+use crate::store::{self, Store, StoreError};
+use crate::workspaces::Workspaces;
+
+/// Everything a request or a command needs.
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub keyring: Arc<Keyring>,
+    pub keys: Keys,
+    pub workspaces: Workspaces,
+    pub tokens: TokenService,
+}
+
+impl App {
+    /// Opens the database (migrating it), loads the master key and the signing keys.
+    pub async fn open(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<App>> {
+        config.validate()?;
+        let store = store::open(&config.database_url).await?;
+        let master = signing::load_master_key(&config.master_key_source(), store.as_ref()).await?;
+        let keyring = Arc::new(
+            Keyring::load(store.clone(), master, config.signing_alg, clock.now())
+                .await
+                .context("loading signing keys")?,
+        );
+        let workers = config
+            .argon2_workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+        let hasher = Arc::new(Hasher::new(config.secret_hashing, workers, workers * 32));
+        let settings = Issuance {
+            issuer: config.issuer(),
+            default_audience: config.audience(),
+            management_audience: config.management_audience(),
+            ttl_seconds: i64::from(config.token_ttl),
+        };
+        Ok(Arc::new(App {
+            keys: Keys::new(store.clone(), hasher.clone(), clock.clone()),
+            workspaces: Workspaces::new(store.clone(), clock.clone()),
+            tokens: TokenService::new(
+                store.clone(),
+                hasher,
+                keyring.clone(),
+                clock.clone(),
+                settings,
+            ),
+            config,
+            store,
+            clock,
+            keyring,
+        }))
+    }
+
+    /// Creates a platform-admin key (all management scopes) in the default workspace.
+    pub async fn bootstrap(&self) -> Result<Revealed, ManageError> {
+        let workspace = self.workspaces.ensure_default().await?;
+        let actor = Actor {
+            id: "bootstrap".into(),
+            ..Actor::cli()
+        };
+        let new = |name: String| NewKey {
+            workspace_id: Some(workspace.id.clone()),
+            name,
+            description: "platform admin created by keymint bootstrap".into(),
+            key_type: Some("admin".into()),
+            scopes: MANAGEMENT_SCOPES
+                .iter()
+                .map(|(s, _)| s.to_string())
+                .collect(),
+            ..NewKey::default()
+        };
+        match self.keys.create(&actor, new("platform-admin".into())).await {
+            Err(ManageError::Conflict(_)) => {
+                let suffix = crate::apikeys::secret::random_base62(6);
+                self.keys
+                    .create(&actor, new(format!("platform-admin-{suffix}")))
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// On a database without any key, creates the first platform-admin key.
+    pub async fn bootstrap_if_empty(&self) -> anyhow::Result<Option<Revealed>> {
+        match self.store.count_keys().await {
+            Ok(0) => Ok(Some(
+                self.bootstrap()
+                    .await
+                    .context("creating the first admin key")?,
+            )),
+            Ok(_) => Ok(None),
+            Err(StoreError::Unavailable(e)) => Err(e).context("counting keys"),
+            Err(e) => Err(e).context("counting keys"),
+        }
+    }
+}

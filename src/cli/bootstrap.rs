@@ -1,0 +1,32 @@
+//! `keymint bootstrap`: a new platform-admin key, also how an operator recovers
+//! after losing every admin key.
+
+use crate::config::Config;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print only `{"client_id": ..., "client_secret": ...}` on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
+    let app = super::open(config).await?;
+    let revealed = app.bootstrap().await?;
+    if args.json {
+        super::output::json(&serde_json::json!({
+            "client_id": revealed.key.id,
+            "client_secret": revealed.secret.expose(),
+        }))
+    } else {
+        print_credentials("Created a platform-admin API key", &revealed);
+        Ok(())
+    }
+}
+
+/// Prints a key's credentials for a person, with the warning that this is the only time.
+pub fn print_credentials(title: &str, revealed: &crate::apikeys::Revealed) {
+    println!("{title} (the secret is shown once; store it now):");
+    println!("  client_id:     {}", revealed.key.id);
+    println!("  client_secret: {}", revealed.secret.expose());
+}

@@ -1,0 +1,62 @@
+//! The `keymint` command line: `serve` (the default) and the admin commands, which
+//! work on the database directly through the same services as the API, acting as `cli`.
+
+mod bootstrap;
+mod keys;
+mod output;
+mod serve;
+mod workspaces;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// keymint: an OAuth 2.0 authorization server that turns API keys into short-lived JWTs.
+#[derive(Debug, Parser)]
+#[command(name = "keymint", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create a platform-admin key and print its credentials once.
+    Bootstrap(bootstrap::Args),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Manage workspaces.
+    #[command(subcommand)]
+    Workspaces(workspaces::WorkspacesCommand),
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve::run(cli.config).await,
+        Command::Migrate => {
+            crate::store::open(&cli.config.database_url).await?;
+            eprintln!(
+                "migrations applied to {}",
+                crate::store::redact_url(&cli.config.database_url)
+            );
+            Ok(())
+        }
+        Command::Bootstrap(args) => bootstrap::run(cli.config, args).await,
+        Command::Keys(cmd) => keys::run(cli.config, cmd).await,
+        Command::Workspaces(cmd) => workspaces::run(cli.config, cmd).await,
+    }
+}
+
+/// Opens the app for an admin command.
+async fn open(config: Config) -> anyhow::Result<std::sync::Arc<crate::app::App>> {
+    crate::app::App::open(config, std::sync::Arc::new(crate::clock::SystemClock)).await
+}

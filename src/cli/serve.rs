@@ -1,0 +1,46 @@
+//! `keymint serve`: migrate, load keys, create the first admin key on an empty
+//! database, then serve until SIGINT/SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::Config;
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    tracing::info!(?config, "starting keymint");
+    let listen = config.listen;
+    let app = crate::app::App::open(config, Arc::new(crate::clock::SystemClock)).await?;
+    if let Some(revealed) = app.bootstrap_if_empty().await? {
+        super::bootstrap::print_credentials(
+            "Empty database: created a platform-admin API key",
+            &revealed,
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(addr = %listener.local_addr()?, issuer = %app.config.issuer(), "listening");
+    crate::http::serve(app, listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,189 @@
+//! Configuration: every setting is a flag and a `KEYMINT_*` environment variable of
+//! the same name (documented in docs/configuration.md). `Debug` never prints secrets.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use ipnet::IpNet;
+
+use crate::apikeys::hashing::HashPolicy;
+use crate::signing::{Algorithm, MasterKeySource};
+
+/// Settings shared by `serve` and every admin command.
+#[derive(Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "KEYMINT_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// Database URL: `sqlite:<file>` (created if missing) or `postgres://user@host/db`.
+    #[arg(
+        long,
+        env = "KEYMINT_DATABASE_URL",
+        default_value = "sqlite://keymint.db",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// The issuer URL (`iss`), as clients reach this server. Default `http://<listen>`.
+    #[arg(long, env = "KEYMINT_ISSUER", global = true)]
+    pub issuer: Option<String>,
+
+    /// The default `aud` of tokens, when neither the request nor the key names one.
+    /// Default: the issuer URL.
+    #[arg(long, env = "KEYMINT_AUDIENCE", global = true)]
+    pub audience: Option<String>,
+
+    /// File holding the master key (base64 of 32 bytes); created on first start.
+    #[arg(
+        long,
+        env = "KEYMINT_MASTER_KEY_FILE",
+        default_value = "keys/master.key",
+        global = true
+    )]
+    pub master_key_file: PathBuf,
+
+    /// The master key itself (base64 of 32 bytes); overrides the file.
+    #[arg(
+        long,
+        env = "KEYMINT_MASTER_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub master_key: Option<String>,
+
+    /// Access token lifetime in seconds (60 to 86400).
+    #[arg(long, env = "KEYMINT_TOKEN_TTL", default_value_t = 600,
+          value_parser = clap::value_parser!(u32).range(60..=86_400), global = true)]
+    pub token_ttl: u32,
+
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed (comma-separated CIDRs).
+    #[arg(
+        long,
+        env = "KEYMINT_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Signing algorithm for new signing keys.
+    #[arg(
+        long,
+        env = "KEYMINT_SIGNING_ALG",
+        value_enum,
+        default_value = "ES256",
+        global = true
+    )]
+    pub signing_alg: Algorithm,
+
+    /// How secrets are stored: `by-entropy` (SHA-256 for generated, argon2id for imported)
+    /// or `argon2id-for-all`.
+    #[arg(
+        long,
+        env = "KEYMINT_SECRET_HASHING",
+        value_enum,
+        default_value = "by-entropy",
+        global = true
+    )]
+    pub secret_hashing: HashPolicy,
+
+    /// Concurrent argon2id verifications (default: the number of CPUs).
+    #[arg(long, env = "KEYMINT_ARGON2_WORKERS", global = true)]
+    pub argon2_workers: Option<usize>,
+
+    /// `Cache-Control: max-age` of the JWKS, in seconds.
+    #[arg(
+        long,
+        env = "KEYMINT_JWKS_MAX_AGE",
+        default_value_t = 300,
+        global = true
+    )]
+    pub jwks_max_age: u32,
+
+    /// Log format: `text` or `json`. Levels come from `RUST_LOG` (default `info`).
+    #[arg(
+        long,
+        env = "KEYMINT_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field(
+                "database_url",
+                &crate::store::redact_url(&self.database_url),
+            )
+            .field("issuer", &self.issuer())
+            .field("audience", &self.audience())
+            .field(
+                "master_key",
+                &crate::signing::describe(&self.master_key_source()),
+            )
+            .field("token_ttl", &self.token_ttl)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("signing_alg", &self.signing_alg)
+            .field("secret_hashing", &self.secret_hashing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// The issuer URL, without a trailing slash.
+    pub fn issuer(&self) -> String {
+        self.issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// The default token audience.
+    pub fn audience(&self) -> String {
+        self.audience.clone().unwrap_or_else(|| self.issuer())
+    }
+
+    /// The audience of the management API: tokens with management scopes carry it.
+    pub fn management_audience(&self) -> String {
+        format!("{}/v1", self.issuer())
+    }
+
+    pub fn master_key_source(&self) -> MasterKeySource {
+        match &self.master_key {
+            Some(v) => MasterKeySource::Value(v.clone()),
+            None => MasterKeySource::File(self.master_key_file.clone()),
+        }
+    }
+
+    /// Checks settings that clap cannot check alone.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let issuer = self.issuer();
+        if !(issuer.starts_with("http://") || issuer.starts_with("https://")) {
+            anyhow::bail!("--issuer must be an http:// or https:// URL, got {issuer:?}");
+        }
+        if issuer.contains('?') || issuer.contains('#') {
+            anyhow::bail!("--issuer must not have a query or fragment (RFC 8414 section 2)");
+        }
+        if self.audience().trim().is_empty() {
+            anyhow::bail!("--audience must not be empty");
+        }
+        Ok(())
+    }
+}

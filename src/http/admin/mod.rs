@@ -1,0 +1,6 @@
+//! The management API under `/v1`: one file per resource. Every handler takes the
+//! authenticated [`Caller`](super::extract::Caller), calls one domain function and
+//! maps the result; errors are problem details.
+
+pub mod keys;
+pub mod workspaces;

@@ -1,0 +1,84 @@
+//! `/v1/workspaces`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use crate::app::App;
+use crate::http::error::Problem;
+use crate::http::extract::{ApiJson, ApiQuery, Caller};
+use crate::workspaces::{WorkspaceInput, WorkspaceView};
+
+/// `POST /v1/workspaces` (platform admins).
+#[utoipa::path(post, path = "/v1/workspaces", tag = "workspaces", request_body = WorkspaceInput,
+    responses((status = 201, body = WorkspaceView), (status = 409, description = "Name taken")),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    ApiJson(input): ApiJson<WorkspaceInput>,
+) -> Result<(StatusCode, Json<WorkspaceView>), Problem> {
+    Ok((
+        StatusCode::CREATED,
+        Json(app.workspaces.create(&actor, input).await?),
+    ))
+}
+
+/// `GET /v1/workspaces`: every workspace the caller reaches.
+#[utoipa::path(get, path = "/v1/workspaces", tag = "workspaces",
+    responses((status = 200, body = Vec<WorkspaceView>)), security(("bearer" = [])))]
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let data = app.workspaces.list(&actor).await?;
+    Ok(Json(serde_json::json!({ "data": data })))
+}
+
+/// `GET /v1/workspaces/{id}`.
+#[utoipa::path(get, path = "/v1/workspaces/{id}", tag = "workspaces",
+    responses((status = 200, body = WorkspaceView), (status = 404)), security(("bearer" = [])))]
+pub async fn get(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<WorkspaceView>, Problem> {
+    Ok(Json(app.workspaces.get(&actor, &id).await?))
+}
+
+/// `PATCH /v1/workspaces/{id}`: rename (platform admins).
+#[utoipa::path(patch, path = "/v1/workspaces/{id}", tag = "workspaces", request_body = WorkspaceInput,
+    responses((status = 200, body = WorkspaceView), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn rename(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<WorkspaceInput>,
+) -> Result<Json<WorkspaceView>, Problem> {
+    Ok(Json(app.workspaces.rename(&actor, &id, input).await?))
+}
+
+/// Query of a workspace delete.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// Also delete the workspace's keys (they stop working at once).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// `DELETE /v1/workspaces/{id}`: refused with 409 while it holds keys, unless `force=true`.
+#[utoipa::path(delete, path = "/v1/workspaces/{id}", tag = "workspaces", params(DeleteQuery),
+    responses((status = 204), (status = 404), (status = 409)), security(("bearer" = [])))]
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
+) -> Result<StatusCode, Problem> {
+    app.workspaces.delete(&actor, &id, query.force).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

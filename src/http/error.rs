@@ -1,0 +1,293 @@
+//! The only place that picks HTTP status codes.
+//!
+//! Which error type belongs where:
+//! - start-up and background jobs: `anyhow` with context;
+//! - domain and store code: `thiserror` enums (`ManageError`, `StoreError`, `AuthFailure` ...);
+//! - HTTP: [`OAuthError`] on `/oauth/*` (RFC 6749 section 5.2 JSON) and [`Problem`]
+//!   everywhere else (RFC 9457 problem details). Both are `IntoResponse`; nothing
+//!   else is. Internal causes are logged here and answered with a generic body.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::apikeys::{FieldError, ManageError};
+
+/// Seconds a client should wait after a 503.
+pub const RETRY_AFTER_SECONDS: u64 = 2;
+
+/// An RFC 6749 section 5.2 error response.
+#[derive(Debug)]
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+    www_authenticate: Option<&'static str>,
+    retry_after: bool,
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+            www_authenticate: None,
+            retry_after: false,
+        }
+    }
+
+    /// 400 `invalid_request`: malformed, missing or repeated parameters.
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    /// 401 `invalid_client` with `WWW-Authenticate: Basic`: one answer for every
+    /// authentication failure, whatever the reason.
+    pub fn invalid_client() -> Self {
+        OAuthError {
+            www_authenticate: Some(r#"Basic realm="keymint", charset="UTF-8""#),
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed",
+            )
+        }
+    }
+
+    /// 400 `unsupported_grant_type`.
+    pub fn unsupported_grant_type(grant: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            format!(
+                "grant_type {:?} is not supported; use client_credentials",
+                crate::oauth::ascii(grant)
+            ),
+        )
+    }
+
+    /// 400 `invalid_scope`.
+    pub fn invalid_scope(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
+    }
+
+    /// 400 `invalid_target` (RFC 8707 section 2).
+    pub fn invalid_target(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_target", description)
+    }
+
+    /// 405 for any method but POST, in the endpoint's own error shape.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "this endpoint accepts only POST",
+        )
+    }
+
+    /// 503 `temporarily_unavailable` with `Retry-After`.
+    pub fn unavailable(description: impl Into<String>) -> Self {
+        OAuthError {
+            retry_after: true,
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                description,
+            )
+        }
+    }
+
+    /// 500 `server_error`; the cause is logged, not sent.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error at the token endpoint");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal error",
+        )
+    }
+
+    pub fn error_code(&self) -> &'static str {
+        self.error
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        // error_description must be printable ASCII without '"' or '\' (RFC 6749 section 5.2).
+        let body = json!({"error": self.error, "error_description": crate::oauth::ascii(&self.description)});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(challenge) = self.www_authenticate {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        if self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}
+
+/// An RFC 9457 problem document. `type` is a stable URN per kind of error.
+#[derive(Debug)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub extra: Option<(&'static str, Value)>,
+    pub www_authenticate: Option<String>,
+}
+
+/// The `type` URN prefix of every keymint problem.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:keymint:problem:";
+
+impl Problem {
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Problem {
+            status,
+            kind,
+            title,
+            detail: detail.into(),
+            extra: None,
+            www_authenticate: None,
+        }
+    }
+
+    /// 400 for a body or query that cannot be parsed.
+    pub fn malformed(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "The request could not be parsed",
+            detail,
+        )
+    }
+
+    /// 422 naming the invalid field.
+    pub fn invalid_field(e: &FieldError) -> Self {
+        Problem {
+            extra: Some(("errors", json!([{"field": e.field, "reason": e.reason}]))),
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "A field is invalid",
+                e.to_string(),
+            )
+        }
+    }
+
+    /// 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 section 3).
+    pub fn invalid_token(detail: &str) -> Self {
+        let detail = crate::oauth::ascii(detail);
+        Problem {
+            www_authenticate: Some(format!(
+                r#"Bearer realm="keymint", error="invalid_token", error_description="{detail}""#
+            )),
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid-token",
+                "The access token is missing or invalid",
+                detail,
+            )
+        }
+    }
+
+    /// 403 `insufficient_scope`.
+    pub fn insufficient_scope(detail: String) -> Self {
+        Problem {
+            www_authenticate: Some(r#"Bearer realm="keymint", error="insufficient_scope""#.into()),
+            ..Self::new(
+                StatusCode::FORBIDDEN,
+                "insufficient-scope",
+                "The access token lacks a required scope",
+                detail,
+            )
+        }
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    /// 503 with `Retry-After`.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Temporarily unavailable",
+            detail,
+        )
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "type": format!("{PROBLEM_TYPE_PREFIX}{}", self.kind),
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        if let Some((name, value)) = self.extra {
+            body[name] = value;
+        }
+        let mut response = (self.status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(challenge) = self
+            .www_authenticate
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}
+
+impl From<ManageError> for Problem {
+    fn from(e: ManageError) -> Self {
+        match e {
+            ManageError::NotFound(what) => Problem::not_found(format!("{what} not found")),
+            ManageError::Conflict(why) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", why)
+            }
+            ManageError::Invalid(field) => Problem::invalid_field(&field),
+            ManageError::Forbidden(why) => Problem::insufficient_scope(why),
+            ManageError::Busy => Problem::unavailable("the service is busy; retry shortly"),
+            ManageError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                Problem::unavailable("the database is unavailable; retry shortly")
+            }
+            ManageError::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                    "internal error",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Request extraction: the client address (behind trusted proxies), JSON bodies and
+//! query strings that fail as problem details, and the management caller.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use ipnet::IpNet;
+use serde::de::DeserializeOwned;
+
+use super::error::Problem;
+use crate::apikeys::Actor;
+use crate::app::App;
+use crate::oauth::VerifyError;
+
+/// The client's address: the socket peer, unless the peer is a trusted proxy; then
+/// the rightmost `X-Forwarded-For` (or `Forwarded: for=`) address that is not itself
+/// a trusted proxy, so a value the client wrote on the left never counts.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all("forwarded") {
+        let Ok(text) = value.to_str() else { continue };
+        for element in text.split(',') {
+            for pair in element.split(';') {
+                let Some((name, v)) = pair.trim().split_once('=') else {
+                    continue;
+                };
+                if name.eq_ignore_ascii_case("for") {
+                    if let Some(ip) = parse_forwarded_node(v.trim()) {
+                        hops.push(ip);
+                    }
+                }
+            }
+        }
+    }
+    if hops.is_empty() {
+        for value in headers.get_all("x-forwarded-for") {
+            let Ok(text) = value.to_str() else { continue };
+            hops.extend(
+                text.split(',')
+                    .filter_map(|s| s.trim().parse::<IpAddr>().ok()),
+            );
+        }
+    }
+    hops.into_iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .unwrap_or(peer)
+}
+
+/// `for=` node of RFC 7239: `192.0.2.1`, `"192.0.2.1:443"`, `"[2001:db8::1]:443"`.
+fn parse_forwarded_node(value: &str) -> Option<IpAddr> {
+    let v = value.trim_matches('"');
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    v.parse()
+        .ok()
+        .or_else(|| v.rsplit_once(':')?.0.parse().ok())
+}
+
+/// The client address of a request, as [`client_ip`] decides.
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<Arc<App>> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientIp(peer.map(|p| {
+            client_ip(p, &parts.headers, &app.config.trusted_proxies)
+        })))
+    }
+}
+
+/// A JSON body; any failure is a problem document naming the path of the bad field.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let mime = v
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                mime == "application/json" || mime.ends_with("+json")
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(Problem::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "The body must be JSON",
+                "send Content-Type: application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                Problem::malformed(format!("could not read the body: {}", e.body_text()))
+            })?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(de)
+            .map(ApiJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let detail = if path == "." || path.is_empty() {
+                    format!("invalid JSON body: {inner}")
+                } else {
+                    format!("invalid JSON body at {path}: {inner}")
+                };
+                if inner.is_data() {
+                    Problem {
+                        extra: Some((
+                            "errors",
+                            serde_json::json!([{"field": path, "reason": inner.to_string()}]),
+                        )),
+                        ..Problem::new(
+                            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                            "validation",
+                            "A field is invalid",
+                            detail,
+                        )
+                    }
+                } else {
+                    Problem::malformed(detail)
+                }
+            })
+    }
+}
+
+/// A query string; unknown or malformed parameters are a 400 problem.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|e| Problem::malformed(format!("invalid query string: {e}")))
+    }
+}
+
+/// The authenticated management caller (`Authorization: Bearer <keymint token>`).
+pub struct Caller(pub Actor);
+
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, app)
+            .await
+            .unwrap_or(ClientIp(None));
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| Problem::invalid_token("send Authorization: Bearer <access token>"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Problem::invalid_token("send Authorization: Bearer <access token>"))?;
+        match app.tokens.management_actor(token, ip).await {
+            Ok(actor) if actor.scopes.is_empty() => Err(Problem::insufficient_scope(
+                "the token carries no keymint: management scope".into(),
+            )),
+            Ok(actor) => Ok(Caller(actor)),
+            Err(VerifyError::Invalid(why)) => Err(Problem::invalid_token(&why)),
+            Err(VerifyError::Unavailable) => Err(Problem::unavailable(
+                "the database is unavailable; retry shortly",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_claims() {
+        let h = headers(&[("x-forwarded-for", "10.0.0.1")]);
+        let ip = client_ip(
+            "203.0.113.5".parse().unwrap(),
+            &h,
+            &["192.0.2.0/24".parse().unwrap()],
+        );
+        assert_eq!(ip, "203.0.113.5".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_rightmost_untrusted_hop_counts() {
+        let trusted = ["192.0.2.0/24".parse().unwrap()];
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 192.0.2.9")]);
+        let ip = client_ip("192.0.2.1".parse().unwrap(), &h, &trusted);
+        assert_eq!(ip, "198.51.100.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn forwarded_header_is_understood() {
+        let trusted = ["192.0.2.0/24".parse().unwrap()];
+        let h = headers(&[(
+            "forwarded",
+            r#"for=6.6.6.6, for="[2001:db8::7]:443";proto=https"#,
+        )]);
+        let ip = client_ip("192.0.2.1".parse().unwrap(), &h, &trusted);
+        assert_eq!(ip, "2001:db8::7".parse::<IpAddr>().unwrap());
+    }
+}

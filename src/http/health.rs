@@ -1,0 +1,38 @@
+//! `/healthz` (the process is alive) and `/readyz` (database and signing key ready).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::app::App;
+
+/// `GET /healthz`.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: 200 when the database answers and a signing key is loaded, else 503.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
+pub async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, Json<Value>) {
+    let database = tokio::time::timeout(std::time::Duration::from_secs(2), app.store.ping()).await;
+    let database_ok = matches!(database, Ok(Ok(())));
+    let kid = app.keyring.current().kid().to_string();
+    let status = if database_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "status": if database_ok { "ready" } else { "not ready" },
+            "database": if database_ok { "ok" } else { "unavailable" },
+            "signing_key": kid,
+        })),
+    )
+}

@@ -1,0 +1,240 @@
+//! `POST /oauth/token`: the client-credentials grant (RFC 6749 sections 2.3, 4.4, 5).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use super::error::OAuthError;
+use super::extract::ClientIp;
+use crate::apikeys::secret::Secret;
+use crate::apikeys::AuthFailure;
+use crate::app::App;
+use crate::oauth::{Denial, ExchangeError, TokenRequest};
+
+/// Parameters that may appear more than once (RFC 8707 section 2).
+const REPEATABLE: &[&str] = &["resource", "audience"];
+/// Most parameters a token request may carry.
+const MAX_PARAMS: usize = 32;
+/// Longest parameter value.
+const MAX_VALUE_LEN: usize = 4096;
+
+/// The parsed form: every name once, except the repeatable ones.
+#[derive(Debug, Default)]
+struct Form {
+    single: HashMap<String, String>,
+    repeated: HashMap<String, Vec<String>>,
+}
+
+impl Form {
+    fn parse(body: &[u8]) -> Result<Form, OAuthError> {
+        let mut form = Form::default();
+        for (i, (name, value)) in form_urlencoded::parse(body).enumerate() {
+            if i >= MAX_PARAMS {
+                return Err(OAuthError::invalid_request(format!(
+                    "at most {MAX_PARAMS} parameters"
+                )));
+            }
+            if value.len() > MAX_VALUE_LEN || name.len() > 64 {
+                return Err(OAuthError::invalid_request("a parameter is too long"));
+            }
+            if REPEATABLE.contains(&name.as_ref()) {
+                form.repeated
+                    .entry(name.into_owned())
+                    .or_default()
+                    .push(value.into_owned());
+            } else if form
+                .single
+                .insert(name.to_string(), value.into_owned())
+                .is_some()
+            {
+                // RFC 6749 section 3.2: request parameters MUST NOT be included more than once.
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {:?} is repeated",
+                    crate::oauth::ascii(&name)
+                )));
+            }
+        }
+        Ok(form)
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.single
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+        .unwrap_or(false)
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component (RFC 6749 appendix B).
+fn form_decode(text: &str) -> String {
+    form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// The client credentials, from exactly one of Basic or the body.
+fn credentials(headers: &HeaderMap, form: &Form) -> Result<(String, Secret), OAuthError> {
+    let body_secret = form.single.get("client_secret");
+    match headers.get(header::AUTHORIZATION) {
+        Some(value) => {
+            if body_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method: Basic or client_secret in the body, not both",
+                ));
+            }
+            let value = value.to_str().map_err(|_| OAuthError::invalid_client())?;
+            let (scheme, encoded) = value
+                .split_once(' ')
+                .ok_or_else(OAuthError::invalid_client)?;
+            if !scheme.eq_ignore_ascii_case("basic") {
+                return Err(OAuthError::invalid_client());
+            }
+            let decoded = STANDARD
+                .decode(encoded.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(OAuthError::invalid_client)?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(OAuthError::invalid_client)?;
+            let (id, secret) = (form_decode(id), form_decode(secret));
+            if let Some(body_id) = form.get("client_id") {
+                if body_id != id {
+                    return Err(OAuthError::invalid_request(
+                        "client_id differs from the Basic credentials",
+                    ));
+                }
+            }
+            if id.is_empty() || secret.is_empty() {
+                return Err(OAuthError::invalid_client());
+            }
+            Ok((id, Secret::new(secret)))
+        }
+        None => match (form.get("client_id"), form.get("client_secret")) {
+            (Some(id), Some(secret)) => Ok((id.to_string(), Secret::new(secret.to_string()))),
+            _ => Err(OAuthError::invalid_client()),
+        },
+    }
+}
+
+/// `POST /oauth/token`.
+#[utoipa::path(
+    post, path = "/oauth/token", tag = "oauth",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type=client_credentials, optional scope, resource, audience; client_id and client_secret unless sent with Basic"),
+    responses(
+        (status = 200, description = "An access token (RFC 6749 section 5.1)", body = crate::oauth::Issued),
+        (status = 400, description = "invalid_request, unsupported_grant_type, invalid_scope or invalid_target"),
+        (status = 401, description = "invalid_client"),
+        (status = 503, description = "temporarily_unavailable, with Retry-After"),
+    )
+)]
+pub async fn token(
+    State(app): State<Arc<App>>,
+    ClientIp(ip): ClientIp,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    if let Some(query) = query {
+        if form_urlencoded::parse(query.as_bytes()).any(|(name, _)| name == "client_secret") {
+            return Err(OAuthError::invalid_request(
+                "client_secret must not be sent in the URL",
+            ));
+        }
+    }
+    if !is_form(&headers) {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let form = Form::parse(&body)?;
+    match form.get("grant_type") {
+        None => return Err(OAuthError::invalid_request("grant_type is missing")),
+        Some("client_credentials") => {}
+        Some(other) => return Err(OAuthError::unsupported_grant_type(other)),
+    }
+    let (client_id, secret) = credentials(&headers, &form)?;
+    let mut audiences = Vec::new();
+    for name in REPEATABLE {
+        audiences.extend(form.repeated.get(*name).into_iter().flatten().cloned());
+    }
+    if audiences.iter().any(String::is_empty) {
+        return Err(OAuthError::invalid_request(
+            "resource and audience must not be empty",
+        ));
+    }
+    let request = TokenRequest {
+        scope: form.single.get("scope").cloned(),
+        audiences,
+    };
+    match app.tokens.exchange(&client_id, &secret, &request, ip).await {
+        Ok(issued) => {
+            let mut response = axum::Json(issued).into_response();
+            let h = response.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            Ok(response)
+        }
+        Err(ExchangeError::Auth(AuthFailure::Refused(reason, _))) => {
+            tracing::info!(client_id = %crate::oauth::ascii(&client_id), reason, "client authentication failed");
+            Err(OAuthError::invalid_client())
+        }
+        Err(ExchangeError::Auth(AuthFailure::Busy)) => Err(OAuthError::unavailable(
+            "secret verification is saturated; retry shortly",
+        )),
+        Err(ExchangeError::Auth(AuthFailure::Unavailable)) => Err(OAuthError::unavailable(
+            "the database is unavailable; retry shortly",
+        )),
+        Err(ExchangeError::Denied(Denial::InvalidScope(why))) => {
+            Err(OAuthError::invalid_scope(why))
+        }
+        Err(ExchangeError::Denied(Denial::InvalidTarget(why))) => {
+            Err(OAuthError::invalid_target(why))
+        }
+        Err(ExchangeError::Internal(why)) => Err(OAuthError::internal(&why)),
+    }
+}
+
+/// Any other method on an OAuth endpoint.
+pub async fn post_only() -> OAuthError {
+    OAuthError::method_not_allowed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        assert_eq!(form_decode("a%2Bb+c"), "a+b c");
+        assert_eq!(form_decode("plain"), "plain");
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused_but_resource_may_repeat() {
+        assert!(Form::parse(b"grant_type=a&grant_type=b").is_err());
+        let form = Form::parse(b"resource=a&resource=b&grant_type=x").unwrap();
+        assert_eq!(form.repeated["resource"], ["a", "b"]);
+    }
+}

@@ -1,0 +1,60 @@
+//! Discovery: the JWKS (RFC 7517) and the authorization server metadata (RFC 8414),
+//! both served from memory.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::App;
+
+/// `GET /.well-known/jwks.json`: public keys only, cacheable.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
+    responses((status = 200, description = "The JSON Web Key Set (RFC 7517 section 5)")))]
+pub async fn jwks(State(app): State<Arc<App>>) -> Response {
+    let mut response = app.keyring.jwks().into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={}", app.config.jwks_max_age)) {
+        headers.insert(header::CACHE_CONTROL, v);
+    }
+    response
+}
+
+/// The RFC 8414 metadata document.
+pub fn metadata_document(app: &App) -> serde_json::Value {
+    let issuer = app.config.issuer();
+    let mut scopes: Vec<&str> = crate::oauth::scope::MANAGEMENT_SCOPES
+        .iter()
+        .map(|(s, _)| *s)
+        .collect();
+    scopes.sort_unstable();
+    json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/oauth/token"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": ["token"],
+        "scopes_supported": scopes,
+        "token_endpoint_auth_signing_alg_values_supported": [app.keyring.algorithm().name()],
+        "service_documentation": format!("{issuer}/openapi.json"),
+    })
+}
+
+/// `GET /.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
+    responses((status = 200, description = "Authorization server metadata (RFC 8414)")))]
+pub async fn metadata(State(app): State<Arc<App>>) -> Response {
+    let mut response = axum::Json(metadata_document(&app)).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}

@@ -1,0 +1,23 @@
+//! keymint: an OAuth 2.0 authorization server that turns long-lived API keys into
+//! short-lived signed JWTs. See docs/ARCHITECTURE.md for how a request flows.
+
+/// API keys: secret format, secret storage, client authentication, key lifecycle.
+pub mod apikeys;
+/// The assembled service that `serve` and the admin commands share.
+pub mod app;
+/// The command line: `serve` and the admin commands.
+pub mod cli;
+/// Time, injectable for tests.
+pub mod clock;
+/// Settings from flags and `KEYMINT_*` variables.
+pub mod config;
+/// The HTTP surface: router, handlers, errors, extraction.
+pub mod http;
+/// Token issuance policy, scopes, and the token service.
+pub mod oauth;
+/// Signing keys, the master key, the JWKS.
+pub mod signing;
+/// Persistence: the `Store` trait and its SQLite and PostgreSQL implementations.
+pub mod store;
+/// Workspaces (tenants).
+pub mod workspaces;

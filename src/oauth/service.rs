@@ -1,0 +1,211 @@
+//! The token service: exchanges an authenticated API key for a signed access token,
+//! and verifies keymint's own tokens (for `/v1` and introspection).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::apikeys::hashing::Hasher;
+use crate::apikeys::secret::{random_base62, Secret};
+use crate::apikeys::{self, Actor, AuthFailure};
+use crate::clock::Clock;
+use crate::oauth::{decide, Claims, Denial, Issuance, TokenRequest};
+use crate::signing::Keyring;
+use crate::store::Store;
+
+/// A successful exchange (RFC 6749 section 5.1).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Issued {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+}
+
+/// Why no token was issued.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error(transparent)]
+    Auth(#[from] AuthFailure),
+    #[error(transparent)]
+    Denied(#[from] Denial),
+    #[error("signing failed: {0}")]
+    Internal(String),
+}
+
+/// Why a presented access token is not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database unavailable")]
+    Unavailable,
+}
+
+/// Issues and verifies tokens. One per process.
+pub struct TokenService {
+    store: Arc<dyn Store>,
+    hasher: Arc<Hasher>,
+    keyring: Arc<Keyring>,
+    clock: Arc<dyn Clock>,
+    settings: Issuance,
+}
+
+impl TokenService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        hasher: Arc<Hasher>,
+        keyring: Arc<Keyring>,
+        clock: Arc<dyn Clock>,
+        settings: Issuance,
+    ) -> Self {
+        TokenService {
+            store,
+            hasher,
+            keyring,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &Issuance {
+        &self.settings
+    }
+
+    /// The client-credentials grant (RFC 6749 section 4.4).
+    pub async fn exchange(
+        &self,
+        client_id: &str,
+        secret: &Secret,
+        request: &TokenRequest,
+        ip: Option<IpAddr>,
+    ) -> Result<Issued, ExchangeError> {
+        let now = self.clock.now();
+        let auth = apikeys::authenticate(
+            self.store.as_ref(),
+            &self.hasher,
+            client_id,
+            secret,
+            now,
+            ip,
+        )
+        .await?;
+        let claims = decide(&auth.key, request, &self.settings, now, random_base62(22))?;
+        let body =
+            serde_json::to_vec(&claims).map_err(|e| ExchangeError::Internal(e.to_string()))?;
+        let access_token = self
+            .keyring
+            .current()
+            .sign(&body)
+            .map_err(|e| ExchangeError::Internal(e.to_string()))?;
+        Ok(Issued {
+            access_token,
+            token_type: "Bearer",
+            expires_in: claims.exp - now,
+            scope: claims.scope,
+        })
+    }
+
+    /// Verifies one of keymint's own access tokens for `audience`: signature by a
+    /// published key with its pinned algorithm, `typ: at+jwt`, `iss`, `aud`, `exp`,
+    /// `nbf`, and no key-location headers (`jku`, `x5u`, `jwk`, `x5c`).
+    pub fn verify(&self, token: &str, audience: &str) -> Result<Claims, VerifyError> {
+        let invalid = |why: &str| VerifyError::Invalid(why.to_string());
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
+        if header.typ.as_deref() != Some("at+jwt") {
+            return Err(invalid("token type must be at+jwt"));
+        }
+        if header.jku.is_some()
+            || header.x5u.is_some()
+            || header.jwk.is_some()
+            || header.x5c.is_some()
+        {
+            return Err(invalid("key-location headers are not accepted"));
+        }
+        let kid = header
+            .kid
+            .as_deref()
+            .ok_or_else(|| invalid("token has no kid"))?;
+        let (alg, key) = self
+            .keyring
+            .verifier(kid)
+            .ok_or_else(|| invalid("unknown signing key"))?;
+        if header.alg != alg.jwt() {
+            return Err(invalid("algorithm does not match the signing key"));
+        }
+        let mut validation = jsonwebtoken::Validation::new(alg.jwt());
+        validation.set_issuer(&[&self.settings.issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
+        validation.validate_nbf = true;
+        validation.leeway = 5;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|e| VerifyError::Invalid(format!("token rejected: {}", e.kind_name())))?;
+        // The clock may be injected; re-check expiry against it.
+        let now = self.clock.now();
+        if data.claims.exp <= now - validation.leeway as i64 {
+            return Err(invalid("token expired"));
+        }
+        Ok(data.claims)
+    }
+
+    /// The management caller behind a bearer token: the token must be valid for the
+    /// management audience and its key still active; its management scopes are those
+    /// the token carries and the key still holds.
+    pub async fn management_actor(
+        &self,
+        token: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Actor, VerifyError> {
+        let claims = self.verify(token, &self.settings.management_audience)?;
+        let key = match self.store.find_key(&claims.sub).await {
+            Ok(Some(key)) => key,
+            Ok(None) => {
+                return Err(VerifyError::Invalid(
+                    "the key of this token no longer exists".into(),
+                ))
+            }
+            Err(_) => return Err(VerifyError::Unavailable),
+        };
+        if apikeys::key_status(&key, self.clock.now()) != "active" {
+            return Err(VerifyError::Invalid(
+                "the key of this token is no longer active".into(),
+            ));
+        }
+        let scopes: Vec<String> = claims
+            .scope
+            .split(' ')
+            .filter(|s| {
+                s.starts_with(super::scope::MANAGEMENT_PREFIX) && key.scopes.iter().any(|k| k == s)
+            })
+            .map(str::to_string)
+            .collect();
+        Ok(Actor {
+            id: key.id,
+            ip: ip.map(|ip| ip.to_string()),
+            workspace_id: Some(key.workspace_id),
+            platform: scopes.iter().any(|s| s == "keymint:workspaces:admin"),
+            scopes,
+        })
+    }
+}
+
+trait KindName {
+    fn kind_name(&self) -> &'static str;
+}
+
+impl KindName for jsonwebtoken::errors::Error {
+    fn kind_name(&self) -> &'static str {
+        use jsonwebtoken::errors::ErrorKind as K;
+        match self.kind() {
+            K::InvalidSignature => "bad signature",
+            K::ExpiredSignature => "expired",
+            K::ImmatureSignature => "not yet valid",
+            K::InvalidIssuer => "wrong issuer",
+            K::InvalidAudience => "wrong audience",
+            K::InvalidAlgorithm => "wrong algorithm",
+            K::MissingRequiredClaim(_) => "missing claim",
+            _ => "malformed",
+        }
+    }
+}

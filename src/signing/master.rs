@@ -1,0 +1,188 @@
+//! The master key: 32 random bytes that seal every signing private key (AES-256-GCM).
+//! It is never stored in the database: it lives in a file (`keys/master.key` by
+//! default, created with mode 0600 on first start) or in `KEYMINT_MASTER_KEY`.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::hmac;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+/// The master key. `Debug` shows only its fingerprint.
+pub struct MasterKey {
+    bytes: [u8; 32],
+    id: String,
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MasterKey({})", self.id)
+    }
+}
+
+/// Why sealed data could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("sealed data does not open under this master key")]
+pub struct OpenError;
+
+impl MasterKey {
+    /// A master key from its 32 raw bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        let tag = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, &bytes),
+            b"keymint master key fingerprint",
+        );
+        let id = tag.as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        MasterKey { bytes, id }
+    }
+
+    /// Parses the base64 text form (as in the key file or the environment).
+    pub fn from_base64(text: &str) -> anyhow::Result<Self> {
+        let raw = STANDARD
+            .decode(text.trim())
+            .context("the master key is not valid base64")?;
+        let bytes: [u8; 32] = raw.try_into().map_err(|raw: Vec<u8>| {
+            anyhow::anyhow!("the master key must be 32 bytes, found {}", raw.len())
+        })?;
+        Ok(Self::from_bytes(bytes))
+    }
+
+    /// A fresh random master key.
+    pub fn generate() -> anyhow::Result<Self> {
+        let mut bytes = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| anyhow::anyhow!("system random number generator failed"))?;
+        Ok(Self::from_bytes(bytes))
+    }
+
+    /// A non-secret fingerprint, stored beside everything this key seals so that a
+    /// wrong master key is reported as such.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Reads the key file at `path`.
+    pub fn read_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the master key file {}", path.display()))?;
+        Self::from_base64(&text)
+            .with_context(|| format!("invalid master key file {}", path.display()))
+    }
+
+    /// Writes a new key file at `path` (mode 0600), refusing to overwrite one.
+    pub fn create_file(path: &Path) -> anyhow::Result<Self> {
+        use std::io::Write;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        }
+        let key = Self::generate()?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = match options.open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                bail!("the master key file {} already exists", path.display())
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
+        };
+        writeln!(file, "{}", STANDARD.encode(key.bytes))
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(key)
+    }
+
+    fn aead(&self) -> LessSafeKey {
+        // AES-256-GCM accepts any 32-byte key.
+        LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, &self.bytes)
+                .unwrap_or_else(|_| unreachable!("a 32-byte key is valid for AES-256-GCM")),
+        )
+    }
+
+    /// Encrypts `plaintext`, bound to `context` (e.g. the kid): `nonce || ciphertext || tag`.
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| anyhow::anyhow!("system random number generator failed"))?;
+        let mut buf = plaintext.to_vec();
+        self.aead()
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| anyhow::anyhow!("sealing failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(out)
+    }
+
+    /// Decrypts what [`MasterKey::seal`] produced for the same `context`.
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+        if sealed.len() < NONCE_LEN {
+            return Err(OpenError);
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| OpenError)?;
+        let mut buf = ciphertext.to_vec();
+        let plain = self
+            .aead()
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
+            .map_err(|_| OpenError)?;
+        Ok(plain.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_then_open_round_trips_and_binds_the_context() {
+        let key = MasterKey::generate().unwrap();
+        let sealed = key.seal("kid-1", b"private key bytes").unwrap();
+        assert_eq!(key.open("kid-1", &sealed).unwrap(), b"private key bytes");
+        assert!(key.open("kid-2", &sealed).is_err(), "moved to another row");
+        let other = MasterKey::generate().unwrap();
+        assert!(other.open("kid-1", &sealed).is_err(), "wrong master key");
+        assert_ne!(key.id(), other.id());
+    }
+
+    #[test]
+    fn key_file_is_created_once_with_owner_only_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/master.key");
+        let created = MasterKey::create_file(&path).unwrap();
+        let read = MasterKey::read_file(&path).unwrap();
+        assert_eq!(created.id(), read.id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(MasterKey::create_file(&path).is_err(), "never overwrites");
+    }
+
+    #[test]
+    fn malformed_master_keys_are_named_as_such() {
+        let err = MasterKey::from_base64("not base64!").unwrap_err();
+        assert!(err.to_string().contains("base64"));
+        let err = MasterKey::from_base64(&STANDARD.encode([1u8; 16])).unwrap_err();
+        assert!(err.to_string().contains("32 bytes"), "{err}");
+    }
+}

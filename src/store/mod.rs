@@ -1,0 +1,290 @@
+//! Persistence: the [`Store`] trait, the records it reads and writes, and [`StoreError`].
+//!
+//! Only this module knows SQL. Each backend (SQLite, PostgreSQL) implements the same
+//! trait from one body of queries (see [`sql`]), with its own connection setup and
+//! migrations under `migrations/<backend>/`. Instants are unix seconds (`i64`); list
+//! fields are JSON text, so both backends store exactly the same shapes.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Errors of the storage layer. The HTTP layer maps them to status codes.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row does not exist (404).
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was violated, or the row changed under us (409).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The database could not be reached or answered with an error (503).
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A stored value could not be decoded: a bug or a hand-edited row (500).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict("a row with the same unique value exists")
+            }
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Corrupt(err.to_string())
+            }
+            _ => StoreError::Unavailable(err),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceRecord {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+/// An API key row. `secret_hash` is a hash, never the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub description: String,
+    pub environment: String,
+    pub key_type: String,
+    pub scopes: Vec<String>,
+    pub allowed_cidrs: Vec<String>,
+    pub audiences: Vec<String>,
+    pub expires_at: Option<i64>,
+    /// Stored status: `active`, `inactive` or `revoked`; `expired` is derived.
+    pub status: String,
+    pub secret_hash: String,
+    pub masked_secret: String,
+    pub imported: bool,
+    pub previous_secret_hash: Option<String>,
+    pub previous_expires_at: Option<i64>,
+    pub previous_last_used_at: Option<i64>,
+    pub created_at: i64,
+    pub created_by: Option<String>,
+    pub updated_at: i64,
+    pub last_used_at: Option<i64>,
+    pub last_used_ip: Option<String>,
+    pub rotated_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub revoked_by: Option<String>,
+    /// Incremented by every update; an update names the version it read.
+    pub version: i64,
+}
+
+impl std::fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("id", &self.id)
+            .field("workspace_id", &self.workspace_id)
+            .field("name", &self.name)
+            .field("status", &self.status)
+            .field("secret_hash", &"[REDACTED]")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Filters for listing keys. `None` means "any".
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    pub workspace_id: Option<String>,
+    /// Case-insensitive substring of the name.
+    pub name_contains: Option<String>,
+    /// Stored status (`active`, `inactive`, `revoked`); `expired` is filtered by the caller's clock.
+    pub status: Option<String>,
+    /// Only keys whose `expires_at` is after (`Some(true)`) or at/before (`Some(false)`) `now`.
+    pub unexpired_at: Option<(i64, bool)>,
+    pub environment: Option<String>,
+    pub key_type: Option<String>,
+    pub created_by: Option<String>,
+    /// Keyset pagination: return rows strictly after this `(created_at, id)`.
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+/// A signing key row. The private key is sealed; only `signing::` can open it.
+#[derive(Clone)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub state: String,
+    pub public_jwk: String,
+    pub sealed_private: Vec<u8>,
+    pub master_key_id: String,
+    pub created_at: i64,
+    pub activated_at: Option<i64>,
+    pub retired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One audit event, written in the same transaction as the change it describes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub actor_ip: Option<String>,
+    pub workspace_id: Option<String>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub details: serde_json::Value,
+}
+
+/// Filters for reading the audit log, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub workspace_id: Option<String>,
+    pub target_id: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// Keyset pagination: rows with an id strictly below this one.
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// Usage counters for one key and one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    pub key_id: String,
+    pub workspace_id: String,
+    pub day: String,
+    pub issued: i64,
+    pub failed: i64,
+}
+
+/// Last-use information for one key, applied in batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastUse {
+    pub key_id: String,
+    pub at: i64,
+    pub ip: Option<String>,
+    /// The old secret (during a rotation grace) was the one used.
+    pub previous_secret: bool,
+}
+
+/// Everything keymint persists, named by intent. One implementation per backend.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is, for logs and metrics.
+    fn backend(&self) -> &'static str;
+    /// A cheap round trip, for readiness.
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn insert_workspace(&self, ws: &WorkspaceRecord, audit: &AuditRecord) -> StoreResult<()>;
+    async fn get_workspace(&self, id: &str) -> StoreResult<WorkspaceRecord>;
+    async fn find_workspace_by_name(&self, name: &str) -> StoreResult<Option<WorkspaceRecord>>;
+    async fn list_workspaces(&self) -> StoreResult<Vec<WorkspaceRecord>>;
+    async fn rename_workspace(&self, id: &str, name: &str, audit: &AuditRecord) -> StoreResult<()>;
+    /// Deletes the workspace; with `force`, its keys too, else `Conflict` while it holds keys.
+    async fn delete_workspace(&self, id: &str, force: bool, audit: &AuditRecord)
+        -> StoreResult<()>;
+
+    async fn insert_key(&self, key: &KeyRecord, audit: &AuditRecord) -> StoreResult<()>;
+    /// The key with this id, for authentication and management alike.
+    async fn find_key(&self, id: &str) -> StoreResult<Option<KeyRecord>>;
+    async fn list_keys(&self, filter: &KeyFilter) -> StoreResult<Vec<KeyRecord>>;
+    /// Writes every mutable field of `key`, if its stored version is still `key.version`;
+    /// the stored version becomes `key.version + 1`.
+    async fn update_key(&self, key: &KeyRecord, audit: &AuditRecord) -> StoreResult<()>;
+    async fn delete_key(&self, id: &str, audit: &AuditRecord) -> StoreResult<()>;
+    async fn count_keys(&self) -> StoreResult<i64>;
+
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    async fn insert_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+
+    /// Adds the counters to the per-day rows and applies the last-use marks.
+    async fn record_usage(&self, rows: &[UsageRow], last_uses: &[LastUse]) -> StoreResult<()>;
+    /// Per-day usage of one key or of a whole workspace, oldest day first.
+    async fn usage(
+        &self,
+        key_id: Option<&str>,
+        workspace_id: Option<&str>,
+    ) -> StoreResult<Vec<UsageRow>>;
+}
+
+/// Opens the store named by `url` (`sqlite:` or `postgres:`), applying migrations.
+pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PostgresStore::open(url).await?))
+    } else {
+        anyhow::bail!(
+            "unsupported database URL scheme in {:?}: use sqlite:<path> or postgres://...",
+            redact_url(url)
+        )
+    }
+}
+
+/// The URL with any password replaced, for error messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:[REDACTED]{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redact_url_hides_only_the_password() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/keymint"),
+            "postgres://app:[REDACTED]@db:5432/keymint"
+        );
+        assert_eq!(
+            redact_url("postgres://app@db/keymint"),
+            "postgres://app@db/keymint"
+        );
+        assert_eq!(redact_url("sqlite://keymint.db"), "sqlite://keymint.db");
+    }
+}

@@ -1,0 +1,648 @@
+//! The queries, written once and instantiated for each backend by [`impl_store!`].
+//!
+//! Both backends accept the same SQL here: `$N` placeholders, `RETURNING`,
+//! `ON CONFLICT ... DO UPDATE`, BIGINT/INTEGER instants and JSON stored as text.
+
+use sqlx::FromRow;
+
+use super::{AuditRecord, KeyRecord, SigningKeyRecord, StoreError, UsageRow, WorkspaceRecord};
+
+pub(super) const KEY_COLUMNS: &str = "id, workspace_id, name, description, environment, key_type, \
+    scopes, allowed_cidrs, audiences, expires_at, status, secret_hash, masked_secret, imported, \
+    previous_secret_hash, previous_expires_at, previous_last_used_at, created_at, created_by, \
+    updated_at, last_used_at, last_used_ip, rotated_at, revoked_at, revoked_by, version";
+
+#[derive(FromRow)]
+pub(super) struct KeyRow {
+    id: String,
+    workspace_id: String,
+    name: String,
+    description: String,
+    environment: String,
+    key_type: String,
+    scopes: String,
+    allowed_cidrs: String,
+    audiences: String,
+    expires_at: Option<i64>,
+    status: String,
+    secret_hash: String,
+    masked_secret: String,
+    imported: i64,
+    previous_secret_hash: Option<String>,
+    previous_expires_at: Option<i64>,
+    previous_last_used_at: Option<i64>,
+    created_at: i64,
+    created_by: Option<String>,
+    updated_at: i64,
+    last_used_at: Option<i64>,
+    last_used_ip: Option<String>,
+    rotated_at: Option<i64>,
+    revoked_at: Option<i64>,
+    revoked_by: Option<String>,
+    version: i64,
+}
+
+fn json_list(column: &str, text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+pub(super) fn to_json(list: &[String]) -> String {
+    serde_json::Value::from(list.to_vec()).to_string()
+}
+
+impl TryFrom<KeyRow> for KeyRecord {
+    type Error = StoreError;
+
+    fn try_from(r: KeyRow) -> Result<Self, StoreError> {
+        Ok(KeyRecord {
+            scopes: json_list("scopes", &r.scopes)?,
+            allowed_cidrs: json_list("allowed_cidrs", &r.allowed_cidrs)?,
+            audiences: json_list("audiences", &r.audiences)?,
+            id: r.id,
+            workspace_id: r.workspace_id,
+            name: r.name,
+            description: r.description,
+            environment: r.environment,
+            key_type: r.key_type,
+            expires_at: r.expires_at,
+            status: r.status,
+            secret_hash: r.secret_hash,
+            masked_secret: r.masked_secret,
+            imported: r.imported != 0,
+            previous_secret_hash: r.previous_secret_hash,
+            previous_expires_at: r.previous_expires_at,
+            previous_last_used_at: r.previous_last_used_at,
+            created_at: r.created_at,
+            created_by: r.created_by,
+            updated_at: r.updated_at,
+            last_used_at: r.last_used_at,
+            last_used_ip: r.last_used_ip,
+            rotated_at: r.rotated_at,
+            revoked_at: r.revoked_at,
+            revoked_by: r.revoked_by,
+            version: r.version,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct WorkspaceRow {
+    id: String,
+    name: String,
+    created_at: i64,
+}
+
+impl From<WorkspaceRow> for WorkspaceRecord {
+    fn from(r: WorkspaceRow) -> Self {
+        WorkspaceRecord {
+            id: r.id,
+            name: r.name,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct AuditRow {
+    id: i64,
+    at: i64,
+    actor: String,
+    actor_ip: Option<String>,
+    workspace_id: Option<String>,
+    action: String,
+    target_type: String,
+    target_id: String,
+    details: String,
+}
+
+impl TryFrom<AuditRow> for AuditRecord {
+    type Error = StoreError;
+
+    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
+        Ok(AuditRecord {
+            details: serde_json::from_str(&r.details)
+                .map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))?,
+            id: r.id,
+            at: r.at,
+            actor: r.actor,
+            actor_ip: r.actor_ip,
+            workspace_id: r.workspace_id,
+            action: r.action,
+            target_type: r.target_type,
+            target_id: r.target_id,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct SigningKeyRow {
+    kid: String,
+    alg: String,
+    state: String,
+    public_jwk: String,
+    sealed_private: Vec<u8>,
+    master_key_id: String,
+    created_at: i64,
+    activated_at: Option<i64>,
+    retired_at: Option<i64>,
+}
+
+impl From<SigningKeyRow> for SigningKeyRecord {
+    fn from(r: SigningKeyRow) -> Self {
+        SigningKeyRecord {
+            kid: r.kid,
+            alg: r.alg,
+            state: r.state,
+            public_jwk: r.public_jwk,
+            sealed_private: r.sealed_private,
+            master_key_id: r.master_key_id,
+            created_at: r.created_at,
+            activated_at: r.activated_at,
+            retired_at: r.retired_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct UsageDbRow {
+    key_id: String,
+    workspace_id: String,
+    day: String,
+    issued: i64,
+    failed: i64,
+}
+
+impl From<UsageDbRow> for UsageRow {
+    fn from(r: UsageDbRow) -> Self {
+        UsageRow {
+            key_id: r.key_id,
+            workspace_id: r.workspace_id,
+            day: r.day,
+            issued: r.issued,
+            failed: r.failed,
+        }
+    }
+}
+
+/// Implements [`super::Store`] for `$store`, a struct with a `pool: sqlx::Pool<$db>` field.
+macro_rules! impl_store {
+    ($store:ty, $db:ty, $backend:literal) => {
+        use $crate::store::sql::{
+            to_json, AuditRow, KeyRow, SigningKeyRow, UsageDbRow, WorkspaceRow, KEY_COLUMNS,
+        };
+        use $crate::store::{
+            AuditFilter, AuditRecord, KeyFilter, KeyRecord, LastUse, SigningKeyRecord, Store,
+            StoreError, StoreResult, UsageRow, WorkspaceRecord,
+        };
+
+        async fn insert_audit(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            a: &AuditRecord,
+        ) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO audit_log (at, actor, actor_ip, workspace_id, action, target_type, \
+                 target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(a.at)
+            .bind(&a.actor)
+            .bind(&a.actor_ip)
+            .bind(&a.workspace_id)
+            .bind(&a.action)
+            .bind(&a.target_type)
+            .bind(&a.target_id)
+            .bind(a.details.to_string())
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn insert_workspace(
+                &self,
+                ws: &WorkspaceRecord,
+                audit: &AuditRecord,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)")
+                    .bind(&ws.id)
+                    .bind(&ws.name)
+                    .bind(ws.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| match StoreError::from(e) {
+                        StoreError::Conflict(_) => {
+                            StoreError::Conflict("a workspace with this name exists")
+                        }
+                        other => other,
+                    })?;
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_workspace(&self, id: &str) -> StoreResult<WorkspaceRecord> {
+                let row: WorkspaceRow =
+                    sqlx::query_as("SELECT id, name, created_at FROM workspaces WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(row.into())
+            }
+
+            async fn find_workspace_by_name(
+                &self,
+                name: &str,
+            ) -> StoreResult<Option<WorkspaceRecord>> {
+                let row: Option<WorkspaceRow> =
+                    sqlx::query_as("SELECT id, name, created_at FROM workspaces WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn list_workspaces(&self) -> StoreResult<Vec<WorkspaceRecord>> {
+                let rows: Vec<WorkspaceRow> = sqlx::query_as(
+                    "SELECT id, name, created_at FROM workspaces ORDER BY created_at, id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn rename_workspace(
+                &self,
+                id: &str,
+                name: &str,
+                audit: &AuditRecord,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query("UPDATE workspaces SET name = $1 WHERE id = $2")
+                    .bind(name)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| match StoreError::from(e) {
+                        StoreError::Conflict(_) => {
+                            StoreError::Conflict("a workspace with this name exists")
+                        }
+                        other => other,
+                    })?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_workspace(
+                &self,
+                id: &str,
+                force: bool,
+                audit: &AuditRecord,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                let (keys,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM api_keys WHERE workspace_id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if keys > 0 && !force {
+                    return Err(StoreError::Conflict("the workspace still holds keys"));
+                }
+                sqlx::query("DELETE FROM api_keys WHERE workspace_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                let done = sqlx::query("DELETE FROM workspaces WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn insert_key(&self, k: &KeyRecord, audit: &AuditRecord) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(&format!(
+                    "INSERT INTO api_keys ({KEY_COLUMNS}, name_lower) VALUES ($1, $2, $3, $4, \
+                     $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+                     $21, $22, $23, $24, $25, $26, $27)"
+                ))
+                .bind(&k.id)
+                .bind(&k.workspace_id)
+                .bind(&k.name)
+                .bind(&k.description)
+                .bind(&k.environment)
+                .bind(&k.key_type)
+                .bind(to_json(&k.scopes))
+                .bind(to_json(&k.allowed_cidrs))
+                .bind(to_json(&k.audiences))
+                .bind(k.expires_at)
+                .bind(&k.status)
+                .bind(&k.secret_hash)
+                .bind(&k.masked_secret)
+                .bind(i64::from(k.imported))
+                .bind(&k.previous_secret_hash)
+                .bind(k.previous_expires_at)
+                .bind(k.previous_last_used_at)
+                .bind(k.created_at)
+                .bind(&k.created_by)
+                .bind(k.updated_at)
+                .bind(k.last_used_at)
+                .bind(&k.last_used_ip)
+                .bind(k.rotated_at)
+                .bind(k.revoked_at)
+                .bind(&k.revoked_by)
+                .bind(k.version)
+                .bind(k.name.to_lowercase())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match StoreError::from(e) {
+                    StoreError::Conflict(_) => {
+                        StoreError::Conflict("a key with this name exists in the workspace")
+                    }
+                    other => other,
+                })?;
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn find_key(&self, id: &str) -> StoreResult<Option<KeyRecord>> {
+                let row: Option<KeyRow> =
+                    sqlx::query_as(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                row.map(KeyRecord::try_from).transpose()
+            }
+
+            async fn list_keys(&self, f: &KeyFilter) -> StoreResult<Vec<KeyRecord>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE 1 = 1"
+                ));
+                if let Some(ws) = &f.workspace_id {
+                    q.push(" AND workspace_id = ").push_bind(ws.clone());
+                }
+                if let Some(needle) = &f.name_contains {
+                    let escaped = needle
+                        .to_lowercase()
+                        .replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_");
+                    q.push(" AND name_lower LIKE ")
+                        .push_bind(format!("%{escaped}%"))
+                        .push(" ESCAPE '\\'");
+                }
+                if let Some(status) = &f.status {
+                    q.push(" AND status = ").push_bind(status.clone());
+                }
+                if let Some((now, unexpired)) = f.unexpired_at {
+                    if unexpired {
+                        q.push(" AND (expires_at IS NULL OR expires_at > ").push_bind(now).push(")");
+                    } else {
+                        q.push(" AND expires_at <= ").push_bind(now);
+                    }
+                }
+                if let Some(env) = &f.environment {
+                    q.push(" AND environment = ").push_bind(env.clone());
+                }
+                if let Some(t) = &f.key_type {
+                    q.push(" AND key_type = ").push_bind(t.clone());
+                }
+                if let Some(by) = &f.created_by {
+                    q.push(" AND created_by = ").push_bind(by.clone());
+                }
+                if let Some((at, id)) = &f.after {
+                    q.push(" AND (created_at > ")
+                        .push_bind(*at)
+                        .push(" OR (created_at = ")
+                        .push_bind(*at)
+                        .push(" AND id > ")
+                        .push_bind(id.clone())
+                        .push("))");
+                }
+                q.push(" ORDER BY created_at, id LIMIT ").push_bind(f.limit);
+                let rows: Vec<KeyRow> = q.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter().map(KeyRecord::try_from).collect()
+            }
+
+            async fn update_key(&self, k: &KeyRecord, audit: &AuditRecord) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE api_keys SET name = $1, name_lower = $2, description = $3, \
+                     scopes = $4, allowed_cidrs = $5, audiences = $6, expires_at = $7, \
+                     status = $8, secret_hash = $9, masked_secret = $10, imported = $11, \
+                     previous_secret_hash = $12, previous_expires_at = $13, \
+                     previous_last_used_at = $14, updated_at = $15, rotated_at = $16, \
+                     revoked_at = $17, revoked_by = $18, version = version + 1 \
+                     WHERE id = $19 AND version = $20",
+                )
+                .bind(&k.name)
+                .bind(k.name.to_lowercase())
+                .bind(&k.description)
+                .bind(to_json(&k.scopes))
+                .bind(to_json(&k.allowed_cidrs))
+                .bind(to_json(&k.audiences))
+                .bind(k.expires_at)
+                .bind(&k.status)
+                .bind(&k.secret_hash)
+                .bind(&k.masked_secret)
+                .bind(i64::from(k.imported))
+                .bind(&k.previous_secret_hash)
+                .bind(k.previous_expires_at)
+                .bind(k.previous_last_used_at)
+                .bind(k.updated_at)
+                .bind(k.rotated_at)
+                .bind(k.revoked_at)
+                .bind(&k.revoked_by)
+                .bind(&k.id)
+                .bind(k.version)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match StoreError::from(e) {
+                    StoreError::Conflict(_) => {
+                        StoreError::Conflict("a key with this name exists in the workspace")
+                    }
+                    other => other,
+                })?;
+                if done.rows_affected() == 0 {
+                    let exists: Option<(String,)> =
+                        sqlx::query_as("SELECT id FROM api_keys WHERE id = $1")
+                            .bind(&k.id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    return Err(match exists {
+                        Some(_) => StoreError::Conflict("the key was changed concurrently; retry"),
+                        None => StoreError::NotFound,
+                    });
+                }
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_key(&self, id: &str, audit: &AuditRecord) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query("DELETE FROM api_keys WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn count_keys(&self) -> StoreResult<i64> {
+                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM api_keys")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n)
+            }
+
+            async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT id, at, actor, actor_ip, workspace_id, action, target_type, \
+                     target_id, details FROM audit_log WHERE 1 = 1",
+                );
+                if let Some(ws) = &f.workspace_id {
+                    q.push(" AND workspace_id = ").push_bind(ws.clone());
+                }
+                if let Some(t) = &f.target_id {
+                    q.push(" AND target_id = ").push_bind(t.clone());
+                }
+                if let Some(a) = &f.actor {
+                    q.push(" AND actor = ").push_bind(a.clone());
+                }
+                if let Some(a) = &f.action {
+                    q.push(" AND action = ").push_bind(a.clone());
+                }
+                if let Some(before) = f.before_id {
+                    q.push(" AND id < ").push_bind(before);
+                }
+                q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit);
+                let rows: Vec<AuditRow> = q.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter().map(AuditRecord::try_from).collect()
+            }
+
+            async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+                let rows: Vec<SigningKeyRow> = sqlx::query_as(
+                    "SELECT kid, alg, state, public_jwk, sealed_private, master_key_id, \
+                     created_at, activated_at, retired_at FROM signing_keys \
+                     ORDER BY created_at, kid",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn insert_signing_key(
+                &self,
+                k: &SigningKeyRecord,
+                audit: &AuditRecord,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, alg, state, public_jwk, sealed_private, \
+                     master_key_id, created_at, activated_at, retired_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&k.kid)
+                .bind(&k.alg)
+                .bind(&k.state)
+                .bind(&k.public_jwk)
+                .bind(&k.sealed_private)
+                .bind(&k.master_key_id)
+                .bind(k.created_at)
+                .bind(k.activated_at)
+                .bind(k.retired_at)
+                .execute(&mut *tx)
+                .await?;
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn record_usage(
+                &self,
+                rows: &[UsageRow],
+                last_uses: &[LastUse],
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                for r in rows {
+                    sqlx::query(
+                        "INSERT INTO usage_daily (key_id, workspace_id, day, issued, failed) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id, day) DO UPDATE SET \
+                         issued = usage_daily.issued + excluded.issued, \
+                         failed = usage_daily.failed + excluded.failed",
+                    )
+                    .bind(&r.key_id)
+                    .bind(&r.workspace_id)
+                    .bind(&r.day)
+                    .bind(r.issued)
+                    .bind(r.failed)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for u in last_uses {
+                    let sql = if u.previous_secret {
+                        "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2, \
+                         previous_last_used_at = $1 WHERE id = $3 AND \
+                         (last_used_at IS NULL OR last_used_at <= $1)"
+                    } else {
+                        "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 \
+                         WHERE id = $3 AND (last_used_at IS NULL OR last_used_at <= $1)"
+                    };
+                    sqlx::query(sql)
+                        .bind(u.at)
+                        .bind(&u.ip)
+                        .bind(&u.key_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn usage(
+                &self,
+                key_id: Option<&str>,
+                workspace_id: Option<&str>,
+            ) -> StoreResult<Vec<UsageRow>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT key_id, workspace_id, day, issued, failed FROM usage_daily WHERE 1 = 1",
+                );
+                if let Some(k) = key_id {
+                    q.push(" AND key_id = ").push_bind(k.to_string());
+                }
+                if let Some(ws) = workspace_id {
+                    q.push(" AND workspace_id = ").push_bind(ws.to_string());
+                }
+                q.push(" ORDER BY day, key_id");
+                let rows: Vec<UsageDbRow> = q.build_query_as().fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+        }
+    };
+}
+
+pub(super) use impl_store;

@@ -1,0 +1,40 @@
+//! SQLite backend: the embedded default. WAL journal, a busy timeout so concurrent
+//! writers wait instead of failing, the file created if missing, foreign keys on.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite};
+
+/// A [`super::Store`] on a SQLite file.
+pub struct SqliteStore {
+    pool: Pool<Sqlite>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` and applies `migrations/sqlite`.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("invalid SQLite URL {url:?}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open SQLite database {url:?}"))?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&pool)
+            .await
+            .context("applying SQLite migrations")?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+super::sql::impl_store!(SqliteStore, Sqlite, "sqlite");

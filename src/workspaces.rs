@@ -1,0 +1,203 @@
+//! Workspaces (tenants): create, list, rename, delete, and the default workspace
+//! that holds the first platform-admin key.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::apikeys::secret::random_base62;
+use crate::apikeys::{Actor, ManageError};
+use crate::clock::{rfc3339, Clock};
+use crate::store::{AuditRecord, Store, StoreError, WorkspaceRecord};
+
+/// The name of the workspace created on first start.
+pub const DEFAULT_WORKSPACE: &str = "default";
+
+/// A workspace as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct WorkspaceView {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+impl From<&WorkspaceRecord> for WorkspaceView {
+    fn from(w: &WorkspaceRecord) -> Self {
+        WorkspaceView {
+            id: w.id.clone(),
+            name: w.name.clone(),
+            created_at: rfc3339(w.created_at),
+        }
+    }
+}
+
+/// The body of a create or rename request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceInput {
+    pub name: String,
+}
+
+/// The workspace service.
+#[derive(Clone)]
+pub struct Workspaces {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Workspaces {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Workspaces { store, clock }
+    }
+
+    fn audit(
+        &self,
+        actor: &Actor,
+        id: &str,
+        action: &str,
+        details: serde_json::Value,
+    ) -> AuditRecord {
+        AuditRecord {
+            id: 0,
+            at: self.clock.now(),
+            actor: actor.id.clone(),
+            actor_ip: actor.ip.clone(),
+            workspace_id: Some(id.to_string()),
+            action: action.into(),
+            target_type: "workspace".into(),
+            target_id: id.to_string(),
+            details,
+        }
+    }
+
+    fn require_platform(actor: &Actor) -> Result<(), ManageError> {
+        if actor.platform {
+            Ok(())
+        } else {
+            Err(ManageError::Forbidden(
+                "this action needs the keymint:workspaces:admin scope".into(),
+            ))
+        }
+    }
+
+    /// Creates a workspace (platform admins only).
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        input: WorkspaceInput,
+    ) -> Result<WorkspaceView, ManageError> {
+        Self::require_platform(actor)?;
+        let name = crate::apikeys::validate_name("name", &input.name)?;
+        let ws = WorkspaceRecord {
+            id: format!("ws_{}", random_base62(12)),
+            name,
+            created_at: self.clock.now(),
+        };
+        let audit = self.audit(actor, &ws.id, "workspace.create", json!({"name": ws.name}));
+        self.store.insert_workspace(&ws, &audit).await?;
+        Ok((&ws).into())
+    }
+
+    /// The workspaces the caller reaches.
+    pub async fn list(&self, actor: &Actor) -> Result<Vec<WorkspaceView>, ManageError> {
+        let all = self.store.list_workspaces().await?;
+        Ok(all
+            .iter()
+            .filter(|w| actor.reaches(&w.id))
+            .map(Into::into)
+            .collect())
+    }
+
+    /// One workspace the caller reaches.
+    pub async fn get(&self, actor: &Actor, id: &str) -> Result<WorkspaceView, ManageError> {
+        if !actor.reaches(id) {
+            return Err(ManageError::NotFound("workspace"));
+        }
+        match self.store.get_workspace(id).await {
+            Ok(w) => Ok((&w).into()),
+            Err(StoreError::NotFound) => Err(ManageError::NotFound("workspace")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Renames a workspace (platform admins only).
+    pub async fn rename(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: WorkspaceInput,
+    ) -> Result<WorkspaceView, ManageError> {
+        Self::require_platform(actor)?;
+        let before = self.get(actor, id).await?;
+        let name = crate::apikeys::validate_name("name", &input.name)?;
+        let audit = self.audit(
+            actor,
+            id,
+            "workspace.rename",
+            json!({"name": [before.name, name]}),
+        );
+        self.store
+            .rename_workspace(id, &name, &audit)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ManageError::NotFound("workspace"),
+                e => e.into(),
+            })?;
+        self.get(actor, id).await
+    }
+
+    /// Deletes a workspace; refused while it holds keys unless `force` (which deletes them).
+    pub async fn delete(&self, actor: &Actor, id: &str, force: bool) -> Result<(), ManageError> {
+        Self::require_platform(actor)?;
+        if actor.workspace_id.as_deref() == Some(id) {
+            return Err(ManageError::Conflict(
+                "a caller cannot delete its own workspace".into(),
+            ));
+        }
+        let before = self.get(actor, id).await?;
+        let audit = self.audit(
+            actor,
+            id,
+            "workspace.delete",
+            json!({"name": before.name, "force": force}),
+        );
+        self.store
+            .delete_workspace(id, force, &audit)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ManageError::NotFound("workspace"),
+                StoreError::Conflict(_) => ManageError::Conflict(
+                    "the workspace still holds keys; delete them first or pass force=true".into(),
+                ),
+                e => e.into(),
+            })
+    }
+
+    /// The default workspace, created if missing.
+    pub async fn ensure_default(&self) -> Result<WorkspaceRecord, ManageError> {
+        if let Some(ws) = self.store.find_workspace_by_name(DEFAULT_WORKSPACE).await? {
+            return Ok(ws);
+        }
+        let ws = WorkspaceRecord {
+            id: format!("ws_{}", random_base62(12)),
+            name: DEFAULT_WORKSPACE.into(),
+            created_at: self.clock.now(),
+        };
+        let actor = Actor {
+            id: "system".into(),
+            ..Actor::cli()
+        };
+        let audit = self.audit(&actor, &ws.id, "workspace.create", json!({"name": ws.name}));
+        match self.store.insert_workspace(&ws, &audit).await {
+            Ok(()) => Ok(ws),
+            // Created concurrently by another instance.
+            Err(StoreError::Conflict(_)) => self
+                .store
+                .find_workspace_by_name(DEFAULT_WORKSPACE)
+                .await?
+                .ok_or(ManageError::NotFound("workspace")),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
