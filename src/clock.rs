@@ -14,6 +14,10 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "this is the one place that reads the system clock"
+    )]
     fn now(&self) -> i64 {
         time::OffsetDateTime::now_utc().unix_timestamp()
     }

@@ -1,5 +1,7 @@
 //! The `keymint` binary: parse the command line, set up logging, run the command.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use keymint::cli::{self, Cli};
 use keymint::config::LogFormat;
@@ -12,6 +14,7 @@ async fn main() -> std::process::ExitCode {
     // Logs go to stderr so that stdout carries only command output (e.g. --json).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match cli.config.log_format {
         LogFormat::Json => builder.json().init(),

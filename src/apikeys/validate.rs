@@ -241,7 +241,7 @@ mod tests {
             Some(4_102_444_800)
         );
         assert_eq!(
-            expiry(Some("2000-01-01T00:00:00Z"), None, 1_000_000_000_0)
+            expiry(Some("2000-01-01T00:00:00Z"), None, 10_000_000_000)
                 .unwrap_err()
                 .field,
             "expires_at"

@@ -7,9 +7,14 @@ use anyhow::Context;
 
 use crate::config::Config;
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    tracing::info!(?config, "starting keymint");
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    // With port 0, the default issuer must name the port actually bound.
+    config.listen = listener.local_addr()?;
+    tracing::info!(?config, "starting keymint");
     let app = crate::app::App::open(config, Arc::new(crate::clock::SystemClock)).await?;
     if let Some(revealed) = app.bootstrap_if_empty().await? {
         super::bootstrap::print_credentials(
@@ -17,9 +22,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             &revealed,
         );
     }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(addr = %listener.local_addr()?, issuer = %app.config.issuer(), "listening");
     crate::http::serve(app, listener, shutdown_signal()).await?;
     tracing::info!("stopped");

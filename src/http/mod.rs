@@ -88,3 +88,14 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+/// [`serve`], logging a failure instead of returning it (for spawned servers).
+pub async fn serve_until(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    if let Err(e) = serve(app, listener, shutdown).await {
+        tracing::error!(error = %e, "server stopped with an error");
+    }
+}

@@ -38,9 +38,15 @@ pub enum ExchangeError {
 pub enum VerifyError {
     #[error("{0}")]
     Invalid(String),
+    /// A valid token that is not for the management API (no management scope).
+    #[error("{0}")]
+    Insufficient(String),
     #[error("database unavailable")]
     Unavailable,
 }
+
+/// Tolerated clock difference when checking `exp` and `nbf`.
+pub const CLOCK_LEEWAY_SECONDS: i64 = 5;
 
 /// Issues and verifies tokens. One per process.
 pub struct TokenService {
@@ -106,10 +112,10 @@ impl TokenService {
         })
     }
 
-    /// Verifies one of keymint's own access tokens for `audience`: signature by a
+    /// Verifies one of keymint's own access tokens (for `audience`, if given): signature by a
     /// published key with its pinned algorithm, `typ: at+jwt`, `iss`, `aud`, `exp`,
     /// `nbf`, and no key-location headers (`jku`, `x5u`, `jwk`, `x5c`).
-    pub fn verify(&self, token: &str, audience: &str) -> Result<Claims, VerifyError> {
+    pub fn verify(&self, token: &str, audience: Option<&str>) -> Result<Claims, VerifyError> {
         let invalid = |why: &str| VerifyError::Invalid(why.to_string());
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         if header.typ.as_deref() != Some("at+jwt") {
@@ -135,16 +141,22 @@ impl TokenService {
         }
         let mut validation = jsonwebtoken::Validation::new(alg.jwt());
         validation.set_issuer(&[&self.settings.issuer]);
-        validation.set_audience(&[audience]);
+        match audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
-        validation.validate_nbf = true;
-        validation.leeway = 5;
+        // Time is checked below against the service's clock (injectable), not here.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map_err(|e| VerifyError::Invalid(format!("token rejected: {}", e.kind_name())))?;
-        // The clock may be injected; re-check expiry against it.
         let now = self.clock.now();
-        if data.claims.exp <= now - validation.leeway as i64 {
+        if data.claims.exp <= now - CLOCK_LEEWAY_SECONDS {
             return Err(invalid("token expired"));
+        }
+        if data.claims.nbf > now + CLOCK_LEEWAY_SECONDS {
+            return Err(invalid("token not yet valid"));
         }
         Ok(data.claims)
     }
@@ -157,7 +169,12 @@ impl TokenService {
         token: &str,
         ip: Option<IpAddr>,
     ) -> Result<Actor, VerifyError> {
-        let claims = self.verify(token, &self.settings.management_audience)?;
+        let claims = self.verify(token, None)?;
+        if !claims.aud.contains(&self.settings.management_audience) {
+            return Err(VerifyError::Insufficient(
+                "this token is not for the management API: its key holds no keymint: scope".into(),
+            ));
+        }
         let key = match self.store.find_key(&claims.sub).await {
             Ok(Some(key)) => key,
             Ok(None) => {

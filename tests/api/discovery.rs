@@ -1,0 +1,86 @@
+//! JWKS, RFC 8414 metadata, health and readiness.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{spawn_app, Backend};
+use crate::on_both_backends;
+
+async fn jwks_publishes_public_members_only_with_cache_control(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = reqwest::get(app.url("/.well-known/jwks.json"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    let jwks: Value = response.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let key = keys[0].as_object().unwrap();
+    for member in ["kid", "kty", "crv", "x", "y", "use", "alg"] {
+        assert!(key.contains_key(member), "missing {member}");
+    }
+    assert_eq!(key["use"], "sig");
+    assert_eq!(key["alg"], "ES256");
+    assert!(!key.contains_key("d"), "private member published");
+    assert_eq!(key["kid"], app.app.keyring.current().kid());
+}
+
+async fn metadata_is_served_at_both_well_known_paths(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rfc8414: Value = reqwest::get(app.url("/.well-known/oauth-authorization-server"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let oidc: Value = reqwest::get(app.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rfc8414, oidc);
+    assert_eq!(rfc8414["issuer"], app.base.as_str());
+    assert_eq!(rfc8414["token_endpoint"], app.url("/oauth/token"));
+    assert_eq!(rfc8414["jwks_uri"], app.url("/.well-known/jwks.json"));
+    assert_eq!(
+        rfc8414["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert_eq!(
+        rfc8414["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"])
+    );
+    assert!(rfc8414["response_types_supported"].is_array());
+    // The endpoints it names are live.
+    let jwks = reqwest::get(rfc8414["jwks_uri"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), StatusCode::OK);
+}
+
+async fn health_and_readiness_report_their_state(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let health = reqwest::get(app.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = reqwest::get(app.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["signing_key"], app.app.keyring.current().kid());
+}
+
+async fn unknown_paths_are_problem_documents(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = reqwest::get(app.url("/v1/nothing-here")).await.unwrap();
+    crate::helpers::assert_problem(response, StatusCode::NOT_FOUND, "not-found").await;
+}
+
+on_both_backends!(
+    jwks_publishes_public_members_only_with_cache_control,
+    metadata_is_served_at_both_well_known_paths,
+    health_and_readiness_report_their_state,
+    unknown_paths_are_problem_documents,
+);

@@ -1,0 +1,436 @@
+//! The test harness: `spawn_app` starts keymint on a real port with a fresh database
+//! (a SQLite file, or a new PostgreSQL database when `TEST_DATABASE_URL` is set),
+//! bootstraps an admin key and returns a [`TestApp`] with one method per endpoint.
+//! Logs of every app in this process are captured so tests can prove that no
+//! secret is ever logged.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use clap::Parser;
+use keymint::app::App;
+use keymint::cli::Cli;
+use keymint::clock::ManualClock;
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+
+/// Runs each listed `async fn name(backend: Backend)` once per backend: the
+/// PostgreSQL run is reported as ignored when `TEST_DATABASE_URL` is unset.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(keymint_postgres_tests), ignore = "PostgreSQL run skipped: TEST_DATABASE_URL is not set")]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Everything logged by any app in this test process.
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut logs) = self.0.lock() {
+            logs.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = Capture(buffer.clone());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug,hyper=info,h2=info,reqwest=info,rustls=info")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buffer
+    });
+}
+
+/// Everything logged so far by every app in this process.
+pub fn captured_logs() -> String {
+    init_logs();
+    let logs = LOGS
+        .get()
+        .map(|l| l.lock().map(|b| b.clone()).unwrap_or_default())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&logs).into_owned()
+}
+
+/// A database for one test, dropped (PostgreSQL) when the test ends.
+pub struct TestDatabase {
+    pub url: String,
+    pg: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    pub async fn new(backend: Backend) -> TestDatabase {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => TestDatabase {
+                url: format!("sqlite://{}", dir.path().join("keymint.db").display()),
+                pg: None,
+                _dir: dir,
+            },
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let admin_url =
+                    std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL is set");
+                let name = format!(
+                    "keymint_test_{}",
+                    keymint::apikeys::secret::random_base62(12).to_lowercase()
+                );
+                let mut conn = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create database");
+                conn.close().await.ok();
+                let base = admin_url.split('?').next().unwrap_or(&admin_url);
+                let url = format!(
+                    "{}/{name}",
+                    &base[..base.rfind('/').expect("URL has a path")]
+                );
+                TestDatabase {
+                    url,
+                    pg: Some((admin_url, name)),
+                    _dir: dir,
+                }
+            }
+        }
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self._dir.path().to_path_buf()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.pg.take() else {
+            return;
+        };
+        // Best effort, on a thread of its own: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A running keymint.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub app: Arc<App>,
+    pub clock: Arc<ManualClock>,
+    pub client: reqwest::Client,
+    pub admin_id: String,
+    pub admin_secret: String,
+    pub db: Arc<TestDatabase>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    extra_args: Vec<String>,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+/// Starts an app with extra command-line settings, e.g. `["--trusted-proxies", "127.0.0.1/32"]`.
+pub async fn spawn_app_with(backend: Backend, extra_args: &[&str]) -> TestApp {
+    let db = Arc::new(TestDatabase::new(backend).await);
+    let mut app = start(db, extra_args.iter().map(|s| s.to_string()).collect(), None).await;
+    let revealed = app.app.bootstrap().await.expect("bootstrap");
+    app.admin_id = revealed.key.id.clone();
+    app.admin_secret = revealed.secret.expose().to_string();
+    app
+}
+
+async fn start(db: Arc<TestDatabase>, extra_args: Vec<String>, port: Option<u16>) -> TestApp {
+    init_logs();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(0)))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let base = format!("http://{addr}");
+    let master = db.dir().join("keys/master.key");
+    let mut args: Vec<String> = vec![
+        "keymint".into(),
+        "--listen".into(),
+        addr.to_string(),
+        "--database-url".into(),
+        db.url.clone(),
+        "--master-key-file".into(),
+        master.display().to_string(),
+        "--issuer".into(),
+        base.clone(),
+        "--audience".into(),
+        "https://api.example.test".into(),
+    ];
+    args.extend(extra_args.iter().cloned());
+    let cli = Cli::try_parse_from(&args).expect("valid test arguments");
+    let clock = ManualClock::new();
+    let app = App::open(cli.config, clock.clone())
+        .await
+        .expect("app opens");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(keymint::http::serve_until(app.clone(), listener, async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        base,
+        app,
+        clock,
+        client: reqwest::Client::new(),
+        admin_id: String::new(),
+        admin_secret: String::new(),
+        db,
+        shutdown: Some(tx),
+        server: Some(server),
+        extra_args,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server (finishing in-flight requests) and starts a new process-like
+    /// instance on the same database, master key and port.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let mut next = start(
+            self.db.clone(),
+            self.extra_args.clone(),
+            Some(self.addr.port()),
+        )
+        .await;
+        next.admin_id = std::mem::take(&mut self.admin_id);
+        next.admin_secret = std::mem::take(&mut self.admin_secret);
+        next
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    /// `POST /oauth/token` with `client_secret_basic` (RFC 6749 appendix B encoding).
+    pub async fn token_basic(&self, id: &str, secret: &str, params: &[(&str, &str)]) -> Response {
+        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend_from_slice(params);
+        self.client
+            .post(self.url("/oauth/token"))
+            .basic_auth(enc(id), Some(enc(secret)))
+            .form(&form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `POST /oauth/token` with `client_secret_post`.
+    pub async fn token_post(&self, id: &str, secret: &str, params: &[(&str, &str)]) -> Response {
+        let mut form = vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ];
+        form.extend_from_slice(params);
+        self.client
+            .post(self.url("/oauth/token"))
+            .form(&form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `POST /oauth/token` with a raw body and content type, no client auth header.
+    pub async fn token_raw(&self, content_type: &str, body: &str) -> Response {
+        self.client
+            .post(self.url("/oauth/token"))
+            .header("content-type", content_type)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// An access token for `id`/`secret`, asserting success.
+    pub async fn access_token(&self, id: &str, secret: &str) -> String {
+        let response = self.token_basic(id, secret, &[]).await;
+        assert_eq!(response.status(), StatusCode::OK, "token exchange failed");
+        let body: Value = response.json().await.expect("json");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    }
+
+    /// A token of the bootstrap platform admin.
+    pub async fn admin_token(&self) -> String {
+        self.access_token(&self.admin_id, &self.admin_secret).await
+    }
+
+    pub async fn get_with(&self, token: &str, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_with(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch_with(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete_with(&self, token: &str, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Creates a key as the bootstrap admin; returns the create response body.
+    pub async fn create_key(&self, body: Value) -> Value {
+        let token = self.admin_token().await;
+        let response = self.post_with(&token, "/v1/keys", &body).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "create failed: {:?}",
+            response.text().await
+        );
+        response.json().await.expect("json")
+    }
+
+    /// Creates a key named `name` with `scopes`; returns `(client_id, client_secret)`.
+    pub async fn new_client(&self, name: &str, scopes: &[&str]) -> (String, String) {
+        let body = self
+            .create_key(json!({"name": name, "scopes": scopes}))
+            .await;
+        (
+            body["client_id"].as_str().unwrap().to_string(),
+            body["client_secret"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Asserts an RFC 6749 error response: status, `error`, and no-store caching.
+pub async fn assert_oauth_error(response: Response, status: StatusCode, error: &str) -> Value {
+    assert_eq!(response.status(), status, "status for {error}");
+    assert_eq!(
+        response
+            .headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store")
+    );
+    let body: Value = response.json().await.expect("RFC 6749 errors are JSON");
+    assert_eq!(body["error"], error, "body: {body}");
+    let description = body["error_description"].as_str().unwrap_or("");
+    assert!(description
+        .bytes()
+        .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'));
+    body
+}
+
+/// Asserts an RFC 9457 problem response with the given status and type suffix.
+pub async fn assert_problem(response: Response, status: StatusCode, kind: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap()),
+        Some("application/problem+json")
+    );
+    let body: Value = response.json().await.expect("problem JSON");
+    assert_eq!(
+        body["type"],
+        format!("urn:keymint:problem:{kind}"),
+        "body: {body}"
+    );
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}

@@ -1,0 +1,12 @@
+//! keymint's integration tests: one binary, real HTTP on real ports, both backends.
+#![expect(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+mod helpers;
+
+mod binary;
+mod discovery;
+mod management;
+mod restart;
+mod secrets;
+mod store_contract;
+mod token;
