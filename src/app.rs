@@ -7,12 +7,14 @@ use anyhow::Context;
 
 use crate::apikeys::hashing::Hasher;
 use crate::apikeys::{Actor, Keys, ManageError, NewKey, Revealed};
+use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::oauth::scope::MANAGEMENT_SCOPES;
 use crate::oauth::{Issuance, TokenService};
 use crate::signing::{self, Keyring};
 use crate::store::{self, Store, StoreError};
+use crate::usage::Usage;
 use crate::workspaces::Workspaces;
 
 /// Everything a request or a command needs.
@@ -23,6 +25,8 @@ pub struct App {
     pub keyring: Arc<Keyring>,
     pub keys: Keys,
     pub workspaces: Workspaces,
+    pub audit: Audit,
+    pub usage: Arc<Usage>,
     pub tokens: TokenService,
 }
 
@@ -47,16 +51,20 @@ impl App {
             management_audience: config.management_audience(),
             ttl_seconds: i64::from(config.token_ttl),
         };
+        let usage = Arc::new(Usage::new(store.clone(), clock.clone()));
         Ok(Arc::new(App {
-            keys: Keys::new(store.clone(), hasher.clone(), clock.clone()),
+            keys: Keys::new(store.clone(), hasher.clone(), clock.clone()).with_usage(usage.clone()),
             workspaces: Workspaces::new(store.clone(), clock.clone()),
+            audit: Audit::new(store.clone()),
             tokens: TokenService::new(
                 store.clone(),
                 hasher,
                 keyring.clone(),
                 clock.clone(),
+                usage.clone(),
                 settings,
             ),
+            usage,
             config,
             store,
             clock,

@@ -5,6 +5,8 @@
 pub mod apikeys;
 /// The assembled service that `serve` and the admin commands share.
 pub mod app;
+/// Reading the audit log.
+pub mod audit;
 /// The command line: `serve` and the admin commands.
 pub mod cli;
 /// Time, injectable for tests.
@@ -19,5 +21,7 @@ pub mod oauth;
 pub mod signing;
 /// Persistence: the `Store` trait and its SQLite and PostgreSQL implementations.
 pub mod store;
+/// Usage accounting, batched off the request path.
+pub mod usage;
 /// Workspaces (tenants).
 pub mod workspaces;

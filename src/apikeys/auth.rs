@@ -26,29 +26,23 @@ pub struct Authenticated {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthFailure {
     #[error("refused: {0}")]
-    Refused(&'static str, Option<String>),
+    Refused(&'static str),
     #[error("secret verification is saturated")]
     Busy,
     #[error("database unavailable")]
     Unavailable,
 }
 
-impl AuthFailure {
-    fn refused(reason: &'static str) -> Self {
-        AuthFailure::Refused(reason, None)
-    }
-}
-
 impl From<HashError> for AuthFailure {
     fn from(e: HashError) -> Self {
         match e {
             HashError::Busy => AuthFailure::Busy,
-            HashError::Corrupt => AuthFailure::refused("corrupt stored hash"),
+            HashError::Corrupt => AuthFailure::Refused("corrupt stored hash"),
         }
     }
 }
 
-fn valid_key_id(id: &str) -> bool {
+pub fn valid_key_id(id: &str) -> bool {
     id.len() == secret::ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
@@ -64,25 +58,24 @@ pub async fn authenticate(
     if secret::looks_generated(presented.expose()) {
         match secret::parse(presented.expose()) {
             Ok(embedded) if embedded == client_id => {}
-            Ok(_) => return Err(AuthFailure::refused("secret belongs to another key id")),
-            Err(_) => return Err(AuthFailure::refused("malformed secret")),
+            Ok(_) => return Err(AuthFailure::Refused("secret belongs to another key id")),
+            Err(_) => return Err(AuthFailure::Refused("malformed secret")),
         }
     }
     if !valid_key_id(client_id) {
         hasher.verify_unknown(presented).await?;
-        return Err(AuthFailure::refused("malformed client id"));
+        return Err(AuthFailure::Refused("malformed client id"));
     }
     let key = match store.find_key(client_id).await {
         Ok(Some(key)) => key,
         Ok(None) => {
             hasher.verify_unknown(presented).await?;
-            return Err(AuthFailure::refused("unknown client id"));
+            return Err(AuthFailure::Refused("unknown client id"));
         }
-        Err(StoreError::Corrupt(_)) => return Err(AuthFailure::refused("corrupt key row")),
+        Err(StoreError::Corrupt(_)) => return Err(AuthFailure::Refused("corrupt key row")),
         Err(_) => return Err(AuthFailure::Unavailable),
     };
-    let fail =
-        |reason: &'static str| Err(AuthFailure::Refused(reason, Some(key.workspace_id.clone())));
+    let fail = |reason: &'static str| Err(AuthFailure::Refused(reason));
 
     let mut previous_secret = false;
     if !hasher.verify(&key.secret_hash, presented).await? {

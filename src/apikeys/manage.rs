@@ -13,9 +13,14 @@ use super::hashing::Hasher;
 use super::secret::{self, Secret};
 use super::validate::{self, invalid};
 use super::{Actor, KeyView, ManageError};
+use crate::clock::rfc3339;
 use crate::clock::Clock;
 use crate::oauth::scope::MANAGEMENT_PREFIX;
-use crate::store::{AuditRecord, KeyFilter, KeyRecord, Store, StoreError};
+use crate::store::{AuditRecord, KeyFilter, KeyRecord, Store, StoreError, UsageRow};
+use crate::usage::Usage;
+
+/// Longest grace period for the old secret after a rotation: 7 days.
+pub const MAX_GRACE_SECONDS: i64 = 7 * 86_400;
 
 /// The body of a create request.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -119,14 +124,22 @@ pub struct Keys {
     store: Arc<dyn Store>,
     hasher: Arc<Hasher>,
     clock: Arc<dyn Clock>,
+    usage: Option<Arc<Usage>>,
 }
 
 impl Keys {
+    /// Reads of keys and usage first flush `usage`, so they show every exchange so far.
+    pub fn with_usage(mut self, usage: Arc<Usage>) -> Self {
+        self.usage = Some(usage);
+        self
+    }
+
     pub fn new(store: Arc<dyn Store>, hasher: Arc<Hasher>, clock: Arc<dyn Clock>) -> Self {
         Keys {
             store,
             hasher,
             clock,
+            usage: None,
         }
     }
 
@@ -152,6 +165,12 @@ impl Keys {
                 "this action needs the {scope} scope"
             )))
         }
+    }
+
+    /// Reading keys takes `keymint:keys:read` (or `write`, which implies it).
+    fn require_read(actor: &Actor) -> Result<(), ManageError> {
+        Self::require(actor, "keymint:keys:read")
+            .or_else(|_| Self::require(actor, "keymint:keys:write"))
     }
 
     /// Refuses management scopes the caller does not hold itself (no escalation).
@@ -257,21 +276,18 @@ impl Keys {
 
     /// One key.
     pub async fn get(&self, actor: &Actor, id: &str) -> Result<KeyView, ManageError> {
-        Self::require(actor, "keymint:keys:read")
-            .or_else(|_| Self::require(actor, "keymint:keys:write"))?;
+        Self::require_read(actor)?;
+        self.flush_usage().await?;
         let key = self.load(actor, id).await?;
         Ok(KeyView::new(&key, self.clock.now()))
     }
 
     /// A page of keys, oldest first, in a stable order (`created_at`, then `id`).
     pub async fn list(&self, actor: &Actor, query: &KeyListQuery) -> Result<KeyPage, ManageError> {
-        Self::require(actor, "keymint:keys:read")
-            .or_else(|_| Self::require(actor, "keymint:keys:write"))?;
+        Self::require_read(actor)?;
+        self.flush_usage().await?;
         let now = self.clock.now();
-        let limit = query.limit.unwrap_or(50);
-        if !(1..=100).contains(&limit) {
-            return Err(invalid("limit", "must be between 1 and 100").into());
-        }
+        let limit = validate_limit(query.limit)?;
         let workspace_id = if actor.platform {
             query.workspace_id.clone()
         } else {
@@ -323,30 +339,281 @@ impl Keys {
         })
     }
 
-    /// Revokes a key, permanently. Revoking a revoked key changes nothing.
-    pub async fn revoke(&self, actor: &Actor, id: &str) -> Result<KeyView, ManageError> {
+    /// Loads a key, applies `change` and writes it with its audit event. `change`
+    /// returns the audit details, or `None` when nothing changed (idempotent repeats).
+    async fn mutate(
+        &self,
+        actor: &Actor,
+        id: &str,
+        action: &str,
+        change: impl FnOnce(&mut KeyRecord, i64) -> Result<Option<Value>, ManageError>,
+    ) -> Result<(KeyRecord, Option<Value>), ManageError> {
         Self::require(actor, "keymint:keys:write")?;
         let mut key = self.load(actor, id).await?;
         let now = self.clock.now();
-        if key.status == "revoked" {
-            return Ok(KeyView::new(&key, now));
-        }
-        let before = key.status.clone();
-        key.status = "revoked".into();
-        key.revoked_at = Some(now);
-        key.revoked_by = Some(actor.id.clone());
-        key.previous_secret_hash = None;
-        key.previous_expires_at = None;
+        let Some(details) = change(&mut key, now)? else {
+            return Ok((key, None));
+        };
         key.updated_at = now;
-        let audit = self.audit(
-            actor,
-            &key,
-            "key.revoke",
-            json!({"status": [before, "revoked"]}),
-        );
-        self.store.update_key(&key, &audit).await?;
+        let audit = self.audit(actor, &key, action, details.clone());
+        self.store
+            .update_key(&key, &audit)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ManageError::NotFound("key"),
+                e => e.into(),
+            })?;
         key.version += 1;
-        Ok(KeyView::new(&key, now))
+        Ok((key, Some(details)))
+    }
+
+    fn refuse_if_revoked(key: &KeyRecord, what: &str) -> Result<(), ManageError> {
+        if key.status == "revoked" {
+            Err(ManageError::Conflict(format!(
+                "key {} is revoked; revocation is permanent, so it cannot be {what}",
+                key.id
+            )))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Revokes a key, permanently. Revoking a revoked key changes nothing.
+    pub async fn revoke(&self, actor: &Actor, id: &str) -> Result<KeyView, ManageError> {
+        let by = actor.id.clone();
+        let (key, _) = self
+            .mutate(actor, id, "key.revoke", |key, now| {
+                if key.status == "revoked" {
+                    return Ok(None);
+                }
+                let before = std::mem::replace(&mut key.status, "revoked".into());
+                key.revoked_at = Some(now);
+                key.revoked_by = Some(by);
+                key.previous_secret_hash = None;
+                key.previous_expires_at = None;
+                Ok(Some(json!({"status": {"from": before, "to": "revoked"}})))
+            })
+            .await?;
+        Ok(KeyView::new(&key, self.clock.now()))
+    }
+
+    /// Deactivates (`active = false`) or reactivates a key. Repeats change nothing;
+    /// a revoked key cannot be either.
+    pub async fn set_active(
+        &self,
+        actor: &Actor,
+        id: &str,
+        active: bool,
+    ) -> Result<KeyView, ManageError> {
+        let (action, target) = if active {
+            ("key.activate", "active")
+        } else {
+            ("key.deactivate", "inactive")
+        };
+        let (key, _) = self
+            .mutate(actor, id, action, |key, _| {
+                Self::refuse_if_revoked(key, if active { "activated" } else { "deactivated" })?;
+                if key.status == target {
+                    return Ok(None);
+                }
+                let before = std::mem::replace(&mut key.status, target.into());
+                Ok(Some(json!({"status": {"from": before, "to": target}})))
+            })
+            .await?;
+        Ok(KeyView::new(&key, self.clock.now()))
+    }
+
+    /// Edits a key. Returns the key and what changed (`{field: {from, to}}`), so a
+    /// console can warn that calls may start failing.
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        id: &str,
+        update: KeyUpdate,
+    ) -> Result<(KeyView, Value), ManageError> {
+        let now = self.clock.now();
+        // Validate everything before touching the key.
+        let name = update
+            .name
+            .as_deref()
+            .map(|n| validate::name("name", n))
+            .transpose()?;
+        let description = update
+            .description
+            .as_deref()
+            .map(validate::description)
+            .transpose()?;
+        let scopes = update.scopes.as_deref().map(validate::scopes).transpose()?;
+        if let Some(scopes) = &scopes {
+            Self::check_grantable(actor, scopes)?;
+        }
+        let cidrs = update
+            .allowed_cidrs
+            .as_deref()
+            .map(validate::cidrs)
+            .transpose()?;
+        let audiences = update
+            .audiences
+            .as_deref()
+            .map(validate::audiences)
+            .transpose()?;
+        let expires_at = match (&update.expires_at, &update.expires_in) {
+            (None, None) => None,
+            (Some(None), None) => Some(None),
+            (Some(Some(at)), in_) => Some(validate::expiry(Some(at), in_.as_deref(), now)?),
+            (None, Some(in_)) => Some(validate::expiry(None, Some(in_), now)?),
+            (Some(None), Some(_)) => {
+                return Err(invalid("expires_in", "give expires_at or expires_in, not both").into())
+            }
+        };
+        let (key, details) = self
+            .mutate(actor, id, "key.update", |key, _| {
+                Self::refuse_if_revoked(key, "edited")?;
+                let mut changes = serde_json::Map::new();
+                let mut diff = |field: &str, from: Value, to: Value| {
+                    if from != to {
+                        changes.insert(field.into(), json!({"from": from, "to": to}));
+                    }
+                };
+                if let Some(v) = name {
+                    diff("name", json!(key.name), json!(v));
+                    key.name = v;
+                }
+                if let Some(v) = description {
+                    diff("description", json!(key.description), json!(v));
+                    key.description = v;
+                }
+                if let Some(v) = scopes {
+                    diff("scopes", json!(key.scopes), json!(v));
+                    key.scopes = v;
+                }
+                if let Some(v) = cidrs {
+                    diff("allowed_cidrs", json!(key.allowed_cidrs), json!(v));
+                    key.allowed_cidrs = v;
+                }
+                if let Some(v) = audiences {
+                    diff("audiences", json!(key.audiences), json!(v));
+                    key.audiences = v;
+                }
+                if let Some(v) = expires_at {
+                    diff(
+                        "expires_at",
+                        json!(key.expires_at.map(rfc3339)),
+                        json!(v.map(rfc3339)),
+                    );
+                    key.expires_at = v;
+                }
+                Ok((!changes.is_empty()).then_some(Value::Object(changes)))
+            })
+            .await?;
+        Ok((
+            KeyView::new(&key, now),
+            details.unwrap_or_else(|| json!({})),
+        ))
+    }
+
+    /// Gives the key a new secret, revealed once. The old secret stops working at once
+    /// (`grace_seconds` 0) or when the grace period ends; a second rotation during a
+    /// grace ends the older secret's grace at once.
+    pub async fn rotate(
+        &self,
+        actor: &Actor,
+        id: &str,
+        grace_seconds: i64,
+    ) -> Result<Rotation, ManageError> {
+        if !(0..=MAX_GRACE_SECONDS).contains(&grace_seconds) {
+            return Err(invalid(
+                "grace_seconds",
+                format!("must be between 0 and {MAX_GRACE_SECONDS}"),
+            )
+            .into());
+        }
+        Self::require(actor, "keymint:keys:write")?;
+        let current = self.load(actor, id).await?;
+        Self::refuse_if_revoked(&current, "rotated")?;
+        let secret = secret::generate(&current.id, &current.environment);
+        let hash = self.hasher.hash(&secret, false).await?;
+        let (key, _) = self
+            .mutate(actor, id, "key.rotate", |key, now| {
+                Self::refuse_if_revoked(key, "rotated")?;
+                let old = std::mem::replace(&mut key.secret_hash, hash);
+                key.masked_secret = secret::mask(secret.expose());
+                key.imported = false;
+                key.rotated_at = Some(now);
+                key.previous_last_used_at = None;
+                if grace_seconds > 0 {
+                    key.previous_secret_hash = Some(old);
+                    key.previous_expires_at = Some(now + grace_seconds);
+                } else {
+                    key.previous_secret_hash = None;
+                    key.previous_expires_at = None;
+                }
+                Ok(Some(json!({
+                    "grace_seconds": grace_seconds,
+                    "previous_secret_expires_at": key.previous_expires_at.map(rfc3339),
+                })))
+            })
+            .await?;
+        Ok(Rotation {
+            previous_expires_at: key.previous_expires_at,
+            revealed: Revealed {
+                key: KeyView::new(&key, self.clock.now()),
+                secret,
+            },
+        })
+    }
+
+    /// Deletes the row; the audit log keeps the event.
+    pub async fn delete(&self, actor: &Actor, id: &str) -> Result<(), ManageError> {
+        Self::require(actor, "keymint:keys:write")?;
+        let key = self.load(actor, id).await?;
+        let details = json!({"name": key.name, "status": key.status});
+        let audit = self.audit(actor, &key, "key.delete", details);
+        self.store
+            .delete_key(&key.id, &audit)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ManageError::NotFound("key"),
+                e => e.into(),
+            })
+    }
+
+    /// Per-day usage of one key (`Some(id)`) or of a workspace.
+    pub async fn usage(
+        &self,
+        actor: &Actor,
+        key_id: Option<&str>,
+        workspace_id: Option<&str>,
+    ) -> Result<Vec<UsageRow>, ManageError> {
+        Self::require_read(actor)?;
+        if let Some(id) = key_id {
+            self.load(actor, id).await?;
+        }
+        let workspace_id = match (workspace_id, &actor.workspace_id) {
+            (Some(ws), _) if actor.reaches(ws) => Some(ws.to_string()),
+            (Some(_), _) => return Ok(vec![]),
+            (None, own) if !actor.platform => own.clone(),
+            (None, _) => None,
+        };
+        self.flush_usage().await?;
+        Ok(self.store.usage(key_id, workspace_id.as_deref()).await?)
+    }
+
+    async fn flush_usage(&self) -> Result<(), ManageError> {
+        if let Some(usage) = &self.usage {
+            usage.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+/// A page size: 1 to 100, default 50.
+pub fn validate_limit(limit: Option<i64>) -> Result<i64, ManageError> {
+    let limit = limit.unwrap_or(50);
+    if (1..=100).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(invalid("limit", "must be between 1 and 100").into())
     }
 }
 

@@ -9,8 +9,11 @@ pub mod secret;
 mod validate;
 mod view;
 
-pub use auth::{address_allowed, authenticate, AuthFailure, Authenticated};
-pub use manage::{KeyListQuery, KeyPage, KeyUpdate, Keys, NewKey, Revealed, Rotation};
+pub use auth::{address_allowed, authenticate, valid_key_id, AuthFailure, Authenticated};
+pub use manage::{
+    validate_limit, KeyListQuery, KeyPage, KeyUpdate, Keys, NewKey, Revealed, Rotation,
+    MAX_GRACE_SECONDS,
+};
 pub use validate::{name as validate_name, FieldError};
 pub use view::{key_status, KeyView};
 

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 
 use super::output::{self, opt};
-use crate::apikeys::{Actor, KeyListQuery, KeyView, NewKey};
+use crate::apikeys::{Actor, KeyListQuery, KeyUpdate, KeyView, NewKey};
 use crate::config::Config;
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +74,90 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Edit a key: only the options given change.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Replace the scopes (repeatable).
+        #[arg(long = "scope")]
+        scopes: Option<Vec<String>>,
+        /// Replace the allowed CIDRs (repeatable).
+        #[arg(long = "cidr")]
+        cidrs: Option<Vec<String>>,
+        /// Replace the audiences (repeatable).
+        #[arg(long = "audience")]
+        audiences: Option<Vec<String>>,
+        /// New expiry as RFC 3339.
+        #[arg(long, conflicts_with_all = ["expires_in", "no_expiry"])]
+        expires_at: Option<String>,
+        /// New expiry preset: 1h, 1d, 7d, 30d, 90d, 180d, 360d.
+        #[arg(long, conflicts_with = "no_expiry")]
+        expires_in: Option<String>,
+        /// Remove the expiry.
+        #[arg(long)]
+        no_expiry: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a key a new secret, printed once.
+    Rotate {
+        id: String,
+        /// Seconds the old secret keeps working (default 0: it stops at once).
+        #[arg(long, default_value_t = 0)]
+        grace_seconds: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a key until it is activated again.
+    Deactivate {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reactivate a deactivated key.
+    Activate {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a key (the audit log keeps the event).
+    Delete { id: String },
+    /// Tokens issued and failed exchanges per day.
+    Usage {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Prints a key view as JSON or as a short confirmation.
+fn done(key: &KeyView, json: bool, verb: &str) -> anyhow::Result<()> {
+    if json {
+        output::json(key)
+    } else {
+        println!("{verb} {} ({}), status {}", key.id, key.name, key.status);
+        Ok(())
+    }
+}
+
+/// Prints revealed credentials as JSON (with `client_id`/`client_secret`) or for a person.
+fn print_revealed(
+    revealed: &crate::apikeys::Revealed,
+    json: bool,
+    title: &str,
+) -> anyhow::Result<()> {
+    if json {
+        let mut body = serde_json::to_value(&revealed.key)?;
+        body["client_id"] = revealed.key.id.clone().into();
+        body["client_secret"] = revealed.secret.expose().into();
+        output::json(&body)
+    } else {
+        super::bootstrap::print_credentials(title, revealed);
+        Ok(())
+    }
 }
 
 fn print_key(key: &KeyView) {
@@ -148,18 +232,11 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 secret,
             };
             let revealed = app.keys.create(&actor, new).await?;
-            if json {
-                let mut body = serde_json::to_value(&revealed.key)?;
-                body["client_id"] = revealed.key.id.clone().into();
-                body["client_secret"] = revealed.secret.expose().into();
-                output::json(&body)
-            } else {
-                super::bootstrap::print_credentials(
-                    &format!("Created key {:?}", revealed.key.name),
-                    &revealed,
-                );
-                Ok(())
-            }
+            print_revealed(
+                &revealed,
+                json,
+                &format!("Created key {:?}", revealed.key.name),
+            )
         }
         KeysCommand::List {
             q,
@@ -225,13 +302,92 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { id, json } => {
-            let key = app.keys.revoke(&actor, &id).await?;
+            done(&app.keys.revoke(&actor, &id).await?, json, "revoked")
+        }
+        KeysCommand::Deactivate { id, json } => done(
+            &app.keys.set_active(&actor, &id, false).await?,
+            json,
+            "deactivated",
+        ),
+        KeysCommand::Activate { id, json } => done(
+            &app.keys.set_active(&actor, &id, true).await?,
+            json,
+            "activated",
+        ),
+        KeysCommand::Delete { id } => {
+            app.keys.delete(&actor, &id).await?;
+            println!("deleted {id}");
+            Ok(())
+        }
+        KeysCommand::Update {
+            id,
+            name,
+            description,
+            scopes,
+            cidrs,
+            audiences,
+            expires_at,
+            expires_in,
+            no_expiry,
+            json,
+        } => {
+            let update = KeyUpdate {
+                name,
+                description,
+                scopes,
+                allowed_cidrs: cidrs,
+                audiences,
+                expires_at: if no_expiry {
+                    Some(None)
+                } else {
+                    expires_at.map(Some)
+                },
+                expires_in,
+            };
+            let (key, changes) = app.keys.update(&actor, &id, update).await?;
             if json {
-                output::json(&key)
-            } else {
-                println!("revoked {}", key.id);
-                Ok(())
+                let mut body = serde_json::to_value(&key)?;
+                body["changes"] = changes;
+                return output::json(&body);
             }
+            println!("updated {} ({})", key.id, key.name);
+            for (field, change) in changes.as_object().into_iter().flatten() {
+                println!("  {field}: {} -> {}", change["from"], change["to"]);
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate {
+            id,
+            grace_seconds,
+            json,
+        } => {
+            let rotation = app.keys.rotate(&actor, &id, grace_seconds).await?;
+            print_revealed(&rotation.revealed, json, "Rotated the key's secret")?;
+            if !json {
+                match rotation.previous_expires_at {
+                    Some(at) => {
+                        println!("  the old secret works until {}", crate::clock::rfc3339(at))
+                    }
+                    None => println!("  the old secret no longer works"),
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Usage { id, json } => {
+            let rows = app.keys.usage(&actor, Some(&id), None).await?;
+            if json {
+                let data: Vec<serde_json::Value> = rows
+                    .iter()
+                    .map(|r| serde_json::json!({"day": r.day, "issued": r.issued, "failed": r.failed}))
+                    .collect();
+                return output::json(&serde_json::json!({"key_id": id, "data": data}));
+            }
+            let rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| vec![r.day.clone(), r.issued.to_string(), r.failed.to_string()])
+                .collect();
+            output::table(&["day", "issued", "failed"], &rows);
+            Ok(())
         }
     }
 }

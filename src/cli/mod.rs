@@ -1,6 +1,7 @@
 //! The `keymint` command line: `serve` (the default) and the admin commands, which
 //! work on the database directly through the same services as the API, acting as `cli`.
 
+mod audit;
 mod bootstrap;
 mod keys;
 mod output;
@@ -23,7 +24,6 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-#[expect(clippy::large_enum_variant, reason = "parsed once per process")]
 pub enum Command {
     /// Run the server (the default).
     Serve,
@@ -37,6 +37,8 @@ pub enum Command {
     /// Manage workspaces.
     #[command(subcommand)]
     Workspaces(workspaces::WorkspacesCommand),
+    /// Read the audit log, newest first.
+    Audit(audit::Args),
 }
 
 /// Runs the parsed command line.
@@ -54,6 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bootstrap(args) => bootstrap::run(cli.config, args).await,
         Command::Keys(cmd) => keys::run(cli.config, cmd).await,
         Command::Workspaces(cmd) => workspaces::run(cli.config, cmd).await,
+        Command::Audit(args) => audit::run(cli.config, args).await,
     }
 }
 

@@ -88,65 +88,89 @@ impl FromRequestParts<Arc<App>> for ClientIp {
 /// A JSON body; any failure is a problem document naming the path of the bad field.
 pub struct ApiJson<T>(pub T);
 
+/// Reads a JSON body: the content type must be JSON, the body must parse, and a
+/// failure names the path of the bad field.
+async fn read_json<T: DeserializeOwned, S: Send + Sync>(
+    req: Request,
+    state: &S,
+    empty: Option<fn() -> T>,
+) -> Result<T, Problem> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            let mime = v
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        });
+    let bytes = axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|e| Problem::malformed(format!("could not read the body: {}", e.body_text())))?;
+    match (empty, is_json) {
+        (Some(default), _) if bytes.is_empty() => return Ok(default()),
+        (_, Some(true)) => {}
+        _ => return Err(unsupported_media_type()),
+    }
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let detail = if path == "." || path.is_empty() {
+            format!("invalid JSON body: {inner}")
+        } else {
+            format!("invalid JSON body at {path}: {inner}")
+        };
+        if inner.is_data() {
+            Problem {
+                extra: Some((
+                    "errors",
+                    serde_json::json!([{"field": path, "reason": inner.to_string()}]),
+                )),
+                ..Problem::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation",
+                    "A field is invalid",
+                    detail,
+                )
+            }
+        } else {
+            Problem::malformed(detail)
+        }
+    })
+}
+
+fn unsupported_media_type() -> Problem {
+    Problem::new(
+        axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "The body must be JSON",
+        "send Content-Type: application/json",
+    )
+}
+
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                let mime = v
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                mime == "application/json" || mime.ends_with("+json")
-            })
-            .unwrap_or(false);
-        if !is_json {
-            return Err(Problem::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "The body must be JSON",
-                "send Content-Type: application/json",
-            ));
-        }
-        let bytes = axum::body::Bytes::from_request(req, state)
+        read_json(req, state, None).await.map(ApiJson)
+    }
+}
+
+/// A JSON body that may be absent (then `T::default()`).
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        read_json(req, state, Some(T::default))
             .await
-            .map_err(|e| {
-                Problem::malformed(format!("could not read the body: {}", e.body_text()))
-            })?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(de)
-            .map(ApiJson)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                let detail = if path == "." || path.is_empty() {
-                    format!("invalid JSON body: {inner}")
-                } else {
-                    format!("invalid JSON body at {path}: {inner}")
-                };
-                if inner.is_data() {
-                    Problem {
-                        extra: Some((
-                            "errors",
-                            serde_json::json!([{"field": path, "reason": inner.to_string()}]),
-                        )),
-                        ..Problem::new(
-                            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                            "validation",
-                            "A field is invalid",
-                            detail,
-                        )
-                    }
-                } else {
-                    Problem::malformed(detail)
-                }
-            })
+            .map(OptionalJson)
     }
 }
 

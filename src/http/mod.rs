@@ -1,5 +1,8 @@
 //! The HTTP surface: router, tower layers (trace without query strings or headers,
 //! timeout, body limit) and the server loop with graceful shutdown.
+//!
+//! Routes are registered through `utoipa-axum`, so every route is in the OpenAPI
+//! document by construction.
 
 pub mod admin;
 pub mod error;
@@ -14,57 +17,74 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::App;
-use error::Problem;
+use error::{OAuthError, Problem};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A request taking longer than this is answered 408 and dropped.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Every documented route, and the OpenAPI document they make.
+pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
+    use admin::{audit, keys, usage, workspaces};
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(oauth::token))
+        .routes(routes!(well_known::jwks))
+        .routes(routes!(well_known::metadata))
+        .routes(routes!(well_known::openid_configuration))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(keys::create, keys::list))
+        .routes(routes!(keys::get, keys::update, keys::delete))
+        .routes(routes!(keys::rotate))
+        .routes(routes!(keys::activate))
+        .routes(routes!(keys::deactivate))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(keys::usage))
+        .routes(routes!(usage::workspace_usage))
+        .routes(routes!(audit::list))
+        .routes(routes!(workspaces::create, workspaces::list))
+        .routes(routes!(
+            workspaces::get,
+            workspaces::rename,
+            workspaces::delete
+        ))
+        .split_for_parts()
+}
+
+/// 405 in the endpoint's own error shape: RFC 6749 on `/oauth/*`, problem details elsewhere.
+async fn method_not_allowed(uri: Uri) -> Response {
+    if uri.path().starts_with("/oauth/") {
+        OAuthError::method_not_allowed().into_response()
+    } else {
+        Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            "this resource does not accept that method",
+        )
+        .into_response()
+    }
+}
+
 /// The full router.
 pub fn router(app: Arc<App>) -> Router {
-    let oauth = Router::new().route(
-        "/oauth/token",
-        post(oauth::token).fallback(oauth::post_only),
-    );
-    let v1 = Router::new()
-        .route("/v1/keys", post(admin::keys::create).get(admin::keys::list))
-        .route("/v1/keys/{id}", get(admin::keys::get))
-        .route("/v1/keys/{id}/revoke", post(admin::keys::revoke))
-        .route(
-            "/v1/workspaces",
-            post(admin::workspaces::create).get(admin::workspaces::list),
-        )
-        .route(
-            "/v1/workspaces/{id}",
-            get(admin::workspaces::get)
-                .patch(admin::workspaces::rename)
-                .delete(admin::workspaces::delete),
-        )
-        .method_not_allowed_fallback(|| async {
-            Problem::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                "Method not allowed",
-                "this resource does not accept that method",
-            )
-        });
-    Router::new()
-        .merge(oauth)
-        .merge(v1)
-        .route("/.well-known/jwks.json", get(well_known::jwks))
-        .route("/.well-known/oauth-authorization-server", get(well_known::metadata))
-        .route("/.well-known/openid-configuration", get(well_known::metadata))
-        .route("/openapi.json", get(openapi::serve))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    let (routes, api) = routes();
+    let api = Arc::new(api);
+    routes
+        .route("/openapi.json", get(move || openapi::serve(api.clone())))
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
@@ -77,16 +97,23 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Serves `app` on `listener` until `shutdown` resolves, then finishes in-flight
+/// requests and flushes usage counters.
 pub async fn serve(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
+    let flusher = app.usage.spawn_flusher(Duration::from_secs(1));
+    let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    flusher.abort();
+    if let Err(e) = app.usage.flush().await {
+        tracing::error!(error = %e, "could not flush usage counters at shutdown");
+    }
+    result
 }
 
 /// [`serve`], logging a failure instead of returning it (for spawned servers).

@@ -196,7 +196,7 @@ pub async fn token(
             h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
             Ok(response)
         }
-        Err(ExchangeError::Auth(AuthFailure::Refused(reason, _))) => {
+        Err(ExchangeError::Auth(AuthFailure::Refused(reason))) => {
             tracing::info!(client_id = %crate::oauth::ascii(&client_id), reason, "client authentication failed");
             Err(OAuthError::invalid_client())
         }
@@ -214,11 +214,6 @@ pub async fn token(
         }
         Err(ExchangeError::Internal(why)) => Err(OAuthError::internal(&why)),
     }
-}
-
-/// Any other method on an OAuth endpoint.
-pub async fn post_only() -> OAuthError {
-    OAuthError::method_not_allowed()
 }
 
 #[cfg(test)]

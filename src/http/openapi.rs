@@ -1,5 +1,7 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations and served
-//! at `/openapi.json`.
+//! The OpenAPI 3.1 document, generated from the handlers' annotations (see
+//! [`super::routes`]) and served at `/openapi.json`.
+
+use std::sync::Arc;
 
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -22,31 +24,19 @@ impl Modify for BearerAuth {
     }
 }
 
-/// keymint's API.
+/// The document's header; the paths come from the routes.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "keymint", description = "OAuth 2.0 authorization server for API keys"),
-    paths(
-        super::oauth::token,
-        super::well_known::jwks,
-        super::well_known::metadata,
-        super::health::healthz,
-        super::health::readyz,
-        super::admin::keys::create,
-        super::admin::keys::list,
-        super::admin::keys::get,
-        super::admin::keys::revoke,
-        super::admin::workspaces::create,
-        super::admin::workspaces::list,
-        super::admin::workspaces::get,
-        super::admin::workspaces::rename,
-        super::admin::workspaces::delete,
+    info(
+        title = "keymint",
+        description = "OAuth 2.0 authorization server that turns API keys into short-lived JWTs. \
+                       /v1 errors are RFC 9457 problem details; /oauth errors follow RFC 6749."
     ),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
 
 /// `GET /openapi.json`.
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn serve(api: Arc<utoipa::openapi::OpenApi>) -> Json<utoipa::openapi::OpenApi> {
+    Json((*api).clone())
 }

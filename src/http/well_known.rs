@@ -47,7 +47,14 @@ pub fn metadata_document(app: &App) -> serde_json::Value {
     })
 }
 
-/// `GET /.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`.
+/// `GET /.well-known/openid-configuration`: the same document, for libraries that only look there.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery",
+    responses((status = 200, description = "The RFC 8414 metadata document")))]
+pub async fn openid_configuration(state: State<Arc<App>>) -> Response {
+    metadata(state).await
+}
+
+/// `GET /.well-known/oauth-authorization-server`.
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
     responses((status = 200, description = "Authorization server metadata (RFC 8414)")))]
 pub async fn metadata(State(app): State<Arc<App>>) -> Response {

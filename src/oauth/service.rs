@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::oauth::{decide, Claims, Denial, Issuance, TokenRequest};
 use crate::signing::Keyring;
 use crate::store::Store;
+use crate::usage::Usage;
 
 /// A successful exchange (RFC 6749 section 5.1).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -54,6 +55,7 @@ pub struct TokenService {
     hasher: Arc<Hasher>,
     keyring: Arc<Keyring>,
     clock: Arc<dyn Clock>,
+    usage: Arc<Usage>,
     settings: Issuance,
 }
 
@@ -63,6 +65,7 @@ impl TokenService {
         hasher: Arc<Hasher>,
         keyring: Arc<Keyring>,
         clock: Arc<dyn Clock>,
+        usage: Arc<Usage>,
         settings: Issuance,
     ) -> Self {
         TokenService {
@@ -70,6 +73,7 @@ impl TokenService {
             hasher,
             keyring,
             clock,
+            usage,
             settings,
         }
     }
@@ -87,15 +91,17 @@ impl TokenService {
         ip: Option<IpAddr>,
     ) -> Result<Issued, ExchangeError> {
         let now = self.clock.now();
-        let auth = apikeys::authenticate(
-            self.store.as_ref(),
-            &self.hasher,
-            client_id,
-            secret,
-            now,
-            ip,
-        )
-        .await?;
+        let store = self.store.as_ref();
+        let auth =
+            match apikeys::authenticate(store, &self.hasher, client_id, secret, now, ip).await {
+                Ok(auth) => auth,
+                Err(e) => {
+                    if matches!(e, AuthFailure::Refused(_)) && apikeys::valid_key_id(client_id) {
+                        self.usage.failed(client_id);
+                    }
+                    return Err(e.into());
+                }
+            };
         let claims = decide(&auth.key, request, &self.settings, now, random_base62(22))?;
         let body =
             serde_json::to_vec(&claims).map_err(|e| ExchangeError::Internal(e.to_string()))?;
@@ -104,6 +110,7 @@ impl TokenService {
             .current()
             .sign(&body)
             .map_err(|e| ExchangeError::Internal(e.to_string()))?;
+        self.usage.issued(&auth.key.id, ip, auth.previous_secret);
         Ok(Issued {
             access_token,
             token_type: "Bearer",

@@ -172,7 +172,8 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-/// Usage counters for one key and one UTC day.
+/// Usage counters for one key and one UTC day. When written, `workspace_id` is
+/// taken from the key; counters of ids that are not keys are dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageRow {
     pub key_id: String,

@@ -591,12 +591,12 @@ macro_rules! impl_store {
                 for r in rows {
                     sqlx::query(
                         "INSERT INTO usage_daily (key_id, workspace_id, day, issued, failed) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id, day) DO UPDATE SET \
+                         SELECT id, workspace_id, $2, $3, $4 FROM api_keys WHERE id = $1 \
+                         ON CONFLICT (key_id, day) DO UPDATE SET \
                          issued = usage_daily.issued + excluded.issued, \
                          failed = usage_daily.failed + excluded.failed",
                     )
                     .bind(&r.key_id)
-                    .bind(&r.workspace_id)
                     .bind(&r.day)
                     .bind(r.issued)
                     .bind(r.failed)

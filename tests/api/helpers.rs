@@ -239,6 +239,11 @@ async fn start(db: Arc<TestDatabase>, extra_args: Vec<String>, port: Option<u16>
 }
 
 impl TestApp {
+    /// The service clock's "now".
+    pub fn clock_now(&self) -> i64 {
+        keymint::clock::Clock::now(self.clock.as_ref())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

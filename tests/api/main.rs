@@ -5,8 +5,12 @@ mod helpers;
 
 mod binary;
 mod discovery;
+mod isolation;
+mod lifecycle;
 mod management;
+mod openapi;
 mod restart;
 mod secrets;
 mod store_contract;
 mod token;
+mod usage_audit;

@@ -277,7 +277,20 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
     store.record_usage(&[row(2, 0)], &[used(40)]).await.unwrap();
     let usage = store.usage(Some("k1"), None).await.unwrap();
     assert_eq!((usage[0].issued, usage[0].failed), (5, 1));
-    assert_eq!(store.usage(None, Some("ws_a")).await.unwrap().len(), 1);
+    assert_eq!(
+        store.usage(None, Some("ws_a")).await.unwrap().len(),
+        1,
+        "the workspace comes from the key"
+    );
+    let stranger = UsageRow {
+        key_id: "nobody".into(),
+        ..row(0, 9)
+    };
+    store.record_usage(&[stranger], &[]).await.unwrap();
+    assert!(
+        store.usage(Some("nobody"), None).await.unwrap().is_empty(),
+        "ids that are not keys are dropped"
+    );
     let k = store.find_key("k1").await.unwrap().unwrap();
     assert_eq!(
         k.last_used_at,

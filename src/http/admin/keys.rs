@@ -6,15 +6,17 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Deserialize;
+use serde_json::{json, Value};
 
-use crate::apikeys::{KeyListQuery, KeyPage, KeyView, NewKey, Revealed};
+use crate::apikeys::{KeyListQuery, KeyPage, KeyUpdate, KeyView, NewKey, Revealed};
 use crate::app::App;
+use crate::clock::rfc3339;
 use crate::http::error::Problem;
-use crate::http::extract::{ApiJson, ApiQuery, Caller};
+use crate::http::extract::{ApiJson, ApiQuery, Caller, OptionalJson};
 
-/// The one response that carries a secret: `Cache-Control: no-store`.
-pub fn reveal(status: StatusCode, revealed: Revealed, extra: serde_json::Value) -> Response {
+/// The only responses that carry a secret (create and rotate): `Cache-Control: no-store`.
+fn reveal(status: StatusCode, revealed: Revealed, extra: Value) -> Response {
     let mut body = serde_json::to_value(&revealed.key).unwrap_or_default();
     body["client_id"] = json!(revealed.key.id);
     body["client_secret"] = json!(revealed.secret.expose());
@@ -31,6 +33,7 @@ pub fn reveal(status: StatusCode, revealed: Revealed, extra: serde_json::Value) 
 /// `POST /v1/keys`: create a key; the secret is in this response only.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = NewKey,
     responses((status = 201, description = "The key, with client_id and client_secret (shown once)"),
+              (status = 404, description = "No such workspace"),
               (status = 409, description = "A key with this name exists in the workspace"),
               (status = 422, description = "A field is invalid")),
     security(("bearer" = [])))]
@@ -43,7 +46,7 @@ pub async fn create(
     Ok(reveal(StatusCode::CREATED, revealed, json!({})))
 }
 
-/// `GET /v1/keys`: search, filter, paginate.
+/// `GET /v1/keys`: search, filter and paginate, oldest first (`created_at`, then `id`).
 #[utoipa::path(get, path = "/v1/keys", tag = "keys", params(KeyListQuery),
     responses((status = 200, description = "A page of keys", body = KeyPage)),
     security(("bearer" = [])))]
@@ -67,6 +70,92 @@ pub async fn get(
     Ok(Json(app.keys.get(&actor, &id).await?))
 }
 
+/// `PATCH /v1/keys/{id}`: edit; the response's `changes` says what changed.
+#[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys", request_body = KeyUpdate,
+    responses((status = 200, description = "The key, with `changes`: {field: {from, to}}"),
+              (status = 404, description = "No such key"),
+              (status = 409, description = "The key is revoked, or the name is taken"),
+              (status = 422, description = "A field is invalid")),
+    security(("bearer" = [])))]
+pub async fn update(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiJson(update): ApiJson<KeyUpdate>,
+) -> Result<Json<Value>, Problem> {
+    let (key, changes) = app.keys.update(&actor, &id, update).await?;
+    let mut body = serde_json::to_value(key).unwrap_or_default();
+    body["changes"] = changes;
+    Ok(Json(body))
+}
+
+/// `DELETE /v1/keys/{id}`: the row goes; the audit event stays.
+#[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys",
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such key")),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    app.keys.delete(&actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of a rotation.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    /// Seconds the old secret keeps working (0, the default, to 604800).
+    #[serde(default)]
+    pub grace_seconds: i64,
+}
+
+/// `POST /v1/keys/{id}/rotate`: a new secret for the same key id, shown once.
+#[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys", request_body(content = Option<RotateBody>),
+    responses((status = 200, description = "The key with its new client_secret and previous_secret_expires_at"),
+              (status = 404, description = "No such key"),
+              (status = 409, description = "The key is revoked")),
+    security(("bearer" = [])))]
+pub async fn rotate(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<RotateBody>,
+) -> Result<Response, Problem> {
+    let rotation = app.keys.rotate(&actor, &id, body.grace_seconds).await?;
+    let until = rotation.previous_expires_at.map(rfc3339);
+    Ok(reveal(
+        StatusCode::OK,
+        rotation.revealed,
+        json!({"previous_secret_expires_at": until}),
+    ))
+}
+
+/// `POST /v1/keys/{id}/activate`: reactivate a deactivated key.
+#[utoipa::path(post, path = "/v1/keys/{id}/activate", tag = "keys",
+    responses((status = 200, description = "The key"), (status = 404), (status = 409, description = "The key is revoked")),
+    security(("bearer" = [])))]
+pub async fn activate(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<KeyView>, Problem> {
+    Ok(Json(app.keys.set_active(&actor, &id, true).await?))
+}
+
+/// `POST /v1/keys/{id}/deactivate`: stop the key until it is activated again.
+#[utoipa::path(post, path = "/v1/keys/{id}/deactivate", tag = "keys",
+    responses((status = 200, description = "The key"), (status = 404), (status = 409, description = "The key is revoked")),
+    security(("bearer" = [])))]
+pub async fn deactivate(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<KeyView>, Problem> {
+    Ok(Json(app.keys.set_active(&actor, &id, false).await?))
+}
+
 /// `POST /v1/keys/{id}/revoke`: permanent; repeating it changes nothing.
 #[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys",
     responses((status = 200, description = "The revoked key"), (status = 404, description = "No such key")),
@@ -77,4 +166,21 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Json<KeyView>, Problem> {
     Ok(Json(app.keys.revoke(&actor, &id).await?))
+}
+
+/// `GET /v1/keys/{id}/usage`: tokens issued and failed exchanges per UTC day.
+#[utoipa::path(get, path = "/v1/keys/{id}/usage", tag = "keys",
+    responses((status = 200, description = "{key_id, data: [{day, issued, failed}]}"), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn usage(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let rows = app.keys.usage(&actor, Some(&id), None).await?;
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({"day": r.day, "issued": r.issued, "failed": r.failed}))
+        .collect();
+    Ok(Json(json!({"key_id": id, "data": data})))
 }

@@ -2,5 +2,7 @@
 //! authenticated [`Caller`](super::extract::Caller), calls one domain function and
 //! maps the result; errors are problem details.
 
+pub mod audit;
 pub mod keys;
+pub mod usage;
 pub mod workspaces;

@@ -1,0 +1,126 @@
+//! Reading the audit log. Events are written by the services, in the same
+//! transaction as the change they record; they never hold a secret.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::apikeys::{validate_limit, Actor, ManageError};
+use crate::clock::rfc3339;
+use crate::store::{AuditFilter, AuditRecord, Store};
+
+/// Filters of `GET /v1/audit` (newest first).
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only events of this workspace (platform admins; others always see their own).
+    pub workspace_id: Option<String>,
+    /// Only events about this key, workspace or signing key id.
+    pub target_id: Option<String>,
+    /// Only events by this actor (a key id, `cli`, `bootstrap` or `system`).
+    pub actor: Option<String>,
+    /// Only this action, e.g. `key.revoke`.
+    pub action: Option<String>,
+    /// 1-100, default 50.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One audit event as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub actor_ip: Option<String>,
+    pub workspace_id: Option<String>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+impl From<&AuditRecord> for AuditEvent {
+    fn from(r: &AuditRecord) -> Self {
+        AuditEvent {
+            id: r.id,
+            at: rfc3339(r.at),
+            actor: r.actor.clone(),
+            actor_ip: r.actor_ip.clone(),
+            workspace_id: r.workspace_id.clone(),
+            action: r.action.clone(),
+            target_type: r.target_type.clone(),
+            target_id: r.target_id.clone(),
+            details: r.details.clone(),
+        }
+    }
+}
+
+/// A page of events, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    pub data: Vec<AuditEvent>,
+    pub next_cursor: Option<String>,
+}
+
+/// The audit log reader.
+#[derive(Clone)]
+pub struct Audit {
+    store: Arc<dyn Store>,
+}
+
+impl Audit {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Audit { store }
+    }
+
+    /// A page of events the caller may see (`keymint:audit:read`).
+    pub async fn list(&self, actor: &Actor, query: &AuditQuery) -> Result<AuditPage, ManageError> {
+        if !actor.holds("keymint:audit:read") {
+            return Err(ManageError::Forbidden(
+                "this action needs the keymint:audit:read scope".into(),
+            ));
+        }
+        let limit = validate_limit(query.limit)?;
+        let workspace_id = match (&query.workspace_id, &actor.workspace_id) {
+            (Some(ws), _) if actor.reaches(ws) => Some(ws.clone()),
+            (Some(_), _) => {
+                return Ok(AuditPage {
+                    data: vec![],
+                    next_cursor: None,
+                })
+            }
+            (None, own) if !actor.platform => own.clone(),
+            (None, _) => None,
+        };
+        let before_id = match &query.cursor {
+            Some(c) => Some(c.parse::<i64>().map_err(|_| crate::apikeys::FieldError {
+                field: "cursor".into(),
+                reason: "is not a cursor returned by this API".into(),
+            })?),
+            None => None,
+        };
+        let filter = AuditFilter {
+            workspace_id,
+            target_id: query.target_id.clone(),
+            actor: query.actor.clone(),
+            action: query.action.clone(),
+            before_id,
+            limit: limit + 1,
+        };
+        let mut rows = self.store.list_audit(&filter).await?;
+        let next_cursor = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| r.id.to_string())
+        } else {
+            None
+        };
+        Ok(AuditPage {
+            data: rows.iter().map(Into::into).collect(),
+            next_cursor,
+        })
+    }
+}

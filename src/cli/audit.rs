@@ -1,0 +1,58 @@
+//! `keymint audit`: read the audit log.
+
+use super::output::{self, opt};
+use crate::apikeys::Actor;
+use crate::audit::AuditQuery;
+use crate::config::Config;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only events of this workspace.
+    #[arg(long)]
+    workspace: Option<String>,
+    /// Only events about this key, workspace or signing key.
+    #[arg(long)]
+    target: Option<String>,
+    /// Only events by this actor (key id, cli, bootstrap, system).
+    #[arg(long)]
+    actor: Option<String>,
+    /// Only this action, e.g. key.revoke.
+    #[arg(long)]
+    action: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    limit: i64,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
+    let app = super::open(config).await?;
+    let query = AuditQuery {
+        workspace_id: args.workspace,
+        target_id: args.target,
+        actor: args.actor,
+        action: args.action,
+        limit: Some(args.limit.clamp(1, 100)),
+        cursor: None,
+    };
+    let page = app.audit.list(&Actor::cli(), &query).await?;
+    if args.json {
+        return output::json(&page);
+    }
+    let rows: Vec<Vec<String>> = page
+        .data
+        .iter()
+        .map(|e| {
+            vec![
+                e.at.clone(),
+                e.actor.clone(),
+                opt(&e.actor_ip),
+                e.action.clone(),
+                e.target_id.clone(),
+                e.details.to_string(),
+            ]
+        })
+        .collect();
+    output::table(&["at", "actor", "ip", "action", "target", "details"], &rows);
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Usage accounting off the request path: token exchanges are counted in memory
+//! (per key and UTC day: issued, failed; plus each key's last use) and flushed to
+//! the store in one transaction per batch, every second by a background task, on
+//! demand before a usage read, and once more on a clean shutdown. A failed flush
+//! puts the batch back, so nothing counted is lost while the process lives.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::clock::{day, Clock};
+use crate::store::{LastUse, Store, StoreError, UsageRow};
+
+/// Most distinct (key, day) counters held between flushes for failures.
+const MAX_PENDING_KEYS: usize = 10_000;
+
+#[derive(Default)]
+struct Pending {
+    counts: HashMap<(String, String), UsageRow>,
+    last_uses: HashMap<String, LastUse>,
+}
+
+/// The in-memory usage aggregator. One per process.
+pub struct Usage {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    pending: Mutex<Pending>,
+    /// Serialises flushes so batches are applied in order.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+impl Usage {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Usage {
+            store,
+            clock,
+            pending: Mutex::new(Pending::default()),
+            flushing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn with_pending(&self, f: impl FnOnce(&mut Pending)) {
+        let mut pending = match self.pending.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut pending);
+    }
+
+    fn count(&self, key_id: &str, issued: i64, failed: i64) {
+        let today = day(self.clock.now());
+        self.with_pending(|p| {
+            let slot = (key_id.to_string(), today.clone());
+            // Failures for ids that may not exist must not grow memory without bound.
+            if !p.counts.contains_key(&slot) && p.counts.len() >= MAX_PENDING_KEYS && issued == 0 {
+                return;
+            }
+            let row = p.counts.entry(slot).or_insert_with(|| UsageRow {
+                key_id: key_id.to_string(),
+                workspace_id: String::new(),
+                day: today,
+                issued: 0,
+                failed: 0,
+            });
+            row.issued += issued;
+            row.failed += failed;
+        });
+    }
+
+    /// A token was issued to `key_id`.
+    pub fn issued(&self, key_id: &str, ip: Option<IpAddr>, previous_secret: bool) {
+        self.count(key_id, 1, 0);
+        let at = self.clock.now();
+        self.with_pending(|p| {
+            let entry = p
+                .last_uses
+                .entry(key_id.to_string())
+                .or_insert_with(|| LastUse {
+                    key_id: key_id.to_string(),
+                    at,
+                    ip: None,
+                    previous_secret: false,
+                });
+            entry.at = at;
+            entry.ip = ip.map(|ip| ip.to_string());
+            entry.previous_secret |= previous_secret;
+        });
+    }
+
+    /// An exchange naming `key_id` was refused. Counts for ids that do not exist are
+    /// dropped when written.
+    pub fn failed(&self, key_id: &str) {
+        self.count(key_id, 0, 1);
+    }
+
+    /// Writes everything counted so far.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let _serial = self.flushing.lock().await;
+        let mut batch = Pending::default();
+        self.with_pending(|p| std::mem::swap(p, &mut batch));
+        if batch.counts.is_empty() && batch.last_uses.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<UsageRow> = batch.counts.values().cloned().collect();
+        let last_uses: Vec<LastUse> = batch.last_uses.values().cloned().collect();
+        match self.store.record_usage(&rows, &last_uses).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // Put the batch back, merged with whatever arrived meanwhile.
+                self.with_pending(|p| {
+                    for (k, row) in batch.counts {
+                        let slot = p.counts.entry(k).or_insert_with(|| UsageRow {
+                            issued: 0,
+                            failed: 0,
+                            ..row.clone()
+                        });
+                        slot.issued += row.issued;
+                        slot.failed += row.failed;
+                    }
+                    for (k, used) in batch.last_uses {
+                        p.last_uses.entry(k).or_insert(used);
+                    }
+                });
+                Err(e)
+            }
+        }
+    }
+
+    /// Flushes every `interval` until the returned handle is aborted.
+    pub fn spawn_flusher(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let usage = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = usage.flush().await {
+                    tracing::warn!(error = %e, "usage flush failed; will retry");
+                }
+            }
+        })
+    }
+}
