@@ -10,6 +10,7 @@ use crate::apikeys::{Actor, Keys, ManageError, NewKey, Revealed};
 use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::oauth::limiter::Limits;
 use crate::oauth::scope::MANAGEMENT_SCOPES;
 use crate::oauth::{Issuance, TokenService};
 use crate::signing::{self, Keyring};
@@ -55,13 +56,18 @@ impl App {
         Ok(Arc::new(App {
             keys: Keys::new(store.clone(), hasher.clone(), clock.clone()).with_usage(usage.clone()),
             workspaces: Workspaces::new(store.clone(), clock.clone()),
-            audit: Audit::new(store.clone()),
+            audit: Audit::new(store.clone(), usage.clone()),
             tokens: TokenService::new(
                 store.clone(),
                 hasher,
                 keyring.clone(),
                 clock.clone(),
                 usage.clone(),
+                Limits {
+                    per_key: config.auth_failures_per_key,
+                    per_ip: config.auth_failures_per_ip,
+                    window_seconds: i64::from(config.auth_failure_window),
+                },
                 settings,
             ),
             usage,

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::apikeys::{validate_limit, Actor, ManageError};
 use crate::clock::rfc3339;
 use crate::store::{AuditFilter, AuditRecord, Store};
+use crate::usage::Usage;
 
 /// Filters of `GET /v1/audit` (newest first).
 #[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
@@ -70,11 +71,13 @@ pub struct AuditPage {
 #[derive(Clone)]
 pub struct Audit {
     store: Arc<dyn Store>,
+    usage: Arc<Usage>,
 }
 
 impl Audit {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Audit { store }
+    /// `usage` holds the events gathered on the token path; reads flush it first.
+    pub fn new(store: Arc<dyn Store>, usage: Arc<Usage>) -> Self {
+        Audit { store, usage }
     }
 
     /// A page of events the caller may see (`keymint:audit:read`).
@@ -111,6 +114,7 @@ impl Audit {
             before_id,
             limit: limit + 1,
         };
+        self.usage.flush().await?;
         let mut rows = self.store.list_audit(&filter).await?;
         let next_cursor = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);

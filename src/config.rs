@@ -97,6 +97,29 @@ pub struct Config {
     #[arg(long, env = "KEYMINT_ARGON2_WORKERS", global = true)]
     pub argon2_workers: Option<usize>,
 
+    /// Failed client authentications allowed per key id in each window; then 429.
+    #[arg(
+        long,
+        env = "KEYMINT_AUTH_FAILURES_PER_KEY",
+        default_value_t = 20,
+        global = true
+    )]
+    pub auth_failures_per_key: u32,
+
+    /// Failed client authentications allowed per client address in each window; then 429.
+    #[arg(
+        long,
+        env = "KEYMINT_AUTH_FAILURES_PER_IP",
+        default_value_t = 100,
+        global = true
+    )]
+    pub auth_failures_per_ip: u32,
+
+    /// Length of the failed-authentication window, in seconds.
+    #[arg(long, env = "KEYMINT_AUTH_FAILURE_WINDOW", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=86_400), global = true)]
+    pub auth_failure_window: u32,
+
     /// `Cache-Control: max-age` of the JWKS, in seconds.
     #[arg(
         long,

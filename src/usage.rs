@@ -10,15 +10,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::{day, Clock};
-use crate::store::{LastUse, Store, StoreError, UsageRow};
+use crate::store::{AuditRecord, LastUse, Store, StoreError, UsageRow};
 
 /// Most distinct (key, day) counters held between flushes for failures.
 const MAX_PENDING_KEYS: usize = 10_000;
+
+/// Most refusal events kept between flushes; more are counted and dropped.
+const MAX_PENDING_EVENTS: usize = 100;
 
 #[derive(Default)]
 struct Pending {
     counts: HashMap<(String, String), UsageRow>,
     last_uses: HashMap<String, LastUse>,
+    events: Vec<AuditRecord>,
+    dropped_events: u64,
 }
 
 /// The in-memory usage aggregator. One per process.
@@ -94,17 +99,50 @@ impl Usage {
         self.count(key_id, 0, 1);
     }
 
+    /// An existing key was refused a token: an audit event with the real reason
+    /// (the client only ever sees `invalid_client`).
+    pub fn refused(&self, key_id: &str, workspace_id: &str, ip: Option<IpAddr>, reason: &str) {
+        let event = AuditRecord {
+            id: 0,
+            at: self.clock.now(),
+            actor: key_id.to_string(),
+            actor_ip: ip.map(|ip| ip.to_string()),
+            workspace_id: Some(workspace_id.to_string()),
+            action: "token.refused".into(),
+            target_type: "key".into(),
+            target_id: key_id.to_string(),
+            details: serde_json::json!({ "reason": reason }),
+        };
+        self.with_pending(|p| {
+            if p.events.len() < MAX_PENDING_EVENTS {
+                p.events.push(event);
+            } else {
+                p.dropped_events += 1;
+            }
+        });
+    }
+
     /// Writes everything counted so far.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let _serial = self.flushing.lock().await;
         let mut batch = Pending::default();
         self.with_pending(|p| std::mem::swap(p, &mut batch));
-        if batch.counts.is_empty() && batch.last_uses.is_empty() {
+        if batch.dropped_events > 0 {
+            tracing::warn!(
+                dropped = batch.dropped_events,
+                "too many refused exchanges to audit each one"
+            );
+        }
+        if batch.counts.is_empty() && batch.last_uses.is_empty() && batch.events.is_empty() {
             return Ok(());
         }
         let rows: Vec<UsageRow> = batch.counts.values().cloned().collect();
         let last_uses: Vec<LastUse> = batch.last_uses.values().cloned().collect();
-        match self.store.record_usage(&rows, &last_uses).await {
+        match self
+            .store
+            .record_usage(&rows, &last_uses, &batch.events)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) => {
                 // Put the batch back, merged with whatever arrived meanwhile.
@@ -121,6 +159,8 @@ impl Usage {
                     for (k, used) in batch.last_uses {
                         p.last_uses.entry(k).or_insert(used);
                     }
+                    let room = MAX_PENDING_EVENTS.saturating_sub(p.events.len());
+                    p.events.extend(batch.events.into_iter().take(room));
                 });
                 Err(e)
             }

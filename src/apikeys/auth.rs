@@ -27,6 +27,15 @@ pub struct Authenticated {
 pub enum AuthFailure {
     #[error("refused: {0}")]
     Refused(&'static str),
+    /// The key exists but may not have a token now (wrong secret, status, address).
+    #[error("refused: {reason}")]
+    KeyRefused {
+        reason: &'static str,
+        workspace_id: String,
+    },
+    /// Too many failed attempts for this key id or address: retry after this many seconds.
+    #[error("too many failed attempts")]
+    Throttled(u64),
     #[error("secret verification is saturated")]
     Busy,
     #[error("database unavailable")]
@@ -75,7 +84,12 @@ pub async fn authenticate(
         Err(StoreError::Corrupt(_)) => return Err(AuthFailure::Refused("corrupt key row")),
         Err(_) => return Err(AuthFailure::Unavailable),
     };
-    let fail = |reason: &'static str| Err(AuthFailure::Refused(reason));
+    let fail = |reason: &'static str| {
+        Err(AuthFailure::KeyRefused {
+            reason,
+            workspace_id: key.workspace_id.clone(),
+        })
+    };
 
     let mut previous_secret = false;
     if !hasher.verify(&key.secret_hash, presented).await? {

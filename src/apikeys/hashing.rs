@@ -137,7 +137,8 @@ impl Hasher {
     /// Checks `presented` against a stored hash, in constant time.
     pub async fn verify(&self, stored: &str, presented: &Secret) -> Result<bool, HashError> {
         if let Some(hex) = stored.strip_prefix(SHA256_PREFIX) {
-            if !self.fast_path(presented) {
+            // A key keeps the hash it was stored with, whatever the policy is now.
+            if !secret::looks_generated(presented.expose()) {
                 // A generated key presented with a secret of another form: spend the
                 // same work an unknown id would, then refuse.
                 self.verify_unknown(presented).await?;
@@ -148,11 +149,7 @@ impl Hasher {
                 .ct_eq(hex.as_bytes())
                 .into());
         }
-        if self.fast_path(presented) {
-            // An argon2 key cannot hold a keymint-format secret (imports refuse them).
-            self.verify_unknown(presented).await?;
-            return Ok(false);
-        }
+
         let tag = self.memo_tag(stored, presented);
         if self.memo_contains(&tag) {
             return Ok(true);
@@ -290,6 +287,24 @@ mod tests {
         let stored = h.hash(&s, false).await.unwrap();
         assert!(stored.starts_with("$argon2id$"));
         assert!(h.verify(&stored, &s).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn keys_stored_under_another_policy_still_verify() {
+        let s = secret::generate(&secret::new_key_id(), "production");
+        let stored = hasher(HashPolicy::ByEntropy).hash(&s, false).await.unwrap();
+        assert!(hasher(HashPolicy::Argon2idForAll)
+            .verify(&stored, &s)
+            .await
+            .unwrap());
+        let stored = hasher(HashPolicy::Argon2idForAll)
+            .hash(&s, false)
+            .await
+            .unwrap();
+        assert!(hasher(HashPolicy::ByEntropy)
+            .verify(&stored, &s)
+            .await
+            .unwrap());
     }
 
     #[tokio::test]

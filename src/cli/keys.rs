@@ -29,7 +29,7 @@ pub enum KeysCommand {
         #[arg(long = "cidr")]
         cidrs: Vec<String>,
         /// An allowed audience (repeatable; the first is the default).
-        #[arg(long = "audience")]
+        #[arg(long = "allowed-audience")]
         audiences: Vec<String>,
         /// Expiry as RFC 3339.
         #[arg(long)]
@@ -88,7 +88,7 @@ pub enum KeysCommand {
         #[arg(long = "cidr")]
         cidrs: Option<Vec<String>>,
         /// Replace the audiences (repeatable).
-        #[arg(long = "audience")]
+        #[arg(long = "allowed-audience")]
         audiences: Option<Vec<String>>,
         /// New expiry as RFC 3339.
         #[arg(long, conflicts_with_all = ["expires_in", "no_expiry"])]

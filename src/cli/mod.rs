@@ -64,3 +64,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn open(config: Config) -> anyhow::Result<std::sync::Arc<crate::app::App>> {
     crate::app::App::open(config, std::sync::Arc::new(crate::clock::SystemClock)).await
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // Catches clashing flags (e.g. a subcommand flag shadowing a global one).
+        super::Cli::command().debug_assert();
+    }
+}

@@ -23,7 +23,7 @@ pub struct OAuthError {
     error: &'static str,
     description: String,
     www_authenticate: Option<&'static str>,
-    retry_after: bool,
+    retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -33,7 +33,7 @@ impl OAuthError {
             error,
             description: description.into(),
             www_authenticate: None,
-            retry_after: false,
+            retry_after: None,
         }
     }
 
@@ -61,7 +61,7 @@ impl OAuthError {
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             format!(
-                "grant_type {:?} is not supported; use client_credentials",
+                "grant_type '{}' is not supported; use client_credentials",
                 crate::oauth::ascii(grant)
             ),
         )
@@ -77,6 +77,32 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_target", description)
     }
 
+    /// 413 for a body over the size limit.
+    pub fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "the request body is too large",
+        )
+    }
+
+    /// 429 `temporarily_unavailable`: too many failed attempts; `Retry-After: seconds`.
+    pub fn throttled(seconds: u64) -> Self {
+        OAuthError {
+            retry_after: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                "too many failed authentication attempts; retry later",
+            )
+        }
+    }
+
+    /// 403 `insufficient_scope` (RFC 6750 section 3.1).
+    pub fn insufficient_scope(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "insufficient_scope", description)
+    }
+
     /// 405 for any method but POST, in the endpoint's own error shape.
     pub fn method_not_allowed() -> Self {
         Self::new(
@@ -89,7 +115,7 @@ impl OAuthError {
     /// 503 `temporarily_unavailable` with `Retry-After`.
     pub fn unavailable(description: impl Into<String>) -> Self {
         OAuthError {
-            retry_after: true,
+            retry_after: Some(RETRY_AFTER_SECONDS),
             ..Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
@@ -130,8 +156,8 @@ impl IntoResponse for OAuthError {
         if self.status == StatusCode::METHOD_NOT_ALLOWED {
             headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
         }
-        if self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

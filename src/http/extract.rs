@@ -110,7 +110,18 @@ async fn read_json<T: DeserializeOwned, S: Send + Sync>(
         });
     let bytes = axum::body::Bytes::from_request(req, state)
         .await
-        .map_err(|e| Problem::malformed(format!("could not read the body: {}", e.body_text())))?;
+        .map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::new(
+                    e.status(),
+                    "payload-too-large",
+                    "The body is too large",
+                    e.body_text(),
+                )
+            } else {
+                Problem::malformed(format!("could not read the body: {}", e.body_text()))
+            }
+        })?;
     match (empty, is_json) {
         (Some(default), _) if bytes.is_empty() => return Ok(default()),
         (_, Some(true)) => {}

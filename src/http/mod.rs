@@ -40,6 +40,8 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
     use admin::{audit, keys, usage, workspaces};
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(oauth::token))
+        .routes(routes!(oauth::introspect))
+        .routes(routes!(oauth::revoke))
         .routes(routes!(well_known::jwks))
         .routes(routes!(well_known::metadata))
         .routes(routes!(well_known::openid_configuration))

@@ -16,6 +16,8 @@ use crate::apikeys::secret::Secret;
 use crate::apikeys::AuthFailure;
 use crate::app::App;
 use crate::oauth::{Denial, ExchangeError, TokenRequest};
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
 
 /// Parameters that may appear more than once (RFC 8707 section 2).
 const REPEATABLE: &[&str] = &["resource", "audience"];
@@ -55,7 +57,7 @@ impl Form {
             {
                 // RFC 6749 section 3.2: request parameters MUST NOT be included more than once.
                 return Err(OAuthError::invalid_request(format!(
-                    "parameter {:?} is repeated",
+                    "parameter '{}' is repeated",
                     crate::oauth::ascii(&name)
                 )));
             }
@@ -138,6 +140,64 @@ fn credentials(headers: &HeaderMap, form: &Form) -> Result<(String, Secret), OAu
     }
 }
 
+/// The form of an OAuth request: no `client_secret` in the URL, a form body within
+/// the size limit, every parameter at most once (but the repeatable ones).
+fn parse_form(
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Form, OAuthError> {
+    if let Some(query) = query {
+        if form_urlencoded::parse(query.as_bytes()).any(|(name, _)| name == "client_secret") {
+            return Err(OAuthError::invalid_request(
+                "client_secret must not be sent in the URL",
+            ));
+        }
+    }
+    if !is_form(headers) {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            OAuthError::too_large()
+        } else {
+            OAuthError::invalid_request("the body could not be read")
+        }
+    })?;
+    Form::parse(&body)
+}
+
+/// Maps a failed client authentication to its answer; the reason is logged, never sent.
+fn auth_error(client_id: &str, failure: AuthFailure) -> OAuthError {
+    match failure {
+        AuthFailure::Refused(reason) | AuthFailure::KeyRefused { reason, .. } => {
+            tracing::info!(client_id = %crate::oauth::ascii(client_id), reason, "client authentication failed");
+            OAuthError::invalid_client()
+        }
+        AuthFailure::Throttled(seconds) => {
+            tracing::info!(client_id = %crate::oauth::ascii(client_id), "client authentication throttled");
+            OAuthError::throttled(seconds)
+        }
+        AuthFailure::Busy => {
+            OAuthError::unavailable("secret verification is saturated; retry shortly")
+        }
+        AuthFailure::Unavailable => {
+            OAuthError::unavailable("the database is unavailable; retry shortly")
+        }
+    }
+}
+
+/// A JSON body with `Cache-Control: no-store` and `Pragma: no-cache`.
+fn no_store(body: impl serde::Serialize) -> Response {
+    let mut response = axum::Json(body).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
 /// `POST /oauth/token`.
 #[utoipa::path(
     post, path = "/oauth/token", tag = "oauth",
@@ -146,6 +206,7 @@ fn credentials(headers: &HeaderMap, form: &Form) -> Result<(String, Secret), OAu
         (status = 200, description = "An access token (RFC 6749 section 5.1)", body = crate::oauth::Issued),
         (status = 400, description = "invalid_request, unsupported_grant_type, invalid_scope or invalid_target"),
         (status = 401, description = "invalid_client"),
+        (status = 429, description = "temporarily_unavailable: too many failed attempts, with Retry-After"),
         (status = 503, description = "temporarily_unavailable, with Retry-After"),
     )
 )]
@@ -154,21 +215,9 @@ pub async fn token(
     ClientIp(ip): ClientIp,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    if let Some(query) = query {
-        if form_urlencoded::parse(query.as_bytes()).any(|(name, _)| name == "client_secret") {
-            return Err(OAuthError::invalid_request(
-                "client_secret must not be sent in the URL",
-            ));
-        }
-    }
-    if !is_form(&headers) {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    let form = Form::parse(&body)?;
+    let form = parse_form(query, &headers, body)?;
     match form.get("grant_type") {
         None => return Err(OAuthError::invalid_request("grant_type is missing")),
         Some("client_credentials") => {}
@@ -189,23 +238,8 @@ pub async fn token(
         audiences,
     };
     match app.tokens.exchange(&client_id, &secret, &request, ip).await {
-        Ok(issued) => {
-            let mut response = axum::Json(issued).into_response();
-            let h = response.headers_mut();
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            Ok(response)
-        }
-        Err(ExchangeError::Auth(AuthFailure::Refused(reason))) => {
-            tracing::info!(client_id = %crate::oauth::ascii(&client_id), reason, "client authentication failed");
-            Err(OAuthError::invalid_client())
-        }
-        Err(ExchangeError::Auth(AuthFailure::Busy)) => Err(OAuthError::unavailable(
-            "secret verification is saturated; retry shortly",
-        )),
-        Err(ExchangeError::Auth(AuthFailure::Unavailable)) => Err(OAuthError::unavailable(
-            "the database is unavailable; retry shortly",
-        )),
+        Ok(issued) => Ok(no_store(issued)),
+        Err(ExchangeError::Auth(failure)) => Err(auth_error(&client_id, failure)),
         Err(ExchangeError::Denied(Denial::InvalidScope(why))) => {
             Err(OAuthError::invalid_scope(why))
         }
@@ -214,6 +248,91 @@ pub async fn token(
         }
         Err(ExchangeError::Internal(why)) => Err(OAuthError::internal(&why)),
     }
+}
+
+/// The `token` parameter of introspection and revocation requests.
+fn token_param(form: &Form) -> Result<&str, OAuthError> {
+    form.get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is missing"))
+}
+
+/// `POST /oauth/introspect` (RFC 7662): the caller authenticates as a key holding
+/// `keymint:introspect`.
+#[utoipa::path(
+    post, path = "/oauth/introspect", tag = "oauth",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "token, optional token_type_hint; client credentials by Basic or in the body"),
+    responses(
+        (status = 200, description = "{active: true, ...claims} for an active token of this issuer, else {active: false}"),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "invalid_client"),
+        (status = 403, description = "insufficient_scope: the caller lacks keymint:introspect"),
+    )
+)]
+pub async fn introspect(
+    State(app): State<Arc<App>>,
+    ClientIp(ip): ClientIp,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    let form = parse_form(query, &headers, body)?;
+    let (client_id, secret) = credentials(&headers, &form)?;
+    let token = token_param(&form)?;
+    let caller = app
+        .tokens
+        .authenticate_client(&client_id, &secret, ip)
+        .await
+        .map_err(|f| auth_error(&client_id, f))?;
+    if !caller.key.scopes.iter().any(|s| s == "keymint:introspect") {
+        return Err(OAuthError::insufficient_scope(
+            "introspection needs the keymint:introspect scope",
+        ));
+    }
+    match app.tokens.introspect(token).await {
+        Ok(Some(claims)) => {
+            let mut body = serde_json::to_value(&claims).unwrap_or_default();
+            body["active"] = serde_json::json!(true);
+            body["token_type"] = serde_json::json!("Bearer");
+            Ok(no_store(body))
+        }
+        Ok(None) => Ok(no_store(serde_json::json!({"active": false}))),
+        Err(_) => Err(OAuthError::unavailable(
+            "the database is unavailable; retry shortly",
+        )),
+    }
+}
+
+/// `POST /oauth/revoke` (RFC 7009): a client revokes one of its own tokens. Unknown,
+/// invalid or foreign tokens get 200 too.
+#[utoipa::path(
+    post, path = "/oauth/revoke", tag = "oauth",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "token, optional token_type_hint; client credentials by Basic or in the body"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke"),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "invalid_client"),
+    )
+)]
+pub async fn revoke(
+    State(app): State<Arc<App>>,
+    ClientIp(ip): ClientIp,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    let form = parse_form(query, &headers, body)?;
+    let (client_id, secret) = credentials(&headers, &form)?;
+    let token = token_param(&form)?;
+    let caller = app
+        .tokens
+        .authenticate_client(&client_id, &secret, ip)
+        .await
+        .map_err(|f| auth_error(&client_id, f))?;
+    app.tokens
+        .revoke(&caller, token)
+        .await
+        .map_err(|_| OAuthError::unavailable("the database is unavailable; retry shortly"))?;
+    Ok(no_store(serde_json::json!({})))
 }
 
 #[cfg(test)]

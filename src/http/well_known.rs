@@ -40,9 +40,12 @@ pub fn metadata_document(app: &App) -> serde_json::Value {
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "response_types_supported": ["token"],
+        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": [],
         "scopes_supported": scopes,
-        "token_endpoint_auth_signing_alg_values_supported": [app.keyring.algorithm().name()],
         "service_documentation": format!("{issuer}/openapi.json"),
     })
 }

@@ -1,6 +1,7 @@
 //! Token issuance policy: which scopes and audiences a key may receive, and the
 //! claims of the RFC 9068 JWT access token. No HTTP and no SQL here.
 
+pub mod limiter;
 pub mod scope;
 mod service;
 
@@ -99,14 +100,14 @@ pub fn decide(
         None => granted.clone(),
         Some(text) => {
             let requested = scope::parse_list(text).map_err(|(item, e)| {
-                Denial::InvalidScope(format!("scope {:?} is invalid: {e}", ascii(&item)))
+                Denial::InvalidScope(format!("scope '{}' is invalid: {e}", ascii(&item)))
             })?;
             if requested.is_empty() {
                 return Err(Denial::InvalidScope("scope is empty".into()));
             }
             if let Some(missing) = requested.iter().find(|r| !scope::any_covers(&granted, r)) {
                 return Err(Denial::InvalidScope(format!(
-                    "scope {:?} is not granted to this client",
+                    "scope '{}' is not granted to this client",
                     ascii(&missing.to_string())
                 )));
             }
@@ -123,7 +124,7 @@ pub fn decide(
     for aud in &req.audiences {
         if !allowed.contains(&aud.as_str()) {
             return Err(Denial::InvalidTarget(format!(
-                "audience {:?} is not allowed for this client",
+                "audience '{}' is not allowed for this client",
                 ascii(aud)
             )));
         }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use crate::apikeys::hashing::Hasher;
 use crate::apikeys::secret::{random_base62, Secret};
-use crate::apikeys::{self, Actor, AuthFailure};
+use crate::apikeys::{self, Actor, AuthFailure, Authenticated};
 use crate::clock::Clock;
+use crate::oauth::limiter::{FailureLimiter, Limits};
 use crate::oauth::{decide, Claims, Denial, Issuance, TokenRequest};
 use crate::signing::Keyring;
 use crate::store::Store;
@@ -56,6 +57,7 @@ pub struct TokenService {
     keyring: Arc<Keyring>,
     clock: Arc<dyn Clock>,
     usage: Arc<Usage>,
+    limiter: FailureLimiter,
     settings: Issuance,
 }
 
@@ -66,16 +68,54 @@ impl TokenService {
         keyring: Arc<Keyring>,
         clock: Arc<dyn Clock>,
         usage: Arc<Usage>,
+        limits: Limits,
         settings: Issuance,
     ) -> Self {
+        let limiter = FailureLimiter::new(limits);
         TokenService {
             store,
             hasher,
             keyring,
             clock,
             usage,
+            limiter,
             settings,
         }
+    }
+
+    /// Authenticates a client (token, introspection and revocation endpoints alike):
+    /// refused at once while its key id or address is over the failure limit; every
+    /// failure is counted for the limits and for usage, and audited for known keys.
+    pub async fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret: &Secret,
+        ip: Option<IpAddr>,
+    ) -> Result<Authenticated, AuthFailure> {
+        let now = self.clock.now();
+        self.limiter
+            .check(client_id, ip, now)
+            .map_err(AuthFailure::Throttled)?;
+        let store = self.store.as_ref();
+        let result = apikeys::authenticate(store, &self.hasher, client_id, secret, now, ip).await;
+        match &result {
+            Err(AuthFailure::KeyRefused {
+                reason,
+                workspace_id,
+            }) => {
+                self.limiter.failed(client_id, ip, now);
+                self.usage.failed(client_id);
+                self.usage.refused(client_id, workspace_id, ip, reason);
+            }
+            Err(AuthFailure::Refused(_)) => {
+                self.limiter.failed(client_id, ip, now);
+                if apikeys::valid_key_id(client_id) {
+                    self.usage.failed(client_id);
+                }
+            }
+            _ => {}
+        }
+        result
     }
 
     pub fn settings(&self) -> &Issuance {
@@ -90,18 +130,8 @@ impl TokenService {
         request: &TokenRequest,
         ip: Option<IpAddr>,
     ) -> Result<Issued, ExchangeError> {
+        let auth = self.authenticate_client(client_id, secret, ip).await?;
         let now = self.clock.now();
-        let store = self.store.as_ref();
-        let auth =
-            match apikeys::authenticate(store, &self.hasher, client_id, secret, now, ip).await {
-                Ok(auth) => auth,
-                Err(e) => {
-                    if matches!(e, AuthFailure::Refused(_)) && apikeys::valid_key_id(client_id) {
-                        self.usage.failed(client_id);
-                    }
-                    return Err(e.into());
-                }
-            };
         let claims = decide(&auth.key, request, &self.settings, now, random_base62(22))?;
         let body =
             serde_json::to_vec(&claims).map_err(|e| ExchangeError::Internal(e.to_string()))?;
@@ -211,6 +241,50 @@ impl TokenService {
             platform: scopes.iter().any(|s| s == "keymint:workspaces:admin"),
             scopes,
         })
+    }
+}
+
+impl TokenService {
+    /// RFC 7662: the claims of `token` if it is active now, else `None`. A token is
+    /// inactive when it does not verify, was revoked, or its key is gone, no longer
+    /// active, or was rotated after the token was issued (once any grace is over).
+    pub async fn introspect(&self, token: &str) -> Result<Option<Claims>, VerifyError> {
+        let Ok(claims) = self.verify(token, None) else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let key = match self.store.find_key(&claims.sub).await {
+            Ok(Some(key)) => key,
+            Ok(None) => return Ok(None),
+            Err(_) => return Err(VerifyError::Unavailable),
+        };
+        if apikeys::key_status(&key, now) != "active" {
+            return Ok(None);
+        }
+        let grace_running = matches!(key.previous_expires_at, Some(until) if until > now);
+        if matches!(key.rotated_at, Some(rotated) if rotated > claims.iat) && !grace_running {
+            return Ok(None);
+        }
+        match self.store.is_token_revoked(&claims.jti).await {
+            Ok(false) => Ok(Some(claims)),
+            Ok(true) => Ok(None),
+            Err(_) => Err(VerifyError::Unavailable),
+        }
+    }
+
+    /// RFC 7009: `client` revokes its own `token` until it would have expired. Any
+    /// other token (invalid, expired, another client's) is left alone, silently.
+    pub async fn revoke(&self, client: &Authenticated, token: &str) -> Result<(), VerifyError> {
+        let Ok(claims) = self.verify(token, None) else {
+            return Ok(());
+        };
+        if claims.client_id != client.key.id {
+            return Ok(());
+        }
+        self.store
+            .revoke_token(&claims.jti, &claims.client_id, claims.exp, self.clock.now())
+            .await
+            .map_err(|_| VerifyError::Unavailable)
     }
 }
 

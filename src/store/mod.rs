@@ -229,8 +229,26 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditRecord,
     ) -> StoreResult<()>;
 
-    /// Adds the counters to the per-day rows and applies the last-use marks.
-    async fn record_usage(&self, rows: &[UsageRow], last_uses: &[LastUse]) -> StoreResult<()>;
+    /// Adds the counters to the per-day rows, applies the last-use marks and appends
+    /// the audit events gathered on the token path, in one transaction.
+    async fn record_usage(
+        &self,
+        rows: &[UsageRow],
+        last_uses: &[LastUse],
+        events: &[AuditRecord],
+    ) -> StoreResult<()>;
+
+    /// Records that the token `jti` is revoked until `expires_at`; forgets revocations
+    /// of tokens that expired before `now`.
+    async fn revoke_token(
+        &self,
+        jti: &str,
+        key_id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Whether the token `jti` was revoked.
+    async fn is_token_revoked(&self, jti: &str) -> StoreResult<bool>;
     /// Per-day usage of one key or of a whole workspace, oldest day first.
     async fn usage(
         &self,

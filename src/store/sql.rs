@@ -582,12 +582,50 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn revoke_token(
+                &self,
+                jti: &str,
+                key_id: &str,
+                expires_at: i64,
+                now: i64,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO revoked_tokens (jti, key_id, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (jti) DO NOTHING",
+                )
+                .bind(jti)
+                .bind(key_id)
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn is_token_revoked(&self, jti: &str) -> StoreResult<bool> {
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT jti FROM revoked_tokens WHERE jti = $1")
+                        .bind(jti)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.is_some())
+            }
+
             async fn record_usage(
                 &self,
                 rows: &[UsageRow],
                 last_uses: &[LastUse],
+                events: &[AuditRecord],
             ) -> StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
+                for event in events {
+                    insert_audit(&mut tx, event).await?;
+                }
                 for r in rows {
                     sqlx::query(
                         "INSERT INTO usage_daily (key_id, workspace_id, day, issued, failed) \

@@ -124,3 +124,171 @@ fn bootstrap_json_prints_only_the_credentials() {
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
     assert!(!String::from_utf8_lossy(&out.stdout).contains(obj["client_secret"].as_str().unwrap()));
 }
+
+fn run_json(dir: &std::path::Path, args: &[&str]) -> Value {
+    let out = keymint(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn run_text(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = keymint(dir).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_manages_the_whole_key_lifecycle_and_is_audited_as_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ws = run_json(d, &["workspaces", "create", "tenant", "--json"]);
+    let ws_id = ws["id"].as_str().unwrap();
+    let created = run_json(
+        d,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "cli-key",
+            "--workspace",
+            ws_id,
+            "--scope",
+            "read:a/*",
+            "--cidr",
+            "10.0.0.0/8",
+            "--environment",
+            "staging",
+            "--expires-in",
+            "30d",
+            "--json",
+        ],
+    );
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let first_secret = created["client_secret"].as_str().unwrap().to_string();
+    assert!(first_secret.starts_with("km_test_"));
+
+    let (ok, table, _) = run_text(d, &["keys", "list"]);
+    assert!(
+        ok && table.contains("cli-key") && table.contains("ID") && table.contains("km_test_****"),
+        "{table}"
+    );
+    assert!(!table.contains(&first_secret));
+
+    let shown = run_json(d, &["keys", "show", &id, "--json"]);
+    assert_eq!(shown["allowed_cidrs"], serde_json::json!(["10.0.0.0/8"]));
+
+    let updated = run_json(
+        d,
+        &[
+            "keys",
+            "update",
+            &id,
+            "--scope",
+            "read:b",
+            "--no-expiry",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        updated["changes"]["scopes"]["to"],
+        serde_json::json!(["read:b"])
+    );
+    assert_eq!(updated["expires_at"], Value::Null);
+
+    let rotated = run_json(
+        d,
+        &["keys", "rotate", &id, "--grace-seconds", "60", "--json"],
+    );
+    assert_ne!(rotated["client_secret"], first_secret.as_str());
+    assert_eq!(
+        run_json(d, &["keys", "deactivate", &id, "--json"])["status"],
+        "inactive"
+    );
+    assert_eq!(
+        run_json(d, &["keys", "activate", &id, "--json"])["status"],
+        "active"
+    );
+    assert_eq!(
+        run_json(d, &["keys", "usage", &id, "--json"])["data"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        run_json(d, &["keys", "revoke", &id, "--json"])["status"],
+        "revoked"
+    );
+
+    let (ok, _, err) = run_text(d, &["keys", "activate", &id]);
+    assert!(
+        !ok && err.contains("revoked"),
+        "an illegal transition fails with the reason: {err}"
+    );
+
+    let (ok, out, _) = run_text(d, &["keys", "delete", &id]);
+    assert!(ok && out.contains("deleted"));
+    let (ok, _, err) = run_text(d, &["workspaces", "delete", ws_id]);
+    assert!(ok, "{err}");
+
+    let audit = run_json(d, &["audit", "--target", &id, "--json"]);
+    let events = audit["data"].as_array().unwrap();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "key.delete",
+            "key.revoke",
+            "key.activate",
+            "key.deactivate",
+            "key.rotate",
+            "key.update",
+            "key.create"
+        ]
+    );
+    assert!(events.iter().all(|e| e["actor"] == "cli"));
+    let all = keymint(d)
+        .args(["audit", "--limit", "100"])
+        .output()
+        .unwrap();
+    let all = String::from_utf8_lossy(&all.stdout);
+    assert!(all.contains("key.create") && !all.contains(&first_secret));
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["bootstrap", "--help"],
+        vec!["keys", "--help"],
+        vec!["keys", "create", "--help"],
+        vec!["workspaces", "--help"],
+        vec!["audit", "--help"],
+        vec!["migrate", "--help"],
+    ] {
+        let (ok, out, _) = run_text(dir.path(), &args);
+        assert!(ok && out.contains("Usage:"), "{args:?}");
+    }
+    let (_, out, _) = run_text(dir.path(), &["--help"]);
+    for flag in [
+        "--listen",
+        "--database-url",
+        "--issuer",
+        "--audience",
+        "--master-key-file",
+        "--token-ttl",
+        "--trusted-proxies",
+    ] {
+        assert!(out.contains(flag), "{flag} missing from --help");
+    }
+}

@@ -110,10 +110,17 @@ async fn each_state_allows_or_refuses_a_token(backend: Backend) {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
+    let changes: Vec<&str> = actions
+        .iter()
+        .copied()
+        .filter(|a| a.starts_with("key."))
+        .collect();
     assert_eq!(
-        actions,
+        changes,
         ["key.revoke", "key.activate", "key.deactivate", "key.create"]
     );
+    // The refused exchanges are there too, with their reasons.
+    assert_eq!(actions.iter().filter(|a| **a == "token.refused").count(), 2);
     let audit: Value = app
         .get_with(&admin, &format!("/v1/audit?target_id={gone}"))
         .await

@@ -5,10 +5,13 @@ mod helpers;
 
 mod binary;
 mod discovery;
+mod door;
+mod introspection;
 mod isolation;
 mod lifecycle;
 mod management;
 mod openapi;
+mod policy;
 mod restart;
 mod secrets;
 mod store_contract;

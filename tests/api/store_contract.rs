@@ -273,8 +273,14 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         ip: Some("10.0.0.1".into()),
         previous_secret: false,
     };
-    store.record_usage(&[row(3, 1)], &[used(50)]).await.unwrap();
-    store.record_usage(&[row(2, 0)], &[used(40)]).await.unwrap();
+    store
+        .record_usage(&[row(3, 1)], &[used(50)], &[audit("k1", "token.refused")])
+        .await
+        .unwrap();
+    store
+        .record_usage(&[row(2, 0)], &[used(40)], &[])
+        .await
+        .unwrap();
     let usage = store.usage(Some("k1"), None).await.unwrap();
     assert_eq!((usage[0].issued, usage[0].failed), (5, 1));
     assert_eq!(
@@ -286,10 +292,23 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         key_id: "nobody".into(),
         ..row(0, 9)
     };
-    store.record_usage(&[stranger], &[]).await.unwrap();
+    store.record_usage(&[stranger], &[], &[]).await.unwrap();
     assert!(
         store.usage(Some("nobody"), None).await.unwrap().is_empty(),
         "ids that are not keys are dropped"
+    );
+    let events = store
+        .list_audit(&AuditFilter {
+            action: Some("token.refused".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        events.len(),
+        1,
+        "events gathered on the token path are written with the batch"
     );
     let k = store.find_key("k1").await.unwrap().unwrap();
     assert_eq!(
