@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::apikeys::cache::KeyCache;
 use crate::apikeys::hashing::Hasher;
 use crate::apikeys::{Actor, Keys, ManageError, NewKey, Revealed};
 use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::oauth::limiter::Limits;
+use crate::metrics::Metrics;
+use crate::oauth::limiter::{FailureLimiter, Limits};
 use crate::oauth::scope::MANAGEMENT_SCOPES;
 use crate::oauth::{Issuance, TokenService};
 use crate::signing::{self, Keyring};
@@ -27,6 +29,8 @@ pub struct App {
     pub keys: Keys,
     pub workspaces: Workspaces,
     pub audit: Audit,
+    pub cache: Arc<KeyCache>,
+    pub metrics: Arc<Metrics>,
     pub usage: Arc<Usage>,
     pub tokens: TokenService,
 }
@@ -38,9 +42,15 @@ impl App {
         let store = store::open(&config.database_url).await?;
         let master = signing::load_master_key(&config.master_key_source(), store.as_ref()).await?;
         let keyring = Arc::new(
-            Keyring::load(store.clone(), master, config.signing_alg, clock.now())
-                .await
-                .context("loading signing keys")?,
+            Keyring::load(
+                store.clone(),
+                master,
+                config.signing_alg,
+                config.rotation_policy(),
+                clock.now(),
+            )
+            .await
+            .context("loading signing keys")?,
         );
         let workers = config
             .argon2_workers
@@ -53,23 +63,31 @@ impl App {
             ttl_seconds: i64::from(config.token_ttl),
         };
         let usage = Arc::new(Usage::new(store.clone(), clock.clone()));
+        let cache = Arc::new(KeyCache::default());
+        let metrics = Arc::new(Metrics::default());
+        let limits = Limits {
+            per_key: config.auth_failures_per_key,
+            per_ip: config.auth_failures_per_ip,
+            window_seconds: i64::from(config.auth_failure_window),
+        };
         Ok(Arc::new(App {
-            keys: Keys::new(store.clone(), hasher.clone(), clock.clone()).with_usage(usage.clone()),
-            workspaces: Workspaces::new(store.clone(), clock.clone()),
+            keys: Keys::new(store.clone(), hasher.clone(), clock.clone(), cache.clone())
+                .with_usage(usage.clone()),
+            workspaces: Workspaces::new(store.clone(), clock.clone(), cache.clone()),
             audit: Audit::new(store.clone(), usage.clone()),
-            tokens: TokenService::new(
-                store.clone(),
+            tokens: TokenService {
+                store: store.clone(),
+                keys: cache.clone(),
                 hasher,
-                keyring.clone(),
-                clock.clone(),
-                usage.clone(),
-                Limits {
-                    per_key: config.auth_failures_per_key,
-                    per_ip: config.auth_failures_per_ip,
-                    window_seconds: i64::from(config.auth_failure_window),
-                },
+                keyring: keyring.clone(),
+                clock: clock.clone(),
+                usage: usage.clone(),
+                limiter: FailureLimiter::new(limits),
+                metrics: metrics.clone(),
                 settings,
-            ),
+            },
+            cache,
+            metrics,
             usage,
             config,
             store,

@@ -82,11 +82,7 @@ impl Audit {
 
     /// A page of events the caller may see (`keymint:audit:read`).
     pub async fn list(&self, actor: &Actor, query: &AuditQuery) -> Result<AuditPage, ManageError> {
-        if !actor.holds("keymint:audit:read") {
-            return Err(ManageError::Forbidden(
-                "this action needs the keymint:audit:read scope".into(),
-            ));
-        }
+        actor.require("keymint:audit:read")?;
         let limit = validate_limit(query.limit)?;
         let workspace_id = match (&query.workspace_id, &actor.workspace_id) {
             (Some(ws), _) if actor.reaches(ws) => Some(ws.clone()),

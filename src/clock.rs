@@ -44,6 +44,17 @@ impl Clock for ManualClock {
     }
 }
 
+/// Wall-clock unix milliseconds, for measuring lag between instances (never for
+/// decisions, which use a [`Clock`]).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "lag is measured against the real wall clock"
+)]
+pub fn wall_clock_millis() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
+}
+
 /// Formats unix seconds as RFC 3339 (UTC); out-of-range values print as the raw number.
 pub fn rfc3339(at: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(at)

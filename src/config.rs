@@ -120,6 +120,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=86_400), global = true)]
     pub auth_failure_window: u32,
 
+    /// How long a signing key signs before the next one takes over, in seconds
+    /// (default 30 days). The next key is published one JWKS max-age before.
+    #[arg(long, env = "KEYMINT_SIGNING_KEY_ROTATION", default_value_t = 30 * 86_400,
+          value_parser = clap::value_parser!(u32).range(3600..), global = true)]
+    pub signing_key_rotation: u32,
+
     /// `Cache-Control: max-age` of the JWKS, in seconds.
     #[arg(
         long,
@@ -186,6 +192,15 @@ impl Config {
     /// The audience of the management API: tokens with management scopes carry it.
     pub fn management_audience(&self) -> String {
         format!("{}/v1", self.issuer())
+    }
+
+    /// When signing keys move between states.
+    pub fn rotation_policy(&self) -> crate::signing::RotationPolicy {
+        crate::signing::RotationPolicy {
+            interval_seconds: i64::from(self.signing_key_rotation),
+            publish_seconds: i64::from(self.jwks_max_age),
+            retire_seconds: i64::from(self.token_ttl) + crate::oauth::CLOCK_LEEWAY_SECONDS + 60,
+        }
     }
 
     pub fn master_key_source(&self) -> MasterKeySource {

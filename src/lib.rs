@@ -13,8 +13,12 @@ pub mod cli;
 pub mod clock;
 /// Settings from flags and `KEYMINT_*` variables.
 pub mod config;
+/// The change feed: applies every instance's changes to this instance's memory.
+pub mod feed;
 /// The HTTP surface: router, handlers, errors, extraction.
 pub mod http;
+/// Prometheus metrics.
+pub mod metrics;
 /// Token issuance policy, scopes, and the token service.
 pub mod oauth;
 /// Signing keys, the master key, the JWKS.

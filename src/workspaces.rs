@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::apikeys::cache::KeyCache;
 use crate::apikeys::secret::random_base62;
 use crate::apikeys::{Actor, ManageError};
 use crate::clock::{rfc3339, Clock};
@@ -44,11 +45,17 @@ pub struct WorkspaceInput {
 pub struct Workspaces {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    cache: Arc<KeyCache>,
 }
 
 impl Workspaces {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Workspaces { store, clock }
+    /// Deleting a workspace drops its keys from `cache`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cache: Arc<KeyCache>) -> Self {
+        Workspaces {
+            store,
+            clock,
+            cache,
+        }
     }
 
     fn audit(
@@ -162,16 +169,15 @@ impl Workspaces {
             "workspace.delete",
             json!({"name": before.name, "force": force}),
         );
-        self.store
-            .delete_workspace(id, force, &audit)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => ManageError::NotFound("workspace"),
-                StoreError::Conflict(_) => ManageError::Conflict(
-                    "the workspace still holds keys; delete them first or pass force=true".into(),
-                ),
-                e => e.into(),
-            })
+        let deleted = self.store.delete_workspace(id, force, &audit).await;
+        self.cache.clear();
+        deleted.map_err(|e| match e {
+            StoreError::NotFound => ManageError::NotFound("workspace"),
+            StoreError::Conflict(_) => ManageError::Conflict(
+                "the workspace still holds keys; delete them first or pass force=true".into(),
+            ),
+            e => e.into(),
+        })
     }
 
     /// The default workspace, created if missing.

@@ -11,12 +11,15 @@ use std::str::FromStr;
 
 use super::hashing::{HashError, Hasher};
 use super::secret::{self, Secret};
+use std::sync::Arc;
+
+use super::cache::KeyCache;
 use crate::store::{KeyRecord, Store, StoreError};
 
 /// A successful authentication.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    pub key: KeyRecord,
+    pub key: Arc<KeyRecord>,
     /// The pre-rotation secret (still in its grace period) was used.
     pub previous_secret: bool,
 }
@@ -42,6 +45,18 @@ pub enum AuthFailure {
     Unavailable,
 }
 
+impl AuthFailure {
+    /// A short, fixed label for metrics (never a client-supplied value).
+    pub fn metric_reason(&self) -> &'static str {
+        match self {
+            AuthFailure::Refused(reason) | AuthFailure::KeyRefused { reason, .. } => reason,
+            AuthFailure::Throttled(_) => "throttled",
+            AuthFailure::Busy => "busy",
+            AuthFailure::Unavailable => "database unavailable",
+        }
+    }
+}
+
 impl From<HashError> for AuthFailure {
     fn from(e: HashError) -> Self {
         match e {
@@ -57,6 +72,7 @@ pub fn valid_key_id(id: &str) -> bool {
 
 /// Authenticates `client_id` with `presented` at time `now` from address `ip`.
 pub async fn authenticate(
+    keys: &KeyCache,
     store: &dyn Store,
     hasher: &Hasher,
     client_id: &str,
@@ -75,7 +91,7 @@ pub async fn authenticate(
         hasher.verify_unknown(presented).await?;
         return Err(AuthFailure::Refused("malformed client id"));
     }
-    let key = match store.find_key(client_id).await {
+    let key = match keys.find(store, client_id).await {
         Ok(Some(key)) => key,
         Ok(None) => {
             hasher.verify_unknown(presented).await?;

@@ -9,6 +9,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::cache::KeyCache;
 use super::hashing::Hasher;
 use super::secret::{self, Secret};
 use super::validate::{self, invalid};
@@ -124,6 +125,7 @@ pub struct Keys {
     store: Arc<dyn Store>,
     hasher: Arc<Hasher>,
     clock: Arc<dyn Clock>,
+    cache: Arc<KeyCache>,
     usage: Option<Arc<Usage>>,
 }
 
@@ -134,11 +136,18 @@ impl Keys {
         self
     }
 
-    pub fn new(store: Arc<dyn Store>, hasher: Arc<Hasher>, clock: Arc<dyn Clock>) -> Self {
+    /// Every change drops the key from `cache`, so it takes effect on the next request.
+    pub fn new(
+        store: Arc<dyn Store>,
+        hasher: Arc<Hasher>,
+        clock: Arc<dyn Clock>,
+        cache: Arc<KeyCache>,
+    ) -> Self {
         Keys {
             store,
             hasher,
             clock,
+            cache,
             usage: None,
         }
     }
@@ -158,13 +167,7 @@ impl Keys {
     }
 
     fn require(actor: &Actor, scope: &str) -> Result<(), ManageError> {
-        if actor.holds(scope) {
-            Ok(())
-        } else {
-            Err(ManageError::Forbidden(format!(
-                "this action needs the {scope} scope"
-            )))
-        }
+        actor.require(scope)
     }
 
     /// Reading keys takes `keymint:keys:read` (or `write`, which implies it).
@@ -356,13 +359,12 @@ impl Keys {
         };
         key.updated_at = now;
         let audit = self.audit(actor, &key, action, details.clone());
-        self.store
-            .update_key(&key, &audit)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => ManageError::NotFound("key"),
-                e => e.into(),
-            })?;
+        let written = self.store.update_key(&key, &audit).await;
+        self.cache.invalidate(&key.id);
+        written.map_err(|e| match e {
+            StoreError::NotFound => ManageError::NotFound("key"),
+            e => e.into(),
+        })?;
         key.version += 1;
         Ok((key, Some(details)))
     }
@@ -569,13 +571,12 @@ impl Keys {
         let key = self.load(actor, id).await?;
         let details = json!({"name": key.name, "status": key.status});
         let audit = self.audit(actor, &key, "key.delete", details);
-        self.store
-            .delete_key(&key.id, &audit)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => ManageError::NotFound("key"),
-                e => e.into(),
-            })
+        let deleted = self.store.delete_key(&key.id, &audit).await;
+        self.cache.invalidate(&key.id);
+        deleted.map_err(|e| match e {
+            StoreError::NotFound => ManageError::NotFound("key"),
+            e => e.into(),
+        })
     }
 
     /// Per-day usage of one key (`Some(id)`) or of a workspace.

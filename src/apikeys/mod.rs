@@ -3,6 +3,7 @@
 //! HTTP API and the CLI.
 
 mod auth;
+pub mod cache;
 pub mod hashing;
 mod manage;
 pub mod secret;
@@ -49,6 +50,17 @@ impl Actor {
     /// Whether the caller holds management scope `scope`.
     pub fn holds(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Refuses the action unless the caller holds management scope `scope`.
+    pub fn require(&self, scope: &str) -> Result<(), ManageError> {
+        if self.holds(scope) {
+            Ok(())
+        } else {
+            Err(ManageError::Forbidden(format!(
+                "this action needs the {scope} scope"
+            )))
+        }
     }
 
     /// Whether the caller may see and act on things in `workspace_id`.

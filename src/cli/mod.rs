@@ -6,6 +6,7 @@ mod bootstrap;
 mod keys;
 mod output;
 mod serve;
+mod signing_keys;
 mod workspaces;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,9 @@ pub enum Command {
     Workspaces(workspaces::WorkspacesCommand),
     /// Read the audit log, newest first.
     Audit(audit::Args),
+    /// Manage token signing keys.
+    #[command(subcommand)]
+    SigningKeys(signing_keys::SigningKeysCommand),
 }
 
 /// Runs the parsed command line.
@@ -57,6 +61,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys::run(cli.config, cmd).await,
         Command::Workspaces(cmd) => workspaces::run(cli.config, cmd).await,
         Command::Audit(args) => audit::run(cli.config, args).await,
+        Command::SigningKeys(cmd) => signing_keys::run(cli.config, cmd).await,
     }
 }
 

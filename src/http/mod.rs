@@ -37,7 +37,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Every documented route, and the OpenAPI document they make.
 pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
-    use admin::{audit, keys, usage, workspaces};
+    use admin::{audit, keys, signing_keys, usage, workspaces};
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::introspect))
@@ -56,6 +56,9 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::usage))
         .routes(routes!(usage::workspace_usage))
         .routes(routes!(audit::list))
+        .routes(routes!(signing_keys::list))
+        .routes(routes!(signing_keys::rotate))
+        .routes(routes!(health::metrics))
         .routes(routes!(workspaces::create, workspaces::list))
         .routes(routes!(
             workspaces::get,
@@ -80,6 +83,24 @@ async fn method_not_allowed(uri: Uri) -> Response {
     }
 }
 
+/// Records each request's latency under its route (not its raw path).
+async fn record_latency(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    app.metrics
+        .observe(&endpoint, started.elapsed().as_secs_f64());
+    response
+}
+
 /// The full router.
 pub fn router(app: Arc<App>) -> Router {
     let (routes, api) = routes();
@@ -88,6 +109,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/openapi.json", get(move || openapi::serve(api.clone())))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { Problem::not_found("no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(app.clone(), record_latency))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(
@@ -107,16 +129,35 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let flusher = app.usage.spawn_flusher(Duration::from_secs(1));
+    let feed = tokio::spawn(crate::feed::run(app.clone()));
+    let scheduler = tokio::spawn(rotate_on_schedule(app.clone()));
     let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
-    flusher.abort();
+    for task in [flusher, feed, scheduler] {
+        task.abort();
+    }
     if let Err(e) = app.usage.flush().await {
         tracing::error!(error = %e, "could not flush usage counters at shutdown");
     }
     result
 }
+
+/// Runs the signing key schedule every few seconds.
+async fn rotate_on_schedule(app: Arc<App>) {
+    let mut tick = tokio::time::interval(SCHEDULE_INTERVAL);
+    loop {
+        tick.tick().await;
+        if let Err(e) = app.keyring.tick(app.clock.now()).await {
+            app.metrics.database_errors.inc();
+            tracing::warn!(error = %format!("{e:#}"), "signing key schedule failed; will retry");
+        }
+    }
+}
+
+/// How often the signing key schedule is checked.
+pub const SCHEDULE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// [`serve`], logging a failure instead of returning it (for spawned servers).
 pub async fn serve_until(

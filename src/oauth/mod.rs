@@ -5,7 +5,7 @@ pub mod limiter;
 pub mod scope;
 mod service;
 
-pub use service::{ExchangeError, Issued, TokenService, VerifyError};
+pub use service::{ExchangeError, Issued, TokenService, VerifyError, CLOCK_LEEWAY_SECONDS};
 
 use serde::Serialize;
 

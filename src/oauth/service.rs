@@ -4,11 +4,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::apikeys::cache::KeyCache;
 use crate::apikeys::hashing::Hasher;
 use crate::apikeys::secret::{random_base62, Secret};
 use crate::apikeys::{self, Actor, AuthFailure, Authenticated};
 use crate::clock::Clock;
-use crate::oauth::limiter::{FailureLimiter, Limits};
+use crate::metrics::Metrics;
+use crate::oauth::limiter::FailureLimiter;
 use crate::oauth::{decide, Claims, Denial, Issuance, TokenRequest};
 use crate::signing::Keyring;
 use crate::store::Store;
@@ -50,39 +52,20 @@ pub enum VerifyError {
 /// Tolerated clock difference when checking `exp` and `nbf`.
 pub const CLOCK_LEEWAY_SECONDS: i64 = 5;
 
-/// Issues and verifies tokens. One per process.
+/// Issues and verifies tokens. One per process; built by `App::open`.
 pub struct TokenService {
-    store: Arc<dyn Store>,
-    hasher: Arc<Hasher>,
-    keyring: Arc<Keyring>,
-    clock: Arc<dyn Clock>,
-    usage: Arc<Usage>,
-    limiter: FailureLimiter,
-    settings: Issuance,
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<KeyCache>,
+    pub hasher: Arc<Hasher>,
+    pub keyring: Arc<Keyring>,
+    pub clock: Arc<dyn Clock>,
+    pub usage: Arc<Usage>,
+    pub limiter: FailureLimiter,
+    pub metrics: Arc<Metrics>,
+    pub settings: Issuance,
 }
 
 impl TokenService {
-    pub fn new(
-        store: Arc<dyn Store>,
-        hasher: Arc<Hasher>,
-        keyring: Arc<Keyring>,
-        clock: Arc<dyn Clock>,
-        usage: Arc<Usage>,
-        limits: Limits,
-        settings: Issuance,
-    ) -> Self {
-        let limiter = FailureLimiter::new(limits);
-        TokenService {
-            store,
-            hasher,
-            keyring,
-            clock,
-            usage,
-            limiter,
-            settings,
-        }
-    }
-
     /// Authenticates a client (token, introspection and revocation endpoints alike):
     /// refused at once while its key id or address is over the failure limit; every
     /// failure is counted for the limits and for usage, and audited for known keys.
@@ -97,7 +80,9 @@ impl TokenService {
             .check(client_id, ip, now)
             .map_err(AuthFailure::Throttled)?;
         let store = self.store.as_ref();
-        let result = apikeys::authenticate(store, &self.hasher, client_id, secret, now, ip).await;
+        let result =
+            apikeys::authenticate(&self.keys, store, &self.hasher, client_id, secret, now, ip)
+                .await;
         match &result {
             Err(AuthFailure::KeyRefused {
                 reason,
@@ -124,6 +109,35 @@ impl TokenService {
 
     /// The client-credentials grant (RFC 6749 section 4.4).
     pub async fn exchange(
+        &self,
+        client_id: &str,
+        secret: &Secret,
+        request: &TokenRequest,
+        ip: Option<IpAddr>,
+    ) -> Result<Issued, ExchangeError> {
+        let result = self.issue(client_id, secret, request, ip).await;
+        match &result {
+            Ok(_) => {
+                self.metrics.tokens_issued.inc();
+            }
+            Err(ExchangeError::Auth(failure)) => {
+                if matches!(failure, AuthFailure::Unavailable) {
+                    self.metrics.database_errors.inc();
+                }
+                self.metrics.refused(failure.metric_reason());
+            }
+            Err(ExchangeError::Denied(Denial::InvalidScope(_))) => {
+                self.metrics.refused("invalid_scope")
+            }
+            Err(ExchangeError::Denied(Denial::InvalidTarget(_))) => {
+                self.metrics.refused("invalid_target")
+            }
+            Err(ExchangeError::Internal(_)) => self.metrics.refused("internal"),
+        }
+        result
+    }
+
+    async fn issue(
         &self,
         client_id: &str,
         secret: &Secret,
@@ -212,7 +226,7 @@ impl TokenService {
                 "this token is not for the management API: its key holds no keymint: scope".into(),
             ));
         }
-        let key = match self.store.find_key(&claims.sub).await {
+        let key = match self.keys.find(self.store.as_ref(), &claims.sub).await {
             Ok(Some(key)) => key,
             Ok(None) => {
                 return Err(VerifyError::Invalid(
@@ -235,9 +249,9 @@ impl TokenService {
             .map(str::to_string)
             .collect();
         Ok(Actor {
-            id: key.id,
+            id: key.id.clone(),
             ip: ip.map(|ip| ip.to_string()),
-            workspace_id: Some(key.workspace_id),
+            workspace_id: Some(key.workspace_id.clone()),
             platform: scopes.iter().any(|s| s == "keymint:workspaces:admin"),
             scopes,
         })
@@ -253,7 +267,7 @@ impl TokenService {
             return Ok(None);
         };
         let now = self.clock.now();
-        let key = match self.store.find_key(&claims.sub).await {
+        let key = match self.keys.find(self.store.as_ref(), &claims.sub).await {
             Ok(Some(key)) => key,
             Ok(None) => return Ok(None),
             Err(_) => return Err(VerifyError::Unavailable),

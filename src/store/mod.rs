@@ -172,6 +172,17 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
+/// One entry of the change feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub id: i64,
+    /// Wall-clock unix milliseconds of the commit, for the feed's lag.
+    pub at_millis: i64,
+    /// `key`, `workspace` or `signing_key`.
+    pub kind: String,
+    pub target: String,
+}
+
 /// Usage counters for one key and one UTC day. When written, `workspace_id` is
 /// taken from the key; counters of ids that are not keys are dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,6 +248,43 @@ pub trait Store: Send + Sync + 'static {
         last_uses: &[LastUse],
         events: &[AuditRecord],
     ) -> StoreResult<()>;
+
+    /// Retires `current` and promotes `next` in one transaction, if both are still in
+    /// those states. `false`: another instance rotated first.
+    async fn rotate_signing_keys(
+        &self,
+        current: &str,
+        next: &str,
+        at: i64,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+    /// Emergency rotation: removes `old` (if still current) and makes `new` current,
+    /// in one transaction. `false`: `old` was no longer current.
+    async fn replace_current_signing_key(
+        &self,
+        old: &str,
+        new: &SigningKeyRecord,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+    /// Removes a signing key (it leaves the JWKS). `false`: already gone.
+    async fn delete_signing_key(&self, kid: &str, audit: &AuditRecord) -> StoreResult<bool>;
+    /// Replaces the sealed private keys (master key rotation), all or nothing.
+    async fn reseal_signing_keys(
+        &self,
+        resealed: &[SigningKeyRecord],
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+
+    /// Changes committed after change `after`, oldest first.
+    async fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>>;
+    /// The id of the newest change (0 when none).
+    async fn latest_change(&self) -> StoreResult<i64>;
+    /// Forgets changes older than `before_millis`.
+    async fn prune_changes(&self, before_millis: i64) -> StoreResult<()>;
+    /// Waits up to `timeout` for another instance to announce a change (PostgreSQL
+    /// `LISTEN`); `Ok(true)` when one was announced. Backends without notifications
+    /// just wait. An error means the notification connection was lost: resync.
+    async fn wait_for_change(&self, timeout: std::time::Duration) -> StoreResult<bool>;
 
     /// Records that the token `jti` is revoked until `expires_at`; forgets revocations
     /// of tokens that expired before `now`.

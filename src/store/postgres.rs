@@ -5,13 +5,18 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{Pool, Postgres};
 
 /// A [`super::Store`] on a PostgreSQL database.
 pub struct PostgresStore {
     pool: Pool<Postgres>,
+    /// The `LISTEN keymint_changes` connection, opened on first use.
+    listener: tokio::sync::Mutex<Option<PgListener>>,
 }
+
+/// The channel every change is announced on.
+const CHANNEL: &str = "keymint_changes";
 
 impl PostgresStore {
     /// Connects to `url` and applies `migrations/postgres`.
@@ -28,8 +33,51 @@ impl PostgresStore {
             .run(&pool)
             .await
             .context("applying PostgreSQL migrations")?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            listener: tokio::sync::Mutex::new(None),
+        })
     }
 }
 
-super::sql::impl_store!(PostgresStore, Postgres, "postgres");
+impl PostgresStore {
+    async fn begin_tx(&self) -> Result<sqlx::Transaction<'_, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// Waits for a `NOTIFY` on the change channel. A lost connection is an error (the
+    /// caller resyncs, since notifications sent meanwhile are gone); the next call
+    /// reconnects.
+    async fn wait_for_notification(&self, timeout: Duration) -> super::StoreResult<bool> {
+        let mut slot = self.listener.lock().await;
+        if slot.is_none() {
+            let mut listener = PgListener::connect_with(&self.pool).await?;
+            listener.listen(CHANNEL).await?;
+            *slot = Some(listener);
+        }
+        let Some(listener) = slot.as_mut() else {
+            return Ok(false);
+        };
+        match tokio::time::timeout(timeout, listener.try_recv()).await {
+            Err(_elapsed) => Ok(false),
+            Ok(Ok(Some(_))) => Ok(true),
+            Ok(Ok(None)) => {
+                *slot = None;
+                Err(super::StoreError::Unavailable(sqlx::Error::Protocol(
+                    "the notification connection was lost".into(),
+                )))
+            }
+            Ok(Err(e)) => {
+                *slot = None;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+super::sql::impl_store!(
+    PostgresStore,
+    Postgres,
+    "postgres",
+    Some("SELECT pg_notify('keymint_changes', $1)")
+);

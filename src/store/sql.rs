@@ -186,13 +186,13 @@ impl From<UsageDbRow> for UsageRow {
 
 /// Implements [`super::Store`] for `$store`, a struct with a `pool: sqlx::Pool<$db>` field.
 macro_rules! impl_store {
-    ($store:ty, $db:ty, $backend:literal) => {
+    ($store:ty, $db:ty, $backend:literal, $notify:expr) => {
         use $crate::store::sql::{
             to_json, AuditRow, KeyRow, SigningKeyRow, UsageDbRow, WorkspaceRow, KEY_COLUMNS,
         };
         use $crate::store::{
-            AuditFilter, AuditRecord, KeyFilter, KeyRecord, LastUse, SigningKeyRecord, Store,
-            StoreError, StoreResult, UsageRow, WorkspaceRecord,
+            AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, SigningKeyRecord,
+            Store, StoreError, StoreResult, UsageRow, WorkspaceRecord,
         };
 
         async fn insert_audit(
@@ -211,6 +211,47 @@ macro_rules! impl_store {
             .bind(&a.target_type)
             .bind(&a.target_id)
             .bind(a.details.to_string())
+            .execute(&mut *conn)
+            .await?;
+            // Every audited change to a key, workspace or signing key is also a change
+            // other instances must see (events of the token path change nothing).
+            if !a.action.starts_with("token.") {
+                let at = $crate::clock::wall_clock_millis();
+                sqlx::query("INSERT INTO changes (at, kind, target) VALUES ($1, $2, $3)")
+                    .bind(at)
+                    .bind(&a.target_type)
+                    .bind(&a.target_id)
+                    .execute(&mut *conn)
+                    .await?;
+                let notify: Option<&str> = $notify;
+                if let Some(sql) = notify {
+                    sqlx::query(sql)
+                        .bind(format!("{}:{}", a.target_type, a.target_id))
+                        .execute(&mut *conn)
+                        .await?;
+                }
+            }
+            Ok(())
+        }
+
+        async fn insert_signing_key_row(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            k: &SigningKeyRecord,
+        ) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, state, public_jwk, sealed_private, \
+                 master_key_id, created_at, activated_at, retired_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&k.kid)
+            .bind(&k.alg)
+            .bind(&k.state)
+            .bind(&k.public_jwk)
+            .bind(&k.sealed_private)
+            .bind(&k.master_key_id)
+            .bind(k.created_at)
+            .bind(k.activated_at)
+            .bind(k.retired_at)
             .execute(&mut *conn)
             .await?;
             Ok(())
@@ -232,7 +273,7 @@ macro_rules! impl_store {
                 ws: &WorkspaceRecord,
                 audit: &AuditRecord,
             ) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_tx().await?;
                 sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)")
                     .bind(&ws.id)
                     .bind(&ws.name)
@@ -286,7 +327,7 @@ macro_rules! impl_store {
                 name: &str,
                 audit: &AuditRecord,
             ) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_tx().await?;
                 let done = sqlx::query("UPDATE workspaces SET name = $1 WHERE id = $2")
                     .bind(name)
                     .bind(id)
@@ -312,7 +353,7 @@ macro_rules! impl_store {
                 force: bool,
                 audit: &AuditRecord,
             ) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_tx().await?;
                 let (keys,): (i64,) =
                     sqlx::query_as("SELECT COUNT(*) FROM api_keys WHERE workspace_id = $1")
                         .bind(id)
@@ -338,7 +379,7 @@ macro_rules! impl_store {
             }
 
             async fn insert_key(&self, k: &KeyRecord, audit: &AuditRecord) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_tx().await?;
                 sqlx::query(&format!(
                     "INSERT INTO api_keys ({KEY_COLUMNS}, name_lower) VALUES ($1, $2, $3, $4, \
                      $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
@@ -444,7 +485,7 @@ macro_rules! impl_store {
             }
 
             async fn update_key(&self, k: &KeyRecord, audit: &AuditRecord) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_tx().await?;
                 let done = sqlx::query(
                     "UPDATE api_keys SET name = $1, name_lower = $2, description = $3, \
                      scopes = $4, allowed_cidrs = $5, audiences = $6, expires_at = $7, \
@@ -499,7 +540,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_key(&self, id: &str, audit: &AuditRecord) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_tx().await?;
                 let done = sqlx::query("DELETE FROM api_keys WHERE id = $1")
                     .bind(id)
                     .execute(&mut *tx)
@@ -560,26 +601,134 @@ macro_rules! impl_store {
                 k: &SigningKeyRecord,
                 audit: &AuditRecord,
             ) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO signing_keys (kid, alg, state, public_jwk, sealed_private, \
-                     master_key_id, created_at, activated_at, retired_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&k.kid)
-                .bind(&k.alg)
-                .bind(&k.state)
-                .bind(&k.public_jwk)
-                .bind(&k.sealed_private)
-                .bind(&k.master_key_id)
-                .bind(k.created_at)
-                .bind(k.activated_at)
-                .bind(k.retired_at)
-                .execute(&mut *tx)
-                .await?;
+                let mut tx = self.begin_tx().await?;
+                insert_signing_key_row(&mut tx, k).await?;
                 insert_audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn rotate_signing_keys(
+                &self,
+                current: &str,
+                next: &str,
+                at: i64,
+                audit: &AuditRecord,
+            ) -> StoreResult<bool> {
+                let mut tx = self.begin_tx().await?;
+                let retired = sqlx::query(
+                    "UPDATE signing_keys SET state = 'retired', retired_at = $1 \
+                     WHERE kid = $2 AND state = 'current'",
+                )
+                .bind(at)
+                .bind(current)
+                .execute(&mut *tx)
+                .await?;
+                if retired.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                let promoted = sqlx::query(
+                    "UPDATE signing_keys SET state = 'current', activated_at = $1 \
+                     WHERE kid = $2 AND state = 'next'",
+                )
+                .bind(at)
+                .bind(next)
+                .execute(&mut *tx)
+                .await?;
+                if promoted.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn replace_current_signing_key(
+                &self,
+                old: &str,
+                k: &SigningKeyRecord,
+                audit: &AuditRecord,
+            ) -> StoreResult<bool> {
+                let mut tx = self.begin_tx().await?;
+                let removed = sqlx::query("DELETE FROM signing_keys WHERE kid = $1 AND state = 'current'")
+                    .bind(old)
+                    .execute(&mut *tx)
+                    .await?;
+                if removed.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                insert_signing_key_row(&mut tx, k).await?;
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn delete_signing_key(&self, kid: &str, audit: &AuditRecord) -> StoreResult<bool> {
+                let mut tx = self.begin_tx().await?;
+                let done = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+                    .bind(kid)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn reseal_signing_keys(
+                &self,
+                resealed: &[SigningKeyRecord],
+                audit: &AuditRecord,
+            ) -> StoreResult<()> {
+                let mut tx = self.begin_tx().await?;
+                for k in resealed {
+                    sqlx::query(
+                        "UPDATE signing_keys SET sealed_private = $1, master_key_id = $2 WHERE kid = $3",
+                    )
+                    .bind(&k.sealed_private)
+                    .bind(&k.master_key_id)
+                    .bind(&k.kid)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>> {
+                let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
+                    "SELECT id, at, kind, target FROM changes WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, at, kind, target)| Change { id, at_millis: at, kind, target })
+                    .collect())
+            }
+
+            async fn latest_change(&self) -> StoreResult<i64> {
+                let (id,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM changes")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(id.unwrap_or(0))
+            }
+
+            async fn prune_changes(&self, before_millis: i64) -> StoreResult<()> {
+                sqlx::query("DELETE FROM changes WHERE at < $1")
+                    .bind(before_millis)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn wait_for_change(&self, timeout: std::time::Duration) -> StoreResult<bool> {
+                self.wait_for_notification(timeout).await
             }
 
             async fn revoke_token(
@@ -589,7 +738,7 @@ macro_rules! impl_store {
                 expires_at: i64,
                 now: i64,
             ) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_tx().await?;
                 sqlx::query(
                     "INSERT INTO revoked_tokens (jti, key_id, expires_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (jti) DO NOTHING",
@@ -622,7 +771,7 @@ macro_rules! impl_store {
                 last_uses: &[LastUse],
                 events: &[AuditRecord],
             ) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_tx().await?;
                 for event in events {
                     insert_audit(&mut tx, event).await?;
                 }

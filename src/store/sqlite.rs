@@ -37,4 +37,18 @@ impl SqliteStore {
     }
 }
 
-super::sql::impl_store!(SqliteStore, Sqlite, "sqlite");
+impl SqliteStore {
+    /// Write transactions take the write lock up front (`BEGIN IMMEDIATE`), so a
+    /// read-then-write never fails with "database is locked"; it waits (busy timeout).
+    async fn begin_tx(&self) -> Result<sqlx::Transaction<'_, Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// SQLite has no notifications; the feed polls.
+    async fn wait_for_notification(&self, timeout: Duration) -> super::StoreResult<bool> {
+        tokio::time::sleep(timeout).await;
+        Ok(false)
+    }
+}
+
+super::sql::impl_store!(SqliteStore, Sqlite, "sqlite", None);

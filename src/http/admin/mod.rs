@@ -4,5 +4,6 @@
 
 pub mod audit;
 pub mod keys;
+pub mod signing_keys;
 pub mod usage;
 pub mod workspaces;

@@ -1,0 +1,92 @@
+//! The change feed consumer: applies changes committed by any instance (including
+//! this one) to this instance's memory. It polls the `changes` table every 250 ms
+//! and, on PostgreSQL, wakes at once on `NOTIFY`. When the notification connection
+//! drops or the database is unreachable it cannot know what it missed, so once the
+//! database answers again it resyncs: every cached key is dropped and the signing
+//! keys are reloaded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::App;
+use crate::clock::wall_clock_millis;
+use crate::store::Change;
+
+/// How often the feed polls without a notification.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How long changes are kept for instances to read.
+const RETENTION_MILLIS: i64 = 60 * 60 * 1000;
+
+/// Applies one batch of changes; returns whether signing keys changed.
+fn apply(app: &App, changes: &[Change]) -> bool {
+    let mut signing = false;
+    for change in changes {
+        match change.kind.as_str() {
+            "key" => app.cache.invalidate(&change.target),
+            "workspace" => app.cache.clear(),
+            "signing_key" => signing = true,
+            _ => {}
+        }
+    }
+    if let Some(last) = changes.last() {
+        let lag = (wall_clock_millis() - last.at_millis).max(0) as f64 / 1000.0;
+        app.metrics.change_feed_lag_seconds.set(lag);
+    }
+    signing
+}
+
+/// Drops everything cached and reloads the signing keys.
+async fn resync(app: &App) -> anyhow::Result<i64> {
+    let latest = app.store.latest_change().await?;
+    app.cache.clear();
+    app.keyring.reload().await?;
+    Ok(latest)
+}
+
+/// Runs until the task is aborted.
+pub async fn run(app: Arc<App>) {
+    let mut last: Option<i64> = None;
+    let mut pruned_at = 0i64;
+    loop {
+        let Some(after) = last else {
+            match resync(&app).await {
+                Ok(latest) => last = Some(latest),
+                Err(e) => {
+                    app.metrics.database_errors.inc();
+                    tracing::warn!(error = %format!("{e:#}"), "change feed cannot sync; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            continue;
+        };
+        if let Err(e) = app.store.wait_for_change(POLL_INTERVAL).await {
+            tracing::warn!(error = %e, "change notifications lost; resyncing");
+            last = None;
+            continue;
+        }
+        match app.store.changes_since(after, 1000).await {
+            Ok(changes) => {
+                if let Some(newest) = changes.last() {
+                    last = Some(newest.id);
+                    if apply(&app, &changes) {
+                        if let Err(e) = app.keyring.reload().await {
+                            tracing::error!(error = %format!("{e:#}"), "cannot reload signing keys");
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                app.metrics.database_errors.inc();
+                tracing::warn!(error = %e, "change feed cannot read; will resync");
+                last = None;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        }
+        let now = wall_clock_millis();
+        if now - pruned_at > 60_000 {
+            pruned_at = now;
+            let _ = app.store.prune_changes(now - RETENTION_MILLIS).await;
+        }
+    }
+}
