@@ -16,7 +16,7 @@ use crate::oauth::limiter::{FailureLimiter, Limits};
 use crate::oauth::scope::MANAGEMENT_SCOPES;
 use crate::oauth::{Issuance, TokenService};
 use crate::signing::{self, Keyring};
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Store};
 use crate::usage::Usage;
 use crate::workspaces::Workspaces;
 
@@ -98,14 +98,24 @@ impl App {
 
     /// Creates a platform-admin key (all management scopes) in the default workspace.
     pub async fn bootstrap(&self) -> Result<Revealed, ManageError> {
+        match self.create_admin("platform-admin").await {
+            Err(ManageError::Conflict(_)) => {
+                let suffix = crate::apikeys::secret::random_base62(6);
+                self.create_admin(&format!("platform-admin-{suffix}")).await
+            }
+            other => other,
+        }
+    }
+
+    async fn create_admin(&self, name: &str) -> Result<Revealed, ManageError> {
         let workspace = self.workspaces.ensure_default().await?;
         let actor = Actor {
             id: "bootstrap".into(),
             ..Actor::cli()
         };
-        let new = |name: String| NewKey {
+        let new = NewKey {
             workspace_id: Some(workspace.id.clone()),
-            name,
+            name: name.into(),
             description: "platform admin created by keymint bootstrap".into(),
             key_type: Some("admin".into()),
             scopes: MANAGEMENT_SCOPES
@@ -114,28 +124,19 @@ impl App {
                 .collect(),
             ..NewKey::default()
         };
-        match self.keys.create(&actor, new("platform-admin".into())).await {
-            Err(ManageError::Conflict(_)) => {
-                let suffix = crate::apikeys::secret::random_base62(6);
-                self.keys
-                    .create(&actor, new(format!("platform-admin-{suffix}")))
-                    .await
-            }
-            other => other,
-        }
+        self.keys.create(&actor, new).await
     }
 
-    /// On a database without any key, creates the first platform-admin key.
+    /// On a database without any key, creates the first platform-admin key. When
+    /// instances start together, only one creates it.
     pub async fn bootstrap_if_empty(&self) -> anyhow::Result<Option<Revealed>> {
-        match self.store.count_keys().await {
-            Ok(0) => Ok(Some(
-                self.bootstrap()
-                    .await
-                    .context("creating the first admin key")?,
-            )),
-            Ok(_) => Ok(None),
-            Err(StoreError::Unavailable(e)) => Err(e).context("counting keys"),
-            Err(e) => Err(e).context("counting keys"),
+        if self.store.count_keys().await.context("counting keys")? > 0 {
+            return Ok(None);
+        }
+        match self.create_admin("platform-admin").await {
+            Ok(revealed) => Ok(Some(revealed)),
+            Err(ManageError::Conflict(_)) => Ok(None),
+            Err(e) => Err(e).context("creating the first admin key"),
         }
     }
 }

@@ -62,6 +62,7 @@ pub async fn run(app: Arc<App>) {
         if let Err(e) = app.store.wait_for_change(POLL_INTERVAL).await {
             tracing::warn!(error = %e, "change notifications lost; resyncing");
             last = None;
+            tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
         match app.store.changes_since(after, 1000).await {

@@ -1,14 +1,18 @@
 //! Key records in memory, so a warm token exchange never waits on the database.
 //! Entries are loaded on first use and dropped when the key changes: at once for
 //! changes made by this instance, and through the change feed (`crate::feed`) for
-//! changes made by others. A generation counter keeps a load that raced with an
-//! invalidation from putting the stale row back.
+//! changes made by others. A generation counter and a short log of recent
+//! invalidations keep a load that raced with an invalidation of the same key from
+//! putting the stale row back.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::store::{KeyRecord, Store, StoreResult};
+
+/// How many recent invalidations are remembered for racing loads.
+const RECENT_INVALIDATIONS: usize = 1024;
 
 /// Most keys held; past this, the cache starts over (the hot set refills quickly).
 const DEFAULT_CAPACITY: usize = 200_000;
@@ -18,6 +22,8 @@ const DEFAULT_CAPACITY: usize = 200_000;
 pub struct KeyCache {
     map: RwLock<HashMap<String, Arc<KeyRecord>>>,
     generation: AtomicU64,
+    /// Recent invalidations: (generation after it, key id or `None` for all).
+    recent: std::sync::Mutex<VecDeque<(u64, Option<String>)>>,
     capacity: usize,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -34,6 +40,7 @@ impl KeyCache {
         KeyCache {
             map: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
+            recent: std::sync::Mutex::new(VecDeque::new()),
             capacity,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -53,8 +60,8 @@ impl KeyCache {
         };
         let key = Arc::new(key);
         if let Ok(mut map) = self.map.write() {
-            // Only if nothing was invalidated while we read.
-            if self.generation.load(Ordering::SeqCst) == generation {
+            // Only if this key was not invalidated while we read it.
+            if !self.invalidated_since(generation, id) {
                 if map.len() >= self.capacity {
                     map.clear();
                 }
@@ -64,9 +71,38 @@ impl KeyCache {
         Ok(Some(key))
     }
 
+    /// Whether `id` (or everything) was invalidated after `generation`.
+    fn invalidated_since(&self, generation: u64, id: &str) -> bool {
+        if self.generation.load(Ordering::SeqCst) == generation {
+            return false;
+        }
+        let Ok(recent) = self.recent.lock() else {
+            return true;
+        };
+        match recent.front() {
+            // The log no longer reaches back that far: assume the worst.
+            Some((oldest, _)) if *oldest > generation + 1 => true,
+            None => true,
+            Some(_) => recent
+                .iter()
+                .filter(|(g, _)| *g > generation)
+                .any(|(_, target)| target.as_deref().is_none_or(|t| t == id)),
+        }
+    }
+
+    fn note(&self, target: Option<&str>) {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() >= RECENT_INVALIDATIONS {
+                recent.pop_front();
+            }
+            recent.push_back((generation, target.map(str::to_string)));
+        }
+    }
+
     /// Forgets key `id` (it changed or went away).
     pub fn invalidate(&self, id: &str) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.note(Some(id));
         if let Ok(mut map) = self.map.write() {
             map.remove(id);
         }
@@ -74,7 +110,7 @@ impl KeyCache {
 
     /// Forgets every key (a workspace went away, or changes may have been missed).
     pub fn clear(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.note(None);
         if let Ok(mut map) = self.map.write() {
             map.clear();
         }
@@ -94,5 +130,23 @@ impl KeyCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_invalidation_of_the_same_key_blocks_a_racing_load() {
+        let cache = KeyCache::default();
+        let start = cache.generation.load(Ordering::SeqCst);
+        cache.invalidate("other");
+        assert!(!cache.invalidated_since(start, "mine"));
+        cache.invalidate("mine");
+        assert!(cache.invalidated_since(start, "mine"));
+        let later = cache.generation.load(Ordering::SeqCst);
+        cache.clear();
+        assert!(cache.invalidated_since(later, "anything"));
     }
 }

@@ -78,12 +78,23 @@ impl MasterKey {
 
     /// Writes a new key file at `path` (mode 0600), refusing to overwrite one.
     pub fn create_file(path: &Path) -> anyhow::Result<Self> {
+        match Self::create_file_if_absent(path)? {
+            Some(key) => Ok(key),
+            None => bail!("the master key file {} already exists", path.display()),
+        }
+    }
+
+    /// Writes a new key file at `path` (mode 0600) unless one exists (`None`). The
+    /// file appears complete or not at all: it is written under a temporary name and
+    /// linked into place, so instances starting together agree on one key.
+    pub fn create_file_if_absent(path: &Path) -> anyhow::Result<Option<Self>> {
         use std::io::Write;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create directory {}", dir.display()))?;
         }
         let key = Self::generate()?;
+        let temp = path.with_extension(format!("tmp-{}", crate::apikeys::secret::random_base62(8)));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -91,17 +102,20 @@ impl MasterKey {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = match options.open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                bail!("the master key file {} already exists", path.display())
-            }
-            Err(e) => return Err(e).with_context(|| format!("cannot create {}", path.display())),
-        };
-        writeln!(file, "{}", STANDARD.encode(key.bytes))
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(key)
+        let written = options
+            .open(&temp)
+            .and_then(|mut file| {
+                writeln!(file, "{}", STANDARD.encode(key.bytes))?;
+                file.sync_all()
+            })
+            .with_context(|| format!("cannot write {}", temp.display()));
+        let linked = written.and_then(|()| match std::fs::hard_link(&temp, path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+        });
+        let _ = std::fs::remove_file(&temp);
+        Ok(linked?.then_some(key))
     }
 
     fn aead(&self) -> LessSafeKey {

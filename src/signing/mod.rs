@@ -47,9 +47,14 @@ pub async fn load_master_key(
                     k.master_key_id
                 );
             }
-            let key = MasterKey::create_file(path)?;
-            tracing::info!(path = %path.display(), master_key_id = key.id(), "created a new master key");
-            key
+            match MasterKey::create_file_if_absent(path)? {
+                Some(key) => {
+                    tracing::info!(path = %path.display(), master_key_id = key.id(), "created a new master key");
+                    key
+                }
+                // Another instance created it a moment ago.
+                None => MasterKey::read_file(path)?,
+            }
         }
     };
     check_master_key(&key, &sealed)?;

@@ -134,6 +134,17 @@ impl TestDatabase {
         }
     }
 
+    /// Sends this database's connections through 127.0.0.1:`port` (a [`DbProxy`]).
+    pub fn route_through(&mut self, port: u16) {
+        let (scheme, rest) = self.url.split_once("://").expect("URL has a scheme");
+        let (authority, path) = rest.split_once('/').expect("URL has a path");
+        let user = authority
+            .rsplit_once('@')
+            .map(|(u, _)| format!("{u}@"))
+            .unwrap_or_default();
+        self.url = format!("{scheme}://{user}127.0.0.1:{port}/{path}");
+    }
+
     pub fn dir(&self) -> PathBuf {
         self._dir.path().to_path_buf()
     }
@@ -167,6 +178,8 @@ impl Drop for TestDatabase {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
+    /// The `iss` of this instance's tokens (shared by peers on the same database).
+    pub issuer: String,
     pub app: Arc<App>,
     pub clock: Arc<ManualClock>,
     pub client: reqwest::Client,
@@ -185,20 +198,43 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts an app with extra command-line settings, e.g. `["--trusted-proxies", "127.0.0.1/32"]`.
 pub async fn spawn_app_with(backend: Backend, extra_args: &[&str]) -> TestApp {
     let db = Arc::new(TestDatabase::new(backend).await);
-    let mut app = start(db, extra_args.iter().map(|s| s.to_string()).collect(), None).await;
+    let mut app = start(
+        db,
+        extra_args.iter().map(|s| s.to_string()).collect(),
+        None,
+        None,
+    )
+    .await;
     let revealed = app.app.bootstrap().await.expect("bootstrap");
     app.admin_id = revealed.key.id.clone();
     app.admin_secret = revealed.secret.expose().to_string();
     app
 }
 
-async fn start(db: Arc<TestDatabase>, extra_args: Vec<String>, port: Option<u16>) -> TestApp {
+/// Starts an instance on `db` without bootstrapping (for instances that start together).
+pub async fn start_instance(db: Arc<TestDatabase>, extra_args: &[&str]) -> TestApp {
+    start(
+        db,
+        extra_args.iter().map(|s| s.to_string()).collect(),
+        None,
+        None,
+    )
+    .await
+}
+
+async fn start(
+    db: Arc<TestDatabase>,
+    extra_args: Vec<String>,
+    port: Option<u16>,
+    issuer: Option<String>,
+) -> TestApp {
     init_logs();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(0)))
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let base = format!("http://{addr}");
+    let issuer = issuer.unwrap_or_else(|| base.clone());
     let master = db.dir().join("keys/master.key");
     let mut args: Vec<String> = vec![
         "keymint".into(),
@@ -209,7 +245,7 @@ async fn start(db: Arc<TestDatabase>, extra_args: Vec<String>, port: Option<u16>
         "--master-key-file".into(),
         master.display().to_string(),
         "--issuer".into(),
-        base.clone(),
+        issuer.clone(),
         "--audience".into(),
         "https://api.example.test".into(),
     ];
@@ -226,6 +262,7 @@ async fn start(db: Arc<TestDatabase>, extra_args: Vec<String>, port: Option<u16>
     TestApp {
         addr,
         base,
+        issuer,
         app,
         clock,
         client: reqwest::Client::new(),
@@ -256,11 +293,26 @@ impl TestApp {
             self.db.clone(),
             self.extra_args.clone(),
             Some(self.addr.port()),
+            Some(self.issuer.clone()),
         )
         .await;
         next.admin_id = std::mem::take(&mut self.admin_id);
         next.admin_secret = std::mem::take(&mut self.admin_secret);
         next
+    }
+
+    /// Another instance on the same database and master key, on its own port.
+    pub async fn spawn_peer(&self) -> TestApp {
+        let mut peer = start(
+            self.db.clone(),
+            self.extra_args.clone(),
+            None,
+            Some(self.issuer.clone()),
+        )
+        .await;
+        peer.admin_id = self.admin_id.clone();
+        peer.admin_secret = self.admin_secret.clone();
+        peer
     }
 
     pub async fn stop(&mut self) {
@@ -438,4 +490,59 @@ pub async fn assert_problem(response: Response, status: StatusCode, kind: &str) 
     assert_eq!(body["status"], status.as_u16());
     assert!(body["title"].is_string() && body["detail"].is_string());
     body
+}
+
+/// A TCP proxy in front of PostgreSQL that a test can cut and restore, to inject a
+/// database outage.
+pub struct DbProxy {
+    pub port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    cuts: tokio::sync::watch::Sender<u64>,
+}
+
+impl DbProxy {
+    /// Proxies 127.0.0.1:<port> to `target` (host:port).
+    pub async fn start(target: String) -> DbProxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (cuts, _) = tokio::sync::watch::channel(0u64);
+        let (up2, cuts2) = (up.clone(), cuts.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let target = target.clone();
+                let mut cut = cuts2.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {} // cut: both sockets drop
+                    }
+                });
+            }
+        });
+        DbProxy { port, up, cuts }
+    }
+
+    /// Drops every proxied connection and refuses new ones.
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.cuts.send_modify(|n| *n += 1);
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod binary;
+mod cluster;
 mod discovery;
 mod door;
 mod introspection;
@@ -11,9 +12,12 @@ mod isolation;
 mod lifecycle;
 mod management;
 mod openapi;
+mod operations;
+mod outage;
 mod policy;
 mod restart;
 mod secrets;
+mod signing;
 mod store_contract;
 mod token;
 mod usage_audit;

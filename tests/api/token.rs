@@ -27,7 +27,7 @@ pub async fn verify_with_jwks(app: &TestApp, token: &str, audience: &str) -> Val
     let jwk = jwks.find(&kid).expect("the signing key is published");
     let key = DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = Validation::new(Algorithm::ES256);
-    validation.set_issuer(&[&app.base]);
+    validation.set_issuer(&[&app.issuer]);
     validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "iat"]);
     decode::<Value>(token, &key, &validation)

@@ -1,0 +1,235 @@
+//! Several instances on one database: changes reach every instance within a second,
+//! signing key rotation never leaves a token unverifiable, and instances starting
+//! together agree on one set of keys.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, start_instance, Backend, TestApp, TestDatabase};
+use crate::on_both_backends;
+use crate::signing::verifies;
+
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    limit: Duration,
+    mut check: impl FnMut() -> F,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_revoke_on_one_instance_is_refused_on_another_within_a_second(backend: Backend) {
+    let a = spawn_app(backend).await;
+    let b = a.spawn_peer().await;
+    let (id, secret) = a.new_client("shared", &["read:a"]).await;
+    // B has the key in its cache.
+    assert_eq!(
+        b.token_basic(&id, &secret, &[]).await.status(),
+        StatusCode::OK
+    );
+    let admin = a.admin_token().await;
+    assert_eq!(
+        a.post_with(&admin, &format!("/v1/keys/{id}/revoke"), &json!({}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let took = wait_until(Duration::from_secs(1), || async {
+        b.token_basic(&id, &secret, &[]).await.status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    // Edits, rotations and deletes travel the same way.
+    let (id2, secret2) = a.new_client("edited", &["read:a", "read:b"]).await;
+    assert_eq!(
+        b.token_basic(&id2, &secret2, &[("scope", "read:b")])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    a.patch_with(
+        &admin,
+        &format!("/v1/keys/{id2}"),
+        &json!({"scopes": ["read:a"]}),
+    )
+    .await;
+    wait_until(Duration::from_secs(1), || async {
+        b.token_basic(&id2, &secret2, &[("scope", "read:b")])
+            .await
+            .status()
+            == StatusCode::BAD_REQUEST
+    })
+    .await;
+    let rotated: Value = a
+        .post_with(&admin, &format!("/v1/keys/{id2}/rotate"), &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(1), || async {
+        b.token_basic(&id2, &secret2, &[]).await.status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert_eq!(
+        b.token_basic(&id2, rotated["client_secret"].as_str().unwrap(), &[])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+async fn tokens_from_either_instance_verify_against_either_jwks_through_a_rotation(
+    backend: Backend,
+) {
+    let a = spawn_app(backend).await;
+    let b = a.spawn_peer().await;
+    let (id, secret) = a.new_client("busy", &[]).await;
+    let admin = a.admin_token().await;
+    let check = |tokens: &[String]| {
+        let tokens = tokens.to_vec();
+        let (a, b) = (&a, &b);
+        async move {
+            for t in &tokens {
+                assert!(
+                    verifies(a, t).await && verifies(b, t).await,
+                    "a token does not verify on both"
+                );
+            }
+        }
+    };
+    let mut tokens = vec![
+        a.access_token(&id, &secret).await,
+        b.access_token(&id, &secret).await,
+    ];
+    check(&tokens).await;
+    let outcome: Value = a
+        .post_with(&admin, "/v1/signing-keys/rotate", &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let next = outcome["kid"].as_str().unwrap().to_string();
+    // B publishes the next key too, quickly.
+    wait_until(Duration::from_secs(1), || async {
+        reqwest::get(b.url("/.well-known/jwks.json"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains(&next)
+    })
+    .await;
+    for _ in 0..5 {
+        tokens.push(a.access_token(&id, &secret).await);
+        tokens.push(b.access_token(&id, &secret).await);
+    }
+    check(&tokens).await;
+    // A promotes the next key; B adopts it; both keep verifying everything.
+    a.clock.advance(300);
+    assert!(a.app.keyring.tick(a.clock_now()).await.unwrap());
+    for _ in 0..5 {
+        tokens.push(a.access_token(&id, &secret).await);
+        tokens.push(b.access_token(&id, &secret).await);
+        check(&tokens).await;
+    }
+    wait_until(Duration::from_secs(1), || async {
+        b.app.keyring.current().kid() == next
+    })
+    .await;
+    let from_b = b.access_token(&id, &secret).await;
+    assert_eq!(
+        jsonwebtoken::decode_header(&from_b).unwrap().kid.as_deref(),
+        Some(next.as_str())
+    );
+    let jwks_a = reqwest::get(a.url("/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let jwks_b = reqwest::get(b.url("/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(jwks_a, jwks_b);
+}
+
+async fn instances_starting_together_on_an_empty_database_agree(backend: Backend) {
+    let db = Arc::new(TestDatabase::new(backend).await);
+    let starts = (0..3).map(|_| start_instance(db.clone(), &[]));
+    let apps: Vec<TestApp> = futures::future::join_all(starts).await;
+    let records = apps[0].app.store.list_signing_keys().await.unwrap();
+    assert_eq!(
+        records.iter().filter(|r| r.state == "current").count(),
+        1,
+        "{records:?}"
+    );
+    let jwks: Vec<String> = {
+        let mut out = Vec::new();
+        for app in &apps {
+            out.push(
+                reqwest::get(app.url("/.well-known/jwks.json"))
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap(),
+            );
+        }
+        out
+    };
+    assert!(
+        jwks.windows(2).all(|w| w[0] == w[1]),
+        "identical JWKS everywhere"
+    );
+    let bootstrapped: Vec<_> =
+        futures::future::join_all(apps.iter().map(|app| app.app.bootstrap_if_empty())).await;
+    assert_eq!(
+        bootstrapped
+            .into_iter()
+            .filter(|r| matches!(r, Ok(Some(_))))
+            .count(),
+        1,
+        "one first admin key"
+    );
+    let migrations: i64 = match backend {
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+        Backend::Sqlite => {
+            use sqlx::Connection;
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .unwrap()
+        .count();
+    assert_eq!(migrations, files as i64, "each migration applied once");
+}
+
+on_both_backends!(
+    a_revoke_on_one_instance_is_refused_on_another_within_a_second,
+    tokens_from_either_instance_verify_against_either_jwks_through_a_rotation,
+    instances_starting_together_on_an_empty_database_agree,
+);
