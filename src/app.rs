@@ -63,7 +63,7 @@ impl App {
             ttl_seconds: i64::from(config.token_ttl),
         };
         let usage = Arc::new(Usage::new(store.clone(), clock.clone()));
-        let cache = Arc::new(KeyCache::default());
+        let cache = Arc::new(KeyCache::new(store.clone()));
         let metrics = Arc::new(Metrics::default());
         let limits = Limits {
             per_key: config.auth_failures_per_key,

@@ -1,4 +1,6 @@
 //! Key records in memory, so a warm token exchange never waits on the database.
+//! Misses are loaded in batches: concurrent misses (a fleet restarting together)
+//! share one `WHERE id IN (...)` query instead of one round trip each.
 //! Entries are loaded on first use and dropped when the key changes: at once for
 //! changes made by this instance, and through the change feed (`crate::feed`) for
 //! changes made by others. A generation counter and a short log of recent
@@ -9,7 +11,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::store::{KeyRecord, Store, StoreResult};
+use crate::store::{KeyRecord, Store, StoreError, StoreResult};
+
+fn store_gone() -> StoreResult<Option<KeyRecord>> {
+    Err(StoreError::Unavailable(sqlx::Error::PoolClosed))
+}
 
 /// How many recent invalidations are remembered for racing loads.
 const RECENT_INVALIDATIONS: usize = 1024;
@@ -18,8 +24,9 @@ const RECENT_INVALIDATIONS: usize = 1024;
 const DEFAULT_CAPACITY: usize = 200_000;
 
 /// The key cache. One per process.
-#[derive(Debug)]
 pub struct KeyCache {
+    /// Batches misses for the loader task; `None` loads each miss on its own.
+    loader: Option<tokio::sync::mpsc::Sender<Load>>,
     map: RwLock<HashMap<String, Arc<KeyRecord>>>,
     generation: AtomicU64,
     /// Recent invalidations: (generation after it, key id or `None` for all).
@@ -29,15 +36,59 @@ pub struct KeyCache {
     misses: AtomicU64,
 }
 
-impl Default for KeyCache {
-    fn default() -> Self {
-        Self::with_capacity(DEFAULT_CAPACITY)
+type Load = (
+    String,
+    tokio::sync::oneshot::Sender<StoreResult<Option<KeyRecord>>>,
+);
+
+/// Most ids one batched load asks for.
+const MAX_BATCH: usize = 256;
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyCache")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Answers queued loads in batches until every sender is gone.
+async fn load_in_batches(store: Arc<dyn Store>, mut queue: tokio::sync::mpsc::Receiver<Load>) {
+    let mut batch: Vec<Load> = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+        match store.find_keys(&ids).await {
+            Ok(found) => {
+                let mut found: HashMap<String, KeyRecord> =
+                    found.into_iter().map(|k| (k.id.clone(), k)).collect();
+                for (id, reply) in batch.drain(..) {
+                    let _ = reply.send(Ok(found.remove(&id)));
+                }
+            }
+            Err(e) => {
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(e.duplicate()));
+                }
+            }
+        }
     }
 }
 
 impl KeyCache {
+    /// A cache whose misses are loaded from `store` in batches (needs a tokio runtime).
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(load_in_batches(store, rx));
+        KeyCache {
+            loader: Some(tx),
+            ..Self::with_capacity(DEFAULT_CAPACITY)
+        }
+    }
+
+    /// A cache that loads each miss on its own.
     pub fn with_capacity(capacity: usize) -> Self {
         KeyCache {
+            loader: None,
             map: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             recent: std::sync::Mutex::new(VecDeque::new()),
@@ -55,9 +106,17 @@ impl KeyCache {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let generation = self.generation.load(Ordering::SeqCst);
-        let Some(key) = store.find_key(id).await? else {
-            return Ok(None);
+        let loaded = match &self.loader {
+            Some(loader) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                match loader.send((id.to_string(), tx)).await {
+                    Ok(()) => rx.await.unwrap_or_else(|_| store_gone()),
+                    Err(_) => store.find_key(id).await,
+                }
+            }
+            None => store.find_key(id).await,
         };
+        let Some(key) = loaded? else { return Ok(None) };
         let key = Arc::new(key);
         if let Ok(mut map) = self.map.write() {
             // Only if this key was not invalidated while we read it.
@@ -139,7 +198,7 @@ mod tests {
 
     #[test]
     fn only_an_invalidation_of_the_same_key_blocks_a_racing_load() {
-        let cache = KeyCache::default();
+        let cache = KeyCache::with_capacity(10);
         let start = cache.generation.load(Ordering::SeqCst);
         cache.invalidate("other");
         assert!(!cache.invalidated_since(start, "mine"));

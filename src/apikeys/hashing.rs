@@ -12,7 +12,6 @@
 //! policy, never on whether the key id exists: unknown ids go through [`Hasher::verify_unknown`].
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{
@@ -21,7 +20,6 @@ use argon2::password_hash::{
 use argon2::Argon2;
 use aws_lc_rs::{digest, hmac, rand::SystemRandom};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 
 use super::secret::{self, Secret};
 
@@ -51,9 +49,9 @@ const MEMO_CAPACITY: usize = 100_000;
 /// Hashes and verifies secrets. One per process, shared.
 pub struct Hasher {
     policy: HashPolicy,
-    permits: Arc<Semaphore>,
-    pending: AtomicUsize,
-    max_pending: usize,
+    /// The argon2 pool: a fixed set of threads fed through a bounded queue. Fixed
+    /// threads also bound memory: each keeps the ~19 MiB argon2 buffer it last freed.
+    jobs: std::sync::mpsc::SyncSender<Job>,
     memo_key: hmac::Key,
     memo: Mutex<HashSet<[u8; 32]>>,
     dummy_sha256: String,
@@ -68,7 +66,8 @@ impl std::fmt::Debug for Hasher {
     }
 }
 
-fn sha256_hex(value: &str) -> String {
+/// The stored form of a generated secret: `sha256:<hex>`.
+pub fn sha256_hex(value: &str) -> String {
     let d = digest::digest(&digest::SHA256, value.as_bytes());
     let mut out = String::with_capacity(SHA256_PREFIX.len() + 64);
     out.push_str(SHA256_PREFIX);
@@ -106,9 +105,7 @@ impl Hasher {
         let memo_key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("system RNG failed");
         Hasher {
             policy,
-            permits: Arc::new(Semaphore::new(workers.max(1))),
-            pending: AtomicUsize::new(0),
-            max_pending,
+            jobs: start_pool(workers.max(1), max_pending),
             memo_key,
             memo: Mutex::new(HashSet::new()),
             dummy_sha256: sha256_hex(&secret::random_base62(32)),
@@ -200,49 +197,45 @@ impl Hasher {
         }
     }
 
-    /// Runs `work` on the bounded blocking pool.
+    /// Runs `work` on the argon2 pool; a full queue answers [`HashError::Busy`] at once.
     async fn on_pool<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let permit = match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                let _queued = Queued::enter(&self.pending, self.max_pending)?;
-                self.permits
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| HashError::Busy)?
-            }
-        };
-        let result = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|_| HashError::Busy)?;
-        result
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(work());
+        });
+        self.jobs.try_send(job).map_err(|_| HashError::Busy)?;
+        rx.await.map_err(|_| HashError::Busy)?
     }
 }
 
-/// A place in the argon2 queue, given back on drop (also when the waiter is cancelled).
-struct Queued<'a>(&'a AtomicUsize);
+type Job = Box<dyn FnOnce() + Send + 'static>;
 
-impl<'a> Queued<'a> {
-    fn enter(pending: &'a AtomicUsize, max: usize) -> Result<Self, HashError> {
-        if pending.fetch_add(1, Ordering::SeqCst) >= max {
-            pending.fetch_sub(1, Ordering::SeqCst);
-            return Err(HashError::Busy);
+/// Starts `workers` threads serving a queue of at most `max_pending` waiting jobs.
+fn start_pool(workers: usize, max_pending: usize) -> std::sync::mpsc::SyncSender<Job> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(max_pending);
+    let rx = Arc::new(Mutex::new(rx));
+    for n in 0..workers {
+        let rx = rx.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("argon2-{n}"))
+            .spawn(move || loop {
+                let job = match rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return, // the hasher is gone
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start an argon2 worker thread");
         }
-        Ok(Queued(pending))
     }
-}
-
-impl Drop for Queued<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
+    tx
 }
 
 #[cfg(test)]
@@ -309,13 +302,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_pool_answers_busy_instead_of_queueing_without_bound() {
-        let h = Hasher::new(HashPolicy::ByEntropy, 1, 0);
+        let h = Hasher::new(HashPolicy::ByEntropy, 1, 1);
         let s = Secret::new("legacy-secret-0123456789".into());
         assert!(
             h.verify_unknown(&s).await.is_ok(),
             "a free worker takes the work"
         );
-        let _busy = h.permits.clone().try_acquire_owned().unwrap();
+        // Occupy the one worker, fill the one queue slot: the next one is refused at once.
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        h.jobs
+            .try_send(Box::new(move || {
+                let _ = wait.recv();
+            }))
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.jobs.try_send(Box::new(|| {})).unwrap();
         assert!(matches!(h.verify_unknown(&s).await, Err(HashError::Busy)));
+        release.send(()).unwrap();
     }
 }

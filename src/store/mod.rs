@@ -50,6 +50,20 @@ impl From<sqlx::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// The same error again (for answering several waiters); the cause is kept as text.
+    pub fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::NotFound => StoreError::NotFound,
+            StoreError::Conflict(why) => StoreError::Conflict(why),
+            StoreError::Unavailable(e) => {
+                StoreError::Unavailable(sqlx::Error::Protocol(e.to_string()))
+            }
+            StoreError::Corrupt(why) => StoreError::Corrupt(why.clone()),
+        }
+    }
+}
+
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkspaceRecord {
@@ -224,6 +238,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_key(&self, key: &KeyRecord, audit: &AuditRecord) -> StoreResult<()>;
     /// The key with this id, for authentication and management alike.
     async fn find_key(&self, id: &str) -> StoreResult<Option<KeyRecord>>;
+    /// The keys with these ids (those that exist), in one round trip.
+    async fn find_keys(&self, ids: &[String]) -> StoreResult<Vec<KeyRecord>>;
     async fn list_keys(&self, filter: &KeyFilter) -> StoreResult<Vec<KeyRecord>>;
     /// Writes every mutable field of `key`, if its stored version is still `key.version`;
     /// the stored version becomes `key.version + 1`.

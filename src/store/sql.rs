@@ -434,6 +434,22 @@ macro_rules! impl_store {
                 row.map(KeyRecord::try_from).transpose()
             }
 
+            async fn find_keys(&self, ids: &[String]) -> StoreResult<Vec<KeyRecord>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE id IN ("
+                ));
+                let mut list = q.separated(", ");
+                for id in ids {
+                    list.push_bind(id.clone());
+                }
+                q.push(")");
+                let rows: Vec<KeyRow> = q.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter().map(KeyRecord::try_from).collect()
+            }
+
             async fn list_keys(&self, f: &KeyFilter) -> StoreResult<Vec<KeyRecord>> {
                 let mut q = sqlx::QueryBuilder::<$db>::new(format!(
                     "SELECT {KEY_COLUMNS} FROM api_keys WHERE 1 = 1"

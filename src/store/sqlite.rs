@@ -23,16 +23,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let options_filename = options.get_filename().to_path_buf();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await
-            .with_context(|| format!("cannot open SQLite database {url:?}"))?;
         // SQLite has no advisory locks: processes starting together on one file take
-        // turns through an OS file lock beside it, so each migration runs once.
-        let lock_path = format!("{}.migrate-lock", options_filename.display());
+        // turns through an OS file lock beside it while they create the file, switch
+        // it to WAL and migrate it, so each migration runs once.
+        let lock_path = format!("{}.migrate-lock", options.get_filename().display());
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -43,6 +37,12 @@ impl SqliteStore {
             .await
             .context("waiting for the migration lock")?
             .with_context(|| format!("cannot lock {lock_path}"))?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open SQLite database {url:?}"))?;
         let migrated = sqlx::migrate!("migrations/sqlite").run(&pool).await;
         drop(lock);
         migrated.context("applying SQLite migrations")?;

@@ -78,6 +78,16 @@ async fn keys_round_trip_and_names_are_unique_per_workspace(backend: Backend) {
         .unwrap();
     assert_eq!(store.find_key("k1").await.unwrap(), Some(k.clone()));
     assert_eq!(store.find_key("nope").await.unwrap(), None);
+    let found = store
+        .find_keys(&["k1".into(), "nope".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        vec![k.clone()],
+        "only the keys that exist, in one query"
+    );
+    assert!(store.find_keys(&[]).await.unwrap().is_empty());
     let dup = store
         .insert_key(&key("k2", "ws_a", "One", 11), &audit("k2", "key.create"))
         .await;

@@ -1,0 +1,959 @@
+//! The token endpoint benchmark: starts the release `keymint` binary on SQLite and
+//! PostgreSQL with 1 000, 100 000 and 1 000 000 keys, drives it with concurrent
+//! keep-alive HTTP/1.1 clients on the same machine, and compares every figure with a
+//! ceiling measured in the same run: a minimal server on the same HTTP stack that
+//! parses the same form, checks a SHA-256 secret, signs an ES256 JWT with a key parsed
+//! once and answers the same JSON, with no database and no policy.
+//!
+//! `cargo bench --bench token_endpoint` (or `scripts/bench`) writes the results to
+//! docs/performance.md. Options (after `--`): `--sizes 1000,100000`, `--backends
+//! sqlite,postgres`, `--seconds 5`, `--connections 64`, `--out PATH`. PostgreSQL is
+//! reached through `KEYMINT_BENCH_DATABASE_URL` or `TEST_DATABASE_URL`.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, StatusCode};
+use keymint::apikeys::hashing::sha256_hex;
+use keymint::apikeys::secret;
+
+type Fail = Box<dyn std::error::Error + Send + Sync>;
+type Res<T> = Result<T, Fail>;
+
+// ---------------------------------------------------------------- options
+
+struct Options {
+    sizes: Vec<usize>,
+    backends: Vec<String>,
+    seconds: u64,
+    connections: usize,
+    out: String,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        sizes: vec![1_000, 100_000, 1_000_000],
+        backends: vec!["sqlite".into(), "postgres".into()],
+        seconds: 5,
+        connections: 64,
+        out: concat!(env!("CARGO_MANIFEST_DIR"), "/docs/performance.md").into(),
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--sizes" => o.sizes = value.split(',').filter_map(|s| s.parse().ok()).collect(),
+            "--backends" => o.backends = value.split(',').map(str::to_string).collect(),
+            "--seconds" => o.seconds = value.parse().unwrap_or(5),
+            "--connections" => o.connections = value.parse().unwrap_or(64),
+            "--out" => o.out = value,
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    o
+}
+
+// ---------------------------------------------------------------- load generator
+
+/// What one scenario measured.
+#[derive(Clone)]
+struct Run {
+    ok: u64,
+    other: u64,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    cpu_us_per_op: Option<f64>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.ok as f64 / self.seconds
+    }
+}
+
+/// Makes the `n`th request of connection `conn`; `None` ends that connection.
+type MakeRequest = Arc<dyn Fn(usize, u64) -> Option<Request<Full<Bytes>>> + Send + Sync>;
+
+async fn drive(
+    addr: SocketAddr,
+    connections: usize,
+    limit: Duration,
+    make: MakeRequest,
+) -> Res<Run> {
+    let deadline = Instant::now() + limit;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for conn in 0..connections {
+        let make = make.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+            let (mut ok, mut other) = (0u64, 0u64);
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            tokio::spawn(connection);
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let Some(request) = make(conn, n) else { break };
+                n += 1;
+                let sent = Instant::now();
+                let response = sender.send_request(request).await?;
+                let status = response.status();
+                response.into_body().collect().await?;
+                hist.record(sent.elapsed().as_micros().max(1) as u64).ok();
+                if status == StatusCode::OK {
+                    ok += 1;
+                } else {
+                    other += 1;
+                }
+            }
+            Ok::<_, Fail>((hist, ok, other))
+        }));
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let (mut ok, mut other) = (0, 0);
+    for task in tasks {
+        let (h, o, x) = task.await??;
+        hist.add(h)?;
+        ok += o;
+        other += x;
+    }
+    Ok(Run {
+        ok,
+        other,
+        seconds: started.elapsed().as_secs_f64(),
+        p50_ms: hist.value_at_quantile(0.50) as f64 / 1000.0,
+        p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
+        cpu_us_per_op: None,
+    })
+}
+
+fn form_request(body: String, client_ip: &str) -> Request<Full<Bytes>> {
+    Request::post("/oauth/token")
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-forwarded-for", client_ip)
+        .body(Full::new(Bytes::from(body)))
+        .expect("request")
+}
+
+fn token_body(id: &str, secret: &str) -> String {
+    format!(
+        "grant_type=client_credentials&client_id={id}&client_secret={}",
+        urlencode(secret)
+    )
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Clients cycle through `creds`, each connection from its own address.
+fn cycling(creds: Arc<Vec<(String, String)>>) -> MakeRequest {
+    Arc::new(move |conn, n| {
+        let (id, secret) = &creds[(conn * 7919 + n as usize * 64 + conn) % creds.len()];
+        Some(form_request(
+            token_body(id, secret),
+            &format!("198.18.0.{}", conn % 250 + 1),
+        ))
+    })
+}
+
+/// Every credential once, shared across connections.
+fn each_once(creds: Arc<Vec<(String, String)>>) -> MakeRequest {
+    let next = Arc::new(AtomicUsize::new(0));
+    Arc::new(move |conn, _| {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let (id, secret) = creds.get(i)?;
+        Some(form_request(
+            token_body(id, secret),
+            &format!("198.18.1.{}", conn % 250 + 1),
+        ))
+    })
+}
+
+fn get(path: &'static str) -> MakeRequest {
+    Arc::new(move |_, _| {
+        Some(
+            Request::get(path)
+                .header("host", "127.0.0.1")
+                .body(Full::new(Bytes::new()))
+                .expect("request"),
+        )
+    })
+}
+
+// ---------------------------------------------------------------- processes
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// utime + stime of the server process, in microseconds.
+    fn cpu_us(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let after_comm = stat.rsplit(')').next().unwrap_or("");
+        let fields: Vec<&str> = after_comm.split_whitespace().collect();
+        let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+            + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        ticks * 1_000_000.0 / 100.0
+    }
+
+    /// Peak resident set size (VmHWM), in MB.
+    fn peak_rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    async fn measure(&self, connections: usize, limit: Duration, make: MakeRequest) -> Res<Run> {
+        let before = self.cpu_us();
+        let mut run = drive(self.addr, connections, limit, make).await?;
+        let ops = (run.ok + run.other).max(1) as f64;
+        run.cpu_us_per_op = Some((self.cpu_us() - before) / ops);
+        Ok(run)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Res<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn wait_ready(addr: SocketAddr, path: &str) -> Res<()> {
+    let started = Instant::now();
+    loop {
+        if let Ok(stream) = tokio::net::TcpStream::connect(addr).await {
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            let request = Request::get(path)
+                .header("host", "127.0.0.1")
+                .body(Full::new(Bytes::new()))?;
+            if let Ok(response) = sender.send_request(request).await {
+                if response.status() == StatusCode::OK {
+                    return Ok(());
+                }
+            }
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err("server did not become ready".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const MASTER_KEY: &str = "S2V5bWludEJlbmNobWFya01hc3RlcktleTMyQnl0ZSE=";
+
+async fn start_keymint(database_url: &str) -> Res<Server> {
+    let port = free_port()?;
+    let child = Command::new(env!("CARGO_BIN_EXE_keymint"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            database_url,
+        ])
+        .args([
+            "--trusted-proxies",
+            "127.0.0.1/32",
+            "--auth-failures-per-ip",
+            "50",
+        ])
+        .env("KEYMINT_MASTER_KEY", MASTER_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let server = Server {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    wait_ready(server.addr, "/readyz").await?;
+    Ok(server)
+}
+
+async fn start_ceiling(creds_file: &str) -> Res<Server> {
+    let port = free_port()?;
+    let child = Command::new(std::env::current_exe()?)
+        .args(["--ceiling", &port.to_string(), creds_file])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let server = Server {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    wait_ready(server.addr, "/static").await?;
+    Ok(server)
+}
+
+// ---------------------------------------------------------------- the ceiling server
+
+/// The minimal server: same HTTP stack (axum on tokio), same form, a SHA-256 check,
+/// an ES256 signature with a key parsed once, the same JSON. No database, no policy.
+fn run_ceiling(port: u16, creds_file: &str) -> Res<()> {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use axum::routing::{get, post};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+
+    let hashes: HashMap<String, String> = std::fs::read_to_string(creds_file)?
+        .lines()
+        .filter_map(|l| {
+            l.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        })
+        .collect();
+    let rng = SystemRandom::new();
+    let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .map_err(|_| "keygen")?;
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.as_ref())
+        .map_err(|_| "parse")?;
+    let header = B64.encode(r#"{"alg":"ES256","kid":"ceiling","typ":"at+jwt"}"#);
+    let state = Arc::new((hashes, pair, header));
+    let jwks = Bytes::from(format!(
+        r#"{{"keys":[{{"kty":"EC","crv":"P-256","kid":"ceiling","use":"sig","alg":"ES256","x":"{}","y":"{}"}}]}}"#,
+        "x".repeat(43),
+        "y".repeat(43)
+    ));
+    let app = axum::Router::new()
+        .route("/static", get(move || { let jwks = jwks.clone(); async move { ([("content-type", "application/json")], jwks) } }))
+        .route("/oauth/token", post(move |body: Bytes| {
+            let state = state.clone();
+            async move {
+                let (hashes, pair, header) = &*state;
+                let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+                let (Some(id), Some(secret)) = (form.get("client_id"), form.get("client_secret")) else {
+                    return (StatusCode::BAD_REQUEST, "").into_response_tuple();
+                };
+                if hashes.get(id).map(String::as_str) != Some(sha256_hex(secret).as_str()) {
+                    return (StatusCode::UNAUTHORIZED, "").into_response_tuple();
+                }
+                let claims = serde_json::json!({
+                    "iss": "http://127.0.0.1", "sub": id, "client_id": id, "aud": "http://127.0.0.1",
+                    "iat": 1, "nbf": 1, "exp": 601, "jti": secret::random_base62(22), "scope": "",
+                    "workspace_id": "ws", "environment": "production", "key_type": "access",
+                });
+                let mut token = format!("{header}.{}", B64.encode(claims.to_string()));
+                let signature = pair.sign(&SystemRandom::new(), token.as_bytes()).expect("sign");
+                token.push('.');
+                token.push_str(&B64.encode(signature.as_ref()));
+                let body = serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": 600, "scope": ""});
+                (StatusCode::OK, body.to_string()).into_response_tuple()
+            }
+        }));
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        axum::serve(listener, app).await?;
+        Ok::<_, Fail>(())
+    })
+}
+
+trait IntoResponseTuple {
+    fn into_response_tuple(self) -> (StatusCode, [(&'static str, &'static str); 2], String);
+}
+
+impl IntoResponseTuple for (StatusCode, &'static str) {
+    fn into_response_tuple(self) -> (StatusCode, [(&'static str, &'static str); 2], String) {
+        (
+            self.0,
+            [
+                ("content-type", "application/json"),
+                ("cache-control", "no-store"),
+            ],
+            self.1.to_string(),
+        )
+    }
+}
+
+impl IntoResponseTuple for (StatusCode, String) {
+    fn into_response_tuple(self) -> (StatusCode, [(&'static str, &'static str); 2], String) {
+        (
+            self.0,
+            [
+                ("content-type", "application/json"),
+                ("cache-control", "no-store"),
+            ],
+            self.1,
+        )
+    }
+}
+
+// ---------------------------------------------------------------- seeding
+
+enum Db {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Db {
+    async fn exec(&self, sql: &str) -> Res<()> {
+        match self {
+            Db::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ())?,
+            Db::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ())?,
+        }
+        Ok(())
+    }
+}
+
+/// Credentials the scenarios use; every other key exists but is never presented.
+struct Seeded {
+    warm: Vec<(String, String)>,
+    victims: Vec<(String, String)>,
+    imported: Vec<(String, String)>,
+}
+
+/// How many keys the warm and cold scenarios present.
+const PRESENTED: usize = 20_000;
+const VICTIMS: usize = 500;
+const IMPORTED: usize = 200;
+
+async fn seed(url: &str, total: usize) -> Res<Seeded> {
+    let status = Command::new(env!("CARGO_BIN_EXE_keymint"))
+        .args(["migrate", "--database-url", url])
+        .env("RUST_LOG", "warn")
+        .status()?;
+    if !status.success() {
+        return Err("keymint migrate failed".into());
+    }
+    let db = if url.starts_with("sqlite:") {
+        Db::Sqlite(sqlx::SqlitePool::connect(url).await?)
+    } else {
+        Db::Postgres(sqlx::PgPool::connect(url).await?)
+    };
+    db.exec("INSERT INTO workspaces (id, name, created_at) VALUES ('ws_bench', 'bench', 0)")
+        .await?;
+    let presented = PRESENTED
+        .min(total.saturating_sub(VICTIMS + IMPORTED))
+        .max(1);
+    let mut seeded = Seeded {
+        warm: Vec::new(),
+        victims: Vec::new(),
+        imported: Vec::new(),
+    };
+    // Imported secrets: argon2id, each with its own salt (computed on every core).
+    let imported: Vec<(String, String, String)> = {
+        let per = IMPORTED.div_ceil(2);
+        let handles: Vec<_> = (0..2)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+                    (t * per..((t + 1) * per).min(IMPORTED))
+                        .map(|i| {
+                            let secret = format!("legacy-bench-secret-{i:04}-xyz");
+                            let phc = argon2::Argon2::default()
+                                .hash_password(secret.as_bytes(), &SaltString::generate(&mut OsRng))
+                                .expect("argon2")
+                                .to_string();
+                            (secret::new_key_id(), secret, phc)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("thread"))
+            .collect()
+    };
+    let mut rows: Vec<String> = Vec::with_capacity(10_000);
+    let flush = |rows: &mut Vec<String>| {
+        let sql = format!(
+            "BEGIN; INSERT INTO api_keys (id, workspace_id, name, name_lower, description, environment, \
+             key_type, scopes, allowed_cidrs, audiences, status, secret_hash, masked_secret, imported, \
+             created_at, created_by, updated_at, version) VALUES {}; COMMIT;",
+            rows.join(",")
+        );
+        rows.clear();
+        sql
+    };
+    let row = |id: &str, n: usize, hash: &str, imported: bool| {
+        format!(
+            "('{id}', 'ws_bench', 'key-{n}', 'key-{n}', '', 'production', 'access', '[]', '[]', '[]', \
+             'active', '{hash}', 'km_live_****', {}, {n}, 'bench', {n}, 1)",
+            i32::from(imported)
+        )
+    };
+    for n in 0..total {
+        let id = secret::new_key_id();
+        let hash = if n < presented + VICTIMS {
+            let s = secret::generate(&id, "production");
+            let hash = sha256_hex(s.expose());
+            if n < presented {
+                seeded.warm.push((id.clone(), s.expose().to_string()));
+            } else {
+                seeded.victims.push((id.clone(), s.expose().to_string()));
+            }
+            hash
+        } else if n < presented + VICTIMS + IMPORTED {
+            let (_, secret, phc) = &imported[n - presented - VICTIMS];
+            seeded.imported.push((id.clone(), secret.clone()));
+            rows.push(row(&id, n, phc, true));
+            if rows.len() >= 10_000 {
+                db.exec(&flush(&mut rows)).await?;
+            }
+            continue;
+        } else {
+            sha256_hex(&secret::random_base62(32))
+        };
+        rows.push(row(&id, n, &hash, false));
+        if rows.len() >= 10_000 {
+            db.exec(&flush(&mut rows)).await?;
+        }
+    }
+    if !rows.is_empty() {
+        db.exec(&flush(&mut rows)).await?;
+    }
+    match db {
+        Db::Sqlite(p) => p.close().await,
+        Db::Postgres(p) => p.close().await,
+    }
+    Ok(seeded)
+}
+
+// ---------------------------------------------------------------- scenarios
+
+struct Measured {
+    label: String,
+    total_keys: usize,
+    rows: Vec<(&'static str, Run)>,
+    peak_rss_mb: f64,
+    seed_seconds: f64,
+}
+
+async fn bench_keymint(url: &str, total: usize, o: &Options) -> Res<Measured> {
+    let seeding = Instant::now();
+    let seeded = Arc::new(seed(url, total).await?);
+    let seed_seconds = seeding.elapsed().as_secs_f64();
+    let secs = Duration::from_secs(o.seconds);
+    let server = start_keymint(url).await?;
+    let mut rows = Vec::new();
+
+    let cold = server
+        .measure(
+            o.connections,
+            Duration::from_secs(20),
+            each_once(Arc::new(seeded.warm.clone())),
+        )
+        .await?;
+    rows.push(("cold exchanges (first after start)", cold));
+    let warm = server
+        .measure(o.connections, secs, cycling(Arc::new(seeded.warm.clone())))
+        .await?;
+    rows.push(("warm exchanges", warm));
+    let imported_first = server
+        .measure(
+            o.connections,
+            Duration::from_secs(30),
+            each_once(Arc::new(seeded.imported.clone())),
+        )
+        .await?;
+    rows.push(("imported (argon2id) keys, first exchange", imported_first));
+    let imported_later = server
+        .measure(
+            o.connections,
+            secs,
+            cycling(Arc::new(seeded.imported.clone())),
+        )
+        .await?;
+    rows.push(("imported keys, later exchanges", imported_later));
+
+    // A flood of wrong secrets and unknown ids from many addresses, measured together
+    // with the warm rate of other keys.
+    let victims = Arc::new(seeded.victims.clone());
+    let flood: MakeRequest = Arc::new(move |conn, n| {
+        let ip = format!("203.0.{}.{}", (n / 250) % 250, n % 250 + 1);
+        let body = if n % 2 == 0 {
+            let (id, _) = &victims[(conn + n as usize) % victims.len()];
+            token_body(id, secret::generate(id, "production").expose())
+        } else {
+            let id = secret::new_key_id();
+            token_body(&id, secret::generate(&id, "production").expose())
+        };
+        Some(form_request(body, &ip))
+    });
+    let half = (o.connections / 2).max(1);
+    let baseline = server
+        .measure(half, secs, cycling(Arc::new(seeded.warm.clone())))
+        .await?;
+    rows.push(("warm exchanges on half the connections, no flood", baseline));
+    let flood_task = {
+        let addr = server.addr;
+        tokio::spawn(async move { drive(addr, half, secs, flood).await })
+    };
+    let during = server
+        .measure(half, secs, cycling(Arc::new(seeded.warm.clone())))
+        .await?;
+    let flood_run = flood_task.await??;
+    rows.push(("warm exchanges during a wrong-secret flood", during));
+    rows.push((
+        "the flood itself (answered 401/429)",
+        Run {
+            ok: flood_run.other,
+            ..flood_run
+        },
+    ));
+
+    let jwks = server
+        .measure(o.connections, secs, get("/.well-known/jwks.json"))
+        .await?;
+    rows.push(("GET /.well-known/jwks.json", jwks));
+    Ok(Measured {
+        label: String::new(),
+        total_keys: total,
+        rows,
+        peak_rss_mb: server.peak_rss_mb(),
+        seed_seconds,
+    })
+}
+
+// ---------------------------------------------------------------- report
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0);
+    format!("{cores} cores ({cpu}), {mem:.0} GiB memory, load generator on the same cores")
+}
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--ceiling") {
+        let port = args
+            .get(2)
+            .and_then(|p| p.parse().ok())
+            .ok_or("--ceiling PORT FILE")?;
+        return run_ceiling(port, args.get(3).ok_or("--ceiling PORT FILE")?);
+    }
+    if args.iter().any(|a| a == "--test" || a == "--list") {
+        return Ok(()); // `cargo test --benches` probes; the benchmark runs under `cargo bench`.
+    }
+    let o = options();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(o))
+}
+
+async fn run(o: Options) -> Res<()> {
+    let started = Instant::now();
+    let dir = tempfile::tempdir()?;
+    let secs = Duration::from_secs(o.seconds);
+
+    // The ceiling, measured first, with credentials of the same shape.
+    let ceiling_creds: Vec<(String, String)> = (0..1000)
+        .map(|_| {
+            let id = secret::new_key_id();
+            let s = secret::generate(&id, "production");
+            (id, s.expose().to_string())
+        })
+        .collect();
+    let creds_file = dir.path().join("ceiling-creds");
+    std::fs::write(
+        &creds_file,
+        ceiling_creds
+            .iter()
+            .map(|(id, s)| format!("{id} {}\n", sha256_hex(s)))
+            .collect::<String>(),
+    )?;
+    let ceiling = start_ceiling(&creds_file.display().to_string()).await?;
+    let ceiling_token = ceiling
+        .measure(o.connections, secs, cycling(Arc::new(ceiling_creds)))
+        .await?;
+    let ceiling_static = ceiling.measure(o.connections, secs, get("/static")).await?;
+    drop(ceiling);
+    eprintln!(
+        "ceiling: {:.0} tokens/s, static {:.0} req/s",
+        ceiling_token.rate(),
+        ceiling_static.rate()
+    );
+
+    let pg_url = std::env::var("KEYMINT_BENCH_DATABASE_URL")
+        .or_else(|_| std::env::var("TEST_DATABASE_URL"))
+        .ok();
+    let mut results: Vec<Measured> = Vec::new();
+    let mut skipped = Vec::new();
+    for backend in &o.backends {
+        for &size in &o.sizes {
+            let url = match backend.as_str() {
+                "sqlite" => format!(
+                    "sqlite://{}",
+                    dir.path().join(format!("bench-{size}.db")).display()
+                ),
+                "postgres" => {
+                    match &pg_url {
+                        Some(admin) => {
+                            use sqlx::Connection;
+                            let name = format!("keymint_bench_{size}");
+                            let mut conn = sqlx::PgConnection::connect(admin).await?;
+                            sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}")).execute(&mut conn).await?;
+                            let base = admin.split('?').next().unwrap_or(admin);
+                            format!(
+                                "{}/{name}",
+                                &base[..base.rfind('/').ok_or("URL has no path")?]
+                            )
+                        }
+                        None => {
+                            skipped.push(
+                                "PostgreSQL (set KEYMINT_BENCH_DATABASE_URL or TEST_DATABASE_URL)"
+                                    .to_string(),
+                            );
+                            break;
+                        }
+                    }
+                }
+                other => return Err(format!("unknown backend {other}").into()),
+            };
+            eprintln!("{backend} with {size} keys ...");
+            let mut m = bench_keymint(&url, size, &o).await?;
+            m.label = backend.clone();
+            for (name, run) in &m.rows {
+                eprintln!(
+                    "  {name}: {:.0}/s p50 {:.2} ms p99 {:.2} ms",
+                    run.rate(),
+                    run.p50_ms,
+                    run.p99_ms
+                );
+            }
+            results.push(m);
+        }
+    }
+    let report = report(
+        &o,
+        &ceiling_token,
+        &ceiling_static,
+        &results,
+        &skipped,
+        started.elapsed(),
+    );
+    std::fs::write(&o.out, report)?;
+    eprintln!("wrote {}", o.out);
+    Ok(())
+}
+
+fn report(
+    o: &Options,
+    ceiling: &Run,
+    static_bytes: &Run,
+    results: &[Measured],
+    skipped: &[String],
+    took: Duration,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Performance\n");
+    let _ = writeln!(out, "Measured by `benches/token_endpoint.rs`. Reproduce with:\n\n```sh\nscripts/bench\n# or: TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench token_endpoint -- --seconds {} --connections {}\n```\n", o.seconds, o.connections);
+    let _ = writeln!(
+        out,
+        "Machine: {}. The whole run took {:.0} s.\n",
+        machine(),
+        took.as_secs_f64()
+    );
+    let _ = writeln!(out, "Every keymint figure is a ratio to the **ceiling** measured in the same run: a minimal server on the same HTTP stack (axum on tokio) that parses the same form, checks a SHA-256 secret, signs an ES256 JWT with a key parsed once and answers the same JSON, with no database and no policy; the JWKS is compared with a bare static-bytes endpoint. Ratios measured side by side hold on a noisy machine; absolute numbers do not.\n");
+    let _ = writeln!(
+        out,
+        "| ceiling | rate | p50 | p99 | server CPU per request |\n|---|---:|---:|---:|---:|"
+    );
+    for (name, r) in [
+        ("token (SHA-256 + ES256)", ceiling),
+        ("static bytes", static_bytes),
+    ] {
+        let _ = writeln!(
+            out,
+            "| {name} | {:.0}/s | {:.2} ms | {:.2} ms | {:.0} µs |",
+            r.rate(),
+            r.p50_ms,
+            r.p99_ms,
+            r.cpu_us_per_op.unwrap_or(0.0)
+        );
+    }
+    let _ = writeln!(out);
+    for m in results {
+        let _ = writeln!(out, "## {} with {} keys\n", m.label, m.total_keys);
+        let _ = writeln!(out, "Seeded in {:.0} s. Peak server RSS over all scenarios: **{:.0} MB**. {} connections.\n", m.seed_seconds, m.peak_rss_mb, o.connections);
+        let _ = writeln!(out, "| scenario | rate | vs ceiling | p50 | p99 | server CPU per request | non-200 |\n|---|---:|---:|---:|---:|---:|---:|");
+        for (name, r) in &m.rows {
+            let base = if name.starts_with("GET") {
+                static_bytes.rate()
+            } else {
+                ceiling.rate()
+            };
+            let _ = writeln!(
+                out,
+                "| {name} | {:.0}/s | {:.0}% | {:.2} ms | {:.2} ms | {:.0} µs | {} |",
+                r.rate(),
+                100.0 * r.rate() / base,
+                r.p50_ms,
+                r.p99_ms,
+                r.cpu_us_per_op.unwrap_or(0.0),
+                r.other
+            );
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "## Targets\n");
+    let _ = writeln!(out, "{}", targets(ceiling, static_bytes, results));
+    for s in skipped {
+        let _ = writeln!(out, "\nSkipped: {s}.");
+    }
+    out
+}
+
+fn find<'a>(m: &'a Measured, prefix: &str) -> Option<&'a Run> {
+    m.rows
+        .iter()
+        .find(|(n, _)| n.starts_with(prefix))
+        .map(|(_, r)| r)
+}
+
+fn targets(ceiling: &Run, static_bytes: &Run, results: &[Measured]) -> String {
+    let mut out = String::from("| target | measured | met |\n|---|---|---|\n");
+    let mut line = |target: String, measured: String, met: bool| {
+        let _ = writeln!(
+            out,
+            "| {target} | {measured} | {} |",
+            if met { "yes" } else { "**no**" }
+        );
+    };
+    for m in results {
+        let tag = format!("{} {}", m.label, m.total_keys);
+        if let Some(w) = find(m, "warm exchanges") {
+            let ratio = w.rate() / ceiling.rate();
+            line(
+                format!("{tag}: warm >= 85% of ceiling"),
+                format!("{:.0}%", ratio * 100.0),
+                ratio >= 0.85,
+            );
+            line(
+                format!("{tag}: warm p99 <= 5 ms"),
+                format!("{:.2} ms", w.p99_ms),
+                w.p99_ms <= 5.0,
+            );
+            if let Some(c) = find(m, "cold") {
+                let r = c.rate() / w.rate();
+                line(
+                    format!("{tag}: cold >= 50% of warm"),
+                    format!("{:.0}%", r * 100.0),
+                    r >= 0.5,
+                );
+            }
+            if let Some(i) = find(m, "imported keys, later") {
+                let r = i.rate() / w.rate();
+                line(
+                    format!("{tag}: imported later at the warm rate (>= 90%)"),
+                    format!("{:.0}%", r * 100.0),
+                    r >= 0.9,
+                );
+            }
+            if let (Some(d), Some(b)) = (
+                find(m, "warm exchanges during"),
+                find(m, "warm exchanges on half"),
+            ) {
+                // The same warm clients, without and with the flood beside them.
+                let r = d.rate() / b.rate();
+                line(
+                    format!("{tag}: warm rate during a flood >= 80% of unloaded"),
+                    format!("{:.0}%", r * 100.0),
+                    r >= 0.8,
+                );
+            }
+        }
+        if let Some(j) = find(m, "GET") {
+            let r = j.rate() / static_bytes.rate();
+            line(
+                format!("{tag}: JWKS >= 80% of static bytes"),
+                format!("{:.0}%", r * 100.0),
+                r >= 0.8,
+            );
+        }
+        line(
+            format!("{tag}: peak RSS < 100 MB"),
+            format!("{:.0} MB", m.peak_rss_mb),
+            m.peak_rss_mb < 100.0,
+        );
+    }
+    for backend in ["sqlite", "postgres"] {
+        let warm = |size: usize| {
+            results
+                .iter()
+                .find(|m| m.label == backend && m.total_keys == size)
+                .and_then(|m| find(m, "warm exchanges"))
+                .map(Run::rate)
+        };
+        if let (Some(small), Some(big)) = (warm(1_000), warm(1_000_000)) {
+            let r = big / small;
+            line(
+                format!("{backend}: 1 000 000 keys >= 90% of 1 000 keys"),
+                format!("{:.0}%", r * 100.0),
+                r >= 0.9,
+            );
+        }
+    }
+    for size in [1_000, 100_000, 1_000_000] {
+        let warm = |b: &str| {
+            results
+                .iter()
+                .find(|m| m.label == b && m.total_keys == size)
+                .and_then(|m| find(m, "warm exchanges"))
+                .map(Run::rate)
+        };
+        if let (Some(s), Some(p)) = (warm("sqlite"), warm("postgres")) {
+            let r = p / s;
+            line(
+                format!("{size} keys: PostgreSQL within 10% of SQLite"),
+                format!("{:.0}%", r * 100.0),
+                (0.9..=1.1).contains(&r),
+            );
+        }
+    }
+    out
+}
