@@ -153,10 +153,7 @@ fn form_request(body: String, client_ip: &str) -> Request<Full<Bytes>> {
 }
 
 fn token_body(id: &str, secret: &str) -> String {
-    format!(
-        "grant_type=client_credentials&client_id={id}&client_secret={}",
-        urlencode(secret)
-    )
+    format!("grant_type=client_credentials&client_id={id}&client_secret={}", urlencode(secret))
 }
 
 fn urlencode(s: &str) -> String {
@@ -167,10 +164,7 @@ fn urlencode(s: &str) -> String {
 fn cycling(creds: Arc<Vec<(String, String)>>) -> MakeRequest {
     Arc::new(move |conn, n| {
         let (id, secret) = &creds[(conn * 7919 + n as usize * 64 + conn) % creds.len()];
-        Some(form_request(
-            token_body(id, secret),
-            &format!("198.18.0.{}", conn % 250 + 1),
-        ))
+        Some(form_request(token_body(id, secret), &format!("198.18.0.{}", conn % 250 + 1)))
     })
 }
 
@@ -180,10 +174,7 @@ fn each_once(creds: Arc<Vec<(String, String)>>) -> MakeRequest {
     Arc::new(move |conn, _| {
         let i = next.fetch_add(1, Ordering::Relaxed);
         let (id, secret) = creds.get(i)?;
-        Some(form_request(
-            token_body(id, secret),
-            &format!("198.18.1.{}", conn % 250 + 1),
-        ))
+        Some(form_request(token_body(id, secret), &format!("198.18.1.{}", conn % 250 + 1)))
     })
 }
 
@@ -246,9 +237,7 @@ impl Drop for Server {
 }
 
 fn free_port() -> Res<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 async fn wait_ready(addr: SocketAddr, path: &str) -> Res<()> {
@@ -258,9 +247,8 @@ async fn wait_ready(addr: SocketAddr, path: &str) -> Res<()> {
             let (mut sender, conn) =
                 hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
             tokio::spawn(conn);
-            let request = Request::get(path)
-                .header("host", "127.0.0.1")
-                .body(Full::new(Bytes::new()))?;
+            let request =
+                Request::get(path).header("host", "127.0.0.1").body(Full::new(Bytes::new()))?;
             if let Ok(response) = sender.send_request(request).await {
                 if response.status() == StatusCode::OK {
                     return Ok(());
@@ -279,28 +267,14 @@ const MASTER_KEY: &str = "S2V5bWludEJlbmNobWFya01hc3RlcktleTMyQnl0ZSE=";
 async fn start_keymint(database_url: &str) -> Res<Server> {
     let port = free_port()?;
     let child = Command::new(env!("CARGO_BIN_EXE_keymint"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            database_url,
-        ])
-        .args([
-            "--trusted-proxies",
-            "127.0.0.1/32",
-            "--auth-failures-per-ip",
-            "50",
-        ])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", database_url])
+        .args(["--trusted-proxies", "127.0.0.1/32", "--auth-failures-per-ip", "50"])
         .env("KEYMINT_MASTER_KEY", MASTER_KEY)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
-    let server = Server {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    };
+    let server = Server { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) };
     wait_ready(server.addr, "/readyz").await?;
     Ok(server)
 }
@@ -312,10 +286,7 @@ async fn start_ceiling(creds_file: &str) -> Res<Server> {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
-    let server = Server {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    };
+    let server = Server { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) };
     wait_ready(server.addr, "/static").await?;
     Ok(server)
 }
@@ -333,10 +304,7 @@ fn run_ceiling(port: u16, creds_file: &str) -> Res<()> {
 
     let hashes: HashMap<String, String> = std::fs::read_to_string(creds_file)?
         .lines()
-        .filter_map(|l| {
-            l.split_once(' ')
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-        })
+        .filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
         .collect();
     let rng = SystemRandom::new();
     let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
@@ -392,10 +360,7 @@ impl IntoResponseTuple for (StatusCode, &'static str) {
     fn into_response_tuple(self) -> (StatusCode, [(&'static str, &'static str); 2], String) {
         (
             self.0,
-            [
-                ("content-type", "application/json"),
-                ("cache-control", "no-store"),
-            ],
+            [("content-type", "application/json"), ("cache-control", "no-store")],
             self.1.to_string(),
         )
     }
@@ -403,14 +368,7 @@ impl IntoResponseTuple for (StatusCode, &'static str) {
 
 impl IntoResponseTuple for (StatusCode, String) {
     fn into_response_tuple(self) -> (StatusCode, [(&'static str, &'static str); 2], String) {
-        (
-            self.0,
-            [
-                ("content-type", "application/json"),
-                ("cache-control", "no-store"),
-            ],
-            self.1,
-        )
+        (self.0, [("content-type", "application/json"), ("cache-control", "no-store")], self.1)
     }
 }
 
@@ -458,14 +416,8 @@ async fn seed(url: &str, total: usize) -> Res<Seeded> {
     };
     db.exec("INSERT INTO workspaces (id, name, created_at) VALUES ('ws_bench', 'bench', 0)")
         .await?;
-    let presented = PRESENTED
-        .min(total.saturating_sub(VICTIMS + IMPORTED))
-        .max(1);
-    let mut seeded = Seeded {
-        warm: Vec::new(),
-        victims: Vec::new(),
-        imported: Vec::new(),
-    };
+    let presented = PRESENTED.min(total.saturating_sub(VICTIMS + IMPORTED)).max(1);
+    let mut seeded = Seeded { warm: Vec::new(), victims: Vec::new(), imported: Vec::new() };
     // Imported secrets: argon2id, each with its own salt (computed on every core).
     let imported: Vec<(String, String, String)> = {
         let per = IMPORTED.div_ceil(2);
@@ -486,10 +438,7 @@ async fn seed(url: &str, total: usize) -> Res<Seeded> {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("thread"))
-            .collect()
+        handles.into_iter().flat_map(|h| h.join().expect("thread")).collect()
     };
     let mut rows: Vec<String> = Vec::with_capacity(10_000);
     let flush = |rows: &mut Vec<String>| {
@@ -565,16 +514,10 @@ async fn bench_keymint(url: &str, total: usize, o: &Options) -> Res<Measured> {
     let mut rows = Vec::new();
 
     let cold = server
-        .measure(
-            o.connections,
-            Duration::from_secs(20),
-            each_once(Arc::new(seeded.warm.clone())),
-        )
+        .measure(o.connections, Duration::from_secs(20), each_once(Arc::new(seeded.warm.clone())))
         .await?;
     rows.push(("cold exchanges (first after start)", cold));
-    let warm = server
-        .measure(o.connections, secs, cycling(Arc::new(seeded.warm.clone())))
-        .await?;
+    let warm = server.measure(o.connections, secs, cycling(Arc::new(seeded.warm.clone()))).await?;
     rows.push(("warm exchanges", warm));
     let imported_first = server
         .measure(
@@ -584,13 +527,8 @@ async fn bench_keymint(url: &str, total: usize, o: &Options) -> Res<Measured> {
         )
         .await?;
     rows.push(("imported (argon2id) keys, first exchange", imported_first));
-    let imported_later = server
-        .measure(
-            o.connections,
-            secs,
-            cycling(Arc::new(seeded.imported.clone())),
-        )
-        .await?;
+    let imported_later =
+        server.measure(o.connections, secs, cycling(Arc::new(seeded.imported.clone()))).await?;
     rows.push(("imported keys, later exchanges", imported_later));
 
     // A flood of wrong secrets and unknown ids from many addresses, measured together
@@ -608,30 +546,18 @@ async fn bench_keymint(url: &str, total: usize, o: &Options) -> Res<Measured> {
         Some(form_request(body, &ip))
     });
     let half = (o.connections / 2).max(1);
-    let baseline = server
-        .measure(half, secs, cycling(Arc::new(seeded.warm.clone())))
-        .await?;
+    let baseline = server.measure(half, secs, cycling(Arc::new(seeded.warm.clone()))).await?;
     rows.push(("warm exchanges on half the connections, no flood", baseline));
     let flood_task = {
         let addr = server.addr;
         tokio::spawn(async move { drive(addr, half, secs, flood).await })
     };
-    let during = server
-        .measure(half, secs, cycling(Arc::new(seeded.warm.clone())))
-        .await?;
+    let during = server.measure(half, secs, cycling(Arc::new(seeded.warm.clone()))).await?;
     let flood_run = flood_task.await??;
     rows.push(("warm exchanges during a wrong-secret flood", during));
-    rows.push((
-        "the flood itself (answered 401/429)",
-        Run {
-            ok: flood_run.other,
-            ..flood_run
-        },
-    ));
+    rows.push(("the flood itself (answered 401/429)", Run { ok: flood_run.other, ..flood_run }));
 
-    let jwks = server
-        .measure(o.connections, secs, get("/.well-known/jwks.json"))
-        .await?;
+    let jwks = server.measure(o.connections, secs, get("/.well-known/jwks.json")).await?;
     rows.push(("GET /.well-known/jwks.json", jwks));
     Ok(Measured {
         label: String::new(),
@@ -669,19 +595,14 @@ fn machine() -> String {
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--ceiling") {
-        let port = args
-            .get(2)
-            .and_then(|p| p.parse().ok())
-            .ok_or("--ceiling PORT FILE")?;
+        let port = args.get(2).and_then(|p| p.parse().ok()).ok_or("--ceiling PORT FILE")?;
         return run_ceiling(port, args.get(3).ok_or("--ceiling PORT FILE")?);
     }
     if args.iter().any(|a| a == "--test" || a == "--list") {
         return Ok(()); // `cargo test --benches` probes; the benchmark runs under `cargo bench`.
     }
     let o = options();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(o))
 }
 
@@ -701,15 +622,11 @@ async fn run(o: Options) -> Res<()> {
     let creds_file = dir.path().join("ceiling-creds");
     std::fs::write(
         &creds_file,
-        ceiling_creds
-            .iter()
-            .map(|(id, s)| format!("{id} {}\n", sha256_hex(s)))
-            .collect::<String>(),
+        ceiling_creds.iter().map(|(id, s)| format!("{id} {}\n", sha256_hex(s))).collect::<String>(),
     )?;
     let ceiling = start_ceiling(&creds_file.display().to_string()).await?;
-    let ceiling_token = ceiling
-        .measure(o.connections, secs, cycling(Arc::new(ceiling_creds)))
-        .await?;
+    let ceiling_token =
+        ceiling.measure(o.connections, secs, cycling(Arc::new(ceiling_creds))).await?;
     let ceiling_static = ceiling.measure(o.connections, secs, get("/static")).await?;
     drop(ceiling);
     eprintln!(
@@ -726,10 +643,9 @@ async fn run(o: Options) -> Res<()> {
     for backend in &o.backends {
         for &size in &o.sizes {
             let url = match backend.as_str() {
-                "sqlite" => format!(
-                    "sqlite://{}",
-                    dir.path().join(format!("bench-{size}.db")).display()
-                ),
+                "sqlite" => {
+                    format!("sqlite://{}", dir.path().join(format!("bench-{size}.db")).display())
+                }
                 "postgres" => {
                     match &pg_url {
                         Some(admin) => {
@@ -738,10 +654,7 @@ async fn run(o: Options) -> Res<()> {
                             let mut conn = sqlx::PgConnection::connect(admin).await?;
                             sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}")).execute(&mut conn).await?;
                             let base = admin.split('?').next().unwrap_or(admin);
-                            format!(
-                                "{}/{name}",
-                                &base[..base.rfind('/').ok_or("URL has no path")?]
-                            )
+                            format!("{}/{name}", &base[..base.rfind('/').ok_or("URL has no path")?])
                         }
                         None => {
                             skipped.push(
@@ -768,14 +681,7 @@ async fn run(o: Options) -> Res<()> {
             results.push(m);
         }
     }
-    let report = report(
-        &o,
-        &ceiling_token,
-        &ceiling_static,
-        &results,
-        &skipped,
-        started.elapsed(),
-    );
+    let report = report(&o, &ceiling_token, &ceiling_static, &results, &skipped, started.elapsed());
     std::fs::write(&o.out, report)?;
     eprintln!("wrote {}", o.out);
     Ok(())
@@ -792,21 +698,14 @@ fn report(
     let mut out = String::new();
     let _ = writeln!(out, "# Performance\n");
     let _ = writeln!(out, "Measured by `benches/token_endpoint.rs`. Reproduce with:\n\n```sh\nscripts/bench\n# or: TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench token_endpoint -- --seconds {} --connections {}\n```\n", o.seconds, o.connections);
-    let _ = writeln!(
-        out,
-        "Machine: {}. The whole run took {:.0} s.\n",
-        machine(),
-        took.as_secs_f64()
-    );
+    let _ =
+        writeln!(out, "Machine: {}. The whole run took {:.0} s.\n", machine(), took.as_secs_f64());
     let _ = writeln!(out, "Every keymint figure is a ratio to the **ceiling** measured in the same run: a minimal server on the same HTTP stack (axum on tokio) that parses the same form, checks a SHA-256 secret, signs an ES256 JWT with a key parsed once and answers the same JSON, with no database and no policy; the JWKS is compared with a bare static-bytes endpoint. Ratios measured side by side hold on a noisy machine; absolute numbers do not.\n");
     let _ = writeln!(
         out,
         "| ceiling | rate | p50 | p99 | server CPU per request |\n|---|---:|---:|---:|---:|"
     );
-    for (name, r) in [
-        ("token (SHA-256 + ES256)", ceiling),
-        ("static bytes", static_bytes),
-    ] {
+    for (name, r) in [("token (SHA-256 + ES256)", ceiling), ("static bytes", static_bytes)] {
         let _ = writeln!(
             out,
             "| {name} | {:.0}/s | {:.2} ms | {:.2} ms | {:.0} µs |",
@@ -822,11 +721,7 @@ fn report(
         let _ = writeln!(out, "Seeded in {:.0} s. Peak server RSS over all scenarios: **{:.0} MB**. {} connections.\n", m.seed_seconds, m.peak_rss_mb, o.connections);
         let _ = writeln!(out, "| scenario | rate | vs ceiling | p50 | p99 | server CPU per request | non-200 |\n|---|---:|---:|---:|---:|---:|---:|");
         for (name, r) in &m.rows {
-            let base = if name.starts_with("GET") {
-                static_bytes.rate()
-            } else {
-                ceiling.rate()
-            };
+            let base = if name.starts_with("GET") { static_bytes.rate() } else { ceiling.rate() };
             let _ = writeln!(
                 out,
                 "| {name} | {:.0}/s | {:.0}% | {:.2} ms | {:.2} ms | {:.0} µs | {} |",
@@ -849,20 +744,13 @@ fn report(
 }
 
 fn find<'a>(m: &'a Measured, prefix: &str) -> Option<&'a Run> {
-    m.rows
-        .iter()
-        .find(|(n, _)| n.starts_with(prefix))
-        .map(|(_, r)| r)
+    m.rows.iter().find(|(n, _)| n.starts_with(prefix)).map(|(_, r)| r)
 }
 
 fn targets(ceiling: &Run, static_bytes: &Run, results: &[Measured]) -> String {
     let mut out = String::from("| target | measured | met |\n|---|---|---|\n");
     let mut line = |target: String, measured: String, met: bool| {
-        let _ = writeln!(
-            out,
-            "| {target} | {measured} | {} |",
-            if met { "yes" } else { "**no**" }
-        );
+        let _ = writeln!(out, "| {target} | {measured} | {} |", if met { "yes" } else { "**no**" });
     };
     for m in results {
         let tag = format!("{} {}", m.label, m.total_keys);
@@ -880,11 +768,7 @@ fn targets(ceiling: &Run, static_bytes: &Run, results: &[Measured]) -> String {
             );
             if let Some(c) = find(m, "cold") {
                 let r = c.rate() / w.rate();
-                line(
-                    format!("{tag}: cold >= 50% of warm"),
-                    format!("{:.0}%", r * 100.0),
-                    r >= 0.5,
-                );
+                line(format!("{tag}: cold >= 50% of warm"), format!("{:.0}%", r * 100.0), r >= 0.5);
             }
             if let Some(i) = find(m, "imported keys, later") {
                 let r = i.rate() / w.rate();
@@ -894,10 +778,9 @@ fn targets(ceiling: &Run, static_bytes: &Run, results: &[Measured]) -> String {
                     r >= 0.9,
                 );
             }
-            if let (Some(d), Some(b)) = (
-                find(m, "warm exchanges during"),
-                find(m, "warm exchanges on half"),
-            ) {
+            if let (Some(d), Some(b)) =
+                (find(m, "warm exchanges during"), find(m, "warm exchanges on half"))
+            {
                 // The same warm clients, without and with the flood beside them.
                 let r = d.rate() / b.rate();
                 line(

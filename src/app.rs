@@ -63,8 +63,11 @@ impl App {
             ttl_seconds: i64::from(config.token_ttl),
         };
         let usage = Arc::new(Usage::new(store.clone(), clock.clone()));
-        let cache = Arc::new(KeyCache::new(store.clone()));
         let metrics = Arc::new(Metrics::default());
+        let cache = Arc::new(
+            KeyCache::new(store.clone())
+                .counting(metrics.cache_hits.clone(), metrics.cache_misses.clone()),
+        );
         let limits = Limits {
             per_key: config.auth_failures_per_key,
             per_ip: config.auth_failures_per_ip,
@@ -109,19 +112,13 @@ impl App {
 
     async fn create_admin(&self, name: &str) -> Result<Revealed, ManageError> {
         let workspace = self.workspaces.ensure_default().await?;
-        let actor = Actor {
-            id: "bootstrap".into(),
-            ..Actor::cli()
-        };
+        let actor = Actor { id: "bootstrap".into(), ..Actor::cli() };
         let new = NewKey {
             workspace_id: Some(workspace.id.clone()),
             name: name.into(),
             description: "platform admin created by keymint bootstrap".into(),
             key_type: Some("admin".into()),
-            scopes: MANAGEMENT_SCOPES
-                .iter()
-                .map(|(s, _)| s.to_string())
-                .collect(),
+            scopes: MANAGEMENT_SCOPES.iter().map(|(s, _)| s.to_string()).collect(),
             ..NewKey::default()
         };
         self.keys.create(&actor, new).await

@@ -86,12 +86,7 @@ impl Audit {
         let limit = validate_limit(query.limit)?;
         let workspace_id = match (&query.workspace_id, &actor.workspace_id) {
             (Some(ws), _) if actor.reaches(ws) => Some(ws.clone()),
-            (Some(_), _) => {
-                return Ok(AuditPage {
-                    data: vec![],
-                    next_cursor: None,
-                })
-            }
+            (Some(_), _) => return Ok(AuditPage { data: vec![], next_cursor: None }),
             (None, own) if !actor.platform => own.clone(),
             (None, _) => None,
         };
@@ -118,9 +113,6 @@ impl Audit {
         } else {
             None
         };
-        Ok(AuditPage {
-            data: rows.iter().map(Into::into).collect(),
-            next_cursor,
-        })
+        Ok(AuditPage { data: rows.iter().map(Into::into).collect(), next_cursor })
     }
 }

@@ -46,10 +46,7 @@ impl Clock for ManualClock {
 
 /// Wall-clock unix milliseconds, for measuring lag between instances (never for
 /// decisions, which use a [`Clock`]).
-#[expect(
-    clippy::disallowed_methods,
-    reason = "lag is measured against the real wall clock"
-)]
+#[expect(clippy::disallowed_methods, reason = "lag is measured against the real wall clock")]
 pub fn wall_clock_millis() -> i64 {
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
         .unwrap_or(i64::MAX)
@@ -59,10 +56,7 @@ pub fn wall_clock_millis() -> i64 {
 pub fn rfc3339(at: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(at)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| at.to_string())
 }
 

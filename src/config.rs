@@ -14,12 +14,7 @@ use crate::signing::{Algorithm, MasterKeySource};
 #[derive(Clone, Args)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(
-        long,
-        env = "KEYMINT_LISTEN",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "KEYMINT_LISTEN", default_value = "127.0.0.1:8080", global = true)]
     pub listen: SocketAddr,
 
     /// Database URL: `sqlite:<file>` (created if missing) or `postgres://user@host/db`.
@@ -41,21 +36,11 @@ pub struct Config {
     pub audience: Option<String>,
 
     /// File holding the master key (base64 of 32 bytes); created on first start.
-    #[arg(
-        long,
-        env = "KEYMINT_MASTER_KEY_FILE",
-        default_value = "keys/master.key",
-        global = true
-    )]
+    #[arg(long, env = "KEYMINT_MASTER_KEY_FILE", default_value = "keys/master.key", global = true)]
     pub master_key_file: PathBuf,
 
     /// The master key itself (base64 of 32 bytes); overrides the file.
-    #[arg(
-        long,
-        env = "KEYMINT_MASTER_KEY",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "KEYMINT_MASTER_KEY", hide_env_values = true, global = true)]
     pub master_key: Option<String>,
 
     /// Access token lifetime in seconds (60 to 86400).
@@ -64,22 +49,11 @@ pub struct Config {
     pub token_ttl: u32,
 
     /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed (comma-separated CIDRs).
-    #[arg(
-        long,
-        env = "KEYMINT_TRUSTED_PROXIES",
-        value_delimiter = ',',
-        global = true
-    )]
+    #[arg(long, env = "KEYMINT_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
     pub trusted_proxies: Vec<IpNet>,
 
     /// Signing algorithm for new signing keys.
-    #[arg(
-        long,
-        env = "KEYMINT_SIGNING_ALG",
-        value_enum,
-        default_value = "ES256",
-        global = true
-    )]
+    #[arg(long, env = "KEYMINT_SIGNING_ALG", value_enum, default_value = "ES256", global = true)]
     pub signing_alg: Algorithm,
 
     /// How secrets are stored: `by-entropy` (SHA-256 for generated, argon2id for imported)
@@ -98,21 +72,11 @@ pub struct Config {
     pub argon2_workers: Option<usize>,
 
     /// Failed client authentications allowed per key id in each window; then 429.
-    #[arg(
-        long,
-        env = "KEYMINT_AUTH_FAILURES_PER_KEY",
-        default_value_t = 20,
-        global = true
-    )]
+    #[arg(long, env = "KEYMINT_AUTH_FAILURES_PER_KEY", default_value_t = 20, global = true)]
     pub auth_failures_per_key: u32,
 
     /// Failed client authentications allowed per client address in each window; then 429.
-    #[arg(
-        long,
-        env = "KEYMINT_AUTH_FAILURES_PER_IP",
-        default_value_t = 100,
-        global = true
-    )]
+    #[arg(long, env = "KEYMINT_AUTH_FAILURES_PER_IP", default_value_t = 100, global = true)]
     pub auth_failures_per_ip: u32,
 
     /// Length of the failed-authentication window, in seconds.
@@ -127,21 +91,11 @@ pub struct Config {
     pub signing_key_rotation: u32,
 
     /// `Cache-Control: max-age` of the JWKS, in seconds.
-    #[arg(
-        long,
-        env = "KEYMINT_JWKS_MAX_AGE",
-        default_value_t = 300,
-        global = true
-    )]
+    #[arg(long, env = "KEYMINT_JWKS_MAX_AGE", default_value_t = 300, global = true)]
     pub jwks_max_age: u32,
 
     /// Log format: `text` or `json`. Levels come from `RUST_LOG` (default `info`).
-    #[arg(
-        long,
-        env = "KEYMINT_LOG_FORMAT",
-        default_value = "text",
-        global = true
-    )]
+    #[arg(long, env = "KEYMINT_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: LogFormat,
 }
 
@@ -156,16 +110,10 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
-            .field(
-                "database_url",
-                &crate::store::redact_url(&self.database_url),
-            )
+            .field("database_url", &crate::store::redact_url(&self.database_url))
             .field("issuer", &self.issuer())
             .field("audience", &self.audience())
-            .field(
-                "master_key",
-                &crate::signing::describe(&self.master_key_source()),
-            )
+            .field("master_key", &crate::signing::describe(&self.master_key_source()))
             .field("token_ttl", &self.token_ttl)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("signing_alg", &self.signing_alg)

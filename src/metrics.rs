@@ -21,8 +21,8 @@ pub struct Metrics {
     pub tokens_refused: Family<Labels, Counter>,
     pub request_seconds: Family<Labels, Histogram>,
     pub database_errors: Counter,
-    pub cache_hits: Gauge<i64, AtomicI64>,
-    pub cache_misses: Gauge<i64, AtomicI64>,
+    pub cache_hits: Counter,
+    pub cache_misses: Counter,
     pub signing_key_age_seconds: Gauge<i64, AtomicI64>,
     pub change_feed_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
@@ -37,11 +37,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("keymint");
         let tokens_issued = Counter::default();
-        registry.register(
-            "tokens_issued",
-            "Access tokens issued",
-            tokens_issued.clone(),
-        );
+        registry.register("tokens_issued", "Access tokens issued", tokens_issued.clone());
         let tokens_refused = Family::<Labels, Counter>::default();
         registry.register(
             "tokens_refused",
@@ -49,9 +45,7 @@ impl Default for Metrics {
             tokens_refused.clone(),
         );
         let request_seconds = Family::<Labels, Histogram>::new_with_constructor(|| {
-            Histogram::new([
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
-            ])
+            Histogram::new([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0])
         });
         registry.register(
             "http_request_duration_seconds",
@@ -64,16 +58,12 @@ impl Default for Metrics {
             "Database operations that failed",
             database_errors.clone(),
         );
-        let cache_hits = Gauge::<i64, AtomicI64>::default();
-        registry.register(
-            "key_cache_hits",
-            "Key lookups answered from memory (total)",
-            cache_hits.clone(),
-        );
-        let cache_misses = Gauge::<i64, AtomicI64>::default();
+        let cache_hits = Counter::default();
+        registry.register("key_cache_hits", "Key lookups answered from memory", cache_hits.clone());
+        let cache_misses = Counter::default();
         registry.register(
             "key_cache_misses",
-            "Key lookups that read the database (total)",
+            "Key lookups that read the database",
             cache_misses.clone(),
         );
         let signing_key_age_seconds = Gauge::<i64, AtomicI64>::default();
@@ -105,9 +95,7 @@ impl Default for Metrics {
 impl Metrics {
     /// A refused token request.
     pub fn refused(&self, reason: &str) {
-        self.tokens_refused
-            .get_or_create(&vec![("reason", reason.to_string())])
-            .inc();
+        self.tokens_refused.get_or_create(&vec![("reason", reason.to_string())]).inc();
     }
 
     /// One request to `endpoint` took `seconds`.

@@ -78,15 +78,12 @@ impl Usage {
         self.count(key_id, 1, 0);
         let at = self.clock.now();
         self.with_pending(|p| {
-            let entry = p
-                .last_uses
-                .entry(key_id.to_string())
-                .or_insert_with(|| LastUse {
-                    key_id: key_id.to_string(),
-                    at,
-                    ip: None,
-                    previous_secret: false,
-                });
+            let entry = p.last_uses.entry(key_id.to_string()).or_insert_with(|| LastUse {
+                key_id: key_id.to_string(),
+                at,
+                ip: None,
+                previous_secret: false,
+            });
             entry.at = at;
             entry.ip = ip.map(|ip| ip.to_string());
             entry.previous_secret |= previous_secret;
@@ -138,11 +135,7 @@ impl Usage {
         }
         let rows: Vec<UsageRow> = batch.counts.values().cloned().collect();
         let last_uses: Vec<LastUse> = batch.last_uses.values().cloned().collect();
-        match self
-            .store
-            .record_usage(&rows, &last_uses, &batch.events)
-            .await
-        {
+        match self.store.record_usage(&rows, &last_uses, &batch.events).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 // Put the batch back, merged with whatever arrived meanwhile.

@@ -25,11 +25,7 @@ pub struct WorkspaceView {
 
 impl From<&WorkspaceRecord> for WorkspaceView {
     fn from(w: &WorkspaceRecord) -> Self {
-        WorkspaceView {
-            id: w.id.clone(),
-            name: w.name.clone(),
-            created_at: rfc3339(w.created_at),
-        }
+        WorkspaceView { id: w.id.clone(), name: w.name.clone(), created_at: rfc3339(w.created_at) }
     }
 }
 
@@ -51,11 +47,7 @@ pub struct Workspaces {
 impl Workspaces {
     /// Deleting a workspace drops its keys from `cache`.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cache: Arc<KeyCache>) -> Self {
-        Workspaces {
-            store,
-            clock,
-            cache,
-        }
+        Workspaces { store, clock, cache }
     }
 
     fn audit(
@@ -76,6 +68,16 @@ impl Workspaces {
             target_id: id.to_string(),
             details,
         }
+    }
+
+    /// Reading workspaces takes a key or workspace management scope.
+    fn require_reader(actor: &Actor) -> Result<(), ManageError> {
+        ["keymint:keys:read", "keymint:keys:write", "keymint:workspaces:admin"]
+            .iter()
+            .find_map(|s| actor.require(s).ok())
+            .ok_or_else(|| {
+                ManageError::Forbidden("this action needs the keymint:keys:read scope".into())
+            })
     }
 
     fn require_platform(actor: &Actor) -> Result<(), ManageError> {
@@ -108,16 +110,14 @@ impl Workspaces {
 
     /// The workspaces the caller reaches.
     pub async fn list(&self, actor: &Actor) -> Result<Vec<WorkspaceView>, ManageError> {
+        Self::require_reader(actor)?;
         let all = self.store.list_workspaces().await?;
-        Ok(all
-            .iter()
-            .filter(|w| actor.reaches(&w.id))
-            .map(Into::into)
-            .collect())
+        Ok(all.iter().filter(|w| actor.reaches(&w.id)).map(Into::into).collect())
     }
 
     /// One workspace the caller reaches.
     pub async fn get(&self, actor: &Actor, id: &str) -> Result<WorkspaceView, ManageError> {
+        Self::require_reader(actor)?;
         if !actor.reaches(id) {
             return Err(ManageError::NotFound("workspace"));
         }
@@ -138,19 +138,11 @@ impl Workspaces {
         Self::require_platform(actor)?;
         let before = self.get(actor, id).await?;
         let name = crate::apikeys::validate_name("name", &input.name)?;
-        let audit = self.audit(
-            actor,
-            id,
-            "workspace.rename",
-            json!({"name": [before.name, name]}),
-        );
-        self.store
-            .rename_workspace(id, &name, &audit)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => ManageError::NotFound("workspace"),
-                e => e.into(),
-            })?;
+        let audit = self.audit(actor, id, "workspace.rename", json!({"name": [before.name, name]}));
+        self.store.rename_workspace(id, &name, &audit).await.map_err(|e| match e {
+            StoreError::NotFound => ManageError::NotFound("workspace"),
+            e => e.into(),
+        })?;
         self.get(actor, id).await
     }
 
@@ -158,17 +150,11 @@ impl Workspaces {
     pub async fn delete(&self, actor: &Actor, id: &str, force: bool) -> Result<(), ManageError> {
         Self::require_platform(actor)?;
         if actor.workspace_id.as_deref() == Some(id) {
-            return Err(ManageError::Conflict(
-                "a caller cannot delete its own workspace".into(),
-            ));
+            return Err(ManageError::Conflict("a caller cannot delete its own workspace".into()));
         }
         let before = self.get(actor, id).await?;
-        let audit = self.audit(
-            actor,
-            id,
-            "workspace.delete",
-            json!({"name": before.name, "force": force}),
-        );
+        let audit =
+            self.audit(actor, id, "workspace.delete", json!({"name": before.name, "force": force}));
         let deleted = self.store.delete_workspace(id, force, &audit).await;
         self.cache.clear();
         deleted.map_err(|e| match e {
@@ -190,10 +176,7 @@ impl Workspaces {
             name: DEFAULT_WORKSPACE.into(),
             created_at: self.clock.now(),
         };
-        let actor = Actor {
-            id: "system".into(),
-            ..Actor::cli()
-        };
+        let actor = Actor { id: "system".into(), ..Actor::cli() };
         let audit = self.audit(&actor, &ws.id, "workspace.create", json!({"name": ws.name}));
         match self.store.insert_workspace(&ws, &audit).await {
             Ok(()) => Ok(ws),

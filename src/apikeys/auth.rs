@@ -32,10 +32,7 @@ pub enum AuthFailure {
     Refused(&'static str),
     /// The key exists but may not have a token now (wrong secret, status, address).
     #[error("refused: {reason}")]
-    KeyRefused {
-        reason: &'static str,
-        workspace_id: String,
-    },
+    KeyRefused { reason: &'static str, workspace_id: String },
     /// Too many failed attempts for this key id or address: retry after this many seconds.
     #[error("too many failed attempts")]
     Throttled(u64),
@@ -101,10 +98,7 @@ pub async fn authenticate(
         Err(_) => return Err(AuthFailure::Unavailable),
     };
     let fail = |reason: &'static str| {
-        Err(AuthFailure::KeyRefused {
-            reason,
-            workspace_id: key.workspace_id.clone(),
-        })
+        Err(AuthFailure::KeyRefused { reason, workspace_id: key.workspace_id.clone() })
     };
 
     let mut previous_secret = false;
@@ -127,10 +121,7 @@ pub async fn authenticate(
     if !address_allowed(&key.allowed_cidrs, ip) {
         return fail("address not allowed");
     }
-    Ok(Authenticated {
-        key,
-        previous_secret,
-    })
+    Ok(Authenticated { key, previous_secret })
 }
 
 /// Whether `ip` falls in one of `cidrs` (an empty list allows every address). An
@@ -141,16 +132,10 @@ pub fn address_allowed(cidrs: &[String], ip: Option<IpAddr>) -> bool {
     }
     let Some(ip) = ip else { return false };
     let ip = match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
         v4 => v4,
     };
-    cidrs
-        .iter()
-        .filter_map(|c| ipnet::IpNet::from_str(c).ok())
-        .any(|net| net.contains(&ip))
+    cidrs.iter().filter_map(|c| ipnet::IpNet::from_str(c).ok()).any(|net| net.contains(&ip))
 }
 
 #[cfg(test)]
@@ -166,19 +151,10 @@ mod tests {
     fn v4_v6_and_mapped_addresses_match_their_rules() {
         let cidrs = vec!["10.0.0.0/8".to_string(), "2001:db8::/32".to_string()];
         assert!(address_allowed(&cidrs, Some("10.9.8.7".parse().unwrap())));
-        assert!(address_allowed(
-            &cidrs,
-            Some("::ffff:10.9.8.7".parse().unwrap())
-        ));
-        assert!(address_allowed(
-            &cidrs,
-            Some("2001:db8::5".parse().unwrap())
-        ));
+        assert!(address_allowed(&cidrs, Some("::ffff:10.9.8.7".parse().unwrap())));
+        assert!(address_allowed(&cidrs, Some("2001:db8::5".parse().unwrap())));
         assert!(!address_allowed(&cidrs, Some("11.0.0.1".parse().unwrap())));
-        assert!(!address_allowed(
-            &cidrs,
-            Some("::ffff:11.0.0.1".parse().unwrap())
-        ));
+        assert!(!address_allowed(&cidrs, Some("::ffff:11.0.0.1".parse().unwrap())));
         assert!(!address_allowed(&cidrs, None));
     }
 }

@@ -11,6 +11,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use prometheus_client::metrics::counter::Counter;
+
 use crate::store::{KeyRecord, Store, StoreError, StoreResult};
 
 fn store_gone() -> StoreResult<Option<KeyRecord>> {
@@ -32,23 +34,18 @@ pub struct KeyCache {
     /// Recent invalidations: (generation after it, key id or `None` for all).
     recent: std::sync::Mutex<VecDeque<(u64, Option<String>)>>,
     capacity: usize,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    hits: Counter,
+    misses: Counter,
 }
 
-type Load = (
-    String,
-    tokio::sync::oneshot::Sender<StoreResult<Option<KeyRecord>>>,
-);
+type Load = (String, tokio::sync::oneshot::Sender<StoreResult<Option<KeyRecord>>>);
 
 /// Most ids one batched load asks for.
 const MAX_BATCH: usize = 256;
 
 impl std::fmt::Debug for KeyCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyCache")
-            .field("len", &self.len())
-            .finish_non_exhaustive()
+        f.debug_struct("KeyCache").field("len", &self.len()).finish_non_exhaustive()
     }
 }
 
@@ -79,10 +76,7 @@ impl KeyCache {
     pub fn new(store: Arc<dyn Store>) -> Self {
         let (tx, rx) = tokio::sync::mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(load_in_batches(store, rx));
-        KeyCache {
-            loader: Some(tx),
-            ..Self::with_capacity(DEFAULT_CAPACITY)
-        }
+        KeyCache { loader: Some(tx), ..Self::with_capacity(DEFAULT_CAPACITY) }
     }
 
     /// A cache that loads each miss on its own.
@@ -93,18 +87,18 @@ impl KeyCache {
             generation: AtomicU64::new(0),
             recent: std::sync::Mutex::new(VecDeque::new()),
             capacity,
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            hits: Counter::default(),
+            misses: Counter::default(),
         }
     }
 
     /// The key `id`, from memory or else from `store`.
     pub async fn find(&self, store: &dyn Store, id: &str) -> StoreResult<Option<Arc<KeyRecord>>> {
         if let Some(key) = self.map.read().ok().and_then(|m| m.get(id).cloned()) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+            self.hits.inc();
             return Ok(Some(key));
         }
-        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.misses.inc();
         let generation = self.generation.load(Ordering::SeqCst);
         let loaded = match &self.loader {
             Some(loader) => {
@@ -175,12 +169,16 @@ impl KeyCache {
         }
     }
 
+    /// Counts hits and misses in these counters (e.g. registered metrics).
+    pub fn counting(mut self, hits: Counter, misses: Counter) -> Self {
+        self.hits = hits;
+        self.misses = misses;
+        self
+    }
+
     /// (hits, misses) since start.
     pub fn stats(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
+        (self.hits.get(), self.misses.get())
     }
 
     pub fn len(&self) -> usize {

@@ -60,9 +60,7 @@ pub struct Hasher {
 
 impl std::fmt::Debug for Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hasher")
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
+        f.debug_struct("Hasher").field("policy", &self.policy).finish_non_exhaustive()
     }
 }
 
@@ -88,9 +86,7 @@ fn argon2_hash(value: &str) -> String {
 
 fn argon2_verify(phc: &str, value: &str) -> Result<bool, HashError> {
     let parsed = PasswordHash::new(phc).map_err(|_| HashError::Corrupt)?;
-    Ok(Argon2::default()
-        .verify_password(value.as_bytes(), &parsed)
-        .is_ok())
+    Ok(Argon2::default().verify_password(value.as_bytes(), &parsed).is_ok())
 }
 
 impl Hasher {
@@ -98,10 +94,7 @@ impl Hasher {
     /// `max_pending` more waiting; past that, verification answers [`HashError::Busy`].
     pub fn new(policy: HashPolicy, workers: usize, max_pending: usize) -> Self {
         let rng = SystemRandom::new();
-        #[expect(
-            clippy::expect_used,
-            reason = "start-up: no safe fallback without randomness"
-        )]
+        #[expect(clippy::expect_used, reason = "start-up: no safe fallback without randomness")]
         let memo_key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("system RNG failed");
         Hasher {
             policy,
@@ -142,9 +135,7 @@ impl Hasher {
                 return Ok(false);
             }
             let computed = sha256_hex(presented.expose());
-            return Ok(computed.as_bytes()[SHA256_PREFIX.len()..]
-                .ct_eq(hex.as_bytes())
-                .into());
+            return Ok(computed.as_bytes()[SHA256_PREFIX.len()..].ct_eq(hex.as_bytes()).into());
         }
 
         let tag = self.memo_tag(stored, presented);
@@ -152,9 +143,7 @@ impl Hasher {
             return Ok(true);
         }
         let (stored, value) = (stored.to_string(), presented.clone());
-        let ok = self
-            .on_pool(move || argon2_verify(&stored, value.expose()))
-            .await?;
+        let ok = self.on_pool(move || argon2_verify(&stored, value.expose())).await?;
         if ok {
             self.memo_insert(tag);
         }
@@ -169,8 +158,7 @@ impl Hasher {
             return Ok(());
         }
         let (dummy, value) = (self.dummy_argon2.clone(), presented.clone());
-        self.on_pool(move || argon2_verify(&dummy, value.expose()))
-            .await?;
+        self.on_pool(move || argon2_verify(&dummy, value.expose())).await?;
         Ok(())
     }
 
@@ -219,18 +207,16 @@ fn start_pool(workers: usize, max_pending: usize) -> std::sync::mpsc::SyncSender
     let rx = Arc::new(Mutex::new(rx));
     for n in 0..workers {
         let rx = rx.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("argon2-{n}"))
-            .spawn(move || loop {
-                let job = match rx.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => return,
-                };
-                match job {
-                    Ok(job) => job(),
-                    Err(_) => return, // the hasher is gone
-                }
-            });
+        let spawned = std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || loop {
+            let job = match rx.lock() {
+                Ok(rx) => rx.recv(),
+                Err(_) => return,
+            };
+            match job {
+                Ok(job) => job(),
+                Err(_) => return, // the hasher is gone
+            }
+        });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start an argon2 worker thread");
         }
@@ -267,10 +253,7 @@ mod tests {
         assert!(h.verify(&stored, &s).await.unwrap());
         assert!(h.memo_contains(&h.memo_tag(&stored, &s)));
         assert!(h.verify(&stored, &s).await.unwrap());
-        assert!(!h
-            .verify(&stored, &Secret::new("legacy-secret-0123456780".into()))
-            .await
-            .unwrap());
+        assert!(!h.verify(&stored, &Secret::new("legacy-secret-0123456780".into())).await.unwrap());
     }
 
     #[tokio::test]
@@ -286,28 +269,16 @@ mod tests {
     async fn keys_stored_under_another_policy_still_verify() {
         let s = secret::generate(&secret::new_key_id(), "production");
         let stored = hasher(HashPolicy::ByEntropy).hash(&s, false).await.unwrap();
-        assert!(hasher(HashPolicy::Argon2idForAll)
-            .verify(&stored, &s)
-            .await
-            .unwrap());
-        let stored = hasher(HashPolicy::Argon2idForAll)
-            .hash(&s, false)
-            .await
-            .unwrap();
-        assert!(hasher(HashPolicy::ByEntropy)
-            .verify(&stored, &s)
-            .await
-            .unwrap());
+        assert!(hasher(HashPolicy::Argon2idForAll).verify(&stored, &s).await.unwrap());
+        let stored = hasher(HashPolicy::Argon2idForAll).hash(&s, false).await.unwrap();
+        assert!(hasher(HashPolicy::ByEntropy).verify(&stored, &s).await.unwrap());
     }
 
     #[tokio::test]
     async fn a_full_pool_answers_busy_instead_of_queueing_without_bound() {
         let h = Hasher::new(HashPolicy::ByEntropy, 1, 1);
         let s = Secret::new("legacy-secret-0123456789".into());
-        assert!(
-            h.verify_unknown(&s).await.is_ok(),
-            "a free worker takes the work"
-        );
+        assert!(h.verify_unknown(&s).await.is_ok(), "a free worker takes the work");
         // Occupy the one worker, fill the one queue slot: the next one is refused at once.
         let (release, wait) = std::sync::mpsc::channel::<()>();
         h.jobs

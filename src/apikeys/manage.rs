@@ -143,13 +143,7 @@ impl Keys {
         clock: Arc<dyn Clock>,
         cache: Arc<KeyCache>,
     ) -> Self {
-        Keys {
-            store,
-            hasher,
-            clock,
-            cache,
-            usage: None,
-        }
+        Keys { store, hasher, clock, cache, usage: None }
     }
 
     fn audit(&self, actor: &Actor, key: &KeyRecord, action: &str, details: Value) -> AuditRecord {
@@ -178,10 +172,7 @@ impl Keys {
 
     /// Refuses management scopes the caller does not hold itself (no escalation).
     fn check_grantable(actor: &Actor, scopes: &[String]) -> Result<(), ManageError> {
-        match scopes
-            .iter()
-            .find(|s| s.starts_with(MANAGEMENT_PREFIX) && !actor.holds(s))
-        {
+        match scopes.iter().find(|s| s.starts_with(MANAGEMENT_PREFIX) && !actor.holds(s)) {
             Some(s) => Err(ManageError::Forbidden(format!(
                 "cannot grant {s}: the caller does not hold it"
             ))),
@@ -216,10 +207,8 @@ impl Keys {
         }
         let name = validate::name("name", &new.name)?;
         let description = validate::description(&new.description)?;
-        let environment = validate::label(
-            "environment",
-            new.environment.as_deref().unwrap_or("production"),
-        )?;
+        let environment =
+            validate::label("environment", new.environment.as_deref().unwrap_or("production"))?;
         let key_type = validate::label("type", new.key_type.as_deref().unwrap_or("access"))?;
         let scopes = validate::scopes(&new.scopes)?;
         Self::check_grantable(actor, &scopes)?;
@@ -268,13 +257,8 @@ impl Keys {
             "scopes": key.scopes, "allowed_cidrs": key.allowed_cidrs, "audiences": key.audiences,
             "expires_at": key.expires_at.map(crate::clock::rfc3339), "imported": imported,
         });
-        self.store
-            .insert_key(&key, &self.audit(actor, &key, "key.create", details))
-            .await?;
-        Ok(Revealed {
-            key: KeyView::new(&key, now),
-            secret,
-        })
+        self.store.insert_key(&key, &self.audit(actor, &key, "key.create", details)).await?;
+        Ok(Revealed { key: KeyView::new(&key, now), secret })
     }
 
     /// One key.
@@ -296,10 +280,7 @@ impl Keys {
         } else {
             match (&query.workspace_id, &actor.workspace_id) {
                 (Some(asked), Some(own)) if asked != own => {
-                    return Ok(KeyPage {
-                        data: vec![],
-                        next_cursor: None,
-                    })
+                    return Ok(KeyPage { data: vec![], next_cursor: None })
                 }
                 (_, own) => own.clone(),
             }
@@ -310,11 +291,9 @@ impl Keys {
             s @ ("inactive" | "revoked") => (Some(s.to_string()), None),
             "all" => (None, None),
             _ => {
-                return Err(invalid(
-                    "status",
-                    "must be active, inactive, expired, revoked or all",
+                return Err(
+                    invalid("status", "must be active, inactive, expired, revoked or all").into()
                 )
-                .into())
             }
         };
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
@@ -336,10 +315,7 @@ impl Keys {
         } else {
             None
         };
-        Ok(KeyPage {
-            data: rows.iter().map(|k| KeyView::new(k, now)).collect(),
-            next_cursor,
-        })
+        Ok(KeyPage { data: rows.iter().map(|k| KeyView::new(k, now)).collect(), next_cursor })
     }
 
     /// Loads a key, applies `change` and writes it with its audit event. `change`
@@ -407,11 +383,8 @@ impl Keys {
         id: &str,
         active: bool,
     ) -> Result<KeyView, ManageError> {
-        let (action, target) = if active {
-            ("key.activate", "active")
-        } else {
-            ("key.deactivate", "inactive")
-        };
+        let (action, target) =
+            if active { ("key.activate", "active") } else { ("key.deactivate", "inactive") };
         let (key, _) = self
             .mutate(actor, id, action, |key, _| {
                 Self::refuse_if_revoked(key, if active { "activated" } else { "deactivated" })?;
@@ -435,30 +408,14 @@ impl Keys {
     ) -> Result<(KeyView, Value), ManageError> {
         let now = self.clock.now();
         // Validate everything before touching the key.
-        let name = update
-            .name
-            .as_deref()
-            .map(|n| validate::name("name", n))
-            .transpose()?;
-        let description = update
-            .description
-            .as_deref()
-            .map(validate::description)
-            .transpose()?;
+        let name = update.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
+        let description = update.description.as_deref().map(validate::description).transpose()?;
         let scopes = update.scopes.as_deref().map(validate::scopes).transpose()?;
         if let Some(scopes) = &scopes {
             Self::check_grantable(actor, scopes)?;
         }
-        let cidrs = update
-            .allowed_cidrs
-            .as_deref()
-            .map(validate::cidrs)
-            .transpose()?;
-        let audiences = update
-            .audiences
-            .as_deref()
-            .map(validate::audiences)
-            .transpose()?;
+        let cidrs = update.allowed_cidrs.as_deref().map(validate::cidrs).transpose()?;
+        let audiences = update.audiences.as_deref().map(validate::audiences).transpose()?;
         let expires_at = match (&update.expires_at, &update.expires_in) {
             (None, None) => None,
             (Some(None), None) => Some(None),
@@ -498,20 +455,13 @@ impl Keys {
                     key.audiences = v;
                 }
                 if let Some(v) = expires_at {
-                    diff(
-                        "expires_at",
-                        json!(key.expires_at.map(rfc3339)),
-                        json!(v.map(rfc3339)),
-                    );
+                    diff("expires_at", json!(key.expires_at.map(rfc3339)), json!(v.map(rfc3339)));
                     key.expires_at = v;
                 }
                 Ok((!changes.is_empty()).then_some(Value::Object(changes)))
             })
             .await?;
-        Ok((
-            KeyView::new(&key, now),
-            details.unwrap_or_else(|| json!({})),
-        ))
+        Ok((KeyView::new(&key, now), details.unwrap_or_else(|| json!({}))))
     }
 
     /// Gives the key a new secret, revealed once. The old secret stops working at once
@@ -558,10 +508,7 @@ impl Keys {
             .await?;
         Ok(Rotation {
             previous_expires_at: key.previous_expires_at,
-            revealed: Revealed {
-                key: KeyView::new(&key, self.clock.now()),
-                secret,
-            },
+            revealed: Revealed { key: KeyView::new(&key, self.clock.now()), secret },
         })
     }
 
@@ -624,11 +571,7 @@ fn encode_cursor(created_at: i64, id: &str) -> String {
 
 fn decode_cursor(cursor: &str) -> Result<(i64, String), ManageError> {
     let bad = || ManageError::from(invalid("cursor", "is not a cursor returned by this API"));
-    let text = B64
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(bad)?;
+    let text = B64.decode(cursor).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
     let (at, id) = text.split_once(':').ok_or_else(bad)?;
     Ok((at.parse().map_err(|_| bad())?, id.to_string()))
 }

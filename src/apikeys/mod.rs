@@ -57,9 +57,7 @@ impl Actor {
         if self.holds(scope) {
             Ok(())
         } else {
-            Err(ManageError::Forbidden(format!(
-                "this action needs the {scope} scope"
-            )))
+            Err(ManageError::Forbidden(format!("this action needs the {scope} scope")))
         }
     }
 

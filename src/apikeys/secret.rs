@@ -55,8 +55,7 @@ pub fn random_base62(count: usize) -> String {
     let mut buf = [0u8; 64];
     while out.len() < count {
         // The system RNG failing is unrecoverable; there is no safe fallback.
-        rng.fill(&mut buf)
-            .expect("system random number generator failed");
+        rng.fill(&mut buf).expect("system random number generator failed");
         for b in buf {
             // 248 = 4 * 62: bytes at or above it would bias the distribution.
             if b < 248 && out.len() < count {
@@ -84,11 +83,8 @@ fn checksum(body: &str) -> String {
 
 /// Generates a new secret for key `id` in `environment`.
 pub fn generate(id: &str, environment: &str) -> Secret {
-    let body = format!(
-        "{PRODUCT_PREFIX}{}_{id}_{}",
-        env_class(environment),
-        random_base62(RANDOM_LEN)
-    );
+    let body =
+        format!("{PRODUCT_PREFIX}{}_{id}_{}", env_class(environment), random_base62(RANDOM_LEN));
     let sum = checksum(&body);
     Secret(body + &sum)
 }
@@ -112,9 +108,7 @@ pub fn looks_generated(value: &str) -> bool {
 /// Checks the structure and checksum of a generated secret, offline, and returns
 /// the key id it embeds.
 pub fn parse(value: &str) -> Result<&str, FormatError> {
-    let rest = value
-        .strip_prefix(PRODUCT_PREFIX)
-        .ok_or(FormatError::NotKeymint)?;
+    let rest = value.strip_prefix(PRODUCT_PREFIX).ok_or(FormatError::NotKeymint)?;
     let rest = rest
         .strip_prefix("live_")
         .or_else(|| rest.strip_prefix("test_"))
@@ -124,11 +118,7 @@ pub fn parse(value: &str) -> Result<&str, FormatError> {
         return Err(FormatError::Malformed);
     }
     let (id, tail) = (&rest[..ID_LEN], &rest[ID_LEN + 1..]);
-    if !id
-        .bytes()
-        .chain(tail.bytes())
-        .all(|b| b.is_ascii_alphanumeric())
-    {
+    if !id.bytes().chain(tail.bytes()).all(|b| b.is_ascii_alphanumeric()) {
         return Err(FormatError::Malformed);
     }
     let split = value.len() - CHECKSUM_LEN;
@@ -142,11 +132,7 @@ pub fn parse(value: &str) -> Result<&str, FormatError> {
 pub fn mask(value: &str) -> String {
     let chars: Vec<char> = value.chars().collect();
     let last4: String = chars[chars.len().saturating_sub(4)..].iter().collect();
-    let prefix = if parse(value).is_ok() {
-        &value[..PRODUCT_PREFIX.len() + 5]
-    } else {
-        ""
-    };
+    let prefix = if parse(value).is_ok() { &value[..PRODUCT_PREFIX.len() + 5] } else { "" };
     format!("{prefix}****{last4}")
 }
 
@@ -180,10 +166,7 @@ mod tests {
             let mut bytes = value.as_bytes().to_vec();
             bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
             let changed = String::from_utf8(bytes).unwrap();
-            assert!(
-                parse(&changed).is_err(),
-                "accepted a change at {i}: {changed}"
-            );
+            assert!(parse(&changed).is_err(), "accepted a change at {i}: {changed}");
         }
     }
 

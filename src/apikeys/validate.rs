@@ -15,10 +15,7 @@ pub struct FieldError {
 }
 
 pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> FieldError {
-    FieldError {
-        field: field.into(),
-        reason: reason.into(),
-    }
+    FieldError { field: field.into(), reason: reason.into() }
 }
 
 /// A display name: 1 to 100 characters, no control characters, not blank.
@@ -42,10 +39,7 @@ pub fn description(value: &str) -> Result<String, FieldError> {
         return Err(invalid("description", "must be at most 1000 characters"));
     }
     if value.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(invalid(
-            "description",
-            "must not contain control characters",
-        ));
+        return Err(invalid("description", "must not contain control characters"));
     }
     Ok(value.to_string())
 }
@@ -60,10 +54,7 @@ pub fn label(field: &str, value: &str) -> Result<String, FieldError> {
     if ok {
         Ok(value.to_string())
     } else {
-        Err(invalid(
-            field,
-            "must be 1-32 characters of a-z, 0-9, '-' and '_'",
-        ))
+        Err(invalid(field, "must be 1-32 characters of a-z, 0-9, '-' and '_'"))
     }
 }
 
@@ -95,10 +86,7 @@ pub fn cidrs(values: &[String]) -> Result<Vec<String>, FieldError> {
         let net = IpNet::from_str(v.trim())
             .or_else(|_| std::net::IpAddr::from_str(v.trim()).map(IpNet::from))
             .map_err(|_| {
-                invalid(
-                    format!("allowed_cidrs[{i}]"),
-                    format!("{v:?} is not an IPv4 or IPv6 CIDR"),
-                )
+                invalid(format!("allowed_cidrs[{i}]"), format!("{v:?} is not an IPv4 or IPv6 CIDR"))
             })?;
         let text = net.trunc().to_string();
         if !out.contains(&text) {
@@ -146,16 +134,10 @@ pub fn expiry(
     now: i64,
 ) -> Result<Option<i64>, FieldError> {
     match (expires_at, expires_in) {
-        (Some(_), Some(_)) => Err(invalid(
-            "expires_in",
-            "give expires_at or expires_in, not both",
-        )),
+        (Some(_), Some(_)) => Err(invalid("expires_in", "give expires_at or expires_in, not both")),
         (Some(at), None) => {
             let at = crate::clock::parse_rfc3339(at).ok_or_else(|| {
-                invalid(
-                    "expires_at",
-                    "must be an RFC 3339 timestamp, e.g. 2030-01-31T00:00:00Z",
-                )
+                invalid("expires_at", "must be an RFC 3339 timestamp, e.g. 2030-01-31T00:00:00Z")
             })?;
             if at <= now {
                 return Err(invalid("expires_at", "must be in the future"));
@@ -167,10 +149,7 @@ pub fn expiry(
             .find(|(name, _)| *name == preset)
             .map(|(_, secs)| Some(now + secs))
             .ok_or_else(|| {
-                invalid(
-                    "expires_in",
-                    "must be one of 1h, 1d, 7d, 30d, 90d, 180d, 360d",
-                )
+                invalid("expires_in", "must be one of 1h, 1d, 7d, 30d, 90d, 180d, 360d")
             }),
         (None, None) => Ok(None),
     }
@@ -199,10 +178,7 @@ pub fn imported_secret(value: &str) -> Result<(), FieldError> {
     distinct.sort_unstable();
     distinct.dedup();
     if distinct.len() < 6 {
-        return Err(invalid(
-            "secret",
-            "is too weak: it repeats too few distinct characters",
-        ));
+        return Err(invalid("secret", "is too weak: it repeats too few distinct characters"));
     }
     Ok(())
 }
@@ -213,12 +189,8 @@ mod tests {
 
     #[test]
     fn cidrs_accept_v4_v6_and_bare_addresses_in_canonical_form() {
-        let out = cidrs(&[
-            "10.1.2.3/8".into(),
-            "2001:db8::1/32".into(),
-            "192.0.2.7".into(),
-        ])
-        .unwrap();
+        let out =
+            cidrs(&["10.1.2.3/8".into(), "2001:db8::1/32".into(), "192.0.2.7".into()]).unwrap();
         assert_eq!(out, ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"]);
     }
 
@@ -232,18 +204,10 @@ mod tests {
 
     #[test]
     fn expiry_takes_a_time_or_a_preset_but_not_the_past() {
+        assert_eq!(expiry(None, Some("7d"), 100).unwrap(), Some(100 + 7 * 86_400));
+        assert_eq!(expiry(Some("2100-01-01T00:00:00Z"), None, 100).unwrap(), Some(4_102_444_800));
         assert_eq!(
-            expiry(None, Some("7d"), 100).unwrap(),
-            Some(100 + 7 * 86_400)
-        );
-        assert_eq!(
-            expiry(Some("2100-01-01T00:00:00Z"), None, 100).unwrap(),
-            Some(4_102_444_800)
-        );
-        assert_eq!(
-            expiry(Some("2000-01-01T00:00:00Z"), None, 10_000_000_000)
-                .unwrap_err()
-                .field,
+            expiry(Some("2000-01-01T00:00:00Z"), None, 10_000_000_000).unwrap_err().field,
             "expires_at"
         );
         assert_eq!(expiry(None, Some("2w"), 0).unwrap_err().field, "expires_in");

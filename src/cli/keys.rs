@@ -173,14 +173,8 @@ fn print_key(key: &KeyView) {
         ("audiences", key.audiences.join(", ")),
         ("secret", key.masked_secret.clone()),
         ("expires_at", opt(&key.expires_at)),
-        (
-            "created",
-            format!("{} by {}", key.created_at, opt(&key.created_by)),
-        ),
-        (
-            "last_used",
-            format!("{} from {}", opt(&key.last_used_at), opt(&key.last_used_ip)),
-        ),
+        ("created", format!("{} by {}", key.created_at, opt(&key.created_by))),
+        ("last_used", format!("{} from {}", opt(&key.last_used_at), opt(&key.last_used_ip))),
         ("rotated_at", opt(&key.rotated_at)),
         ("revoked_at", opt(&key.revoked_at)),
     ];
@@ -232,21 +226,9 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 secret,
             };
             let revealed = app.keys.create(&actor, new).await?;
-            print_revealed(
-                &revealed,
-                json,
-                &format!("Created key {:?}", revealed.key.name),
-            )
+            print_revealed(&revealed, json, &format!("Created key {:?}", revealed.key.name))
         }
-        KeysCommand::List {
-            q,
-            status,
-            environment,
-            key_type,
-            workspace,
-            limit,
-            json,
-        } => {
+        KeysCommand::List { q, status, environment, key_type, workspace, limit, json } => {
             let query = KeyListQuery {
                 q,
                 status,
@@ -276,15 +258,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 })
                 .collect();
             output::table(
-                &[
-                    "id",
-                    "name",
-                    "status",
-                    "environment",
-                    "type",
-                    "secret",
-                    "last used",
-                ],
+                &["id", "name", "status", "environment", "type", "secret", "last used"],
                 &rows,
             );
             if page.next_cursor.is_some() {
@@ -304,16 +278,12 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Revoke { id, json } => {
             done(&app.keys.revoke(&actor, &id).await?, json, "revoked")
         }
-        KeysCommand::Deactivate { id, json } => done(
-            &app.keys.set_active(&actor, &id, false).await?,
-            json,
-            "deactivated",
-        ),
-        KeysCommand::Activate { id, json } => done(
-            &app.keys.set_active(&actor, &id, true).await?,
-            json,
-            "activated",
-        ),
+        KeysCommand::Deactivate { id, json } => {
+            done(&app.keys.set_active(&actor, &id, false).await?, json, "deactivated")
+        }
+        KeysCommand::Activate { id, json } => {
+            done(&app.keys.set_active(&actor, &id, true).await?, json, "activated")
+        }
         KeysCommand::Delete { id } => {
             app.keys.delete(&actor, &id).await?;
             println!("deleted {id}");
@@ -337,11 +307,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 scopes,
                 allowed_cidrs: cidrs,
                 audiences,
-                expires_at: if no_expiry {
-                    Some(None)
-                } else {
-                    expires_at.map(Some)
-                },
+                expires_at: if no_expiry { Some(None) } else { expires_at.map(Some) },
                 expires_in,
             };
             let (key, changes) = app.keys.update(&actor, &id, update).await?;
@@ -356,11 +322,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        KeysCommand::Rotate {
-            id,
-            grace_seconds,
-            json,
-        } => {
+        KeysCommand::Rotate { id, grace_seconds, json } => {
             let rotation = app.keys.rotate(&actor, &id, grace_seconds).await?;
             print_revealed(&rotation.revealed, json, "Rotated the key's secret")?;
             if !json {

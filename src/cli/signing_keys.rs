@@ -52,10 +52,7 @@ pub async fn run(config: Config, cmd: SigningKeysCommand) -> anyhow::Result<()> 
                     ]
                 })
                 .collect();
-            output::table(
-                &["kid", "alg", "state", "created", "next transition"],
-                &rows,
-            );
+            output::table(&["kid", "alg", "state", "created", "next transition"], &rows);
             Ok(())
         }
         SigningKeysCommand::Rotate { emergency, json } => {
@@ -63,15 +60,10 @@ pub async fn run(config: Config, cmd: SigningKeysCommand) -> anyhow::Result<()> 
             if json {
                 return output::json(&outcome);
             }
-            println!(
-                "{}: key {} signs from {}",
-                outcome.outcome, outcome.kid, outcome.signs_from
-            );
+            println!("{}: key {} signs from {}", outcome.outcome, outcome.kid, outcome.signs_from);
             Ok(())
         }
-        SigningKeysCommand::RotateMaster {
-            new_master_key_file,
-        } => {
+        SigningKeysCommand::RotateMaster { new_master_key_file } => {
             let new_master = if new_master_key_file.exists() {
                 MasterKey::read_file(&new_master_key_file)?
             } else {

@@ -41,10 +41,7 @@ pub async fn run(config: Config, cmd: WorkspacesCommand) -> anyhow::Result<()> {
     let actor = Actor::cli();
     match cmd {
         WorkspacesCommand::Create { name, json } => {
-            let ws = app
-                .workspaces
-                .create(&actor, WorkspaceInput { name })
-                .await?;
+            let ws = app.workspaces.create(&actor, WorkspaceInput { name }).await?;
             if json {
                 output::json(&ws)
             } else {
@@ -65,10 +62,7 @@ pub async fn run(config: Config, cmd: WorkspacesCommand) -> anyhow::Result<()> {
             Ok(())
         }
         WorkspacesCommand::Rename { id, name, json } => {
-            let ws = app
-                .workspaces
-                .rename(&actor, &id, WorkspaceInput { name })
-                .await?;
+            let ws = app.workspaces.rename(&actor, &id, WorkspaceInput { name }).await?;
             if json {
                 output::json(&ws)
             } else {

@@ -47,11 +47,7 @@ impl OAuthError {
     pub fn invalid_client() -> Self {
         OAuthError {
             www_authenticate: Some(r#"Basic realm="keymint", charset="UTF-8""#),
-            ..Self::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "client authentication failed",
-            )
+            ..Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed")
         }
     }
 
@@ -79,11 +75,7 @@ impl OAuthError {
 
     /// 413 for a body over the size limit.
     pub fn too_large() -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request",
-            "the request body is too large",
-        )
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "the request body is too large")
     }
 
     /// 429 `temporarily_unavailable`: too many failed attempts; `Retry-After: seconds`.
@@ -116,22 +108,14 @@ impl OAuthError {
     pub fn unavailable(description: impl Into<String>) -> Self {
         OAuthError {
             retry_after: Some(RETRY_AFTER_SECONDS),
-            ..Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                description,
-            )
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", description)
         }
     }
 
     /// 500 `server_error`; the cause is logged, not sent.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error at the token endpoint");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "internal error",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error")
     }
 
     pub fn error_code(&self) -> &'static str {
@@ -148,10 +132,7 @@ impl IntoResponse for OAuthError {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if let Some(challenge) = self.www_authenticate {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            );
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         if self.status == StatusCode::METHOD_NOT_ALLOWED {
             headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -184,14 +165,7 @@ impl Problem {
         title: &'static str,
         detail: impl Into<String>,
     ) -> Self {
-        Problem {
-            status,
-            kind,
-            title,
-            detail: detail.into(),
-            extra: None,
-            www_authenticate: None,
-        }
+        Problem { status, kind, title, detail: detail.into(), extra: None, www_authenticate: None }
     }
 
     /// 400 for a body or query that cannot be parsed.
@@ -252,12 +226,7 @@ impl Problem {
 
     /// 503 with `Retry-After`.
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "Temporarily unavailable",
-            detail,
-        )
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable", detail)
     }
 }
 
@@ -274,13 +243,8 @@ impl IntoResponse for Problem {
         }
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        if let Some(challenge) = self
-            .www_authenticate
-            .and_then(|c| HeaderValue::from_str(&c).ok())
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(challenge) = self.www_authenticate.and_then(|c| HeaderValue::from_str(&c).ok())
         {
             headers.insert(header::WWW_AUTHENTICATE, challenge);
         }

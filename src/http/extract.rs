@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use super::error::Problem;
 use crate::apikeys::Actor;
 use crate::app::App;
+use crate::oauth::scope::INTROSPECT_SCOPE;
 use crate::oauth::VerifyError;
 
 /// The client's address: the socket peer, unless the peer is a trusted proxy; then
@@ -42,16 +43,10 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     if hops.is_empty() {
         for value in headers.get_all("x-forwarded-for") {
             let Ok(text) = value.to_str() else { continue };
-            hops.extend(
-                text.split(',')
-                    .filter_map(|s| s.trim().parse::<IpAddr>().ok()),
-            );
+            hops.extend(text.split(',').filter_map(|s| s.trim().parse::<IpAddr>().ok()));
         }
     }
-    hops.into_iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .unwrap_or(peer)
+    hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer)
 }
 
 /// `for=` node of RFC 7239: `192.0.2.1`, `"192.0.2.1:443"`, `"[2001:db8::1]:443"`.
@@ -60,9 +55,7 @@ fn parse_forwarded_node(value: &str) -> Option<IpAddr> {
     if let Some(rest) = v.strip_prefix('[') {
         return rest.split(']').next()?.parse().ok();
     }
-    v.parse()
-        .ok()
-        .or_else(|| v.rsplit_once(':')?.0.parse().ok())
+    v.parse().ok().or_else(|| v.rsplit_once(':')?.0.parse().ok())
 }
 
 /// The client address of a request, as [`client_ip`] decides.
@@ -75,13 +68,8 @@ impl FromRequestParts<Arc<App>> for ClientIp {
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        Ok(ClientIp(peer.map(|p| {
-            client_ip(p, &parts.headers, &app.config.trusted_proxies)
-        })))
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        Ok(ClientIp(peer.map(|p| client_ip(p, &parts.headers, &app.config.trusted_proxies))))
     }
 }
 
@@ -95,33 +83,17 @@ async fn read_json<T: DeserializeOwned, S: Send + Sync>(
     state: &S,
     empty: Option<fn() -> T>,
 ) -> Result<T, Problem> {
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            let mime = v
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            mime == "application/json" || mime.ends_with("+json")
-        });
-    let bytes = axum::body::Bytes::from_request(req, state)
-        .await
-        .map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(
-                    e.status(),
-                    "payload-too-large",
-                    "The body is too large",
-                    e.body_text(),
-                )
-            } else {
-                Problem::malformed(format!("could not read the body: {}", e.body_text()))
-            }
-        })?;
+    let is_json = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|v| {
+        let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        mime == "application/json" || mime.ends_with("+json")
+    });
+    let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(e.status(), "payload-too-large", "The body is too large", e.body_text())
+        } else {
+            Problem::malformed(format!("could not read the body: {}", e.body_text()))
+        }
+    })?;
     match (empty, is_json) {
         (Some(default), _) if bytes.is_empty() => return Ok(default()),
         (_, Some(true)) => {}
@@ -179,9 +151,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        read_json(req, state, Some(T::default))
-            .await
-            .map(OptionalJson)
+        read_json(req, state, Some(T::default)).await.map(OptionalJson)
     }
 }
 
@@ -209,9 +179,7 @@ impl FromRequestParts<Arc<App>> for Caller {
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
-        let ClientIp(ip) = ClientIp::from_request_parts(parts, app)
-            .await
-            .unwrap_or(ClientIp(None));
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, app).await.unwrap_or(ClientIp(None));
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -219,23 +187,22 @@ impl FromRequestParts<Arc<App>> for Caller {
         let token = header
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Problem::invalid_token("send Authorization: Bearer <access token>"))?;
         match app.tokens.management_actor(token, ip).await {
-            Ok(actor) if actor.scopes.is_empty() => Err(Problem::insufficient_scope(
-                "the token carries no keymint: management scope".into(),
-            )),
+            Ok(actor) if !actor.scopes.iter().any(|s| s != INTROSPECT_SCOPE) => {
+                Err(Problem::insufficient_scope(
+                    "the token carries no management scope (keymint:introspect is not one)".into(),
+                ))
+            }
             Ok(actor) => Ok(Caller(actor)),
             Err(VerifyError::Invalid(why)) => Err(Problem::invalid_token(&why)),
             Err(VerifyError::Insufficient(why)) => Err(Problem::insufficient_scope(why)),
-            Err(VerifyError::Unavailable) => Err(Problem::unavailable(
-                "the database is unavailable; retry shortly",
-            )),
+            Err(VerifyError::Unavailable) => {
+                Err(Problem::unavailable("the database is unavailable; retry shortly"))
+            }
         }
     }
 }
@@ -256,11 +223,7 @@ mod tests {
     #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_claims() {
         let h = headers(&[("x-forwarded-for", "10.0.0.1")]);
-        let ip = client_ip(
-            "203.0.113.5".parse().unwrap(),
-            &h,
-            &["192.0.2.0/24".parse().unwrap()],
-        );
+        let ip = client_ip("203.0.113.5".parse().unwrap(), &h, &["192.0.2.0/24".parse().unwrap()]);
         assert_eq!(ip, "203.0.113.5".parse::<IpAddr>().unwrap());
     }
 
@@ -275,10 +238,7 @@ mod tests {
     #[test]
     fn forwarded_header_is_understood() {
         let trusted = ["192.0.2.0/24".parse().unwrap()];
-        let h = headers(&[(
-            "forwarded",
-            r#"for=6.6.6.6, for="[2001:db8::7]:443";proto=https"#,
-        )]);
+        let h = headers(&[("forwarded", r#"for=6.6.6.6, for="[2001:db8::7]:443";proto=https"#)]);
         let ip = client_ip("192.0.2.1".parse().unwrap(), &h, &trusted);
         assert_eq!(ip, "2001:db8::7".parse::<IpAddr>().unwrap());
     }

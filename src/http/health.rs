@@ -19,20 +19,9 @@ pub async fn healthz() -> Json<Value> {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Metrics in the Prometheus text exposition format")))]
 pub async fn metrics(State(app): State<Arc<App>>) -> impl axum::response::IntoResponse {
-    let (hits, misses) = app.cache.stats();
     let m = &app.metrics;
-    m.cache_hits.set(i64::try_from(hits).unwrap_or(i64::MAX));
-    m.cache_misses
-        .set(i64::try_from(misses).unwrap_or(i64::MAX));
-    m.signing_key_age_seconds
-        .set(app.clock.now() - app.keyring.current_since());
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        m.render(),
-    )
+    m.signing_key_age_seconds.set(app.clock.now() - app.keyring.current_since());
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.render())
 }
 
 /// `GET /readyz`: 200 when the database answers and a signing key is loaded, else 503.
@@ -45,11 +34,7 @@ pub async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, Json<Value>) {
         app.metrics.database_errors.inc();
     }
     let kid = app.keyring.current().kid().to_string();
-    let status = if database_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if database_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         status,
         Json(json!({

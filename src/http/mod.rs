@@ -60,11 +60,7 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(signing_keys::rotate))
         .routes(routes!(health::metrics))
         .routes(routes!(workspaces::create, workspaces::list))
-        .routes(routes!(
-            workspaces::get,
-            workspaces::rename,
-            workspaces::delete
-        ))
+        .routes(routes!(workspaces::get, workspaces::rename, workspaces::delete))
         .split_for_parts()
 }
 
@@ -96,8 +92,7 @@ async fn record_latency(
         .to_string();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    app.metrics
-        .observe(&endpoint, started.elapsed().as_secs_f64());
+    app.metrics.observe(&endpoint, started.elapsed().as_secs_f64());
     response
 }
 
@@ -132,9 +127,7 @@ pub async fn serve(
     let feed = tokio::spawn(crate::feed::run(app.clone()));
     let scheduler = tokio::spawn(rotate_on_schedule(app.clone()));
     let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
     for task in [flusher, feed, scheduler] {
         task.abort();
     }

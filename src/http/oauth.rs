@@ -46,15 +46,8 @@ impl Form {
                 return Err(OAuthError::invalid_request("a parameter is too long"));
             }
             if REPEATABLE.contains(&name.as_ref()) {
-                form.repeated
-                    .entry(name.into_owned())
-                    .or_default()
-                    .push(value.into_owned());
-            } else if form
-                .single
-                .insert(name.to_string(), value.into_owned())
-                .is_some()
-            {
+                form.repeated.entry(name.into_owned()).or_default().push(value.into_owned());
+            } else if form.single.insert(name.to_string(), value.into_owned()).is_some() {
                 // RFC 6749 section 3.2: request parameters MUST NOT be included more than once.
                 return Err(OAuthError::invalid_request(format!(
                     "parameter '{}' is repeated",
@@ -66,10 +59,7 @@ impl Form {
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.single
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.single.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 }
 
@@ -106,9 +96,7 @@ fn credentials(headers: &HeaderMap, form: &Form) -> Result<(String, Secret), OAu
                 ));
             }
             let value = value.to_str().map_err(|_| OAuthError::invalid_client())?;
-            let (scheme, encoded) = value
-                .split_once(' ')
-                .ok_or_else(OAuthError::invalid_client)?;
+            let (scheme, encoded) = value.split_once(' ').ok_or_else(OAuthError::invalid_client)?;
             if !scheme.eq_ignore_ascii_case("basic") {
                 return Err(OAuthError::invalid_client());
             }
@@ -117,9 +105,7 @@ fn credentials(headers: &HeaderMap, form: &Form) -> Result<(String, Secret), OAu
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or_else(OAuthError::invalid_client)?;
-            let (id, secret) = decoded
-                .split_once(':')
-                .ok_or_else(OAuthError::invalid_client)?;
+            let (id, secret) = decoded.split_once(':').ok_or_else(OAuthError::invalid_client)?;
             let (id, secret) = (form_decode(id), form_decode(secret));
             if let Some(body_id) = form.get("client_id") {
                 if body_id != id {
@@ -149,9 +135,7 @@ fn parse_form(
 ) -> Result<Form, OAuthError> {
     if let Some(query) = query {
         if form_urlencoded::parse(query.as_bytes()).any(|(name, _)| name == "client_secret") {
-            return Err(OAuthError::invalid_request(
-                "client_secret must not be sent in the URL",
-            ));
+            return Err(OAuthError::invalid_request("client_secret must not be sent in the URL"));
         }
     }
     if !is_form(headers) {
@@ -229,14 +213,9 @@ pub async fn token(
         audiences.extend(form.repeated.get(*name).into_iter().flatten().cloned());
     }
     if audiences.iter().any(String::is_empty) {
-        return Err(OAuthError::invalid_request(
-            "resource and audience must not be empty",
-        ));
+        return Err(OAuthError::invalid_request("resource and audience must not be empty"));
     }
-    let request = TokenRequest {
-        scope: form.single.get("scope").cloned(),
-        audiences,
-    };
+    let request = TokenRequest { scope: form.single.get("scope").cloned(), audiences };
     match app.tokens.exchange(&client_id, &secret, &request, ip).await {
         Ok(issued) => Ok(no_store(issued)),
         Err(ExchangeError::Auth(failure)) => Err(auth_error(&client_id, failure)),
@@ -252,8 +231,7 @@ pub async fn token(
 
 /// The `token` parameter of introspection and revocation requests.
 fn token_param(form: &Form) -> Result<&str, OAuthError> {
-    form.get("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is missing"))
+    form.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))
 }
 
 /// `POST /oauth/introspect` (RFC 7662): the caller authenticates as a key holding
@@ -296,9 +274,7 @@ pub async fn introspect(
             Ok(no_store(body))
         }
         Ok(None) => Ok(no_store(serde_json::json!({"active": false}))),
-        Err(_) => Err(OAuthError::unavailable(
-            "the database is unavailable; retry shortly",
-        )),
+        Err(_) => Err(OAuthError::unavailable("the database is unavailable; retry shortly")),
     }
 }
 

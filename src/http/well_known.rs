@@ -16,10 +16,7 @@ use crate::app::App;
 pub async fn jwks(State(app): State<Arc<App>>) -> Response {
     let mut response = app.keyring.jwks().into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={}", app.config.jwks_max_age)) {
         headers.insert(header::CACHE_CONTROL, v);
     }
@@ -29,10 +26,8 @@ pub async fn jwks(State(app): State<Arc<App>>) -> Response {
 /// The RFC 8414 metadata document.
 pub fn metadata_document(app: &App) -> serde_json::Value {
     let issuer = app.config.issuer();
-    let mut scopes: Vec<&str> = crate::oauth::scope::MANAGEMENT_SCOPES
-        .iter()
-        .map(|(s, _)| *s)
-        .collect();
+    let mut scopes: Vec<&str> =
+        crate::oauth::scope::MANAGEMENT_SCOPES.iter().map(|(s, _)| *s).collect();
     scopes.sort_unstable();
     json!({
         "issuer": issuer,
@@ -62,9 +57,8 @@ pub async fn openid_configuration(state: State<Arc<App>>) -> Response {
     responses((status = 200, description = "Authorization server metadata (RFC 8414)")))]
 pub async fn metadata(State(app): State<Arc<App>>) -> Response {
     let mut response = axum::Json(metadata_document(&app)).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     response
 }

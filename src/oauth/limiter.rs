@@ -3,6 +3,12 @@
 //! limit, further attempts are refused (429) until the window ends, before any
 //! secret is checked, so a flood costs no argon2 work. Counters live in memory,
 //! per instance, and never grow without bound.
+//!
+//! The per-key limit applies to attempts with secrets that are not in keymint's
+//! format, the only ones that can match an imported (possibly weak) secret. A
+//! generated secret carries 190 random bits and is checked in microseconds, so
+//! guessing it needs no limit, and a stranger who knows a public `client_id` cannot
+//! lock its owner out by sending wrong generated-format secrets.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -34,31 +40,21 @@ pub struct FailureLimiter {
 
 impl FailureLimiter {
     pub fn new(limits: Limits) -> Self {
-        FailureLimiter {
-            limits,
-            windows: Mutex::new(HashMap::new()),
-        }
+        FailureLimiter { limits, windows: Mutex::new(HashMap::new()) }
     }
 
-    fn subjects(key_id: &str, ip: Option<IpAddr>) -> [(Option<String>, bool); 2] {
-        [
-            (Some(format!("k:{key_id}")), true),
-            (ip.map(|ip| format!("i:{ip}")), false),
-        ]
+    fn subjects(key_id: Option<&str>, ip: Option<IpAddr>) -> [(Option<String>, bool); 2] {
+        [(key_id.map(|id| format!("k:{id}")), true), (ip.map(|ip| format!("i:{ip}")), false)]
     }
 
     /// `Err(seconds)` when an attempt for `key_id` from `ip` must wait that long.
-    pub fn check(&self, key_id: &str, ip: Option<IpAddr>, now: i64) -> Result<(), u64> {
+    pub fn check(&self, key_id: Option<&str>, ip: Option<IpAddr>, now: i64) -> Result<(), u64> {
         let Ok(windows) = self.windows.lock() else {
             return Ok(());
         };
         for (subject, is_key) in Self::subjects(key_id, ip) {
             let Some(subject) = subject else { continue };
-            let limit = if is_key {
-                self.limits.per_key
-            } else {
-                self.limits.per_ip
-            };
+            let limit = if is_key { self.limits.per_key } else { self.limits.per_ip };
             if let Some(w) = windows.get(&subject) {
                 let ends = w.start + self.limits.window_seconds;
                 if now < ends && w.failures >= limit {
@@ -70,7 +66,7 @@ impl FailureLimiter {
     }
 
     /// Records a failed attempt for `key_id` from `ip`.
-    pub fn failed(&self, key_id: &str, ip: Option<IpAddr>, now: i64) {
+    pub fn failed(&self, key_id: Option<&str>, ip: Option<IpAddr>, now: i64) {
         let Ok(mut windows) = self.windows.lock() else {
             return;
         };
@@ -83,15 +79,9 @@ impl FailureLimiter {
         }
         for (subject, _) in Self::subjects(key_id, ip) {
             let Some(subject) = subject else { continue };
-            let w = windows.entry(subject).or_insert(Window {
-                start: now,
-                failures: 0,
-            });
+            let w = windows.entry(subject).or_insert(Window { start: now, failures: 0 });
             if now >= w.start + self.limits.window_seconds {
-                *w = Window {
-                    start: now,
-                    failures: 0,
-                };
+                *w = Window { start: now, failures: 0 };
             }
             w.failures = w.failures.saturating_add(1);
         }
@@ -103,26 +93,19 @@ mod tests {
     use super::*;
 
     fn limiter() -> FailureLimiter {
-        FailureLimiter::new(Limits {
-            per_key: 3,
-            per_ip: 5,
-            window_seconds: 60,
-        })
+        FailureLimiter::new(Limits { per_key: 3, per_ip: 5, window_seconds: 60 })
     }
 
     #[test]
     fn a_key_is_blocked_after_its_limit_until_the_window_ends() {
         let l = limiter();
         for i in 0..3 {
-            assert!(l.check("k1", None, 100).is_ok(), "attempt {i}");
-            l.failed("k1", None, 100);
+            assert!(l.check(Some("k1"), None, 100).is_ok(), "attempt {i}");
+            l.failed(Some("k1"), None, 100);
         }
-        assert_eq!(l.check("k1", None, 110), Err(50));
-        assert!(
-            l.check("k2", None, 110).is_ok(),
-            "other keys are unaffected"
-        );
-        assert!(l.check("k1", None, 160).is_ok(), "a new window");
+        assert_eq!(l.check(Some("k1"), None, 110), Err(50));
+        assert!(l.check(Some("k2"), None, 110).is_ok(), "other keys are unaffected");
+        assert!(l.check(Some("k1"), None, 160).is_ok(), "a new window");
     }
 
     #[test]
@@ -130,11 +113,9 @@ mod tests {
         let l = limiter();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for i in 0..5 {
-            l.failed(&format!("k{i}"), Some(ip), 0);
+            l.failed(Some(&format!("k{i}")), Some(ip), 0);
         }
-        assert!(l.check("fresh", Some(ip), 1).is_err());
-        assert!(l
-            .check("fresh", Some("192.0.2.2".parse().unwrap()), 1)
-            .is_ok());
+        assert!(l.check(Some("fresh"), Some(ip), 1).is_err());
+        assert!(l.check(Some("fresh"), Some("192.0.2.2".parse().unwrap()), 1).is_ok());
     }
 }

@@ -80,10 +80,7 @@ impl Audience {
 
 /// Parses a key's stored scopes; stored scopes were validated when written.
 pub fn key_scopes(key: &KeyRecord) -> Vec<Scope> {
-    key.scopes
-        .iter()
-        .filter_map(|s| Scope::parse(s).ok())
-        .collect()
+    key.scopes.iter().filter_map(|s| Scope::parse(s).ok()).collect()
 }
 
 /// Decides what a token for `key` carries, or why none may be issued.
@@ -135,7 +132,8 @@ pub fn decide(
     if audiences.is_empty() {
         audiences.push(allowed[0].to_string());
     }
-    if scopes.iter().any(Scope::is_management) && !audiences.contains(&settings.management_audience)
+    if scopes.iter().any(Scope::opens_management_api)
+        && !audiences.contains(&settings.management_audience)
     {
         audiences.push(settings.management_audience.clone());
     }
@@ -158,11 +156,7 @@ pub fn decide(
         nbf: now,
         exp,
         jti,
-        scope: scopes
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(" "),
+        scope: scopes.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
         workspace_id: key.workspace_id.clone(),
         environment: key.environment.clone(),
         key_type: key.key_type.clone(),
@@ -174,13 +168,7 @@ pub fn decide(
 pub fn ascii(text: &str) -> String {
     text.chars()
         .take(100)
-        .map(|c| {
-            if (' '..='~').contains(&c) && c != '"' && c != '\\' {
-                c
-            } else {
-                '?'
-            }
-        })
+        .map(|c| if (' '..='~').contains(&c) && c != '"' && c != '\\' { c } else { '?' })
         .collect()
 }
 
@@ -248,27 +236,14 @@ mod tests {
     #[test]
     fn a_covered_subset_is_granted_exactly_as_asked() {
         let k = key(&["write:agents/**"], &[], None);
-        let c = decide(
-            &k,
-            &req(Some("read:agents/bot"), &[]),
-            &settings(),
-            0,
-            "j".into(),
-        )
-        .unwrap();
+        let c = decide(&k, &req(Some("read:agents/bot"), &[]), &settings(), 0, "j".into()).unwrap();
         assert_eq!(c.scope, "read:agents/bot");
     }
 
     #[test]
     fn an_uncovered_or_malformed_scope_is_invalid_scope() {
         let k = key(&["read:agents/*"], &[], None);
-        let denied = decide(
-            &k,
-            &req(Some("write:agents/bot"), &[]),
-            &settings(),
-            0,
-            "j".into(),
-        );
+        let denied = decide(&k, &req(Some("write:agents/bot"), &[]), &settings(), 0, "j".into());
         assert!(matches!(denied, Err(Denial::InvalidScope(_))));
         let denied = decide(&k, &req(Some("bogus"), &[]), &settings(), 0, "j".into());
         assert!(matches!(denied, Err(Denial::InvalidScope(_))));

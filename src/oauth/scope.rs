@@ -18,24 +18,15 @@ pub const MANAGEMENT_PREFIX: &str = "keymint:";
 /// Every management scope keymint knows, with what it allows.
 pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
     ("keymint:keys:read", "list and read API keys, their usage"),
-    (
-        "keymint:keys:write",
-        "create, edit, rotate, (de)activate, revoke and delete API keys",
-    ),
+    ("keymint:keys:write", "create, edit, rotate, (de)activate, revoke and delete API keys"),
     ("keymint:audit:read", "read the audit log"),
-    (
-        "keymint:signing-keys:admin",
-        "list and rotate token signing keys",
-    ),
-    (
-        "keymint:workspaces:admin",
-        "act on every workspace: platform admin",
-    ),
-    (
-        "keymint:introspect",
-        "call the token introspection endpoint",
-    ),
+    ("keymint:signing-keys:admin", "list and rotate token signing keys"),
+    ("keymint:workspaces:admin", "act on every workspace: platform admin"),
+    ("keymint:introspect", "call the token introspection endpoint"),
 ];
+
+/// The scope that lets a resource server call the introspection endpoint.
+pub const INTROSPECT_SCOPE: &str = "keymint:introspect";
 
 /// Longest accepted scope string.
 pub const MAX_SCOPE_LEN: usize = 200;
@@ -66,11 +57,7 @@ pub enum Scope {
     /// A reserved `keymint:` scope, matched exactly.
     Management(String),
     /// `action:filter`; `filter` holds the segments, with a bare `*` stored as `["**"]`.
-    Resource {
-        action_text: String,
-        filter: Vec<String>,
-        raw: String,
-    },
+    Resource { action_text: String, filter: Vec<String>, raw: String },
 }
 
 /// Why a scope string is invalid.
@@ -152,21 +139,19 @@ impl Scope {
         matches!(self, Scope::Management(_))
     }
 
+    /// Whether this scope gives access to the management API (`/v1`): every
+    /// management scope but `keymint:introspect`, which is for resource servers.
+    pub fn opens_management_api(&self) -> bool {
+        matches!(self, Scope::Management(s) if s != INTROSPECT_SCOPE)
+    }
+
     /// Whether a holder of `self` may act as `other` asks: `other` is covered.
     pub fn covers(&self, other: &Scope) -> bool {
         match (self, other) {
             (Scope::Management(a), Scope::Management(b)) => a == b,
             (
-                Scope::Resource {
-                    action_text: ga,
-                    filter: gf,
-                    ..
-                },
-                Scope::Resource {
-                    action_text: ra,
-                    filter: rf,
-                    ..
-                },
+                Scope::Resource { action_text: ga, filter: gf, .. },
+                Scope::Resource { action_text: ra, filter: rf, .. },
             ) => action_of(ga) >= action_of(ra) && filter_covers(gf, rf),
             _ => false,
         }
@@ -183,10 +168,7 @@ impl fmt::Display for Scope {
 }
 
 fn filter_covers(granted: &[String], requested: &[String]) -> bool {
-    match (
-        granted.first().map(String::as_str),
-        requested.first().map(String::as_str),
-    ) {
+    match (granted.first().map(String::as_str), requested.first().map(String::as_str)) {
         (None, None) => true,
         (Some("**"), Some(_)) => true,
         (Some(_), None) | (None, Some(_)) => false,
@@ -260,23 +242,11 @@ mod tests {
     #[test]
     fn malformed_scopes_name_their_fault() {
         assert_eq!(Scope::parse("agents"), Err(ScopeError::NoColon));
-        assert_eq!(
-            Scope::parse("delete:agents"),
-            Err(ScopeError::UnknownAction)
-        );
-        assert_eq!(
-            Scope::parse("read:agents//x"),
-            Err(ScopeError::EmptySegment)
-        );
-        assert_eq!(
-            Scope::parse("read:a/**/b"),
-            Err(ScopeError::MisplacedDoubleStar)
-        );
+        assert_eq!(Scope::parse("delete:agents"), Err(ScopeError::UnknownAction));
+        assert_eq!(Scope::parse("read:agents//x"), Err(ScopeError::EmptySegment));
+        assert_eq!(Scope::parse("read:a/**/b"), Err(ScopeError::MisplacedDoubleStar));
         assert_eq!(Scope::parse("read:a b"), Err(ScopeError::BadCharacter));
-        assert_eq!(
-            Scope::parse("keymint:everything"),
-            Err(ScopeError::UnknownManagement)
-        );
+        assert_eq!(Scope::parse("keymint:everything"), Err(ScopeError::UnknownManagement));
         assert_eq!(Scope::parse(""), Err(ScopeError::Empty));
     }
 
@@ -284,19 +254,15 @@ mod tests {
         let action = prop::sample::select(vec!["read", "write", "admin", "*"]);
         let seg = prop::sample::select(vec!["a", "b", "*"]);
         let tail = prop::sample::select(vec!["", "/**"]);
-        (
-            action,
-            prop::collection::vec(seg, 1..4),
-            tail,
-            any::<bool>(),
-        )
-            .prop_map(|(a, segs, tail, bare)| {
+        (action, prop::collection::vec(seg, 1..4), tail, any::<bool>()).prop_map(
+            |(a, segs, tail, bare)| {
                 if bare {
                     format!("{a}:*")
                 } else {
                     format!("{a}:{}{tail}", segs.join("/"))
                 }
-            })
+            },
+        )
     }
 
     proptest! {

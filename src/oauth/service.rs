@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::apikeys::cache::KeyCache;
 use crate::apikeys::hashing::Hasher;
-use crate::apikeys::secret::{random_base62, Secret};
+use crate::apikeys::secret::{self, random_base62, Secret};
 use crate::apikeys::{self, Actor, AuthFailure, Authenticated};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
@@ -76,24 +76,21 @@ impl TokenService {
         ip: Option<IpAddr>,
     ) -> Result<Authenticated, AuthFailure> {
         let now = self.clock.now();
-        self.limiter
-            .check(client_id, ip, now)
-            .map_err(AuthFailure::Throttled)?;
+        // Only secrets that could match an imported value count against the key.
+        let per_key = (!secret::looks_generated(secret.expose())).then_some(client_id);
+        self.limiter.check(per_key, ip, now).map_err(AuthFailure::Throttled)?;
         let store = self.store.as_ref();
         let result =
             apikeys::authenticate(&self.keys, store, &self.hasher, client_id, secret, now, ip)
                 .await;
         match &result {
-            Err(AuthFailure::KeyRefused {
-                reason,
-                workspace_id,
-            }) => {
-                self.limiter.failed(client_id, ip, now);
+            Err(AuthFailure::KeyRefused { reason, workspace_id }) => {
+                self.limiter.failed(per_key, ip, now);
                 self.usage.failed(client_id);
                 self.usage.refused(client_id, workspace_id, ip, reason);
             }
             Err(AuthFailure::Refused(_)) => {
-                self.limiter.failed(client_id, ip, now);
+                self.limiter.failed(per_key, ip, now);
                 if apikeys::valid_key_id(client_id) {
                     self.usage.failed(client_id);
                 }
@@ -179,14 +176,9 @@ impl TokenService {
         {
             return Err(invalid("key-location headers are not accepted"));
         }
-        let kid = header
-            .kid
-            .as_deref()
-            .ok_or_else(|| invalid("token has no kid"))?;
-        let (alg, key) = self
-            .keyring
-            .verifier(kid)
-            .ok_or_else(|| invalid("unknown signing key"))?;
+        let kid = header.kid.as_deref().ok_or_else(|| invalid("token has no kid"))?;
+        let (alg, key) =
+            self.keyring.verifier(kid).ok_or_else(|| invalid("unknown signing key"))?;
         if header.alg != alg.jwt() {
             return Err(invalid("algorithm does not match the signing key"));
         }
@@ -229,16 +221,17 @@ impl TokenService {
         let key = match self.keys.find(self.store.as_ref(), &claims.sub).await {
             Ok(Some(key)) => key,
             Ok(None) => {
-                return Err(VerifyError::Invalid(
-                    "the key of this token no longer exists".into(),
-                ))
+                return Err(VerifyError::Invalid("the key of this token no longer exists".into()))
             }
             Err(_) => return Err(VerifyError::Unavailable),
         };
         if apikeys::key_status(&key, self.clock.now()) != "active" {
-            return Err(VerifyError::Invalid(
-                "the key of this token is no longer active".into(),
-            ));
+            return Err(VerifyError::Invalid("the key of this token is no longer active".into()));
+        }
+        match self.store.is_token_revoked(&claims.jti).await {
+            Ok(false) => {}
+            Ok(true) => return Err(VerifyError::Invalid("this token was revoked".into())),
+            Err(_) => return Err(VerifyError::Unavailable),
         }
         let scopes: Vec<String> = claims
             .scope

@@ -88,10 +88,7 @@ pub struct KeyError(&'static str);
 /// The RFC 7638 thumbprint input: the required members in lexicographic order.
 fn thumbprint(required: &Value) -> String {
     // serde_json's map is ordered by key, which is exactly RFC 7638's order.
-    B64.encode(digest::digest(
-        &digest::SHA256,
-        required.to_string().as_bytes(),
-    ))
+    B64.encode(digest::digest(&digest::SHA256, required.to_string().as_bytes()))
 }
 
 impl SigningKey {
@@ -163,13 +160,7 @@ impl SigningKey {
         public_jwk["use"] = json!("sig");
         public_jwk["alg"] = json!(alg.name());
         let header = json!({"alg": alg.name(), "kid": kid, "typ": "at+jwt"});
-        Ok(SigningKey {
-            alg,
-            header_b64: B64.encode(header.to_string()),
-            kid,
-            signer,
-            public_jwk,
-        })
+        Ok(SigningKey { alg, header_b64: B64.encode(header.to_string()), kid, signer, public_jwk })
     }
 
     pub fn alg(&self) -> Algorithm {
@@ -194,11 +185,9 @@ impl SigningKey {
         B64.encode_string(claims, &mut token);
         let rng = SystemRandom::new();
         let signature = match &self.signer {
-            Signer::Es256(pair) => pair
-                .sign(&rng, token.as_bytes())
-                .map_err(|_| KeyError("ES256"))?
-                .as_ref()
-                .to_vec(),
+            Signer::Es256(pair) => {
+                pair.sign(&rng, token.as_bytes()).map_err(|_| KeyError("ES256"))?.as_ref().to_vec()
+            }
             Signer::EdDsa(pair) => pair.sign(token.as_bytes()).as_ref().to_vec(),
             Signer::Rs256(pair) => {
                 let mut sig = vec![0u8; pair.public_modulus_len()];
@@ -264,10 +253,7 @@ mod tests {
             "e": "AQAB", "kty": "RSA",
             "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
         });
-        assert_eq!(
-            thumbprint(&required),
-            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-        );
+        assert_eq!(thumbprint(&required), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     }
 
     #[test]
@@ -275,10 +261,7 @@ mod tests {
         for alg in [Algorithm::Es256, Algorithm::EdDsa, Algorithm::Rs256] {
             let (key, _) = SigningKey::generate(alg).unwrap();
             for private in ["d", "p", "q", "dp", "dq", "qi"] {
-                assert!(
-                    key.public_jwk().get(private).is_none(),
-                    "{alg:?} leaks {private}"
-                );
+                assert!(key.public_jwk().get(private).is_none(), "{alg:?} leaks {private}");
             }
         }
     }

@@ -75,9 +75,7 @@ pub struct Keyring {
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keyring")
-            .field("alg", &self.alg)
-            .finish_non_exhaustive()
+        f.debug_struct("Keyring").field("alg", &self.alg).finish_non_exhaustive()
     }
 }
 
@@ -125,13 +123,7 @@ impl Keyring {
             records = store.list_signing_keys().await?;
         }
         let set = build_set(&master, &records)?;
-        Ok(Keyring {
-            store,
-            master,
-            alg,
-            policy,
-            set: RwLock::new(Arc::new(set)),
-        })
+        Ok(Keyring { store, master, alg, policy, set: RwLock::new(Arc::new(set)) })
     }
 
     fn snapshot(&self) -> Arc<KeySet> {
@@ -190,9 +182,7 @@ impl Keyring {
                 retired_at: r.retired_at.map(rfc3339),
                 transition_at: match r.state.as_str() {
                     "next" => Some(rfc3339(r.created_at + self.policy.publish_seconds)),
-                    "retired" => r
-                        .retired_at
-                        .map(|at| rfc3339(at + self.policy.retire_seconds)),
+                    "retired" => r.retired_at.map(|at| rfc3339(at + self.policy.retire_seconds)),
                     _ => None,
                 },
             })
@@ -253,10 +243,7 @@ impl Keyring {
             now,
             json!({"current": {"from": current, "to": next}}),
         );
-        let done = self
-            .store
-            .rotate_signing_keys(current, next, now, &event)
-            .await?;
+        let done = self.store.rotate_signing_keys(current, next, now, &event).await?;
         if done {
             tracing::info!(retired = current, current = next, "signing key rotated");
         }
@@ -294,10 +281,8 @@ impl Keyring {
         actor: &str,
     ) -> anyhow::Result<RotationOutcome> {
         let records = self.store.list_signing_keys().await?;
-        let current = records
-            .iter()
-            .find(|r| r.state == "current")
-            .context("no current signing key")?;
+        let current =
+            records.iter().find(|r| r.state == "current").context("no current signing key")?;
         if emergency {
             let record = new_record(&self.master, self.alg, "current", now)?;
             let event = audit(
@@ -307,11 +292,7 @@ impl Keyring {
                 now,
                 json!({"removed": current.kid, "current": record.kid}),
             );
-            if !self
-                .store
-                .replace_current_signing_key(&current.kid, &record, &event)
-                .await?
-            {
+            if !self.store.replace_current_signing_key(&current.kid, &record, &event).await? {
                 anyhow::bail!("the signing keys changed concurrently; retry");
             }
             self.reload().await?;
@@ -344,11 +325,7 @@ impl Keyring {
                 "scheduled"
             };
         self.reload().await?;
-        Ok(RotationOutcome {
-            outcome,
-            kid: next.0,
-            signs_from: rfc3339(signs_from.max(now)),
-        })
+        Ok(RotationOutcome { outcome, kid: next.0, signs_from: rfc3339(signs_from.max(now)) })
     }
 
     /// Re-seals every private key under `new_master`, all or nothing. Instances must
@@ -424,10 +401,5 @@ fn build_set(master: &MasterKey, records: &[SigningKeyRecord]) -> anyhow::Result
     }
     let (current, current_since) = current.context("no current signing key")?;
     let jwks = bytes::Bytes::from(json!({ "keys": keys }).to_string());
-    Ok(KeySet {
-        current,
-        current_since,
-        jwks,
-        verifiers,
-    })
+    Ok(KeySet { current, current_since, jwks, verifiers })
 }

@@ -35,18 +35,13 @@ impl MasterKey {
             &hmac::Key::new(hmac::HMAC_SHA256, &bytes),
             b"keymint master key fingerprint",
         );
-        let id = tag.as_ref()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let id = tag.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
         MasterKey { bytes, id }
     }
 
     /// Parses the base64 text form (as in the key file or the environment).
     pub fn from_base64(text: &str) -> anyhow::Result<Self> {
-        let raw = STANDARD
-            .decode(text.trim())
-            .context("the master key is not valid base64")?;
+        let raw = STANDARD.decode(text.trim()).context("the master key is not valid base64")?;
         let bytes: [u8; 32] = raw.try_into().map_err(|raw: Vec<u8>| {
             anyhow::anyhow!("the master key must be 32 bytes, found {}", raw.len())
         })?;

@@ -31,10 +31,7 @@ pub async fn load_master_key(
     source: &MasterKeySource,
     store: &dyn Store,
 ) -> anyhow::Result<MasterKey> {
-    let sealed = store
-        .list_signing_keys()
-        .await
-        .context("reading signing keys")?;
+    let sealed = store.list_signing_keys().await.context("reading signing keys")?;
     let key = match source {
         MasterKeySource::Value(v) => MasterKey::from_base64(v).context("KEYMINT_MASTER_KEY")?,
         MasterKeySource::File(path) if path.exists() => MasterKey::read_file(path)?,

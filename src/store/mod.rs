@@ -364,10 +364,7 @@ mod tests {
             redact_url("postgres://app:hunter2@db:5432/keymint"),
             "postgres://app:[REDACTED]@db:5432/keymint"
         );
-        assert_eq!(
-            redact_url("postgres://app@db/keymint"),
-            "postgres://app@db/keymint"
-        );
+        assert_eq!(redact_url("postgres://app@db/keymint"), "postgres://app@db/keymint");
         assert_eq!(redact_url("sqlite://keymint.db"), "sqlite://keymint.db");
     }
 }

@@ -33,10 +33,7 @@ impl PostgresStore {
             .run(&pool)
             .await
             .context("applying PostgreSQL migrations")?;
-        Ok(PostgresStore {
-            pool,
-            listener: tokio::sync::Mutex::new(None),
-        })
+        Ok(PostgresStore { pool, listener: tokio::sync::Mutex::new(None) })
     }
 }
 

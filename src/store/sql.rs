@@ -94,11 +94,7 @@ pub(super) struct WorkspaceRow {
 
 impl From<WorkspaceRow> for WorkspaceRecord {
     fn from(r: WorkspaceRow) -> Self {
-        WorkspaceRecord {
-            id: r.id,
-            name: r.name,
-            created_at: r.created_at,
-        }
+        WorkspaceRecord { id: r.id, name: r.name, created_at: r.created_at }
     }
 }
 

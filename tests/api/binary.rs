@@ -45,9 +45,7 @@ async fn first_start_creates_master_key_signing_key_and_admin_key_with_no_setup(
             break;
         }
     }
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server reports its address");
+    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("server reports its address");
     let (id, secret) = (&creds["client_id"], &creds["client_secret"]);
     assert!(secret.starts_with("km_live_"));
 
@@ -55,15 +53,9 @@ async fn first_start_creates_master_key_signing_key_and_admin_key_with_no_setup(
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&master).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&master).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    assert!(
-        dir.path().join("keymint.db").exists(),
-        "SQLite file in the working directory"
-    );
+    assert!(dir.path().join("keymint.db").exists(), "SQLite file in the working directory");
 
     let started = Instant::now();
     let client = reqwest::Client::new();
@@ -92,34 +84,18 @@ async fn first_start_creates_master_key_signing_key_and_admin_key_with_no_setup(
 #[test]
 fn bootstrap_json_prints_only_the_credentials() {
     let dir = tempfile::tempdir().unwrap();
-    let out = keymint(dir.path())
-        .args(["bootstrap", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = keymint(dir.path()).args(["bootstrap", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let body: Value = serde_json::from_slice(&out.stdout).expect("stdout is only JSON");
     let obj = body.as_object().unwrap();
     assert_eq!(obj.len(), 2);
-    assert!(obj["client_secret"]
-        .as_str()
-        .unwrap()
-        .starts_with("km_live_"));
+    assert!(obj["client_secret"].as_str().unwrap().starts_with("km_live_"));
     assert_eq!(obj["client_id"].as_str().unwrap().len(), 16);
     // A second bootstrap is how an operator recovers: another, distinct admin key.
-    let again = keymint(dir.path())
-        .args(["bootstrap", "--json"])
-        .output()
-        .unwrap();
+    let again = keymint(dir.path()).args(["bootstrap", "--json"]).output().unwrap();
     let again: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_ne!(again["client_id"], body["client_id"]);
-    let out = keymint(dir.path())
-        .args(["keys", "list", "--json"])
-        .output()
-        .unwrap();
+    let out = keymint(dir.path()).args(["keys", "list", "--json"]).output().unwrap();
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
     assert!(!String::from_utf8_lossy(&out.stdout).contains(obj["client_secret"].as_str().unwrap()));
@@ -127,11 +103,7 @@ fn bootstrap_json_prints_only_the_credentials() {
 
 fn run_json(dir: &std::path::Path, args: &[&str]) -> Value {
     let out = keymint(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
@@ -185,51 +157,20 @@ fn the_cli_manages_the_whole_key_lifecycle_and_is_audited_as_cli() {
     let shown = run_json(d, &["keys", "show", &id, "--json"]);
     assert_eq!(shown["allowed_cidrs"], serde_json::json!(["10.0.0.0/8"]));
 
-    let updated = run_json(
-        d,
-        &[
-            "keys",
-            "update",
-            &id,
-            "--scope",
-            "read:b",
-            "--no-expiry",
-            "--json",
-        ],
-    );
-    assert_eq!(
-        updated["changes"]["scopes"]["to"],
-        serde_json::json!(["read:b"])
-    );
+    let updated =
+        run_json(d, &["keys", "update", &id, "--scope", "read:b", "--no-expiry", "--json"]);
+    assert_eq!(updated["changes"]["scopes"]["to"], serde_json::json!(["read:b"]));
     assert_eq!(updated["expires_at"], Value::Null);
 
-    let rotated = run_json(
-        d,
-        &["keys", "rotate", &id, "--grace-seconds", "60", "--json"],
-    );
+    let rotated = run_json(d, &["keys", "rotate", &id, "--grace-seconds", "60", "--json"]);
     assert_ne!(rotated["client_secret"], first_secret.as_str());
-    assert_eq!(
-        run_json(d, &["keys", "deactivate", &id, "--json"])["status"],
-        "inactive"
-    );
-    assert_eq!(
-        run_json(d, &["keys", "activate", &id, "--json"])["status"],
-        "active"
-    );
-    assert_eq!(
-        run_json(d, &["keys", "usage", &id, "--json"])["data"],
-        serde_json::json!([])
-    );
-    assert_eq!(
-        run_json(d, &["keys", "revoke", &id, "--json"])["status"],
-        "revoked"
-    );
+    assert_eq!(run_json(d, &["keys", "deactivate", &id, "--json"])["status"], "inactive");
+    assert_eq!(run_json(d, &["keys", "activate", &id, "--json"])["status"], "active");
+    assert_eq!(run_json(d, &["keys", "usage", &id, "--json"])["data"], serde_json::json!([]));
+    assert_eq!(run_json(d, &["keys", "revoke", &id, "--json"])["status"], "revoked");
 
     let (ok, _, err) = run_text(d, &["keys", "activate", &id]);
-    assert!(
-        !ok && err.contains("revoked"),
-        "an illegal transition fails with the reason: {err}"
-    );
+    assert!(!ok && err.contains("revoked"), "an illegal transition fails with the reason: {err}");
 
     let (ok, out, _) = run_text(d, &["keys", "delete", &id]);
     assert!(ok && out.contains("deleted"));
@@ -238,10 +179,7 @@ fn the_cli_manages_the_whole_key_lifecycle_and_is_audited_as_cli() {
 
     let audit = run_json(d, &["audit", "--target", &id, "--json"]);
     let events = audit["data"].as_array().unwrap();
-    let actions: Vec<&str> = events
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(
         actions,
         [
@@ -255,10 +193,7 @@ fn the_cli_manages_the_whole_key_lifecycle_and_is_audited_as_cli() {
         ]
     );
     assert!(events.iter().all(|e| e["actor"] == "cli"));
-    let all = keymint(d)
-        .args(["audit", "--limit", "100"])
-        .output()
-        .unwrap();
+    let all = keymint(d).args(["audit", "--limit", "100"]).output().unwrap();
     let all = String::from_utf8_lossy(&all.stdout);
     assert!(all.contains("key.create") && !all.contains(&first_secret));
 }

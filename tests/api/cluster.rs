@@ -31,15 +31,10 @@ async fn a_revoke_on_one_instance_is_refused_on_another_within_a_second(backend:
     let b = a.spawn_peer().await;
     let (id, secret) = a.new_client("shared", &["read:a"]).await;
     // B has the key in its cache.
-    assert_eq!(
-        b.token_basic(&id, &secret, &[]).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(b.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
     let admin = a.admin_token().await;
     assert_eq!(
-        a.post_with(&admin, &format!("/v1/keys/{id}/revoke"), &json!({}))
-            .await
-            .status(),
+        a.post_with(&admin, &format!("/v1/keys/{id}/revoke"), &json!({})).await.status(),
         StatusCode::OK
     );
     let took = wait_until(Duration::from_secs(1), || async {
@@ -51,21 +46,12 @@ async fn a_revoke_on_one_instance_is_refused_on_another_within_a_second(backend:
     // Edits, rotations and deletes travel the same way.
     let (id2, secret2) = a.new_client("edited", &["read:a", "read:b"]).await;
     assert_eq!(
-        b.token_basic(&id2, &secret2, &[("scope", "read:b")])
-            .await
-            .status(),
+        b.token_basic(&id2, &secret2, &[("scope", "read:b")]).await.status(),
         StatusCode::OK
     );
-    a.patch_with(
-        &admin,
-        &format!("/v1/keys/{id2}"),
-        &json!({"scopes": ["read:a"]}),
-    )
-    .await;
+    a.patch_with(&admin, &format!("/v1/keys/{id2}"), &json!({"scopes": ["read:a"]})).await;
     wait_until(Duration::from_secs(1), || async {
-        b.token_basic(&id2, &secret2, &[("scope", "read:b")])
-            .await
-            .status()
+        b.token_basic(&id2, &secret2, &[("scope", "read:b")]).await.status()
             == StatusCode::BAD_REQUEST
     })
     .await;
@@ -80,9 +66,7 @@ async fn a_revoke_on_one_instance_is_refused_on_another_within_a_second(backend:
     })
     .await;
     assert_eq!(
-        b.token_basic(&id2, rotated["client_secret"].as_str().unwrap(), &[])
-            .await
-            .status(),
+        b.token_basic(&id2, rotated["client_secret"].as_str().unwrap(), &[]).await.status(),
         StatusCode::OK
     );
 }
@@ -106,17 +90,10 @@ async fn tokens_from_either_instance_verify_against_either_jwks_through_a_rotati
             }
         }
     };
-    let mut tokens = vec![
-        a.access_token(&id, &secret).await,
-        b.access_token(&id, &secret).await,
-    ];
+    let mut tokens = vec![a.access_token(&id, &secret).await, b.access_token(&id, &secret).await];
     check(&tokens).await;
-    let outcome: Value = a
-        .post_with(&admin, "/v1/signing-keys/rotate", &json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let outcome: Value =
+        a.post_with(&admin, "/v1/signing-keys/rotate", &json!({})).await.json().await.unwrap();
     let next = outcome["kid"].as_str().unwrap().to_string();
     // B publishes the next key too, quickly.
     wait_until(Duration::from_secs(1), || async {
@@ -142,27 +119,11 @@ async fn tokens_from_either_instance_verify_against_either_jwks_through_a_rotati
         tokens.push(b.access_token(&id, &secret).await);
         check(&tokens).await;
     }
-    wait_until(Duration::from_secs(1), || async {
-        b.app.keyring.current().kid() == next
-    })
-    .await;
+    wait_until(Duration::from_secs(1), || async { b.app.keyring.current().kid() == next }).await;
     let from_b = b.access_token(&id, &secret).await;
-    assert_eq!(
-        jsonwebtoken::decode_header(&from_b).unwrap().kid.as_deref(),
-        Some(next.as_str())
-    );
-    let jwks_a = reqwest::get(a.url("/.well-known/jwks.json"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let jwks_b = reqwest::get(b.url("/.well-known/jwks.json"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_eq!(jsonwebtoken::decode_header(&from_b).unwrap().kid.as_deref(), Some(next.as_str()));
+    let jwks_a = reqwest::get(a.url("/.well-known/jwks.json")).await.unwrap().text().await.unwrap();
+    let jwks_b = reqwest::get(b.url("/.well-known/jwks.json")).await.unwrap().text().await.unwrap();
     assert_eq!(jwks_a, jwks_b);
 }
 
@@ -171,11 +132,7 @@ async fn instances_starting_together_on_an_empty_database_agree(backend: Backend
     let starts = (0..3).map(|_| start_instance(db.clone(), &[]));
     let apps: Vec<TestApp> = futures::future::join_all(starts).await;
     let records = apps[0].app.store.list_signing_keys().await.unwrap();
-    assert_eq!(
-        records.iter().filter(|r| r.state == "current").count(),
-        1,
-        "{records:?}"
-    );
+    assert_eq!(records.iter().filter(|r| r.state == "current").count(), 1, "{records:?}");
     let jwks: Vec<String> = {
         let mut out = Vec::new();
         for app in &apps {
@@ -190,17 +147,11 @@ async fn instances_starting_together_on_an_empty_database_agree(backend: Backend
         }
         out
     };
-    assert!(
-        jwks.windows(2).all(|w| w[0] == w[1]),
-        "identical JWKS everywhere"
-    );
+    assert!(jwks.windows(2).all(|w| w[0] == w[1]), "identical JWKS everywhere");
     let bootstrapped: Vec<_> =
         futures::future::join_all(apps.iter().map(|app| app.app.bootstrap_if_empty())).await;
     assert_eq!(
-        bootstrapped
-            .into_iter()
-            .filter(|r| matches!(r, Ok(Some(_))))
-            .count(),
+        bootstrapped.into_iter().filter(|r| matches!(r, Ok(Some(_)))).count(),
         1,
         "one first admin key"
     );

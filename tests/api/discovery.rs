@@ -8,9 +8,7 @@ use crate::on_both_backends;
 
 async fn jwks_publishes_public_members_only_with_cache_control(backend: Backend) {
     let app = spawn_app(backend).await;
-    let response = reqwest::get(app.url("/.well-known/jwks.json"))
-        .await
-        .unwrap();
+    let response = reqwest::get(app.url("/.well-known/jwks.json")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "application/json");
     assert_eq!(response.headers()["cache-control"], "public, max-age=300");
@@ -45,19 +43,14 @@ async fn metadata_is_served_at_both_well_known_paths(backend: Backend) {
     assert_eq!(rfc8414["issuer"], app.base.as_str());
     assert_eq!(rfc8414["token_endpoint"], app.url("/oauth/token"));
     assert_eq!(rfc8414["jwks_uri"], app.url("/.well-known/jwks.json"));
-    assert_eq!(
-        rfc8414["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
-    );
+    assert_eq!(rfc8414["grant_types_supported"], serde_json::json!(["client_credentials"]));
     assert_eq!(
         rfc8414["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post"])
     );
     assert!(rfc8414["response_types_supported"].is_array());
     // The endpoints it names are live.
-    let jwks = reqwest::get(rfc8414["jwks_uri"].as_str().unwrap())
-        .await
-        .unwrap();
+    let jwks = reqwest::get(rfc8414["jwks_uri"].as_str().unwrap()).await.unwrap();
     assert_eq!(jwks.status(), StatusCode::OK);
 }
 

@@ -17,23 +17,15 @@ fn parts(token: &str) -> (Value, Value, String) {
 }
 
 fn assemble(header: &Value, claims: &Value, signature: &str) -> String {
-    format!(
-        "{}.{}.{signature}",
-        B64.encode(header.to_string()),
-        B64.encode(claims.to_string())
-    )
+    format!("{}.{}.{signature}", B64.encode(header.to_string()), B64.encode(claims.to_string()))
 }
 
 async fn refused(app: &TestApp, token: &str, why: &str) {
     let response = app.get_with(token, "/v1/keys").await;
-    let challenge = response
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_string());
+    let challenge =
+        response.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_string());
     assert!(
-        challenge
-            .as_deref()
-            .is_some_and(|c| c.contains(r#"error="invalid_token""#)),
+        challenge.as_deref().is_some_and(|c| c.contains(r#"error="invalid_token""#)),
         "{why}: {challenge:?}"
     );
     assert_problem(response, StatusCode::UNAUTHORIZED, "invalid-token").await;
@@ -42,10 +34,7 @@ async fn refused(app: &TestApp, token: &str, why: &str) {
 async fn forged_and_confused_tokens_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let real = app.admin_token().await;
-    assert_eq!(
-        app.get_with(&real, "/v1/keys").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_with(&real, "/v1/keys").await.status(), StatusCode::OK);
     let (header, claims, signature) = parts(&real);
 
     let mut none = header.clone();
@@ -53,12 +42,7 @@ async fn forged_and_confused_tokens_are_refused(backend: Backend) {
     refused(&app, &assemble(&none, &claims, ""), "alg none").await;
 
     // HS256 keyed with the published public key (algorithm confusion).
-    let jwks = reqwest::get(app.url("/.well-known/jwks.json"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let jwks = reqwest::get(app.url("/.well-known/jwks.json")).await.unwrap().text().await.unwrap();
     let mut hs = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     hs.kid = header["kid"].as_str().map(str::to_string);
     hs.typ = Some("at+jwt".into());
@@ -72,17 +56,11 @@ async fn forged_and_confused_tokens_are_refused(backend: Backend) {
 
     let mut unknown_kid = header.clone();
     unknown_kid["kid"] = json!("not-a-published-kid");
-    refused(
-        &app,
-        &assemble(&unknown_kid, &claims, &signature),
-        "unknown kid",
-    )
-    .await;
+    refused(&app, &assemble(&unknown_kid, &claims, &signature), "unknown kid").await;
 
-    for (name, value) in [
-        ("jku", "https://evil.example/jwks.json"),
-        ("x5u", "https://evil.example/cert.pem"),
-    ] {
+    for (name, value) in
+        [("jku", "https://evil.example/jwks.json"), ("x5u", "https://evil.example/cert.pem")]
+    {
         let mut h = header.clone();
         h[name] = json!(value);
         refused(&app, &assemble(&h, &claims, &signature), name).await;
@@ -94,21 +72,11 @@ async fn forged_and_confused_tokens_are_refused(backend: Backend) {
 
     let mut escalated = claims.clone();
     escalated["scope"] = json!("keymint:workspaces:admin");
-    refused(
-        &app,
-        &assemble(&header, &escalated, &signature),
-        "tampered claims",
-    )
-    .await;
+    refused(&app, &assemble(&header, &escalated, &signature), "tampered claims").await;
 
     let mut other_issuer = claims.clone();
     other_issuer["iss"] = json!("https://elsewhere.example");
-    refused(
-        &app,
-        &assemble(&header, &other_issuer, &signature),
-        "other issuer",
-    )
-    .await;
+    refused(&app, &assemble(&header, &other_issuer, &signature), "other issuer").await;
 }
 
 on_both_backends!(forged_and_confused_tokens_are_refused);

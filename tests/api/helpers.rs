@@ -81,10 +81,8 @@ fn init_logs() {
 /// Everything logged so far by every app in this process.
 pub fn captured_logs() -> String {
     init_logs();
-    let logs = LOGS
-        .get()
-        .map(|l| l.lock().map(|b| b.clone()).unwrap_or_default())
-        .unwrap_or_default();
+    let logs =
+        LOGS.get().map(|l| l.lock().map(|b| b.clone()).unwrap_or_default()).unwrap_or_default();
     String::from_utf8_lossy(&logs).into_owned()
 }
 
@@ -121,15 +119,8 @@ impl TestDatabase {
                     .expect("create database");
                 conn.close().await.ok();
                 let base = admin_url.split('?').next().unwrap_or(&admin_url);
-                let url = format!(
-                    "{}/{name}",
-                    &base[..base.rfind('/').expect("URL has a path")]
-                );
-                TestDatabase {
-                    url,
-                    pg: Some((admin_url, name)),
-                    _dir: dir,
-                }
+                let url = format!("{}/{name}", &base[..base.rfind('/').expect("URL has a path")]);
+                TestDatabase { url, pg: Some((admin_url, name)), _dir: dir }
             }
         }
     }
@@ -138,10 +129,7 @@ impl TestDatabase {
     pub fn route_through(&mut self, port: u16) {
         let (scheme, rest) = self.url.split_once("://").expect("URL has a scheme");
         let (authority, path) = rest.split_once('/').expect("URL has a path");
-        let user = authority
-            .rsplit_once('@')
-            .map(|(u, _)| format!("{u}@"))
-            .unwrap_or_default();
+        let user = authority.rsplit_once('@').map(|(u, _)| format!("{u}@")).unwrap_or_default();
         self.url = format!("{scheme}://{user}127.0.0.1:{port}/{path}");
     }
 
@@ -157,10 +145,7 @@ impl Drop for TestDatabase {
         };
         // Best effort, on a thread of its own: Drop cannot await.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             rt.block_on(async {
                 use sqlx::Connection;
                 let mut conn = sqlx::PgConnection::connect(&admin_url).await.ok()?;
@@ -198,13 +183,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts an app with extra command-line settings, e.g. `["--trusted-proxies", "127.0.0.1/32"]`.
 pub async fn spawn_app_with(backend: Backend, extra_args: &[&str]) -> TestApp {
     let db = Arc::new(TestDatabase::new(backend).await);
-    let mut app = start(
-        db,
-        extra_args.iter().map(|s| s.to_string()).collect(),
-        None,
-        None,
-    )
-    .await;
+    let mut app = start(db, extra_args.iter().map(|s| s.to_string()).collect(), None, None).await;
     let revealed = app.app.bootstrap().await.expect("bootstrap");
     app.admin_id = revealed.key.id.clone();
     app.admin_secret = revealed.secret.expose().to_string();
@@ -213,13 +192,7 @@ pub async fn spawn_app_with(backend: Backend, extra_args: &[&str]) -> TestApp {
 
 /// Starts an instance on `db` without bootstrapping (for instances that start together).
 pub async fn start_instance(db: Arc<TestDatabase>, extra_args: &[&str]) -> TestApp {
-    start(
-        db,
-        extra_args.iter().map(|s| s.to_string()).collect(),
-        None,
-        None,
-    )
-    .await
+    start(db, extra_args.iter().map(|s| s.to_string()).collect(), None, None).await
 }
 
 async fn start(
@@ -229,9 +202,8 @@ async fn start(
     issuer: Option<String>,
 ) -> TestApp {
     init_logs();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(0)))
-        .await
-        .expect("bind");
+    let listener =
+        tokio::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(0))).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let base = format!("http://{addr}");
     let issuer = issuer.unwrap_or_else(|| base.clone());
@@ -252,9 +224,7 @@ async fn start(
     args.extend(extra_args.iter().cloned());
     let cli = Cli::try_parse_from(&args).expect("valid test arguments");
     let clock = ManualClock::new();
-    let app = App::open(cli.config, clock.clone())
-        .await
-        .expect("app opens");
+    let app = App::open(cli.config, clock.clone()).await.expect("app opens");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(keymint::http::serve_until(app.clone(), listener, async {
         let _ = rx.await;
@@ -303,13 +273,8 @@ impl TestApp {
 
     /// Another instance on the same database and master key, on its own port.
     pub async fn spawn_peer(&self) -> TestApp {
-        let mut peer = start(
-            self.db.clone(),
-            self.extra_args.clone(),
-            None,
-            Some(self.issuer.clone()),
-        )
-        .await;
+        let mut peer =
+            start(self.db.clone(), self.extra_args.clone(), None, Some(self.issuer.clone())).await;
         peer.admin_id = self.admin_id.clone();
         peer.admin_secret = self.admin_secret.clone();
         peer
@@ -346,12 +311,7 @@ impl TestApp {
             ("client_secret", secret),
         ];
         form.extend_from_slice(params);
-        self.client
-            .post(self.url("/oauth/token"))
-            .form(&form)
-            .send()
-            .await
-            .expect("request")
+        self.client.post(self.url("/oauth/token")).form(&form).send().await.expect("request")
     }
 
     /// `POST /oauth/token` with a raw body and content type, no client auth header.
@@ -370,10 +330,7 @@ impl TestApp {
         let response = self.token_basic(id, secret, &[]).await;
         assert_eq!(response.status(), StatusCode::OK, "token exchange failed");
         let body: Value = response.json().await.expect("json");
-        body["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_string()
+        body["access_token"].as_str().expect("access_token").to_string()
     }
 
     /// A token of the bootstrap platform admin.
@@ -382,12 +339,7 @@ impl TestApp {
     }
 
     pub async fn get_with(&self, token: &str, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request")
     }
 
     pub async fn post_with(&self, token: &str, path: &str, body: &Value) -> Response {
@@ -411,12 +363,7 @@ impl TestApp {
     }
 
     pub async fn delete_with(&self, token: &str, path: &str) -> Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+        self.client.delete(self.url(path)).bearer_auth(token).send().await.expect("request")
     }
 
     /// Creates a key as the bootstrap admin; returns the create response body.
@@ -434,9 +381,7 @@ impl TestApp {
 
     /// Creates a key named `name` with `scopes`; returns `(client_id, client_secret)`.
     pub async fn new_client(&self, name: &str, scopes: &[&str]) -> (String, String) {
-        let body = self
-            .create_key(json!({"name": name, "scopes": scopes}))
-            .await;
+        let body = self.create_key(json!({"name": name, "scopes": scopes})).await;
         (
             body["client_id"].as_str().unwrap().to_string(),
             body["client_secret"].as_str().unwrap().to_string(),
@@ -456,18 +401,13 @@ impl Drop for TestApp {
 pub async fn assert_oauth_error(response: Response, status: StatusCode, error: &str) -> Value {
     assert_eq!(response.status(), status, "status for {error}");
     assert_eq!(
-        response
-            .headers()
-            .get("cache-control")
-            .map(|v| v.to_str().unwrap()),
+        response.headers().get("cache-control").map(|v| v.to_str().unwrap()),
         Some("no-store")
     );
     let body: Value = response.json().await.expect("RFC 6749 errors are JSON");
     assert_eq!(body["error"], error, "body: {body}");
     let description = body["error_description"].as_str().unwrap_or("");
-    assert!(description
-        .bytes()
-        .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'));
+    assert!(description.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\'));
     body
 }
 
@@ -475,18 +415,11 @@ pub async fn assert_oauth_error(response: Response, status: StatusCode, error: &
 pub async fn assert_problem(response: Response, status: StatusCode, kind: &str) -> Value {
     assert_eq!(response.status(), status);
     assert_eq!(
-        response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap()),
+        response.headers().get("content-type").map(|v| v.to_str().unwrap()),
         Some("application/problem+json")
     );
     let body: Value = response.json().await.expect("problem JSON");
-    assert_eq!(
-        body["type"],
-        format!("urn:keymint:problem:{kind}"),
-        "body: {body}"
-    );
+    assert_eq!(body["type"], format!("urn:keymint:problem:{kind}"), "body: {body}");
     assert_eq!(body["status"], status.as_u16());
     assert!(body["title"].is_string() && body["detail"].is_string());
     body
@@ -504,9 +437,7 @@ impl DbProxy {
     /// Proxies 127.0.0.1:<port> to `target` (host:port).
     pub async fn start(target: String) -> DbProxy {
         use std::sync::atomic::Ordering;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind proxy");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let port = listener.local_addr().expect("addr").port();
         let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (cuts, _) = tokio::sync::watch::channel(0u64);

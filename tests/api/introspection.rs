@@ -23,9 +23,7 @@ struct Introspector {
 
 impl Introspector {
     async fn new(app: &TestApp) -> Self {
-        let (id, secret) = app
-            .new_client("resource-server", &["keymint:introspect"])
-            .await;
+        let (id, secret) = app.new_client("resource-server", &["keymint:introspect"]).await;
         Introspector { id, secret }
     }
 
@@ -56,18 +54,11 @@ async fn introspection_reports_active_tokens_with_their_claims(backend: Backend)
         if junk.is_empty() {
             assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
         } else {
-            assert_eq!(
-                response.json::<Value>().await.unwrap(),
-                json!({"active": false})
-            );
+            assert_eq!(response.json::<Value>().await.unwrap(), json!({"active": false}));
         }
     }
     app.clock.advance(600 + 10);
-    assert_eq!(
-        rs.active(&app, &token).await,
-        json!({"active": false}),
-        "expired"
-    );
+    assert_eq!(rs.active(&app, &token).await, json!({"active": false}), "expired");
 }
 
 async fn tokens_of_changed_keys_become_inactive(backend: Backend) {
@@ -75,39 +66,24 @@ async fn tokens_of_changed_keys_become_inactive(backend: Backend) {
     let rs = Introspector::new(&app).await;
     let admin = app.admin_token().await;
     for action in ["revoke", "deactivate", "delete", "rotate"] {
-        let (id, secret) = app
-            .new_client(&format!("client-{action}"), &["read:a"])
-            .await;
+        let (id, secret) = app.new_client(&format!("client-{action}"), &["read:a"]).await;
         let token = app.access_token(&id, &secret).await;
         assert_eq!(rs.active(&app, &token).await["active"], true);
         app.clock.advance(1);
         let status = match action {
-            "delete" => app
-                .delete_with(&admin, &format!("/v1/keys/{id}"))
-                .await
-                .status(),
-            _ => app
-                .post_with(&admin, &format!("/v1/keys/{id}/{action}"), &json!({}))
-                .await
-                .status(),
+            "delete" => app.delete_with(&admin, &format!("/v1/keys/{id}")).await.status(),
+            _ => {
+                app.post_with(&admin, &format!("/v1/keys/{id}/{action}"), &json!({})).await.status()
+            }
         };
         assert!(status.is_success(), "{action}: {status}");
-        assert_eq!(
-            rs.active(&app, &token).await,
-            json!({"active": false}),
-            "after {action}"
-        );
+        assert_eq!(rs.active(&app, &token).await, json!({"active": false}), "after {action}");
     }
     // A rotation with grace keeps earlier tokens active until the grace ends.
     let (id, secret) = app.new_client("graceful", &["read:a"]).await;
     let token = app.access_token(&id, &secret).await;
     app.clock.advance(1);
-    app.post_with(
-        &admin,
-        &format!("/v1/keys/{id}/rotate"),
-        &json!({"grace_seconds": 300}),
-    )
-    .await;
+    app.post_with(&admin, &format!("/v1/keys/{id}/rotate"), &json!({"grace_seconds": 300})).await;
     assert_eq!(rs.active(&app, &token).await["active"], true);
     app.clock.advance(301);
     assert_eq!(rs.active(&app, &token).await["active"], false);
@@ -119,14 +95,7 @@ async fn introspection_needs_the_introspect_scope(backend: Backend) {
     let token = app.access_token(&id, &secret).await;
     let refused = call(&app, "/oauth/introspect", &id, &secret, &token).await;
     assert_oauth_error(refused, StatusCode::FORBIDDEN, "insufficient_scope").await;
-    let wrong = call(
-        &app,
-        "/oauth/introspect",
-        &id,
-        "wrong-secret-entirely",
-        &token,
-    )
-    .await;
+    let wrong = call(&app, "/oauth/introspect", &id, "wrong-secret-entirely", &token).await;
     assert_oauth_error(wrong, StatusCode::UNAUTHORIZED, "invalid_client").await;
 }
 
@@ -150,25 +119,32 @@ async fn a_client_revokes_its_own_token_and_only_its_own(backend: Backend) {
     assert_eq!(revoked.status(), StatusCode::OK);
     assert_eq!(rs.active(&app, &mine).await, json!({"active": false}));
     // Repeating, and unknown tokens, are fine too.
-    assert_eq!(
-        call(&app, "/oauth/revoke", &id, &secret, &mine)
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        call(&app, "/oauth/revoke", &id, &secret, "garbage")
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(call(&app, "/oauth/revoke", &id, &secret, &mine).await.status(), StatusCode::OK);
+    assert_eq!(call(&app, "/oauth/revoke", &id, &secret, "garbage").await.status(), StatusCode::OK);
     // The key itself still works.
-    assert_eq!(
-        app.token_basic(&id, &secret, &[]).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
     let unauthenticated = call(&app, "/oauth/revoke", &id, "wrong-wrong-wrong-wrong", &mine).await;
     assert_oauth_error(unauthenticated, StatusCode::UNAUTHORIZED, "invalid_client").await;
+}
+
+async fn the_introspect_scope_opens_no_management_api(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rs = Introspector::new(&app).await;
+    let token = app.access_token(&rs.id, &rs.secret).await;
+    let claims = crate::token::verify_with_jwks(&app, &token, "https://api.example.test").await;
+    assert_eq!(claims["aud"], "https://api.example.test", "no management audience");
+    let response = app.get_with(&token, "/v1/workspaces").await;
+    crate::helpers::assert_problem(response, StatusCode::FORBIDDEN, "insufficient-scope").await;
+}
+
+async fn a_revoked_admin_token_no_longer_opens_the_management_api(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    assert_eq!(app.get_with(&admin, "/v1/keys").await.status(), StatusCode::OK);
+    let revoked = call(&app, "/oauth/revoke", &app.admin_id, &app.admin_secret, &admin).await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let response = app.get_with(&admin, "/v1/keys").await;
+    crate::helpers::assert_problem(response, StatusCode::UNAUTHORIZED, "invalid-token").await;
 }
 
 async fn discovery_names_introspection_and_revocation(backend: Backend) {
@@ -189,4 +165,6 @@ on_both_backends!(
     introspection_needs_the_introspect_scope,
     a_client_revokes_its_own_token_and_only_its_own,
     discovery_names_introspection_and_revocation,
+    the_introspect_scope_opens_no_management_api,
+    a_revoked_admin_token_no_longer_opens_the_management_api,
 );

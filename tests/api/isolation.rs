@@ -22,36 +22,23 @@ async fn a_workspace_admin_sees_and_changes_its_own_workspace_only(backend: Back
         .create_key(json!({"name": "b-admin", "workspace_id": ws_b, "scopes": ["keymint:keys:write", "keymint:audit:read"]}))
         .await;
     let b_token = app
-        .access_token(
-            b_admin["id"].as_str().unwrap(),
-            b_admin["client_secret"].as_str().unwrap(),
-        )
+        .access_token(b_admin["id"].as_str().unwrap(), b_admin["client_secret"].as_str().unwrap())
         .await;
 
     // Creating without workspace_id lands in the caller's own workspace.
-    let own = app
-        .post_with(&b_token, "/v1/keys", &json!({"name": "b-service"}))
-        .await;
+    let own = app.post_with(&b_token, "/v1/keys", &json!({"name": "b-service"})).await;
     assert_eq!(own.status(), StatusCode::CREATED);
     let own: Value = own.json().await.unwrap();
     assert_eq!(own["workspace_id"], ws_b);
 
-    let listed: Value = app
-        .get_with(&b_token, "/v1/keys?status=all")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_with(&b_token, "/v1/keys?status=all").await.json().await.unwrap();
     let workspaces: Vec<&str> = listed["data"]
         .as_array()
         .unwrap()
         .iter()
         .map(|k| k["workspace_id"].as_str().unwrap())
         .collect();
-    assert!(
-        !workspaces.is_empty() && workspaces.iter().all(|w| *w == ws_b),
-        "{workspaces:?}"
-    );
+    assert!(!workspaces.is_empty() && workspaces.iter().all(|w| *w == ws_b), "{workspaces:?}");
 
     // Another workspace's key is a 404, for every verb.
     assert_problem(
@@ -61,33 +48,20 @@ async fn a_workspace_admin_sees_and_changes_its_own_workspace_only(backend: Back
     )
     .await;
     assert_problem(
-        app.post_with(&b_token, &format!("/v1/keys/{a_key}/revoke"), &json!({}))
-            .await,
+        app.post_with(&b_token, &format!("/v1/keys/{a_key}/revoke"), &json!({})).await,
         StatusCode::NOT_FOUND,
         "not-found",
     )
     .await;
     assert_problem(
-        app.delete_with(&b_token, &format!("/v1/keys/{a_key}"))
-            .await,
+        app.delete_with(&b_token, &format!("/v1/keys/{a_key}")).await,
         StatusCode::NOT_FOUND,
         "not-found",
     )
     .await;
-    let default_ws = app
-        .app
-        .store
-        .find_key(&a_key)
-        .await
-        .unwrap()
-        .unwrap()
-        .workspace_id;
+    let default_ws = app.app.store.find_key(&a_key).await.unwrap().unwrap().workspace_id;
     let elsewhere = app
-        .post_with(
-            &b_token,
-            "/v1/keys",
-            &json!({"name": "x", "workspace_id": default_ws}),
-        )
+        .post_with(&b_token, "/v1/keys", &json!({"name": "x", "workspace_id": default_ws}))
         .await;
     assert_problem(elsewhere, StatusCode::NOT_FOUND, "not-found").await;
 
@@ -100,47 +74,20 @@ async fn a_workspace_admin_sees_and_changes_its_own_workspace_only(backend: Back
         )
         .await;
     assert_problem(escalate, StatusCode::FORBIDDEN, "insufficient-scope").await;
-    let new_ws = app
-        .post_with(&b_token, "/v1/workspaces", &json!({"name": "mine"}))
-        .await;
+    let new_ws = app.post_with(&b_token, "/v1/workspaces", &json!({"name": "mine"})).await;
     assert_problem(new_ws, StatusCode::FORBIDDEN, "insufficient-scope").await;
-    let seen: Value = app
-        .get_with(&b_token, "/v1/workspaces")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let seen: Value = app.get_with(&b_token, "/v1/workspaces").await.json().await.unwrap();
     assert_eq!(seen["data"].as_array().unwrap().len(), 1);
 
     // Its audit view holds only its workspace's events.
-    let audit: Value = app
-        .get_with(&b_token, "/v1/audit")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        audit["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|e| e["workspace_id"] == ws_b),
-        "{audit}"
-    );
+    let audit: Value = app.get_with(&b_token, "/v1/audit").await.json().await.unwrap();
+    assert!(audit["data"].as_array().unwrap().iter().all(|e| e["workspace_id"] == ws_b), "{audit}");
 
     // The platform admin still sees both.
-    let all: Value = app
-        .get_with(&platform, "/v1/keys?status=all&limit=100")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = all["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["id"].as_str().unwrap())
-        .collect();
+    let all: Value =
+        app.get_with(&platform, "/v1/keys?status=all&limit=100").await.json().await.unwrap();
+    let ids: Vec<&str> =
+        all["data"].as_array().unwrap().iter().map(|k| k["id"].as_str().unwrap()).collect();
     assert!(ids.contains(&a_key.as_str()) && ids.contains(&own["id"].as_str().unwrap()));
 }
 
@@ -149,22 +96,13 @@ async fn a_read_only_admin_reads_but_cannot_change(backend: Backend) {
     let (target, _) = app.new_client("target", &["read:a"]).await;
     let (id, secret) = app.new_client("auditor", &["keymint:keys:read"]).await;
     let token = app.access_token(&id, &secret).await;
+    assert_eq!(app.get_with(&token, &format!("/v1/keys/{target}")).await.status(), StatusCode::OK);
     assert_eq!(
-        app.get_with(&token, &format!("/v1/keys/{target}"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.get_with(&token, &format!("/v1/keys/{target}/usage"))
-            .await
-            .status(),
+        app.get_with(&token, &format!("/v1/keys/{target}/usage")).await.status(),
         StatusCode::OK
     );
     for path in ["revoke", "deactivate", "rotate"] {
-        let refused = app
-            .post_with(&token, &format!("/v1/keys/{target}/{path}"), &json!({}))
-            .await;
+        let refused = app.post_with(&token, &format!("/v1/keys/{target}/{path}"), &json!({})).await;
         assert_problem(refused, StatusCode::FORBIDDEN, "insufficient-scope").await;
     }
     assert_problem(
@@ -185,13 +123,9 @@ async fn an_admin_token_stops_working_when_its_key_is_revoked(backend: Backend) 
     let app = spawn_app(backend).await;
     let (id, secret) = app.new_client("ops", &["keymint:keys:read"]).await;
     let token = app.access_token(&id, &secret).await;
-    assert_eq!(
-        app.get_with(&token, "/v1/keys").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_with(&token, "/v1/keys").await.status(), StatusCode::OK);
     let admin = app.admin_token().await;
-    app.post_with(&admin, &format!("/v1/keys/{id}/revoke"), &json!({}))
-        .await;
+    app.post_with(&admin, &format!("/v1/keys/{id}/revoke"), &json!({})).await;
     assert_problem(
         app.get_with(&token, "/v1/keys").await,
         StatusCode::UNAUTHORIZED,

@@ -22,11 +22,8 @@ async fn each_state_allows_or_refuses_a_token(backend: Backend) {
     let (id, secret) = app.new_client("stateful", &["read:a"]).await;
     assert_eq!(exchange_status(&app, &id, &secret).await, StatusCode::OK);
 
-    let deactivated: Value = post(&app, &admin, &format!("/v1/keys/{id}/deactivate"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let deactivated: Value =
+        post(&app, &admin, &format!("/v1/keys/{id}/deactivate")).await.json().await.unwrap();
     assert_eq!(deactivated["status"], "inactive");
     assert_oauth_error(
         app.token_basic(&id, &secret, &[]).await,
@@ -36,97 +33,48 @@ async fn each_state_allows_or_refuses_a_token(backend: Backend) {
     .await;
     // Repeating is idempotent.
     assert_eq!(
-        post(&app, &admin, &format!("/v1/keys/{id}/deactivate"))
-            .await
-            .status(),
+        post(&app, &admin, &format!("/v1/keys/{id}/deactivate")).await.status(),
         StatusCode::OK
     );
 
-    let reactivated: Value = post(&app, &admin, &format!("/v1/keys/{id}/activate"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let reactivated: Value =
+        post(&app, &admin, &format!("/v1/keys/{id}/activate")).await.json().await.unwrap();
     assert_eq!(reactivated["status"], "active");
     assert_eq!(exchange_status(&app, &id, &secret).await, StatusCode::OK);
 
-    assert_eq!(
-        post(&app, &admin, &format!("/v1/keys/{id}/revoke"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        exchange_status(&app, &id, &secret).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(post(&app, &admin, &format!("/v1/keys/{id}/revoke")).await.status(), StatusCode::OK);
+    assert_eq!(exchange_status(&app, &id, &secret).await, StatusCode::UNAUTHORIZED);
     for action in ["activate", "deactivate", "rotate"] {
         let refused = post(&app, &admin, &format!("/v1/keys/{id}/{action}")).await;
         let problem = assert_problem(refused, StatusCode::CONFLICT, "conflict").await;
-        assert!(
-            problem["detail"].as_str().unwrap().contains("revoked"),
-            "{problem}"
-        );
+        assert!(problem["detail"].as_str().unwrap().contains("revoked"), "{problem}");
     }
-    let edit = app
-        .patch_with(
-            &admin,
-            &format!("/v1/keys/{id}"),
-            &json!({"name": "renamed"}),
-        )
-        .await;
+    let edit = app.patch_with(&admin, &format!("/v1/keys/{id}"), &json!({"name": "renamed"})).await;
     assert_problem(edit, StatusCode::CONFLICT, "conflict").await;
     // The revoked row stays for audit and still reads.
-    let row: Value = app
-        .get_with(&admin, &format!("/v1/keys/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let row: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
     assert_eq!(row["status"], "revoked");
 
     let (gone, gone_secret) = app.new_client("deleted", &["read:a"]).await;
     let deleted = app.delete_with(&admin, &format!("/v1/keys/{gone}")).await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        exchange_status(&app, &gone, &gone_secret).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(exchange_status(&app, &gone, &gone_secret).await, StatusCode::UNAUTHORIZED);
     let missing = app.get_with(&admin, &format!("/v1/keys/{gone}")).await;
     assert_problem(missing, StatusCode::NOT_FOUND, "not-found").await;
     let again = app.delete_with(&admin, &format!("/v1/keys/{gone}")).await;
     assert_problem(again, StatusCode::NOT_FOUND, "not-found").await;
 
     // The audit log kept every transition, including the delete, once each.
-    let audit: Value = app
-        .get_with(&admin, &format!("/v1/audit?target_id={id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let actions: Vec<&str> = audit["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    let changes: Vec<&str> = actions
-        .iter()
-        .copied()
-        .filter(|a| a.starts_with("key."))
-        .collect();
-    assert_eq!(
-        changes,
-        ["key.revoke", "key.activate", "key.deactivate", "key.create"]
-    );
+    let audit: Value =
+        app.get_with(&admin, &format!("/v1/audit?target_id={id}")).await.json().await.unwrap();
+    let actions: Vec<&str> =
+        audit["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let changes: Vec<&str> = actions.iter().copied().filter(|a| a.starts_with("key.")).collect();
+    assert_eq!(changes, ["key.revoke", "key.activate", "key.deactivate", "key.create"]);
     // The refused exchanges are there too, with their reasons.
     assert_eq!(actions.iter().filter(|a| **a == "token.refused").count(), 2);
-    let audit: Value = app
-        .get_with(&admin, &format!("/v1/audit?target_id={gone}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit: Value =
+        app.get_with(&admin, &format!("/v1/audit?target_id={gone}")).await.json().await.unwrap();
     assert_eq!(audit["data"][0]["action"], "key.delete");
 }
 
@@ -143,10 +91,7 @@ async fn rotation_without_grace_stops_the_old_secret_at_once(backend: Backend) {
     assert_ne!(new, old);
     assert!(rotated["rotated_at"].is_string());
     assert_eq!(rotated["previous_secret_expires_at"], Value::Null);
-    assert_eq!(
-        exchange_status(&app, &id, &old).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(exchange_status(&app, &id, &old).await, StatusCode::UNAUTHORIZED);
     assert_eq!(exchange_status(&app, &id, new).await, StatusCode::OK);
 }
 
@@ -155,21 +100,13 @@ async fn rotation_with_grace_accepts_both_secrets_until_the_grace_ends(backend: 
     let admin = app.admin_token().await;
     let (id, old) = app.new_client("graceful", &["read:a"]).await;
     let too_long = app
-        .post_with(
-            &admin,
-            &format!("/v1/keys/{id}/rotate"),
-            &json!({"grace_seconds": 8 * 86_400}),
-        )
+        .post_with(&admin, &format!("/v1/keys/{id}/rotate"), &json!({"grace_seconds": 8 * 86_400}))
         .await;
     let problem = assert_problem(too_long, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
     assert_eq!(problem["errors"][0]["field"], "grace_seconds");
 
     let rotated: Value = app
-        .post_with(
-            &admin,
-            &format!("/v1/keys/{id}/rotate"),
-            &json!({"grace_seconds": 3600}),
-        )
+        .post_with(&admin, &format!("/v1/keys/{id}/rotate"), &json!({"grace_seconds": 3600}))
         .await
         .json()
         .await
@@ -185,23 +122,14 @@ async fn rotation_with_grace_accepts_both_secrets_until_the_grace_ends(backend: 
     );
     assert_eq!(exchange_status(&app, &id, &new).await, StatusCode::OK);
     let admin = app.admin_token().await;
-    let key: Value = app
-        .get_with(&admin, &format!("/v1/keys/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let key: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
     assert!(
         key["previous_secret_last_used_at"].is_string(),
         "the key shows the old secret was still used: {key}"
     );
 
     app.clock.advance(1801);
-    assert_eq!(
-        exchange_status(&app, &id, &old).await,
-        StatusCode::UNAUTHORIZED,
-        "grace over"
-    );
+    assert_eq!(exchange_status(&app, &id, &old).await, StatusCode::UNAUTHORIZED, "grace over");
     assert_eq!(exchange_status(&app, &id, &new).await, StatusCode::OK);
 }
 
@@ -210,9 +138,7 @@ async fn edits_report_what_changed_and_take_effect_on_the_next_request(backend: 
     let admin = app.admin_token().await;
     let (id, secret) = app.new_client("editable", &["read:a", "read:b"]).await;
     assert_eq!(
-        app.token_basic(&id, &secret, &[("scope", "read:b")])
-            .await
-            .status(),
+        app.token_basic(&id, &secret, &[("scope", "read:b")]).await.status(),
         StatusCode::OK
     );
 
@@ -228,41 +154,24 @@ async fn edits_report_what_changed_and_take_effect_on_the_next_request(backend: 
         json!({"from": ["read:a", "read:b"], "to": ["read:a"]})
     );
     assert_eq!(edited["changes"]["description"]["to"], "narrowed");
-    assert_eq!(
-        edited["changes"]["allowed_cidrs"]["to"],
-        json!(["127.0.0.0/8", "::1/128"])
-    );
+    assert_eq!(edited["changes"]["allowed_cidrs"]["to"], json!(["127.0.0.0/8", "::1/128"]));
     assert!(edited["changes"]["expires_at"]["to"].is_string());
-    assert!(
-        edited["changes"].get("name").is_none(),
-        "unchanged fields are not reported"
-    );
+    assert!(edited["changes"].get("name").is_none(), "unchanged fields are not reported");
 
     let refused = app.token_basic(&id, &secret, &[("scope", "read:b")]).await;
     assert_oauth_error(refused, StatusCode::BAD_REQUEST, "invalid_scope").await;
-    assert_eq!(
-        app.token_basic(&id, &secret, &[]).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
 
     // Expiry can be removed again; an unchanged edit reports no changes.
     let cleared: Value = app
-        .patch_with(
-            &admin,
-            &format!("/v1/keys/{id}"),
-            &json!({"expires_at": null}),
-        )
+        .patch_with(&admin, &format!("/v1/keys/{id}"), &json!({"expires_at": null}))
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(cleared["expires_at"], Value::Null);
     let same: Value = app
-        .patch_with(
-            &admin,
-            &format!("/v1/keys/{id}"),
-            &json!({"description": "narrowed"}),
-        )
+        .patch_with(&admin, &format!("/v1/keys/{id}"), &json!({"description": "narrowed"}))
         .await
         .json()
         .await
@@ -270,25 +179,14 @@ async fn edits_report_what_changed_and_take_effect_on_the_next_request(backend: 
     assert_eq!(same["changes"], json!({}));
 
     app.create_key(json!({"name": "taken"})).await;
-    let clash = app
-        .patch_with(&admin, &format!("/v1/keys/{id}"), &json!({"name": "taken"}))
-        .await;
+    let clash = app.patch_with(&admin, &format!("/v1/keys/{id}"), &json!({"name": "taken"})).await;
     assert_problem(clash, StatusCode::CONFLICT, "conflict").await;
     let bad = app
-        .patch_with(
-            &admin,
-            &format!("/v1/keys/{id}"),
-            &json!({"allowed_cidrs": ["10.0.0.1/33"]}),
-        )
+        .patch_with(&admin, &format!("/v1/keys/{id}"), &json!({"allowed_cidrs": ["10.0.0.1/33"]}))
         .await;
     assert_problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
-    let environment = app
-        .patch_with(
-            &admin,
-            &format!("/v1/keys/{id}"),
-            &json!({"environment": "staging"}),
-        )
-        .await;
+    let environment =
+        app.patch_with(&admin, &format!("/v1/keys/{id}"), &json!({"environment": "staging"})).await;
     let problem = assert_problem(environment, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
     assert!(
         problem["detail"].as_str().unwrap().contains("environment"),

@@ -41,9 +41,7 @@ async fn the_openapi_document_parses_and_covers_every_route(backend: Backend) {
     assert!(spec.openapi.starts_with("3.1"), "{}", spec.openapi);
     let paths = spec.paths.as_ref().expect("paths");
     for (method, path) in ROUTES {
-        let item = paths
-            .get(*path)
-            .unwrap_or_else(|| panic!("{path} is not documented"));
+        let item = paths.get(*path).unwrap_or_else(|| panic!("{path} is not documented"));
         let op = match *method {
             "get" => &item.get,
             "post" => &item.post,
@@ -65,9 +63,7 @@ async fn the_openapi_document_parses_and_covers_every_route(backend: Backend) {
                 continue;
             }
             let url = app.url(&path.replace("{id}", "AAAAAAAAAAAAAAAA"));
-            let request = app
-                .client
-                .request(method.to_uppercase().parse().unwrap(), url);
+            let request = app.client.request(method.to_uppercase().parse().unwrap(), url);
             let status = request.send().await.unwrap().status();
             assert!(
                 status != StatusCode::NOT_FOUND || path.contains("{id}"),

@@ -12,22 +12,9 @@ use crate::helpers::{start_instance, Backend, DbProxy, TestDatabase};
 async fn an_outage_degrades_safely_and_recovers_without_a_restart() {
     let mut db = TestDatabase::new(Backend::Postgres).await;
     let admin_url = std::env::var("TEST_DATABASE_URL").unwrap();
-    let authority = admin_url
-        .split("://")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap();
-    let host_port = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, hp)| hp)
-        .to_string();
-    let target = if host_port.contains(':') {
-        host_port
-    } else {
-        format!("{host_port}:5432")
-    };
+    let authority = admin_url.split("://").nth(1).unwrap().split('/').next().unwrap();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp).to_string();
+    let target = if host_port.contains(':') { host_port } else { format!("{host_port}:5432") };
     let proxy = DbProxy::start(target).await;
     db.route_through(proxy.port);
     let mut app = start_instance(Arc::new(db), &[]).await;
@@ -36,38 +23,23 @@ async fn an_outage_degrades_safely_and_recovers_without_a_restart() {
     app.admin_secret = revealed.secret.expose().to_string();
     let (warm, warm_secret) = app.new_client("warm", &[]).await;
     let (cold, cold_secret) = app.new_client("cold", &[]).await;
-    assert_eq!(
-        app.token_basic(&warm, &warm_secret, &[]).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.token_basic(&warm, &warm_secret, &[]).await.status(), StatusCode::OK);
     let admin = app.admin_token().await;
 
     proxy.cut();
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Served from memory.
     assert_eq!(
-        reqwest::get(app.url("/.well-known/jwks.json"))
-            .await
-            .unwrap()
-            .status(),
+        reqwest::get(app.url("/.well-known/jwks.json")).await.unwrap().status(),
         StatusCode::OK
     );
     assert_eq!(
-        reqwest::get(app.url("/.well-known/openid-configuration"))
-            .await
-            .unwrap()
-            .status(),
+        reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap().status(),
         StatusCode::OK
     );
-    assert_eq!(
-        reqwest::get(app.url("/healthz")).await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(reqwest::get(app.url("/healthz")).await.unwrap().status(), StatusCode::OK);
     // A key this instance knows is decided from memory; nothing can have changed it meanwhile.
-    assert_eq!(
-        app.token_basic(&warm, &warm_secret, &[]).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.token_basic(&warm, &warm_secret, &[]).await.status(), StatusCode::OK);
     // A key it does not know cannot be decided: 503, never 401 or 500.
     let cold_response = app.token_basic(&cold, &cold_secret, &[]).await;
     assert_eq!(cold_response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -91,18 +63,12 @@ async fn an_outage_degrades_safely_and_recovers_without_a_restart() {
         assert!(started.elapsed() < Duration::from_secs(15), "no recovery");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(
-        app.get_with(&admin, "/v1/keys").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_with(&admin, "/v1/keys").await.status(), StatusCode::OK);
     // Usage counted during the outage was kept and written after it.
     let rows = app.app.store.usage(Some(&warm), None).await.unwrap();
     app.app.usage.flush().await.unwrap();
     let rows_after = app.app.store.usage(Some(&warm), None).await.unwrap();
-    assert!(
-        rows_after.iter().map(|r| r.issued).sum::<i64>() >= 2,
-        "{rows:?} {rows_after:?}"
-    );
+    assert!(rows_after.iter().map(|r| r.issued).sum::<i64>() >= 2, "{rows:?} {rows_after:?}");
 }
 
 mod postgres {

@@ -10,41 +10,28 @@ use crate::token::verify_with_jwks;
 
 async fn granted_scope_is_exactly_what_was_asked_when_covered(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (id, secret) = app
-        .new_client("scoped", &["write:agents/**", "read:prompts/*", "*:*"])
-        .await;
-    let response = app
-        .token_basic(&id, &secret, &[("scope", "read:agents/a/b write:agents/x")])
-        .await;
+    let (id, secret) =
+        app.new_client("scoped", &["write:agents/**", "read:prompts/*", "*:*"]).await;
+    let response =
+        app.token_basic(&id, &secret, &[("scope", "read:agents/a/b write:agents/x")]).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["scope"], "read:agents/a/b write:agents/x");
-    let claims = verify_with_jwks(
-        &app,
-        body["access_token"].as_str().unwrap(),
-        "https://api.example.test",
-    )
-    .await;
+    let claims =
+        verify_with_jwks(&app, body["access_token"].as_str().unwrap(), "https://api.example.test")
+            .await;
     assert_eq!(claims["scope"], "read:agents/a/b write:agents/x");
 
     // A wildcard grant never yields a management scope.
-    let escalation = app
-        .token_basic(&id, &secret, &[("scope", "keymint:keys:read")])
-        .await;
+    let escalation = app.token_basic(&id, &secret, &[("scope", "keymint:keys:read")]).await;
     assert_oauth_error(escalation, StatusCode::BAD_REQUEST, "invalid_scope").await;
-    let malformed = app
-        .token_basic(&id, &secret, &[("scope", "read:agents//x")])
-        .await;
+    let malformed = app.token_basic(&id, &secret, &[("scope", "read:agents//x")]).await;
     assert_oauth_error(malformed, StatusCode::BAD_REQUEST, "invalid_scope").await;
 
     let (narrow, narrow_secret) = app.new_client("narrow", &["read:prompts/*"]).await;
-    let too_deep = app
-        .token_basic(&narrow, &narrow_secret, &[("scope", "read:prompts/a/b")])
-        .await;
+    let too_deep = app.token_basic(&narrow, &narrow_secret, &[("scope", "read:prompts/a/b")]).await;
     assert_oauth_error(too_deep, StatusCode::BAD_REQUEST, "invalid_scope").await;
-    let write = app
-        .token_basic(&narrow, &narrow_secret, &[("scope", "write:prompts/a")])
-        .await;
+    let write = app.token_basic(&narrow, &narrow_secret, &[("scope", "write:prompts/a")]).await;
     assert_oauth_error(write, StatusCode::BAD_REQUEST, "invalid_scope").await;
 }
 
@@ -53,57 +40,34 @@ async fn audiences_come_from_resource_and_audience_parameters(backend: Backend) 
     let created = app
         .create_key(json!({"name": "aud", "audiences": ["https://a.example", "https://b.example"]}))
         .await;
-    let (id, secret) = (
-        created["id"].as_str().unwrap(),
-        created["client_secret"].as_str().unwrap(),
-    );
+    let (id, secret) =
+        (created["id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
     let token = |params: Vec<(&'static str, &'static str)>| {
         let app = &app;
         async move { app.token_basic(id, secret, &params).await }
     };
 
     let default: Value = token(vec![]).await.json().await.unwrap();
-    let claims = verify_with_jwks(
-        &app,
-        default["access_token"].as_str().unwrap(),
-        "https://a.example",
-    )
-    .await;
-    assert_eq!(
-        claims["aud"], "https://a.example",
-        "the key's first audience is its default"
-    );
+    let claims =
+        verify_with_jwks(&app, default["access_token"].as_str().unwrap(), "https://a.example")
+            .await;
+    assert_eq!(claims["aud"], "https://a.example", "the key's first audience is its default");
 
-    let both: Value = token(vec![
-        ("resource", "https://a.example"),
-        ("resource", "https://b.example"),
-    ])
-    .await
-    .json()
-    .await
-    .unwrap();
-    let claims = verify_with_jwks(
-        &app,
-        both["access_token"].as_str().unwrap(),
-        "https://b.example",
-    )
-    .await;
-    assert_eq!(
-        claims["aud"],
-        json!(["https://a.example", "https://b.example"])
-    );
+    let both: Value =
+        token(vec![("resource", "https://a.example"), ("resource", "https://b.example")])
+            .await
+            .json()
+            .await
+            .unwrap();
+    let claims =
+        verify_with_jwks(&app, both["access_token"].as_str().unwrap(), "https://b.example").await;
+    assert_eq!(claims["aud"], json!(["https://a.example", "https://b.example"]));
 
-    let by_audience: Value = token(vec![("audience", "https://b.example")])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let claims = verify_with_jwks(
-        &app,
-        by_audience["access_token"].as_str().unwrap(),
-        "https://b.example",
-    )
-    .await;
+    let by_audience: Value =
+        token(vec![("audience", "https://b.example")]).await.json().await.unwrap();
+    let claims =
+        verify_with_jwks(&app, by_audience["access_token"].as_str().unwrap(), "https://b.example")
+            .await;
     assert_eq!(claims["aud"], "https://b.example");
 
     assert_oauth_error(
@@ -133,10 +97,8 @@ async fn allowlists_use_the_peer_or_the_rightmost_untrusted_forwarded_address(ba
     let created = app
         .create_key(json!({"name": "office", "allowed_cidrs": ["203.0.113.0/24", "2001:db8::/32"]}))
         .await;
-    let (id, secret) = (
-        created["id"].as_str().unwrap(),
-        created["client_secret"].as_str().unwrap(),
-    );
+    let (id, secret) =
+        (created["id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
     let exchange = |xff: Option<&'static str>| {
         let app = &app;
         async move {
@@ -151,11 +113,7 @@ async fn allowlists_use_the_peer_or_the_rightmost_untrusted_forwarded_address(ba
             req.send().await.unwrap().status()
         }
     };
-    assert_eq!(
-        exchange(None).await,
-        StatusCode::UNAUTHORIZED,
-        "the proxy itself is not allowed"
-    );
+    assert_eq!(exchange(None).await, StatusCode::UNAUTHORIZED, "the proxy itself is not allowed");
     assert_eq!(exchange(Some("203.0.113.5")).await, StatusCode::OK);
     assert_eq!(
         exchange(Some("203.0.113.5, 10.9.1.1")).await,
@@ -182,32 +140,22 @@ async fn allowlists_use_the_peer_or_the_rightmost_untrusted_forwarded_address(ba
     // The refusal's real reason is in the audit log.
     let admin = app.admin_token().await;
     let audit: Value = app
-        .get_with(
-            &admin,
-            &format!("/v1/audit?target_id={id}&action=token.refused"),
-        )
+        .get_with(&admin, &format!("/v1/audit?target_id={id}&action=token.refused"))
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        audit["data"][0]["details"]["reason"], "address not allowed",
-        "{audit}"
-    );
+    assert_eq!(audit["data"][0]["details"]["reason"], "address not allowed", "{audit}");
 }
 
 async fn a_spoofed_header_from_an_untrusted_peer_is_ignored(backend: Backend) {
     let app = spawn_app(backend).await;
-    let created = app
-        .create_key(json!({"name": "office", "allowed_cidrs": ["203.0.113.0/24"]}))
-        .await;
+    let created =
+        app.create_key(json!({"name": "office", "allowed_cidrs": ["203.0.113.0/24"]})).await;
     let response = app
         .client
         .post(app.url("/oauth/token"))
-        .basic_auth(
-            created["id"].as_str().unwrap(),
-            created["client_secret"].as_str(),
-        )
+        .basic_auth(created["id"].as_str().unwrap(), created["client_secret"].as_str())
         .header("x-forwarded-for", "203.0.113.5")
         .form(&[("grant_type", "client_credentials")])
         .send()
@@ -218,40 +166,36 @@ async fn a_spoofed_header_from_an_untrusted_peer_is_ignored(backend: Backend) {
 
 async fn repeated_failures_are_throttled_per_key_without_slowing_other_keys(backend: Backend) {
     let app = spawn_app_with(backend, &["--auth-failures-per-key", "3"]).await;
-    let (id, secret) = app.new_client("target", &[]).await;
+    // An imported (possibly weak) secret is what guessing could find.
+    let created =
+        app.create_key(json!({"name": "target", "secret": "imported-legacy-secret-1"})).await;
+    let id = created["id"].as_str().unwrap().to_string();
     let (other, other_secret) = app.new_client("bystander", &[]).await;
     for _ in 0..3 {
-        assert_eq!(
-            app.token_post(&id, "wrong-secret-value-123", &[])
-                .await
-                .status(),
-            StatusCode::UNAUTHORIZED
-        );
+        let status = app.token_post(&id, "wrong-secret-value-123", &[]).await.status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let throttled = app.token_basic(&id, &secret, &[]).await;
-    let retry_after: u64 = throttled.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let throttled = app.token_post(&id, "imported-legacy-secret-1", &[]).await;
+    let retry_after: u64 = throttled.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
-    assert_oauth_error(
-        throttled,
-        StatusCode::TOO_MANY_REQUESTS,
-        "temporarily_unavailable",
-    )
-    .await;
-    assert_eq!(
-        app.token_basic(&other, &other_secret, &[]).await.status(),
-        StatusCode::OK
-    );
+    assert_oauth_error(throttled, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable").await;
+    assert_eq!(app.token_basic(&other, &other_secret, &[]).await.status(), StatusCode::OK);
 
     app.clock.advance(61);
-    assert_eq!(
-        app.token_basic(&id, &secret, &[]).await.status(),
-        StatusCode::OK,
-        "the window ended"
-    );
+    let later = app.token_post(&id, "imported-legacy-secret-1", &[]).await;
+    assert_eq!(later.status(), StatusCode::OK, "the window ended");
+}
+
+async fn a_stranger_cannot_lock_out_a_generated_key(backend: Backend) {
+    let app = spawn_app_with(backend, &["--auth-failures-per-key", "3"]).await;
+    let (id, secret) = app.new_client("public-id", &[]).await;
+    // Well-formed but wrong secrets for a known client_id: 190-bit guesses need no limit.
+    for _ in 0..10 {
+        let forged = keymint::apikeys::secret::generate(&id, "production");
+        let status = app.token_basic(&id, forged.expose(), &[]).await.status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
 }
 
 async fn repeated_failures_are_throttled_per_address(backend: Backend) {
@@ -262,12 +206,7 @@ async fn repeated_failures_are_throttled_per_address(backend: Backend) {
         app.token_post(&fake, "nope-nope-nope-nope", &[]).await;
     }
     let throttled = app.token_basic(&id, &secret, &[]).await;
-    assert_oauth_error(
-        throttled,
-        StatusCode::TOO_MANY_REQUESTS,
-        "temporarily_unavailable",
-    )
-    .await;
+    assert_oauth_error(throttled, StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable").await;
 }
 
 async fn oversized_and_overlong_requests_are_refused_in_the_oauth_shape(backend: Backend) {
@@ -297,9 +236,7 @@ async fn oversized_and_overlong_requests_are_refused_in_the_oauth_shape(backend:
     .await;
 
     // Nothing the client sent can put CR/LF or non-ASCII into the answer.
-    let injected = app
-        .token_raw(form, "grant_type=x%0D%0ASet-Cookie:%20a=b%C3%A9")
-        .await;
+    let injected = app.token_raw(form, "grant_type=x%0D%0ASet-Cookie:%20a=b%C3%A9").await;
     assert!(injected.headers().get("set-cookie").is_none());
     let body =
         assert_oauth_error(injected, StatusCode::BAD_REQUEST, "unsupported_grant_type").await;
@@ -314,5 +251,6 @@ on_both_backends!(
     a_spoofed_header_from_an_untrusted_peer_is_ignored,
     repeated_failures_are_throttled_per_key_without_slowing_other_keys,
     repeated_failures_are_throttled_per_address,
+    a_stranger_cannot_lock_out_a_generated_key,
     oversized_and_overlong_requests_are_refused_in_the_oauth_shape,
 );

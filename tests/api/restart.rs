@@ -13,21 +13,14 @@ async fn tokens_and_admin_keys_survive_a_restart(backend: Backend) {
     let kid_before = app.app.keyring.current().kid().to_string();
 
     let app = app.restart().await;
-    assert_eq!(
-        app.app.keyring.current().kid(),
-        kid_before,
-        "the kid is stable"
-    );
+    assert_eq!(app.app.keyring.current().kid(), kid_before, "the kid is stable");
     let claims = verify_with_jwks(&app, &token, "https://api.example.test").await;
     assert_eq!(claims["sub"], id.as_str());
 
     let admin = app.admin_token().await;
     let listed = app.get_with(&admin, "/v1/keys").await;
     assert_eq!(listed.status(), StatusCode::OK);
-    assert_eq!(
-        app.token_basic(&id, &secret, &[]).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
 }
 
 async fn a_wrong_master_key_is_refused_at_start_and_changes_nothing(backend: Backend) {
@@ -48,10 +41,7 @@ async fn a_wrong_master_key_is_refused_at_start_and_changes_nothing(backend: Bac
         .err()
         .expect("a wrong master key must not start");
     assert!(format!("{err:#}").contains("wrong master key"), "{err:#}");
-    assert_eq!(
-        app.app.store.list_signing_keys().await.unwrap().len(),
-        before
-    );
+    assert_eq!(app.app.store.list_signing_keys().await.unwrap().len(), before);
 }
 
 on_both_backends!(

@@ -14,23 +14,18 @@ async fn the_secret_is_shown_once_and_never_logged_or_stored(backend: Backend) {
         created["id"].as_str().unwrap().to_string(),
         created["client_secret"].as_str().unwrap().to_string(),
     );
-    let imported = app
-        .create_key(json!({"name": "imported", "secret": "imported-legacy-value-77"}))
-        .await;
+    let imported =
+        app.create_key(json!({"name": "imported", "secret": "imported-legacy-value-77"})).await;
     let imported_id = imported["id"].as_str().unwrap().to_string();
 
     // Exercise every path that handles the secrets, including failures.
     let token = app.access_token(&id, &secret).await;
     assert_eq!(
-        app.token_post(&imported_id, "imported-legacy-value-77", &[])
-            .await
-            .status(),
+        app.token_post(&imported_id, "imported-legacy-value-77", &[]).await.status(),
         StatusCode::OK
     );
     assert_eq!(
-        app.token_post(&id, "imported-legacy-value-77", &[])
-            .await
-            .status(),
+        app.token_post(&id, "imported-legacy-value-77", &[]).await.status(),
         StatusCode::UNAUTHORIZED
     );
     let _ = app
@@ -41,24 +36,11 @@ async fn the_secret_is_shown_once_and_never_logged_or_stored(backend: Backend) {
         .unwrap();
 
     let admin = app.admin_token().await;
-    let got = app
-        .get_with(&admin, &format!("/v1/keys/{id}"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let listed = app
-        .get_with(&admin, "/v1/keys?status=all&limit=100")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let got = app.get_with(&admin, &format!("/v1/keys/{id}")).await.text().await.unwrap();
+    let listed = app.get_with(&admin, "/v1/keys?status=all&limit=100").await.text().await.unwrap();
     for text in [&got, &listed] {
         assert!(!text.contains(&secret) && !text.contains("imported-legacy-value-77"));
-        assert!(
-            !text.contains("sha256:") && !text.contains("$argon2"),
-            "a hash leaked"
-        );
+        assert!(!text.contains("sha256:") && !text.contains("$argon2"), "a hash leaked");
     }
 
     // Stored: hashes only.

@@ -10,16 +10,9 @@ use crate::helpers::{assert_problem, spawn_app, spawn_app_with, Backend, TestApp
 use crate::on_both_backends;
 
 async fn jwks_kids(app: &TestApp) -> Vec<String> {
-    let jwks: JwkSet = reqwest::get(app.url("/.well-known/jwks.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    jwks.keys
-        .iter()
-        .map(|k| k.common.key_id.clone().unwrap())
-        .collect()
+    let jwks: JwkSet =
+        reqwest::get(app.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
+    jwks.keys.iter().map(|k| k.common.key_id.clone().unwrap()).collect()
 }
 
 fn kid_of(token: &str) -> String {
@@ -28,12 +21,8 @@ fn kid_of(token: &str) -> String {
 
 /// Verifies with the served JWKS and the key's own (pinned) algorithm.
 pub async fn verifies(app: &TestApp, token: &str) -> bool {
-    let jwks: JwkSet = reqwest::get(app.url("/.well-known/jwks.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet =
+        reqwest::get(app.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
     let header = decode_header(token).unwrap();
     let Some(jwk) = jwks.find(header.kid.as_deref().unwrap()) else {
         return false;
@@ -51,14 +40,8 @@ pub async fn verifies(app: &TestApp, token: &str) -> bool {
     decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).is_ok()
 }
 
-const SCHEDULE: &[&str] = &[
-    "--signing-key-rotation",
-    "3600",
-    "--jwks-max-age",
-    "300",
-    "--token-ttl",
-    "600",
-];
+const SCHEDULE: &[&str] =
+    &["--signing-key-rotation", "3600", "--jwks-max-age", "300", "--token-ttl", "600"];
 
 async fn keys_rotate_on_schedule_published_before_they_sign(backend: Backend) {
     let app = spawn_app_with(backend, SCHEDULE).await;
@@ -79,23 +62,12 @@ async fn keys_rotate_on_schedule_published_before_they_sign(backend: Backend) {
 
     app.clock.advance(299);
     app.app.keyring.tick(app.clock_now()).await.unwrap();
-    assert_eq!(
-        app.app.keyring.current().kid(),
-        first,
-        "published for less than one max-age"
-    );
+    assert_eq!(app.app.keyring.current().kid(), first, "published for less than one max-age");
     app.clock.advance(1);
     assert!(app.app.keyring.tick(app.clock_now()).await.unwrap());
     let new_token = app.access_token(&id, &secret).await;
-    assert_eq!(
-        kid_of(&new_token),
-        next,
-        "the next key signs after one max-age"
-    );
-    assert!(
-        verifies(&app, &old_token).await,
-        "the retired key is still published"
-    );
+    assert_eq!(kid_of(&new_token), next, "the next key signs after one max-age");
+    assert!(verifies(&app, &old_token).await, "the retired key is still published");
     assert!(verifies(&app, &new_token).await);
 
     // Once every token the retired key signed has expired (ttl + leeway), it leaves the JWKS.
@@ -107,12 +79,7 @@ async fn keys_rotate_on_schedule_published_before_they_sign(backend: Backend) {
     assert_eq!(jwks_kids(&app).await, vec![next]);
 
     let admin = app.admin_token().await;
-    let audit: Value = app
-        .get_with(&admin, "/v1/audit?limit=100")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit: Value = app.get_with(&admin, "/v1/audit?limit=100").await.json().await.unwrap();
     let actions: Vec<&str> = audit["data"]
         .as_array()
         .unwrap()
@@ -122,12 +89,7 @@ async fn keys_rotate_on_schedule_published_before_they_sign(backend: Backend) {
         .collect();
     assert_eq!(
         actions,
-        [
-            "signing_key.remove",
-            "signing_key.rotate",
-            "signing_key.create",
-            "signing_key.create"
-        ]
+        ["signing_key.remove", "signing_key.rotate", "signing_key.create", "signing_key.create"]
     );
 }
 
@@ -136,12 +98,7 @@ async fn rotation_on_demand_publishes_first_and_emergency_replaces_at_once(backe
     let admin = app.admin_token().await;
     let first = app.app.keyring.current().kid().to_string();
 
-    let listed: Value = app
-        .get_with(&admin, "/v1/signing-keys")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_with(&admin, "/v1/signing-keys").await.json().await.unwrap();
     assert_eq!(listed["data"][0]["state"], "current");
     let (reader, reader_secret) = app.new_client("reader", &["keymint:keys:read"]).await;
     let reader_token = app.access_token(&reader, &reader_secret).await;
@@ -152,12 +109,8 @@ async fn rotation_on_demand_publishes_first_and_emergency_replaces_at_once(backe
     )
     .await;
 
-    let outcome: Value = app
-        .post_with(&admin, "/v1/signing-keys/rotate", &json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let outcome: Value =
+        app.post_with(&admin, "/v1/signing-keys/rotate", &json!({})).await.json().await.unwrap();
     assert_eq!(outcome["outcome"], "scheduled");
     let next = outcome["kid"].as_str().unwrap().to_string();
     assert!(jwks_kids(&app).await.contains(&next));
@@ -170,11 +123,7 @@ async fn rotation_on_demand_publishes_first_and_emergency_replaces_at_once(backe
     let admin = app.admin_token().await;
     assert_eq!(kid_of(&admin), next);
     let outcome: Value = app
-        .post_with(
-            &admin,
-            "/v1/signing-keys/rotate",
-            &json!({"emergency": true}),
-        )
+        .post_with(&admin, "/v1/signing-keys/rotate", &json!({"emergency": true}))
         .await
         .json()
         .await
@@ -182,10 +131,7 @@ async fn rotation_on_demand_publishes_first_and_emergency_replaces_at_once(backe
     assert_eq!(outcome["outcome"], "replaced");
     let replacement = outcome["kid"].as_str().unwrap();
     let kids = jwks_kids(&app).await;
-    assert!(
-        !kids.contains(&next) && kids.contains(&replacement.to_string()),
-        "{kids:?}"
-    );
+    assert!(!kids.contains(&next) && kids.contains(&replacement.to_string()), "{kids:?}");
     assert_problem(
         app.get_with(&admin, "/v1/keys").await,
         StatusCode::UNAUTHORIZED,
@@ -194,10 +140,7 @@ async fn rotation_on_demand_publishes_first_and_emergency_replaces_at_once(backe
     .await;
     let fresh = app.admin_token().await;
     assert_eq!(kid_of(&fresh), replacement);
-    assert_eq!(
-        app.get_with(&fresh, "/v1/keys").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get_with(&fresh, "/v1/keys").await.status(), StatusCode::OK);
 }
 
 async fn every_algorithm_signs_tokens_a_stock_library_verifies(backend: Backend) {
@@ -207,12 +150,8 @@ async fn every_algorithm_signs_tokens_a_stock_library_verifies(backend: Backend)
         let token = app.access_token(&id, &secret).await;
         assert_eq!(format!("{:?}", decode_header(&token).unwrap().alg), alg);
         assert!(verifies(&app, &token).await, "{alg}");
-        let jwks: Value = reqwest::get(app.url("/.well-known/jwks.json"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: Value =
+            reqwest::get(app.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
         assert_eq!(jwks["keys"][0]["alg"], alg);
     }
 }

@@ -57,48 +57,25 @@ fn key(id: &str, workspace: &str, name: &str, created_at: i64) -> KeyRecord {
 async fn open(backend: Backend) -> (TestDatabase, std::sync::Arc<dyn store::Store>) {
     let db = TestDatabase::new(backend).await;
     let store = store::open(&db.url).await.expect("store opens");
-    let ws = WorkspaceRecord {
-        id: "ws_a".into(),
-        name: "a".into(),
-        created_at: 1,
-    };
-    store
-        .insert_workspace(&ws, &audit("ws_a", "workspace.create"))
-        .await
-        .unwrap();
+    let ws = WorkspaceRecord { id: "ws_a".into(), name: "a".into(), created_at: 1 };
+    store.insert_workspace(&ws, &audit("ws_a", "workspace.create")).await.unwrap();
     (db, store)
 }
 
 async fn keys_round_trip_and_names_are_unique_per_workspace(backend: Backend) {
     let (_db, store) = open(backend).await;
     let k = key("k1", "ws_a", "One", 10);
-    store
-        .insert_key(&k, &audit("k1", "key.create"))
-        .await
-        .unwrap();
+    store.insert_key(&k, &audit("k1", "key.create")).await.unwrap();
     assert_eq!(store.find_key("k1").await.unwrap(), Some(k.clone()));
     assert_eq!(store.find_key("nope").await.unwrap(), None);
-    let found = store
-        .find_keys(&["k1".into(), "nope".into()])
-        .await
-        .unwrap();
-    assert_eq!(
-        found,
-        vec![k.clone()],
-        "only the keys that exist, in one query"
-    );
+    let found = store.find_keys(&["k1".into(), "nope".into()]).await.unwrap();
+    assert_eq!(found, vec![k.clone()], "only the keys that exist, in one query");
     assert!(store.find_keys(&[]).await.unwrap().is_empty());
-    let dup = store
-        .insert_key(&key("k2", "ws_a", "One", 11), &audit("k2", "key.create"))
-        .await;
+    let dup = store.insert_key(&key("k2", "ws_a", "One", 11), &audit("k2", "key.create")).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     // The failed insert wrote no audit event.
     let events = store
-        .list_audit(&AuditFilter {
-            target_id: Some("k2".into()),
-            limit: 10,
-            ..Default::default()
-        })
+        .list_audit(&AuditFilter { target_id: Some("k2".into()), limit: 10, ..Default::default() })
         .await
         .unwrap();
     assert!(events.is_empty());
@@ -108,52 +85,32 @@ async fn keys_round_trip_and_names_are_unique_per_workspace(backend: Backend) {
 async fn updates_check_the_version_they_read(backend: Backend) {
     let (_db, store) = open(backend).await;
     let mut k = key("k1", "ws_a", "One", 10);
-    store
-        .insert_key(&k, &audit("k1", "key.create"))
-        .await
-        .unwrap();
+    store.insert_key(&k, &audit("k1", "key.create")).await.unwrap();
     k.status = "inactive".into();
-    store
-        .update_key(&k, &audit("k1", "key.deactivate"))
-        .await
-        .unwrap();
+    store.update_key(&k, &audit("k1", "key.deactivate")).await.unwrap();
     let stored = store.find_key("k1").await.unwrap().unwrap();
     assert_eq!((stored.status.as_str(), stored.version), ("inactive", 2));
     // `k` still says version 1: a stale write is refused.
     let stale = store.update_key(&k, &audit("k1", "key.update")).await;
     assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
-    let missing = store
-        .update_key(&key("zz", "ws_a", "Z", 1), &audit("zz", "key.update"))
-        .await;
+    let missing = store.update_key(&key("zz", "ws_a", "Z", 1), &audit("zz", "key.update")).await;
     assert!(matches!(missing, Err(StoreError::NotFound)));
 }
 
 async fn listing_filters_and_pages_in_a_stable_order(backend: Backend) {
     let (_db, store) = open(backend).await;
     for i in 0..7 {
-        let mut k = key(
-            &format!("k{i}"),
-            "ws_a",
-            &format!("Service {i}"),
-            100 + i / 2,
-        );
+        let mut k = key(&format!("k{i}"), "ws_a", &format!("Service {i}"), 100 + i / 2);
         if i == 3 {
             k.environment = "staging".into();
         }
-        store
-            .insert_key(&k, &audit(&k.id, "key.create"))
-            .await
-            .unwrap();
+        store.insert_key(&k, &audit(&k.id, "key.create")).await.unwrap();
     }
     let mut seen = Vec::new();
     let mut after = None;
     loop {
         let page = store
-            .list_keys(&KeyFilter {
-                after: after.clone(),
-                limit: 3,
-                ..Default::default()
-            })
+            .list_keys(&KeyFilter { after: after.clone(), limit: 3, ..Default::default() })
             .await
             .unwrap();
         if page.is_empty() {
@@ -171,22 +128,12 @@ async fn listing_filters_and_pages_in_a_stable_order(backend: Backend) {
         })
         .await
         .unwrap();
-    assert_eq!(
-        search.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
-        ["k4"]
-    );
+    assert_eq!(search.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(), ["k4"]);
     let literal = store
-        .list_keys(&KeyFilter {
-            name_contains: Some("%".into()),
-            limit: 10,
-            ..Default::default()
-        })
+        .list_keys(&KeyFilter { name_contains: Some("%".into()), limit: 10, ..Default::default() })
         .await
         .unwrap();
-    assert!(
-        literal.is_empty(),
-        "LIKE wildcards in the search are literal"
-    );
+    assert!(literal.is_empty(), "LIKE wildcards in the search are literal");
     let staging = store
         .list_keys(&KeyFilter {
             environment: Some("staging".into()),
@@ -200,25 +147,15 @@ async fn listing_filters_and_pages_in_a_stable_order(backend: Backend) {
 
 async fn delete_removes_the_row_and_keeps_the_audit_event(backend: Backend) {
     let (_db, store) = open(backend).await;
-    store
-        .insert_key(&key("k1", "ws_a", "One", 10), &audit("k1", "key.create"))
-        .await
-        .unwrap();
-    store
-        .delete_key("k1", &audit("k1", "key.delete"))
-        .await
-        .unwrap();
+    store.insert_key(&key("k1", "ws_a", "One", 10), &audit("k1", "key.create")).await.unwrap();
+    store.delete_key("k1", &audit("k1", "key.delete")).await.unwrap();
     assert_eq!(store.find_key("k1").await.unwrap(), None);
     assert!(matches!(
         store.delete_key("k1", &audit("k1", "key.delete")).await,
         Err(StoreError::NotFound)
     ));
     let events = store
-        .list_audit(&AuditFilter {
-            target_id: Some("k1".into()),
-            limit: 10,
-            ..Default::default()
-        })
+        .list_audit(&AuditFilter { target_id: Some("k1".into()), limit: 10, ..Default::default() })
         .await
         .unwrap();
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
@@ -229,47 +166,23 @@ async fn delete_removes_the_row_and_keeps_the_audit_event(backend: Backend) {
 
 async fn workspaces_refuse_deletion_while_they_hold_keys(backend: Backend) {
     let (_db, store) = open(backend).await;
-    store
-        .insert_key(&key("k1", "ws_a", "One", 10), &audit("k1", "key.create"))
-        .await
-        .unwrap();
-    let refused = store
-        .delete_workspace("ws_a", false, &audit("ws_a", "workspace.delete"))
-        .await;
+    store.insert_key(&key("k1", "ws_a", "One", 10), &audit("k1", "key.create")).await.unwrap();
+    let refused = store.delete_workspace("ws_a", false, &audit("ws_a", "workspace.delete")).await;
     assert!(matches!(refused, Err(StoreError::Conflict(_))));
-    store
-        .delete_workspace("ws_a", true, &audit("ws_a", "workspace.delete"))
-        .await
-        .unwrap();
+    store.delete_workspace("ws_a", true, &audit("ws_a", "workspace.delete")).await.unwrap();
     assert_eq!(store.find_key("k1").await.unwrap(), None);
-    let dup = WorkspaceRecord {
-        id: "ws_b".into(),
-        name: "b".into(),
-        created_at: 1,
-    };
-    store
-        .insert_workspace(&dup, &audit("ws_b", "workspace.create"))
-        .await
-        .unwrap();
-    let same_name = WorkspaceRecord {
-        id: "ws_c".into(),
-        name: "b".into(),
-        created_at: 1,
-    };
+    let dup = WorkspaceRecord { id: "ws_b".into(), name: "b".into(), created_at: 1 };
+    store.insert_workspace(&dup, &audit("ws_b", "workspace.create")).await.unwrap();
+    let same_name = WorkspaceRecord { id: "ws_c".into(), name: "b".into(), created_at: 1 };
     assert!(matches!(
-        store
-            .insert_workspace(&same_name, &audit("ws_c", "x"))
-            .await,
+        store.insert_workspace(&same_name, &audit("ws_c", "x")).await,
         Err(StoreError::Conflict(_))
     ));
 }
 
 async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
     let (_db, store) = open(backend).await;
-    store
-        .insert_key(&key("k1", "ws_a", "One", 10), &audit("k1", "key.create"))
-        .await
-        .unwrap();
+    store.insert_key(&key("k1", "ws_a", "One", 10), &audit("k1", "key.create")).await.unwrap();
     let row = |issued, failed| UsageRow {
         key_id: "k1".into(),
         workspace_id: "ws_a".into(),
@@ -283,14 +196,8 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         ip: Some("10.0.0.1".into()),
         previous_secret: false,
     };
-    store
-        .record_usage(&[row(3, 1)], &[used(50)], &[audit("k1", "token.refused")])
-        .await
-        .unwrap();
-    store
-        .record_usage(&[row(2, 0)], &[used(40)], &[])
-        .await
-        .unwrap();
+    store.record_usage(&[row(3, 1)], &[used(50)], &[audit("k1", "token.refused")]).await.unwrap();
+    store.record_usage(&[row(2, 0)], &[used(40)], &[]).await.unwrap();
     let usage = store.usage(Some("k1"), None).await.unwrap();
     assert_eq!((usage[0].issued, usage[0].failed), (5, 1));
     assert_eq!(
@@ -298,10 +205,7 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         1,
         "the workspace comes from the key"
     );
-    let stranger = UsageRow {
-        key_id: "nobody".into(),
-        ..row(0, 9)
-    };
+    let stranger = UsageRow { key_id: "nobody".into(), ..row(0, 9) };
     store.record_usage(&[stranger], &[], &[]).await.unwrap();
     assert!(
         store.usage(Some("nobody"), None).await.unwrap().is_empty(),
@@ -315,17 +219,9 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         })
         .await
         .unwrap();
-    assert_eq!(
-        events.len(),
-        1,
-        "events gathered on the token path are written with the batch"
-    );
+    assert_eq!(events.len(), 1, "events gathered on the token path are written with the batch");
     let k = store.find_key("k1").await.unwrap().unwrap();
-    assert_eq!(
-        k.last_used_at,
-        Some(50),
-        "an older mark never moves it back"
-    );
+    assert_eq!(k.last_used_at, Some(50), "an older mark never moves it back");
 }
 
 async fn only_one_signing_key_is_current(backend: Backend) {
@@ -341,13 +237,8 @@ async fn only_one_signing_key_is_current(backend: Backend) {
         activated_at: Some(1),
         retired_at: None,
     };
-    store
-        .insert_signing_key(&record("a"), &audit("a", "signing_key.create"))
-        .await
-        .unwrap();
-    let second = store
-        .insert_signing_key(&record("b"), &audit("b", "signing_key.create"))
-        .await;
+    store.insert_signing_key(&record("a"), &audit("a", "signing_key.create")).await.unwrap();
+    let second = store.insert_signing_key(&record("b"), &audit("b", "signing_key.create")).await;
     assert!(matches!(second, Err(StoreError::Conflict(_))));
     let keys = store.list_signing_keys().await.unwrap();
     assert_eq!(keys.len(), 1);

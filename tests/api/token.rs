@@ -14,12 +14,8 @@ use crate::on_both_backends;
 /// Verifies `token` the way a resource server would: JWKS over HTTP, algorithm
 /// pinned, `iss`, `aud` and `exp` checked.
 pub async fn verify_with_jwks(app: &TestApp, token: &str, audience: &str) -> Value {
-    let jwks: JwkSet = reqwest::get(app.url("/.well-known/jwks.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet =
+        reqwest::get(app.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
     let header = decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     assert_eq!(header.alg, Algorithm::ES256);
@@ -30,18 +26,15 @@ pub async fn verify_with_jwks(app: &TestApp, token: &str, audience: &str) -> Val
     validation.set_issuer(&[&app.issuer]);
     validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "iat"]);
-    decode::<Value>(token, &key, &validation)
-        .expect("token verifies")
-        .claims
+    decode::<Value>(token, &key, &validation).expect("token verifies").claims
 }
 
 async fn oauth2_crate_gets_tokens_with_basic_and_post_that_verify_against_the_jwks(
     backend: Backend,
 ) {
     let app = spawn_app(backend).await;
-    let (id, secret) = app
-        .new_client("billing", &["read:invoices/*", "write:invoices/drafts"])
-        .await;
+    let (id, secret) =
+        app.new_client("billing", &["read:invoices/*", "write:invoices/drafts"]).await;
     let http = oauth2::reqwest::ClientBuilder::new()
         .redirect(oauth2::reqwest::redirect::Policy::none())
         .build()
@@ -59,20 +52,13 @@ async fn oauth2_crate_gets_tokens_with_basic_and_post_that_verify_against_the_jw
             .unwrap_or_else(|e| panic!("{auth:?}: {e:?}"));
         assert_eq!(response.token_type().as_ref(), "bearer");
         assert_eq!(response.expires_in().map(|d| d.as_secs()), Some(600));
-        let scopes: Vec<String> = response
-            .scopes()
-            .unwrap()
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let scopes: Vec<String> =
+            response.scopes().unwrap().iter().map(|s| s.to_string()).collect();
         assert_eq!(scopes, ["read:invoices/42"]);
 
-        let claims = verify_with_jwks(
-            &app,
-            response.access_token().secret(),
-            "https://api.example.test",
-        )
-        .await;
+        let claims =
+            verify_with_jwks(&app, response.access_token().secret(), "https://api.example.test")
+                .await;
         assert_eq!(claims["sub"], id.as_str());
         assert_eq!(claims["client_id"], id.as_str());
         assert_eq!(claims["scope"], "read:invoices/42");
@@ -98,12 +84,7 @@ async fn success_response_is_exactly_rfc6749_section_5_1(backend: Backend) {
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert_eq!(response.headers()["pragma"], "no-cache");
     let body: Value = response.json().await.unwrap();
-    let mut keys: Vec<&str> = body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(keys, ["access_token", "expires_in", "scope", "token_type"]);
     assert_eq!(body["token_type"], "Bearer");
@@ -140,13 +121,9 @@ async fn wrong_secret_unknown_id_malformed_and_revoked_keys_get_the_same_invalid
     let mut tampered = secret.clone().into_bytes();
     let last = tampered.len() - 10;
     tampered[last] = if tampered[last] == b'a' { b'b' } else { b'a' };
-    let malformed = app
-        .token_basic(&id, std::str::from_utf8(&tampered).unwrap(), &[])
-        .await;
+    let malformed = app.token_basic(&id, std::str::from_utf8(&tampered).unwrap(), &[]).await;
     // A legacy-looking wrong secret.
-    let legacy = app
-        .token_post(&other_id, "not-the-secret-at-all", &[])
-        .await;
+    let legacy = app.token_post(&other_id, "not-the-secret-at-all", &[]).await;
 
     for response in [wrong, unknown, malformed, legacy] {
         assert_eq!(
@@ -157,23 +134,13 @@ async fn wrong_secret_unknown_id_malformed_and_revoked_keys_get_the_same_invalid
     }
 
     let admin = app.admin_token().await;
-    let revoke = app
-        .post_with(&admin, &format!("/v1/keys/{id}/revoke"), &json!({}))
-        .await;
+    let revoke = app.post_with(&admin, &format!("/v1/keys/{id}/revoke"), &json!({})).await;
     assert_eq!(revoke.status(), StatusCode::OK);
     let revoked = app.token_basic(&id, &secret, &[]).await;
     bodies.push(assert_oauth_error(revoked, StatusCode::UNAUTHORIZED, "invalid_client").await);
-    assert!(
-        bodies.windows(2).all(|w| w[0] == w[1]),
-        "one answer for every failure: {bodies:?}"
-    );
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "one answer for every failure: {bodies:?}");
     // The other key is unaffected.
-    assert_eq!(
-        app.token_basic(&other_id, &other_secret, &[])
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.token_basic(&other_id, &other_secret, &[]).await.status(), StatusCode::OK);
 }
 
 async fn malformed_requests_get_their_rfc6749_errors(backend: Backend) {
@@ -194,52 +161,31 @@ async fn malformed_requests_get_their_rfc6749_errors(backend: Backend) {
     assert_oauth_error(duplicate, StatusCode::BAD_REQUEST, "invalid_request").await;
 
     let duplicate_secret = app
-        .token_raw(
-            form,
-            &format!("grant_type=client_credentials&{creds}&client_secret=x"),
-        )
+        .token_raw(form, &format!("grant_type=client_credentials&{creds}&client_secret=x"))
         .await;
     assert_oauth_error(duplicate_secret, StatusCode::BAD_REQUEST, "invalid_request").await;
 
-    let unsupported = app
-        .token_raw(form, &format!("grant_type=password&{creds}"))
-        .await;
-    assert_oauth_error(
-        unsupported,
-        StatusCode::BAD_REQUEST,
-        "unsupported_grant_type",
-    )
-    .await;
+    let unsupported = app.token_raw(form, &format!("grant_type=password&{creds}")).await;
+    assert_oauth_error(unsupported, StatusCode::BAD_REQUEST, "unsupported_grant_type").await;
 
-    let json_body = app
-        .token_raw("application/json", r#"{"grant_type":"client_credentials"}"#)
-        .await;
+    let json_body =
+        app.token_raw("application/json", r#"{"grant_type":"client_credentials"}"#).await;
     assert_oauth_error(json_body, StatusCode::BAD_REQUEST, "invalid_request").await;
 
     let no_auth = app.token_raw(form, "grant_type=client_credentials").await;
     assert_oauth_error(no_auth, StatusCode::UNAUTHORIZED, "invalid_client").await;
 
-    let both = app
-        .token_basic(&id, &secret, &[("client_secret", &secret)])
-        .await;
+    let both = app.token_basic(&id, &secret, &[("client_secret", &secret)]).await;
     assert_oauth_error(both, StatusCode::BAD_REQUEST, "invalid_request").await;
 
-    let get = app
-        .client
-        .get(app.url("/oauth/token"))
-        .send()
-        .await
-        .unwrap();
+    let get = app.client.get(app.url("/oauth/token")).send().await.unwrap();
     assert_eq!(get.headers()["allow"], "POST");
     assert_oauth_error(get, StatusCode::METHOD_NOT_ALLOWED, "invalid_request").await;
 
     let in_query = app
         .client
         .post(app.url(&format!("/oauth/token?client_secret={secret}")))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", id.as_str()),
-        ])
+        .form(&[("grant_type", "client_credentials"), ("client_id", id.as_str())])
         .send()
         .await
         .unwrap();
@@ -248,45 +194,32 @@ async fn malformed_requests_get_their_rfc6749_errors(backend: Backend) {
     let bad_scope = app.token_basic(&id, &secret, &[("scope", "write:a")]).await;
     assert_oauth_error(bad_scope, StatusCode::BAD_REQUEST, "invalid_scope").await;
 
-    let bad_audience = app
-        .token_basic(&id, &secret, &[("audience", "https://elsewhere.test")])
-        .await;
+    let bad_audience =
+        app.token_basic(&id, &secret, &[("audience", "https://elsewhere.test")]).await;
     assert_oauth_error(bad_audience, StatusCode::BAD_REQUEST, "invalid_target").await;
 
     // Unknown parameters are ignored (RFC 6749 section 3.2).
-    let extra = app
-        .token_basic(&id, &secret, &[("unknown_param", "x")])
-        .await;
+    let extra = app.token_basic(&id, &secret, &[("unknown_param", "x")]).await;
     assert_eq!(extra.status(), StatusCode::OK);
 }
 
 async fn basic_credentials_are_form_urlencoded_inside_the_header(backend: Backend) {
     let app = spawn_app(backend).await;
-    let body = app
-        .create_key(json!({"name": "legacy", "secret": "legacy:secret+with%chars/1"}))
-        .await;
+    let body =
+        app.create_key(json!({"name": "legacy", "secret": "legacy:secret+with%chars/1"})).await;
     let id = body["client_id"].as_str().unwrap();
     // token_basic form-encodes both parts, as RFC 6749 appendix B requires.
     let response = app.token_basic(id, "legacy:secret+with%chars/1", &[]).await;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{:?}",
-        response.text().await
-    );
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", response.text().await);
     let response = app.token_post(id, "legacy:secret+with%chars/1", &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
 
 async fn an_expiring_key_caps_its_tokens_and_stops_when_it_expires(backend: Backend) {
     let app = spawn_app(backend).await;
-    let created = app
-        .create_key(json!({"name": "short-lived", "expires_in": "1h"}))
-        .await;
-    let (id, secret) = (
-        created["id"].as_str().unwrap(),
-        created["client_secret"].as_str().unwrap(),
-    );
+    let created = app.create_key(json!({"name": "short-lived", "expires_in": "1h"})).await;
+    let (id, secret) =
+        (created["id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
     let key_expiry =
         keymint::clock::parse_rfc3339(created["expires_at"].as_str().unwrap()).unwrap();
 
@@ -296,28 +229,17 @@ async fn an_expiring_key_caps_its_tokens_and_stops_when_it_expires(backend: Back
         let payload = token.split('.').nth(1).unwrap();
         use base64::Engine;
         serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap(),
         )
         .unwrap()
     };
-    assert_eq!(
-        claims["exp"].as_i64().unwrap(),
-        key_expiry,
-        "exp is capped at the key's expiry"
-    );
+    assert_eq!(claims["exp"].as_i64().unwrap(), key_expiry, "exp is capped at the key's expiry");
 
     app.clock.advance(120);
     let refused = app.token_basic(id, secret, &[]).await;
     assert_oauth_error(refused, StatusCode::UNAUTHORIZED, "invalid_client").await;
     let admin = app.admin_token().await;
-    let key: Value = app
-        .get_with(&admin, &format!("/v1/keys/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let key: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
     assert_eq!(key["status"], "expired");
 }
 

@@ -13,10 +13,7 @@ async fn usage_counts_match_the_exchanges_made(backend: Backend) {
     let (id, secret) = app.new_client("counted", &["read:a"]).await;
     let (other, other_secret) = app.new_client("other", &["read:a"]).await;
     for _ in 0..3 {
-        assert_eq!(
-            app.token_basic(&id, &secret, &[]).await.status(),
-            StatusCode::OK
-        );
+        assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
     }
     for _ in 0..2 {
         assert_eq!(
@@ -24,42 +21,22 @@ async fn usage_counts_match_the_exchanges_made(backend: Backend) {
             StatusCode::UNAUTHORIZED
         );
     }
-    assert_eq!(
-        app.token_post(&other, &other_secret, &[]).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.token_post(&other, &other_secret, &[]).await.status(), StatusCode::OK);
 
     let admin = app.admin_token().await;
-    let usage: Value = app
-        .get_with(&admin, &format!("/v1/keys/{id}/usage"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let usage: Value =
+        app.get_with(&admin, &format!("/v1/keys/{id}/usage")).await.json().await.unwrap();
     let today = keymint::clock::day(app.clock_now());
-    assert_eq!(
-        usage["data"],
-        json!([{"day": today, "issued": 3, "failed": 2}])
-    );
+    assert_eq!(usage["data"], json!([{"day": today, "issued": 3, "failed": 2}]));
 
-    let all: Value = app
-        .get_with(&admin, "/v1/usage")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all: Value = app.get_with(&admin, "/v1/usage").await.json().await.unwrap();
     let day = &all["data"][0];
     assert_eq!(day["day"], today.as_str());
     // 3 + 1 client tokens and the admin's own token(s).
     assert!(day["issued"].as_i64().unwrap() >= 4);
     assert_eq!(day["failed"], 2);
 
-    let key: Value = app
-        .get_with(&admin, &format!("/v1/keys/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let key: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
     assert!(key["last_used_at"].is_string());
     assert_eq!(key["last_used_ip"], "127.0.0.1");
 }
@@ -84,9 +61,8 @@ async fn pagination_visits_every_key_once_while_keys_are_created(backend: Backen
     let admin = app.admin_token().await;
     let mut existing = HashSet::new();
     for i in 0..23 {
-        let body = app
-            .post_with(&admin, "/v1/keys", &json!({"name": format!("page-{i:02}")}))
-            .await;
+        let body =
+            app.post_with(&admin, "/v1/keys", &json!({"name": format!("page-{i:02}")})).await;
         let body: Value = body.json().await.unwrap();
         existing.insert(body["id"].as_str().unwrap().to_string());
     }
@@ -101,19 +77,11 @@ async fn pagination_visits_every_key_once_while_keys_are_created(backend: Backen
         };
         let page: Value = app.get_with(&admin, &path).await.json().await.unwrap();
         seen.extend(
-            page["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|k| k["id"].as_str().unwrap().to_string()),
+            page["data"].as_array().unwrap().iter().map(|k| k["id"].as_str().unwrap().to_string()),
         );
         // Keys created between pages.
         let created = app
-            .post_with(
-                &admin,
-                "/v1/keys",
-                &json!({"name": format!("late-{created_during}")}),
-            )
+            .post_with(&admin, "/v1/keys", &json!({"name": format!("late-{created_during}")}))
             .await;
         assert_eq!(created.status(), StatusCode::CREATED);
         created_during += 1;
@@ -125,29 +93,21 @@ async fn pagination_visits_every_key_once_while_keys_are_created(backend: Backen
     }
     let unique: HashSet<&String> = seen.iter().collect();
     assert_eq!(unique.len(), seen.len(), "no key twice");
-    assert!(
-        existing.iter().all(|id| unique.contains(id)),
-        "every key that existed was visited"
-    );
+    assert!(existing.iter().all(|id| unique.contains(id)), "every key that existed was visited");
 
     let bad = app.get_with(&admin, "/v1/keys?cursor=%%%").await;
     assert_problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
-    let bad = app
-        .get_with(&admin, "/v1/keys?cursor=bm90LWEtY3Vyc29y")
-        .await;
+    let bad = app.get_with(&admin, "/v1/keys?cursor=bm90LWEtY3Vyc29y").await;
     assert_problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
 }
 
 async fn listing_filters_by_status_environment_type_and_creator(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.admin_token().await;
-    app.create_key(json!({"name": "Prod Gateway", "type": "gateway"}))
-        .await;
-    app.create_key(json!({"name": "Staging Worker", "environment": "staging"}))
-        .await;
+    app.create_key(json!({"name": "Prod Gateway", "type": "gateway"})).await;
+    app.create_key(json!({"name": "Staging Worker", "environment": "staging"})).await;
     let (gone, _) = app.new_client("Old Worker", &[]).await;
-    app.post_with(&admin, &format!("/v1/keys/{gone}/deactivate"), &json!({}))
-        .await;
+    app.post_with(&admin, &format!("/v1/keys/{gone}/deactivate"), &json!({})).await;
 
     let names = |v: &Value| -> Vec<String> {
         v["data"]
@@ -157,43 +117,18 @@ async fn listing_filters_by_status_environment_type_and_creator(backend: Backend
             .map(|k| k["name"].as_str().unwrap().to_string())
             .collect()
     };
-    let worker: Value = app
-        .get_with(&admin, "/v1/keys?q=WORKER")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        names(&worker),
-        ["Staging Worker"],
-        "default status is active; search ignores case"
-    );
-    let inactive: Value = app
-        .get_with(&admin, "/v1/keys?status=inactive")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let worker: Value = app.get_with(&admin, "/v1/keys?q=WORKER").await.json().await.unwrap();
+    assert_eq!(names(&worker), ["Staging Worker"], "default status is active; search ignores case");
+    let inactive: Value =
+        app.get_with(&admin, "/v1/keys?status=inactive").await.json().await.unwrap();
     assert_eq!(names(&inactive), ["Old Worker"]);
-    let staging: Value = app
-        .get_with(&admin, "/v1/keys?environment=staging")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let staging: Value =
+        app.get_with(&admin, "/v1/keys?environment=staging").await.json().await.unwrap();
     assert_eq!(names(&staging), ["Staging Worker"]);
-    let gateways: Value = app
-        .get_with(&admin, "/v1/keys?type=gateway")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let gateways: Value = app.get_with(&admin, "/v1/keys?type=gateway").await.json().await.unwrap();
     assert_eq!(names(&gateways), ["Prod Gateway"]);
     let mine: Value = app
-        .get_with(
-            &admin,
-            &format!("/v1/keys?created_by={}&status=all", app.admin_id),
-        )
+        .get_with(&admin, &format!("/v1/keys?created_by={}&status=all", app.admin_id))
         .await
         .json()
         .await
@@ -206,16 +141,11 @@ async fn listing_filters_by_status_environment_type_and_creator(backend: Backend
 async fn audit_records_actor_time_ip_target_and_changes_without_secrets(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.admin_token().await;
-    let created = app
-        .create_key(json!({"name": "audited", "secret": "audited-legacy-secret-1"}))
-        .await;
+    let created =
+        app.create_key(json!({"name": "audited", "secret": "audited-legacy-secret-1"})).await;
     let id = created["id"].as_str().unwrap();
-    app.patch_with(
-        &admin,
-        &format!("/v1/keys/{id}"),
-        &json!({"description": "now described"}),
-    )
-    .await;
+    app.patch_with(&admin, &format!("/v1/keys/{id}"), &json!({"description": "now described"}))
+        .await;
     let rotated: Value = app
         .post_with(&admin, &format!("/v1/keys/{id}/rotate"), &json!({}))
         .await
@@ -234,10 +164,7 @@ async fn audit_records_actor_time_ip_target_and_changes_without_secrets(backend:
     assert_eq!(events.len(), 2);
     assert_eq!(events[0]["action"], "key.rotate");
     assert_eq!(events[1]["action"], "key.update");
-    assert_eq!(
-        events[1]["details"]["description"],
-        json!({"from": "", "to": "now described"})
-    );
+    assert_eq!(events[1]["details"]["description"], json!({"from": "", "to": "now described"}));
     for e in events {
         assert_eq!(e["actor"], app.admin_id.as_str());
         assert_eq!(e["actor_ip"], "127.0.0.1");
@@ -254,25 +181,12 @@ async fn audit_records_actor_time_ip_target_and_changes_without_secrets(backend:
     assert_eq!(rest["data"][0]["action"], "key.create");
     assert_eq!(rest["next_cursor"], Value::Null);
 
-    let by_action: Value = app
-        .get_with(&admin, "/v1/audit?action=key.rotate")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let by_action: Value =
+        app.get_with(&admin, "/v1/audit?action=key.rotate").await.json().await.unwrap();
     assert_eq!(by_action["data"].as_array().unwrap().len(), 1);
 
-    let everything = app
-        .get_with(&admin, "/v1/audit?limit=100")
-        .await
-        .text()
-        .await
-        .unwrap();
-    for secret in [
-        "audited-legacy-secret-1",
-        new_secret,
-        app.admin_secret.as_str(),
-    ] {
+    let everything = app.get_with(&admin, "/v1/audit?limit=100").await.text().await.unwrap();
+    for secret in ["audited-legacy-secret-1", new_secret, app.admin_secret.as_str()] {
         assert!(!everything.contains(secret), "a secret is in the audit log");
     }
 }

@@ -24,9 +24,7 @@ fn reveal(status: StatusCode, revealed: Revealed, extra: Value) -> Response {
         body.extend(extra.clone());
     }
     let mut response = (status, Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
@@ -125,11 +123,7 @@ pub async fn rotate(
 ) -> Result<Response, Problem> {
     let rotation = app.keys.rotate(&actor, &id, body.grace_seconds).await?;
     let until = rotation.previous_expires_at.map(rfc3339);
-    Ok(reveal(
-        StatusCode::OK,
-        rotation.revealed,
-        json!({"previous_secret_expires_at": until}),
-    ))
+    Ok(reveal(StatusCode::OK, rotation.revealed, json!({"previous_secret_expires_at": until})))
 }
 
 /// `POST /v1/keys/{id}/activate`: reactivate a deactivated key.

@@ -44,10 +44,15 @@ pub async fn rotate(
     OptionalJson(body): OptionalJson<RotateSigningKey>,
 ) -> Result<Json<RotationOutcome>, Problem> {
     actor.require("keymint:signing-keys:admin")?;
-    let outcome = app
-        .keyring
-        .rotate(app.clock.now(), body.emergency, &actor.id)
-        .await
-        .map_err(|e| ManageError::Conflict(format!("{e:#}")))?;
+    let outcome =
+        app.keyring.rotate(app.clock.now(), body.emergency, &actor.id).await.map_err(|e| {
+            match e.downcast_ref::<crate::store::StoreError>() {
+                Some(store) => ManageError::from(store.duplicate()),
+                None => {
+                    tracing::warn!(error = %format!("{e:#}"), "signing key rotation refused");
+                    ManageError::Conflict("the signing keys changed concurrently; retry".into())
+                }
+            }
+        })?;
     Ok(Json(outcome))
 }

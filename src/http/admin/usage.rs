@@ -29,10 +29,7 @@ pub async fn workspace_usage(
     Caller(actor): Caller,
     ApiQuery(query): ApiQuery<UsageQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let rows = app
-        .keys
-        .usage(&actor, None, query.workspace_id.as_deref())
-        .await?;
+    let rows = app.keys.usage(&actor, None, query.workspace_id.as_deref()).await?;
     let mut days: BTreeMap<&str, (i64, i64, Vec<Value>)> = BTreeMap::new();
     for r in &rows {
         let day = days.entry(r.day.as_str()).or_default();

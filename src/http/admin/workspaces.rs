@@ -21,10 +21,7 @@ pub async fn create(
     Caller(actor): Caller,
     ApiJson(input): ApiJson<WorkspaceInput>,
 ) -> Result<(StatusCode, Json<WorkspaceView>), Problem> {
-    Ok((
-        StatusCode::CREATED,
-        Json(app.workspaces.create(&actor, input).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(app.workspaces.create(&actor, input).await?)))
 }
 
 /// `GET /v1/workspaces`: every workspace the caller reaches.
