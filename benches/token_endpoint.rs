@@ -646,25 +646,28 @@ async fn run(o: Options) -> Res<()> {
                 "sqlite" => {
                     format!("sqlite://{}", dir.path().join(format!("bench-{size}.db")).display())
                 }
-                "postgres" => {
-                    match &pg_url {
-                        Some(admin) => {
-                            use sqlx::Connection;
-                            let name = format!("keymint_bench_{size}");
-                            let mut conn = sqlx::PgConnection::connect(admin).await?;
-                            sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}")).execute(&mut conn).await?;
-                            let base = admin.split('?').next().unwrap_or(admin);
-                            format!("{}/{name}", &base[..base.rfind('/').ok_or("URL has no path")?])
-                        }
-                        None => {
-                            skipped.push(
-                                "PostgreSQL (set KEYMINT_BENCH_DATABASE_URL or TEST_DATABASE_URL)"
-                                    .to_string(),
-                            );
-                            break;
-                        }
+                "postgres" => match &pg_url {
+                    Some(admin) => {
+                        use sqlx::Connection;
+                        let name = format!("keymint_bench_{size}");
+                        let mut conn = sqlx::PgConnection::connect(admin).await?;
+                        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await?;
+                        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+                            .execute(&mut conn)
+                            .await?;
+                        let base = admin.split('?').next().unwrap_or(admin);
+                        format!("{}/{name}", &base[..base.rfind('/').ok_or("URL has no path")?])
                     }
-                }
+                    None => {
+                        skipped.push(
+                            "PostgreSQL (set KEYMINT_BENCH_DATABASE_URL or TEST_DATABASE_URL)"
+                                .to_string(),
+                        );
+                        break;
+                    }
+                },
                 other => return Err(format!("unknown backend {other}").into()),
             };
             eprintln!("{backend} with {size} keys ...");

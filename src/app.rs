@@ -31,6 +31,8 @@ pub struct App {
     pub audit: Audit,
     pub cache: Arc<KeyCache>,
     pub metrics: Arc<Metrics>,
+    /// The newest change when the app opened: the change feed starts after it.
+    pub feed_start: i64,
     pub usage: Arc<Usage>,
     pub tokens: TokenService,
 }
@@ -40,6 +42,8 @@ impl App {
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<App>> {
         config.validate()?;
         let store = store::open(&config.database_url).await?;
+        // Read before anything is loaded, so no change can fall between the two.
+        let feed_start = store.latest_change().await.context("reading the change feed")?;
         let master = signing::load_master_key(&config.master_key_source(), store.as_ref()).await?;
         let keyring = Arc::new(
             Keyring::load(
@@ -91,6 +95,7 @@ impl App {
             },
             cache,
             metrics,
+            feed_start,
             usage,
             config,
             store,

@@ -22,8 +22,8 @@ fn apply(app: &App, changes: &[Change]) -> bool {
     let mut signing = false;
     for change in changes {
         match change.kind.as_str() {
-            "key" => app.cache.invalidate(&change.target),
-            "workspace" => app.cache.clear(),
+            "key" => app.cache.apply_change(&change.target, change.id),
+            "workspace" => app.cache.apply_workspace_change(&change.target, change.id),
             "signing_key" => signing = true,
             _ => {}
         }
@@ -45,7 +45,8 @@ async fn resync(app: &App) -> anyhow::Result<i64> {
 
 /// Runs until the task is aborted.
 pub async fn run(app: Arc<App>) {
-    let mut last: Option<i64> = None;
+    // Changes from the moment the app opened are replayed; nothing is cleared.
+    let mut last: Option<i64> = Some(app.feed_start);
     let mut pruned_at = 0i64;
     loop {
         let Some(after) = last else {

@@ -20,10 +20,33 @@ const MAX_PENDING_EVENTS: usize = 100;
 
 #[derive(Default)]
 struct Pending {
-    counts: HashMap<(String, String), UsageRow>,
-    last_uses: HashMap<String, LastUse>,
+    /// Per key: (UTC day number, issued, failed). Looked up by `&str`, so counting
+    /// an exchange of a key already seen allocates nothing.
+    counts: HashMap<String, Vec<(i64, i64, i64)>>,
+    /// Per key: (at, address, used the pre-rotation secret).
+    last_uses: HashMap<String, (i64, Option<IpAddr>, bool)>,
     events: Vec<AuditRecord>,
     dropped_events: u64,
+}
+
+impl Pending {
+    fn add(&mut self, key_id: &str, day_number: i64, issued: i64, failed: i64) {
+        if let Some(days) = self.counts.get_mut(key_id) {
+            match days.iter_mut().find(|d| d.0 == day_number) {
+                Some(d) => {
+                    d.1 += issued;
+                    d.2 += failed;
+                }
+                None => days.push((day_number, issued, failed)),
+            }
+            return;
+        }
+        // Failures for ids that may not exist must not grow memory without bound.
+        if self.counts.len() >= MAX_PENDING_KEYS && issued == 0 {
+            return;
+        }
+        self.counts.insert(key_id.to_string(), vec![(day_number, issued, failed)]);
+    }
 }
 
 /// The in-memory usage aggregator. One per process.
@@ -54,39 +77,19 @@ impl Usage {
     }
 
     fn count(&self, key_id: &str, issued: i64, failed: i64) {
-        let today = day(self.clock.now());
-        self.with_pending(|p| {
-            let slot = (key_id.to_string(), today.clone());
-            // Failures for ids that may not exist must not grow memory without bound.
-            if !p.counts.contains_key(&slot) && p.counts.len() >= MAX_PENDING_KEYS && issued == 0 {
-                return;
-            }
-            let row = p.counts.entry(slot).or_insert_with(|| UsageRow {
-                key_id: key_id.to_string(),
-                workspace_id: String::new(),
-                day: today,
-                issued: 0,
-                failed: 0,
-            });
-            row.issued += issued;
-            row.failed += failed;
-        });
+        let today = self.clock.now().div_euclid(86_400);
+        self.with_pending(|p| p.add(key_id, today, issued, failed));
     }
 
     /// A token was issued to `key_id`.
     pub fn issued(&self, key_id: &str, ip: Option<IpAddr>, previous_secret: bool) {
         self.count(key_id, 1, 0);
         let at = self.clock.now();
-        self.with_pending(|p| {
-            let entry = p.last_uses.entry(key_id.to_string()).or_insert_with(|| LastUse {
-                key_id: key_id.to_string(),
-                at,
-                ip: None,
-                previous_secret: false,
-            });
-            entry.at = at;
-            entry.ip = ip.map(|ip| ip.to_string());
-            entry.previous_secret |= previous_secret;
+        self.with_pending(|p| match p.last_uses.get_mut(key_id) {
+            Some(used) => *used = (at, ip, used.2 || previous_secret),
+            None => {
+                p.last_uses.insert(key_id.to_string(), (at, ip, previous_secret));
+            }
         });
     }
 
@@ -133,21 +136,38 @@ impl Usage {
         if batch.counts.is_empty() && batch.last_uses.is_empty() && batch.events.is_empty() {
             return Ok(());
         }
-        let rows: Vec<UsageRow> = batch.counts.values().cloned().collect();
-        let last_uses: Vec<LastUse> = batch.last_uses.values().cloned().collect();
+        let rows: Vec<UsageRow> = batch
+            .counts
+            .iter()
+            .flat_map(|(key_id, days)| {
+                days.iter().map(move |&(day_number, issued, failed)| UsageRow {
+                    key_id: key_id.clone(),
+                    workspace_id: String::new(),
+                    day: day(day_number * 86_400),
+                    issued,
+                    failed,
+                })
+            })
+            .collect();
+        let last_uses: Vec<LastUse> = batch
+            .last_uses
+            .iter()
+            .map(|(key_id, &(at, ip, previous_secret))| LastUse {
+                key_id: key_id.clone(),
+                at,
+                ip: ip.map(|ip| ip.to_string()),
+                previous_secret,
+            })
+            .collect();
         match self.store.record_usage(&rows, &last_uses, &batch.events).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 // Put the batch back, merged with whatever arrived meanwhile.
                 self.with_pending(|p| {
-                    for (k, row) in batch.counts {
-                        let slot = p.counts.entry(k).or_insert_with(|| UsageRow {
-                            issued: 0,
-                            failed: 0,
-                            ..row.clone()
-                        });
-                        slot.issued += row.issued;
-                        slot.failed += row.failed;
+                    for (key_id, days) in batch.counts {
+                        for (day_number, issued, failed) in days {
+                            p.add(&key_id, day_number, issued, failed);
+                        }
                     }
                     for (k, used) in batch.last_uses {
                         p.last_uses.entry(k).or_insert(used);

@@ -15,9 +15,11 @@ use prometheus_client::metrics::counter::Counter;
 
 use crate::store::{KeyRecord, Store, StoreError, StoreResult};
 
-fn store_gone() -> StoreResult<Option<KeyRecord>> {
+fn store_gone() -> Loaded {
     Err(StoreError::Unavailable(sqlx::Error::PoolClosed))
 }
+
+type Invalidation = (u64, Option<String>, Option<i64>);
 
 /// How many recent invalidations are remembered for racing loads.
 const RECENT_INVALIDATIONS: usize = 1024;
@@ -29,16 +31,20 @@ const DEFAULT_CAPACITY: usize = 200_000;
 pub struct KeyCache {
     /// Batches misses for the loader task; `None` loads each miss on its own.
     loader: Option<tokio::sync::mpsc::Sender<Load>>,
-    map: RwLock<HashMap<String, Arc<KeyRecord>>>,
+    /// Each key with the change feed position it was read at.
+    map: RwLock<HashMap<String, (Arc<KeyRecord>, i64)>>,
     generation: AtomicU64,
     /// Recent invalidations: (generation after it, key id or `None` for all).
-    recent: std::sync::Mutex<VecDeque<(u64, Option<String>)>>,
+    /// Entries: (generation after it, key id or `None` for all, the feed change id
+    /// for changes that came through the feed).
+    recent: std::sync::Mutex<VecDeque<Invalidation>>,
     capacity: usize,
     hits: Counter,
     misses: Counter,
 }
 
-type Load = (String, tokio::sync::oneshot::Sender<StoreResult<Option<KeyRecord>>>);
+type Loaded = StoreResult<Option<(KeyRecord, i64)>>;
+type Load = (String, tokio::sync::oneshot::Sender<Loaded>);
 
 /// Most ids one batched load asks for.
 const MAX_BATCH: usize = 256;
@@ -55,11 +61,11 @@ async fn load_in_batches(store: Arc<dyn Store>, mut queue: tokio::sync::mpsc::Re
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
         match store.find_keys(&ids).await {
-            Ok(found) => {
-                let mut found: HashMap<String, KeyRecord> =
+            Ok((found, seen)) => {
+                let found: HashMap<String, KeyRecord> =
                     found.into_iter().map(|k| (k.id.clone(), k)).collect();
                 for (id, reply) in batch.drain(..) {
-                    let _ = reply.send(Ok(found.remove(&id)));
+                    let _ = reply.send(Ok(found.get(&id).map(|k| (k.clone(), seen))));
                 }
             }
             Err(e) => {
@@ -94,7 +100,7 @@ impl KeyCache {
 
     /// The key `id`, from memory or else from `store`.
     pub async fn find(&self, store: &dyn Store, id: &str) -> StoreResult<Option<Arc<KeyRecord>>> {
-        if let Some(key) = self.map.read().ok().and_then(|m| m.get(id).cloned()) {
+        if let Some(key) = self.map.read().ok().and_then(|m| m.get(id).map(|e| e.0.clone())) {
             self.hits.inc();
             return Ok(Some(key));
         }
@@ -105,27 +111,28 @@ impl KeyCache {
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 match loader.send((id.to_string(), tx)).await {
                     Ok(()) => rx.await.unwrap_or_else(|_| store_gone()),
-                    Err(_) => store.find_key(id).await,
+                    Err(_) => store.find_key(id).await.map(|k| k.map(|k| (k, 0))),
                 }
             }
-            None => store.find_key(id).await,
+            None => store.find_key(id).await.map(|k| k.map(|k| (k, 0))),
         };
-        let Some(key) = loaded? else { return Ok(None) };
+        let Some((key, seen)) = loaded? else { return Ok(None) };
         let key = Arc::new(key);
         if let Ok(mut map) = self.map.write() {
             // Only if this key was not invalidated while we read it.
-            if !self.invalidated_since(generation, id) {
+            if !self.invalidated_since(generation, id, seen) {
                 if map.len() >= self.capacity {
                     map.clear();
                 }
-                map.insert(id.to_string(), key.clone());
+                map.insert(id.to_string(), (key.clone(), seen));
             }
         }
         Ok(Some(key))
     }
 
     /// Whether `id` (or everything) was invalidated after `generation`.
-    fn invalidated_since(&self, generation: u64, id: &str) -> bool {
+    /// A row read at feed position `seen` already includes feed changes up to it.
+    fn invalidated_since(&self, generation: u64, id: &str, seen: i64) -> bool {
         if self.generation.load(Ordering::SeqCst) == generation {
             return false;
         }
@@ -134,36 +141,57 @@ impl KeyCache {
         };
         match recent.front() {
             // The log no longer reaches back that far: assume the worst.
-            Some((oldest, _)) if *oldest > generation + 1 => true,
+            Some((oldest, _, _)) if *oldest > generation + 1 => true,
             None => true,
-            Some(_) => recent
-                .iter()
-                .filter(|(g, _)| *g > generation)
-                .any(|(_, target)| target.as_deref().is_none_or(|t| t == id)),
+            Some(_) => {
+                recent.iter().filter(|(g, _, _)| *g > generation).any(|(_, target, change)| {
+                    target.as_deref().is_none_or(|t| t == id) && change.is_none_or(|c| c > seen)
+                })
+            }
         }
     }
 
-    fn note(&self, target: Option<&str>) {
+    fn note(&self, target: Option<&str>, change: Option<i64>) {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         if let Ok(mut recent) = self.recent.lock() {
             if recent.len() >= RECENT_INVALIDATIONS {
                 recent.pop_front();
             }
-            recent.push_back((generation, target.map(str::to_string)));
+            recent.push_back((generation, target.map(str::to_string), change));
         }
     }
 
     /// Forgets key `id` (it changed or went away).
     pub fn invalidate(&self, id: &str) {
-        self.note(Some(id));
+        self.note(Some(id), None);
         if let Ok(mut map) = self.map.write() {
             map.remove(id);
         }
     }
 
+    /// Applies change `change_id` of key `id` from the feed: the cached row goes
+    /// unless it was read after that change was committed.
+    pub fn apply_change(&self, id: &str, change_id: i64) {
+        self.note(Some(id), Some(change_id));
+        if let Ok(mut map) = self.map.write() {
+            if map.get(id).is_some_and(|(_, seen)| *seen < change_id) {
+                map.remove(id);
+            }
+        }
+    }
+
+    /// Applies change `change_id` of workspace `workspace_id` from the feed (a delete
+    /// takes its keys along): its keys read before that change go.
+    pub fn apply_workspace_change(&self, workspace_id: &str, change_id: i64) {
+        self.note(None, Some(change_id));
+        if let Ok(mut map) = self.map.write() {
+            map.retain(|_, (key, seen)| key.workspace_id != workspace_id || *seen >= change_id);
+        }
+    }
+
     /// Forgets every key (a workspace went away, or changes may have been missed).
     pub fn clear(&self) {
-        self.note(None);
+        self.note(None, None);
         if let Ok(mut map) = self.map.write() {
             map.clear();
         }
@@ -195,15 +223,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_change_read_already_does_not_evict_the_row() {
+        let cache = KeyCache::with_capacity(10);
+        let key = crate::oauth::tests::key(&[], &[], None);
+        cache.map.write().unwrap().insert("k1".into(), (Arc::new(key), 7));
+        cache.apply_change("k1", 7);
+        assert_eq!(cache.len(), 1, "change 7 was committed before the read");
+        cache.apply_change("k1", 8);
+        assert!(cache.is_empty());
+        // A load racing with feed change 9 keeps its row if it read after change 9.
+        let start = cache.generation.load(Ordering::SeqCst);
+        cache.apply_change("k1", 9);
+        assert!(!cache.invalidated_since(start, "k1", 9));
+        assert!(cache.invalidated_since(start, "k1", 8));
+    }
+
+    #[test]
     fn only_an_invalidation_of_the_same_key_blocks_a_racing_load() {
         let cache = KeyCache::with_capacity(10);
         let start = cache.generation.load(Ordering::SeqCst);
         cache.invalidate("other");
-        assert!(!cache.invalidated_since(start, "mine"));
+        assert!(!cache.invalidated_since(start, "mine", 0));
         cache.invalidate("mine");
-        assert!(cache.invalidated_since(start, "mine"));
+        assert!(cache.invalidated_since(start, "mine", 0));
         let later = cache.generation.load(Ordering::SeqCst);
         cache.clear();
-        assert!(cache.invalidated_since(later, "anything"));
+        assert!(cache.invalidated_since(later, "anything", 0));
     }
 }

@@ -69,8 +69,10 @@ pub fn sha256_hex(value: &str) -> String {
     let d = digest::digest(&digest::SHA256, value.as_bytes());
     let mut out = String::with_capacity(SHA256_PREFIX.len() + 64);
     out.push_str(SHA256_PREFIX);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in d.as_ref() {
-        out.push_str(&format!("{b:02x}"));
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     out
 }

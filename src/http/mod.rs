@@ -85,14 +85,11 @@ async fn record_latency(
     request: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let endpoint = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_string();
+    let endpoint = request.extensions().get::<axum::extract::MatchedPath>().cloned();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    app.metrics.observe(&endpoint, started.elapsed().as_secs_f64());
+    let endpoint = endpoint.as_ref().map_or("unmatched", |p| p.as_str());
+    app.metrics.observe(endpoint, started.elapsed().as_secs_f64());
     response
 }
 

@@ -31,59 +31,79 @@ struct Window {
     failures: u32,
 }
 
-/// Counts failures and decides whether an attempt may proceed.
+impl Window {
+    /// Seconds to wait, if this window has reached `limit` at `now`.
+    fn blocks(&self, limit: u32, length: i64, now: i64) -> Option<u64> {
+        let ends = self.start + length;
+        (now < ends && self.failures >= limit)
+            .then(|| u64::try_from(ends - now).unwrap_or(1).max(1))
+    }
+
+    fn count(&mut self, length: i64, now: i64) {
+        if now >= self.start + length {
+            *self = Window { start: now, failures: 0 };
+        }
+        self.failures = self.failures.saturating_add(1);
+    }
+}
+
+#[derive(Debug, Default)]
+struct Windows {
+    keys: HashMap<String, Window>,
+    ips: HashMap<IpAddr, Window>,
+}
+
+/// Counts failures and decides whether an attempt may proceed. Checking allocates
+/// nothing, so the check costs a successful exchange almost nothing.
 #[derive(Debug)]
 pub struct FailureLimiter {
     limits: Limits,
-    windows: Mutex<HashMap<String, Window>>,
+    windows: Mutex<Windows>,
 }
 
 impl FailureLimiter {
     pub fn new(limits: Limits) -> Self {
-        FailureLimiter { limits, windows: Mutex::new(HashMap::new()) }
-    }
-
-    fn subjects(key_id: Option<&str>, ip: Option<IpAddr>) -> [(Option<String>, bool); 2] {
-        [(key_id.map(|id| format!("k:{id}")), true), (ip.map(|ip| format!("i:{ip}")), false)]
+        FailureLimiter { limits, windows: Mutex::new(Windows::default()) }
     }
 
     /// `Err(seconds)` when an attempt for `key_id` from `ip` must wait that long.
     pub fn check(&self, key_id: Option<&str>, ip: Option<IpAddr>, now: i64) -> Result<(), u64> {
-        let Ok(windows) = self.windows.lock() else {
-            return Ok(());
-        };
-        for (subject, is_key) in Self::subjects(key_id, ip) {
-            let Some(subject) = subject else { continue };
-            let limit = if is_key { self.limits.per_key } else { self.limits.per_ip };
-            if let Some(w) = windows.get(&subject) {
-                let ends = w.start + self.limits.window_seconds;
-                if now < ends && w.failures >= limit {
-                    return Err(u64::try_from(ends - now).unwrap_or(1).max(1));
-                }
-            }
+        let Ok(w) = self.windows.lock() else { return Ok(()) };
+        let length = self.limits.window_seconds;
+        let by_key = key_id
+            .and_then(|id| w.keys.get(id))
+            .and_then(|k| k.blocks(self.limits.per_key, length, now));
+        let by_ip = ip
+            .and_then(|ip| w.ips.get(&ip))
+            .and_then(|i| i.blocks(self.limits.per_ip, length, now));
+        match by_key.max(by_ip) {
+            Some(seconds) => Err(seconds),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Records a failed attempt for `key_id` from `ip`.
     pub fn failed(&self, key_id: Option<&str>, ip: Option<IpAddr>, now: i64) {
-        let Ok(mut windows) = self.windows.lock() else {
-            return;
-        };
-        if windows.len() >= MAX_ENTRIES {
-            let window = self.limits.window_seconds;
-            windows.retain(|_, w| now < w.start + window);
-            if windows.len() >= MAX_ENTRIES {
-                windows.clear();
+        let Ok(mut w) = self.windows.lock() else { return };
+        let length = self.limits.window_seconds;
+        if w.keys.len() + w.ips.len() >= MAX_ENTRIES {
+            w.keys.retain(|_, k| now < k.start + length);
+            w.ips.retain(|_, i| now < i.start + length);
+            if w.keys.len() + w.ips.len() >= MAX_ENTRIES {
+                *w = Windows::default();
             }
         }
-        for (subject, _) in Self::subjects(key_id, ip) {
-            let Some(subject) = subject else { continue };
-            let w = windows.entry(subject).or_insert(Window { start: now, failures: 0 });
-            if now >= w.start + self.limits.window_seconds {
-                *w = Window { start: now, failures: 0 };
+        let fresh = Window { start: now, failures: 0 };
+        if let Some(id) = key_id {
+            match w.keys.get_mut(id) {
+                Some(k) => k.count(length, now),
+                None => {
+                    w.keys.insert(id.to_string(), Window { failures: 1, ..fresh });
+                }
             }
-            w.failures = w.failures.saturating_add(1);
+        }
+        if let Some(ip) = ip {
+            w.ips.entry(ip).or_insert(fresh).count(length, now);
         }
     }
 }

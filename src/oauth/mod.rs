@@ -173,7 +173,7 @@ pub fn ascii(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn key(scopes: &[&str], audiences: &[&str], expires_at: Option<i64>) -> KeyRecord {

@@ -238,8 +238,10 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_key(&self, key: &KeyRecord, audit: &AuditRecord) -> StoreResult<()>;
     /// The key with this id, for authentication and management alike.
     async fn find_key(&self, id: &str) -> StoreResult<Option<KeyRecord>>;
-    /// The keys with these ids (those that exist), in one round trip.
-    async fn find_keys(&self, ids: &[String]) -> StoreResult<Vec<KeyRecord>>;
+    /// The keys with these ids (those that exist), in one round trip, with the id of
+    /// the newest change committed when they were read (so a cache can tell which
+    /// later changes it has already seen).
+    async fn find_keys(&self, ids: &[String]) -> StoreResult<(Vec<KeyRecord>, i64)>;
     async fn list_keys(&self, filter: &KeyFilter) -> StoreResult<Vec<KeyRecord>>;
     /// Writes every mutable field of `key`, if its stored version is still `key.version`;
     /// the stored version becomes `key.version + 1`.

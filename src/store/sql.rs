@@ -42,6 +42,14 @@ pub(super) struct KeyRow {
     version: i64,
 }
 
+/// A key row with the change feed position of the statement that read it.
+#[derive(FromRow)]
+pub(super) struct SeenKeyRow {
+    #[sqlx(flatten)]
+    pub(super) key: KeyRow,
+    pub(super) seen: i64,
+}
+
 fn json_list(column: &str, text: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
@@ -184,7 +192,8 @@ impl From<UsageDbRow> for UsageRow {
 macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal, $notify:expr) => {
         use $crate::store::sql::{
-            to_json, AuditRow, KeyRow, SigningKeyRow, UsageDbRow, WorkspaceRow, KEY_COLUMNS,
+            to_json, AuditRow, KeyRow, SeenKeyRow, SigningKeyRow, UsageDbRow, WorkspaceRow,
+            KEY_COLUMNS,
         };
         use $crate::store::{
             AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, SigningKeyRecord,
@@ -430,20 +439,24 @@ macro_rules! impl_store {
                 row.map(KeyRecord::try_from).transpose()
             }
 
-            async fn find_keys(&self, ids: &[String]) -> StoreResult<Vec<KeyRecord>> {
+            async fn find_keys(&self, ids: &[String]) -> StoreResult<(Vec<KeyRecord>, i64)> {
                 if ids.is_empty() {
-                    return Ok(Vec::new());
+                    return Ok((Vec::new(), 0));
                 }
+                // One statement, one snapshot: the rows and the feed position agree.
                 let mut q = sqlx::QueryBuilder::<$db>::new(format!(
-                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE id IN ("
+                    "SELECT {KEY_COLUMNS}, (SELECT COALESCE(MAX(id), 0) FROM changes) AS seen \
+                     FROM api_keys WHERE id IN ("
                 ));
                 let mut list = q.separated(", ");
                 for id in ids {
                     list.push_bind(id.clone());
                 }
                 q.push(")");
-                let rows: Vec<KeyRow> = q.build_query_as().fetch_all(&self.pool).await?;
-                rows.into_iter().map(KeyRecord::try_from).collect()
+                let rows: Vec<SeenKeyRow> = q.build_query_as().fetch_all(&self.pool).await?;
+                let seen = rows.first().map_or(0, |r| r.seen);
+                let keys = rows.into_iter().map(|r| KeyRecord::try_from(r.key)).collect::<Result<_, _>>()?;
+                Ok((keys, seen))
             }
 
             async fn list_keys(&self, f: &KeyFilter) -> StoreResult<Vec<KeyRecord>> {

@@ -39,7 +39,10 @@ async fn an_outage_degrades_safely_and_recovers_without_a_restart() {
     );
     assert_eq!(reqwest::get(app.url("/healthz")).await.unwrap().status(), StatusCode::OK);
     // A key this instance knows is decided from memory; nothing can have changed it meanwhile.
-    assert_eq!(app.token_basic(&warm, &warm_secret, &[]).await.status(), StatusCode::OK);
+    let warm_response = app.token_basic(&warm, &warm_secret, &[]).await;
+    let status = warm_response.status();
+    let body = warm_response.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body} cache len {}", app.app.cache.len());
     // A key it does not know cannot be decided: 503, never 401 or 500.
     let cold_response = app.token_basic(&cold, &cold_secret, &[]).await;
     assert_eq!(cold_response.status(), StatusCode::SERVICE_UNAVAILABLE);
