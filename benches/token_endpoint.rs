@@ -77,6 +77,8 @@ struct Run {
     p50_ms: f64,
     p99_ms: f64,
     cpu_us_per_op: Option<f64>,
+    /// Server resident set size after the scenario, MB.
+    rss_mb: f64,
 }
 
 impl Run {
@@ -94,19 +96,24 @@ async fn drive(
     limit: Duration,
     make: MakeRequest,
 ) -> Res<Run> {
+    // Every connection is open before the clock starts.
+    let mut senders = Vec::new();
+    for _ in 0..connections {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        senders.push(sender);
+    }
     let deadline = Instant::now() + limit;
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for conn in 0..connections {
+    for (conn, mut sender) in senders.into_iter().enumerate() {
         let make = make.clone();
         tasks.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
             let (mut ok, mut other) = (0u64, 0u64);
-            let stream = tokio::net::TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-            tokio::spawn(connection);
             let mut n = 0u64;
             while Instant::now() < deadline {
                 let Some(request) = make(conn, n) else { break };
@@ -140,6 +147,7 @@ async fn drive(
         p50_ms: hist.value_at_quantile(0.50) as f64 / 1000.0,
         p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
         cpu_us_per_op: None,
+        rss_mb: 0.0,
     })
 }
 
@@ -210,21 +218,28 @@ impl Server {
 
     /// Peak resident set size (VmHWM), in MB.
     fn peak_rss_mb(&self) -> f64 {
+        self.rss_mb("VmHWM:")
+    }
+
+    fn rss_mb(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         status
             .lines()
-            .find(|l| l.starts_with("VmHWM:"))
+            .find(|l| l.starts_with(field))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|kb| kb.parse::<f64>().ok())
             .map_or(0.0, |kb| kb / 1024.0)
     }
 
     async fn measure(&self, connections: usize, limit: Duration, make: MakeRequest) -> Res<Run> {
+        // Let the previous scenario's background work (usage writes) settle first.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         let before = self.cpu_us();
         let mut run = drive(self.addr, connections, limit, make).await?;
         let ops = (run.ok + run.other).max(1) as f64;
         run.cpu_us_per_op = Some((self.cpu_us() - before) / ops);
+        run.rss_mb = self.rss_mb("VmRSS:");
         Ok(run)
     }
 }
@@ -650,7 +665,10 @@ async fn run(o: Options) -> Res<()> {
                     Some(admin) => {
                         use sqlx::Connection;
                         let name = format!("keymint_bench_{size}");
-                        let mut conn = sqlx::PgConnection::connect(admin).await?;
+                        let Ok(mut conn) = sqlx::PgConnection::connect(admin).await else {
+                            skipped.push("PostgreSQL (its server does not answer)".to_string());
+                            break;
+                        };
                         sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                             .execute(&mut conn)
                             .await?;
@@ -722,18 +740,19 @@ fn report(
     for m in results {
         let _ = writeln!(out, "## {} with {} keys\n", m.label, m.total_keys);
         let _ = writeln!(out, "Seeded in {:.0} s. Peak server RSS over all scenarios: **{:.0} MB**. {} connections.\n", m.seed_seconds, m.peak_rss_mb, o.connections);
-        let _ = writeln!(out, "| scenario | rate | vs ceiling | p50 | p99 | server CPU per request | non-200 |\n|---|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out,"| scenario | rate | vs ceiling | p50 | p99 | server CPU per request | non-200 | RSS after |\n|---|---:|---:|---:|---:|---:|---:|---:|");
         for (name, r) in &m.rows {
             let base = if name.starts_with("GET") { static_bytes.rate() } else { ceiling.rate() };
             let _ = writeln!(
                 out,
-                "| {name} | {:.0}/s | {:.0}% | {:.2} ms | {:.2} ms | {:.0} µs | {} |",
+                "| {name} | {:.0}/s | {:.0}% | {:.2} ms | {:.2} ms | {:.0} µs | {} | {:.0} MB |",
                 r.rate(),
                 100.0 * r.rate() / base,
                 r.p50_ms,
                 r.p99_ms,
                 r.cpu_us_per_op.unwrap_or(0.0),
-                r.other
+                r.other,
+                r.rss_mb
             );
         }
         let _ = writeln!(out);

@@ -90,6 +90,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(3600..), global = true)]
     pub signing_key_rotation: u32,
 
+    /// Seconds between writes of usage counters and last-use times (also written at
+    /// shutdown and before every usage read).
+    #[arg(long, env = "KEYMINT_USAGE_FLUSH_INTERVAL", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=3600), global = true)]
+    pub usage_flush_interval: u32,
+
     /// `Cache-Control: max-age` of the JWKS, in seconds.
     #[arg(long, env = "KEYMINT_JWKS_MAX_AGE", default_value_t = 300, global = true)]
     pub jwks_max_age: u32,

@@ -21,6 +21,9 @@ fn store_gone() -> Loaded {
 
 type Invalidation = (u64, Option<String>, Option<i64>);
 
+/// Most unknown ids remembered; past this, they are forgotten together.
+const ABSENT_CAPACITY: usize = 100_000;
+
 /// How many recent invalidations are remembered for racing loads.
 const RECENT_INVALIDATIONS: usize = 1024;
 
@@ -33,6 +36,8 @@ pub struct KeyCache {
     loader: Option<tokio::sync::mpsc::Sender<Load>>,
     /// Each key with the change feed position it was read at.
     map: RwLock<HashMap<String, (Arc<KeyRecord>, i64)>>,
+    /// Ids known not to exist, with the feed position they were read at.
+    absent: RwLock<HashMap<String, i64>>,
     generation: AtomicU64,
     /// Recent invalidations: (generation after it, key id or `None` for all).
     /// Entries: (generation after it, key id or `None` for all, the feed change id
@@ -43,7 +48,7 @@ pub struct KeyCache {
     misses: Counter,
 }
 
-type Loaded = StoreResult<Option<(KeyRecord, i64)>>;
+type Loaded = StoreResult<(Option<KeyRecord>, i64)>;
 type Load = (String, tokio::sync::oneshot::Sender<Loaded>);
 
 /// Most ids one batched load asks for.
@@ -65,7 +70,7 @@ async fn load_in_batches(store: Arc<dyn Store>, mut queue: tokio::sync::mpsc::Re
                 let found: HashMap<String, KeyRecord> =
                     found.into_iter().map(|k| (k.id.clone(), k)).collect();
                 for (id, reply) in batch.drain(..) {
-                    let _ = reply.send(Ok(found.get(&id).map(|k| (k.clone(), seen))));
+                    let _ = reply.send(Ok((found.get(&id).cloned(), seen)));
                 }
             }
             Err(e) => {
@@ -90,6 +95,7 @@ impl KeyCache {
         KeyCache {
             loader: None,
             map: RwLock::new(HashMap::new()),
+            absent: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             recent: std::sync::Mutex::new(VecDeque::new()),
             capacity,
@@ -104,6 +110,10 @@ impl KeyCache {
             self.hits.inc();
             return Ok(Some(key));
         }
+        if self.absent.read().is_ok_and(|a| a.contains_key(id)) {
+            self.hits.inc();
+            return Ok(None);
+        }
         self.misses.inc();
         let generation = self.generation.load(Ordering::SeqCst);
         let loaded = match &self.loader {
@@ -111,12 +121,24 @@ impl KeyCache {
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 match loader.send((id.to_string(), tx)).await {
                     Ok(()) => rx.await.unwrap_or_else(|_| store_gone()),
-                    Err(_) => store.find_key(id).await.map(|k| k.map(|k| (k, 0))),
+                    Err(_) => store.find_key(id).await.map(|k| (k, 0)),
                 }
             }
-            None => store.find_key(id).await.map(|k| k.map(|k| (k, 0))),
+            None => store.find_key(id).await.map(|k| (k, 0)),
         };
-        let Some((key, seen)) = loaded? else { return Ok(None) };
+        let (key, seen) = loaded?;
+        let Some(key) = key else {
+            // Remembered as absent, so a flood of unknown ids costs no database work.
+            if let Ok(mut absent) = self.absent.write() {
+                if !self.invalidated_since(generation, id, seen) {
+                    if absent.len() >= ABSENT_CAPACITY {
+                        absent.clear();
+                    }
+                    absent.insert(id.to_string(), seen);
+                }
+            }
+            return Ok(None);
+        };
         let key = Arc::new(key);
         if let Ok(mut map) = self.map.write() {
             // Only if this key was not invalidated while we read it.
@@ -167,6 +189,9 @@ impl KeyCache {
         if let Ok(mut map) = self.map.write() {
             map.remove(id);
         }
+        if let Ok(mut absent) = self.absent.write() {
+            absent.remove(id);
+        }
     }
 
     /// Applies change `change_id` of key `id` from the feed: the cached row goes
@@ -176,6 +201,11 @@ impl KeyCache {
         if let Ok(mut map) = self.map.write() {
             if map.get(id).is_some_and(|(_, seen)| *seen < change_id) {
                 map.remove(id);
+            }
+        }
+        if let Ok(mut absent) = self.absent.write() {
+            if absent.get(id).is_some_and(|seen| *seen < change_id) {
+                absent.remove(id);
             }
         }
     }
@@ -194,6 +224,9 @@ impl KeyCache {
         self.note(None, None);
         if let Ok(mut map) = self.map.write() {
             map.clear();
+        }
+        if let Ok(mut absent) = self.absent.write() {
+            absent.clear();
         }
     }
 
@@ -236,6 +269,12 @@ mod tests {
         cache.apply_change("k1", 9);
         assert!(!cache.invalidated_since(start, "k1", 9));
         assert!(cache.invalidated_since(start, "k1", 8));
+        // An id remembered as absent comes back once a later change creates it.
+        cache.absent.write().unwrap().insert("k2".into(), 9);
+        cache.apply_change("k2", 9);
+        assert!(cache.absent.read().unwrap().contains_key("k2"));
+        cache.apply_change("k2", 10);
+        assert!(!cache.absent.read().unwrap().contains_key("k2"));
     }
 
     #[test]

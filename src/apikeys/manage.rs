@@ -258,6 +258,8 @@ impl Keys {
             "expires_at": key.expires_at.map(crate::clock::rfc3339), "imported": imported,
         });
         self.store.insert_key(&key, &self.audit(actor, &key, "key.create", details)).await?;
+        // In case the id was looked up (and remembered as absent) before it existed.
+        self.cache.invalidate(&key.id);
         Ok(Revealed { key: KeyView::new(&key, now), secret })
     }
 

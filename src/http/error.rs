@@ -73,6 +73,15 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_target", description)
     }
 
+    /// 408 for a request that did not complete in time.
+    pub fn timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request",
+            "the request did not complete in time",
+        )
+    }
+
     /// 413 for a body over the size limit.
     pub fn too_large() -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "the request body is too large")

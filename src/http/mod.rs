@@ -21,7 +21,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use tower_http::timeout::TimeoutLayer;
+
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -79,6 +79,27 @@ async fn method_not_allowed(uri: Uri) -> Response {
     }
 }
 
+/// Answers 408 when a request with a body takes longer than [`REQUEST_TIMEOUT`]
+/// (a slow client or a stuck database). Reads of memory (JWKS, discovery, health)
+/// skip the timer: it would cost them more than they cost themselves.
+async fn limit_time(request: Request, next: axum::middleware::Next) -> Response {
+    if matches!(request.method(), &axum::http::Method::GET | &axum::http::Method::HEAD) {
+        return next.run(request).await;
+    }
+    let oauth = request.uri().path().starts_with("/oauth/");
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) if oauth => OAuthError::timeout().into_response(),
+        Err(_) => Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "The request took too long",
+            "the request did not complete in time; retry",
+        )
+        .into_response(),
+    }
+}
+
 /// Records each request's latency under its route (not its raw path).
 async fn record_latency(
     axum::extract::State(app): axum::extract::State<Arc<App>>,
@@ -103,7 +124,7 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(app.clone(), record_latency))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(axum::middleware::from_fn(limit_time))
         .layer(
             // Spans name the method and path only: query strings and headers may hold secrets.
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -120,7 +141,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let flusher = app.usage.spawn_flusher(Duration::from_secs(1));
+    let flusher =
+        app.usage.spawn_flusher(Duration::from_secs(u64::from(app.config.usage_flush_interval)));
     let feed = tokio::spawn(crate::feed::run(app.clone()));
     let scheduler = tokio::spawn(rotate_on_schedule(app.clone()));
     let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();

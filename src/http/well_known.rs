@@ -17,9 +17,7 @@ pub async fn jwks(State(app): State<Arc<App>>) -> Response {
     let mut response = app.keyring.jwks().into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={}", app.config.jwks_max_age)) {
-        headers.insert(header::CACHE_CONTROL, v);
-    }
+    headers.insert(header::CACHE_CONTROL, app.jwks_cache_control.clone());
     response
 }
 

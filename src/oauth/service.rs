@@ -215,7 +215,8 @@ impl TokenService {
         let claims = self.verify(token, None)?;
         if !claims.aud.contains(&self.settings.management_audience) {
             return Err(VerifyError::Insufficient(
-                "this token is not for the management API: its key holds no keymint: scope".into(),
+                "this token is not for the management API: its key holds no management scope"
+                    .into(),
             ));
         }
         let key = match self.keys.find(self.store.as_ref(), &claims.sub).await {

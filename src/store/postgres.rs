@@ -76,5 +76,7 @@ super::sql::impl_store!(
     PostgresStore,
     Postgres,
     "postgres",
-    Some("SELECT pg_notify('keymint_changes', $1)")
+    Some("SELECT pg_notify('keymint_changes', $1)"),
+    // Held until commit: transactions that write changes commit in id order.
+    Some("SELECT pg_advisory_xact_lock(7205759403792793)")
 );

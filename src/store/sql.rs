@@ -190,7 +190,7 @@ impl From<UsageDbRow> for UsageRow {
 
 /// Implements [`super::Store`] for `$store`, a struct with a `pool: sqlx::Pool<$db>` field.
 macro_rules! impl_store {
-    ($store:ty, $db:ty, $backend:literal, $notify:expr) => {
+    ($store:ty, $db:ty, $backend:literal, $notify:expr, $serialize:expr) => {
         use $crate::store::sql::{
             to_json, AuditRow, KeyRow, SeenKeyRow, SigningKeyRow, UsageDbRow, WorkspaceRow,
             KEY_COLUMNS,
@@ -221,6 +221,11 @@ macro_rules! impl_store {
             // Every audited change to a key, workspace or signing key is also a change
             // other instances must see (events of the token path change nothing).
             if !a.action.starts_with("token.") {
+                let serialize: Option<&str> = $serialize;
+                if let Some(sql) = serialize {
+                    // Change ids must commit in order, or a reader could pass one by.
+                    sqlx::query(sql).execute(&mut *conn).await?;
+                }
                 let at = $crate::clock::wall_clock_millis();
                 sqlx::query("INSERT INTO changes (at, kind, target) VALUES ($1, $2, $3)")
                     .bind(at)
@@ -453,7 +458,9 @@ macro_rules! impl_store {
                     list.push_bind(id.clone());
                 }
                 q.push(")");
-                let rows: Vec<SeenKeyRow> = q.build_query_as().fetch_all(&self.pool).await?;
+// Not prepared for reuse: each batch size is a different statement.
+                let rows: Vec<SeenKeyRow> =
+                    q.build_query_as().persistent(false).fetch_all(&self.pool).await?;
                 let seen = rows.first().map_or(0, |r| r.seen);
                 let keys = rows.into_iter().map(|r| KeyRecord::try_from(r.key)).collect::<Result<_, _>>()?;
                 Ok((keys, seen))

@@ -64,4 +64,5 @@ impl SqliteStore {
     }
 }
 
-super::sql::impl_store!(SqliteStore, Sqlite, "sqlite", None);
+// SQLite has one writer at a time, so change ids commit in order by themselves.
+super::sql::impl_store!(SqliteStore, Sqlite, "sqlite", None, None);
