@@ -585,6 +585,10 @@ async fn bench_keymint(url: &str, total: usize, o: &Options) -> Res<Measured> {
 
 // ---------------------------------------------------------------- report
 
+/// Everything from this line on in docs/performance.md is kept when the benchmark
+/// rewrites the measurements above it.
+const ANALYSIS_MARKER: &str = "<!-- analysis: kept when the benchmark rewrites this file -->";
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -703,7 +707,12 @@ async fn run(o: Options) -> Res<()> {
         }
     }
     let report = report(&o, &ceiling_token, &ceiling_static, &results, &skipped, started.elapsed());
-    std::fs::write(&o.out, report)?;
+    // A hand-written analysis below the marker survives regeneration.
+    let analysis = std::fs::read_to_string(&o.out)
+        .ok()
+        .and_then(|old| old.find(ANALYSIS_MARKER).map(|at| old[at..].to_string()))
+        .unwrap_or_else(|| format!("{ANALYSIS_MARKER}\n"));
+    std::fs::write(&o.out, format!("{report}\n{analysis}"))?;
     eprintln!("wrote {}", o.out);
     Ok(())
 }

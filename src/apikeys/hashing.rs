@@ -14,9 +14,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use aws_lc_rs::{digest, hmac, rand::SystemRandom};
 use subtle::ConstantTimeEq;
@@ -87,8 +85,42 @@ fn argon2_hash(value: &str) -> String {
 }
 
 fn argon2_verify(phc: &str, value: &str) -> Result<bool, HashError> {
+    thread_local! {
+        // Each argon2 worker keeps one working buffer (~19 MiB at OWASP settings)
+        // for its whole life, so memory is bounded by the number of workers.
+        static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let parsed = PasswordHash::new(phc).map_err(|_| HashError::Corrupt)?;
-    Ok(Argon2::default().verify_password(value.as_bytes(), &parsed).is_ok())
+    let params = argon2::Params::try_from(&parsed).map_err(|_| HashError::Corrupt)?;
+    let algorithm =
+        argon2::Algorithm::try_from(parsed.algorithm).map_err(|_| HashError::Corrupt)?;
+    let version = parsed
+        .version
+        .map_or(Ok(argon2::Version::default()), argon2::Version::try_from)
+        .map_err(|_| HashError::Corrupt)?;
+    let mut salt = [0u8; 64];
+    let salt = parsed
+        .salt
+        .ok_or(HashError::Corrupt)?
+        .decode_b64(&mut salt)
+        .map_err(|_| HashError::Corrupt)?;
+    let expected = parsed.hash.ok_or(HashError::Corrupt)?;
+    let mut out = vec![0u8; expected.len()];
+    let blocks = params.block_count();
+    let hasher = Argon2::new(algorithm, version, params);
+    BLOCKS
+        .with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            buffer.resize(blocks, argon2::Block::default());
+            hasher.hash_password_into_with_memory(
+                value.as_bytes(),
+                salt,
+                &mut out,
+                &mut buffer[..blocks],
+            )
+        })
+        .map_err(|_| HashError::Corrupt)?;
+    Ok(out.ct_eq(expected.as_bytes()).into())
 }
 
 impl Hasher {
