@@ -13,8 +13,9 @@ use base64::Engine;
 use super::error::OAuthError;
 use super::extract::ClientIp;
 use crate::apikeys::secret::Secret;
-use crate::apikeys::AuthFailure;
+use crate::apikeys::{AuthFailure, Authenticated};
 use crate::app::App;
+use crate::oauth::scope::INTROSPECT_SCOPE;
 use crate::oauth::{Denial, ExchangeError, TokenRequest};
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
@@ -229,9 +230,24 @@ pub async fn token(
     }
 }
 
-/// The `token` parameter of introspection and revocation requests.
-fn token_param(form: &Form) -> Result<&str, OAuthError> {
-    form.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))
+/// An introspection or revocation request: its `token` parameter and the client
+/// that sent it, authenticated like a token request.
+async fn token_and_caller(
+    app: &App,
+    ip: Option<std::net::IpAddr>,
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(String, Authenticated), OAuthError> {
+    let form = parse_form(query, headers, body)?;
+    let (client_id, secret) = credentials(headers, &form)?;
+    let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    let caller = app
+        .tokens
+        .authenticate_client(&client_id, &secret, ip)
+        .await
+        .map_err(|f| auth_error(&client_id, f))?;
+    Ok((token.to_string(), caller))
 }
 
 /// `POST /oauth/introspect` (RFC 7662): the caller authenticates as a key holding
@@ -253,20 +269,13 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let form = parse_form(query, &headers, body)?;
-    let (client_id, secret) = credentials(&headers, &form)?;
-    let token = token_param(&form)?;
-    let caller = app
-        .tokens
-        .authenticate_client(&client_id, &secret, ip)
-        .await
-        .map_err(|f| auth_error(&client_id, f))?;
-    if !caller.key.scopes.iter().any(|s| s == "keymint:introspect") {
+    let (token, caller) = token_and_caller(&app, ip, query, &headers, body).await?;
+    if !caller.key.scopes.iter().any(|s| s == INTROSPECT_SCOPE) {
         return Err(OAuthError::insufficient_scope(
             "introspection needs the keymint:introspect scope",
         ));
     }
-    match app.tokens.introspect(token).await {
+    match app.tokens.introspect(&token).await {
         Ok(Some(claims)) => {
             let mut body = serde_json::to_value(&claims).unwrap_or_default();
             body["active"] = serde_json::json!(true);
@@ -296,16 +305,9 @@ pub async fn revoke(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let form = parse_form(query, &headers, body)?;
-    let (client_id, secret) = credentials(&headers, &form)?;
-    let token = token_param(&form)?;
-    let caller = app
-        .tokens
-        .authenticate_client(&client_id, &secret, ip)
-        .await
-        .map_err(|f| auth_error(&client_id, f))?;
+    let (token, caller) = token_and_caller(&app, ip, query, &headers, body).await?;
     app.tokens
-        .revoke(&caller, token)
+        .revoke(&caller, &token)
         .await
         .map_err(|_| OAuthError::unavailable("the database is unavailable; retry shortly"))?;
     Ok(no_store(serde_json::json!({})))
