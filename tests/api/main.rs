@@ -15,6 +15,7 @@ mod openapi;
 mod operations;
 mod outage;
 mod policy;
+mod processes;
 mod restart;
 mod secrets;
 mod signing;

@@ -1,0 +1,115 @@
+//! Two real `keymint` processes on one database: a revoke through one is refused by
+//! the other within a second, and both serve the same JWKS.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{Backend, TestDatabase};
+
+/// A `keymint serve` child process, killed on drop.
+struct Process {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn serve(db: &TestDatabase, master_key: &str) -> Process {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_keymint"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", &db.url])
+        .args(["--issuer", "http://keymint.test"])
+        .env("KEYMINT_MASTER_KEY", master_key)
+        .env("RUST_LOG", "warn")
+        .current_dir(db.dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while !reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status() == StatusCode::OK) {
+        assert!(started.elapsed() < Duration::from_secs(30), "keymint did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Process { child, base }
+}
+
+async fn token(base: &str, id: &str, secret: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn a_revoke_through_one_process_is_refused_by_another_within_a_second(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let master = "UHJvY2Vzc2VzU2hhcmVPbmVNYXN0ZXJLZXlIZXJlISE=";
+    let out = Command::new(env!("CARGO_BIN_EXE_keymint"))
+        .args(["bootstrap", "--json", "--database-url", &db.url])
+        .env("KEYMINT_MASTER_KEY", master)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let admin: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (admin_id, admin_secret) =
+        (admin["client_id"].as_str().unwrap(), admin["client_secret"].as_str().unwrap());
+    let (a, b) = (serve(&db, master).await, serve(&db, master).await);
+
+    let admin_token: Value = token(&a.base, admin_id, admin_secret).await.json().await.unwrap();
+    let admin_token = admin_token["access_token"].as_str().unwrap();
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{}/v1/keys", a.base))
+        .bearer_auth(admin_token)
+        .json(&json!({"name": "shared"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, secret) =
+        (created["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
+    assert_eq!(token(&b.base, id, secret).await.status(), StatusCode::OK, "B caches the key");
+
+    let revoked = client
+        .post(format!("{}/v1/keys/{id}/revoke", a.base))
+        .bearer_auth(admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let started = Instant::now();
+    while token(&b.base, id, secret).await.status() != StatusCode::UNAUTHORIZED {
+        assert!(started.elapsed() < Duration::from_secs(1), "B still accepts the revoked key");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let jwks_a = reqwest::get(format!("{}/.well-known/jwks.json", a.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let jwks_b = reqwest::get(format!("{}/.well-known/jwks.json", b.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(jwks_a, jwks_b);
+}
+
+crate::on_both_backends!(a_revoke_through_one_process_is_refused_by_another_within_a_second);
