@@ -36,7 +36,8 @@ async fn serve(db: &TestDatabase, master_key: &str) -> Process {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
-    while !reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status() == StatusCode::OK) {
+    while !reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status() == StatusCode::OK)
+    {
         assert!(started.elapsed() < Duration::from_secs(30), "keymint did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
