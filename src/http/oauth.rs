@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
@@ -129,6 +129,29 @@ fn credentials(headers: &HeaderMap, form: &Form) -> Result<(String, Secret), OAu
 
 /// The form of an OAuth request: no `client_secret` in the URL, a form body within
 /// the size limit, every parameter at most once (but the repeatable ones).
+/// An OAuth endpoint's request: the client address, the headers and the parsed form.
+/// Every failure comes back in RFC 6749's shape.
+pub struct OAuthRequest {
+    ip: Option<std::net::IpAddr>,
+    headers: HeaderMap,
+    form: Form,
+}
+
+impl axum::extract::FromRequest<Arc<App>> for OAuthRequest {
+    type Rejection = OAuthError;
+
+    async fn from_request(req: axum::extract::Request, app: &Arc<App>) -> Result<Self, OAuthError> {
+        use axum::extract::FromRequestParts;
+        let (mut parts, body) = req.into_parts();
+        let Ok(ClientIp(ip)) = ClientIp::from_request_parts(&mut parts, app).await;
+        let query = parts.uri.query().map(str::to_string);
+        let headers = parts.headers.clone();
+        let req = axum::extract::Request::from_parts(parts, body);
+        let body = Bytes::from_request(req, app).await;
+        Ok(OAuthRequest { ip, form: parse_form(query, &headers, body)?, headers })
+    }
+}
+
 fn parse_form(
     query: Option<String>,
     headers: &HeaderMap,
@@ -197,12 +220,8 @@ fn no_store(body: impl serde::Serialize) -> Response {
 )]
 pub async fn token(
     State(app): State<Arc<App>>,
-    ClientIp(ip): ClientIp,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    OAuthRequest { ip, headers, form }: OAuthRequest,
 ) -> Result<Response, OAuthError> {
-    let form = parse_form(query, &headers, body)?;
     match form.get("grant_type") {
         None => return Err(OAuthError::invalid_request("grant_type is missing")),
         Some("client_credentials") => {}
@@ -234,17 +253,14 @@ pub async fn token(
 /// that sent it, authenticated like a token request.
 async fn token_and_caller(
     app: &App,
-    ip: Option<std::net::IpAddr>,
-    query: Option<String>,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    req: &OAuthRequest,
 ) -> Result<(String, Authenticated), OAuthError> {
-    let form = parse_form(query, headers, body)?;
-    let (client_id, secret) = credentials(headers, &form)?;
-    let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    let (client_id, secret) = credentials(&req.headers, &req.form)?;
+    let token =
+        req.form.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let caller = app
         .tokens
-        .authenticate_client(&client_id, &secret, ip)
+        .authenticate_client(&client_id, &secret, req.ip)
         .await
         .map_err(|f| auth_error(&client_id, f))?;
     Ok((token.to_string(), caller))
@@ -264,12 +280,9 @@ async fn token_and_caller(
 )]
 pub async fn introspect(
     State(app): State<Arc<App>>,
-    ClientIp(ip): ClientIp,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    req: OAuthRequest,
 ) -> Result<Response, OAuthError> {
-    let (token, caller) = token_and_caller(&app, ip, query, &headers, body).await?;
+    let (token, caller) = token_and_caller(&app, &req).await?;
     if !caller.key.scopes.iter().any(|s| s == INTROSPECT_SCOPE) {
         return Err(OAuthError::insufficient_scope(
             "introspection needs the keymint:introspect scope",
@@ -300,12 +313,9 @@ pub async fn introspect(
 )]
 pub async fn revoke(
     State(app): State<Arc<App>>,
-    ClientIp(ip): ClientIp,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    req: OAuthRequest,
 ) -> Result<Response, OAuthError> {
-    let (token, caller) = token_and_caller(&app, ip, query, &headers, body).await?;
+    let (token, caller) = token_and_caller(&app, &req).await?;
     app.tokens
         .revoke(&caller, &token)
         .await
