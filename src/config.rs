@@ -90,6 +90,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(3600..), global = true)]
     pub signing_key_rotation: u32,
 
+    /// Seconds a request with a body may take (reading it included) before it is
+    /// answered 408.
+    #[arg(long, env = "KEYMINT_REQUEST_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=300), global = true)]
+    pub request_timeout: u32,
+
     /// Seconds between writes of usage counters and last-use times (also written at
     /// shutdown and before every usage read).
     #[arg(long, env = "KEYMINT_USAGE_FLUSH_INTERVAL", default_value_t = 10,

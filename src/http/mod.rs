@@ -32,8 +32,6 @@ use error::{OAuthError, Problem};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// A request taking longer than this is answered 408 and dropped.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Every documented route, and the OpenAPI document they make.
 pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
@@ -79,15 +77,20 @@ async fn method_not_allowed(uri: Uri) -> Response {
     }
 }
 
-/// Answers 408 when a request with a body takes longer than [`REQUEST_TIMEOUT`]
+/// Answers 408 when a request with a body takes longer than `--request-timeout`
 /// (a slow client or a stuck database). Reads of memory (JWKS, discovery, health)
 /// skip the timer: it would cost them more than they cost themselves.
-async fn limit_time(request: Request, next: axum::middleware::Next) -> Response {
+async fn limit_time(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
     if matches!(request.method(), &axum::http::Method::GET | &axum::http::Method::HEAD) {
         return next.run(request).await;
     }
     let oauth = request.uri().path().starts_with("/oauth/");
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+    let limit = Duration::from_secs(u64::from(app.config.request_timeout));
+    match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) if oauth => OAuthError::timeout().into_response(),
         Err(_) => Problem::new(
@@ -124,7 +127,7 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(app.clone(), record_latency))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(limit_time))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), limit_time))
         .layer(
             // Spans name the method and path only: query strings and headers may hold secrets.
             TraceLayer::new_for_http().make_span_with(|req: &Request| {

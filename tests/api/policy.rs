@@ -244,7 +244,39 @@ async fn oversized_and_overlong_requests_are_refused_in_the_oauth_shape(backend:
     assert!(!description.contains('\r') && !description.contains('\n') && description.is_ascii());
 }
 
+async fn a_client_that_stalls_mid_body_gets_408_in_the_oauth_shape(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(backend, &["--request-timeout", "1"]).await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = "POST /oauth/token HTTP/1.1\r\nHost: keymint\r\n\
+                Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n\
+                grant_type=cli";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The rest of the body never comes.
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer within 5 s");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains(r#""error":"invalid_request""#), "{text}");
+}
+
 on_both_backends!(
+    a_client_that_stalls_mid_body_gets_408_in_the_oauth_shape,
     granted_scope_is_exactly_what_was_asked_when_covered,
     audiences_come_from_resource_and_audience_parameters,
     allowlists_use_the_peer_or_the_rightmost_untrusted_forwarded_address,
