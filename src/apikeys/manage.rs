@@ -81,6 +81,17 @@ pub struct Revealed {
     pub secret: Secret,
 }
 
+impl Revealed {
+    /// The key with `client_id` and `client_secret`, as OAuth clients name them: the
+    /// one shape the create and rotate answers (API and CLI) share.
+    pub fn to_json(&self) -> Value {
+        let mut body = serde_json::to_value(&self.key).unwrap_or_default();
+        body["client_id"] = Value::from(self.key.id.clone());
+        body["client_secret"] = Value::from(self.secret.expose());
+        body
+    }
+}
+
 /// The result of a rotation.
 #[derive(Debug)]
 pub struct Rotation {

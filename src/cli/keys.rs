@@ -150,10 +150,7 @@ fn print_revealed(
     title: &str,
 ) -> anyhow::Result<()> {
     if json {
-        let mut body = serde_json::to_value(&revealed.key)?;
-        body["client_id"] = revealed.key.id.clone().into();
-        body["client_secret"] = revealed.secret.expose().into();
-        output::json(&body)
+        output::json(&revealed.to_json())
     } else {
         super::bootstrap::print_credentials(title, revealed);
         Ok(())

@@ -100,10 +100,6 @@ impl TokenService {
         result
     }
 
-    pub fn settings(&self) -> &Issuance {
-        &self.settings
-    }
-
     /// The client-credentials grant (RFC 6749 section 4.4).
     pub async fn exchange(
         &self,

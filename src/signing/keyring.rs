@@ -153,11 +153,6 @@ impl Keyring {
         self.snapshot().verifiers.get(kid).cloned()
     }
 
-    /// The configured algorithm for new keys.
-    pub fn algorithm(&self) -> Algorithm {
-        self.alg
-    }
-
     /// Re-reads the keys from the store. On failure the keys in memory stay in use.
     pub async fn reload(&self) -> anyhow::Result<()> {
         let records = self.store.list_signing_keys().await?;

@@ -17,9 +17,7 @@ use crate::http::extract::{ApiJson, ApiQuery, Caller, OptionalJson};
 
 /// The only responses that carry a secret (create and rotate): `Cache-Control: no-store`.
 fn reveal(status: StatusCode, revealed: Revealed, extra: Value) -> Response {
-    let mut body = serde_json::to_value(&revealed.key).unwrap_or_default();
-    body["client_id"] = json!(revealed.key.id);
-    body["client_secret"] = json!(revealed.secret.expose());
+    let mut body = revealed.to_json();
     if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
         body.extend(extra.clone());
     }
