@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::apikeys::{validate_limit, Actor, ManageError};
+use crate::apikeys::{validate_filter, validate_limit, Actor, ManageError};
 use crate::clock::rfc3339;
 use crate::store::{AuditFilter, AuditRecord, Store};
 use crate::usage::Usage;
@@ -84,7 +84,8 @@ impl Audit {
     pub async fn list(&self, actor: &Actor, query: &AuditQuery) -> Result<AuditPage, ManageError> {
         actor.require("keymint:audit:read")?;
         let limit = validate_limit(query.limit)?;
-        let workspace_id = match (&query.workspace_id, &actor.workspace_id) {
+        let asked = validate_filter("workspace_id", query.workspace_id.as_deref())?;
+        let workspace_id = match (&asked, &actor.workspace_id) {
             (Some(ws), _) if actor.reaches(ws) => Some(ws.clone()),
             (Some(_), _) => return Ok(AuditPage { data: vec![], next_cursor: None }),
             (None, own) if !actor.platform => own.clone(),
@@ -99,9 +100,9 @@ impl Audit {
         };
         let filter = AuditFilter {
             workspace_id,
-            target_id: query.target_id.clone(),
-            actor: query.actor.clone(),
-            action: query.action.clone(),
+            target_id: validate_filter("target_id", query.target_id.as_deref())?,
+            actor: validate_filter("actor", query.actor.as_deref())?,
+            action: validate_filter("action", query.action.as_deref())?,
             before_id,
             limit: limit + 1,
         };

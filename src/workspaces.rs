@@ -118,7 +118,7 @@ impl Workspaces {
     /// One workspace the caller reaches.
     pub async fn get(&self, actor: &Actor, id: &str) -> Result<WorkspaceView, ManageError> {
         Self::require_reader(actor)?;
-        if !actor.reaches(id) {
+        if !actor.reaches(id) || !crate::apikeys::workspace_id_form(id) {
             return Err(ManageError::NotFound("workspace"));
         }
         match self.store.get_workspace(id).await {

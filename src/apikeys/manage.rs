@@ -193,6 +193,9 @@ impl Keys {
 
     /// Loads a key the caller may reach; another workspace's key is "not found".
     async fn load(&self, actor: &Actor, id: &str) -> Result<KeyRecord, ManageError> {
+        if !super::valid_key_id(id) {
+            return Err(ManageError::NotFound("key"));
+        }
         match self.store.find_key(id).await? {
             Some(key) if actor.reaches(&key.workspace_id) => Ok(key),
             _ => Err(ManageError::NotFound("key")),
@@ -204,11 +207,11 @@ impl Keys {
         Self::require(actor, "keymint:keys:write")?;
         let now = self.clock.now();
         let workspace_id = match (new.workspace_id, &actor.workspace_id) {
-            (Some(ws), _) => ws,
+            (Some(ws), _) => validate::filter("workspace_id", Some(&ws))?.unwrap_or_default(),
             (None, Some(own)) => own.clone(),
             (None, None) => return Err(invalid("workspace_id", "is required here").into()),
         };
-        if !actor.reaches(&workspace_id) {
+        if !actor.reaches(&workspace_id) || !validate::workspace_id_form(&workspace_id) {
             return Err(ManageError::NotFound("workspace"));
         }
         match self.store.get_workspace(&workspace_id).await {
@@ -288,10 +291,11 @@ impl Keys {
         self.flush_usage().await?;
         let now = self.clock.now();
         let limit = validate_limit(query.limit)?;
+        let asked = validate::filter("workspace_id", query.workspace_id.as_deref())?;
         let workspace_id = if actor.platform {
-            query.workspace_id.clone()
+            asked
         } else {
-            match (&query.workspace_id, &actor.workspace_id) {
+            match (&asked, &actor.workspace_id) {
                 (Some(asked), Some(own)) if asked != own => {
                     return Ok(KeyPage { data: vec![], next_cursor: None })
                 }
@@ -312,12 +316,12 @@ impl Keys {
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
         let filter = KeyFilter {
             workspace_id,
-            name_contains: query.q.clone().filter(|q| !q.is_empty()),
+            name_contains: validate::filter("q", query.q.as_deref())?.filter(|q| !q.is_empty()),
             status,
             unexpired_at,
-            environment: query.environment.clone(),
-            key_type: query.key_type.clone(),
-            created_by: query.created_by.clone(),
+            environment: validate::filter("environment", query.environment.as_deref())?,
+            key_type: validate::filter("type", query.key_type.as_deref())?,
+            created_by: validate::filter("created_by", query.created_by.as_deref())?,
             after,
             limit: limit + 1,
         };
@@ -550,7 +554,8 @@ impl Keys {
         if let Some(id) = key_id {
             self.load(actor, id).await?;
         }
-        let workspace_id = match (workspace_id, &actor.workspace_id) {
+        let workspace_id = validate::filter("workspace_id", workspace_id)?;
+        let workspace_id = match (workspace_id.as_deref(), &actor.workspace_id) {
             (Some(ws), _) if actor.reaches(ws) => Some(ws.to_string()),
             (Some(_), _) => return Ok(vec![]),
             (None, own) if !actor.platform => own.clone(),
@@ -586,5 +591,8 @@ fn decode_cursor(cursor: &str) -> Result<(i64, String), ManageError> {
     let bad = || ManageError::from(invalid("cursor", "is not a cursor returned by this API"));
     let text = B64.decode(cursor).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad)?;
     let (at, id) = text.split_once(':').ok_or_else(bad)?;
+    if !super::valid_key_id(id) {
+        return Err(bad());
+    }
     Ok((at.parse().map_err(|_| bad())?, id.to_string()))
 }

@@ -15,7 +15,7 @@ pub use manage::{
     validate_limit, KeyListQuery, KeyPage, KeyUpdate, Keys, NewKey, Revealed, Rotation,
     MAX_GRACE_SECONDS,
 };
-pub use validate::{name as validate_name, FieldError};
+pub use validate::{filter as validate_filter, name as validate_name, workspace_id_form, FieldError};
 pub use view::{key_status, KeyView};
 
 /// Who performs a management action, for access control and the audit log.
@@ -93,6 +93,7 @@ impl From<crate::store::StoreError> for ManageError {
             StoreError::NotFound => ManageError::NotFound("resource"),
             StoreError::Conflict(why) => ManageError::Conflict(why.to_string()),
             StoreError::Corrupt(why) => ManageError::Internal(why),
+            StoreError::Rejected(cause) => ManageError::Internal(cause.to_string()),
             e @ StoreError::Unavailable(_) => ManageError::Unavailable(e),
         }
     }

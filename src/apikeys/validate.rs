@@ -33,6 +33,27 @@ pub fn name(field: &str, value: &str) -> Result<String, FieldError> {
     Ok(trimmed.to_string())
 }
 
+/// A filter or reference value (a search term, an id, an actor, an action): at most
+/// 200 characters, no control characters. Text either database cannot hold (NUL in
+/// PostgreSQL) is the caller's error, named by its field, never a database failure.
+pub fn filter(field: &str, value: Option<&str>) -> Result<Option<String>, FieldError> {
+    let Some(value) = value else { return Ok(None) };
+    if value.chars().count() > 200 {
+        return Err(invalid(field, "must be at most 200 characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    Ok(Some(value.to_string()))
+}
+
+/// Whether `id` has the form of a workspace id (`ws_` and 12 letters or digits), so
+/// anything else is "not found" without asking the database.
+pub fn workspace_id_form(id: &str) -> bool {
+    id.strip_prefix("ws_")
+        .is_some_and(|rest| rest.len() == 12 && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 /// Free text up to 1000 characters.
 pub fn description(value: &str) -> Result<String, FieldError> {
     if value.chars().count() > 1000 {
@@ -88,12 +109,26 @@ pub fn cidrs(values: &[String]) -> Result<Vec<String>, FieldError> {
             .map_err(|_| {
                 invalid(format!("allowed_cidrs[{i}]"), format!("{v:?} is not an IPv4 or IPv6 CIDR"))
             })?;
-        let text = net.trunc().to_string();
+        let text = unmap(net.trunc()).to_string();
         if !out.contains(&text) {
             out.push(text);
         }
     }
     Ok(out)
+}
+
+/// An IPv4-mapped IPv6 range (`::ffff:10.0.0.0/104`) as the IPv4 range it maps
+/// (`10.0.0.0/8`): clients are matched by their IPv4 address, so a mapped range
+/// would otherwise never match anyone.
+fn unmap(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => v6
+            .addr()
+            .to_ipv4_mapped()
+            .and_then(|v4| ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok())
+            .map_or(net, IpNet::V4),
+        other => other,
+    }
 }
 
 /// Audiences: non-empty strings without whitespace, at most 200 characters, at most 20.
@@ -192,6 +227,27 @@ mod tests {
         let out =
             cidrs(&["10.1.2.3/8".into(), "2001:db8::1/32".into(), "192.0.2.7".into()]).unwrap();
         assert_eq!(out, ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"]);
+    }
+
+    #[test]
+    fn ipv4_mapped_ranges_are_stored_as_ipv4() {
+        let out = cidrs(&[
+            "::ffff:10.0.0.0/104".into(),
+            "::ffff:192.0.2.7".into(),
+            "::ffff:0:0/96".into(),
+            "2001:db8::/32".into(),
+        ])
+        .unwrap();
+        assert_eq!(out, ["10.0.0.0/8", "192.0.2.7/32", "0.0.0.0/0", "2001:db8::/32"]);
+    }
+
+    #[test]
+    fn filters_refuse_what_a_database_cannot_hold() {
+        assert_eq!(filter("q", Some("a\0b")).unwrap_err().field, "q");
+        assert_eq!(filter("q", Some("agents")).unwrap(), Some("agents".into()));
+        assert_eq!(filter("q", None).unwrap(), None);
+        assert!(workspace_id_form("ws_abcDEF123456"));
+        assert!(!workspace_id_form("ws_abc\0EF123456"));
     }
 
     #[test]

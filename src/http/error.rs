@@ -42,11 +42,14 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
 
-    /// 401 `invalid_client` with `WWW-Authenticate: Basic`: one answer for every
-    /// authentication failure, whatever the reason.
-    pub fn invalid_client() -> Self {
+    /// 401 `invalid_client`: one answer for every authentication failure, whatever
+    /// the reason. `challenge`: the client used (or could have used) the
+    /// `Authorization` header, so the answer carries `WWW-Authenticate: Basic`
+    /// (RFC 6749 section 5.2); a client that authenticated in the body gets none,
+    /// as certified providers answer, so its library reports `invalid_client`.
+    pub fn invalid_client(challenge: bool) -> Self {
         OAuthError {
-            www_authenticate: Some(r#"Basic realm="keymint", charset="UTF-8""#),
+            www_authenticate: challenge.then_some(r#"Basic realm="keymint", charset="UTF-8""#),
             ..Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed")
         }
     }

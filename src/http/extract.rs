@@ -58,6 +58,34 @@ fn parse_forwarded_node(value: &str) -> Option<IpAddr> {
     v.parse().ok().or_else(|| v.rsplit_once(':')?.0.parse().ok())
 }
 
+/// Why the `Authorization` header of a request cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizationError {
+    /// More than one `Authorization` header: a proxy could read another one than we do.
+    Repeated,
+    /// Not `<scheme> <credentials>` in visible ASCII.
+    Malformed,
+}
+
+/// The request's one `Authorization` header as `(scheme, credentials)`, the scheme
+/// lowercased (schemes are case-insensitive, RFC 9110 section 11.1); `None` when
+/// absent. Every front door reads credentials through this one function.
+pub fn authorization(headers: &HeaderMap) -> Result<Option<(String, &str)>, AuthorizationError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(AuthorizationError::Repeated);
+    }
+    let text = value.to_str().map_err(|_| AuthorizationError::Malformed)?;
+    let (scheme, credentials) =
+        text.trim().split_once(' ').ok_or(AuthorizationError::Malformed)?;
+    let credentials = credentials.trim();
+    if scheme.is_empty() || credentials.is_empty() {
+        return Err(AuthorizationError::Malformed);
+    }
+    Ok(Some((scheme.to_ascii_lowercase(), credentials)))
+}
+
 /// The client address of a request, as [`client_ip`] decides.
 pub struct ClientIp(pub Option<IpAddr>);
 
@@ -100,7 +128,7 @@ async fn read_json<T: DeserializeOwned, S: Send + Sync>(
         _ => return Err(unsupported_media_type()),
     }
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let detail = if path == "." || path.is_empty() {
@@ -124,7 +152,11 @@ async fn read_json<T: DeserializeOwned, S: Send + Sync>(
         } else {
             Problem::malformed(detail)
         }
-    })
+    })?;
+    // Exactly one JSON value: anything after it but whitespace is refused, so no
+    // reader can see a different request than the one applied.
+    de.end().map_err(|e| Problem::malformed(format!("invalid JSON body: {e}")))?;
+    Ok(value)
 }
 
 fn unsupported_media_type() -> Problem {
@@ -180,17 +212,14 @@ impl FromRequestParts<Arc<App>> for Caller {
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, app).await.unwrap_or(ClientIp(None));
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| Problem::invalid_token("send Authorization: Bearer <access token>"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Problem::invalid_token("send Authorization: Bearer <access token>"))?;
+        let missing = || Problem::invalid_token("send Authorization: Bearer <access token>");
+        let token = match authorization(&parts.headers) {
+            Ok(Some((scheme, token))) if scheme == "bearer" => token,
+            Ok(_) | Err(AuthorizationError::Malformed) => return Err(missing()),
+            Err(AuthorizationError::Repeated) => {
+                return Err(Problem::malformed("send exactly one Authorization header"))
+            }
+        };
         match app.tokens.management_actor(token, ip).await {
             Ok(actor) if !actor.scopes.iter().any(|s| s != INTROSPECT_SCOPE) => {
                 Err(Problem::insufficient_scope(

@@ -10,9 +10,9 @@ pub mod extract;
 pub mod health;
 pub mod oauth;
 pub mod openapi;
+mod server;
 pub mod well_known;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -148,15 +148,19 @@ pub async fn serve(
         app.usage.spawn_flusher(Duration::from_secs(u64::from(app.config.usage_flush_interval)));
     let feed = tokio::spawn(crate::feed::run(app.clone()));
     let scheduler = tokio::spawn(rotate_on_schedule(app.clone()));
-    let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+    let timeout = Duration::from_secs(u64::from(app.config.request_timeout));
+    // A request in flight ends within the request timeout (answered 408 at the
+    // latest); a second more lets its answer leave.
+    let drain = timeout + Duration::from_secs(1);
+    server::run(listener, router(app.clone()), timeout, drain, shutdown).await;
     for task in [flusher, feed, scheduler] {
         task.abort();
     }
     if let Err(e) = app.usage.flush().await {
         tracing::error!(error = %e, "could not flush usage counters at shutdown");
     }
-    result
+    app.store.close().await;
+    Ok(())
 }
 
 /// Runs the signing key schedule every few seconds.

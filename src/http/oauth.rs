@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use super::error::OAuthError;
-use super::extract::ClientIp;
+use super::extract::{authorization, AuthorizationError, ClientIp};
 use crate::apikeys::secret::Secret;
 use crate::apikeys::{AuthFailure, Authenticated};
 use crate::app::App;
@@ -86,27 +86,64 @@ fn form_decode(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Client credentials as presented.
+struct Credentials {
+    client_id: String,
+    secret: Secret,
+    /// Sent in the body (`client_secret_post`) rather than with Basic.
+    in_body: bool,
+}
+
+impl Credentials {
+    /// The answer to a failed authentication with these credentials; the reason is
+    /// logged, never sent.
+    fn refused(&self, failure: AuthFailure) -> OAuthError {
+        let client_id = crate::oauth::ascii(&self.client_id);
+        match failure {
+            AuthFailure::Refused(reason) | AuthFailure::KeyRefused { reason, .. } => {
+                tracing::info!(%client_id, reason, "client authentication failed");
+                OAuthError::invalid_client(!self.in_body)
+            }
+            AuthFailure::Throttled(seconds) => {
+                tracing::info!(%client_id, "client authentication throttled");
+                OAuthError::throttled(seconds)
+            }
+            AuthFailure::Busy => {
+                OAuthError::unavailable("secret verification is saturated; retry shortly")
+            }
+            AuthFailure::Unavailable => {
+                OAuthError::unavailable("the database is unavailable; retry shortly")
+            }
+        }
+    }
+}
+
 /// The client credentials, from exactly one of Basic or the body.
-fn credentials(headers: &HeaderMap, form: &Form) -> Result<(String, Secret), OAuthError> {
+fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthError> {
     let body_secret = form.single.get("client_secret");
-    match headers.get(header::AUTHORIZATION) {
-        Some(value) => {
+    let authorization = authorization(headers).map_err(|e| match e {
+        AuthorizationError::Repeated => {
+            OAuthError::invalid_request("send exactly one Authorization header")
+        }
+        AuthorizationError::Malformed => OAuthError::invalid_client(true),
+    })?;
+    match authorization {
+        Some((scheme, encoded)) => {
             if body_secret.is_some() {
                 return Err(OAuthError::invalid_request(
                     "use one client authentication method: Basic or client_secret in the body, not both",
                 ));
             }
-            let value = value.to_str().map_err(|_| OAuthError::invalid_client())?;
-            let (scheme, encoded) = value.split_once(' ').ok_or_else(OAuthError::invalid_client)?;
-            if !scheme.eq_ignore_ascii_case("basic") {
-                return Err(OAuthError::invalid_client());
+            if scheme != "basic" {
+                return Err(OAuthError::invalid_client(true));
             }
             let decoded = STANDARD
-                .decode(encoded.trim())
+                .decode(encoded)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(OAuthError::invalid_client)?;
-            let (id, secret) = decoded.split_once(':').ok_or_else(OAuthError::invalid_client)?;
+                .ok_or_else(|| OAuthError::invalid_client(true))?;
+            let (id, secret) =
+                decoded.split_once(':').ok_or_else(|| OAuthError::invalid_client(true))?;
             let (id, secret) = (form_decode(id), form_decode(secret));
             if let Some(body_id) = form.get("client_id") {
                 if body_id != id {
@@ -116,13 +153,18 @@ fn credentials(headers: &HeaderMap, form: &Form) -> Result<(String, Secret), OAu
                 }
             }
             if id.is_empty() || secret.is_empty() {
-                return Err(OAuthError::invalid_client());
+                return Err(OAuthError::invalid_client(true));
             }
-            Ok((id, Secret::new(secret)))
+            Ok(Credentials { client_id: id, secret: Secret::new(secret), in_body: false })
         }
         None => match (form.get("client_id"), form.get("client_secret")) {
-            (Some(id), Some(secret)) => Ok((id.to_string(), Secret::new(secret.to_string()))),
-            _ => Err(OAuthError::invalid_client()),
+            (Some(id), Some(secret)) => Ok(Credentials {
+                client_id: id.to_string(),
+                secret: Secret::new(secret.to_string()),
+                in_body: true,
+            }),
+            // No credentials at all: the challenge says how to send them.
+            _ => Err(OAuthError::invalid_client(true)),
         },
     }
 }
@@ -177,26 +219,6 @@ fn parse_form(
     Form::parse(&body)
 }
 
-/// Maps a failed client authentication to its answer; the reason is logged, never sent.
-fn auth_error(client_id: &str, failure: AuthFailure) -> OAuthError {
-    match failure {
-        AuthFailure::Refused(reason) | AuthFailure::KeyRefused { reason, .. } => {
-            tracing::info!(client_id = %crate::oauth::ascii(client_id), reason, "client authentication failed");
-            OAuthError::invalid_client()
-        }
-        AuthFailure::Throttled(seconds) => {
-            tracing::info!(client_id = %crate::oauth::ascii(client_id), "client authentication throttled");
-            OAuthError::throttled(seconds)
-        }
-        AuthFailure::Busy => {
-            OAuthError::unavailable("secret verification is saturated; retry shortly")
-        }
-        AuthFailure::Unavailable => {
-            OAuthError::unavailable("the database is unavailable; retry shortly")
-        }
-    }
-}
-
 /// A JSON body with `Cache-Control: no-store` and `Pragma: no-cache`.
 fn no_store(body: impl serde::Serialize) -> Response {
     let mut response = axum::Json(body).into_response();
@@ -227,7 +249,7 @@ pub async fn token(
         Some("client_credentials") => {}
         Some(other) => return Err(OAuthError::unsupported_grant_type(other)),
     }
-    let (client_id, secret) = credentials(&headers, &form)?;
+    let client = credentials(&headers, &form)?;
     let mut audiences = Vec::new();
     for name in REPEATABLE {
         audiences.extend(form.repeated.get(*name).into_iter().flatten().cloned());
@@ -236,9 +258,9 @@ pub async fn token(
         return Err(OAuthError::invalid_request("resource and audience must not be empty"));
     }
     let request = TokenRequest { scope: form.single.get("scope").cloned(), audiences };
-    match app.tokens.exchange(&client_id, &secret, &request, ip).await {
+    match app.tokens.exchange(&client.client_id, &client.secret, &request, ip).await {
         Ok(issued) => Ok(no_store(issued)),
-        Err(ExchangeError::Auth(failure)) => Err(auth_error(&client_id, failure)),
+        Err(ExchangeError::Auth(failure)) => Err(client.refused(failure)),
         Err(ExchangeError::Denied(Denial::InvalidScope(why))) => {
             Err(OAuthError::invalid_scope(why))
         }
@@ -255,14 +277,14 @@ async fn token_and_caller(
     app: &App,
     req: &OAuthRequest,
 ) -> Result<(String, Authenticated), OAuthError> {
-    let (client_id, secret) = credentials(&req.headers, &req.form)?;
+    let client = credentials(&req.headers, &req.form)?;
     let token =
         req.form.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let caller = app
         .tokens
-        .authenticate_client(&client_id, &secret, req.ip)
+        .authenticate_client(&client.client_id, &client.secret, req.ip)
         .await
-        .map_err(|f| auth_error(&client_id, f))?;
+        .map_err(|f| client.refused(f))?;
     Ok((token.to_string(), caller))
 }
 

@@ -25,9 +25,14 @@ pub enum StoreError {
     /// A uniqueness rule was violated, or the row changed under us (409).
     #[error("conflict: {0}")]
     Conflict(&'static str),
-    /// The database could not be reached or answered with an error (503).
+    /// The database could not be reached, or cannot work now (connection lost, pool
+    /// exhausted, disk full, locked): worth a retry (503).
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// The database refused this statement or its values: retrying will not help
+    /// (a bug, or input that should have been validated) (500).
+    #[error("statement refused by the database: {0}")]
+    Rejected(#[source] sqlx::Error),
     /// A stored value could not be decoded: a bug or a hand-edited row (500).
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -43,8 +48,30 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
                 StoreError::Corrupt(err.to_string())
             }
+            sqlx::Error::Database(db)
+                if refused_statement(
+                    db.code().as_deref(),
+                    db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some(),
+                ) =>
+            {
+                StoreError::Rejected(err)
+            }
+            sqlx::Error::Encode(_) | sqlx::Error::TypeNotFound { .. } => StoreError::Rejected(err),
             _ => StoreError::Unavailable(err),
         }
+    }
+}
+
+/// Whether a database error code says the statement itself was refused, as opposed
+/// to the database being unable to work now. PostgreSQL: SQLSTATE classes 22 (data
+/// exception, e.g. NUL in text), 23 (integrity) and 42 (syntax or access rule).
+/// SQLite (primary result code): 1 (SQL error), 19 (constraint), 20 (type
+/// mismatch), 25 (parameter out of range).
+fn refused_statement(code: Option<&str>, postgres: bool) -> bool {
+    match code {
+        Some(sqlstate) if postgres => matches!(sqlstate.get(..2), Some("22" | "23" | "42")),
+        Some(sqlite) => sqlite.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 1 | 19 | 20 | 25)),
+        None => false,
     }
 }
 
@@ -60,6 +87,7 @@ impl StoreError {
                 StoreError::Unavailable(sqlx::Error::Protocol(e.to_string()))
             }
             StoreError::Corrupt(why) => StoreError::Corrupt(why.clone()),
+            StoreError::Rejected(e) => StoreError::Rejected(sqlx::Error::Protocol(e.to_string())),
         }
     }
 }
@@ -225,6 +253,9 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// A cheap round trip, for readiness.
     async fn ping(&self) -> StoreResult<()>;
+    /// Closes every connection after a clean shutdown, leaving the database complete
+    /// on its own (SQLite: the WAL checkpointed into the main file).
+    async fn close(&self);
 
     async fn insert_workspace(&self, ws: &WorkspaceRecord, audit: &AuditRecord) -> StoreResult<()>;
     async fn get_workspace(&self, id: &str) -> StoreResult<WorkspaceRecord>;
@@ -358,7 +389,21 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{redact_url, refused_statement};
+
+    #[test]
+    fn only_errors_of_the_statement_are_refusals() {
+        assert!(refused_statement(Some("22021"), true), "PostgreSQL: NUL in text");
+        assert!(refused_statement(Some("42P01"), true));
+        assert!(!refused_statement(Some("08006"), true), "PostgreSQL: connection failure");
+        assert!(!refused_statement(Some("53100"), true), "PostgreSQL: disk full");
+        assert!(!refused_statement(Some("57P01"), true), "PostgreSQL: admin shutdown");
+        assert!(refused_statement(Some("1"), false), "SQLite: SQL error");
+        assert!(refused_statement(Some("2067"), false), "SQLite: unique constraint (extended)");
+        assert!(!refused_statement(Some("13"), false), "SQLite: disk full");
+        assert!(!refused_statement(Some("5"), false), "SQLite: busy");
+        assert!(!refused_statement(None, true));
+    }
 
     #[test]
     fn redact_url_hides_only_the_password() {

@@ -188,6 +188,26 @@ impl From<UsageDbRow> for UsageRow {
     }
 }
 
+/// Upserts the readiness row (both backends accept this statement).
+pub(super) async fn write_readiness<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    at: i64,
+) -> Result<(), StoreError>
+where
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'c> &'c mut <DB as sqlx::Database>::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+{
+    sqlx::query::<DB>(
+        "INSERT INTO readiness (id, at) VALUES (1, $1) \
+         ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+    )
+    .bind(at)
+    .execute(&mut *pool.acquire().await?)
+    .await?;
+    Ok(())
+}
+
 /// Implements [`super::Store`] for `$store`, a struct with a `pool: sqlx::Pool<$db>` field.
 macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal, $notify:expr, $serialize:expr) => {
@@ -274,8 +294,11 @@ macro_rules! impl_store {
             }
 
             async fn ping(&self) -> StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
-                Ok(())
+                self.ping_writable().await
+            }
+
+            async fn close(&self) {
+                self.close_pool().await
             }
 
             async fn insert_workspace(

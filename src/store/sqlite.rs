@@ -26,7 +26,7 @@ impl SqliteStore {
         // SQLite has no advisory locks: processes starting together on one file take
         // turns through an OS file lock beside it while they create the file, switch
         // it to WAL and migrate it, so each migration runs once.
-        let lock_path = format!("{}.migrate-lock", options.get_filename().display());
+        let lock_path = format!("{}-migrate-lock", options.get_filename().display());
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -40,6 +40,20 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
+            // A failed COMMIT (disk full) can leave a connection that believes it is
+            // still in a transaction; it must never go back to the pool, or every
+            // later BEGIN on it fails. The ping first lets a queued ROLLBACK run.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    conn.ping().await?;
+                    if conn.is_in_transaction() {
+                        tracing::warn!("closing a database connection left inside a transaction");
+                        return Ok(false);
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open SQLite database {url:?}"))?;
@@ -55,6 +69,22 @@ impl SqliteStore {
     /// read-then-write never fails with "database is locked"; it waits (busy timeout).
     async fn begin_tx(&self) -> Result<sqlx::Transaction<'_, Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// Writes the readiness row: fails while the disk is full or the file read-only.
+    async fn ping_writable(&self) -> super::StoreResult<()> {
+        super::sql::write_readiness(&self.pool, crate::clock::wall_clock_millis()).await
+    }
+
+    /// Checkpoints the WAL into the main file and closes every connection, so the
+    /// database file alone is a complete copy.
+    async fn close_pool(&self) {
+        if let Err(e) =
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await
+        {
+            tracing::warn!(error = %e, "could not checkpoint the SQLite WAL at shutdown");
+        }
+        self.pool.close().await;
     }
 
     /// SQLite has no notifications; the feed polls.
