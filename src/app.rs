@@ -58,9 +58,7 @@ impl App {
             .await
             .context("loading signing keys")?,
         );
-        let workers = config
-            .argon2_workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+        let workers = config.argon2_workers.unwrap_or_else(Hasher::default_workers);
         let hasher = Arc::new(Hasher::new(config.secret_hashing, workers, workers * 32));
         let settings = Issuance {
             issuer: config.issuer(),

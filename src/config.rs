@@ -67,7 +67,7 @@ pub struct Config {
     )]
     pub secret_hashing: HashPolicy,
 
-    /// Concurrent argon2id verifications (default: the number of CPUs).
+    /// Concurrent argon2id verifications (default: half the CPUs, at least one).
     #[arg(long, env = "KEYMINT_ARGON2_WORKERS", global = true)]
     pub argon2_workers: Option<usize>,
 

@@ -68,6 +68,13 @@ pub fn valid_key_id(id: &str) -> bool {
 }
 
 /// Authenticates `client_id` with `presented` at time `now` from address `ip`.
+///
+/// A secret in keymint's format, with a valid checksum and this key id, that does
+/// not match the key as this instance remembers it may be newer than the memory
+/// (a rotation or a creation by another instance or the CLI, not yet seen through
+/// the change feed): the key is read again once, within the cache's refresh
+/// bound, before the secret is refused. A secret valid when the client received
+/// it is never refused for being too new.
 pub async fn authenticate(
     keys: &KeyCache,
     store: &dyn Store,
@@ -77,40 +84,42 @@ pub async fn authenticate(
     now: i64,
     ip: Option<IpAddr>,
 ) -> Result<Authenticated, AuthFailure> {
-    if secret::looks_generated(presented.expose()) {
+    let well_formed = if secret::looks_generated(presented.expose()) {
         match secret::parse(presented.expose()) {
-            Ok(embedded) if embedded == client_id => {}
+            Ok(embedded) if embedded == client_id => true,
             Ok(_) => return Err(AuthFailure::Refused("secret belongs to another key id")),
             Err(_) => return Err(AuthFailure::Refused("malformed secret")),
         }
-    }
+    } else {
+        false
+    };
     if !valid_key_id(client_id) {
         hasher.verify_unknown(presented).await?;
         return Err(AuthFailure::Refused("malformed client id"));
     }
-    let key = match keys.find(store, client_id).await {
-        Ok(Some(key)) => key,
-        Ok(None) => {
-            hasher.verify_unknown(presented).await?;
-            return Err(AuthFailure::Refused("unknown client id"));
+    let mut key = keys.find(store, client_id).await.map_err(unavailable)?;
+    if key.is_none() && well_formed {
+        if let Some(fresh) = keys.refresh(store, client_id).await.map_err(unavailable)? {
+            key = fresh;
         }
-        Err(StoreError::Corrupt(_)) => return Err(AuthFailure::Refused("corrupt key row")),
-        Err(_) => return Err(AuthFailure::Unavailable),
+    }
+    let Some(mut key) = key else {
+        hasher.verify_unknown(presented).await?;
+        return Err(AuthFailure::Refused("unknown client id"));
     };
+    let mut matched = matching_secret(hasher, &key, presented, now).await?;
+    if matched.is_none() && well_formed {
+        if let Some(Some(fresh)) = keys.refresh(store, client_id).await.map_err(unavailable)? {
+            key = fresh;
+            matched = matching_secret(hasher, &key, presented, now).await?;
+        }
+    }
     let fail = |reason: &'static str| {
         Err(AuthFailure::KeyRefused { reason, workspace_id: key.workspace_id.clone() })
     };
-
-    let mut previous_secret = false;
-    if !hasher.verify(&key.secret_hash, presented).await? {
-        let in_grace = matches!(key.previous_expires_at, Some(until) if until > now);
-        match (&key.previous_secret_hash, in_grace) {
-            (Some(previous), true) if hasher.verify(previous, presented).await? => {
-                previous_secret = true;
-            }
-            _ => return fail("wrong secret"),
-        }
-    }
+    let Some(previous_secret) = matched else {
+        return fail("wrong secret");
+    };
     match super::key_status(&key, now) {
         "active" => {}
         "revoked" => return fail("key revoked"),
@@ -123,6 +132,84 @@ pub async fn authenticate(
     }
     Ok(Authenticated { key, previous_secret })
 }
+
+/// A store failure on the authentication path: logged here, once, with its cause
+/// (never a secret), and answered as "unavailable" or, for a row that cannot be
+/// decoded, as a refusal.
+fn unavailable(e: StoreError) -> AuthFailure {
+    match e {
+        StoreError::Corrupt(why) => {
+            tracing::error!(error = %why, "a key row cannot be decoded");
+            AuthFailure::Refused("corrupt key row")
+        }
+        e => {
+            tracing::warn!(error = %e, "database error while authenticating a client");
+            AuthFailure::Unavailable
+        }
+    }
+}
+
+/// Which of the key's secrets `presented` is: `Some(false)` the current one,
+/// `Some(true)` the pre-rotation one (during its grace period), `None` neither.
+async fn matching_secret(
+    hasher: &Hasher,
+    key: &KeyRecord,
+    presented: &Secret,
+    now: i64,
+) -> Result<Option<bool>, HashError> {
+    if hasher.verify(&key.secret_hash, presented).await? {
+        return Ok(Some(false));
+    }
+    let in_grace = matches!(key.previous_expires_at, Some(until) if until > now);
+    match &key.previous_secret_hash {
+        Some(previous) if in_grace && hasher.verify(previous, presented).await? => Ok(Some(true)),
+        _ => Ok(None),
+    }
+}
+
+/// A short tag naming one stored secret hash (8 base62 characters of its SHA-256),
+/// carried at the start of the `jti` of every token minted with that secret, so a
+/// token can be traced to the secret that minted it without revealing anything.
+pub fn secret_tag(stored_hash: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, stored_hash.as_bytes());
+    secret::base62(&digest.as_ref()[..8], SECRET_TAG_LEN)
+}
+
+/// Length of [`secret_tag`].
+pub const SECRET_TAG_LEN: usize = 8;
+
+impl Authenticated {
+    /// The tag of the secret that authenticated (current or pre-rotation).
+    pub fn secret_tag(&self) -> String {
+        match (&self.key.previous_secret_hash, self.previous_secret) {
+            (Some(previous), true) => secret_tag(previous),
+            _ => secret_tag(&self.key.secret_hash),
+        }
+    }
+}
+
+/// Whether a token of `key` (with this `jti`, issued at `iat`) is still backed by a
+/// secret that works at `now`: the key is active and the secret that minted the
+/// token is its current one, or its pre-rotation one while the grace period runs.
+/// The one rule for `/v1` callers and introspection alike.
+pub fn token_backed(key: &KeyRecord, jti: &str, iat: i64, now: i64) -> bool {
+    if super::key_status(key, now) != "active" {
+        return false;
+    }
+    let in_grace = matches!(key.previous_expires_at, Some(until) if until > now);
+    match jti.get(..SECRET_TAG_LEN).filter(|_| jti.len() == SECRET_TAG_LEN + TOKEN_ID_LEN) {
+        Some(tag) => {
+            tag == secret_tag(&key.secret_hash)
+                || (in_grace
+                    && key.previous_secret_hash.as_deref().is_some_and(|p| tag == secret_tag(p)))
+        }
+        // A token minted before tags existed: judged by its issue time.
+        None => in_grace || key.rotated_at.is_none_or(|rotated| rotated <= iat),
+    }
+}
+
+/// Random characters of a token id after the secret tag.
+pub const TOKEN_ID_LEN: usize = 22;
 
 /// Whether `ip` falls in one of `cidrs` (an empty list allows every address). An
 /// IPv4-mapped IPv6 address is checked as the IPv4 address it maps.

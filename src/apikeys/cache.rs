@@ -30,6 +30,18 @@ const RECENT_INVALIDATIONS: usize = 1024;
 /// Most keys held; past this, the cache starts over (the hot set refills quickly).
 const DEFAULT_CAPACITY: usize = 200_000;
 
+/// A key is read again on demand ([`KeyCache::refresh`]) at most once in this long...
+const REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+/// ...and at most this many keys in one such interval, whatever the traffic.
+const REFRESHES_PER_INTERVAL: usize = 32;
+
+/// The on-demand reads of the current interval.
+#[derive(Debug)]
+struct Refreshes {
+    since: std::time::Instant,
+    ids: std::collections::HashSet<String>,
+}
+
 /// The key cache. One per process.
 pub struct KeyCache {
     /// Batches misses for the loader task; `None` loads each miss on its own.
@@ -44,6 +56,7 @@ pub struct KeyCache {
     /// for changes that came through the feed).
     recent: std::sync::Mutex<VecDeque<Invalidation>>,
     capacity: usize,
+    refreshes: std::sync::Mutex<Refreshes>,
     hits: Counter,
     misses: Counter,
 }
@@ -99,6 +112,10 @@ impl KeyCache {
             generation: AtomicU64::new(0),
             recent: std::sync::Mutex::new(VecDeque::new()),
             capacity,
+            refreshes: std::sync::Mutex::new(Refreshes {
+                since: std::time::Instant::now(),
+                ids: std::collections::HashSet::new(),
+            }),
             hits: Counter::default(),
             misses: Counter::default(),
         }
@@ -150,6 +167,34 @@ impl KeyCache {
             }
         }
         Ok(Some(key))
+    }
+
+    /// The key `id` if it is in memory, without any database work.
+    pub fn peek(&self, id: &str) -> Option<Arc<KeyRecord>> {
+        self.map.read().ok().and_then(|m| m.get(id).map(|e| e.0.clone()))
+    }
+
+    /// Reads key `id` again from `store`, replacing what memory holds, when the
+    /// bound allows: each key at most once per [`REFRESH_INTERVAL`], and at most
+    /// [`REFRESHES_PER_INTERVAL`] keys in one, so a flood of well-formed wrong
+    /// secrets costs the database a bounded number of reads. `None`: not now.
+    pub async fn refresh(
+        &self,
+        store: &dyn Store,
+        id: &str,
+    ) -> StoreResult<Option<Option<Arc<KeyRecord>>>> {
+        {
+            let Ok(mut r) = self.refreshes.lock() else { return Ok(None) };
+            if r.since.elapsed() >= REFRESH_INTERVAL {
+                r.since = std::time::Instant::now();
+                r.ids.clear();
+            }
+            if r.ids.len() >= REFRESHES_PER_INTERVAL || !r.ids.insert(id.to_string()) {
+                return Ok(None);
+            }
+        }
+        self.invalidate(id);
+        self.find(store, id).await.map(Some)
     }
 
     /// Whether `id` (or everything) was invalidated after `generation`.

@@ -12,7 +12,9 @@
 //! policy, never on whether the key id exists: unknown ids go through [`Hasher::verify_unknown`].
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
@@ -53,7 +55,9 @@ pub struct Hasher {
     memo_key: hmac::Key,
     memo: Mutex<HashSet<[u8; 32]>>,
     dummy_sha256: String,
-    dummy_argon2: String,
+    /// How long one argon2id verification takes here (microseconds, a moving
+    /// average of real ones): what an unknown id waits instead of computing.
+    argon2_micros: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Hasher {
@@ -130,14 +134,30 @@ impl Hasher {
         let rng = SystemRandom::new();
         #[expect(clippy::expect_used, reason = "start-up: no safe fallback without randomness")]
         let memo_key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("system RNG failed");
+        // One hash at start-up measures what a verification costs on this machine.
+        let started = Instant::now();
+        let _ = argon2_hash(&secret::random_base62(32));
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         Hasher {
             policy,
             jobs: start_pool(workers.max(1), max_pending),
             memo_key,
             memo: Mutex::new(HashSet::new()),
             dummy_sha256: sha256_hex(&secret::random_base62(32)),
-            dummy_argon2: argon2_hash(&secret::random_base62(32)),
+            argon2_micros: Arc::new(AtomicU64::new(micros)),
         }
+    }
+
+    /// The default number of argon2id workers: half the CPUs (at least one), so
+    /// slow verification can never take the whole machine from token exchanges.
+    pub fn default_workers() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+    }
+
+    /// Whether checking `presented` against `stored` costs microseconds (SHA-256),
+    /// not an argon2id computation.
+    pub fn is_cheap(&self, stored: &str, presented: &Secret) -> bool {
+        stored.starts_with(SHA256_PREFIX) && secret::looks_generated(presented.expose())
     }
 
     pub fn policy(&self) -> HashPolicy {
@@ -177,22 +197,36 @@ impl Hasher {
             return Ok(true);
         }
         let (stored, value) = (stored.to_string(), presented.clone());
-        let ok = self.on_pool(move || argon2_verify(&stored, value.expose())).await?;
+        let average = self.argon2_micros.clone();
+        let ok = self
+            .on_pool(move || {
+                let started = Instant::now();
+                let ok = argon2_verify(&stored, value.expose());
+                let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                // A moving average over about eight verifications.
+                let before = average.load(Ordering::Relaxed);
+                average.store(before - before / 8 + took / 8, Ordering::Relaxed);
+                ok
+            })
+            .await?;
         if ok {
             self.memo_insert(tag);
         }
         Ok(ok)
     }
 
-    /// The work of a verification against a key that does not exist; always refuses.
+    /// The time of a verification against a key that does not exist; always refuses.
+    /// A fast-path secret costs its SHA-256, as for a real key. A slow-path one waits
+    /// as long as an argon2id verification takes here, without computing one: equal
+    /// time, not equal work, so junk ids from many addresses cannot buy CPU.
     pub async fn verify_unknown(&self, presented: &Secret) -> Result<(), HashError> {
         if self.fast_path(presented) {
             let computed = sha256_hex(presented.expose());
             let _ = bool::from(computed.as_bytes().ct_eq(self.dummy_sha256.as_bytes()));
             return Ok(());
         }
-        let (dummy, value) = (self.dummy_argon2.clone(), presented.clone());
-        self.on_pool(move || argon2_verify(&dummy, value.expose())).await?;
+        let micros = self.argon2_micros.load(Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_micros(micros)).await;
         Ok(())
     }
 
@@ -309,10 +343,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_unknown_id_takes_the_time_of_argon2_without_its_work() {
+        let h = Hasher::new(HashPolicy::ByEntropy, 1, 1);
+        let s = Secret::new("legacy-secret-0123456789".into());
+        // Occupy the only worker: an unknown id must not need it.
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        h.jobs
+            .try_send(Box::new(move || {
+                let _ = wait.recv();
+            }))
+            .unwrap();
+        let expected = Duration::from_micros(h.argon2_micros.load(Ordering::Relaxed));
+        let started = Instant::now();
+        h.verify_unknown(&s).await.unwrap();
+        assert!(started.elapsed() >= expected, "as long as a verification takes");
+        h.jobs.try_send(Box::new(|| {})).unwrap();
+        assert!(matches!(h.jobs.try_send(Box::new(|| {})), Err(_)), "the pool did no work");
+        release.send(()).unwrap();
+    }
+
+    #[tokio::test]
     async fn a_full_pool_answers_busy_instead_of_queueing_without_bound() {
         let h = Hasher::new(HashPolicy::ByEntropy, 1, 1);
         let s = Secret::new("legacy-secret-0123456789".into());
-        assert!(h.verify_unknown(&s).await.is_ok(), "a free worker takes the work");
+        let stored = h.hash(&s, true).await.unwrap();
         // Occupy the one worker, fill the one queue slot: the next one is refused at once.
         let (release, wait) = std::sync::mpsc::channel::<()>();
         h.jobs
@@ -322,7 +376,8 @@ mod tests {
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(50));
         h.jobs.try_send(Box::new(|| {})).unwrap();
-        assert!(matches!(h.verify_unknown(&s).await, Err(HashError::Busy)));
+        let wrong = Secret::new("legacy-secret-0123456780".into());
+        assert!(matches!(h.verify(&stored, &wrong).await, Err(HashError::Busy)));
         release.send(()).unwrap();
     }
 }

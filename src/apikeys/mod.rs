@@ -10,12 +10,17 @@ pub mod secret;
 mod validate;
 mod view;
 
-pub use auth::{address_allowed, authenticate, valid_key_id, AuthFailure, Authenticated};
+pub use auth::{
+    address_allowed, authenticate, secret_tag, token_backed, valid_key_id, AuthFailure,
+    Authenticated, TOKEN_ID_LEN,
+};
 pub use manage::{
     validate_limit, KeyListQuery, KeyPage, KeyUpdate, Keys, NewKey, Revealed, Rotation,
     MAX_GRACE_SECONDS,
 };
-pub use validate::{filter as validate_filter, name as validate_name, workspace_id_form, FieldError};
+pub use validate::{
+    filter as validate_filter, name as validate_name, workspace_id_form, FieldError,
+};
 pub use view::{key_status, KeyView};
 
 /// Who performs a management action, for access control and the audit log.

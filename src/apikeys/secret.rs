@@ -66,6 +66,21 @@ pub fn random_base62(count: usize) -> String {
     out
 }
 
+/// `len` base62 characters of the number in the first 8 bytes of `bytes` (a
+/// fixed-width encoding of a digest, for tags; not for secrets).
+pub fn base62(bytes: &[u8], len: usize) -> String {
+    let mut word = [0u8; 8];
+    let n = bytes.len().min(8);
+    word[..n].copy_from_slice(&bytes[..n]);
+    let mut n = u64::from_be_bytes(word);
+    let mut out = vec![b'0'; len];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// A new key id.
 pub fn new_key_id() -> String {
     random_base62(ID_LEN)

@@ -77,8 +77,7 @@ pub fn authorization(headers: &HeaderMap) -> Result<Option<(String, &str)>, Auth
         return Err(AuthorizationError::Repeated);
     }
     let text = value.to_str().map_err(|_| AuthorizationError::Malformed)?;
-    let (scheme, credentials) =
-        text.trim().split_once(' ').ok_or(AuthorizationError::Malformed)?;
+    let (scheme, credentials) = text.trim().split_once(' ').ok_or(AuthorizationError::Malformed)?;
     let credentials = credentials.trim();
     if scheme.is_empty() || credentials.is_empty() {
         return Err(AuthorizationError::Malformed);

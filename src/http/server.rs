@@ -77,10 +77,9 @@ pub async fn run(
     }
     drop(listener);
     let _ = closing.send(true);
-    let drained = tokio::time::timeout(drain, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(drain, async { while connections.join_next().await.is_some() {} })
+            .await;
     if drained.is_err() {
         tracing::warn!(
             open = connections.len(),

@@ -25,6 +25,23 @@ pub struct Limits {
     pub window_seconds: i64,
 }
 
+/// Which limit an attempt ran into, and the seconds until its window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocked {
+    /// The key id's limit (secrets that could match an imported value).
+    Key(u64),
+    /// The client address's limit.
+    Address(u64),
+}
+
+impl Blocked {
+    pub fn seconds(self) -> u64 {
+        match self {
+            Blocked::Key(s) | Blocked::Address(s) => s,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Window {
     start: i64,
@@ -66,8 +83,9 @@ impl FailureLimiter {
         FailureLimiter { limits, windows: Mutex::new(Windows::default()) }
     }
 
-    /// `Err(seconds)` when an attempt for `key_id` from `ip` must wait that long.
-    pub fn check(&self, key_id: Option<&str>, ip: Option<IpAddr>, now: i64) -> Result<(), u64> {
+    /// `Err` when an attempt for `key_id` from `ip` must wait: the key's limit is
+    /// named first when both are reached.
+    pub fn check(&self, key_id: Option<&str>, ip: Option<IpAddr>, now: i64) -> Result<(), Blocked> {
         let Ok(w) = self.windows.lock() else { return Ok(()) };
         let length = self.limits.window_seconds;
         let by_key = key_id
@@ -76,9 +94,10 @@ impl FailureLimiter {
         let by_ip = ip
             .and_then(|ip| w.ips.get(&ip))
             .and_then(|i| i.blocks(self.limits.per_ip, length, now));
-        match by_key.max(by_ip) {
-            Some(seconds) => Err(seconds),
-            None => Ok(()),
+        match (by_key, by_ip) {
+            (Some(seconds), _) => Err(Blocked::Key(seconds)),
+            (None, Some(seconds)) => Err(Blocked::Address(seconds)),
+            (None, None) => Ok(()),
         }
     }
 
@@ -123,7 +142,7 @@ mod tests {
             assert!(l.check(Some("k1"), None, 100).is_ok(), "attempt {i}");
             l.failed(Some("k1"), None, 100);
         }
-        assert_eq!(l.check(Some("k1"), None, 110), Err(50));
+        assert_eq!(l.check(Some("k1"), None, 110), Err(Blocked::Key(50)));
         assert!(l.check(Some("k2"), None, 110).is_ok(), "other keys are unaffected");
         assert!(l.check(Some("k1"), None, 160).is_ok(), "a new window");
     }
@@ -135,7 +154,7 @@ mod tests {
         for i in 0..5 {
             l.failed(Some(&format!("k{i}")), Some(ip), 0);
         }
-        assert!(l.check(Some("fresh"), Some(ip), 1).is_err());
+        assert_eq!(l.check(Some("fresh"), Some(ip), 1), Err(Blocked::Address(59)));
         assert!(l.check(Some("fresh"), Some("192.0.2.2".parse().unwrap()), 1).is_ok());
     }
 }

@@ -10,7 +10,7 @@ use crate::apikeys::secret::{self, random_base62, Secret};
 use crate::apikeys::{self, Actor, AuthFailure, Authenticated};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
-use crate::oauth::limiter::FailureLimiter;
+use crate::oauth::limiter::{Blocked, FailureLimiter};
 use crate::oauth::{decide, Claims, Denial, Issuance, TokenRequest};
 use crate::signing::Keyring;
 use crate::store::Store;
@@ -78,7 +78,19 @@ impl TokenService {
         let now = self.clock.now();
         // Only secrets that could match an imported value count against the key.
         let per_key = (!secret::looks_generated(secret.expose())).then_some(client_id);
-        self.limiter.check(per_key, ip, now).map_err(AuthFailure::Throttled)?;
+        match self.limiter.check(per_key, ip, now) {
+            Ok(()) => {}
+            // An address over its limit may be a shared NAT or gateway: its neighbours
+            // whose keys this instance holds and checks in microseconds keep working.
+            // Guessing at imported secrets, and unknown ids (which would reach the
+            // database), stay refused.
+            Err(Blocked::Address(_))
+                if self
+                    .keys
+                    .peek(client_id)
+                    .is_some_and(|k| self.hasher.is_cheap(&k.secret_hash, secret)) => {}
+            Err(blocked) => return Err(AuthFailure::Throttled(blocked.seconds())),
+        }
         let store = self.store.as_ref();
         let result =
             apikeys::authenticate(&self.keys, store, &self.hasher, client_id, secret, now, ip)
@@ -139,7 +151,8 @@ impl TokenService {
     ) -> Result<Issued, ExchangeError> {
         let auth = self.authenticate_client(client_id, secret, ip).await?;
         let now = self.clock.now();
-        let claims = decide(&auth.key, request, &self.settings, now, random_base62(22))?;
+        let jti = format!("{}{}", auth.secret_tag(), random_base62(apikeys::TOKEN_ID_LEN));
+        let claims = decide(&auth.key, request, &self.settings, now, jti)?;
         let body =
             serde_json::to_vec(&claims).map_err(|e| ExchangeError::Internal(e.to_string()))?;
         let access_token = self
@@ -215,21 +228,13 @@ impl TokenService {
                     .into(),
             ));
         }
-        let key = match self.keys.find(self.store.as_ref(), &claims.sub).await {
-            Ok(Some(key)) => key,
-            Ok(None) => {
-                return Err(VerifyError::Invalid("the key of this token no longer exists".into()))
-            }
-            Err(_) => return Err(VerifyError::Unavailable),
+        let Some(key) = self.backing_key(&claims).await? else {
+            return Err(VerifyError::Invalid(
+                "this token's key is gone or no longer active, its secret was rotated, \
+                 or the token was revoked"
+                    .into(),
+            ));
         };
-        if apikeys::key_status(&key, self.clock.now()) != "active" {
-            return Err(VerifyError::Invalid("the key of this token is no longer active".into()));
-        }
-        match self.store.is_token_revoked(&claims.jti).await {
-            Ok(false) => {}
-            Ok(true) => return Err(VerifyError::Invalid("this token was revoked".into())),
-            Err(_) => return Err(VerifyError::Unavailable),
-        }
         let scopes: Vec<String> = claims
             .scope
             .split(' ')
@@ -256,24 +261,26 @@ impl TokenService {
         let Ok(claims) = self.verify(token, None) else {
             return Ok(None);
         };
-        let now = self.clock.now();
-        let key = match self.keys.find(self.store.as_ref(), &claims.sub).await {
-            Ok(Some(key)) => key,
-            Ok(None) => return Ok(None),
-            Err(_) => return Err(VerifyError::Unavailable),
-        };
-        if apikeys::key_status(&key, now) != "active" {
+        Ok(self.backing_key(&claims).await?.map(|_| claims))
+    }
+
+    /// The key behind a verified token of ours, if the token still stands: the key
+    /// exists and is active, the secret that minted the token still works
+    /// ([`apikeys::token_backed`]), and the token was not revoked. `/v1` and
+    /// introspection ask this one question, so they give one answer.
+    async fn backing_key(
+        &self,
+        claims: &Claims,
+    ) -> Result<Option<Arc<crate::store::KeyRecord>>, VerifyError> {
+        let key = self.keys.find(self.store.as_ref(), &claims.sub).await.map_err(store_failed)?;
+        let Some(key) = key else { return Ok(None) };
+        if !apikeys::token_backed(&key, &claims.jti, claims.iat, self.clock.now()) {
             return Ok(None);
         }
-        let grace_running = matches!(key.previous_expires_at, Some(until) if until > now);
-        if matches!(key.rotated_at, Some(rotated) if rotated > claims.iat) && !grace_running {
+        if self.store.is_token_revoked(&claims.jti).await.map_err(store_failed)? {
             return Ok(None);
         }
-        match self.store.is_token_revoked(&claims.jti).await {
-            Ok(false) => Ok(Some(claims)),
-            Ok(true) => Ok(None),
-            Err(_) => Err(VerifyError::Unavailable),
-        }
+        Ok(Some(key))
     }
 
     /// RFC 7009: `client` revokes its own `token` until it would have expired. Any
@@ -288,8 +295,14 @@ impl TokenService {
         self.store
             .revoke_token(&claims.jti, &claims.client_id, claims.exp, self.clock.now())
             .await
-            .map_err(|_| VerifyError::Unavailable)
+            .map_err(store_failed)
     }
+}
+
+/// A store failure while checking a token: logged here, once, with its cause.
+fn store_failed(e: crate::store::StoreError) -> VerifyError {
+    tracing::warn!(error = %e, "database error while checking an access token");
+    VerifyError::Unavailable
 }
 
 trait KindName {

@@ -79,9 +79,7 @@ impl SqliteStore {
     /// Checkpoints the WAL into the main file and closes every connection, so the
     /// database file alone is a complete copy.
     async fn close_pool(&self) {
-        if let Err(e) =
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await
-        {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await {
             tracing::warn!(error = %e, "could not checkpoint the SQLite WAL at shutdown");
         }
         self.pool.close().await;
