@@ -10,7 +10,8 @@ use crate::apikeys::cache::KeyCache;
 use crate::apikeys::secret::random_base62;
 use crate::apikeys::{Actor, ManageError};
 use crate::clock::{rfc3339, Clock};
-use crate::store::{AuditRecord, Store, StoreError, WorkspaceRecord};
+use crate::oauth::scope::PLATFORM_ADMIN_SCOPE;
+use crate::store::{AuditRecord, KeyFilter, Store, StoreError, WorkspaceRecord};
 
 /// The name of the workspace created on first start.
 pub const DEFAULT_WORKSPACE: &str = "default";
@@ -153,6 +154,13 @@ impl Workspaces {
             return Err(ManageError::Conflict("a caller cannot delete its own workspace".into()));
         }
         let before = self.get(actor, id).await?;
+        if self.holds_last_platform_admin(id).await? {
+            return Err(ManageError::Conflict(
+                "this workspace holds the last active platform-admin key; create one in \
+                 another workspace first"
+                    .into(),
+            ));
+        }
         let audit =
             self.audit(actor, id, "workspace.delete", json!({"name": before.name, "force": force}));
         let deleted = self.store.delete_workspace(id, force, &audit).await;
@@ -164,6 +172,24 @@ impl Workspaces {
             ),
             e => e.into(),
         })
+    }
+
+    /// Whether workspace `id` holds an active platform-admin key and no other
+    /// workspace does: deleting it would leave nobody able to administer keymint.
+    async fn holds_last_platform_admin(&self, id: &str) -> Result<bool, ManageError> {
+        let platform_admins = |inside: bool| KeyFilter {
+            workspace_id: inside.then(|| id.to_string()),
+            outside_workspace_id: (!inside).then(|| id.to_string()),
+            status: Some("active".into()),
+            unexpired_at: Some((self.clock.now(), true)),
+            has_scope: Some(PLATFORM_ADMIN_SCOPE.into()),
+            limit: 1,
+            ..KeyFilter::default()
+        };
+        if !self.store.list_keys(&platform_admins(false)).await?.is_empty() {
+            return Ok(false);
+        }
+        Ok(!self.store.list_keys(&platform_admins(true)).await?.is_empty())
     }
 
     /// The default workspace, created if missing.

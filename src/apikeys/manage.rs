@@ -324,6 +324,7 @@ impl Keys {
             created_by: validate::filter("created_by", query.created_by.as_deref())?,
             after,
             limit: limit + 1,
+            ..KeyFilter::default()
         };
         let mut rows = self.store.list_keys(&filter).await?;
         let next_cursor = if rows.len() as i64 > limit {

@@ -28,11 +28,18 @@ pub enum WorkspacesCommand {
         json: bool,
     },
     /// Delete a workspace (refused while it holds keys, unless --force).
+    ///
+    /// With --force its keys are deleted too and stop working at once; you are asked
+    /// to type the workspace's name unless --yes is given. The workspace that holds
+    /// the last active platform-admin key cannot be deleted.
     Delete {
         id: String,
         /// Also delete its keys.
         #[arg(long)]
         force: bool,
+        /// Do not ask for confirmation (for scripts).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -70,7 +77,22 @@ pub async fn run(config: Config, cmd: WorkspacesCommand) -> anyhow::Result<()> {
                 Ok(())
             }
         }
-        WorkspacesCommand::Delete { id, force } => {
+        WorkspacesCommand::Delete { id, force, yes } => {
+            if force && !yes {
+                let ws = app.workspaces.get(&actor, &id).await?;
+                eprint!(
+                    "This deletes workspace {} ({}) and every key in it; they stop working at \
+                     once.\nType the workspace name to confirm: ",
+                    ws.id, ws.name
+                );
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if answer.trim() != ws.name {
+                    anyhow::bail!(
+                        "not confirmed; nothing was deleted (pass --yes to skip this question)"
+                    );
+                }
+            }
             app.workspaces.delete(&actor, &id, force).await?;
             println!("deleted workspace {id}");
             Ok(())

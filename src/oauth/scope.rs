@@ -25,6 +25,9 @@ pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
     ("keymint:introspect", "call the token introspection endpoint"),
 ];
 
+/// The scope of platform admins: they act on every workspace.
+pub const PLATFORM_ADMIN_SCOPE: &str = "keymint:workspaces:admin";
+
 /// The scope that lets a resource server call the introspection endpoint.
 pub const INTROSPECT_SCOPE: &str = "keymint:introspect";
 

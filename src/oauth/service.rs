@@ -247,7 +247,7 @@ impl TokenService {
             id: key.id.clone(),
             ip: ip.map(|ip| ip.to_string()),
             workspace_id: Some(key.workspace_id.clone()),
-            platform: scopes.iter().any(|s| s == "keymint:workspaces:admin"),
+            platform: scopes.iter().any(|s| s == super::scope::PLATFORM_ADMIN_SCOPE),
             scopes,
         })
     }

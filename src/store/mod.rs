@@ -159,6 +159,10 @@ pub struct KeyFilter {
     pub environment: Option<String>,
     pub key_type: Option<String>,
     pub created_by: Option<String>,
+    /// Only keys that hold this exact scope.
+    pub has_scope: Option<String>,
+    /// Only keys outside this workspace.
+    pub outside_workspace_id: Option<String>,
     /// Keyset pagination: return rows strictly after this `(created_at, id)`.
     pub after: Option<(i64, String)>,
     pub limit: i64,
@@ -262,7 +266,8 @@ pub trait Store: Send + Sync + 'static {
     async fn find_workspace_by_name(&self, name: &str) -> StoreResult<Option<WorkspaceRecord>>;
     async fn list_workspaces(&self) -> StoreResult<Vec<WorkspaceRecord>>;
     async fn rename_workspace(&self, id: &str, name: &str, audit: &AuditRecord) -> StoreResult<()>;
-    /// Deletes the workspace; with `force`, its keys too, else `Conflict` while it holds keys.
+    /// Deletes the workspace; with `force`, its keys too (each with its own
+    /// `key.delete` event, by the same actor), else `Conflict` while it holds keys.
     async fn delete_workspace(&self, id: &str, force: bool, audit: &AuditRecord)
         -> StoreResult<()>;
 
@@ -356,6 +361,9 @@ pub trait Store: Send + Sync + 'static {
 
 /// Opens the store named by `url` (`sqlite:` or `postgres:`), applying migrations.
 pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    // TLS to PostgreSQL uses aws-lc-rs, the crypto library of everything else here.
+    // Already installed (by an earlier open) is fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::open(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {

@@ -395,10 +395,21 @@ macro_rules! impl_store {
                 if keys > 0 && !force {
                     return Err(StoreError::Conflict("the workspace still holds keys"));
                 }
-                sqlx::query("DELETE FROM api_keys WHERE workspace_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                let deleted: Vec<(String, String)> =
+                    sqlx::query_as("DELETE FROM api_keys WHERE workspace_id = $1 RETURNING id, name")
+                        .bind(id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                for (key_id, name) in deleted {
+                    let event = AuditRecord {
+                        action: "key.delete".into(),
+                        target_type: "key".into(),
+                        target_id: key_id,
+                        details: serde_json::json!({"name": name, "with_workspace": id}),
+                        ..audit.clone()
+                    };
+                    insert_audit(&mut tx, &event).await?;
+                }
                 let done = sqlx::query("DELETE FROM workspaces WHERE id = $1")
                     .bind(id)
                     .execute(&mut *tx)
@@ -524,6 +535,16 @@ macro_rules! impl_store {
                 }
                 if let Some(by) = &f.created_by {
                     q.push(" AND created_by = ").push_bind(by.clone());
+                }
+                if let Some(scope) = &f.has_scope {
+                    // Scopes are a JSON array of strings: match one whole element.
+                    let element = serde_json::Value::from(scope.as_str()).to_string();
+                    let escaped =
+                        element.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                    q.push(" AND scopes LIKE ").push_bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
+                }
+                if let Some(ws) = &f.outside_workspace_id {
+                    q.push(" AND workspace_id <> ").push_bind(ws.clone());
                 }
                 if let Some((at, id)) = &f.after {
                     q.push(" AND (created_at > ")

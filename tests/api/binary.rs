@@ -117,6 +117,25 @@ fn run_text(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// Runs a command that asks a question, answering `input` on its stdin.
+fn run_answering(dir: &std::path::Path, args: &[&str], input: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = keymint(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn the_cli_manages_the_whole_key_lifecycle_and_is_audited_as_cli() {
     let dir = tempfile::tempdir().unwrap();
@@ -226,4 +245,35 @@ fn every_command_has_help() {
     ] {
         assert!(out.contains(flag), "{flag} missing from --help");
     }
+}
+
+#[test]
+fn a_forced_workspace_delete_asks_first_and_never_removes_the_last_platform_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let admin = run_json(d, &["bootstrap", "--json"]);
+    let workspaces = run_json(d, &["workspaces", "list", "--json"]);
+    let default_id = workspaces[0]["id"].as_str().unwrap().to_string();
+    let ws = run_json(d, &["workspaces", "create", "tenant", "--json"]);
+    let ws_id = ws["id"].as_str().unwrap();
+    let key = run_json(d, &["keys", "create", "--name", "k", "--workspace", ws_id, "--json"]);
+    let key_id = key["client_id"].as_str().unwrap();
+
+    // Without --yes, a wrong answer deletes nothing.
+    let delete = ["workspaces", "delete", ws_id, "--force"];
+    let (ok, _, err) = run_answering(d, &delete, "not-the-name\n");
+    assert!(!ok && err.contains("Type the workspace name"), "{err}");
+    assert_eq!(run_json(d, &["keys", "show", key_id, "--json"])["name"], "k");
+
+    // Typing the name confirms.
+    let (ok, _, err) = run_answering(d, &delete, "tenant\n");
+    assert!(ok, "{err}");
+    let audit = run_json(d, &["audit", "--target", key_id, "--json"]);
+    assert_eq!(audit["data"][0]["action"], "key.delete", "{audit}");
+
+    // The default workspace holds the only platform admin: refused, even with --yes.
+    let (ok, _, err) = run_text(d, &["workspaces", "delete", &default_id, "--force", "--yes"]);
+    assert!(!ok && err.contains("last active platform-admin key"), "{err}");
+    let admin_id = admin["client_id"].as_str().unwrap();
+    assert_eq!(run_json(d, &["keys", "show", admin_id, "--json"])["status"], "active");
 }

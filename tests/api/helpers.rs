@@ -125,6 +125,11 @@ impl TestDatabase {
         }
     }
 
+    /// The database at `url`, owned by someone else (nothing is dropped with it).
+    pub fn at(url: String) -> TestDatabase {
+        TestDatabase { url, pg: None, _dir: tempfile::tempdir().expect("temp dir") }
+    }
+
     /// Sends this database's connections through 127.0.0.1:`port` (a [`DbProxy`]).
     pub fn route_through(&mut self, port: u16) {
         let (scheme, rest) = self.url.split_once("://").expect("URL has a scheme");
@@ -350,6 +355,15 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// `POST` as `token`, asserting a 2xx answer; returns its JSON body.
+    pub async fn post_json(&self, token: &str, path: &str, body: &Value) -> Value {
+        let response = self.post_with(token, path, body).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        assert!(status.is_success(), "POST {path}: {status} {body}");
+        body
     }
 
     pub async fn patch_with(&self, token: &str, path: &str, body: &Value) -> Response {

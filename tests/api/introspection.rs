@@ -16,18 +16,19 @@ async fn call(app: &TestApp, path: &str, id: &str, secret: &str, token: &str) ->
         .unwrap()
 }
 
-struct Introspector {
+pub struct Introspector {
     id: String,
     secret: String,
 }
 
 impl Introspector {
-    async fn new(app: &TestApp) -> Self {
+    pub async fn new(app: &TestApp) -> Self {
         let (id, secret) = app.new_client("resource-server", &["keymint:introspect"]).await;
         Introspector { id, secret }
     }
 
-    async fn active(&self, app: &TestApp, token: &str) -> Value {
+    /// The introspection answer for `token` (`active` true or false).
+    pub async fn active(&self, app: &TestApp, token: &str) -> Value {
         let response = call(app, "/oauth/introspect", &self.id, &self.secret, token).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["cache-control"], "no-store");

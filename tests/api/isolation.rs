@@ -9,12 +9,7 @@ use crate::on_both_backends;
 async fn a_workspace_admin_sees_and_changes_its_own_workspace_only(backend: Backend) {
     let app = spawn_app(backend).await;
     let platform = app.admin_token().await;
-    let ws: Value = app
-        .post_with(&platform, "/v1/workspaces", &json!({"name": "tenant-b"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let ws: Value = app.post_json(&platform, "/v1/workspaces", &json!({"name": "tenant-b"})).await;
     let ws_b = ws["id"].as_str().unwrap();
     let (a_key, _) = app.new_client("in-default", &["read:a"]).await;
 

@@ -7,6 +7,7 @@ mod binary;
 mod cluster;
 mod discovery;
 mod door;
+mod hostile;
 mod introspection;
 mod isolation;
 mod lifecycle;

@@ -146,12 +146,7 @@ async fn audit_records_actor_time_ip_target_and_changes_without_secrets(backend:
     let id = created["id"].as_str().unwrap();
     app.patch_with(&admin, &format!("/v1/keys/{id}"), &json!({"description": "now described"}))
         .await;
-    let rotated: Value = app
-        .post_with(&admin, &format!("/v1/keys/{id}/rotate"), &json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let rotated: Value = app.post_json(&admin, &format!("/v1/keys/{id}/rotate"), &json!({})).await;
     let new_secret = rotated["client_secret"].as_str().unwrap();
 
     let page: Value = app
