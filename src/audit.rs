@@ -13,6 +13,7 @@ use crate::usage::Usage;
 
 /// Filters of `GET /v1/audit` (newest first).
 #[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only events of this workspace (platform admins; others always see their own).
@@ -24,6 +25,7 @@ pub struct AuditQuery {
     /// Only this action, e.g. `key.revoke`.
     pub action: Option<String>,
     /// 1-100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

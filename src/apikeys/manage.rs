@@ -29,14 +29,23 @@ pub const MAX_GRACE_SECONDS: i64 = 7 * 86_400;
 pub struct NewKey {
     /// The workspace to create the key in; the caller's own when absent.
     pub workspace_id: Option<String>,
-    /// Unique within the workspace.
+    /// Unique within the workspace: 1-100 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
+    /// Free text, up to 1000 characters; line breaks allowed.
     #[serde(default)]
+    #[schema(max_length = 1000, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$")]
     pub description: String,
     /// e.g. `production`, `staging`; fixed for the key's life. Default `production`.
+    #[schema(pattern = r"^[a-z0-9_-]{1,32}$")]
     pub environment: Option<String>,
     /// e.g. `access`, `gateway`. Default `access`.
     #[serde(rename = "type")]
+    #[schema(pattern = r"^[a-z0-9_-]{1,32}$")]
     pub key_type: Option<String>,
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -47,6 +56,7 @@ pub struct NewKey {
     /// RFC 3339; or use `expires_in`.
     pub expires_at: Option<String>,
     /// One of `1h`, `1d`, `7d`, `30d`, `90d`, `180d`, `360d`.
+    #[schema(pattern = "^(1h|1d|7d|30d|90d|180d|360d)$")]
     pub expires_in: Option<String>,
     /// An existing secret to import instead of generating one.
     pub secret: Option<String>,
@@ -56,7 +66,13 @@ pub struct NewKey {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyUpdate {
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
+    #[schema(max_length = 1000, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
     pub scopes: Option<Vec<String>>,
     pub allowed_cidrs: Option<Vec<String>>,
@@ -65,6 +81,7 @@ pub struct KeyUpdate {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub expires_at: Option<Option<String>>,
+    #[schema(pattern = "^(1h|1d|7d|30d|90d|180d|360d)$")]
     pub expires_in: Option<String>,
 }
 
@@ -102,11 +119,13 @@ pub struct Rotation {
 
 /// Filters of a key listing (`GET /v1/keys`).
 #[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct KeyListQuery {
     /// Case-insensitive substring of the name.
     pub q: Option<String>,
     /// `active` (default), `inactive`, `expired`, `revoked` or `all`.
+    #[param(pattern = "^(active|inactive|expired|revoked|all)$")]
     pub status: Option<String>,
     pub environment: Option<String>,
     #[serde(rename = "type")]
@@ -117,6 +136,7 @@ pub struct KeyListQuery {
     /// Only this workspace (platform admins; others always see their own).
     pub workspace_id: Option<String>,
     /// 1-100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -125,7 +145,6 @@ pub struct KeyListQuery {
 /// One page of keys, oldest first; `next_cursor` is absent on the last page.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct KeyPage {
-    #[schema(value_type = Vec<Object>)]
     pub data: Vec<KeyView>,
     pub next_cursor: Option<String>,
 }

@@ -15,7 +15,7 @@ pub fn key_status(key: &KeyRecord, now: i64) -> &str {
 }
 
 /// An API key as the API and the CLI show it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct KeyView {
     pub id: String,
     pub workspace_id: String,

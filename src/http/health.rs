@@ -10,14 +10,14 @@ use serde_json::{json, Value};
 use crate::app::App;
 
 /// `GET /healthz`.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive", body = crate::http::openapi::schemas::Health)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// `GET /metrics`: Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Metrics in the Prometheus text exposition format")))]
+    responses((status = 200, description = "Metrics in the Prometheus text exposition format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(app): State<Arc<App>>) -> impl axum::response::IntoResponse {
     let m = &app.metrics;
     m.signing_key_age_seconds.set(app.clock.now() - app.keyring.current_since());
@@ -26,7 +26,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> impl axum::response::IntoRe
 
 /// `GET /readyz`: 200 when the database answers and a signing key is loaded, else 503.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
+    responses((status = 200, description = "Ready", body = crate::http::openapi::schemas::Readiness), (status = 503, description = "Not ready: the database does not accept writes", body = crate::http::openapi::schemas::Readiness)))]
 pub async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, Json<Value>) {
     let database = tokio::time::timeout(std::time::Duration::from_secs(2), app.store.ping()).await;
     let database_ok = matches!(database, Ok(Ok(())));

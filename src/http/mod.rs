@@ -36,7 +36,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Every documented route, and the OpenAPI document they make.
 pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
     use admin::{audit, keys, signing_keys, usage, workspaces};
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (router, mut api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::introspect))
         .routes(routes!(oauth::revoke))
@@ -59,7 +59,9 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(health::metrics))
         .routes(routes!(workspaces::create, workspaces::list))
         .routes(routes!(workspaces::get, workspaces::rename, workspaces::delete))
-        .split_for_parts()
+        .split_for_parts();
+    openapi::complete(&mut api);
+    (router, api)
 }
 
 /// 405 in the endpoint's own error shape: RFC 6749 on `/oauth/*`, problem details elsewhere.

@@ -231,7 +231,7 @@ fn no_store(body: impl serde::Serialize) -> Response {
 /// `POST /oauth/token`.
 #[utoipa::path(
     post, path = "/oauth/token", tag = "oauth",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "grant_type=client_credentials, optional scope, resource, audience; client_id and client_secret unless sent with Basic"),
+    request_body(content = crate::http::openapi::schemas::TokenForm, content_type = "application/x-www-form-urlencoded", description = "grant_type=client_credentials, optional scope, resource, audience; client_id and client_secret unless sent with Basic"),
     responses(
         (status = 200, description = "An access token (RFC 6749 section 5.1)", body = crate::oauth::Issued),
         (status = 400, description = "invalid_request, unsupported_grant_type, invalid_scope or invalid_target"),
@@ -292,9 +292,9 @@ async fn token_and_caller(
 /// `keymint:introspect`.
 #[utoipa::path(
     post, path = "/oauth/introspect", tag = "oauth",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "token, optional token_type_hint; client credentials by Basic or in the body"),
+    request_body(content = crate::http::openapi::schemas::TokenParamForm, content_type = "application/x-www-form-urlencoded", description = "token, optional token_type_hint; client credentials by Basic or in the body"),
     responses(
-        (status = 200, description = "{active: true, ...claims} for an active token of this issuer, else {active: false}"),
+        (status = 200, description = "{active: true, ...claims} for an active token of this issuer, else {active: false}", body = crate::http::openapi::schemas::Introspection),
         (status = 400, description = "invalid_request"),
         (status = 401, description = "invalid_client"),
         (status = 403, description = "insufficient_scope: the caller lacks keymint:introspect"),
@@ -326,9 +326,9 @@ pub async fn introspect(
 /// invalid or foreign tokens get 200 too.
 #[utoipa::path(
     post, path = "/oauth/revoke", tag = "oauth",
-    request_body(content_type = "application/x-www-form-urlencoded", description = "token, optional token_type_hint; client credentials by Basic or in the body"),
+    request_body(content = crate::http::openapi::schemas::TokenParamForm, content_type = "application/x-www-form-urlencoded", description = "token, optional token_type_hint; client credentials by Basic or in the body"),
     responses(
-        (status = 200, description = "Revoked, or nothing to revoke"),
+        (status = 200, description = "Revoked, or nothing to revoke", body = crate::http::openapi::schemas::Revoked),
         (status = 400, description = "invalid_request"),
         (status = 401, description = "invalid_client"),
     )

@@ -12,7 +12,7 @@ use crate::app::App;
 
 /// `GET /.well-known/jwks.json`: public keys only, cacheable.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery",
-    responses((status = 200, description = "The JSON Web Key Set (RFC 7517 section 5)")))]
+    responses((status = 200, description = "The JSON Web Key Set (RFC 7517 section 5)", body = crate::http::openapi::schemas::Jwks)))]
 pub async fn jwks(State(app): State<Arc<App>>) -> Response {
     let mut response = app.keyring.jwks().into_response();
     let headers = response.headers_mut();
@@ -45,14 +45,14 @@ pub fn metadata_document(app: &App) -> serde_json::Value {
 
 /// `GET /.well-known/openid-configuration`: the same document, for libraries that only look there.
 #[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery",
-    responses((status = 200, description = "The RFC 8414 metadata document")))]
+    responses((status = 200, description = "The RFC 8414 metadata document", body = crate::http::openapi::schemas::Metadata)))]
 pub async fn openid_configuration(state: State<Arc<App>>) -> Response {
     metadata(state).await
 }
 
 /// `GET /.well-known/oauth-authorization-server`.
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
-    responses((status = 200, description = "Authorization server metadata (RFC 8414)")))]
+    responses((status = 200, description = "Authorization server metadata (RFC 8414)", body = crate::http::openapi::schemas::Metadata)))]
 pub async fn metadata(State(app): State<Arc<App>>) -> Response {
     let mut response = axum::Json(metadata_document(&app)).into_response();
     response

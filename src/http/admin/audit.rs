@@ -12,7 +12,7 @@ use crate::http::extract::{ApiQuery, Caller};
 
 /// `GET /v1/audit`: management events, newest first, filtered and paginated.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
-    responses((status = 200, body = AuditPage), (status = 403, description = "Needs keymint:audit:read")),
+    responses((status = 200, description = "A page of events, newest first", body = AuditPage), (status = 403, description = "Needs keymint:audit:read")),
     security(("bearer" = [])))]
 pub async fn list(
     State(app): State<Arc<App>>,

@@ -28,7 +28,7 @@ fn reveal(status: StatusCode, revealed: Revealed, extra: Value) -> Response {
 
 /// `POST /v1/keys`: create a key; the secret is in this response only.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = NewKey,
-    responses((status = 201, description = "The key, with client_id and client_secret (shown once)"),
+    responses((status = 201, description = "The key, with client_id and client_secret (shown once)", body = crate::http::openapi::schemas::RevealedKey),
               (status = 404, description = "No such workspace"),
               (status = 409, description = "A key with this name exists in the workspace"),
               (status = 422, description = "A field is invalid")),
@@ -56,7 +56,7 @@ pub async fn list(
 
 /// `GET /v1/keys/{id}`.
 #[utoipa::path(get, path = "/v1/keys/{id}", tag = "keys",
-    responses((status = 200, description = "The key"), (status = 404, description = "No such key")),
+    responses((status = 200, description = "The key", body = KeyView), (status = 404, description = "No such key")),
     security(("bearer" = [])))]
 pub async fn get(
     State(app): State<Arc<App>>,
@@ -68,7 +68,7 @@ pub async fn get(
 
 /// `PATCH /v1/keys/{id}`: edit; the response's `changes` says what changed.
 #[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys", request_body = KeyUpdate,
-    responses((status = 200, description = "The key, with `changes`: {field: {from, to}}"),
+    responses((status = 200, description = "The key, with `changes`: {field: {from, to}}", body = crate::http::openapi::schemas::UpdatedKey),
               (status = 404, description = "No such key"),
               (status = 409, description = "The key is revoked, or the name is taken"),
               (status = 422, description = "A field is invalid")),
@@ -104,12 +104,13 @@ pub async fn delete(
 pub struct RotateBody {
     /// Seconds the old secret keeps working (0, the default, to 604800).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 604800)]
     pub grace_seconds: i64,
 }
 
 /// `POST /v1/keys/{id}/rotate`: a new secret for the same key id, shown once.
 #[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys", request_body(content = Option<RotateBody>),
-    responses((status = 200, description = "The key with its new client_secret and previous_secret_expires_at"),
+    responses((status = 200, description = "The key with its new client_secret and previous_secret_expires_at", body = crate::http::openapi::schemas::RotatedKey),
               (status = 404, description = "No such key"),
               (status = 409, description = "The key is revoked")),
     security(("bearer" = [])))]
@@ -126,7 +127,7 @@ pub async fn rotate(
 
 /// `POST /v1/keys/{id}/activate`: reactivate a deactivated key.
 #[utoipa::path(post, path = "/v1/keys/{id}/activate", tag = "keys",
-    responses((status = 200, description = "The key"), (status = 404), (status = 409, description = "The key is revoked")),
+    responses((status = 200, description = "The key", body = KeyView), (status = 404, description = "No such key"), (status = 409, description = "The key is revoked")),
     security(("bearer" = [])))]
 pub async fn activate(
     State(app): State<Arc<App>>,
@@ -138,7 +139,7 @@ pub async fn activate(
 
 /// `POST /v1/keys/{id}/deactivate`: stop the key until it is activated again.
 #[utoipa::path(post, path = "/v1/keys/{id}/deactivate", tag = "keys",
-    responses((status = 200, description = "The key"), (status = 404), (status = 409, description = "The key is revoked")),
+    responses((status = 200, description = "The key", body = KeyView), (status = 404, description = "No such key"), (status = 409, description = "The key is revoked")),
     security(("bearer" = [])))]
 pub async fn deactivate(
     State(app): State<Arc<App>>,
@@ -150,7 +151,7 @@ pub async fn deactivate(
 
 /// `POST /v1/keys/{id}/revoke`: permanent; repeating it changes nothing.
 #[utoipa::path(post, path = "/v1/keys/{id}/revoke", tag = "keys",
-    responses((status = 200, description = "The revoked key"), (status = 404, description = "No such key")),
+    responses((status = 200, description = "The revoked key", body = KeyView), (status = 404, description = "No such key")),
     security(("bearer" = [])))]
 pub async fn revoke(
     State(app): State<Arc<App>>,
@@ -162,7 +163,7 @@ pub async fn revoke(
 
 /// `GET /v1/keys/{id}/usage`: tokens issued and failed exchanges per UTC day.
 #[utoipa::path(get, path = "/v1/keys/{id}/usage", tag = "keys",
-    responses((status = 200, description = "{key_id, data: [{day, issued, failed}]}"), (status = 404)),
+    responses((status = 200, description = "Tokens issued and failed exchanges per UTC day", body = crate::http::openapi::schemas::KeyUsage), (status = 404, description = "No such key")),
     security(("bearer" = [])))]
 pub async fn usage(
     State(app): State<Arc<App>>,

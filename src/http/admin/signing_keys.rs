@@ -15,7 +15,7 @@ use crate::signing::{RotationOutcome, SigningKeyView};
 
 /// `GET /v1/signing-keys`: every published key and its state.
 #[utoipa::path(get, path = "/v1/signing-keys", tag = "signing-keys",
-    responses((status = 200, description = "{data: [SigningKeyView]}")), security(("bearer" = [])))]
+    responses((status = 200, description = "Every published signing key", body = crate::http::openapi::schemas::SigningKeyList)), security(("bearer" = [])))]
 pub async fn list(
     State(app): State<Arc<App>>,
     Caller(actor): Caller,
@@ -37,7 +37,7 @@ pub struct RotateSigningKey {
 /// `POST /v1/signing-keys/rotate`.
 #[utoipa::path(post, path = "/v1/signing-keys/rotate", tag = "signing-keys",
     request_body(content = Option<RotateSigningKey>),
-    responses((status = 200, body = RotationOutcome)), security(("bearer" = [])))]
+    responses((status = 200, description = "What the rotation did", body = RotationOutcome)), security(("bearer" = [])))]
 pub async fn rotate(
     State(app): State<Arc<App>>,
     Caller(actor): Caller,

@@ -14,6 +14,7 @@ use crate::http::extract::{ApiQuery, Caller};
 
 /// Filters of `GET /v1/usage`.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
     /// Only this workspace (platform admins; others always see their own).
@@ -22,7 +23,7 @@ pub struct UsageQuery {
 
 /// `GET /v1/usage`: per day, totals and the per-key rows.
 #[utoipa::path(get, path = "/v1/usage", tag = "usage", params(UsageQuery),
-    responses((status = 200, description = "{data: [{day, issued, failed, keys: [{key_id, workspace_id, issued, failed}]}]}")),
+    responses((status = 200, description = "Per UTC day: totals and the per-key rows", body = crate::http::openapi::schemas::WorkspaceUsage)),
     security(("bearer" = [])))]
 pub async fn workspace_usage(
     State(app): State<Arc<App>>,

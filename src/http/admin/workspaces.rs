@@ -14,7 +14,7 @@ use crate::workspaces::{WorkspaceInput, WorkspaceView};
 
 /// `POST /v1/workspaces` (platform admins).
 #[utoipa::path(post, path = "/v1/workspaces", tag = "workspaces", request_body = WorkspaceInput,
-    responses((status = 201, body = WorkspaceView), (status = 409, description = "Name taken")),
+    responses((status = 201, description = "The workspace", body = WorkspaceView), (status = 409, description = "Name taken")),
     security(("bearer" = [])))]
 pub async fn create(
     State(app): State<Arc<App>>,
@@ -26,7 +26,7 @@ pub async fn create(
 
 /// `GET /v1/workspaces`: every workspace the caller reaches.
 #[utoipa::path(get, path = "/v1/workspaces", tag = "workspaces",
-    responses((status = 200, body = Vec<WorkspaceView>)), security(("bearer" = [])))]
+    responses((status = 200, description = "Every workspace the caller reaches", body = crate::http::openapi::schemas::WorkspaceList)), security(("bearer" = [])))]
 pub async fn list(
     State(app): State<Arc<App>>,
     Caller(actor): Caller,
@@ -37,7 +37,7 @@ pub async fn list(
 
 /// `GET /v1/workspaces/{id}`.
 #[utoipa::path(get, path = "/v1/workspaces/{id}", tag = "workspaces",
-    responses((status = 200, body = WorkspaceView), (status = 404)), security(("bearer" = [])))]
+    responses((status = 200, description = "The workspace", body = WorkspaceView), (status = 404, description = "No such workspace")), security(("bearer" = [])))]
 pub async fn get(
     State(app): State<Arc<App>>,
     Caller(actor): Caller,
@@ -48,7 +48,7 @@ pub async fn get(
 
 /// `PATCH /v1/workspaces/{id}`: rename (platform admins).
 #[utoipa::path(patch, path = "/v1/workspaces/{id}", tag = "workspaces", request_body = WorkspaceInput,
-    responses((status = 200, body = WorkspaceView), (status = 404), (status = 409)), security(("bearer" = [])))]
+    responses((status = 200, description = "The renamed workspace", body = WorkspaceView), (status = 404, description = "No such workspace"), (status = 409, description = "Name taken")), security(("bearer" = [])))]
 pub async fn rename(
     State(app): State<Arc<App>>,
     Caller(actor): Caller,
@@ -60,6 +60,7 @@ pub async fn rename(
 
 /// Query of a workspace delete.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteQuery {
     /// Also delete the workspace's keys (they stop working at once).
@@ -69,7 +70,7 @@ pub struct DeleteQuery {
 
 /// `DELETE /v1/workspaces/{id}`: refused with 409 while it holds keys, unless `force=true`.
 #[utoipa::path(delete, path = "/v1/workspaces/{id}", tag = "workspaces", params(DeleteQuery),
-    responses((status = 204), (status = 404), (status = 409)), security(("bearer" = [])))]
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such workspace"), (status = 409, description = "It holds keys (without force), it is the caller's own, or it holds the last active platform-admin key")), security(("bearer" = [])))]
 pub async fn delete(
     State(app): State<Arc<App>>,
     Caller(actor): Caller,

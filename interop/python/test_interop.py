@@ -1,0 +1,130 @@
+"""keymint through Python's OAuth and JWT libraries: Authlib, requests-oauthlib and
+PyJWT. Discovery, both client authentication methods, a wrong secret, scope and
+resource narrowing, and verification against the remote JWKS.
+
+Reads KEYMINT_ISSUER, KEYMINT_ADMIN_ID and KEYMINT_ADMIN_SECRET (a platform admin).
+"""
+
+import os
+import time
+
+import jwt
+import pytest
+import requests
+from authlib.integrations.requests_client import OAuth2Session as AuthlibSession
+from oauthlib.oauth2 import BackendApplicationClient
+from oauthlib.oauth2.rfc6749.errors import InvalidClientError
+from authlib.integrations.base_client.errors import OAuthError
+from requests_oauthlib import OAuth2Session
+
+ISSUER = os.environ["KEYMINT_ISSUER"]
+# The suite talks to keymint on loopback over plain HTTP; oauthlib insists on HTTPS.
+if ISSUER.startswith("http://127.0.0.1") or ISSUER.startswith("http://localhost"):
+    os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+ADMIN = (os.environ["KEYMINT_ADMIN_ID"], os.environ["KEYMINT_ADMIN_SECRET"])
+API = "https://api.example.test"
+OTHER = "https://other.example.test"
+
+
+@pytest.fixture(scope="module")
+def metadata():
+    document = requests.get(f"{ISSUER}/.well-known/oauth-authorization-server", timeout=10).json()
+    assert document["issuer"] == ISSUER
+    assert requests.get(f"{ISSUER}/.well-known/openid-configuration", timeout=10).json() == document
+    return document
+
+
+@pytest.fixture(scope="module")
+def key(metadata):
+    admin = AuthlibSession(*ADMIN, token_endpoint_auth_method="client_secret_basic")
+    token = admin.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
+    response = requests.post(
+        f"{ISSUER}/v1/keys",
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+        json={
+            "name": f"python-interop-{time.time_ns()}",
+            "scopes": ["read:reports/**", "write:prompts/welcome"],
+            "audiences": [API, OTHER],
+        },
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def verify(metadata, token, audience):
+    """A resource server: signature against the remote JWKS, algorithm pinned to the key's."""
+    jwks = jwt.PyJWKClient(metadata["jwks_uri"])
+    signing_key = jwks.get_signing_key_from_jwt(token)
+    assert jwt.get_unverified_header(token)["typ"] == "at+jwt"
+    return jwt.decode(
+        token,
+        signing_key.key,
+        algorithms=[signing_key.algorithm_name],
+        issuer=ISSUER,
+        audience=audience,
+        options={"require": ["iss", "sub", "aud", "iat", "nbf", "exp", "jti"]},
+    )
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+def test_authlib_gets_a_token_that_verifies_against_the_remote_jwks(metadata, key, method):
+    assert method in metadata["token_endpoint_auth_methods_supported"]
+    session = AuthlibSession(key["client_id"], key["client_secret"], token_endpoint_auth_method=method)
+    token = session.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
+    assert token["token_type"].lower() == "bearer" and token["expires_in"] == 600
+    claims = verify(metadata, token["access_token"], API)
+    assert claims["client_id"] == key["client_id"] == claims["sub"]
+    assert claims["scope"] == "read:reports/** write:prompts/welcome"
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+def test_authlib_reports_a_wrong_secret_as_invalid_client(metadata, key, method):
+    session = AuthlibSession(key["client_id"], key["client_secret"][:-1] + "x", token_endpoint_auth_method=method)
+    with pytest.raises(OAuthError) as refused:
+        session.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
+    assert refused.value.error == "invalid_client"
+
+
+def test_authlib_narrows_scope_and_resource(metadata, key):
+    session = AuthlibSession(key["client_id"], key["client_secret"], scope="read:reports/2026")
+    token = session.fetch_token(metadata["token_endpoint"], grant_type="client_credentials", resource=OTHER)
+    assert token["scope"] == "read:reports/2026"
+    claims = verify(metadata, token["access_token"], OTHER)
+    assert claims["aud"] == OTHER
+    with pytest.raises(OAuthError) as refused:
+        AuthlibSession(key["client_id"], key["client_secret"], scope="admin:reports/x").fetch_token(
+            metadata["token_endpoint"], grant_type="client_credentials"
+        )
+    assert refused.value.error == "invalid_scope"
+
+
+def test_requests_oauthlib_backend_application_flow(metadata, key):
+    client = BackendApplicationClient(client_id=key["client_id"])
+    session = OAuth2Session(client=client)
+    token = session.fetch_token(
+        token_url=metadata["token_endpoint"],
+        client_id=key["client_id"],
+        client_secret=key["client_secret"],
+        scope=["write:prompts/welcome"],
+    )
+    assert token["scope"] == ["write:prompts/welcome"]
+    verify(metadata, token["access_token"], API)
+
+
+def test_requests_oauthlib_reports_a_wrong_secret_as_invalid_client(metadata, key):
+    session = OAuth2Session(client=BackendApplicationClient(client_id=key["client_id"]))
+    with pytest.raises(InvalidClientError):
+        session.fetch_token(
+            token_url=metadata["token_endpoint"],
+            client_id=key["client_id"],
+            client_secret="not-the-secret",
+            include_client_id=True,
+        )
+
+
+def test_jwks_is_cacheable_and_holds_public_keys_only(metadata):
+    response = requests.get(metadata["jwks_uri"], timeout=10)
+    assert "max-age=" in response.headers["Cache-Control"]
+    for jwk in response.json()["keys"]:
+        assert jwk["kid"] and "d" not in jwk and "p" not in jwk
