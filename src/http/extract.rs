@@ -126,7 +126,17 @@ async fn read_json<T: DeserializeOwned, S: Send + Sync>(
         (_, Some(true)) => {}
         _ => return Err(unsupported_media_type()),
     }
-    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    json_body(&bytes)
+}
+
+/// Parses a `/v1` JSON body: exactly one JSON value (whitespace around it allowed),
+/// a failure naming the path of the bad field.
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the answer itself, built once for a refused request, like every extractor's"
+)]
+pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();

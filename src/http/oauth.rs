@@ -118,6 +118,13 @@ impl Credentials {
     }
 }
 
+/// Reads an OAuth request as the endpoints do: the form, then the client
+/// credentials from exactly one of Basic or the body. Answers the client id.
+pub fn read_client_request(headers: &HeaderMap, body: &[u8]) -> Result<String, OAuthError> {
+    let form = Form::parse(body)?;
+    credentials(headers, &form).map(|c| c.client_id)
+}
+
 /// The client credentials, from exactly one of Basic or the body.
 fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthError> {
     let body_secret = form.single.get("client_secret");
