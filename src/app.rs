@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::oauth::limiter::{FailureLimiter, Limits};
 use crate::oauth::scope::MANAGEMENT_SCOPES;
 use crate::oauth::{Issuance, TokenService};
-use crate::signing::{self, Keyring};
+use crate::signing::{self, Keyring, SigningKeys};
 use crate::store::{self, Store};
 use crate::usage::Usage;
 use crate::workspaces::Workspaces;
@@ -28,6 +28,7 @@ pub struct App {
     pub keyring: Arc<Keyring>,
     pub keys: Keys,
     pub workspaces: Workspaces,
+    pub signing_keys: SigningKeys,
     pub audit: Audit,
     pub cache: Arc<KeyCache>,
     pub metrics: Arc<Metrics>,
@@ -81,6 +82,7 @@ impl App {
             keys: Keys::new(store.clone(), hasher.clone(), clock.clone(), cache.clone())
                 .with_usage(usage.clone()),
             workspaces: Workspaces::new(store.clone(), clock.clone(), cache.clone()),
+            signing_keys: SigningKeys::new(keyring.clone(), clock.clone()),
             audit: Audit::new(store.clone(), usage.clone()),
             tokens: TokenService {
                 store: store.clone(),
@@ -144,6 +146,55 @@ impl App {
             Ok(revealed) => Ok(Some(revealed)),
             Err(ManageError::Conflict(_)) => Ok(None),
             Err(e) => Err(e).context("creating the first admin key"),
+        }
+    }
+}
+
+/// How often the signing key schedule is checked.
+pub const SCHEDULE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The background jobs of a running instance: the usage flusher, the change feed
+/// and the signing key schedule. Any front door that runs an instance starts them.
+pub struct Jobs {
+    app: Arc<App>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl App {
+    /// Starts the background jobs.
+    pub fn start_jobs(self: &Arc<Self>) -> Jobs {
+        let interval = std::time::Duration::from_secs(u64::from(self.config.usage_flush_interval));
+        let tasks = vec![
+            self.usage.spawn_flusher(interval),
+            tokio::spawn(crate::feed::run(self.clone())),
+            tokio::spawn(rotate_on_schedule(self.clone())),
+        ];
+        Jobs { app: self.clone(), tasks }
+    }
+}
+
+impl Jobs {
+    /// Stops the jobs, writes the usage still counted in memory, and closes the
+    /// store (a clean shutdown).
+    pub async fn stop(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+        if let Err(e) = self.app.usage.flush().await {
+            tracing::error!(error = %e, "could not flush usage counters at shutdown");
+        }
+        self.app.store.close().await;
+    }
+}
+
+/// Runs the signing key schedule every [`SCHEDULE_INTERVAL`].
+async fn rotate_on_schedule(app: Arc<App>) {
+    let mut tick = tokio::time::interval(SCHEDULE_INTERVAL);
+    loop {
+        tick.tick().await;
+        if let Err(e) = app.keyring.tick(app.clock.now()).await {
+            app.metrics.database_errors.inc();
+            tracing::warn!(error = %format!("{e:#}"), "signing key schedule failed; will retry");
         }
     }
 }

@@ -195,3 +195,101 @@ impl Usage {
         })
     }
 }
+
+/// One key's usage per UTC day, oldest first, as `/v1` and the CLI show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct KeyUsage {
+    pub key_id: String,
+    pub data: Vec<DayUsage>,
+}
+
+/// Tokens issued and failed exchanges on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct DayUsage {
+    #[schema(example = "2026-11-30")]
+    pub day: String,
+    pub issued: i64,
+    pub failed: i64,
+}
+
+/// Usage across a workspace (or every workspace) per UTC day, with per-key rows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct WorkspaceUsage {
+    pub data: Vec<WorkspaceDay>,
+}
+
+/// One UTC day of a [`WorkspaceUsage`]: totals and the keys that were used.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct WorkspaceDay {
+    pub day: String,
+    pub issued: i64,
+    pub failed: i64,
+    pub keys: Vec<KeyDay>,
+}
+
+/// One key on one day of a [`WorkspaceUsage`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct KeyDay {
+    pub key_id: String,
+    pub workspace_id: String,
+    pub issued: i64,
+    pub failed: i64,
+}
+
+impl KeyUsage {
+    /// The rows of one key (oldest day first, as the store returns them).
+    pub fn new(key_id: &str, rows: &[UsageRow]) -> Self {
+        let data = rows
+            .iter()
+            .map(|r| DayUsage { day: r.day.clone(), issued: r.issued, failed: r.failed })
+            .collect();
+        KeyUsage { key_id: key_id.to_string(), data }
+    }
+}
+
+impl WorkspaceUsage {
+    /// Groups per-key rows by day (oldest first), with each day's totals.
+    pub fn by_day(rows: &[UsageRow]) -> Self {
+        let mut days: std::collections::BTreeMap<&str, WorkspaceDay> = Default::default();
+        for r in rows {
+            let day = days.entry(r.day.as_str()).or_insert_with(|| WorkspaceDay {
+                day: r.day.clone(),
+                issued: 0,
+                failed: 0,
+                keys: Vec::new(),
+            });
+            day.issued += r.issued;
+            day.failed += r.failed;
+            day.keys.push(KeyDay {
+                key_id: r.key_id.clone(),
+                workspace_id: r.workspace_id.clone(),
+                issued: r.issued,
+                failed: r.failed,
+            });
+        }
+        WorkspaceUsage { data: days.into_values().collect() }
+    }
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    fn row(key: &str, day: &str, issued: i64, failed: i64) -> UsageRow {
+        UsageRow { key_id: key.into(), workspace_id: "ws".into(), day: day.into(), issued, failed }
+    }
+
+    #[test]
+    fn workspace_usage_totals_each_day_and_keeps_its_keys() {
+        let rows = [
+            row("a", "2026-11-01", 3, 1),
+            row("b", "2026-11-01", 2, 0),
+            row("a", "2026-11-02", 1, 4),
+        ];
+        let report = WorkspaceUsage::by_day(&rows);
+        assert_eq!(report.data.len(), 2);
+        assert_eq!((report.data[0].issued, report.data[0].failed), (5, 1));
+        assert_eq!(report.data[0].keys.len(), 2);
+        assert_eq!((report.data[1].day.as_str(), report.data[1].failed), ("2026-11-02", 4));
+    }
+}

@@ -186,7 +186,7 @@ impl Workspaces {
         let platform_admins = |inside: bool| KeyFilter {
             workspace_id: inside.then(|| id.to_string()),
             outside_workspace_id: (!inside).then(|| id.to_string()),
-            status: Some("active".into()),
+            status: Some(crate::store::KeyStatus::Active),
             unexpired_at: Some((self.clock.now(), true)),
             has_scope: Some(PLATFORM_ADMIN_SCOPE.into()),
             limit: 1,

@@ -14,7 +14,7 @@ use super::secret::{self, Secret};
 use std::sync::Arc;
 
 use super::cache::KeyCache;
-use crate::store::{KeyRecord, Store, StoreError};
+use crate::store::{KeyRecord, KeyStatus, Store, StoreError};
 
 /// A successful authentication.
 #[derive(Debug, Clone)]
@@ -121,11 +121,10 @@ pub async fn authenticate(
         return fail("wrong secret");
     };
     match super::key_status(&key, now) {
-        "active" => {}
-        "revoked" => return fail("key revoked"),
-        "inactive" => return fail("key deactivated"),
-        "expired" => return fail("key expired"),
-        _ => return fail("key status unknown"),
+        KeyStatus::Active => {}
+        KeyStatus::Revoked => return fail("key revoked"),
+        KeyStatus::Inactive => return fail("key deactivated"),
+        KeyStatus::Expired => return fail("key expired"),
     }
     if !address_allowed(&key.allowed_cidrs, ip) {
         return fail("address not allowed");
@@ -193,7 +192,7 @@ impl Authenticated {
 /// token is its current one, or its pre-rotation one while the grace period runs.
 /// The one rule for `/v1` callers and introspection alike.
 pub fn token_backed(key: &KeyRecord, jti: &str, iat: i64, now: i64) -> bool {
-    if super::key_status(key, now) != "active" {
+    if super::key_status(key, now) != KeyStatus::Active {
         return false;
     }
     let in_grace = matches!(key.previous_expires_at, Some(until) if until > now);

@@ -17,8 +17,8 @@ use super::{Actor, KeyView, ManageError};
 use crate::clock::rfc3339;
 use crate::clock::Clock;
 use crate::oauth::scope::MANAGEMENT_PREFIX;
-use crate::store::{AuditRecord, KeyFilter, KeyRecord, Store, StoreError, UsageRow};
-use crate::usage::Usage;
+use crate::store::{AuditRecord, KeyFilter, KeyRecord, KeyStatus, Store, StoreError};
+use crate::usage::{KeyUsage, Usage, WorkspaceUsage};
 
 /// Longest grace period for the old secret after a rotation: 7 days.
 pub const MAX_GRACE_SECONDS: i64 = 7 * 86_400;
@@ -270,7 +270,7 @@ impl Keys {
             allowed_cidrs,
             audiences,
             expires_at,
-            status: "active".into(),
+            status: KeyStatus::Active,
             imported,
             previous_secret_hash: None,
             previous_expires_at: None,
@@ -321,12 +321,13 @@ impl Keys {
                 (_, own) => own.clone(),
             }
         };
-        let (status, unexpired_at) = match query.status.as_deref().unwrap_or("active") {
-            "active" => (Some("active".to_string()), Some((now, true))),
-            "expired" => (Some("active".to_string()), Some((now, false))),
-            s @ ("inactive" | "revoked") => (Some(s.to_string()), None),
-            "all" => (None, None),
-            _ => {
+        let asked = query.status.as_deref().unwrap_or("active");
+        let (status, unexpired_at) = match KeyStatus::parse(asked) {
+            Some(KeyStatus::Active) => (Some(KeyStatus::Active), Some((now, true))),
+            Some(KeyStatus::Expired) => (Some(KeyStatus::Active), Some((now, false))),
+            Some(stored) => (Some(stored), None),
+            None if asked == "all" => (None, None),
+            None => {
                 return Err(
                     invalid("status", "must be active, inactive, expired, revoked or all").into()
                 )
@@ -383,7 +384,7 @@ impl Keys {
     }
 
     fn refuse_if_revoked(key: &KeyRecord, what: &str) -> Result<(), ManageError> {
-        if key.status == "revoked" {
+        if key.status == KeyStatus::Revoked {
             Err(ManageError::Conflict(format!(
                 "key {} is revoked; revocation is permanent, so it cannot be {what}",
                 key.id
@@ -398,10 +399,10 @@ impl Keys {
         let by = actor.id.clone();
         let (key, _) = self
             .mutate(actor, id, "key.revoke", |key, now| {
-                if key.status == "revoked" {
+                if key.status == KeyStatus::Revoked {
                     return Ok(None);
                 }
-                let before = std::mem::replace(&mut key.status, "revoked".into());
+                let before = std::mem::replace(&mut key.status, KeyStatus::Revoked);
                 key.revoked_at = Some(now);
                 key.revoked_by = Some(by);
                 key.previous_secret_hash = None;
@@ -420,15 +421,18 @@ impl Keys {
         id: &str,
         active: bool,
     ) -> Result<KeyView, ManageError> {
-        let (action, target) =
-            if active { ("key.activate", "active") } else { ("key.deactivate", "inactive") };
+        let (action, target) = if active {
+            ("key.activate", KeyStatus::Active)
+        } else {
+            ("key.deactivate", KeyStatus::Inactive)
+        };
         let (key, _) = self
             .mutate(actor, id, action, |key, _| {
                 Self::refuse_if_revoked(key, if active { "activated" } else { "deactivated" })?;
                 if key.status == target {
                     return Ok(None);
                 }
-                let before = std::mem::replace(&mut key.status, target.into());
+                let before = std::mem::replace(&mut key.status, target);
                 Ok(Some(json!({"status": {"from": before, "to": target}})))
             })
             .await?;
@@ -563,26 +567,31 @@ impl Keys {
         })
     }
 
-    /// Per-day usage of one key (`Some(id)`) or of a workspace.
-    pub async fn usage(
+    /// One key's usage per UTC day.
+    pub async fn key_usage(&self, actor: &Actor, id: &str) -> Result<KeyUsage, ManageError> {
+        Self::require_read(actor)?;
+        let key = self.load(actor, id).await?;
+        self.flush_usage().await?;
+        Ok(KeyUsage::new(&key.id, &self.store.usage(Some(&key.id), None).await?))
+    }
+
+    /// Usage per UTC day across workspace `workspace_id` (the caller's own unless a
+    /// platform admin; every workspace for a platform admin who names none).
+    pub async fn workspace_usage(
         &self,
         actor: &Actor,
-        key_id: Option<&str>,
         workspace_id: Option<&str>,
-    ) -> Result<Vec<UsageRow>, ManageError> {
+    ) -> Result<WorkspaceUsage, ManageError> {
         Self::require_read(actor)?;
-        if let Some(id) = key_id {
-            self.load(actor, id).await?;
-        }
         let workspace_id = validate::filter("workspace_id", workspace_id)?;
         let workspace_id = match (workspace_id.as_deref(), &actor.workspace_id) {
             (Some(ws), _) if actor.reaches(ws) => Some(ws.to_string()),
-            (Some(_), _) => return Ok(vec![]),
+            (Some(_), _) => return Ok(WorkspaceUsage { data: vec![] }),
             (None, own) if !actor.platform => own.clone(),
             (None, _) => None,
         };
         self.flush_usage().await?;
-        Ok(self.store.usage(key_id, workspace_id.as_deref()).await?)
+        Ok(WorkspaceUsage::by_day(&self.store.usage(None, workspace_id.as_deref()).await?))
     }
 
     async fn flush_usage(&self) -> Result<(), ManageError> {

@@ -4,13 +4,13 @@
 use serde::Serialize;
 
 use crate::clock::rfc3339;
-use crate::store::KeyRecord;
+use crate::store::{KeyRecord, KeyStatus};
 
-/// The status shown for a key: the stored one, or `expired` once `expires_at` has passed.
-pub fn key_status(key: &KeyRecord, now: i64) -> &str {
+/// The status shown for a key: the stored one, or `Expired` once `expires_at` has passed.
+pub fn key_status(key: &KeyRecord, now: i64) -> KeyStatus {
     match key.expires_at {
-        Some(at) if key.status == "active" && at <= now => "expired",
-        _ => &key.status,
+        Some(at) if key.status == KeyStatus::Active && at <= now => KeyStatus::Expired,
+        _ => key.status,
     }
 }
 
@@ -28,7 +28,7 @@ pub struct KeyView {
     pub allowed_cidrs: Vec<String>,
     pub audiences: Vec<String>,
     pub expires_at: Option<String>,
-    pub status: String,
+    pub status: KeyStatus,
     pub masked_secret: String,
     pub imported: bool,
     pub created_at: String,
@@ -58,7 +58,7 @@ impl KeyView {
             allowed_cidrs: key.allowed_cidrs.clone(),
             audiences: key.audiences.clone(),
             expires_at: key.expires_at.map(rfc3339),
-            status: key_status(key, now).to_string(),
+            status: key_status(key, now),
             masked_secret: key.masked_secret.clone(),
             imported: key.imported,
             created_at: rfc3339(key.created_at),

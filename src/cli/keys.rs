@@ -162,7 +162,7 @@ fn print_key(key: &KeyView) {
         ("id", key.id.clone()),
         ("workspace", key.workspace_id.clone()),
         ("name", key.name.clone()),
-        ("status", key.status.clone()),
+        ("status", key.status.to_string()),
         ("environment", key.environment.clone()),
         ("type", key.key_type.clone()),
         ("scopes", key.scopes.join(" ")),
@@ -246,7 +246,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                     vec![
                         k.id.clone(),
                         k.name.clone(),
-                        k.status.clone(),
+                        k.status.to_string(),
                         k.environment.clone(),
                         k.key_type.clone(),
                         k.masked_secret.clone(),
@@ -333,15 +333,12 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::Usage { id, json } => {
-            let rows = app.keys.usage(&actor, Some(&id), None).await?;
+            let usage = app.keys.key_usage(&actor, &id).await?;
             if json {
-                let data: Vec<serde_json::Value> = rows
-                    .iter()
-                    .map(|r| serde_json::json!({"day": r.day, "issued": r.issued, "failed": r.failed}))
-                    .collect();
-                return output::json(&serde_json::json!({"key_id": id, "data": data}));
+                return output::json(&usage);
             }
-            let rows: Vec<Vec<String>> = rows
+            let rows: Vec<Vec<String>> = usage
+                .data
                 .iter()
                 .map(|r| vec![r.day.clone(), r.issued.to_string(), r.failed.to_string()])
                 .collect();

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::output::{self, opt};
+use crate::apikeys::Actor;
 use crate::config::Config;
 use crate::signing::MasterKey;
 
@@ -36,7 +37,7 @@ pub async fn run(config: Config, cmd: SigningKeysCommand) -> anyhow::Result<()> 
     let now = app.clock.now();
     match cmd {
         SigningKeysCommand::List { json } => {
-            let keys = app.keyring.list().await?;
+            let keys = app.signing_keys.list(&Actor::cli()).await?;
             if json {
                 return output::json(&serde_json::json!({ "data": keys }));
             }
@@ -46,7 +47,7 @@ pub async fn run(config: Config, cmd: SigningKeysCommand) -> anyhow::Result<()> 
                     vec![
                         k.kid.clone(),
                         k.alg.clone(),
-                        k.state.clone(),
+                        k.state.to_string(),
                         k.created_at.clone(),
                         opt(&k.transition_at),
                     ]
@@ -56,7 +57,7 @@ pub async fn run(config: Config, cmd: SigningKeysCommand) -> anyhow::Result<()> 
             Ok(())
         }
         SigningKeysCommand::Rotate { emergency, json } => {
-            let outcome = app.keyring.rotate(now, emergency, "cli").await?;
+            let outcome = app.signing_keys.rotate(&Actor::cli(), emergency).await?;
             if json {
                 return output::json(&outcome);
             }

@@ -13,7 +13,6 @@ use serde::de::DeserializeOwned;
 use super::error::Problem;
 use crate::apikeys::Actor;
 use crate::app::App;
-use crate::oauth::scope::INTROSPECT_SCOPE;
 use crate::oauth::VerifyError;
 
 /// The client's address: the socket peer, unless the peer is a trusted proxy; then
@@ -230,11 +229,6 @@ impl FromRequestParts<Arc<App>> for Caller {
             }
         };
         match app.tokens.management_actor(token, ip).await {
-            Ok(actor) if !actor.scopes.iter().any(|s| s != INTROSPECT_SCOPE) => {
-                Err(Problem::insufficient_scope(
-                    "the token carries no management scope (keymint:introspect is not one)".into(),
-                ))
-            }
             Ok(actor) => Ok(Caller(actor)),
             Err(VerifyError::Invalid(why)) => Err(Problem::invalid_token(&why)),
             Err(VerifyError::Insufficient(why)) => Err(Problem::insufficient_scope(why)),

@@ -146,39 +146,15 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let flusher =
-        app.usage.spawn_flusher(Duration::from_secs(u64::from(app.config.usage_flush_interval)));
-    let feed = tokio::spawn(crate::feed::run(app.clone()));
-    let scheduler = tokio::spawn(rotate_on_schedule(app.clone()));
+    let jobs = app.start_jobs();
     let timeout = Duration::from_secs(u64::from(app.config.request_timeout));
     // A request in flight ends within the request timeout (answered 408 at the
     // latest); a second more lets its answer leave.
     let drain = timeout + Duration::from_secs(1);
     server::run(listener, router(app.clone()), timeout, drain, shutdown).await;
-    for task in [flusher, feed, scheduler] {
-        task.abort();
-    }
-    if let Err(e) = app.usage.flush().await {
-        tracing::error!(error = %e, "could not flush usage counters at shutdown");
-    }
-    app.store.close().await;
+    jobs.stop().await;
     Ok(())
 }
-
-/// Runs the signing key schedule every few seconds.
-async fn rotate_on_schedule(app: Arc<App>) {
-    let mut tick = tokio::time::interval(SCHEDULE_INTERVAL);
-    loop {
-        tick.tick().await;
-        if let Err(e) = app.keyring.tick(app.clock.now()).await {
-            app.metrics.database_errors.inc();
-            tracing::warn!(error = %format!("{e:#}"), "signing key schedule failed; will retry");
-        }
-    }
-}
-
-/// How often the signing key schedule is checked.
-pub const SCHEDULE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// [`serve`], logging a failure instead of returning it (for spawned servers).
 pub async fn serve_until(

@@ -15,8 +15,7 @@ use super::extract::{authorization, AuthorizationError, ClientIp};
 use crate::apikeys::secret::Secret;
 use crate::apikeys::{AuthFailure, Authenticated};
 use crate::app::App;
-use crate::oauth::scope::INTROSPECT_SCOPE;
-use crate::oauth::{Denial, ExchangeError, TokenRequest};
+use crate::oauth::{Denial, ExchangeError, TokenRequest, VerifyError};
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 
@@ -312,12 +311,7 @@ pub async fn introspect(
     req: OAuthRequest,
 ) -> Result<Response, OAuthError> {
     let (token, caller) = token_and_caller(&app, &req).await?;
-    if !caller.key.scopes.iter().any(|s| s == INTROSPECT_SCOPE) {
-        return Err(OAuthError::insufficient_scope(
-            "introspection needs the keymint:introspect scope",
-        ));
-    }
-    match app.tokens.introspect(&token).await {
+    match app.tokens.introspect(&caller, &token).await {
         Ok(Some(claims)) => {
             let mut body = serde_json::to_value(&claims).unwrap_or_default();
             body["active"] = serde_json::json!(true);
@@ -325,6 +319,7 @@ pub async fn introspect(
             Ok(no_store(body))
         }
         Ok(None) => Ok(no_store(serde_json::json!({"active": false}))),
+        Err(VerifyError::Insufficient(why)) => Err(OAuthError::insufficient_scope(why)),
         Err(_) => Err(OAuthError::unavailable("the database is unavailable; retry shortly")),
     }
 }

@@ -243,43 +243,6 @@ pub mod schemas {
         changes: Value,
     }
 
-    /// One key's usage, per UTC day.
-    #[derive(Serialize, ToSchema)]
-    pub struct KeyUsage {
-        key_id: String,
-        data: Vec<DayUsage>,
-    }
-
-    #[derive(Serialize, ToSchema)]
-    pub struct DayUsage {
-        #[schema(example = "2026-11-30")]
-        day: String,
-        issued: i64,
-        failed: i64,
-    }
-
-    /// Usage across a workspace (or all), per UTC day, with per-key rows.
-    #[derive(Serialize, ToSchema)]
-    pub struct WorkspaceUsage {
-        data: Vec<WorkspaceDay>,
-    }
-
-    #[derive(Serialize, ToSchema)]
-    pub struct WorkspaceDay {
-        day: String,
-        issued: i64,
-        failed: i64,
-        keys: Vec<KeyDay>,
-    }
-
-    #[derive(Serialize, ToSchema)]
-    pub struct KeyDay {
-        key_id: String,
-        workspace_id: String,
-        issued: i64,
-        failed: i64,
-    }
-
     #[derive(Serialize, ToSchema)]
     pub struct WorkspaceList {
         data: Vec<WorkspaceView>,

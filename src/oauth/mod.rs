@@ -188,7 +188,7 @@ pub(crate) mod tests {
             allowed_cidrs: vec![],
             audiences: audiences.iter().map(|s| s.to_string()).collect(),
             expires_at,
-            status: "active".into(),
+            status: crate::store::KeyStatus::Active,
             secret_hash: String::new(),
             masked_secret: String::new(),
             imported: false,

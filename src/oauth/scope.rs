@@ -25,6 +25,9 @@ pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
     ("keymint:introspect", "call the token introspection endpoint"),
 ];
 
+/// The scope that lists and rotates token signing keys.
+pub const SIGNING_KEYS_ADMIN_SCOPE: &str = "keymint:signing-keys:admin";
+
 /// The scope of platform admins: they act on every workspace.
 pub const PLATFORM_ADMIN_SCOPE: &str = "keymint:workspaces:admin";
 

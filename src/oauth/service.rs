@@ -243,6 +243,11 @@ impl TokenService {
             })
             .map(str::to_string)
             .collect();
+        if !scopes.iter().any(|s| s != super::scope::INTROSPECT_SCOPE) {
+            return Err(VerifyError::Insufficient(
+                "the token carries no management scope (keymint:introspect is not one)".into(),
+            ));
+        }
         Ok(Actor {
             id: key.id.clone(),
             ip: ip.map(|ip| ip.to_string()),
@@ -254,10 +259,20 @@ impl TokenService {
 }
 
 impl TokenService {
-    /// RFC 7662: the claims of `token` if it is active now, else `None`. A token is
-    /// inactive when it does not verify, was revoked, or its key is gone, no longer
-    /// active, or was rotated after the token was issued (once any grace is over).
-    pub async fn introspect(&self, token: &str) -> Result<Option<Claims>, VerifyError> {
+    /// RFC 7662 for `caller`, which must hold `keymint:introspect`: the claims of
+    /// `token` if it is active now, else `None`. A token is inactive when it does not
+    /// verify, was revoked, or its key is gone, no longer active, or no longer holds
+    /// the secret that minted it ([`apikeys::token_backed`]).
+    pub async fn introspect(
+        &self,
+        caller: &Authenticated,
+        token: &str,
+    ) -> Result<Option<Claims>, VerifyError> {
+        if !caller.key.scopes.iter().any(|s| s == super::scope::INTROSPECT_SCOPE) {
+            return Err(VerifyError::Insufficient(
+                "introspection needs the keymint:introspect scope".into(),
+            ));
+        }
         let Ok(claims) = self.verify(token, None) else {
             return Ok(None);
         };

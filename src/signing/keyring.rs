@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::{check_master_key, decoding_key, Algorithm, MasterKey, SigningKey};
 use crate::clock::rfc3339;
-use crate::store::{AuditRecord, SigningKeyRecord, Store, StoreError};
+use crate::store::{AuditRecord, SigningKeyRecord, SigningKeyState, Store, StoreError};
 
 /// When keys move between states.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +46,7 @@ struct KeySet {
 pub struct SigningKeyView {
     pub kid: String,
     pub alg: String,
-    pub state: String,
+    pub state: SigningKeyState,
     pub created_at: String,
     pub activated_at: Option<String>,
     pub retired_at: Option<String>,
@@ -104,8 +104,8 @@ impl Keyring {
         now: i64,
     ) -> anyhow::Result<Self> {
         let mut records = store.list_signing_keys().await?;
-        if !records.iter().any(|r| r.state == "current") {
-            let record = new_record(&master, alg, "current", now)?;
+        if !records.iter().any(|r| r.state == SigningKeyState::Current) {
+            let record = new_record(&master, alg, SigningKeyState::Current, now)?;
             let event = audit(
                 "system",
                 "signing_key.create",
@@ -171,13 +171,17 @@ impl Keyring {
             .map(|r| SigningKeyView {
                 kid: r.kid.clone(),
                 alg: r.alg.clone(),
-                state: r.state.clone(),
+                state: r.state,
                 created_at: rfc3339(r.created_at),
                 activated_at: r.activated_at.map(rfc3339),
                 retired_at: r.retired_at.map(rfc3339),
-                transition_at: match r.state.as_str() {
-                    "next" => Some(rfc3339(r.created_at + self.policy.publish_seconds)),
-                    "retired" => r.retired_at.map(|at| rfc3339(at + self.policy.retire_seconds)),
+                transition_at: match r.state {
+                    SigningKeyState::Next => {
+                        Some(rfc3339(r.created_at + self.policy.publish_seconds))
+                    }
+                    SigningKeyState::Retired => {
+                        r.retired_at.map(|at| rfc3339(at + self.policy.retire_seconds))
+                    }
                     _ => None,
                 },
             })
@@ -189,8 +193,8 @@ impl Keyring {
     /// keys whose tokens have all expired. Returns whether anything changed.
     pub async fn tick(&self, now: i64) -> anyhow::Result<bool> {
         let records = self.store.list_signing_keys().await?;
-        let current = records.iter().find(|r| r.state == "current");
-        let next = records.iter().find(|r| r.state == "next");
+        let current = records.iter().find(|r| r.state == SigningKeyState::Current);
+        let next = records.iter().find(|r| r.state == SigningKeyState::Next);
         let mut changed = false;
         match (current, next) {
             (Some(cur), Some(next)) if now >= next.created_at + self.policy.publish_seconds => {
@@ -206,7 +210,7 @@ impl Keyring {
             }
             _ => {}
         }
-        for old in records.iter().filter(|r| r.state == "retired") {
+        for old in records.iter().filter(|r| r.state == SigningKeyState::Retired) {
             if now >= old.retired_at.unwrap_or(old.created_at) + self.policy.retire_seconds {
                 let event = audit(
                     "system",
@@ -247,7 +251,7 @@ impl Keyring {
 
     /// Publishes a new `next` key; `None` when another instance published one first.
     async fn publish_next(&self, now: i64, actor: &str) -> anyhow::Result<Option<String>> {
-        let record = new_record(&self.master, self.alg, "next", now)?;
+        let record = new_record(&self.master, self.alg, SigningKeyState::Next, now)?;
         let event = audit(
             actor,
             "signing_key.create",
@@ -276,10 +280,12 @@ impl Keyring {
         actor: &str,
     ) -> anyhow::Result<RotationOutcome> {
         let records = self.store.list_signing_keys().await?;
-        let current =
-            records.iter().find(|r| r.state == "current").context("no current signing key")?;
+        let current = records
+            .iter()
+            .find(|r| r.state == SigningKeyState::Current)
+            .context("no current signing key")?;
         if emergency {
-            let record = new_record(&self.master, self.alg, "current", now)?;
+            let record = new_record(&self.master, self.alg, SigningKeyState::Current, now)?;
             let event = audit(
                 actor,
                 "signing_key.emergency_rotate",
@@ -298,7 +304,7 @@ impl Keyring {
                 signs_from: rfc3339(now),
             });
         }
-        let next = match records.iter().find(|r| r.state == "next") {
+        let next = match records.iter().find(|r| r.state == SigningKeyState::Next) {
             Some(next) => (next.kid.clone(), next.created_at),
             None => match self.publish_next(now, actor).await? {
                 Some(kid) => (kid, now),
@@ -306,7 +312,7 @@ impl Keyring {
                     let again = self.store.list_signing_keys().await?;
                     let next = again
                         .iter()
-                        .find(|r| r.state == "next")
+                        .find(|r| r.state == SigningKeyState::Next)
                         .context("the next key vanished; retry")?;
                     (next.kid.clone(), next.created_at)
                 }
@@ -354,19 +360,19 @@ impl Keyring {
 fn new_record(
     master: &MasterKey,
     alg: Algorithm,
-    state: &str,
+    state: SigningKeyState,
     now: i64,
 ) -> anyhow::Result<SigningKeyRecord> {
     let (key, der) = SigningKey::generate(alg)?;
     Ok(SigningKeyRecord {
         kid: key.kid().to_string(),
         alg: alg.name().to_string(),
-        state: state.into(),
+        state,
         public_jwk: key.public_jwk().to_string(),
         sealed_private: master.seal(key.kid(), &der)?,
         master_key_id: master.id().to_string(),
         created_at: now,
-        activated_at: (state == "current").then_some(now),
+        activated_at: (state == SigningKeyState::Current).then_some(now),
         retired_at: None,
     })
 }
@@ -382,7 +388,7 @@ fn build_set(master: &MasterKey, records: &[SigningKeyRecord]) -> anyhow::Result
         if let Some(verifier) = decoding_key(&jwk) {
             verifiers.insert(record.kid.clone(), verifier);
         }
-        if record.state == "current" {
+        if record.state == SigningKeyState::Current {
             let alg = Algorithm::from_name(&record.alg).with_context(|| {
                 format!("signing key {} has unknown alg {}", record.kid, record.alg)
             })?;

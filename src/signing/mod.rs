@@ -7,12 +7,14 @@
 
 mod key;
 mod keyring;
+mod manage;
 mod master;
 
 use anyhow::{bail, Context};
 
 pub use key::{decoding_key, Algorithm, SigningKey};
 pub use keyring::{Keyring, RotationOutcome, RotationPolicy, SigningKeyView};
+pub use manage::SigningKeys;
 pub use master::MasterKey;
 
 use crate::store::{SigningKeyRecord, Store};

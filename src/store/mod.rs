@@ -92,6 +92,64 @@ impl StoreError {
     }
 }
 
+/// The status of an API key. `Expired` is never stored: it is derived from
+/// `expires_at` (see `apikeys::key_status`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+    Expired,
+    Revoked,
+}
+
+/// The state of a token signing key (see `docs/signing-keys.md`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SigningKeyState {
+    /// Published, not yet signing.
+    Next,
+    /// Signs; at most one.
+    Current,
+    /// Published until every token it signed has expired.
+    Retired,
+}
+
+/// The text of an enum as stored and shown, and its parsing back.
+macro_rules! stored_text {
+    ($ty:ty { $($variant:ident => $text:literal),* $(,)? }) => {
+        impl $ty {
+            /// The stored and displayed text.
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$ty>::$variant => $text),* }
+            }
+
+            /// Parses the stored text.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some(<$ty>::$variant),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+stored_text!(KeyStatus {
+    Active => "active",
+    Inactive => "inactive",
+    Expired => "expired",
+    Revoked => "revoked",
+});
+stored_text!(SigningKeyState { Next => "next", Current => "current", Retired => "retired" });
+
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkspaceRecord {
@@ -113,8 +171,8 @@ pub struct KeyRecord {
     pub allowed_cidrs: Vec<String>,
     pub audiences: Vec<String>,
     pub expires_at: Option<i64>,
-    /// Stored status: `active`, `inactive` or `revoked`; `expired` is derived.
-    pub status: String,
+    /// Stored status: active, inactive or revoked; expired is derived.
+    pub status: KeyStatus,
     pub secret_hash: String,
     pub masked_secret: String,
     pub imported: bool,
@@ -152,8 +210,8 @@ pub struct KeyFilter {
     pub workspace_id: Option<String>,
     /// Case-insensitive substring of the name.
     pub name_contains: Option<String>,
-    /// Stored status (`active`, `inactive`, `revoked`); `expired` is filtered by the caller's clock.
-    pub status: Option<String>,
+    /// Stored status (active, inactive, revoked); expired is filtered by the caller's clock.
+    pub status: Option<KeyStatus>,
     /// Only keys whose `expires_at` is after (`Some(true)`) or at/before (`Some(false)`) `now`.
     pub unexpired_at: Option<(i64, bool)>,
     pub environment: Option<String>,
@@ -173,7 +231,7 @@ pub struct KeyFilter {
 pub struct SigningKeyRecord {
     pub kid: String,
     pub alg: String,
-    pub state: String,
+    pub state: SigningKeyState,
     pub public_jwk: String,
     pub sealed_private: Vec<u8>,
     pub master_key_id: String,

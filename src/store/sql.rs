@@ -73,7 +73,8 @@ impl TryFrom<KeyRow> for KeyRecord {
             environment: r.environment,
             key_type: r.key_type,
             expires_at: r.expires_at,
-            status: r.status,
+            status: super::KeyStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("key status {:?}", r.status)))?,
             secret_hash: r.secret_hash,
             masked_secret: r.masked_secret,
             imported: r.imported != 0,
@@ -151,19 +152,22 @@ pub(super) struct SigningKeyRow {
     retired_at: Option<i64>,
 }
 
-impl From<SigningKeyRow> for SigningKeyRecord {
-    fn from(r: SigningKeyRow) -> Self {
-        SigningKeyRecord {
+impl TryFrom<SigningKeyRow> for SigningKeyRecord {
+    type Error = StoreError;
+
+    fn try_from(r: SigningKeyRow) -> Result<Self, StoreError> {
+        Ok(SigningKeyRecord {
+            state: super::SigningKeyState::parse(&r.state)
+                .ok_or_else(|| StoreError::Corrupt(format!("signing key state {:?}", r.state)))?,
             kid: r.kid,
             alg: r.alg,
-            state: r.state,
             public_jwk: r.public_jwk,
             sealed_private: r.sealed_private,
             master_key_id: r.master_key_id,
             created_at: r.created_at,
             activated_at: r.activated_at,
             retired_at: r.retired_at,
-        }
+        })
     }
 }
 
@@ -275,7 +279,7 @@ macro_rules! impl_store {
             )
             .bind(&k.kid)
             .bind(&k.alg)
-            .bind(&k.state)
+            .bind(k.state.as_str())
             .bind(&k.public_jwk)
             .bind(&k.sealed_private)
             .bind(&k.master_key_id)
@@ -439,7 +443,7 @@ macro_rules! impl_store {
                 .bind(to_json(&k.allowed_cidrs))
                 .bind(to_json(&k.audiences))
                 .bind(k.expires_at)
-                .bind(&k.status)
+                .bind(k.status.as_str())
                 .bind(&k.secret_hash)
                 .bind(&k.masked_secret)
                 .bind(i64::from(k.imported))
@@ -517,8 +521,8 @@ macro_rules! impl_store {
                         .push_bind(format!("%{escaped}%"))
                         .push(" ESCAPE '\\'");
                 }
-                if let Some(status) = &f.status {
-                    q.push(" AND status = ").push_bind(status.clone());
+                if let Some(status) = f.status {
+                    q.push(" AND status = ").push_bind(status.as_str());
                 }
                 if let Some((now, unexpired)) = f.unexpired_at {
                     if unexpired {
@@ -578,7 +582,7 @@ macro_rules! impl_store {
                 .bind(to_json(&k.allowed_cidrs))
                 .bind(to_json(&k.audiences))
                 .bind(k.expires_at)
-                .bind(&k.status)
+                .bind(k.status.as_str())
                 .bind(&k.secret_hash)
                 .bind(&k.masked_secret)
                 .bind(i64::from(k.imported))
@@ -669,7 +673,7 @@ macro_rules! impl_store {
                 )
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
+                rows.into_iter().map(SigningKeyRecord::try_from).collect()
             }
 
             async fn insert_signing_key(

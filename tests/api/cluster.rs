@@ -132,7 +132,11 @@ async fn instances_starting_together_on_an_empty_database_agree(backend: Backend
     let starts = (0..3).map(|_| start_instance(db.clone(), &[]));
     let apps: Vec<TestApp> = futures::future::join_all(starts).await;
     let records = apps[0].app.store.list_signing_keys().await.unwrap();
-    assert_eq!(records.iter().filter(|r| r.state == "current").count(), 1, "{records:?}");
+    assert_eq!(
+        records.iter().filter(|r| r.state == keymint::store::SigningKeyState::Current).count(),
+        1,
+        "{records:?}"
+    );
     let jwks: Vec<String> = {
         let mut out = Vec::new();
         for app in &apps {

@@ -1,8 +1,8 @@
 //! The `Store` contract: the same behaviour from every backend.
 
 use keymint::store::{
-    self, AuditFilter, AuditRecord, KeyFilter, KeyRecord, LastUse, SigningKeyRecord, StoreError,
-    UsageRow, WorkspaceRecord,
+    self, AuditFilter, AuditRecord, KeyFilter, KeyRecord, KeyStatus, LastUse, SigningKeyRecord,
+    StoreError, UsageRow, WorkspaceRecord,
 };
 use serde_json::json;
 
@@ -35,7 +35,7 @@ fn key(id: &str, workspace: &str, name: &str, created_at: i64) -> KeyRecord {
         allowed_cidrs: vec!["10.0.0.0/8".into()],
         audiences: vec!["https://a".into()],
         expires_at: None,
-        status: "active".into(),
+        status: KeyStatus::Active,
         secret_hash: "sha256:00".into(),
         masked_secret: "km_live_****abcd".into(),
         imported: false,
@@ -87,7 +87,7 @@ async fn updates_check_the_version_they_read(backend: Backend) {
     let (_db, store) = open(backend).await;
     let mut k = key("k1", "ws_a", "One", 10);
     store.insert_key(&k, &audit("k1", "key.create")).await.unwrap();
-    k.status = "inactive".into();
+    k.status = KeyStatus::Inactive;
     store.update_key(&k, &audit("k1", "key.deactivate")).await.unwrap();
     let stored = store.find_key("k1").await.unwrap().unwrap();
     assert_eq!((stored.status.as_str(), stored.version), ("inactive", 2));
@@ -230,7 +230,7 @@ async fn only_one_signing_key_is_current(backend: Backend) {
     let record = |kid: &str| SigningKeyRecord {
         kid: kid.into(),
         alg: "ES256".into(),
-        state: "current".into(),
+        state: keymint::store::SigningKeyState::Current,
         public_jwk: "{}".into(),
         sealed_private: vec![1, 2, 3],
         master_key_id: "m".into(),
@@ -254,4 +254,30 @@ on_both_backends!(
     workspaces_refuse_deletion_while_they_hold_keys,
     usage_counters_add_up_and_last_use_moves_forward,
     only_one_signing_key_is_current,
+    the_database_refuses_states_the_code_does_not_know,
 );
+
+async fn the_database_refuses_states_the_code_does_not_know(backend: Backend) {
+    let (db, store) = open(backend).await;
+    store.insert_key(&key("k1", "ws_a", "one", 1), &audit("k1", "key.create")).await.unwrap();
+    let statements = [
+        "UPDATE api_keys SET status = 'expired' WHERE id = 'k1'",
+        "INSERT INTO signing_keys (kid, alg, state, public_jwk, sealed_private, master_key_id, \
+         created_at) VALUES ('k', 'ES256', 'old', '{}', '', 'm', 0)",
+    ];
+    for sql in statements {
+        use sqlx::Connection;
+        let refused = match backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+                sqlx::query(sql).execute(&mut conn).await.map(|_| ())
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                sqlx::query(sql).execute(&mut conn).await.map(|_| ())
+            }
+        };
+        assert!(refused.is_err(), "{sql}");
+    }
+    assert_eq!(store.find_key("k1").await.unwrap().unwrap().status, KeyStatus::Active);
+}

@@ -14,6 +14,7 @@ use crate::app::App;
 use crate::clock::rfc3339;
 use crate::http::error::Problem;
 use crate::http::extract::{ApiJson, ApiQuery, Caller, OptionalJson};
+use crate::usage::KeyUsage;
 
 /// The only responses that carry a secret (create and rotate): `Cache-Control: no-store`.
 fn reveal(status: StatusCode, revealed: Revealed, extra: Value) -> Response {
@@ -163,17 +164,12 @@ pub async fn revoke(
 
 /// `GET /v1/keys/{id}/usage`: tokens issued and failed exchanges per UTC day.
 #[utoipa::path(get, path = "/v1/keys/{id}/usage", tag = "keys",
-    responses((status = 200, description = "Tokens issued and failed exchanges per UTC day", body = crate::http::openapi::schemas::KeyUsage), (status = 404, description = "No such key")),
+    responses((status = 200, description = "Tokens issued and failed exchanges per UTC day", body = KeyUsage), (status = 404, description = "No such key")),
     security(("bearer" = [])))]
 pub async fn usage(
     State(app): State<Arc<App>>,
     Caller(actor): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
-    let rows = app.keys.usage(&actor, Some(&id), None).await?;
-    let data: Vec<Value> = rows
-        .iter()
-        .map(|r| json!({"day": r.day, "issued": r.issued, "failed": r.failed}))
-        .collect();
-    Ok(Json(json!({"key_id": id, "data": data})))
+) -> Result<Json<KeyUsage>, Problem> {
+    Ok(Json(app.keys.key_usage(&actor, &id).await?))
 }

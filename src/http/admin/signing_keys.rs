@@ -7,7 +7,6 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::apikeys::ManageError;
 use crate::app::App;
 use crate::http::error::Problem;
 use crate::http::extract::{Caller, OptionalJson};
@@ -20,8 +19,7 @@ pub async fn list(
     State(app): State<Arc<App>>,
     Caller(actor): Caller,
 ) -> Result<Json<Value>, Problem> {
-    actor.require("keymint:signing-keys:admin")?;
-    let keys: Vec<SigningKeyView> = app.keyring.list().await.map_err(ManageError::from)?;
+    let keys: Vec<SigningKeyView> = app.signing_keys.list(&actor).await?;
     Ok(Json(json!({ "data": keys })))
 }
 
@@ -43,16 +41,5 @@ pub async fn rotate(
     Caller(actor): Caller,
     OptionalJson(body): OptionalJson<RotateSigningKey>,
 ) -> Result<Json<RotationOutcome>, Problem> {
-    actor.require("keymint:signing-keys:admin")?;
-    let outcome =
-        app.keyring.rotate(app.clock.now(), body.emergency, &actor.id).await.map_err(|e| {
-            match e.downcast_ref::<crate::store::StoreError>() {
-                Some(store) => ManageError::from(store.duplicate()),
-                None => {
-                    tracing::warn!(error = %format!("{e:#}"), "signing key rotation refused");
-                    ManageError::Conflict("the signing keys changed concurrently; retry".into())
-                }
-            }
-        })?;
-    Ok(Json(outcome))
+    Ok(Json(app.signing_keys.rotate(&actor, body.emergency).await?))
 }

@@ -1,0 +1,48 @@
+//! Signing keys as admins manage them, through `/v1` and the CLI alike: who may
+//! list and rotate them, and what a refused or lost rotation answers.
+
+use std::sync::Arc;
+
+use super::{Keyring, RotationOutcome, SigningKeyView};
+use crate::apikeys::{Actor, ManageError};
+use crate::clock::Clock;
+use crate::oauth::scope::SIGNING_KEYS_ADMIN_SCOPE;
+use crate::store::StoreError;
+
+/// The signing-key service of the management doors.
+#[derive(Clone)]
+pub struct SigningKeys {
+    keyring: Arc<Keyring>,
+    clock: Arc<dyn Clock>,
+}
+
+impl SigningKeys {
+    pub fn new(keyring: Arc<Keyring>, clock: Arc<dyn Clock>) -> Self {
+        SigningKeys { keyring, clock }
+    }
+
+    /// Every published key and its state (`keymint:signing-keys:admin`).
+    pub async fn list(&self, actor: &Actor) -> Result<Vec<SigningKeyView>, ManageError> {
+        actor.require(SIGNING_KEYS_ADMIN_SCOPE)?;
+        Ok(self.keyring.list().await?)
+    }
+
+    /// Rotates now (`keymint:signing-keys:admin`); see [`Keyring::rotate`]. Losing a
+    /// race with another instance's rotation is a 409 to retry.
+    pub async fn rotate(
+        &self,
+        actor: &Actor,
+        emergency: bool,
+    ) -> Result<RotationOutcome, ManageError> {
+        actor.require(SIGNING_KEYS_ADMIN_SCOPE)?;
+        self.keyring.rotate(self.clock.now(), emergency, &actor.id).await.map_err(|e| {
+            match e.downcast::<StoreError>() {
+                Ok(store) => ManageError::from(store),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "signing key rotation refused");
+                    ManageError::Conflict("the signing keys changed concurrently; retry".into())
+                }
+            }
+        })
+    }
+}
