@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::oauth::limiter::{FailureLimiter, Limits};
-use crate::oauth::scope::MANAGEMENT_SCOPES;
+use crate::oauth::scope::ManagementScope;
 use crate::oauth::{Issuance, TokenService};
 use crate::signing::{self, Keyring, SigningKeys};
 use crate::store::{self, Store};
@@ -130,7 +130,7 @@ impl App {
             name: name.into(),
             description: "platform admin created by keymint bootstrap".into(),
             key_type: Some("admin".into()),
-            scopes: MANAGEMENT_SCOPES.iter().map(|(s, _)| s.to_string()).collect(),
+            scopes: ManagementScope::ALL.iter().map(ToString::to_string).collect(),
             ..NewKey::default()
         };
         self.keys.create(&actor, new).await

@@ -84,7 +84,7 @@ impl Audit {
 
     /// A page of events the caller may see (`keymint:audit:read`).
     pub async fn list(&self, actor: &Actor, query: &AuditQuery) -> Result<AuditPage, ManageError> {
-        actor.require("keymint:audit:read")?;
+        actor.require(crate::oauth::scope::ManagementScope::AuditRead)?;
         let limit = validate_limit(query.limit)?;
         let asked = validate_filter("workspace_id", query.workspace_id.as_deref())?;
         let workspace_id = match (&asked, &actor.workspace_id) {

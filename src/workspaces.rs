@@ -10,7 +10,7 @@ use crate::apikeys::cache::KeyCache;
 use crate::apikeys::secret::random_base62;
 use crate::apikeys::{Actor, ManageError};
 use crate::clock::{rfc3339, Clock};
-use crate::oauth::scope::PLATFORM_ADMIN_SCOPE;
+use crate::oauth::scope::ManagementScope;
 use crate::store::{AuditRecord, KeyFilter, Store, StoreError, WorkspaceRecord};
 
 /// The name of the workspace created on first start.
@@ -79,8 +79,8 @@ impl Workspaces {
 
     /// Reading workspaces takes a key or workspace management scope.
     fn require_reader(actor: &Actor) -> Result<(), ManageError> {
-        ["keymint:keys:read", "keymint:keys:write", "keymint:workspaces:admin"]
-            .iter()
+        [ManagementScope::KeysRead, ManagementScope::KeysWrite, ManagementScope::WorkspacesAdmin]
+            .into_iter()
             .find_map(|s| actor.require(s).ok())
             .ok_or_else(|| {
                 ManageError::Forbidden("this action needs the keymint:keys:read scope".into())
@@ -188,7 +188,7 @@ impl Workspaces {
             outside_workspace_id: (!inside).then(|| id.to_string()),
             status: Some(crate::store::KeyStatus::Active),
             unexpired_at: Some((self.clock.now(), true)),
-            has_scope: Some(PLATFORM_ADMIN_SCOPE.into()),
+            has_scope: Some(ManagementScope::WorkspacesAdmin.as_str().into()),
             limit: 1,
             ..KeyFilter::default()
         };

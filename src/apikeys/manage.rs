@@ -16,7 +16,7 @@ use super::validate::{self, invalid};
 use super::{Actor, KeyView, ManageError};
 use crate::clock::rfc3339;
 use crate::clock::Clock;
-use crate::oauth::scope::MANAGEMENT_PREFIX;
+use crate::oauth::scope::ManagementScope;
 use crate::store::{AuditRecord, KeyFilter, KeyRecord, KeyStatus, Store, StoreError};
 use crate::usage::{KeyUsage, Usage, WorkspaceUsage};
 
@@ -190,19 +190,17 @@ impl Keys {
         }
     }
 
-    fn require(actor: &Actor, scope: &str) -> Result<(), ManageError> {
-        actor.require(scope)
-    }
-
     /// Reading keys takes `keymint:keys:read` (or `write`, which implies it).
     fn require_read(actor: &Actor) -> Result<(), ManageError> {
-        Self::require(actor, "keymint:keys:read")
-            .or_else(|_| Self::require(actor, "keymint:keys:write"))
+        actor
+            .require(ManagementScope::KeysRead)
+            .or_else(|_| actor.require(ManagementScope::KeysWrite))
     }
 
     /// Refuses management scopes the caller does not hold itself (no escalation).
     fn check_grantable(actor: &Actor, scopes: &[String]) -> Result<(), ManageError> {
-        match scopes.iter().find(|s| s.starts_with(MANAGEMENT_PREFIX) && !actor.holds(s)) {
+        let not_held = |s: &&String| ManagementScope::parse(s).is_some_and(|m| !actor.holds(m));
+        match scopes.iter().find(not_held) {
             Some(s) => Err(ManageError::Forbidden(format!(
                 "cannot grant {s}: the caller does not hold it"
             ))),
@@ -223,7 +221,7 @@ impl Keys {
 
     /// Creates a key and reveals its secret, once.
     pub async fn create(&self, actor: &Actor, new: NewKey) -> Result<Revealed, ManageError> {
-        Self::require(actor, "keymint:keys:write")?;
+        actor.require(ManagementScope::KeysWrite)?;
         let now = self.clock.now();
         let workspace_id = match (new.workspace_id, &actor.workspace_id) {
             (Some(ws), _) => validate::filter("workspace_id", Some(&ws))?.unwrap_or_default(),
@@ -365,7 +363,7 @@ impl Keys {
         action: &str,
         change: impl FnOnce(&mut KeyRecord, i64) -> Result<Option<Value>, ManageError>,
     ) -> Result<(KeyRecord, Option<Value>), ManageError> {
-        Self::require(actor, "keymint:keys:write")?;
+        actor.require(ManagementScope::KeysWrite)?;
         let mut key = self.load(actor, id).await?;
         let now = self.clock.now();
         let Some(details) = change(&mut key, now)? else {
@@ -521,7 +519,7 @@ impl Keys {
             )
             .into());
         }
-        Self::require(actor, "keymint:keys:write")?;
+        actor.require(ManagementScope::KeysWrite)?;
         let current = self.load(actor, id).await?;
         Self::refuse_if_revoked(&current, "rotated")?;
         let secret = secret::generate(&current.id, &current.environment);
@@ -555,7 +553,7 @@ impl Keys {
 
     /// Deletes the row; the audit log keeps the event.
     pub async fn delete(&self, actor: &Actor, id: &str) -> Result<(), ManageError> {
-        Self::require(actor, "keymint:keys:write")?;
+        actor.require(ManagementScope::KeysWrite)?;
         let key = self.load(actor, id).await?;
         let details = json!({"name": key.name, "status": key.status});
         let audit = self.audit(actor, &key, "key.delete", details);

@@ -24,6 +24,8 @@ pub use validate::{
 };
 pub use view::{key_status, KeyView};
 
+use crate::oauth::scope::ManagementScope;
+
 /// Who performs a management action, for access control and the audit log.
 #[derive(Debug, Clone)]
 pub struct Actor {
@@ -35,7 +37,7 @@ pub struct Actor {
     /// Acts on every workspace (holds `keymint:workspaces:admin`, or is the CLI).
     pub platform: bool,
     /// The management scopes the caller holds.
-    pub scopes: Vec<String>,
+    pub scopes: Vec<ManagementScope>,
 }
 
 impl Actor {
@@ -46,20 +48,17 @@ impl Actor {
             ip: None,
             workspace_id: None,
             platform: true,
-            scopes: crate::oauth::scope::MANAGEMENT_SCOPES
-                .iter()
-                .map(|(s, _)| s.to_string())
-                .collect(),
+            scopes: ManagementScope::ALL.to_vec(),
         }
     }
 
     /// Whether the caller holds management scope `scope`.
-    pub fn holds(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
+    pub fn holds(&self, scope: ManagementScope) -> bool {
+        self.scopes.contains(&scope)
     }
 
     /// Refuses the action unless the caller holds management scope `scope`.
-    pub fn require(&self, scope: &str) -> Result<(), ManageError> {
+    pub fn require(&self, scope: ManagementScope) -> Result<(), ManageError> {
         if self.holds(scope) {
             Ok(())
         } else {

@@ -25,7 +25,7 @@ pub async fn jwks(State(app): State<Arc<App>>) -> Response {
 pub fn metadata_document(app: &App) -> serde_json::Value {
     let issuer = app.config.issuer();
     let mut scopes: Vec<&str> =
-        crate::oauth::scope::MANAGEMENT_SCOPES.iter().map(|(s, _)| *s).collect();
+        crate::oauth::scope::ManagementScope::ALL.iter().map(|s| s.as_str()).collect();
     scopes.sort_unstable();
     json!({
         "issuer": issuer,

@@ -15,30 +15,83 @@ use std::fmt;
 /// The reserved prefix of management scopes.
 pub const MANAGEMENT_PREFIX: &str = "keymint:";
 
-/// Every management scope keymint knows, with what it allows.
-pub const MANAGEMENT_SCOPES: &[(&str, &str)] = &[
-    ("keymint:keys:read", "list and read API keys, their usage"),
-    ("keymint:keys:write", "create, edit, rotate, (de)activate, revoke and delete API keys"),
-    ("keymint:audit:read", "read the audit log"),
-    ("keymint:signing-keys:admin", "list and rotate token signing keys"),
-    ("keymint:workspaces:admin", "act on every workspace: platform admin"),
-    ("keymint:introspect", "call the token introspection endpoint"),
-];
+/// A reserved `keymint:` scope: what it lets its holder do on keymint itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ManagementScope {
+    /// `keymint:keys:read`
+    KeysRead,
+    /// `keymint:keys:write`
+    KeysWrite,
+    /// `keymint:audit:read`
+    AuditRead,
+    /// `keymint:signing-keys:admin`
+    SigningKeysAdmin,
+    /// `keymint:workspaces:admin`: a platform admin, acting on every workspace.
+    WorkspacesAdmin,
+    /// `keymint:introspect`: a resource server calling introspection; opens no `/v1`.
+    Introspect,
+}
 
-/// The scope that lists and rotates token signing keys.
-pub const SIGNING_KEYS_ADMIN_SCOPE: &str = "keymint:signing-keys:admin";
+impl ManagementScope {
+    /// Every management scope, in the order they are documented.
+    pub const ALL: [ManagementScope; 6] = [
+        ManagementScope::KeysRead,
+        ManagementScope::KeysWrite,
+        ManagementScope::AuditRead,
+        ManagementScope::SigningKeysAdmin,
+        ManagementScope::WorkspacesAdmin,
+        ManagementScope::Introspect,
+    ];
 
-/// The scope of platform admins: they act on every workspace.
-pub const PLATFORM_ADMIN_SCOPE: &str = "keymint:workspaces:admin";
+    /// The scope as clients write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagementScope::KeysRead => "keymint:keys:read",
+            ManagementScope::KeysWrite => "keymint:keys:write",
+            ManagementScope::AuditRead => "keymint:audit:read",
+            ManagementScope::SigningKeysAdmin => "keymint:signing-keys:admin",
+            ManagementScope::WorkspacesAdmin => "keymint:workspaces:admin",
+            ManagementScope::Introspect => "keymint:introspect",
+        }
+    }
 
-/// The scope that lets a resource server call the introspection endpoint.
-pub const INTROSPECT_SCOPE: &str = "keymint:introspect";
+    /// What the scope allows, for help texts and the documentation.
+    pub fn description(self) -> &'static str {
+        match self {
+            ManagementScope::KeysRead => "list and read API keys, their usage",
+            ManagementScope::KeysWrite => {
+                "create, edit, rotate, (de)activate, revoke and delete API keys"
+            }
+            ManagementScope::AuditRead => "read the audit log",
+            ManagementScope::SigningKeysAdmin => "list and rotate token signing keys",
+            ManagementScope::WorkspacesAdmin => "act on every workspace: platform admin",
+            ManagementScope::Introspect => "call the token introspection endpoint",
+        }
+    }
+
+    /// The management scope named `text`, if keymint knows it.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Whether the scope opens the management API (`/v1`): all but `Introspect`.
+    pub fn opens_management_api(self) -> bool {
+        self != ManagementScope::Introspect
+    }
+}
+
+impl fmt::Display for ManagementScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Longest accepted scope string.
 pub const MAX_SCOPE_LEN: usize = 200;
 
+/// What a resource scope allows; each action implies the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Action {
+pub enum Action {
     Read,
     Write,
     Admin,
@@ -61,9 +114,9 @@ impl Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     /// A reserved `keymint:` scope, matched exactly.
-    Management(String),
+    Management(ManagementScope),
     /// `action:filter`; `filter` holds the segments, with a bare `*` stored as `["**"]`.
-    Resource { action_text: String, filter: Vec<String>, raw: String },
+    Resource { action: Action, filter: Vec<String>, raw: String },
 }
 
 /// Why a scope string is invalid.
@@ -87,11 +140,6 @@ pub enum ScopeError {
     MisplacedDoubleStar,
 }
 
-fn action_of(scope_action: &str) -> Action {
-    // Only called on validated scopes.
-    Action::parse(scope_action).unwrap_or(Action::Read)
-}
-
 impl Scope {
     /// Parses and validates one scope.
     pub fn parse(s: &str) -> Result<Scope, ScopeError> {
@@ -102,14 +150,12 @@ impl Scope {
             return Err(ScopeError::TooLong);
         }
         if s.starts_with(MANAGEMENT_PREFIX) {
-            return if MANAGEMENT_SCOPES.iter().any(|(name, _)| *name == s) {
-                Ok(Scope::Management(s.to_string()))
-            } else {
-                Err(ScopeError::UnknownManagement)
-            };
+            return ManagementScope::parse(s)
+                .map(Scope::Management)
+                .ok_or(ScopeError::UnknownManagement);
         }
         let (action, filter) = s.split_once(':').ok_or(ScopeError::NoColon)?;
-        Action::parse(action).ok_or(ScopeError::UnknownAction)?;
+        let action = Action::parse(action).ok_or(ScopeError::UnknownAction)?;
         let segments: Vec<String> = if filter == "*" {
             vec!["**".to_string()]
         } else {
@@ -133,11 +179,7 @@ impl Scope {
                 return Err(ScopeError::BadCharacter);
             }
         }
-        Ok(Scope::Resource {
-            action_text: action.to_string(),
-            filter: segments,
-            raw: s.to_string(),
-        })
+        Ok(Scope::Resource { action, filter: segments, raw: s.to_string() })
     }
 
     /// Whether this is a reserved management scope.
@@ -148,7 +190,7 @@ impl Scope {
     /// Whether this scope gives access to the management API (`/v1`): every
     /// management scope but `keymint:introspect`, which is for resource servers.
     pub fn opens_management_api(&self) -> bool {
-        matches!(self, Scope::Management(s) if s != INTROSPECT_SCOPE)
+        matches!(self, Scope::Management(s) if s.opens_management_api())
     }
 
     /// Whether a holder of `self` may act as `other` asks: `other` is covered.
@@ -156,9 +198,9 @@ impl Scope {
         match (self, other) {
             (Scope::Management(a), Scope::Management(b)) => a == b,
             (
-                Scope::Resource { action_text: ga, filter: gf, .. },
-                Scope::Resource { action_text: ra, filter: rf, .. },
-            ) => action_of(ga) >= action_of(ra) && filter_covers(gf, rf),
+                Scope::Resource { action: ga, filter: gf, .. },
+                Scope::Resource { action: ra, filter: rf, .. },
+            ) => ga >= ra && filter_covers(gf, rf),
             _ => false,
         }
     }
@@ -167,7 +209,7 @@ impl Scope {
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Scope::Management(s) => f.write_str(s),
+            Scope::Management(s) => f.write_str(s.as_str()),
             Scope::Resource { raw, .. } => f.write_str(raw),
         }
     }

@@ -11,6 +11,7 @@ use crate::apikeys::{self, Actor, AuthFailure, Authenticated};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::oauth::limiter::{Blocked, FailureLimiter};
+use crate::oauth::scope::ManagementScope;
 use crate::oauth::{decide, Claims, Denial, Issuance, TokenRequest};
 use crate::signing::Keyring;
 use crate::store::Store;
@@ -235,15 +236,14 @@ impl TokenService {
                     .into(),
             ));
         };
-        let scopes: Vec<String> = claims
+        // The token's management scopes that its key still holds.
+        let scopes: Vec<ManagementScope> = claims
             .scope
             .split(' ')
-            .filter(|s| {
-                s.starts_with(super::scope::MANAGEMENT_PREFIX) && key.scopes.iter().any(|k| k == s)
-            })
-            .map(str::to_string)
+            .filter(|s| key.scopes.iter().any(|k| k == s))
+            .filter_map(ManagementScope::parse)
             .collect();
-        if !scopes.iter().any(|s| s != super::scope::INTROSPECT_SCOPE) {
+        if !scopes.iter().any(|s| s.opens_management_api()) {
             return Err(VerifyError::Insufficient(
                 "the token carries no management scope (keymint:introspect is not one)".into(),
             ));
@@ -252,7 +252,7 @@ impl TokenService {
             id: key.id.clone(),
             ip: ip.map(|ip| ip.to_string()),
             workspace_id: Some(key.workspace_id.clone()),
-            platform: scopes.iter().any(|s| s == super::scope::PLATFORM_ADMIN_SCOPE),
+            platform: scopes.contains(&ManagementScope::WorkspacesAdmin),
             scopes,
         })
     }
@@ -268,7 +268,7 @@ impl TokenService {
         caller: &Authenticated,
         token: &str,
     ) -> Result<Option<Claims>, VerifyError> {
-        if !caller.key.scopes.iter().any(|s| s == super::scope::INTROSPECT_SCOPE) {
+        if !caller.key.scopes.iter().any(|s| s == ManagementScope::Introspect.as_str()) {
             return Err(VerifyError::Insufficient(
                 "introspection needs the keymint:introspect scope".into(),
             ));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{Keyring, RotationOutcome, SigningKeyView};
 use crate::apikeys::{Actor, ManageError};
 use crate::clock::Clock;
-use crate::oauth::scope::SIGNING_KEYS_ADMIN_SCOPE;
+use crate::oauth::scope::ManagementScope;
 use crate::store::StoreError;
 
 /// The signing-key service of the management doors.
@@ -23,7 +23,7 @@ impl SigningKeys {
 
     /// Every published key and its state (`keymint:signing-keys:admin`).
     pub async fn list(&self, actor: &Actor) -> Result<Vec<SigningKeyView>, ManageError> {
-        actor.require(SIGNING_KEYS_ADMIN_SCOPE)?;
+        actor.require(ManagementScope::SigningKeysAdmin)?;
         Ok(self.keyring.list().await?)
     }
 
@@ -34,7 +34,7 @@ impl SigningKeys {
         actor: &Actor,
         emergency: bool,
     ) -> Result<RotationOutcome, ManageError> {
-        actor.require(SIGNING_KEYS_ADMIN_SCOPE)?;
+        actor.require(ManagementScope::SigningKeysAdmin)?;
         self.keyring.rotate(self.clock.now(), emergency, &actor.id).await.map_err(|e| {
             match e.downcast::<StoreError>() {
                 Ok(store) => ManageError::from(store),
