@@ -342,17 +342,27 @@ mod tests {
         assert!(hasher(HashPolicy::ByEntropy).verify(&stored, &s).await.unwrap());
     }
 
+    /// Occupies the pool's only worker until the returned sender is used or dropped;
+    /// returns once the worker has taken the job.
+    fn occupy_the_worker(h: &Hasher) -> std::sync::mpsc::Sender<()> {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started, taken) = std::sync::mpsc::channel::<()>();
+        h.jobs
+            .try_send(Box::new(move || {
+                let _ = started.send(());
+                let _ = wait.recv();
+            }))
+            .unwrap();
+        taken.recv().unwrap();
+        release
+    }
+
     #[tokio::test]
     async fn an_unknown_id_takes_the_time_of_argon2_without_its_work() {
         let h = Hasher::new(HashPolicy::ByEntropy, 1, 1);
         let s = Secret::new("legacy-secret-0123456789".into());
         // Occupy the only worker: an unknown id must not need it.
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        h.jobs
-            .try_send(Box::new(move || {
-                let _ = wait.recv();
-            }))
-            .unwrap();
+        let release = occupy_the_worker(&h);
         let expected = Duration::from_micros(h.argon2_micros.load(Ordering::Relaxed));
         let started = Instant::now();
         h.verify_unknown(&s).await.unwrap();
@@ -368,13 +378,7 @@ mod tests {
         let s = Secret::new("legacy-secret-0123456789".into());
         let stored = h.hash(&s, true).await.unwrap();
         // Occupy the one worker, fill the one queue slot: the next one is refused at once.
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        h.jobs
-            .try_send(Box::new(move || {
-                let _ = wait.recv();
-            }))
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        let release = occupy_the_worker(&h);
         h.jobs.try_send(Box::new(|| {})).unwrap();
         let wrong = Secret::new("legacy-secret-0123456780".into());
         assert!(matches!(h.verify(&stored, &wrong).await, Err(HashError::Busy)));

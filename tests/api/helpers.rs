@@ -439,6 +439,28 @@ pub async fn assert_problem(response: Response, status: StatusCode, kind: &str) 
     body
 }
 
+/// How long a change may take to reach another instance in a test: the product
+/// promises a second (a 250 ms poll, or a `NOTIFY`); the rest is room for a busy
+/// two-core machine, so a slow run is not a failed one.
+pub const PROPAGATION: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Polls `check` every 20 ms until it holds; fails the test after `limit`, naming
+/// `what`. Returns how long it took.
+pub async fn wait_until<F: std::future::Future<Output = bool>>(
+    limit: std::time::Duration,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A TCP proxy in front of PostgreSQL that a test can cut and restore, to inject a
 /// database outage.
 pub struct DbProxy {
