@@ -1,5 +1,5 @@
 //! The assembled service: store, clock, hashing, signing keys and the domain
-//! services built on them. `serve` and every admin command start from [`App::open`].
+//! services built on them. `serve` and every admin command start from [`App::open`](crate::app::App::open).
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! Time as the service sees it. Production uses the system clock; tests inject a
-//! [`ManualClock`] to cross expiry and grace periods without sleeping.
+//! [`ManualClock`](crate::clock::ManualClock) to cross expiry and grace periods without sleeping.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;

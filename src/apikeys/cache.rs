@@ -175,8 +175,8 @@ impl KeyCache {
     }
 
     /// Reads key `id` again from `store`, replacing what memory holds, when the
-    /// bound allows: each key at most once per [`REFRESH_INTERVAL`], and at most
-    /// [`REFRESHES_PER_INTERVAL`] keys in one, so a flood of well-formed wrong
+    /// bound allows: each key at most once per `REFRESH_INTERVAL` (250 ms), and at
+    /// most `REFRESHES_PER_INTERVAL` (32) keys in one, so a flood of well-formed wrong
     /// secrets costs the database a bounded number of reads. `None`: not now.
     pub async fn refresh(
         &self,

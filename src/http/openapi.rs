@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations (see
-//! [`super::routes`]) and served at `/openapi.json`.
+//! [`super::routes()`]) and served at `/openapi.json`.
 //!
 //! [`complete`] adds what every operation of a door can answer without each
 //! handler repeating it: on `/v1`, the problem documents of the bearer door, body

@@ -1,4 +1,4 @@
-//! The [`Keyring`]: the signing keys in memory (signing and the JWKS never touch the
+//! The [`Keyring`](crate::signing::Keyring): the signing keys in memory (signing and the JWKS never touch the
 //! database) and their lifecycle.
 //!
 //! - A `next` key is published in the JWKS for at least the JWKS max-age before it

@@ -1,5 +1,5 @@
 //! Token signing keys: generation, sealing under the master key, the in-memory
-//! [`Keyring`] that signs and verifies, and the JWKS it publishes.
+//! [`Keyring`](crate::signing::Keyring) that signs and verifies, and the JWKS it publishes.
 //!
 //! States (see `docs/signing-keys.md`): `next` (published, not yet signing),
 //! `current` (signs; at most one, enforced by a unique index), `retired` (published

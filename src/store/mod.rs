@@ -1,7 +1,8 @@
-//! Persistence: the [`Store`] trait, the records it reads and writes, and [`StoreError`].
+//! Persistence: the [`Store`](crate::store::Store) trait, the records it reads and writes, and
+//! [`StoreError`](crate::store::StoreError).
 //!
 //! Only this module knows SQL. Each backend (SQLite, PostgreSQL) implements the same
-//! trait from one body of queries (see [`sql`]), with its own connection setup and
+//! trait from one body of queries (see `sql.rs`), with its own connection setup and
 //! migrations under `migrations/<backend>/`. Instants are unix seconds (`i64`); list
 //! fields are JSON text, so both backends store exactly the same shapes.
 
