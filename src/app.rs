@@ -34,8 +34,6 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The newest change when the app opened: the change feed starts after it.
     pub feed_start: i64,
-    /// `Cache-Control` of the JWKS, built once.
-    pub jwks_cache_control: axum::http::HeaderValue,
     pub usage: Arc<Usage>,
     pub tokens: TokenService,
 }
@@ -98,11 +96,6 @@ impl App {
             cache,
             metrics,
             feed_start,
-            jwks_cache_control: axum::http::HeaderValue::from_str(&format!(
-                "public, max-age={}",
-                config.jwks_max_age
-            ))
-            .context("JWKS Cache-Control")?,
             usage,
             config,
             store,

@@ -16,7 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 use crate::store::{KeyRecord, Store, StoreError, StoreResult};
 
 fn store_gone() -> Loaded {
-    Err(StoreError::Unavailable(sqlx::Error::PoolClosed))
+    Err(StoreError::unavailable("the key loader has stopped"))
 }
 
 type Invalidation = (u64, Option<String>, Option<i64>);
@@ -88,7 +88,7 @@ async fn load_in_batches(store: Arc<dyn Store>, mut queue: tokio::sync::mpsc::Re
             }
             Err(e) => {
                 for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(e.duplicate()));
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
         }

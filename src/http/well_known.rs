@@ -17,8 +17,15 @@ pub async fn jwks(State(app): State<Arc<App>>) -> Response {
     let mut response = app.keyring.jwks().into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(header::CACHE_CONTROL, app.jwks_cache_control.clone());
+    headers.insert(header::CACHE_CONTROL, cache_control(app.config.jwks_max_age));
     response
+}
+
+/// `Cache-Control: public, max-age=N`.
+fn cache_control(max_age: u32) -> HeaderValue {
+    // ASCII letters and digits only: always a valid header value.
+    HeaderValue::try_from(format!("public, max-age={max_age}"))
+        .unwrap_or(HeaderValue::from_static("no-cache"))
 }
 
 /// The RFC 8414 metadata document.

@@ -17,8 +17,12 @@ use async_trait::async_trait;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+/// The cause of a database failure, shared so that one failure can answer several
+/// waiters (a batched load) without losing it.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
+
 /// Errors of the storage layer. The HTTP layer maps them to status codes.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The row does not exist (404).
     #[error("not found")]
@@ -29,11 +33,11 @@ pub enum StoreError {
     /// The database could not be reached, or cannot work now (connection lost, pool
     /// exhausted, disk full, locked): worth a retry (503).
     #[error("database unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] Cause),
     /// The database refused this statement or its values: retrying will not help
     /// (a bug, or input that should have been validated) (500).
     #[error("statement refused by the database: {0}")]
-    Rejected(#[source] sqlx::Error),
+    Rejected(#[source] Cause),
     /// A stored value could not be decoded: a bug or a hand-edited row (500).
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -55,10 +59,12 @@ impl From<sqlx::Error> for StoreError {
                     db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some(),
                 ) =>
             {
-                StoreError::Rejected(err)
+                StoreError::Rejected(Arc::new(err))
             }
-            sqlx::Error::Encode(_) | sqlx::Error::TypeNotFound { .. } => StoreError::Rejected(err),
-            _ => StoreError::Unavailable(err),
+            sqlx::Error::Encode(_) | sqlx::Error::TypeNotFound { .. } => {
+                StoreError::Rejected(Arc::new(err))
+            }
+            _ => StoreError::Unavailable(Arc::new(err)),
         }
     }
 }
@@ -79,17 +85,9 @@ fn refused_statement(code: Option<&str>, postgres: bool) -> bool {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 impl StoreError {
-    /// The same error again (for answering several waiters); the cause is kept as text.
-    pub fn duplicate(&self) -> StoreError {
-        match self {
-            StoreError::NotFound => StoreError::NotFound,
-            StoreError::Conflict(why) => StoreError::Conflict(why),
-            StoreError::Unavailable(e) => {
-                StoreError::Unavailable(sqlx::Error::Protocol(e.to_string()))
-            }
-            StoreError::Corrupt(why) => StoreError::Corrupt(why.clone()),
-            StoreError::Rejected(e) => StoreError::Rejected(sqlx::Error::Protocol(e.to_string())),
-        }
+    /// The database cannot work now, for a reason described in `why`.
+    pub fn unavailable(why: &str) -> StoreError {
+        StoreError::Unavailable(Arc::new(std::io::Error::other(why.to_string())))
     }
 }
 

@@ -72,9 +72,7 @@ impl PostgresStore {
             Ok(Ok(Some(_))) => Ok(true),
             Ok(Ok(None)) => {
                 *slot = None;
-                Err(super::StoreError::Unavailable(sqlx::Error::Protocol(
-                    "the notification connection was lost".into(),
-                )))
+                Err(super::StoreError::unavailable("the notification connection was lost"))
             }
             Ok(Err(e)) => {
                 *slot = None;
