@@ -19,6 +19,7 @@ mod policy;
 mod processes;
 mod restart;
 mod secrets;
+mod shapes;
 mod signing;
 mod store_contract;
 mod token;
