@@ -2,7 +2,7 @@
 
 use keymint::store::{
     self, AuditFilter, AuditRecord, KeyFilter, KeyRecord, KeyStatus, LastUse, SigningKeyRecord,
-    StoreError, UsageRow, WorkspaceRecord,
+    SigningKeyState, StoreError, UsageRow, WorkspaceRecord,
 };
 use serde_json::json;
 
@@ -172,6 +172,12 @@ async fn workspaces_refuse_deletion_while_they_hold_keys(backend: Backend) {
     assert!(matches!(refused, Err(StoreError::Conflict(_))));
     store.delete_workspace("ws_a", true, &audit("ws_a", "workspace.delete")).await.unwrap();
     assert_eq!(store.find_key("k1").await.unwrap(), None);
+    let events = store
+        .list_audit(&AuditFilter { target_id: Some("k1".into()), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(events[0].action, "key.delete", "each removed key has its own event");
+    assert_eq!(events[0].actor, "tester");
     let dup = WorkspaceRecord { id: "ws_b".into(), name: "b".into(), created_at: 1 };
     store.insert_workspace(&dup, &audit("ws_b", "workspace.create")).await.unwrap();
     let same_name = WorkspaceRecord { id: "ws_c".into(), name: "b".into(), created_at: 1 };
@@ -246,6 +252,171 @@ async fn only_one_signing_key_is_current(backend: Backend) {
     assert_eq!(keys[0].sealed_private, vec![1, 2, 3]);
 }
 
+fn signing_key(kid: &str, state: SigningKeyState) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        state,
+        public_jwk: "{}".into(),
+        sealed_private: vec![1, 2, 3],
+        master_key_id: "m".into(),
+        created_at: 1,
+        activated_at: (state == SigningKeyState::Current).then_some(1),
+        retired_at: None,
+    }
+}
+
+async fn workspaces_are_found_listed_and_renamed(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let b = WorkspaceRecord { id: "ws_b".into(), name: "b".into(), created_at: 2 };
+    store.insert_workspace(&b, &audit("ws_b", "workspace.create")).await.unwrap();
+    assert_eq!(store.get_workspace("ws_b").await.unwrap(), b);
+    assert!(matches!(store.get_workspace("ws_z").await, Err(StoreError::NotFound)));
+    assert_eq!(store.find_workspace_by_name("b").await.unwrap(), Some(b.clone()));
+    assert_eq!(store.find_workspace_by_name("z").await.unwrap(), None);
+    let names: Vec<String> =
+        store.list_workspaces().await.unwrap().into_iter().map(|w| w.name).collect();
+    assert_eq!(names, ["a", "b"], "oldest first");
+    store.rename_workspace("ws_b", "bee", &audit("ws_b", "workspace.rename")).await.unwrap();
+    assert_eq!(store.get_workspace("ws_b").await.unwrap().name, "bee");
+    let taken = store.rename_workspace("ws_b", "a", &audit("ws_b", "workspace.rename")).await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    let missing = store.rename_workspace("ws_z", "z", &audit("ws_z", "workspace.rename")).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.delete_workspace("ws_z", true, &audit("ws_z", "workspace.delete")).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn the_audit_log_filters_and_pages_newest_first(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    for i in 0..4 {
+        let id = format!("k{i}");
+        store.insert_key(&key(&id, "ws_a", &id, i), &audit(&id, "key.create")).await.unwrap();
+    }
+    let all = store.list_audit(&AuditFilter { limit: 100, ..Default::default() }).await.unwrap();
+    assert_eq!(all.len(), 5, "the workspace and four keys");
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let page = store
+        .list_audit(&AuditFilter { before_id: Some(all[1].id), limit: 2, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(page.iter().map(|e| e.id).collect::<Vec<_>>(), [all[2].id, all[3].id]);
+    let by = |f: AuditFilter| {
+        let store = store.clone();
+        async move { store.list_audit(&AuditFilter { limit: 100, ..f }).await.unwrap().len() }
+    };
+    assert_eq!(by(AuditFilter { actor: Some("tester".into()), ..Default::default() }).await, 5);
+    assert_eq!(by(AuditFilter { actor: Some("other".into()), ..Default::default() }).await, 0);
+    assert_eq!(
+        by(AuditFilter { action: Some("key.create".into()), ..Default::default() }).await,
+        4
+    );
+    assert_eq!(
+        by(AuditFilter { workspace_id: Some("ws_a".into()), ..Default::default() }).await,
+        5
+    );
+    assert_eq!(
+        by(AuditFilter { workspace_id: Some("ws_z".into()), ..Default::default() }).await,
+        0
+    );
+}
+
+async fn signing_key_transitions_tell_the_loser_of_a_race(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let event = |kid: &str| audit(kid, "signing_key.x");
+    store
+        .insert_signing_key(&signing_key("a", SigningKeyState::Current), &event("a"))
+        .await
+        .unwrap();
+    store.insert_signing_key(&signing_key("b", SigningKeyState::Next), &event("b")).await.unwrap();
+    let second_next =
+        store.insert_signing_key(&signing_key("c", SigningKeyState::Next), &event("c")).await;
+    assert!(matches!(second_next, Err(StoreError::Conflict(_))), "one next key at a time");
+
+    assert!(store.rotate_signing_keys("a", "b", 5, &event("b")).await.unwrap());
+    assert!(!store.rotate_signing_keys("a", "b", 6, &event("b")).await.unwrap(), "lost the race");
+    let states = |keys: Vec<SigningKeyRecord>| {
+        keys.into_iter().map(|k| (k.kid, k.state)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        states(store.list_signing_keys().await.unwrap()),
+        [("a".into(), SigningKeyState::Retired), ("b".into(), SigningKeyState::Current)]
+    );
+    let retired = store.list_signing_keys().await.unwrap().remove(0);
+    assert_eq!(retired.retired_at, Some(5));
+
+    let replacement = signing_key("d", SigningKeyState::Current);
+    assert!(!store.replace_current_signing_key("a", &replacement, &event("d")).await.unwrap());
+    assert!(store.replace_current_signing_key("b", &replacement, &event("d")).await.unwrap());
+    assert!(store.delete_signing_key("a", &event("a")).await.unwrap());
+    assert!(!store.delete_signing_key("a", &event("a")).await.unwrap(), "already gone");
+    assert_eq!(
+        states(store.list_signing_keys().await.unwrap()),
+        [("d".into(), SigningKeyState::Current)]
+    );
+
+    let mut resealed = store.list_signing_keys().await.unwrap();
+    resealed[0].sealed_private = vec![9, 9];
+    resealed[0].master_key_id = "m2".into();
+    store.reseal_signing_keys(&resealed, &event("d")).await.unwrap();
+    let stored = store.list_signing_keys().await.unwrap().remove(0);
+    assert_eq!((stored.sealed_private, stored.master_key_id), (vec![9, 9], "m2".into()));
+}
+
+async fn the_change_feed_lists_prunes_and_announces(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let before = store.latest_change().await.unwrap();
+    store.insert_key(&key("k1", "ws_a", "One", 10), &audit("k1", "key.create")).await.unwrap();
+    let after = store.latest_change().await.unwrap();
+    assert!(after > before);
+    let changes = store.changes_since(before, 10).await.unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!((changes[0].kind.as_str(), changes[0].target.as_str()), ("key", "k1"));
+    assert!(store.changes_since(after, 10).await.unwrap().is_empty());
+    // Token-path events change nothing other instances must see.
+    store.record_usage(&[], &[], &[audit("k1", "token.refused")]).await.unwrap();
+    assert_eq!(store.latest_change().await.unwrap(), after);
+    store.prune_changes(i64::MAX).await.unwrap();
+    assert!(store.changes_since(0, 10).await.unwrap().is_empty());
+
+    // A committed change is announced to a listener (PostgreSQL NOTIFY); without
+    // notifications, the wait simply times out.
+    let short = std::time::Duration::from_millis(1);
+    assert!(!store.wait_for_change(short).await.unwrap(), "nothing yet; now listening");
+    store.insert_key(&key("k2", "ws_a", "Two", 11), &audit("k2", "key.create")).await.unwrap();
+    let wait = match backend {
+        Backend::Postgres => std::time::Duration::from_secs(10),
+        Backend::Sqlite => std::time::Duration::from_millis(100),
+    };
+    assert_eq!(store.wait_for_change(wait).await.unwrap(), backend == Backend::Postgres);
+}
+
+async fn revoked_tokens_are_remembered_until_they_expire(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    store.revoke_token("jti-1", "k1", 100, 50).await.unwrap();
+    store.revoke_token("jti-1", "k1", 100, 50).await.unwrap();
+    assert!(store.is_token_revoked("jti-1").await.unwrap());
+    assert!(!store.is_token_revoked("jti-2").await.unwrap());
+    // A later revocation forgets those that expired before its `now`.
+    store.revoke_token("jti-2", "k1", 300, 200).await.unwrap();
+    assert!(!store.is_token_revoked("jti-1").await.unwrap());
+    assert!(store.is_token_revoked("jti-2").await.unwrap());
+}
+
+async fn ping_writes_and_close_ends_the_connections(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let name = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(store.backend(), name);
+    store.ping().await.unwrap();
+    store.close().await;
+    assert!(matches!(store.ping().await, Err(StoreError::Unavailable(_))));
+}
+
 on_both_backends!(
     keys_round_trip_and_names_are_unique_per_workspace,
     updates_check_the_version_they_read,
@@ -255,6 +426,12 @@ on_both_backends!(
     usage_counters_add_up_and_last_use_moves_forward,
     only_one_signing_key_is_current,
     the_database_refuses_states_the_code_does_not_know,
+    workspaces_are_found_listed_and_renamed,
+    the_audit_log_filters_and_pages_newest_first,
+    signing_key_transitions_tell_the_loser_of_a_race,
+    the_change_feed_lists_prunes_and_announces,
+    revoked_tokens_are_remembered_until_they_expire,
+    ping_writes_and_close_ends_the_connections,
 );
 
 async fn the_database_refuses_states_the_code_does_not_know(backend: Backend) {
