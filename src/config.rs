@@ -53,7 +53,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
 
     /// Signing algorithm for new signing keys.
-    #[arg(long, env = "KEYMINT_SIGNING_ALG", value_enum, default_value = "ES256", global = true)]
+    #[arg(long, env = "KEYMINT_SIGNING_ALG", value_parser = named(Algorithm::ALL, Algorithm::name),
+          default_value = "ES256", global = true)]
     pub signing_alg: Algorithm,
 
     /// How secrets are stored: `by-entropy` (SHA-256 for generated, argon2id for imported)
@@ -61,7 +62,7 @@ pub struct Config {
     #[arg(
         long,
         env = "KEYMINT_SECRET_HASHING",
-        value_enum,
+        value_parser = named(HashPolicy::ALL, HashPolicy::name),
         default_value = "by-entropy",
         global = true
     )]
@@ -184,4 +185,15 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The command-line face of a domain enum: its values by name, listed in `--help`.
+fn named<T: Copy + Send + Sync + 'static, const N: usize>(
+    all: [T; N],
+    name: fn(T) -> &'static str,
+) -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(all.map(name)).try_map(move |chosen: String| {
+        all.into_iter().find(|v| name(*v) == chosen).ok_or("unknown value")
+    })
 }

@@ -24,12 +24,25 @@ use subtle::ConstantTimeEq;
 use super::secret::{self, Secret};
 
 /// How secrets are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HashPolicy {
     /// SHA-256 for generated secrets, argon2id for imported ones.
     ByEntropy,
     /// argon2id for every secret.
     Argon2idForAll,
+}
+
+impl HashPolicy {
+    /// Every policy.
+    pub const ALL: [HashPolicy; 2] = [HashPolicy::ByEntropy, HashPolicy::Argon2idForAll];
+
+    /// The policy's name in settings.
+    pub fn name(self) -> &'static str {
+        match self {
+            HashPolicy::ByEntropy => "by-entropy",
+            HashPolicy::Argon2idForAll => "argon2id-for-all",
+        }
+    }
 }
 
 /// Why a secret could not be checked.

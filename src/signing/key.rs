@@ -14,20 +14,20 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 /// A JWS algorithm keymint signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
     /// ECDSA P-256 with SHA-256 (the default).
-    #[value(name = "ES256")]
     Es256,
     /// Ed25519.
-    #[value(name = "EdDSA")]
     EdDsa,
     /// RSA PKCS#1 v1.5 with SHA-256, 2048-bit keys.
-    #[value(name = "RS256")]
     Rs256,
 }
 
 impl Algorithm {
+    /// Every algorithm keymint signs with.
+    pub const ALL: [Algorithm; 3] = [Algorithm::Es256, Algorithm::EdDsa, Algorithm::Rs256];
+
     /// The JWS `alg` name.
     pub fn name(self) -> &'static str {
         match self {
