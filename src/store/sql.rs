@@ -50,6 +50,15 @@ pub(super) struct SeenKeyRow {
     pub(super) seen: i64,
 }
 
+/// A store error, with a unique violation named by `what` (the one rule that a
+/// write can break in several places: names of workspaces and of keys).
+pub(super) fn unique_violation(e: sqlx::Error, what: &'static str) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(what),
+        other => other,
+    }
+}
+
 fn json_list(column: &str, text: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
@@ -216,8 +225,8 @@ where
 macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal, $notify:expr, $serialize:expr) => {
         use $crate::store::sql::{
-            to_json, AuditRow, KeyRow, SeenKeyRow, SigningKeyRow, UsageDbRow, WorkspaceRow,
-            KEY_COLUMNS,
+            to_json, unique_violation, AuditRow, KeyRow, SeenKeyRow, SigningKeyRow, UsageDbRow,
+            WorkspaceRow, KEY_COLUMNS,
         };
         use $crate::store::{
             AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, SigningKeyRecord,
@@ -317,12 +326,7 @@ macro_rules! impl_store {
                     .bind(ws.created_at)
                     .execute(&mut *tx)
                     .await
-                    .map_err(|e| match StoreError::from(e) {
-                        StoreError::Conflict(_) => {
-                            StoreError::Conflict("a workspace with this name exists")
-                        }
-                        other => other,
-                    })?;
+                    .map_err(|e| unique_violation(e, "a workspace with this name exists"))?;
                 insert_audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
@@ -370,12 +374,7 @@ macro_rules! impl_store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(|e| match StoreError::from(e) {
-                        StoreError::Conflict(_) => {
-                            StoreError::Conflict("a workspace with this name exists")
-                        }
-                        other => other,
-                    })?;
+                    .map_err(|e| unique_violation(e, "a workspace with this name exists"))?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
                 }
@@ -462,12 +461,7 @@ macro_rules! impl_store {
                 .bind(k.name.to_lowercase())
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| match StoreError::from(e) {
-                    StoreError::Conflict(_) => {
-                        StoreError::Conflict("a key with this name exists in the workspace")
-                    }
-                    other => other,
-                })?;
+                .map_err(|e| unique_violation(e, "a key with this name exists in the workspace"))?;
                 insert_audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
@@ -597,12 +591,7 @@ macro_rules! impl_store {
                 .bind(k.version)
                 .execute(&mut *tx)
                 .await
-                .map_err(|e| match StoreError::from(e) {
-                    StoreError::Conflict(_) => {
-                        StoreError::Conflict("a key with this name exists in the workspace")
-                    }
-                    other => other,
-                })?;
+                .map_err(|e| unique_violation(e, "a key with this name exists in the workspace"))?;
                 if done.rows_affected() == 0 {
                     let exists: Option<(String,)> =
                         sqlx::query_as("SELECT id FROM api_keys WHERE id = $1")
