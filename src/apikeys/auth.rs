@@ -26,7 +26,7 @@ pub struct Authenticated {
 
 /// Why authentication failed. Clients see one answer (`invalid_client`) for every
 /// `Refused` reason; the reason goes to logs, usage and metrics.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthFailure {
     #[error("refused: {0}")]
     Refused(&'static str),
@@ -38,8 +38,9 @@ pub enum AuthFailure {
     Throttled(u64),
     #[error("secret verification is saturated")]
     Busy,
+    /// The store failed (logged once where it happened, with this cause).
     #[error("database unavailable")]
-    Unavailable,
+    Unavailable(#[source] StoreError),
 }
 
 impl AuthFailure {
@@ -49,7 +50,7 @@ impl AuthFailure {
             AuthFailure::Refused(reason) | AuthFailure::KeyRefused { reason, .. } => reason,
             AuthFailure::Throttled(_) => "throttled",
             AuthFailure::Busy => "busy",
-            AuthFailure::Unavailable => "database unavailable",
+            AuthFailure::Unavailable(_) => "database unavailable",
         }
     }
 }
@@ -143,7 +144,7 @@ fn unavailable(e: StoreError) -> AuthFailure {
         }
         e => {
             tracing::warn!(error = %e, "database error while authenticating a client");
-            AuthFailure::Unavailable
+            AuthFailure::Unavailable(e)
         }
     }
 }

@@ -232,7 +232,7 @@ impl FromRequestParts<Arc<App>> for Caller {
             Ok(actor) => Ok(Caller(actor)),
             Err(VerifyError::Invalid(why)) => Err(Problem::invalid_token(&why)),
             Err(VerifyError::Insufficient(why)) => Err(Problem::insufficient_scope(why)),
-            Err(VerifyError::Unavailable) => {
+            Err(VerifyError::Unavailable(_)) => {
                 Err(Problem::unavailable("the database is unavailable; retry shortly"))
             }
         }

@@ -110,7 +110,7 @@ impl Credentials {
             AuthFailure::Busy => {
                 OAuthError::unavailable("secret verification is saturated; retry shortly")
             }
-            AuthFailure::Unavailable => {
+            AuthFailure::Unavailable(_) => {
                 OAuthError::unavailable("the database is unavailable; retry shortly")
             }
         }

@@ -46,8 +46,9 @@ pub enum VerifyError {
     /// A valid token that is not for the management API (no management scope).
     #[error("{0}")]
     Insufficient(String),
+    /// The store failed (logged once where it happened, with this cause).
     #[error("database unavailable")]
-    Unavailable,
+    Unavailable(#[source] crate::store::StoreError),
 }
 
 /// Tolerated clock difference when checking `exp` and `nbf`.
@@ -127,7 +128,7 @@ impl TokenService {
                 self.metrics.tokens_issued.inc();
             }
             Err(ExchangeError::Auth(failure)) => {
-                if matches!(failure, AuthFailure::Unavailable) {
+                if matches!(failure, AuthFailure::Unavailable(_)) {
                     self.metrics.database_errors.inc();
                 }
                 self.metrics.refused(failure.metric_reason());
@@ -317,7 +318,7 @@ impl TokenService {
 /// A store failure while checking a token: logged here, once, with its cause.
 fn store_failed(e: crate::store::StoreError) -> VerifyError {
     tracing::warn!(error = %e, "database error while checking an access token");
-    VerifyError::Unavailable
+    VerifyError::Unavailable(e)
 }
 
 trait KindName {
