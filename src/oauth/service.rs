@@ -34,8 +34,9 @@ pub enum ExchangeError {
     Auth(#[from] AuthFailure),
     #[error(transparent)]
     Denied(#[from] Denial),
-    #[error("signing failed: {0}")]
-    Internal(String),
+    /// The claims could not be encoded or signed (a bug or a broken key).
+    #[error("the token could not be made: {0}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Why a presented access token is not accepted.
@@ -155,13 +156,9 @@ impl TokenService {
         let now = self.clock.now();
         let jti = format!("{}{}", auth.secret_tag(), random_base62(apikeys::TOKEN_ID_LEN));
         let claims = decide(&auth.key, request, &self.settings, now, jti)?;
-        let body =
-            serde_json::to_vec(&claims).map_err(|e| ExchangeError::Internal(e.to_string()))?;
-        let access_token = self
-            .keyring
-            .current()
-            .sign(&body)
-            .map_err(|e| ExchangeError::Internal(e.to_string()))?;
+        let body = serde_json::to_vec(&claims).map_err(|e| ExchangeError::Internal(Box::new(e)))?;
+        let access_token =
+            self.keyring.current().sign(&body).map_err(|e| ExchangeError::Internal(Box::new(e)))?;
         self.usage.issued(&auth.key.id, ip, auth.previous_secret);
         Ok(Issued {
             access_token,
