@@ -157,6 +157,15 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn the_mask_of_any_value_shows_only_its_last_four_characters() {
+        // Found by the secret_format fuzz target: short, multi-byte, with stars.
+        let value = "***\u{720}\u{f500}\u{700}\u{614}";
+        assert_eq!(mask(value), "****\u{720}\u{f500}\u{700}\u{614}");
+        let imported = "legacy-Secret-value-0123456789";
+        assert_eq!(mask(imported), "****6789");
+    }
+
+    #[test]
     fn generated_secret_parses_back_to_its_key_id() {
         let id = new_key_id();
         let secret = generate(&id, "production");
