@@ -58,7 +58,10 @@ impl App {
             .context("loading signing keys")?,
         );
         let workers = config.argon2_workers.unwrap_or_else(Hasher::default_workers);
-        let hasher = Arc::new(Hasher::new(config.secret_hashing, workers, workers * 32));
+        // The queue is sized by the machine, not the pool: halving the workers
+        // bounds the CPU argon2id takes, not how many first exchanges may wait.
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let hasher = Arc::new(Hasher::new(config.secret_hashing, workers, workers.max(cpus) * 32));
         let settings = Issuance {
             issuer: config.issuer(),
             default_audience: config.audience(),
