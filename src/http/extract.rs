@@ -128,13 +128,18 @@ async fn read_json<T: DeserializeOwned, S: Send + Sync>(
     json_body(&bytes)
 }
 
-/// Parses a `/v1` JSON body: exactly one JSON value (whitespace around it allowed),
-/// a failure naming the path of the bad field.
+/// Parses a `/v1` JSON body: exactly one JSON object (whitespace around it allowed),
+/// a failure naming the path of the bad field. Only an object: serde would also
+/// read a struct from an array of its fields in order (`[true]` as
+/// `{"emergency": true}`), a shape no client means and the schema does not allow.
 #[expect(
     clippy::result_large_err,
     reason = "the error is the answer itself, built once for a refused request, like every extractor's"
 )]
 pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Problem::malformed("the body must be one JSON object"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();

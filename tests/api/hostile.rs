@@ -100,8 +100,15 @@ async fn a_body_with_anything_after_its_json_value_changes_nothing(backend: Back
     assert_problem(twice, StatusCode::BAD_REQUEST, "malformed-request").await;
     let key: Value = app.get_with(&token, &format!("/v1/keys/{id}")).await.json().await.unwrap();
     assert_eq!(key["rotated_at"], Value::Null, "the key was not rotated: {key}");
-    // Whitespace after the value is fine.
-    let ok = send(&path, "{\"grace_seconds\": 0}\n\t ").await.unwrap();
+    // Only an object: serde would read `[0]` as `{"grace_seconds": 0}`.
+    let array = send(&path, "[0]").await.unwrap();
+    assert_problem(array, StatusCode::BAD_REQUEST, "malformed-request").await;
+    let emergency = send("/v1/signing-keys/rotate", "[true]").await.unwrap();
+    assert_problem(emergency, StatusCode::BAD_REQUEST, "malformed-request").await;
+    let key: Value = app.get_with(&token, &format!("/v1/keys/{id}")).await.json().await.unwrap();
+    assert_eq!(key["rotated_at"], Value::Null, "the key was not rotated: {key}");
+    // Whitespace around the value is fine.
+    let ok = send(&path, " \n{\"grace_seconds\": 0}\n\t ").await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
 }
 
