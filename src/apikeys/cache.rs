@@ -317,6 +317,24 @@ mod tests {
         assert!(!cache.absent.read().unwrap().contains_key("k2"));
     }
 
+    #[tokio::test]
+    async fn re_reads_on_demand_are_bounded_per_key_and_in_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("cache.db").display());
+        let store = crate::store::open(&url).await.unwrap();
+        let cache = KeyCache::with_capacity(10);
+        assert!(cache.refresh(store.as_ref(), "k0").await.unwrap().is_some(), "a first read");
+        assert!(cache.refresh(store.as_ref(), "k0").await.unwrap().is_none(), "not twice");
+        for i in 1..REFRESHES_PER_INTERVAL {
+            let id = format!("k{i}");
+            assert!(cache.refresh(store.as_ref(), &id).await.unwrap().is_some(), "{id}");
+        }
+        let over = cache.refresh(store.as_ref(), "one-too-many").await.unwrap();
+        assert!(over.is_none(), "at most {REFRESHES_PER_INTERVAL} keys per interval");
+        cache.refreshes.lock().unwrap().since -= REFRESH_INTERVAL;
+        assert!(cache.refresh(store.as_ref(), "k0").await.unwrap().is_some(), "a new interval");
+    }
+
     #[test]
     fn only_an_invalidation_of_the_same_key_blocks_a_racing_load() {
         let cache = KeyCache::with_capacity(10);

@@ -42,11 +42,6 @@ impl PostgresStore {
         self.pool.begin().await
     }
 
-    /// Writes the readiness row: fails on a read-only server or a full disk.
-    async fn ping_writable(&self) -> super::StoreResult<()> {
-        super::sql::write_readiness(&self.pool, crate::clock::wall_clock_millis()).await
-    }
-
     async fn close_pool(&self) {
         if let Some(listener) = self.listener.lock().await.take() {
             drop(listener);

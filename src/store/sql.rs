@@ -201,26 +201,6 @@ impl From<UsageDbRow> for UsageRow {
     }
 }
 
-/// Upserts the readiness row (both backends accept this statement).
-pub(super) async fn write_readiness<DB: sqlx::Database>(
-    pool: &sqlx::Pool<DB>,
-    at: i64,
-) -> Result<(), StoreError>
-where
-    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'c> &'c mut <DB as sqlx::Database>::Connection: sqlx::Executor<'c, Database = DB>,
-    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-{
-    sqlx::query::<DB>(
-        "INSERT INTO readiness (id, at) VALUES (1, $1) \
-         ON CONFLICT (id) DO UPDATE SET at = excluded.at",
-    )
-    .bind(at)
-    .execute(&mut *pool.acquire().await?)
-    .await?;
-    Ok(())
-}
-
 /// Implements [`super::Store`] for `$store`, a struct with a `pool: sqlx::Pool<$db>` field.
 macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal, $notify:expr, $serialize:expr) => {
@@ -307,7 +287,15 @@ macro_rules! impl_store {
             }
 
             async fn ping(&self) -> StoreResult<()> {
-                self.ping_writable().await
+                // A write, not a read: a full disk or a read-only server is not ready.
+                sqlx::query(
+                    "INSERT INTO readiness (id, at) VALUES (1, $1) \
+                     ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                )
+                .bind($crate::clock::wall_clock_millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             }
 
             async fn close(&self) {

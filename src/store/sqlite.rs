@@ -71,11 +71,6 @@ impl SqliteStore {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
-    /// Writes the readiness row: fails while the disk is full or the file read-only.
-    async fn ping_writable(&self) -> super::StoreResult<()> {
-        super::sql::write_readiness(&self.pool, crate::clock::wall_clock_millis()).await
-    }
-
     /// Checkpoints the WAL into the main file and closes every connection, so the
     /// database file alone is a complete copy.
     async fn close_pool(&self) {

@@ -27,15 +27,7 @@ async fn first_start_creates_master_key_signing_key_and_admin_key_with_no_setup(
         .spawn()
         .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("addr=").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-        }
-    });
+    let rx = crate::helpers::logged_address(child.stderr.take().unwrap());
     let mut creds = std::collections::HashMap::new();
     for line in stdout.lines().map_while(Result::ok) {
         if let Some((k, v)) = line.trim().split_once(": ") {

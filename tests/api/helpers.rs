@@ -439,6 +439,21 @@ pub async fn assert_problem(response: Response, status: StatusCode, kind: &str) 
     body
 }
 
+/// Reads a `keymint serve` child's stderr on a thread of its own and hands over the
+/// address it logs as `listening addr=...` (it binds port 0 itself).
+pub fn logged_address(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("addr=").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+        }
+    });
+    rx
+}
+
 /// How long a change may take to reach another instance in a test: the product
 /// promises a second (a 250 ms poll, or a `NOTIFY`); the rest is room for a busy
 /// two-core machine, so a slow run is not a failed one.

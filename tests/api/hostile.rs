@@ -241,7 +241,7 @@ async fn neighbours_behind_a_throttled_address_keep_working(backend: Backend) {
 
     // A misconfigured service on the same address floods wrong secrets.
     for _ in 0..3 {
-        let (stranger, _) = (keymint::apikeys::secret::new_key_id(), ());
+        let stranger = keymint::apikeys::secret::new_key_id();
         let forged = keymint::apikeys::secret::generate(&stranger, "production");
         let response = app.token_basic(&stranger, forged.expose(), &[]).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);

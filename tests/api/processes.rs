@@ -1,7 +1,6 @@
 //! Two real `keymint` processes on one database: a revoke through one is refused by
 //! the other within a second, and both serve the same JWKS.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -36,15 +35,7 @@ async fn serve(db: &TestDatabase, master_key: &str) -> Process {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("addr=").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-        }
-    });
+    let rx = crate::helpers::logged_address(child.stderr.take().unwrap());
     let addr = rx.recv_timeout(Duration::from_secs(30)).expect("keymint reports its address");
     let base = format!("http://{addr}");
     crate::helpers::wait_until(Duration::from_secs(30), "keymint starts", || async {
