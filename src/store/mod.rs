@@ -2,7 +2,7 @@
 //! [`StoreError`](crate::store::StoreError).
 //!
 //! Only this module knows SQL. Each backend (SQLite, PostgreSQL) implements the same
-//! trait from one body of queries (see `sql.rs`), with its own connection setup and
+//! trait from one body of queries (`queries.rs`), with its own connection setup and
 //! migrations under `migrations/<backend>/`. Instants are unix seconds (`i64`); list
 //! fields are JSON text, so both backends store exactly the same shapes.
 

@@ -77,11 +77,15 @@ impl PostgresStore {
     }
 }
 
-super::sql::impl_store!(
-    PostgresStore,
-    Postgres,
-    "postgres",
-    Some("SELECT pg_notify('keymint_changes', $1)"),
-    // Held until commit: transactions that write changes commit in id order.
-    Some("SELECT pg_advisory_xact_lock(7205759403792793)")
-);
+// What `queries.rs` needs to know of this backend.
+type This = PostgresStore;
+type Db = Postgres;
+const BACKEND: &str = "postgres";
+/// Every change is announced on [`CHANNEL`].
+const NOTIFY: Option<&str> = Some("SELECT pg_notify('keymint_changes', $1)");
+/// Held until commit: transactions that write changes commit in id order.
+const SERIALIZE: Option<&str> = Some("SELECT pg_advisory_xact_lock(7205759403792793)");
+
+#[path = "queries.rs"]
+#[expect(clippy::duplicate_mod, reason = "one body of SQL, compiled once for each backend's types")]
+mod queries;

@@ -87,5 +87,15 @@ impl SqliteStore {
     }
 }
 
-// SQLite has one writer at a time, so change ids commit in order by themselves.
-super::sql::impl_store!(SqliteStore, Sqlite, "sqlite", None, None);
+// What `queries.rs` needs to know of this backend.
+type This = SqliteStore;
+type Db = Sqlite;
+const BACKEND: &str = "sqlite";
+/// SQLite has no notifications; other processes poll the change feed.
+const NOTIFY: Option<&str> = None;
+/// SQLite has one writer at a time, so change ids commit in order by themselves.
+const SERIALIZE: Option<&str> = None;
+
+#[path = "queries.rs"]
+#[expect(clippy::duplicate_mod, reason = "one body of SQL, compiled once for each backend's types")]
+mod queries;

@@ -1,0 +1,659 @@
+//! The queries, written once for both backends. `sqlite.rs` and `postgres.rs` each
+//! compile this file as a module of their own, naming their store (`This`), its
+//! database (`Db`) and what differs (`BACKEND`, `NOTIFY`, `SERIALIZE`); the SQL
+//! is plain code, so rustfmt, clippy and editors read it.
+//!
+//! Both backends accept the same SQL here: `$N` placeholders, `RETURNING`,
+//! `ON CONFLICT ... DO UPDATE`, BIGINT/INTEGER instants and JSON stored as text.
+
+use super::{Db, This, BACKEND, NOTIFY, SERIALIZE};
+use crate::store::sql::{
+    to_json, unique_violation, AuditRow, KeyRow, SeenKeyRow, SigningKeyRow, UsageDbRow,
+    WorkspaceRow, KEY_COLUMNS,
+};
+use crate::store::{
+    AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, SigningKeyRecord, Store,
+    StoreError, StoreResult, UsageRow, WorkspaceRecord,
+};
+
+async fn insert_audit(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    a: &AuditRecord,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, actor_ip, workspace_id, action, target_type, \
+         target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(a.at)
+    .bind(&a.actor)
+    .bind(&a.actor_ip)
+    .bind(&a.workspace_id)
+    .bind(&a.action)
+    .bind(&a.target_type)
+    .bind(&a.target_id)
+    .bind(a.details.to_string())
+    .execute(&mut *conn)
+    .await?;
+    // Every audited change to a key, workspace or signing key is also a change
+    // other instances must see (events of the token path change nothing).
+    if !a.action.starts_with("token.") {
+        if let Some(sql) = SERIALIZE {
+            // Change ids must commit in order, or a reader could pass one by.
+            sqlx::query(sql).execute(&mut *conn).await?;
+        }
+        let at = crate::clock::wall_clock_millis();
+        sqlx::query("INSERT INTO changes (at, kind, target) VALUES ($1, $2, $3)")
+            .bind(at)
+            .bind(&a.target_type)
+            .bind(&a.target_id)
+            .execute(&mut *conn)
+            .await?;
+        if let Some(sql) = NOTIFY {
+            sqlx::query(sql)
+                .bind(format!("{}:{}", a.target_type, a.target_id))
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn insert_signing_key_row(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    k: &SigningKeyRecord,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, state, public_jwk, sealed_private, \
+         master_key_id, created_at, activated_at, retired_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&k.kid)
+    .bind(&k.alg)
+    .bind(k.state.as_str())
+    .bind(&k.public_jwk)
+    .bind(&k.sealed_private)
+    .bind(&k.master_key_id)
+    .bind(k.created_at)
+    .bind(k.activated_at)
+    .bind(k.retired_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Store for This {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        // A write, not a read: a full disk or a read-only server is not ready.
+        sqlx::query(
+            "INSERT INTO readiness (id, at) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        )
+        .bind(crate::clock::wall_clock_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.close_pool().await
+    }
+
+    async fn insert_workspace(&self, ws: &WorkspaceRecord, audit: &AuditRecord) -> StoreResult<()> {
+        let mut tx = self.begin_tx().await?;
+        sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(&ws.id)
+            .bind(&ws.name)
+            .bind(ws.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_violation(e, "a workspace with this name exists"))?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_workspace(&self, id: &str) -> StoreResult<WorkspaceRecord> {
+        let row: WorkspaceRow =
+            sqlx::query_as("SELECT id, name, created_at FROM workspaces WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.into())
+    }
+
+    async fn find_workspace_by_name(&self, name: &str) -> StoreResult<Option<WorkspaceRecord>> {
+        let row: Option<WorkspaceRow> =
+            sqlx::query_as("SELECT id, name, created_at FROM workspaces WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn list_workspaces(&self) -> StoreResult<Vec<WorkspaceRecord>> {
+        let rows: Vec<WorkspaceRow> =
+            sqlx::query_as("SELECT id, name, created_at FROM workspaces ORDER BY created_at, id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn rename_workspace(&self, id: &str, name: &str, audit: &AuditRecord) -> StoreResult<()> {
+        let mut tx = self.begin_tx().await?;
+        let done = sqlx::query("UPDATE workspaces SET name = $1 WHERE id = $2")
+            .bind(name)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_violation(e, "a workspace with this name exists"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_workspace(
+        &self,
+        id: &str,
+        force: bool,
+        audit: &AuditRecord,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_tx().await?;
+        let (keys,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM api_keys WHERE workspace_id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if keys > 0 && !force {
+            return Err(StoreError::Conflict("the workspace still holds keys"));
+        }
+        let deleted: Vec<(String, String)> =
+            sqlx::query_as("DELETE FROM api_keys WHERE workspace_id = $1 RETURNING id, name")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+        for (key_id, name) in deleted {
+            let event = AuditRecord {
+                action: "key.delete".into(),
+                target_type: "key".into(),
+                target_id: key_id,
+                details: serde_json::json!({"name": name, "with_workspace": id}),
+                ..audit.clone()
+            };
+            insert_audit(&mut tx, &event).await?;
+        }
+        let done =
+            sqlx::query("DELETE FROM workspaces WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_key(&self, k: &KeyRecord, audit: &AuditRecord) -> StoreResult<()> {
+        let mut tx = self.begin_tx().await?;
+        sqlx::query(&format!(
+            "INSERT INTO api_keys ({KEY_COLUMNS}, name_lower) VALUES ($1, $2, $3, $4, \
+             $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+             $21, $22, $23, $24, $25, $26, $27)"
+        ))
+        .bind(&k.id)
+        .bind(&k.workspace_id)
+        .bind(&k.name)
+        .bind(&k.description)
+        .bind(&k.environment)
+        .bind(&k.key_type)
+        .bind(to_json(&k.scopes))
+        .bind(to_json(&k.allowed_cidrs))
+        .bind(to_json(&k.audiences))
+        .bind(k.expires_at)
+        .bind(k.status.as_str())
+        .bind(&k.secret_hash)
+        .bind(&k.masked_secret)
+        .bind(i64::from(k.imported))
+        .bind(&k.previous_secret_hash)
+        .bind(k.previous_expires_at)
+        .bind(k.previous_last_used_at)
+        .bind(k.created_at)
+        .bind(&k.created_by)
+        .bind(k.updated_at)
+        .bind(k.last_used_at)
+        .bind(&k.last_used_ip)
+        .bind(k.rotated_at)
+        .bind(k.revoked_at)
+        .bind(&k.revoked_by)
+        .bind(k.version)
+        .bind(k.name.to_lowercase())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_violation(e, "a key with this name exists in the workspace"))?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn find_key(&self, id: &str) -> StoreResult<Option<KeyRecord>> {
+        let row: Option<KeyRow> =
+            sqlx::query_as(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(KeyRecord::try_from).transpose()
+    }
+
+    async fn find_keys(&self, ids: &[String]) -> StoreResult<(Vec<KeyRecord>, i64)> {
+        if ids.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        // One statement, one snapshot: the rows and the feed position agree.
+        let mut q = sqlx::QueryBuilder::<Db>::new(format!(
+            "SELECT {KEY_COLUMNS}, (SELECT COALESCE(MAX(id), 0) FROM changes) AS seen \
+             FROM api_keys WHERE id IN ("
+        ));
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id.clone());
+        }
+        q.push(")");
+        // Not prepared for reuse: each batch size is a different statement.
+        let rows: Vec<SeenKeyRow> =
+            q.build_query_as().persistent(false).fetch_all(&self.pool).await?;
+        let seen = rows.first().map_or(0, |r| r.seen);
+        let keys =
+            rows.into_iter().map(|r| KeyRecord::try_from(r.key)).collect::<Result<_, _>>()?;
+        Ok((keys, seen))
+    }
+
+    async fn list_keys(&self, f: &KeyFilter) -> StoreResult<Vec<KeyRecord>> {
+        let mut q = sqlx::QueryBuilder::<Db>::new(format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE 1 = 1"
+        ));
+        if let Some(ws) = &f.workspace_id {
+            q.push(" AND workspace_id = ").push_bind(ws.clone());
+        }
+        if let Some(needle) = &f.name_contains {
+            let escaped =
+                needle.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            q.push(" AND name_lower LIKE ").push_bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
+        }
+        if let Some(status) = f.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some((now, unexpired)) = f.unexpired_at {
+            if unexpired {
+                q.push(" AND (expires_at IS NULL OR expires_at > ").push_bind(now).push(")");
+            } else {
+                q.push(" AND expires_at <= ").push_bind(now);
+            }
+        }
+        if let Some(env) = &f.environment {
+            q.push(" AND environment = ").push_bind(env.clone());
+        }
+        if let Some(t) = &f.key_type {
+            q.push(" AND key_type = ").push_bind(t.clone());
+        }
+        if let Some(by) = &f.created_by {
+            q.push(" AND created_by = ").push_bind(by.clone());
+        }
+        if let Some(scope) = &f.has_scope {
+            // Scopes are a JSON array of strings: match one whole element.
+            let element = serde_json::Value::from(scope.as_str()).to_string();
+            let escaped = element.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            q.push(" AND scopes LIKE ").push_bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
+        }
+        if let Some(ws) = &f.outside_workspace_id {
+            q.push(" AND workspace_id <> ").push_bind(ws.clone());
+        }
+        if let Some((at, id)) = &f.after {
+            q.push(" AND (created_at > ")
+                .push_bind(*at)
+                .push(" OR (created_at = ")
+                .push_bind(*at)
+                .push(" AND id > ")
+                .push_bind(id.clone())
+                .push("))");
+        }
+        q.push(" ORDER BY created_at, id LIMIT ").push_bind(f.limit);
+        let rows: Vec<KeyRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter().map(KeyRecord::try_from).collect()
+    }
+
+    async fn update_key(&self, k: &KeyRecord, audit: &AuditRecord) -> StoreResult<()> {
+        let mut tx = self.begin_tx().await?;
+        let done = sqlx::query(
+            "UPDATE api_keys SET name = $1, name_lower = $2, description = $3, \
+             scopes = $4, allowed_cidrs = $5, audiences = $6, expires_at = $7, \
+             status = $8, secret_hash = $9, masked_secret = $10, imported = $11, \
+             previous_secret_hash = $12, previous_expires_at = $13, \
+             previous_last_used_at = $14, updated_at = $15, rotated_at = $16, \
+             revoked_at = $17, revoked_by = $18, version = version + 1 \
+             WHERE id = $19 AND version = $20",
+        )
+        .bind(&k.name)
+        .bind(k.name.to_lowercase())
+        .bind(&k.description)
+        .bind(to_json(&k.scopes))
+        .bind(to_json(&k.allowed_cidrs))
+        .bind(to_json(&k.audiences))
+        .bind(k.expires_at)
+        .bind(k.status.as_str())
+        .bind(&k.secret_hash)
+        .bind(&k.masked_secret)
+        .bind(i64::from(k.imported))
+        .bind(&k.previous_secret_hash)
+        .bind(k.previous_expires_at)
+        .bind(k.previous_last_used_at)
+        .bind(k.updated_at)
+        .bind(k.rotated_at)
+        .bind(k.revoked_at)
+        .bind(&k.revoked_by)
+        .bind(&k.id)
+        .bind(k.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_violation(e, "a key with this name exists in the workspace"))?;
+        if done.rows_affected() == 0 {
+            let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM api_keys WHERE id = $1")
+                .bind(&k.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            return Err(match exists {
+                Some(_) => StoreError::Conflict("the key was changed concurrently; retry"),
+                None => StoreError::NotFound,
+            });
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_key(&self, id: &str, audit: &AuditRecord) -> StoreResult<()> {
+        let mut tx = self.begin_tx().await?;
+        let done =
+            sqlx::query("DELETE FROM api_keys WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn count_keys(&self) -> StoreResult<i64> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM api_keys").fetch_one(&self.pool).await?;
+        Ok(n)
+    }
+
+    async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
+        let mut q = sqlx::QueryBuilder::<Db>::new(
+            "SELECT id, at, actor, actor_ip, workspace_id, action, target_type, \
+             target_id, details FROM audit_log WHERE 1 = 1",
+        );
+        if let Some(ws) = &f.workspace_id {
+            q.push(" AND workspace_id = ").push_bind(ws.clone());
+        }
+        if let Some(t) = &f.target_id {
+            q.push(" AND target_id = ").push_bind(t.clone());
+        }
+        if let Some(a) = &f.actor {
+            q.push(" AND actor = ").push_bind(a.clone());
+        }
+        if let Some(a) = &f.action {
+            q.push(" AND action = ").push_bind(a.clone());
+        }
+        if let Some(before) = f.before_id {
+            q.push(" AND id < ").push_bind(before);
+        }
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit);
+        let rows: Vec<AuditRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        rows.into_iter().map(AuditRecord::try_from).collect()
+    }
+
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        let rows: Vec<SigningKeyRow> = sqlx::query_as(
+            "SELECT kid, alg, state, public_jwk, sealed_private, master_key_id, \
+             created_at, activated_at, retired_at FROM signing_keys \
+             ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(SigningKeyRecord::try_from).collect()
+    }
+
+    async fn insert_signing_key(
+        &self,
+        k: &SigningKeyRecord,
+        audit: &AuditRecord,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_tx().await?;
+        insert_signing_key_row(&mut tx, k).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rotate_signing_keys(
+        &self,
+        current: &str,
+        next: &str,
+        at: i64,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_tx().await?;
+        let retired = sqlx::query(
+            "UPDATE signing_keys SET state = 'retired', retired_at = $1 \
+             WHERE kid = $2 AND state = 'current'",
+        )
+        .bind(at)
+        .bind(current)
+        .execute(&mut *tx)
+        .await?;
+        if retired.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let promoted = sqlx::query(
+            "UPDATE signing_keys SET state = 'current', activated_at = $1 \
+             WHERE kid = $2 AND state = 'next'",
+        )
+        .bind(at)
+        .bind(next)
+        .execute(&mut *tx)
+        .await?;
+        if promoted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn replace_current_signing_key(
+        &self,
+        old: &str,
+        k: &SigningKeyRecord,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_tx().await?;
+        let removed = sqlx::query("DELETE FROM signing_keys WHERE kid = $1 AND state = 'current'")
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
+        if removed.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_signing_key_row(&mut tx, k).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn delete_signing_key(&self, kid: &str, audit: &AuditRecord) -> StoreResult<bool> {
+        let mut tx = self.begin_tx().await?;
+        let done = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+            .bind(kid)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn reseal_signing_keys(
+        &self,
+        resealed: &[SigningKeyRecord],
+        audit: &AuditRecord,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_tx().await?;
+        for k in resealed {
+            sqlx::query(
+                "UPDATE signing_keys SET sealed_private = $1, master_key_id = $2 WHERE kid = $3",
+            )
+            .bind(&k.sealed_private)
+            .bind(&k.master_key_id)
+            .bind(&k.kid)
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn changes_since(&self, after: i64, limit: i64) -> StoreResult<Vec<Change>> {
+        let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
+            "SELECT id, at, kind, target FROM changes WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, at, kind, target)| Change { id, at_millis: at, kind, target })
+            .collect())
+    }
+
+    async fn latest_change(&self) -> StoreResult<i64> {
+        let (id,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(id) FROM changes").fetch_one(&self.pool).await?;
+        Ok(id.unwrap_or(0))
+    }
+
+    async fn prune_changes(&self, before_millis: i64) -> StoreResult<()> {
+        sqlx::query("DELETE FROM changes WHERE at < $1")
+            .bind(before_millis)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn wait_for_change(&self, timeout: std::time::Duration) -> StoreResult<bool> {
+        self.wait_for_notification(timeout).await
+    }
+
+    async fn revoke_token(
+        &self,
+        jti: &str,
+        key_id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_tx().await?;
+        sqlx::query(
+            "INSERT INTO revoked_tokens (jti, key_id, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(key_id)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn is_token_revoked(&self, jti: &str) -> StoreResult<bool> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT jti FROM revoked_tokens WHERE jti = $1")
+                .bind(jti)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some())
+    }
+
+    async fn record_usage(
+        &self,
+        rows: &[UsageRow],
+        last_uses: &[LastUse],
+        events: &[AuditRecord],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_tx().await?;
+        for event in events {
+            insert_audit(&mut tx, event).await?;
+        }
+        for r in rows {
+            sqlx::query(
+                "INSERT INTO usage_daily (key_id, workspace_id, day, issued, failed) \
+                 SELECT id, workspace_id, $2, $3, $4 FROM api_keys WHERE id = $1 \
+                 ON CONFLICT (key_id, day) DO UPDATE SET \
+                 issued = usage_daily.issued + excluded.issued, \
+                 failed = usage_daily.failed + excluded.failed",
+            )
+            .bind(&r.key_id)
+            .bind(&r.day)
+            .bind(r.issued)
+            .bind(r.failed)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for u in last_uses {
+            let sql = if u.previous_secret {
+                "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2, \
+                 previous_last_used_at = $1 WHERE id = $3 AND \
+                 (last_used_at IS NULL OR last_used_at <= $1)"
+            } else {
+                "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 \
+                 WHERE id = $3 AND (last_used_at IS NULL OR last_used_at <= $1)"
+            };
+            sqlx::query(sql).bind(u.at).bind(&u.ip).bind(&u.key_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn usage(
+        &self,
+        key_id: Option<&str>,
+        workspace_id: Option<&str>,
+    ) -> StoreResult<Vec<UsageRow>> {
+        let mut q = sqlx::QueryBuilder::<Db>::new(
+            "SELECT key_id, workspace_id, day, issued, failed FROM usage_daily WHERE 1 = 1",
+        );
+        if let Some(k) = key_id {
+            q.push(" AND key_id = ").push_bind(k.to_string());
+        }
+        if let Some(ws) = workspace_id {
+            q.push(" AND workspace_id = ").push_bind(ws.to_string());
+        }
+        q.push(" ORDER BY day, key_id");
+        let rows: Vec<UsageDbRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}
