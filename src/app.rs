@@ -190,7 +190,7 @@ async fn rotate_on_schedule(app: Arc<App>) {
         tick.tick().await;
         if let Err(e) = app.keyring.tick(app.clock.now()).await {
             app.metrics.database_errors.inc();
-            tracing::warn!(error = %format!("{e:#}"), "signing key schedule failed; will retry");
+            tracing::warn!(error = %crate::report::Chain(&e), "signing key schedule failed; will retry");
         }
     }
 }

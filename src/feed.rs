@@ -72,7 +72,7 @@ pub async fn run(app: Arc<App>) {
                     last = Some(newest.id);
                     if apply(&app, &changes) {
                         if let Err(e) = app.keyring.reload().await {
-                            tracing::error!(error = %format!("{e:#}"), "cannot reload signing keys");
+                            tracing::error!(error = %crate::report::Chain(&e), "cannot reload signing keys");
                         }
                     }
                 }

@@ -21,6 +21,8 @@ pub mod http;
 pub mod metrics;
 /// Token issuance policy, scopes, and the token service.
 pub mod oauth;
+/// How errors are written to logs, with their causes.
+pub mod report;
 /// Signing keys, the master key, the JWKS.
 pub mod signing;
 /// Persistence: the `Store` trait and its SQLite and PostgreSQL implementations.

@@ -87,8 +87,10 @@ pub enum ManageError {
     Busy,
     #[error("the database is unavailable")]
     Unavailable(#[source] crate::store::StoreError),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A fault of keymint's own (corrupt data, a refused statement): logged with its
+    /// causes where it is mapped, answered generically.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<crate::store::StoreError> for ManageError {
@@ -97,8 +99,9 @@ impl From<crate::store::StoreError> for ManageError {
         match e {
             StoreError::NotFound => ManageError::NotFound("resource"),
             StoreError::Conflict(why) => ManageError::Conflict(why.to_string()),
-            StoreError::Corrupt(why) => ManageError::Internal(why),
-            StoreError::Rejected(cause) => ManageError::Internal(cause.to_string()),
+            e @ (StoreError::Corrupt(_) | StoreError::Rejected(_)) => {
+                ManageError::Internal(Box::new(e))
+            }
             e @ StoreError::Unavailable(_) => ManageError::Unavailable(e),
         }
     }
@@ -108,7 +111,7 @@ impl From<hashing::HashError> for ManageError {
     fn from(e: hashing::HashError) -> Self {
         match e {
             hashing::HashError::Busy => ManageError::Busy,
-            hashing::HashError::Corrupt => ManageError::Internal("unrecognised stored hash".into()),
+            e @ hashing::HashError::Corrupt => ManageError::Internal(Box::new(e)),
         }
     }
 }

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use crate::apikeys::{FieldError, ManageError};
+use crate::report::Chain;
 
 /// Seconds a client should wait after a 503.
 pub const RETRY_AFTER_SECONDS: u64 = 2;
@@ -125,8 +126,8 @@ impl OAuthError {
     }
 
     /// 500 `server_error`; the cause is logged, not sent.
-    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error at the token endpoint");
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %Chain(cause), "internal error at the token endpoint");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error")
     }
 
@@ -278,11 +279,11 @@ impl From<ManageError> for Problem {
             ManageError::Forbidden(why) => Problem::insufficient_scope(why),
             ManageError::Busy => Problem::unavailable("the service is busy; retry shortly"),
             ManageError::Unavailable(cause) => {
-                tracing::warn!(error = %cause, "database unavailable");
+                tracing::warn!(error = %Chain(&cause), "database unavailable");
                 Problem::unavailable("the database is unavailable; retry shortly")
             }
             ManageError::Internal(cause) => {
-                tracing::error!(error = %cause, "internal error");
+                tracing::error!(error = %Chain(&*cause), "internal error");
                 Problem::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",

@@ -273,7 +273,7 @@ pub async fn token(
         Err(ExchangeError::Denied(Denial::InvalidTarget(why))) => {
             Err(OAuthError::invalid_target(why))
         }
-        Err(ExchangeError::Internal(why)) => Err(OAuthError::internal(&why)),
+        Err(ExchangeError::Internal(why)) => Err(OAuthError::internal(&*why)),
     }
 }
 

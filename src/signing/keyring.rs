@@ -14,11 +14,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use anyhow::Context;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{check_master_key, decoding_key, Algorithm, MasterKey, SigningKey};
+use super::{check_master_key, decoding_key, Algorithm, MasterKey, SigningError, SigningKey};
 use crate::clock::rfc3339;
 use crate::store::{AuditRecord, SigningKeyRecord, SigningKeyState, Store, StoreError};
 
@@ -102,7 +101,7 @@ impl Keyring {
         alg: Algorithm,
         policy: RotationPolicy,
         now: i64,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, SigningError> {
         let mut records = store.list_signing_keys().await?;
         if !records.iter().any(|r| r.state == SigningKeyState::Current) {
             let record = new_record(&master, alg, SigningKeyState::Current, now)?;
@@ -118,7 +117,7 @@ impl Keyring {
                     tracing::info!(kid = %record.kid, alg = alg.name(), "created a signing key")
                 }
                 Err(StoreError::Conflict(_)) => {}
-                Err(e) => return Err(e).context("storing the first signing key"),
+                Err(e) => return Err(e.into()),
             }
             records = store.list_signing_keys().await?;
         }
@@ -154,7 +153,7 @@ impl Keyring {
     }
 
     /// Re-reads the keys from the store. On failure the keys in memory stay in use.
-    pub async fn reload(&self) -> anyhow::Result<()> {
+    pub async fn reload(&self) -> Result<(), SigningError> {
         let records = self.store.list_signing_keys().await?;
         let set = build_set(&self.master, &records)?;
         if let Ok(mut slot) = self.set.write() {
@@ -191,7 +190,7 @@ impl Keyring {
     /// Performs every transition that is due at `now`: publish a next key ahead of the
     /// scheduled rotation, promote a next key published long enough, remove retired
     /// keys whose tokens have all expired. Returns whether anything changed.
-    pub async fn tick(&self, now: i64) -> anyhow::Result<bool> {
+    pub async fn tick(&self, now: i64) -> Result<bool, SigningError> {
         let records = self.store.list_signing_keys().await?;
         let current = records.iter().find(|r| r.state == SigningKeyState::Current);
         let next = records.iter().find(|r| r.state == SigningKeyState::Next);
@@ -234,7 +233,7 @@ impl Keyring {
         next: &str,
         now: i64,
         actor: &str,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool, SigningError> {
         let event = audit(
             actor,
             "signing_key.rotate",
@@ -250,7 +249,7 @@ impl Keyring {
     }
 
     /// Publishes a new `next` key; `None` when another instance published one first.
-    async fn publish_next(&self, now: i64, actor: &str) -> anyhow::Result<Option<String>> {
+    async fn publish_next(&self, now: i64, actor: &str) -> Result<Option<String>, SigningError> {
         let record = new_record(&self.master, self.alg, SigningKeyState::Next, now)?;
         let event = audit(
             actor,
@@ -278,12 +277,12 @@ impl Keyring {
         now: i64,
         emergency: bool,
         actor: &str,
-    ) -> anyhow::Result<RotationOutcome> {
+    ) -> Result<RotationOutcome, SigningError> {
         let records = self.store.list_signing_keys().await?;
         let current = records
             .iter()
             .find(|r| r.state == SigningKeyState::Current)
-            .context("no current signing key")?;
+            .ok_or(SigningError::NoCurrent)?;
         if emergency {
             let record = new_record(&self.master, self.alg, SigningKeyState::Current, now)?;
             let event = audit(
@@ -294,7 +293,7 @@ impl Keyring {
                 json!({"removed": current.kid, "current": record.kid}),
             );
             if !self.store.replace_current_signing_key(&current.kid, &record, &event).await? {
-                anyhow::bail!("the signing keys changed concurrently; retry");
+                return Err(SigningError::Raced);
             }
             self.reload().await?;
             tracing::warn!(removed = %current.kid, current = %record.kid, "emergency signing key rotation");
@@ -313,7 +312,7 @@ impl Keyring {
                     let next = again
                         .iter()
                         .find(|r| r.state == SigningKeyState::Next)
-                        .context("the next key vanished; retry")?;
+                        .ok_or(SigningError::Raced)?;
                     (next.kid.clone(), next.created_at)
                 }
             },
@@ -332,12 +331,14 @@ impl Keyring {
     /// Re-seals every private key under `new_master`, all or nothing. Instances must
     /// then be restarted with the new master key; until then they keep signing with
     /// the keys they hold.
-    pub async fn reseal(&self, new_master: &MasterKey, now: i64) -> anyhow::Result<usize> {
+    pub async fn reseal(&self, new_master: &MasterKey, now: i64) -> Result<usize, SigningError> {
         let records = self.store.list_signing_keys().await?;
         check_master_key(&self.master, &records)?;
         let mut resealed = Vec::with_capacity(records.len());
         for record in &records {
-            let der = self.master.open(&record.kid, &record.sealed_private)?;
+            let der = self.master.open(&record.kid, &record.sealed_private).map_err(|_| {
+                SigningError::Damaged { kid: record.kid.clone(), master: self.master.id().into() }
+            })?;
             resealed.push(SigningKeyRecord {
                 sealed_private: new_master.seal(&record.kid, &der)?,
                 master_key_id: new_master.id().to_string(),
@@ -362,7 +363,7 @@ fn new_record(
     alg: Algorithm,
     state: SigningKeyState,
     now: i64,
-) -> anyhow::Result<SigningKeyRecord> {
+) -> Result<SigningKeyRecord, SigningError> {
     let (key, der) = SigningKey::generate(alg)?;
     Ok(SigningKeyRecord {
         kid: key.kid().to_string(),
@@ -377,30 +378,30 @@ fn new_record(
     })
 }
 
-fn build_set(master: &MasterKey, records: &[SigningKeyRecord]) -> anyhow::Result<KeySet> {
+fn build_set(master: &MasterKey, records: &[SigningKeyRecord]) -> Result<KeySet, SigningError> {
     check_master_key(master, records)?;
     let mut current = None;
     let mut keys = Vec::new();
     let mut verifiers = HashMap::new();
     for record in records {
+        let corrupt = |why: String| SigningError::Corrupt { kid: record.kid.clone(), why };
         let jwk: Value = serde_json::from_str(&record.public_jwk)
-            .with_context(|| format!("signing key {} has a corrupt public JWK", record.kid))?;
+            .map_err(|e| corrupt(format!("its public JWK does not parse: {e}")))?;
         if let Some(verifier) = decoding_key(&jwk) {
             verifiers.insert(record.kid.clone(), verifier);
         }
         if record.state == SigningKeyState::Current {
-            let alg = Algorithm::from_name(&record.alg).with_context(|| {
-                format!("signing key {} has unknown alg {}", record.kid, record.alg)
+            let alg = Algorithm::from_name(&record.alg)
+                .ok_or_else(|| corrupt(format!("unknown alg {}", record.alg)))?;
+            let der = master.open(&record.kid, &record.sealed_private).map_err(|_| {
+                SigningError::Damaged { kid: record.kid.clone(), master: master.id().to_string() }
             })?;
-            let der = master
-                .open(&record.kid, &record.sealed_private)
-                .with_context(|| format!("opening signing key {}", record.kid))?;
             let since = record.activated_at.unwrap_or(record.created_at);
             current = Some((Arc::new(SigningKey::from_pkcs8(alg, &der)?), since));
         }
         keys.push(jwk);
     }
-    let (current, current_since) = current.context("no current signing key")?;
+    let (current, current_since) = current.ok_or(SigningError::NoCurrent)?;
     let jwks = bytes::Bytes::from(json!({ "keys": keys }).to_string());
     Ok(KeySet { current, current_since, jwks, verifiers })
 }

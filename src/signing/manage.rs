@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 
-use super::{Keyring, RotationOutcome, SigningKeyView};
+use super::{Keyring, RotationOutcome, SigningError, SigningKeyView};
 use crate::apikeys::{Actor, ManageError};
 use crate::clock::Clock;
 use crate::oauth::scope::ManagementScope;
-use crate::store::StoreError;
 
 /// The signing-key service of the management doors.
 #[derive(Clone)]
@@ -35,14 +34,12 @@ impl SigningKeys {
         emergency: bool,
     ) -> Result<RotationOutcome, ManageError> {
         actor.require(ManagementScope::SigningKeysAdmin)?;
-        self.keyring.rotate(self.clock.now(), emergency, &actor.id).await.map_err(|e| {
-            match e.downcast::<StoreError>() {
-                Ok(store) => ManageError::from(store),
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "signing key rotation refused");
-                    ManageError::Conflict("the signing keys changed concurrently; retry".into())
-                }
+        self.keyring.rotate(self.clock.now(), emergency, &actor.id).await.map_err(|e| match e {
+            SigningError::Store(store) => ManageError::from(store),
+            e @ (SigningError::Raced | SigningError::NoCurrent) => {
+                ManageError::Conflict(e.to_string())
             }
+            e => ManageError::Internal(Box::new(e)),
         })
     }
 }

@@ -4,12 +4,13 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context};
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+
+use super::MasterKeyError;
 
 /// The master key. `Debug` shows only its fingerprint.
 pub struct MasterKey {
@@ -40,20 +41,17 @@ impl MasterKey {
     }
 
     /// Parses the base64 text form (as in the key file or the environment).
-    pub fn from_base64(text: &str) -> anyhow::Result<Self> {
-        let raw = STANDARD.decode(text.trim()).context("the master key is not valid base64")?;
-        let bytes: [u8; 32] = raw.try_into().map_err(|raw: Vec<u8>| {
-            anyhow::anyhow!("the master key must be 32 bytes, found {}", raw.len())
-        })?;
+    pub fn from_base64(text: &str) -> Result<Self, MasterKeyError> {
+        let raw = STANDARD.decode(text.trim()).map_err(MasterKeyError::NotBase64)?;
+        let bytes: [u8; 32] =
+            raw.try_into().map_err(|raw: Vec<u8>| MasterKeyError::WrongLength(raw.len()))?;
         Ok(Self::from_bytes(bytes))
     }
 
     /// A fresh random master key.
-    pub fn generate() -> anyhow::Result<Self> {
+    pub fn generate() -> Result<Self, MasterKeyError> {
         let mut bytes = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut bytes)
-            .map_err(|_| anyhow::anyhow!("system random number generator failed"))?;
+        SystemRandom::new().fill(&mut bytes).map_err(|_| MasterKeyError::Random)?;
         Ok(Self::from_bytes(bytes))
     }
 
@@ -64,29 +62,34 @@ impl MasterKey {
     }
 
     /// Reads the key file at `path`.
-    pub fn read_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the master key file {}", path.display()))?;
-        Self::from_base64(&text)
-            .with_context(|| format!("invalid master key file {}", path.display()))
+    pub fn read_file(path: &Path) -> Result<Self, MasterKeyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| MasterKeyError::Io {
+            action: "read the master key file",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_base64(&text).map_err(|e| MasterKeyError::Invalid {
+            origin: path.display().to_string(),
+            source: Box::new(e),
+        })
     }
 
     /// Writes a new key file at `path` (mode 0600), refusing to overwrite one.
-    pub fn create_file(path: &Path) -> anyhow::Result<Self> {
-        match Self::create_file_if_absent(path)? {
-            Some(key) => Ok(key),
-            None => bail!("the master key file {} already exists", path.display()),
-        }
+    pub fn create_file(path: &Path) -> Result<Self, MasterKeyError> {
+        Self::create_file_if_absent(path)?.ok_or_else(|| MasterKeyError::Exists(path.into()))
     }
 
     /// Writes a new key file at `path` (mode 0600) unless one exists (`None`). The
     /// file appears complete or not at all: it is written under a temporary name and
     /// linked into place, so instances starting together agree on one key.
-    pub fn create_file_if_absent(path: &Path) -> anyhow::Result<Option<Self>> {
+    pub fn create_file_if_absent(path: &Path) -> Result<Option<Self>, MasterKeyError> {
         use std::io::Write;
+        fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> MasterKeyError {
+            let path = path.to_path_buf();
+            move |source| MasterKeyError::Io { action, path, source }
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create directory {}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(io("create directory", dir))?;
         }
         let key = Self::generate()?;
         let temp = path.with_extension(format!("tmp-{}", crate::apikeys::secret::random_base62(8)));
@@ -103,11 +106,11 @@ impl MasterKey {
                 writeln!(file, "{}", STANDARD.encode(key.bytes))?;
                 file.sync_all()
             })
-            .with_context(|| format!("cannot write {}", temp.display()));
+            .map_err(io("write", &temp));
         let linked = written.and_then(|()| match std::fs::hard_link(&temp, path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+            Err(e) => Err(io("create", path)(e)),
         });
         let _ = std::fs::remove_file(&temp);
         Ok(linked?.then_some(key))
@@ -122,11 +125,9 @@ impl MasterKey {
     }
 
     /// Encrypts `plaintext`, bound to `context` (e.g. the kid): `nonce || ciphertext || tag`.
-    pub fn seal(&self, context: &str, plaintext: &[u8]) -> anyhow::Result<Vec<u8>> {
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>, MasterKeyError> {
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| anyhow::anyhow!("system random number generator failed"))?;
+        SystemRandom::new().fill(&mut nonce).map_err(|_| MasterKeyError::Random)?;
         let mut buf = plaintext.to_vec();
         self.aead()
             .seal_in_place_append_tag(
@@ -134,7 +135,7 @@ impl MasterKey {
                 Aad::from(context.as_bytes()),
                 &mut buf,
             )
-            .map_err(|_| anyhow::anyhow!("sealing failed"))?;
+            .map_err(|_| MasterKeyError::Seal)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buf);
         Ok(out)

@@ -5,14 +5,14 @@
 //! `current` (signs; at most one, enforced by a unique index), `retired` (published
 //! until every token it signed has expired).
 
+mod error;
 mod key;
 mod keyring;
 mod manage;
 mod master;
 
-use anyhow::{bail, Context};
-
-pub use key::{decoding_key, Algorithm, SigningKey};
+pub use error::{MasterKeyError, SigningError};
+pub use key::{decoding_key, Algorithm, KeyError, SigningKey};
 pub use keyring::{Keyring, RotationOutcome, RotationPolicy, SigningKeyView};
 pub use manage::SigningKeys;
 pub use master::MasterKey;
@@ -32,19 +32,19 @@ pub enum MasterKeySource {
 pub async fn load_master_key(
     source: &MasterKeySource,
     store: &dyn Store,
-) -> anyhow::Result<MasterKey> {
-    let sealed = store.list_signing_keys().await.context("reading signing keys")?;
+) -> Result<MasterKey, SigningError> {
+    let sealed = store.list_signing_keys().await?;
     let key = match source {
-        MasterKeySource::Value(v) => MasterKey::from_base64(v).context("KEYMINT_MASTER_KEY")?,
+        MasterKeySource::Value(v) => MasterKey::from_base64(v).map_err(|e| {
+            MasterKeyError::Invalid { origin: "KEYMINT_MASTER_KEY".into(), source: Box::new(e) }
+        })?,
         MasterKeySource::File(path) if path.exists() => MasterKey::read_file(path)?,
         MasterKeySource::File(path) => {
             if let Some(k) = sealed.first() {
-                bail!(
-                    "the master key file {} does not exist, but the database holds signing keys \
-                     sealed under master key {}: restore that file or set KEYMINT_MASTER_KEY",
-                    path.display(),
-                    k.master_key_id
-                );
+                return Err(SigningError::MissingMasterKeyFile {
+                    path: path.clone(),
+                    sealed_under: k.master_key_id.clone(),
+                });
             }
             match MasterKey::create_file_if_absent(path)? {
                 Some(key) => {
@@ -60,24 +60,25 @@ pub async fn load_master_key(
     Ok(key)
 }
 
-pub(crate) fn check_master_key(key: &MasterKey, sealed: &[SigningKeyRecord]) -> anyhow::Result<()> {
+/// Checks that `key` is the master key every sealed record was sealed under, and
+/// that each opens.
+pub(crate) fn check_master_key(
+    key: &MasterKey,
+    sealed: &[SigningKeyRecord],
+) -> Result<(), SigningError> {
     for record in sealed {
         if record.master_key_id != key.id() {
-            bail!(
-                "wrong master key: signing key {} was sealed under master key {}, but the \
-                 configured master key is {}; nothing was changed",
-                record.kid,
-                record.master_key_id,
-                key.id()
-            );
+            return Err(SigningError::WrongMasterKey {
+                kid: record.kid.clone(),
+                sealed_under: record.master_key_id.clone(),
+                configured: key.id().to_string(),
+            });
         }
         if key.open(&record.kid, &record.sealed_private).is_err() {
-            bail!(
-                "signing key {} does not open under master key {}: the sealed data is \
-                 damaged; nothing was changed",
-                record.kid,
-                key.id()
-            );
+            return Err(SigningError::Damaged {
+                kid: record.kid.clone(),
+                master: key.id().to_string(),
+            });
         }
     }
     Ok(())
