@@ -3,8 +3,7 @@
 use std::io::IsTerminal;
 
 use clap::Parser;
-use keymint::cli::{self, Cli};
-use keymint::config::LogFormat;
+use keymint::cli::{self, Cli, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -16,7 +15,7 @@ async fn main() -> std::process::ExitCode {
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    match cli.config.log_format {
+    match cli.settings.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }

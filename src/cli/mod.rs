@@ -6,19 +6,21 @@ mod bootstrap;
 mod keys;
 mod output;
 mod serve;
+pub mod settings;
 mod signing_keys;
 mod workspaces;
 
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+pub use settings::{LogFormat, Settings};
 
 /// keymint: an OAuth 2.0 authorization server that turns API keys into short-lived JWTs.
 #[derive(Debug, Parser)]
 #[command(name = "keymint", version, about, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
-    pub config: Config,
+    pub settings: Settings,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -47,21 +49,19 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.settings.into_config();
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve::run(cli.config).await,
+        Command::Serve => serve::run(config).await,
         Command::Migrate => {
-            crate::store::open(&cli.config.database_url).await?;
-            eprintln!(
-                "migrations applied to {}",
-                crate::store::redact_url(&cli.config.database_url)
-            );
+            crate::store::open(&config.database_url).await?;
+            eprintln!("migrations applied to {}", crate::store::redact_url(&config.database_url));
             Ok(())
         }
-        Command::Bootstrap(args) => bootstrap::run(cli.config, args).await,
-        Command::Keys(cmd) => keys::run(cli.config, cmd).await,
-        Command::Workspaces(cmd) => workspaces::run(cli.config, cmd).await,
-        Command::Audit(args) => audit::run(cli.config, args).await,
-        Command::SigningKeys(cmd) => signing_keys::run(cli.config, cmd).await,
+        Command::Bootstrap(args) => bootstrap::run(config, args).await,
+        Command::Keys(cmd) => keys::run(config, cmd).await,
+        Command::Workspaces(cmd) => workspaces::run(config, cmd).await,
+        Command::Audit(args) => audit::run(config, args).await,
+        Command::SigningKeys(cmd) => signing_keys::run(config, cmd).await,
     }
 }
 
