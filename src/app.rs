@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::oauth::limiter::{FailureLimiter, Limits};
 use crate::oauth::scope::ManagementScope;
 use crate::oauth::{Issuance, TokenService};
+use crate::sessions::Sessions;
 use crate::signing::{self, Keyring, SigningKeys};
 use crate::store::{self, Store};
 use crate::usage::Usage;
@@ -35,7 +36,9 @@ pub struct App {
     /// The newest change when the app opened: the change feed starts after it.
     pub feed_start: i64,
     pub usage: Arc<Usage>,
-    pub tokens: TokenService,
+    pub tokens: Arc<TokenService>,
+    /// Console sign-in and sessions.
+    pub sessions: Sessions,
 }
 
 impl App {
@@ -79,23 +82,25 @@ impl App {
             per_ip: config.auth_failures_per_ip,
             window_seconds: i64::from(config.auth_failure_window),
         };
+        let tokens = Arc::new(TokenService {
+            store: store.clone(),
+            keys: cache.clone(),
+            hasher: hasher.clone(),
+            keyring: keyring.clone(),
+            clock: clock.clone(),
+            usage: usage.clone(),
+            limiter: FailureLimiter::new(limits),
+            metrics: metrics.clone(),
+            settings,
+        });
         Ok(Arc::new(App {
+            sessions: Sessions::new(store.clone(), cache.clone(), tokens.clone(), clock.clone()),
+            tokens,
             keys: Keys::new(store.clone(), hasher.clone(), clock.clone(), cache.clone())
                 .with_usage(usage.clone()),
             workspaces: Workspaces::new(store.clone(), clock.clone(), cache.clone()),
             signing_keys: SigningKeys::new(keyring.clone(), clock.clone()),
             audit: Audit::new(store.clone(), usage.clone()),
-            tokens: TokenService {
-                store: store.clone(),
-                keys: cache.clone(),
-                hasher,
-                keyring: keyring.clone(),
-                clock: clock.clone(),
-                usage: usage.clone(),
-                limiter: FailureLimiter::new(limits),
-                metrics: metrics.clone(),
-                settings,
-            },
             cache,
             metrics,
             feed_start,

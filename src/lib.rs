@@ -23,6 +23,8 @@ pub mod metrics;
 pub mod oauth;
 /// How errors are written to logs, with their causes.
 pub mod report;
+/// Console sessions: sign-in with an admin key, and what ends a session.
+pub mod sessions;
 /// Signing keys, the master key, the JWKS.
 pub mod signing;
 /// Persistence: the `Store` trait and its SQLite and PostgreSQL implementations.

@@ -193,19 +193,28 @@ impl Authenticated {
 /// token is its current one, or its pre-rotation one while the grace period runs.
 /// The one rule for `/v1` callers and introspection alike.
 pub fn token_backed(key: &KeyRecord, jti: &str, iat: i64, now: i64) -> bool {
-    if super::key_status(key, now) != KeyStatus::Active {
-        return false;
-    }
-    let in_grace = matches!(key.previous_expires_at, Some(until) if until > now);
     match jti.get(..SECRET_TAG_LEN).filter(|_| jti.len() == SECRET_TAG_LEN + TOKEN_ID_LEN) {
-        Some(tag) => {
-            tag == secret_tag(&key.secret_hash)
-                || (in_grace
-                    && key.previous_secret_hash.as_deref().is_some_and(|p| tag == secret_tag(p)))
-        }
+        Some(tag) => secret_backed(key, tag, now),
         // A token minted before tags existed: judged by its issue time.
-        None => in_grace || key.rotated_at.is_none_or(|rotated| rotated <= iat),
+        None => {
+            super::key_status(key, now) == KeyStatus::Active
+                && (in_grace(key, now) || key.rotated_at.is_none_or(|rotated| rotated <= iat))
+        }
     }
+}
+
+/// Whether the secret tagged `tag` ([`secret_tag`]) still works for `key` at `now`:
+/// the key is active and the secret is its current one, or its pre-rotation one
+/// while the grace period runs. Tokens and console sessions end by this rule.
+pub fn secret_backed(key: &KeyRecord, tag: &str, now: i64) -> bool {
+    super::key_status(key, now) == KeyStatus::Active
+        && (tag == secret_tag(&key.secret_hash)
+            || (in_grace(key, now)
+                && key.previous_secret_hash.as_deref().is_some_and(|p| tag == secret_tag(p))))
+}
+
+fn in_grace(key: &KeyRecord, now: i64) -> bool {
+    matches!(key.previous_expires_at, Some(until) if until > now)
 }
 
 /// Random characters of a token id after the secret tag.

@@ -109,6 +109,78 @@ impl Revealed {
     }
 }
 
+/// A checked create request: what would be stored, and what the admin should know
+/// first (e.g. that an IP range lets every address in).
+#[derive(Debug, Clone)]
+pub struct KeyDraft {
+    pub workspace_id: String,
+    pub name: String,
+    pub description: String,
+    pub environment: String,
+    pub key_type: String,
+    pub scopes: Vec<String>,
+    pub allowed_cidrs: Vec<String>,
+    pub audiences: Vec<String>,
+    pub expires_at: Option<i64>,
+    pub imported: bool,
+    pub warnings: Vec<String>,
+}
+
+/// What an edit would change (`{field: {from, to}}`), and what it may break.
+#[derive(Debug, Clone)]
+pub struct EditPreview {
+    pub key: KeyView,
+    pub changes: Value,
+    pub warnings: Vec<String>,
+}
+
+/// A checked edit: the fields to set, each already valid.
+struct Edit {
+    name: Option<String>,
+    description: Option<String>,
+    scopes: Option<Vec<String>>,
+    cidrs: Option<Vec<String>>,
+    audiences: Option<Vec<String>>,
+    expires_at: Option<Option<i64>>,
+}
+
+impl Edit {
+    /// Applies the edit to `key`: what changed (`{field: {from, to}}`), or `None`.
+    fn apply(self, key: &mut KeyRecord) -> Option<Value> {
+        let mut changes = serde_json::Map::new();
+        let mut diff = |field: &str, from: Value, to: Value| {
+            if from != to {
+                changes.insert(field.into(), json!({"from": from, "to": to}));
+            }
+        };
+        if let Some(v) = self.name {
+            diff("name", json!(key.name), json!(v));
+            key.name = v;
+        }
+        if let Some(v) = self.description {
+            diff("description", json!(key.description), json!(v));
+            key.description = v;
+        }
+        if let Some(v) = self.scopes {
+            diff("scopes", json!(key.scopes), json!(v));
+            key.scopes = v;
+        }
+        if let Some(v) = self.cidrs {
+            diff("allowed_cidrs", json!(key.allowed_cidrs), json!(v));
+            key.allowed_cidrs = v;
+        }
+        if let Some(v) = self.audiences {
+            diff("audiences", json!(key.audiences), json!(v));
+            key.audiences = v;
+        }
+        if let Some(v) = self.expires_at {
+            diff("expires_at", json!(key.expires_at.map(rfc3339)), json!(v.map(rfc3339)));
+            key.expires_at = v;
+        }
+        (!changes.is_empty()).then_some(Value::Object(changes))
+    }
+}
+
 /// The result of a rotation.
 #[derive(Debug)]
 pub struct Rotation {
@@ -219,12 +291,13 @@ impl Keys {
         }
     }
 
-    /// Creates a key and reveals its secret, once.
-    pub async fn create(&self, actor: &Actor, new: NewKey) -> Result<Revealed, ManageError> {
+    /// Checks a create request without creating anything: what [`Keys::create`]
+    /// would store, with warnings for a console to show before the admin commits.
+    pub async fn review(&self, actor: &Actor, new: &NewKey) -> Result<KeyDraft, ManageError> {
         actor.require(ManagementScope::KeysWrite)?;
         let now = self.clock.now();
-        let workspace_id = match (new.workspace_id, &actor.workspace_id) {
-            (Some(ws), _) => validate::filter("workspace_id", Some(&ws))?.unwrap_or_default(),
+        let workspace_id = match (&new.workspace_id, &actor.workspace_id) {
+            (Some(ws), _) => validate::filter("workspace_id", Some(ws))?.unwrap_or_default(),
             (None, Some(own)) => own.clone(),
             (None, None) => return Err(invalid("workspace_id", "is required here").into()),
         };
@@ -247,12 +320,43 @@ impl Keys {
         let audiences = validate::audiences(&new.audiences)?;
         let expires_at =
             validate::expiry(new.expires_at.as_deref(), new.expires_in.as_deref(), now)?;
+        if let Some(value) = &new.secret {
+            validate::imported_secret(value)?;
+        }
+        let warnings = validate::cidr_warnings(&allowed_cidrs);
+        Ok(KeyDraft {
+            workspace_id,
+            name,
+            description,
+            environment,
+            key_type,
+            scopes,
+            allowed_cidrs,
+            audiences,
+            expires_at,
+            imported: new.secret.is_some(),
+            warnings,
+        })
+    }
+
+    /// Creates a key and reveals its secret, once.
+    pub async fn create(&self, actor: &Actor, new: NewKey) -> Result<Revealed, ManageError> {
+        let KeyDraft {
+            workspace_id,
+            name,
+            description,
+            environment,
+            key_type,
+            scopes,
+            allowed_cidrs,
+            audiences,
+            expires_at,
+            ..
+        } = self.review(actor, &new).await?;
+        let now = self.clock.now();
         let id = secret::new_key_id();
         let (secret, imported) = match new.secret {
-            Some(value) => {
-                validate::imported_secret(&value)?;
-                (Secret::new(value), true)
-            }
+            Some(value) => (Secret::new(value), true),
             None => (secret::generate(&id, &environment), false),
         };
         let key = KeyRecord {
@@ -447,6 +551,39 @@ impl Keys {
     ) -> Result<(KeyView, Value), ManageError> {
         let now = self.clock.now();
         // Validate everything before touching the key.
+        let edit = Self::check_edit(actor, update, now)?;
+        let (key, details) = self
+            .mutate(actor, id, "key.update", |key, _| {
+                Self::refuse_if_revoked(key, "edited")?;
+                Ok(edit.apply(key))
+            })
+            .await?;
+        Ok((KeyView::new(&key, now), details.unwrap_or_else(|| json!({}))))
+    }
+
+    /// What [`Keys::update`] would change, without changing it, and what the change
+    /// may break at once (narrower scopes, address ranges or audiences, an earlier expiry).
+    pub async fn preview_update(
+        &self,
+        actor: &Actor,
+        id: &str,
+        update: KeyUpdate,
+    ) -> Result<EditPreview, ManageError> {
+        actor.require(ManagementScope::KeysWrite)?;
+        let now = self.clock.now();
+        let edit = Self::check_edit(actor, update, now)?;
+        let before = self.load(actor, id).await?;
+        Self::refuse_if_revoked(&before, "edited")?;
+        let mut after = before.clone();
+        let changes = edit.apply(&mut after).unwrap_or_else(|| json!({}));
+        let mut warnings = validate::narrowing_warnings(&before, &after, now);
+        if after.allowed_cidrs != before.allowed_cidrs {
+            warnings.extend(validate::cidr_warnings(&after.allowed_cidrs));
+        }
+        Ok(EditPreview { key: KeyView::new(&before, now), changes, warnings })
+    }
+
+    fn check_edit(actor: &Actor, update: KeyUpdate, now: i64) -> Result<Edit, ManageError> {
         let name = update.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
         let description = update.description.as_deref().map(validate::description).transpose()?;
         let scopes = update.scopes.as_deref().map(validate::scopes).transpose()?;
@@ -464,43 +601,7 @@ impl Keys {
                 return Err(invalid("expires_in", "give expires_at or expires_in, not both").into())
             }
         };
-        let (key, details) = self
-            .mutate(actor, id, "key.update", |key, _| {
-                Self::refuse_if_revoked(key, "edited")?;
-                let mut changes = serde_json::Map::new();
-                let mut diff = |field: &str, from: Value, to: Value| {
-                    if from != to {
-                        changes.insert(field.into(), json!({"from": from, "to": to}));
-                    }
-                };
-                if let Some(v) = name {
-                    diff("name", json!(key.name), json!(v));
-                    key.name = v;
-                }
-                if let Some(v) = description {
-                    diff("description", json!(key.description), json!(v));
-                    key.description = v;
-                }
-                if let Some(v) = scopes {
-                    diff("scopes", json!(key.scopes), json!(v));
-                    key.scopes = v;
-                }
-                if let Some(v) = cidrs {
-                    diff("allowed_cidrs", json!(key.allowed_cidrs), json!(v));
-                    key.allowed_cidrs = v;
-                }
-                if let Some(v) = audiences {
-                    diff("audiences", json!(key.audiences), json!(v));
-                    key.audiences = v;
-                }
-                if let Some(v) = expires_at {
-                    diff("expires_at", json!(key.expires_at.map(rfc3339)), json!(v.map(rfc3339)));
-                    key.expires_at = v;
-                }
-                Ok((!changes.is_empty()).then_some(Value::Object(changes)))
-            })
-            .await?;
-        Ok((KeyView::new(&key, now), details.unwrap_or_else(|| json!({}))))
+        Ok(Edit { name, description, scopes, cidrs, audiences, expires_at })
     }
 
     /// Gives the key a new secret, revealed once. The old secret stops working at once
@@ -549,6 +650,23 @@ impl Keys {
             previous_expires_at: key.previous_expires_at,
             revealed: Revealed { key: KeyView::new(&key, self.clock.now()), secret },
         })
+    }
+
+    /// Refuses unless `typed` is the key's name: the guard a person passes before a
+    /// permanent action (revoke, delete) from a console.
+    pub async fn confirm_name(
+        &self,
+        actor: &Actor,
+        id: &str,
+        typed: &str,
+    ) -> Result<(), ManageError> {
+        actor.require(ManagementScope::KeysWrite)?;
+        let key = self.load(actor, id).await?;
+        if typed.trim() == key.name.trim() {
+            Ok(())
+        } else {
+            Err(invalid("confirm", "type the key's name exactly as shown to confirm").into())
+        }
     }
 
     /// Deletes the row; the audit log keeps the event.

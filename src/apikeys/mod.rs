@@ -11,12 +11,12 @@ mod validate;
 mod view;
 
 pub use auth::{
-    address_allowed, authenticate, secret_tag, token_backed, valid_key_id, AuthFailure,
-    Authenticated, TOKEN_ID_LEN,
+    address_allowed, authenticate, secret_backed, secret_tag, token_backed, valid_key_id,
+    AuthFailure, Authenticated, TOKEN_ID_LEN,
 };
 pub use manage::{
-    validate_limit, KeyListQuery, KeyPage, KeyUpdate, Keys, NewKey, Revealed, Rotation,
-    MAX_GRACE_SECONDS,
+    validate_limit, EditPreview, KeyDraft, KeyListQuery, KeyPage, KeyUpdate, Keys, NewKey,
+    Revealed, Rotation, MAX_GRACE_SECONDS,
 };
 pub use validate::{
     cidrs as validate_cidrs, filter as validate_filter, name as validate_name, workspace_id_form,
@@ -49,6 +49,40 @@ impl Actor {
             workspace_id: None,
             platform: true,
             scopes: ManagementScope::ALL.to_vec(),
+        }
+    }
+
+    /// Key `key` acting with the management scopes among `granted` that it still
+    /// holds; `None` when none of them opens the management API. The one rule for
+    /// `/v1` tokens and console sessions.
+    pub fn for_key<'a>(
+        key: &crate::store::KeyRecord,
+        granted: impl IntoIterator<Item = &'a str>,
+        ip: Option<std::net::IpAddr>,
+    ) -> Option<Actor> {
+        let scopes: Vec<ManagementScope> = granted
+            .into_iter()
+            .filter(|s| key.scopes.iter().any(|k| k == s))
+            .filter_map(ManagementScope::parse)
+            .collect();
+        scopes.iter().any(|s| s.opens_management_api()).then(|| Actor {
+            id: key.id.clone(),
+            ip: ip.map(|ip| ip.to_string()),
+            workspace_id: Some(key.workspace_id.clone()),
+            platform: scopes.contains(&ManagementScope::WorkspacesAdmin),
+            scopes,
+        })
+    }
+
+    /// What the caller may do, in one word for people: `platform admin` (every
+    /// workspace), `workspace admin` (writes keys in its own) or `read-only`.
+    pub fn role(&self) -> &'static str {
+        if self.platform {
+            "platform admin"
+        } else if self.holds(ManagementScope::KeysWrite) {
+            "workspace admin"
+        } else {
+            "read-only"
         }
     }
 

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use ipnet::IpNet;
 
 use crate::oauth::scope::Scope;
+use crate::store::KeyRecord;
 
 /// One invalid field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -218,6 +219,54 @@ pub fn imported_secret(value: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Warnings for address ranges that let every address in (`0.0.0.0/0`, `::/0`).
+pub fn cidr_warnings(cidrs: &[String]) -> Vec<String> {
+    cidrs
+        .iter()
+        .filter(|c| c.ends_with("/0"))
+        .map(|c| format!("{c} allows every address: the key works from anywhere"))
+        .collect()
+}
+
+/// What an edit from `before` to `after` may break at once: callers relying on a
+/// removed scope, address range or audience, or on the key living longer.
+pub fn narrowing_warnings(before: &KeyRecord, after: &KeyRecord, now: i64) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let removed = |from: &[String], to: &[String]| -> Vec<String> {
+        from.iter().filter(|v| !to.contains(v)).cloned().collect()
+    };
+    let gone = removed(&before.scopes, &after.scopes);
+    if !gone.is_empty() {
+        warnings.push(format!(
+            "removing {}: token requests that need them are refused at once",
+            gone.join(", ")
+        ));
+    }
+    // An empty list allows everything, so adding the first entry narrows too.
+    let narrows = |from: &[String], to: &[String]| {
+        (from.is_empty() && !to.is_empty()) || (!to.is_empty() && !removed(from, to).is_empty())
+    };
+    if narrows(&before.allowed_cidrs, &after.allowed_cidrs) {
+        warnings.push(
+            "narrower IP ranges: calls from addresses outside them are refused at once".into(),
+        );
+    }
+    if narrows(&before.audiences, &after.audiences) {
+        warnings.push(
+            "narrower audiences: token requests for other audiences are refused at once".into(),
+        );
+    }
+    match (before.expires_at, after.expires_at) {
+        (_, Some(at)) if at <= now => {
+            warnings.push("the new expiry is in the past: the key stops working at once".into())
+        }
+        (None, Some(_)) => warnings.push("the key will now expire".into()),
+        (Some(was), Some(at)) if at < was => warnings.push("the key will expire sooner".into()),
+        _ => {}
+    }
+    warnings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,5 +336,42 @@ mod tests {
         assert_eq!(name("name", "  ci deploy ").unwrap(), "ci deploy");
         assert!(name("name", " ").is_err());
         assert!(name("name", "bad\u{7}").is_err());
+    }
+
+    #[test]
+    fn wildcard_ranges_are_warned_about_and_others_are_not() {
+        let w = cidr_warnings(&["0.0.0.0/0".into(), "10.0.0.0/8".into(), "::/0".into()]);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].starts_with("0.0.0.0/0 allows every address"));
+        assert!(w[1].starts_with("::/0"));
+        assert!(cidr_warnings(&["192.0.2.0/24".into()]).is_empty());
+    }
+
+    #[test]
+    fn narrowing_an_edit_is_named_and_widening_is_not() {
+        let before = crate::oauth::tests::key(&["read:a", "write:b"], &[], Some(10_000));
+        let mut after = before.clone();
+        assert!(narrowing_warnings(&before, &after, 0).is_empty(), "no change, no warning");
+        after.scopes = vec!["read:a".into()];
+        after.allowed_cidrs = vec!["10.0.0.0/8".into()];
+        after.audiences = vec!["https://api.example".into()];
+        after.expires_at = Some(5_000);
+        let w = narrowing_warnings(&before, &after, 0);
+        assert_eq!(w.len(), 4, "{w:?}");
+        assert!(w[0].contains("write:b"), "{w:?}");
+        assert!(w[1].contains("IP ranges") && w[2].contains("audiences"), "{w:?}");
+        assert!(w[3].contains("sooner"), "{w:?}");
+        // Removing every range and the expiry lets more in: nothing to warn about.
+        let wider = narrowing_warnings(
+            &after,
+            &{
+                let mut k = after.clone();
+                k.allowed_cidrs.clear();
+                k.expires_at = None;
+                k
+            },
+            0,
+        );
+        assert!(wider.is_empty(), "{wider:?}");
     }
 }

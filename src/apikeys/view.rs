@@ -74,3 +74,42 @@ impl KeyView {
         }
     }
 }
+
+/// How far ahead of its expiry a key is shown as "expires soon": 7 days.
+pub const EXPIRES_SOON_SECONDS: i64 = 7 * 86_400;
+
+impl KeyView {
+    /// Labels for people: the status, then `expires soon` (an active key within
+    /// [`EXPIRES_SOON_SECONDS`] of its expiry) and `in grace` (the pre-rotation
+    /// secret still works) where they apply.
+    pub fn badges(&self, now: i64) -> Vec<&'static str> {
+        let at = |s: &Option<String>| s.as_deref().and_then(crate::clock::parse_rfc3339);
+        let mut badges = vec![self.status.as_str()];
+        if self.status == KeyStatus::Active
+            && at(&self.expires_at).is_some_and(|t| t - now <= EXPIRES_SOON_SECONDS)
+        {
+            badges.push("expires soon");
+        }
+        if at(&self.previous_secret_expires_at).is_some_and(|t| t > now) {
+            badges.push("in grace");
+        }
+        badges
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn badges_add_expires_soon_and_in_grace_where_they_apply() {
+        let mut key = crate::oauth::tests::key(&[], &[], Some(100 + EXPIRES_SOON_SECONDS));
+        key.previous_expires_at = Some(200);
+        let view = KeyView::new(&key, 100);
+        assert_eq!(view.badges(100), ["active", "expires soon", "in grace"]);
+        assert_eq!(view.badges(99), ["active", "in grace"], "8 days ahead is not soon");
+        assert_eq!(view.badges(250)[1..], ["expires soon"], "the grace is over");
+        key.status = KeyStatus::Inactive;
+        assert_eq!(KeyView::new(&key, 300).badges(300), ["inactive"]);
+    }
+}

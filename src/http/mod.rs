@@ -5,6 +5,7 @@
 //! document by construction.
 
 pub mod admin;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -125,6 +126,7 @@ pub fn router(app: Arc<App>) -> Router {
     let api = Arc::new(api);
     routes
         .route("/openapi.json", get(move || openapi::serve(api.clone())))
+        .merge(console::router())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { Problem::not_found("no such endpoint") })
         .layer(axum::middleware::from_fn_with_state(app.clone(), record_latency))

@@ -235,23 +235,10 @@ impl TokenService {
             ));
         };
         // The token's management scopes that its key still holds.
-        let scopes: Vec<ManagementScope> = claims
-            .scope
-            .split(' ')
-            .filter(|s| key.scopes.iter().any(|k| k == s))
-            .filter_map(ManagementScope::parse)
-            .collect();
-        if !scopes.iter().any(|s| s.opens_management_api()) {
-            return Err(VerifyError::Insufficient(
+        Actor::for_key(&key, claims.scope.split(' '), ip).ok_or_else(|| {
+            VerifyError::Insufficient(
                 "the token carries no management scope (keymint:introspect is not one)".into(),
-            ));
-        }
-        Ok(Actor {
-            id: key.id.clone(),
-            ip: ip.map(|ip| ip.to_string()),
-            workspace_id: Some(key.workspace_id.clone()),
-            platform: scopes.contains(&ManagementScope::WorkspacesAdmin),
-            scopes,
+            )
         })
     }
 }

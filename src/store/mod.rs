@@ -149,6 +149,18 @@ stored_text!(KeyStatus {
 });
 stored_text!(SigningKeyState { Next => "next", Current => "current", Retired => "retired" });
 
+/// A console session. The id itself is never stored: rows are found by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Hex SHA-256 of the session id.
+    pub id_hash: String,
+    pub key_id: String,
+    /// Tag of the stored hash of the secret the key signed in with.
+    pub secret_tag: String,
+    pub created_at: i64,
+    pub seen_at: i64,
+}
+
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkspaceRecord {
@@ -261,6 +273,15 @@ pub struct AuditRecord {
     pub target_type: String,
     pub target_id: String,
     pub details: serde_json::Value,
+}
+
+impl AuditRecord {
+    /// Whether the event records a change other instances must apply (keys,
+    /// workspaces, signing keys); events of the token path and of console sessions
+    /// change nothing another instance holds.
+    pub fn announces_change(&self) -> bool {
+        !(self.action.starts_with("token.") || self.action.starts_with("session."))
+    }
 }
 
 /// Filters for reading the audit log, newest first.
@@ -414,6 +435,34 @@ pub trait Store: Send + Sync + 'static {
         key_id: Option<&str>,
         workspace_id: Option<&str>,
     ) -> StoreResult<Vec<UsageRow>>;
+
+    /// Stores a new console session with its audit event (`session.sign_in`), and
+    /// drops sessions last seen before `idle_before` or created before `created_before`.
+    async fn insert_session(
+        &self,
+        session: &SessionRecord,
+        audit: &AuditRecord,
+        idle_before: i64,
+        created_before: i64,
+    ) -> StoreResult<()>;
+    /// The session whose id hashes to `id_hash`.
+    async fn find_session(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>>;
+    /// Marks the session as seen at `at`.
+    async fn touch_session(&self, id_hash: &str, at: i64) -> StoreResult<()>;
+    /// Ends a session (and drops any secret waiting in it), with its audit event when
+    /// one is given (`session.sign_out`). `false`: there was no such session.
+    async fn delete_session(&self, id_hash: &str, audit: Option<&AuditRecord>)
+        -> StoreResult<bool>;
+    /// Keeps a sealed secret for the session to show once, replacing any before it.
+    async fn put_reveal(
+        &self,
+        id_hash: &str,
+        key_id: &str,
+        sealed: &[u8],
+        at: i64,
+    ) -> StoreResult<()>;
+    /// Takes (and deletes) the sealed secret waiting in the session: `(key_id, sealed)`.
+    async fn take_reveal(&self, id_hash: &str) -> StoreResult<Option<(String, Vec<u8>)>>;
 }
 
 /// Opens the store named by `url` (`sqlite:` or `postgres:`), applying migrations.

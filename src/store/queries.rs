@@ -12,8 +12,8 @@ use crate::store::sql::{
     WorkspaceRow, KEY_COLUMNS,
 };
 use crate::store::{
-    AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, SigningKeyRecord, Store,
-    StoreError, StoreResult, UsageRow, WorkspaceRecord,
+    AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, SessionRecord,
+    SigningKeyRecord, Store, StoreError, StoreResult, UsageRow, WorkspaceRecord,
 };
 
 async fn insert_audit(
@@ -655,5 +655,113 @@ impl Store for This {
         q.push(" ORDER BY day, key_id");
         let rows: Vec<UsageDbRow> = q.build_query_as().fetch_all(&self.pool).await?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn insert_session(
+        &self,
+        session: &SessionRecord,
+        audit: &AuditRecord,
+        idle_before: i64,
+        created_before: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_tx().await?;
+        sqlx::query("DELETE FROM console_sessions WHERE seen_at < $1 OR created_at < $2")
+            .bind(idle_before)
+            .bind(created_before)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO console_sessions (id_hash, key_id, secret_tag, created_at, seen_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&session.id_hash)
+        .bind(&session.key_id)
+        .bind(&session.secret_tag)
+        .bind(session.created_at)
+        .bind(session.seen_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn find_session(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>> {
+        let row: Option<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT id_hash, key_id, secret_tag, created_at, seen_at FROM console_sessions \
+             WHERE id_hash = $1",
+        )
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(id_hash, key_id, secret_tag, created_at, seen_at)| SessionRecord {
+            id_hash,
+            key_id,
+            secret_tag,
+            created_at,
+            seen_at,
+        }))
+    }
+
+    async fn touch_session(&self, id_hash: &str, at: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE console_sessions SET seen_at = $1 WHERE id_hash = $2")
+            .bind(at)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_session(
+        &self,
+        id_hash: &str,
+        audit: Option<&AuditRecord>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_tx().await?;
+        sqlx::query("DELETE FROM console_reveals WHERE session_hash = $1")
+            .bind(id_hash)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&mut *tx)
+            .await?;
+        if let (Some(audit), true) = (audit, done.rows_affected() > 0) {
+            insert_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn put_reveal(
+        &self,
+        id_hash: &str,
+        key_id: &str,
+        sealed: &[u8],
+        at: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO console_reveals (session_hash, key_id, sealed, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (session_hash) DO UPDATE \
+             SET key_id = excluded.key_id, sealed = excluded.sealed, \
+             created_at = excluded.created_at",
+        )
+        .bind(id_hash)
+        .bind(key_id)
+        .bind(sealed)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_reveal(&self, id_hash: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
+        // One statement: two requests racing for the secret cannot both get it.
+        Ok(sqlx::query_as(
+            "DELETE FROM console_reveals WHERE session_hash = $1 RETURNING key_id, sealed",
+        )
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 }

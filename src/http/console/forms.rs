@@ -1,0 +1,303 @@
+//! The console's forms: what a browser posts, turned into the domain's requests,
+//! and the domain's refusals turned back into messages next to the fields.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{message, unavailable, Me};
+use crate::apikeys::{KeyUpdate, ManageError, NewKey};
+use crate::report::Chain;
+
+/// Expiry choices when creating a key: `(value, label)`.
+pub const CREATE_EXPIRY: [(&str, &str); 9] = [
+    ("none", "Never"),
+    ("1h", "In 1 hour"),
+    ("1d", "In 1 day"),
+    ("7d", "In 7 days"),
+    ("30d", "In 30 days"),
+    ("90d", "In 90 days"),
+    ("180d", "In 180 days"),
+    ("360d", "In 360 days"),
+    ("date", "On a date"),
+];
+
+/// Expiry choices when editing: keep it, remove it, or set a new one.
+pub const EDIT_EXPIRY: [(&str, &str); 10] = [
+    ("keep", "Keep as is"),
+    ("none", "Never (remove the expiry)"),
+    ("1h", "In 1 hour"),
+    ("1d", "In 1 day"),
+    ("7d", "In 7 days"),
+    ("30d", "In 30 days"),
+    ("90d", "In 90 days"),
+    ("180d", "In 180 days"),
+    ("360d", "In 360 days"),
+    ("date", "On a date"),
+];
+
+/// Grace periods offered for a rotation: `(seconds, label)`.
+pub const GRACE: [(&str, &str); 5] = [
+    ("0", "No grace: stops at once"),
+    ("900", "15 minutes"),
+    ("3600", "1 hour"),
+    ("21600", "6 hours"),
+    ("86400", "24 hours"),
+];
+
+/// One value per line, blank lines dropped.
+fn lines(text: &str) -> Vec<String> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+}
+
+/// `expires` and `expires_on` as the API's `(expires_at, expires_in)`; a date is
+/// midnight UTC of that day. `None` for "keep".
+fn expiry(expires: &str, on: &str) -> Option<(Option<String>, Option<String>)> {
+    match expires {
+        "keep" => None,
+        "none" | "" => Some((None, None)),
+        "date" => Some((Some(format!("{on}T00:00:00Z")), None)),
+        preset => Some((None, Some(preset.to_string()))),
+    }
+}
+
+/// The create form, as posted (and as shown again with its errors).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct KeyForm {
+    pub workspace_id: String,
+    pub name: String,
+    pub description: String,
+    pub environment: String,
+    #[serde(rename = "type")]
+    pub key_type: String,
+    pub scopes: String,
+    pub allowed_cidrs: String,
+    pub audiences: String,
+    pub expires: String,
+    pub expires_on: String,
+    /// A legacy secret to import; never put back into a page.
+    pub secret: String,
+    pub intent: String,
+}
+
+impl KeyForm {
+    /// A fresh form with the API's defaults.
+    pub fn blank(workspace_id: &str) -> Self {
+        KeyForm {
+            workspace_id: workspace_id.to_string(),
+            environment: "production".into(),
+            key_type: "access".into(),
+            expires: "none".into(),
+            ..KeyForm::default()
+        }
+    }
+
+    /// The create request this form makes.
+    pub fn to_new_key(&self) -> NewKey {
+        let (expires_at, expires_in) =
+            expiry(&self.expires, &self.expires_on).unwrap_or((None, None));
+        NewKey {
+            workspace_id: (!self.workspace_id.is_empty()).then(|| self.workspace_id.clone()),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            environment: Some(self.environment.trim().to_string()),
+            key_type: Some(self.key_type.trim().to_string()),
+            scopes: lines(&self.scopes),
+            allowed_cidrs: lines(&self.allowed_cidrs),
+            audiences: lines(&self.audiences),
+            expires_at,
+            expires_in,
+            secret: (!self.secret.is_empty()).then(|| self.secret.clone()),
+        }
+    }
+
+    /// The fields a review page carries forward (never the secret).
+    pub fn hidden(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("workspace_id", self.workspace_id.clone()),
+            ("name", self.name.clone()),
+            ("description", self.description.clone()),
+            ("environment", self.environment.clone()),
+            ("type", self.key_type.clone()),
+            ("scopes", self.scopes.clone()),
+            ("allowed_cidrs", self.allowed_cidrs.clone()),
+            ("audiences", self.audiences.clone()),
+            ("expires", self.expires.clone()),
+            ("expires_on", self.expires_on.clone()),
+        ]
+    }
+}
+
+/// The edit form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct EditForm {
+    pub name: String,
+    pub description: String,
+    pub scopes: String,
+    pub allowed_cidrs: String,
+    pub audiences: String,
+    pub expires: String,
+    pub expires_on: String,
+    pub intent: String,
+}
+
+impl EditForm {
+    /// The form filled with the key's values.
+    pub fn of(key: &crate::apikeys::KeyView) -> Self {
+        EditForm {
+            name: key.name.clone(),
+            description: key.description.clone(),
+            scopes: key.scopes.join("\n"),
+            allowed_cidrs: key.allowed_cidrs.join("\n"),
+            audiences: key.audiences.join("\n"),
+            expires: "keep".into(),
+            ..EditForm::default()
+        }
+    }
+
+    /// The update this form makes: every list and text field is set as shown.
+    pub fn to_update(&self) -> KeyUpdate {
+        let (expires_at, expires_in) = match expiry(&self.expires, &self.expires_on) {
+            None => (None, None),
+            Some((at, in_)) => (Some(at), in_),
+        };
+        KeyUpdate {
+            name: Some(self.name.clone()),
+            description: Some(self.description.clone()),
+            scopes: Some(lines(&self.scopes)),
+            allowed_cidrs: Some(lines(&self.allowed_cidrs)),
+            audiences: Some(lines(&self.audiences)),
+            expires_at,
+            expires_in,
+        }
+    }
+
+    pub fn hidden(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("name", self.name.clone()),
+            ("description", self.description.clone()),
+            ("scopes", self.scopes.clone()),
+            ("allowed_cidrs", self.allowed_cidrs.clone()),
+            ("audiences", self.audiences.clone()),
+            ("expires", self.expires.clone()),
+            ("expires_on", self.expires_on.clone()),
+        ]
+    }
+}
+
+/// Messages for a form: per field, and one for the whole form.
+#[derive(Debug, Default)]
+pub struct Errors {
+    fields: Vec<(String, String)>,
+    general: Option<String>,
+}
+
+impl Errors {
+    /// The message for form field `field`.
+    pub fn of(&self, field: &str) -> Option<&str> {
+        self.fields.iter().find(|(f, _)| f == field).map(|(_, m)| m.as_str())
+    }
+
+    /// Whether there is no message at all.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.general.is_none()
+    }
+
+    /// The message about the form as a whole.
+    pub fn general(&self) -> Option<&str> {
+        self.general.as_deref()
+    }
+
+    /// The refusal `e` placed on the form field it concerns; `None` when `e` is no
+    /// refusal of the input (the database is down, an internal fault ...).
+    pub fn from_refusal(e: &ManageError) -> Option<Self> {
+        let mut errors = Errors::default();
+        match e {
+            ManageError::Invalid(field) => {
+                // API field names (`allowed_cidrs[2]`, `expires_in`) to form fields.
+                let base = field.field.split('[').next().unwrap_or_default();
+                let form_field = match base {
+                    "expires_at" | "expires_in" => "expires",
+                    other => other,
+                };
+                let reason = format!("{}: {}", label(form_field), field.reason);
+                match form_field {
+                    "name" | "description" | "environment" | "type" | "scopes"
+                    | "allowed_cidrs" | "audiences" | "expires" | "secret" | "confirm" => {
+                        errors.fields.push((form_field.into(), reason))
+                    }
+                    _ => errors.general = Some(reason),
+                }
+            }
+            ManageError::Conflict(why) if why.contains("name") => {
+                errors.fields.push(("name".into(), format!("Name: {why}")));
+            }
+            ManageError::Conflict(why) | ManageError::Forbidden(why) => {
+                errors.general = Some(why.clone());
+            }
+            ManageError::NotFound(what) => errors.general = Some(format!("{what} not found")),
+            ManageError::Busy | ManageError::Unavailable(_) | ManageError::Internal(_) => {
+                return None
+            }
+        }
+        Some(errors)
+    }
+}
+
+/// The label a person sees for a form field.
+fn label(field: &str) -> &str {
+    match field {
+        "name" => "Name",
+        "description" => "Description",
+        "environment" => "Environment",
+        "type" => "Type",
+        "scopes" => "Scopes",
+        "allowed_cidrs" => "Allowed IP ranges",
+        "audiences" => "Audiences",
+        "expires" => "Expires",
+        "secret" => "Secret to import",
+        "confirm" => "Confirmation",
+        other => other,
+    }
+}
+
+/// The page for a refusal that is not about a form field.
+pub fn refused(e: ManageError, me: Option<Me>) -> Response {
+    let back = "/console/keys";
+    match e {
+        ManageError::NotFound(what) => message(
+            StatusCode::NOT_FOUND,
+            me,
+            "Not found",
+            &format!("No such {what}, or it is outside your workspace."),
+            back,
+        ),
+        ManageError::Forbidden(why) => {
+            message(StatusCode::FORBIDDEN, me, "Not allowed", &why, back)
+        }
+        ManageError::Conflict(why) => message(StatusCode::CONFLICT, me, "Conflict", &why, back),
+        ManageError::Invalid(field) => {
+            message(StatusCode::UNPROCESSABLE_ENTITY, me, "Invalid input", &field.to_string(), back)
+        }
+        ManageError::Busy => message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            me,
+            "Busy",
+            "The service is busy. Try again in a moment.",
+            back,
+        ),
+        ManageError::Unavailable(cause) => unavailable(&cause),
+        ManageError::Internal(cause) => {
+            tracing::error!(error = %Chain(&*cause), "internal error in the console");
+            message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                me,
+                "Something went wrong",
+                "The request failed. It has been logged.",
+                back,
+            )
+        }
+    }
+}

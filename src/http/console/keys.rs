@@ -1,0 +1,660 @@
+//! The key pages: list, create (form, review, one-time secret), key page, edit
+//! (form, review of the change), rotate, activate, deactivate, revoke and delete.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::forms::{self, EditForm, Errors, KeyForm};
+use super::session::NoFields;
+use super::{render, Console, Me, Posted};
+use crate::apikeys::{KeyDraft, KeyListQuery, KeyView, ManageError, Revealed};
+use crate::app::App;
+use crate::clock::rfc3339;
+use crate::oauth::scope::ManagementScope;
+
+/// Status filter choices: `(value, label)`, as `GET /v1/keys` takes them.
+const STATUSES: [(&str, &str); 5] = [
+    ("active", "Active"),
+    ("inactive", "Inactive"),
+    ("expired", "Expired"),
+    ("revoked", "Revoked"),
+    ("all", "All"),
+];
+
+/// A key in the list, with its labels.
+struct Row {
+    key: KeyView,
+    badges: Vec<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "console/keys.html")]
+struct ListPage {
+    me: Option<Me>,
+    can_write: bool,
+    statuses: [(&'static str, &'static str); 5],
+    q: String,
+    status: String,
+    key_type: String,
+    environment: String,
+    rows: Vec<Row>,
+    error: Option<String>,
+    page: u32,
+    first_query: String,
+    next_query: Option<String>,
+}
+
+/// The list's filters, kept in the URL so a view can be bookmarked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ListParams {
+    q: String,
+    status: String,
+    #[serde(rename = "type")]
+    key_type: String,
+    environment: String,
+    cursor: String,
+    page: u32,
+}
+
+impl ListParams {
+    fn query(&self, cursor: Option<&str>, page: u32) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("q", &self.q)
+            .append_pair("status", &self.status)
+            .append_pair("type", &self.key_type)
+            .append_pair("environment", &self.environment);
+        if let Some(cursor) = cursor {
+            q.append_pair("cursor", cursor).append_pair("page", &page.to_string());
+        }
+        q.finish()
+    }
+}
+
+fn some(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// `GET /console/keys`: search, filters and server-side paging.
+pub async fn list(
+    State(app): State<Arc<App>>,
+    console: Console,
+    Query(mut params): Query<ListParams>,
+) -> Response {
+    if params.status.is_empty() {
+        params.status = "active".into();
+    }
+    let query = KeyListQuery {
+        q: some(&params.q),
+        status: Some(params.status.clone()),
+        environment: some(&params.environment),
+        key_type: some(&params.key_type),
+        limit: Some(25),
+        cursor: some(&params.cursor),
+        ..KeyListQuery::default()
+    };
+    let now = app.clock.now();
+    let page = params.page.max(1);
+    let (rows, next, error) = match app.keys.list(&console.session.actor, &query).await {
+        Ok(found) => {
+            let rows =
+                found.data.into_iter().map(|key| Row { badges: key.badges(now), key }).collect();
+            (rows, found.next_cursor, None)
+        }
+        Err(e) => match Errors::from_refusal(&e) {
+            Some(errors) => (
+                vec![],
+                None,
+                errors.general().map(String::from).or_else(|| {
+                    ["q", "status", "type", "environment"]
+                        .iter()
+                        .find_map(|f| errors.of(f).map(String::from))
+                }),
+            ),
+            None => return forms::refused(e, console.me()),
+        },
+    };
+    let template = ListPage {
+        me: console.me(),
+        can_write: console.session.actor.holds(ManagementScope::KeysWrite),
+        statuses: STATUSES,
+        first_query: params.query(None, 1),
+        next_query: next.as_deref().map(|c| params.query(Some(c), page + 1)),
+        q: params.q,
+        status: params.status,
+        key_type: params.key_type,
+        environment: params.environment,
+        rows,
+        error,
+        page,
+    };
+    let status =
+        if template.error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    render(status, &template)
+}
+
+#[derive(Template)]
+#[template(path = "console/key_new.html")]
+struct NewPage {
+    me: Option<Me>,
+    form_token: String,
+    form: KeyForm,
+    errors: Errors,
+    /// `(id, name)` of each workspace the admin may create in, for platform admins.
+    workspaces: Vec<(String, String)>,
+    expiry_choices: [(&'static str, &'static str); 9],
+    can_import: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/key_review.html")]
+struct ReviewPage {
+    me: Option<Me>,
+    form_token: String,
+    draft: KeyDraft,
+    expires_at: Option<String>,
+    hidden: Vec<(&'static str, String)>,
+}
+
+async fn new_page(app: &App, console: &Console, form: KeyForm, errors: Errors) -> Response {
+    let actor = &console.session.actor;
+    let workspaces = if actor.platform {
+        match app.workspaces.list(actor).await {
+            Ok(all) => all.into_iter().map(|w| (w.id, w.name)).collect(),
+            Err(e) => return forms::refused(e, console.me()),
+        }
+    } else {
+        vec![]
+    };
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    render(
+        status,
+        &NewPage {
+            me: console.me(),
+            form_token: console.session.form_token.clone(),
+            form,
+            errors,
+            workspaces,
+            expiry_choices: forms::CREATE_EXPIRY,
+            can_import: actor.platform,
+        },
+    )
+}
+
+/// `GET /console/keys/new`.
+pub async fn new_form(State(app): State<Arc<App>>, console: Console) -> Response {
+    if let Err(e) = console.session.actor.require(ManagementScope::KeysWrite) {
+        return forms::refused(e, console.me());
+    }
+    let form = KeyForm::blank(&console.session.workspace_id);
+    new_page(&app, &console, form, Errors::default()).await
+}
+
+/// `POST /console/keys/new`: `intent=review` checks the form and shows what will be
+/// created; `intent=edit` goes back to the form; `intent=create` creates the key and
+/// sends the browser to the page that shows its secret once.
+pub async fn create(
+    State(app): State<Arc<App>>,
+    Posted { console, form }: Posted<KeyForm>,
+) -> Response {
+    let actor = &console.session.actor;
+    let mut form: KeyForm = form;
+    match form.intent.as_str() {
+        "create" => match app.keys.create(actor, form.to_new_key()).await {
+            Ok(revealed) => reveal(&app, &console, revealed).await,
+            Err(e) => refused_form(&app, &console, form, e).await,
+        },
+        "review" => match app.keys.review(actor, &form.to_new_key()).await {
+            Ok(draft) => render(
+                StatusCode::OK,
+                &ReviewPage {
+                    me: console.me(),
+                    form_token: console.session.form_token.clone(),
+                    expires_at: draft.expires_at.map(rfc3339),
+                    hidden: form.hidden(),
+                    draft,
+                },
+            ),
+            Err(e) => refused_form(&app, &console, form, e).await,
+        },
+        _ => {
+            form.secret.clear();
+            new_page(&app, &console, form, Errors::default()).await
+        }
+    }
+}
+
+async fn refused_form(app: &App, console: &Console, mut form: KeyForm, e: ManageError) -> Response {
+    form.secret.clear();
+    match Errors::from_refusal(&e) {
+        Some(errors) => new_page(app, console, form, errors).await,
+        None => forms::refused(e, console.me()),
+    }
+}
+
+/// Holds a new secret for the one page that shows it, and sends the browser there:
+/// the secret is in no URL, and a reload or the back button cannot show it again.
+async fn reveal(app: &App, console: &Console, revealed: Revealed) -> Response {
+    match app.sessions.hold_secret(&console.id, &revealed.key.id, &revealed.secret).await {
+        Ok(()) => {
+            Redirect::to(&format!("/console/keys/{}/secret", revealed.key.id)).into_response()
+        }
+        Err(e) => super::unavailable(&e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/key_secret.html")]
+struct SecretPage {
+    me: Option<Me>,
+    key: KeyView,
+    secret: Option<String>,
+    token_url: String,
+}
+
+/// `GET /console/keys/{id}/secret`: the new secret, once.
+pub async fn secret(
+    State(app): State<Arc<App>>,
+    console: Console,
+    Path(id): Path<String>,
+) -> Response {
+    let key = match app.keys.get(&console.session.actor, &id).await {
+        Ok(key) => key,
+        Err(e) => return forms::refused(e, console.me()),
+    };
+    let secret = match app.sessions.take_secret(&console.id, &key.id).await {
+        Ok(secret) => secret,
+        Err(e) => return super::unavailable(&e),
+    };
+    let template = SecretPage {
+        me: console.me(),
+        secret: secret.map(|s| s.expose().to_string()),
+        token_url: format!("{}/oauth/token", app.config.issuer()),
+        key,
+    };
+    render(StatusCode::OK, &template)
+}
+
+#[derive(Template)]
+#[template(path = "console/key.html")]
+struct KeyPage {
+    me: Option<Me>,
+    form_token: String,
+    badges: Vec<&'static str>,
+    can_write: bool,
+    active: bool,
+    revoked: bool,
+    grace_choices: [(&'static str, &'static str); 5],
+    notice: Option<String>,
+    error: Option<String>,
+    key: KeyView,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ShowParams {
+    done: String,
+}
+
+async fn key_page(
+    app: &App,
+    console: &Console,
+    id: &str,
+    notice: Option<String>,
+    error: Option<(StatusCode, String)>,
+) -> Response {
+    let key = match app.keys.get(&console.session.actor, id).await {
+        Ok(key) => key,
+        Err(e) => return forms::refused(e, console.me()),
+    };
+    let (status, error) = match error {
+        Some((status, e)) => (status, Some(e)),
+        None => (StatusCode::OK, None),
+    };
+    use crate::store::KeyStatus;
+    let template = KeyPage {
+        me: console.me(),
+        form_token: console.session.form_token.clone(),
+        badges: key.badges(app.clock.now()),
+        can_write: console.session.actor.holds(ManagementScope::KeysWrite),
+        active: key.status != KeyStatus::Inactive,
+        revoked: key.status == KeyStatus::Revoked,
+        grace_choices: forms::GRACE,
+        notice,
+        error,
+        key,
+    };
+    render(status, &template)
+}
+
+/// `GET /console/keys/{id}`.
+pub async fn show(
+    State(app): State<Arc<App>>,
+    console: Console,
+    Path(id): Path<String>,
+    Query(params): Query<ShowParams>,
+) -> Response {
+    let notice = match params.done.as_str() {
+        "updated" => Some("Changes saved.".to_string()),
+        "activated" => Some("The key is active again.".to_string()),
+        "deactivated" => {
+            Some("The key is deactivated: it gets no tokens until activated.".to_string())
+        }
+        "revoked" => Some("The key is revoked, permanently.".to_string()),
+        _ => None,
+    };
+    key_page(&app, &console, &id, notice, None).await
+}
+
+fn after(id: &str, done: &str) -> Response {
+    Redirect::to(&format!("/console/keys/{id}?done={done}")).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RotateForm {
+    grace_seconds: String,
+}
+
+/// `POST /console/keys/{id}/rotate`: a new secret, shown once on the next page.
+pub async fn rotate(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Posted { console, form }: Posted<RotateForm>,
+) -> Response {
+    let form: RotateForm = form;
+    let grace = form.grace_seconds.parse::<i64>().unwrap_or(-1);
+    match app.keys.rotate(&console.session.actor, &id, grace).await {
+        Ok(rotation) => reveal(&app, &console, rotation.revealed).await,
+        Err(e) => action_refused(&app, &console, &id, e).await,
+    }
+}
+
+/// A refused action on the key page: shown there, or as its own page.
+async fn action_refused(app: &App, console: &Console, id: &str, e: ManageError) -> Response {
+    match (&e, Errors::from_refusal(&e)) {
+        (ManageError::NotFound(_), _) | (_, None) => forms::refused(e, console.me()),
+        (ManageError::Forbidden(_), _) => forms::refused(e, console.me()),
+        (_, Some(_)) => {
+            let status = match e {
+                ManageError::Conflict(_) => StatusCode::CONFLICT,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            key_page(app, console, id, None, Some((status, e.to_string()))).await
+        }
+    }
+}
+
+/// `POST /console/keys/{id}/activate`.
+pub async fn activate(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Posted { console, .. }: Posted<NoFields>,
+) -> Response {
+    match app.keys.set_active(&console.session.actor, &id, true).await {
+        Ok(key) => after(&key.id, "activated"),
+        Err(e) => action_refused(&app, &console, &id, e).await,
+    }
+}
+
+/// `POST /console/keys/{id}/deactivate`.
+pub async fn deactivate(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Posted { console, .. }: Posted<NoFields>,
+) -> Response {
+    match app.keys.set_active(&console.session.actor, &id, false).await {
+        Ok(key) => after(&key.id, "deactivated"),
+        Err(e) => action_refused(&app, &console, &id, e).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/confirm.html")]
+struct ConfirmPage {
+    me: Option<Me>,
+    form_token: String,
+    key: KeyView,
+    verb: &'static str,
+    action: &'static str,
+    explanation: &'static str,
+    error: Option<String>,
+}
+
+/// The two actions that ask for the key's name first.
+#[derive(Clone, Copy)]
+enum Destructive {
+    Revoke,
+    Delete,
+}
+
+impl Destructive {
+    fn page(self, key: KeyView, console: &Console, error: Option<String>) -> ConfirmPage {
+        let (verb, action, explanation) = match self {
+            Destructive::Revoke => (
+                "Revoke",
+                "revoke",
+                "Revoking is permanent: the key never gets a token again, and tokens it \
+                 already holds stop working for /v1 and introspection. Its record stays, \
+                 for audit.",
+            ),
+            Destructive::Delete => (
+                "Delete",
+                "delete",
+                "Deleting removes the key and its record; the audit log keeps the event. \
+                 Callers using it are refused at once.",
+            ),
+        };
+        ConfirmPage {
+            me: console.me(),
+            form_token: console.session.form_token.clone(),
+            key,
+            verb,
+            action,
+            explanation,
+            error,
+        }
+    }
+
+    async fn confirm_page(self, app: &App, console: &Console, id: &str) -> Response {
+        if let Err(e) = console.session.actor.require(ManagementScope::KeysWrite) {
+            return forms::refused(e, console.me());
+        }
+        match app.keys.get(&console.session.actor, id).await {
+            Ok(key) => render(StatusCode::OK, &self.page(key, console, None)),
+            Err(e) => forms::refused(e, console.me()),
+        }
+    }
+
+    async fn perform(self, app: &App, console: Console, id: &str, typed: &str) -> Response {
+        let actor = &console.session.actor;
+        if let Err(e) = app.keys.confirm_name(actor, id, typed).await {
+            return match (&e, app.keys.get(actor, id).await) {
+                (ManageError::Invalid(field), Ok(key)) => render(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &self.page(key, &console, Some(field.reason.clone())),
+                ),
+                _ => forms::refused(e, console.me()),
+            };
+        }
+        match self {
+            Destructive::Revoke => match app.keys.revoke(actor, id).await {
+                Ok(key) => after(&key.id, "revoked"),
+                Err(e) => forms::refused(e, console.me()),
+            },
+            Destructive::Delete => match app.keys.delete(actor, id).await {
+                Ok(()) => Redirect::to("/console/keys?status=all").into_response(),
+                Err(e) => forms::refused(e, console.me()),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ConfirmForm {
+    confirm: String,
+}
+
+/// `GET /console/keys/{id}/revoke`: what revoking does, and the name to type.
+pub async fn revoke_page(
+    State(app): State<Arc<App>>,
+    console: Console,
+    Path(id): Path<String>,
+) -> Response {
+    Destructive::Revoke.confirm_page(&app, &console, &id).await
+}
+
+/// `POST /console/keys/{id}/revoke`.
+pub async fn revoke(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Posted { console, form }: Posted<ConfirmForm>,
+) -> Response {
+    let form: ConfirmForm = form;
+    Destructive::Revoke.perform(&app, console, &id, &form.confirm).await
+}
+
+/// `GET /console/keys/{id}/delete`.
+pub async fn delete_page(
+    State(app): State<Arc<App>>,
+    console: Console,
+    Path(id): Path<String>,
+) -> Response {
+    Destructive::Delete.confirm_page(&app, &console, &id).await
+}
+
+/// `POST /console/keys/{id}/delete`.
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Posted { console, form }: Posted<ConfirmForm>,
+) -> Response {
+    let form: ConfirmForm = form;
+    Destructive::Delete.perform(&app, console, &id, &form.confirm).await
+}
+
+#[derive(Template)]
+#[template(path = "console/key_edit.html")]
+struct EditPage {
+    me: Option<Me>,
+    form_token: String,
+    key: KeyView,
+    form: EditForm,
+    errors: Errors,
+    expiry_choices: [(&'static str, &'static str); 10],
+}
+
+#[derive(Template)]
+#[template(path = "console/key_edit_review.html")]
+struct EditReviewPage {
+    me: Option<Me>,
+    form_token: String,
+    key: KeyView,
+    /// `(field, now, after)`.
+    changes: Vec<(String, String, String)>,
+    warnings: Vec<String>,
+    hidden: Vec<(&'static str, String)>,
+}
+
+fn edit_page(console: &Console, key: KeyView, form: EditForm, errors: Errors) -> Response {
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    render(
+        status,
+        &EditPage {
+            me: console.me(),
+            form_token: console.session.form_token.clone(),
+            key,
+            form,
+            errors,
+            expiry_choices: forms::EDIT_EXPIRY,
+        },
+    )
+}
+
+/// `GET /console/keys/{id}/edit`.
+pub async fn edit_form(
+    State(app): State<Arc<App>>,
+    console: Console,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(e) = console.session.actor.require(ManagementScope::KeysWrite) {
+        return forms::refused(e, console.me());
+    }
+    match app.keys.get(&console.session.actor, &id).await {
+        Ok(key) => {
+            let form = EditForm::of(&key);
+            edit_page(&console, key, form, Errors::default())
+        }
+        Err(e) => forms::refused(e, console.me()),
+    }
+}
+
+/// Shows a JSON value of a change as text.
+fn shown(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "none".into(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) if items.is_empty() => "none".into(),
+        serde_json::Value::Array(items) => items.iter().map(shown).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// `POST /console/keys/{id}/edit`: `intent=review` shows the change and what it may
+/// break; `intent=save` saves it; `intent=edit` goes back to the form.
+pub async fn edit(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Posted { console, form }: Posted<EditForm>,
+) -> Response {
+    let form: EditForm = form;
+    let actor = &console.session.actor;
+    let result = match form.intent.as_str() {
+        "save" => match app.keys.update(actor, &id, form.to_update()).await {
+            Ok((key, _)) => return after(&key.id, "updated"),
+            Err(e) => e,
+        },
+        "review" => match app.keys.preview_update(actor, &id, form.to_update()).await {
+            Ok(preview) => {
+                let changes = preview
+                    .changes
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(field, c)| (field.clone(), shown(&c["from"]), shown(&c["to"])))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                return render(
+                    StatusCode::OK,
+                    &EditReviewPage {
+                        me: console.me(),
+                        form_token: console.session.form_token.clone(),
+                        key: preview.key,
+                        changes,
+                        warnings: preview.warnings,
+                        hidden: form.hidden(),
+                    },
+                );
+            }
+            Err(e) => e,
+        },
+        _ => match app.keys.get(actor, &id).await {
+            Ok(key) => return edit_page(&console, key, form, Errors::default()),
+            Err(e) => e,
+        },
+    };
+    match (Errors::from_refusal(&result), app.keys.get(actor, &id).await) {
+        (Some(errors), Ok(key)) if !matches!(result, ManageError::NotFound(_)) => {
+            edit_page(&console, key, form, errors)
+        }
+        _ => forms::refused(result, console.me()),
+    }
+}

@@ -1,0 +1,294 @@
+//! The web console under `/console`: server-rendered pages (askama templates in
+//! `templates/console/`, checked at compile time and auto-escaped) over the same
+//! domain services as `/v1` and the CLI. A handler extracts, calls one domain
+//! function and renders the result; a form error is shown next to its field.
+//!
+//! Every response carries a strict Content-Security-Policy (no inline script, no
+//! other host), `frame-ancestors 'none'`, `Referrer-Policy: no-referrer` and
+//! `Cache-Control: no-store`. Every POST must come from this origin (Fetch
+//! metadata or `Origin`) and, once signed in, carry the session's form token. GET
+//! never changes anything.
+
+mod assets;
+mod forms;
+mod keys;
+mod session;
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+
+use crate::app::App;
+use crate::http::extract::ClientIp;
+use crate::report::Chain;
+use crate::sessions::{form_token_matches, Session, SessionError, SessionId};
+
+/// The console's routes.
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/console", get(session::home))
+        .route("/console/", get(session::home))
+        .route("/console/sign-in", get(session::sign_in_page).post(session::sign_in))
+        .route("/console/sign-out", post(session::sign_out))
+        .route("/console/keys", get(keys::list))
+        .route("/console/keys/new", get(keys::new_form).post(keys::create))
+        .route("/console/keys/{id}", get(keys::show))
+        .route("/console/keys/{id}/secret", get(keys::secret))
+        .route("/console/keys/{id}/edit", get(keys::edit_form).post(keys::edit))
+        .route("/console/keys/{id}/rotate", post(keys::rotate))
+        .route("/console/keys/{id}/activate", post(keys::activate))
+        .route("/console/keys/{id}/deactivate", post(keys::deactivate))
+        .route("/console/keys/{id}/revoke", get(keys::revoke_page).post(keys::revoke))
+        .route("/console/keys/{id}/delete", get(keys::delete_page).post(keys::delete))
+        .route("/console/assets/{file}", get(assets::serve))
+        .layer(axum::middleware::from_fn(guard))
+}
+
+/// The headers every console response carries.
+const SECURITY_HEADERS: [(&str, &str); 6] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-store"),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("cross-origin-opener-policy", "same-origin"),
+];
+
+/// Refuses a cross-site POST before any handler runs, and adds the security
+/// headers to every answer.
+async fn guard(request: Request, next: axum::middleware::Next) -> Response {
+    let mut response = if request.method() == Method::POST && !same_origin(request.headers()) {
+        message(
+            StatusCode::FORBIDDEN,
+            None,
+            "Request refused",
+            "This form was not sent from this console, so nothing was changed.",
+            "/console/keys",
+        )
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Whether a request says it comes from this origin: `Sec-Fetch-Site` when the
+/// browser sends it, else `Origin` against `Host`. A client that sends neither is
+/// no browser a page could drive; the form token still applies to it.
+fn same_origin(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
+        (Some(origin), Some(host)) => {
+            let origin = origin.to_str().unwrap_or_default();
+            let host = host.to_str().unwrap_or_default();
+            origin.split_once("://").is_some_and(|(_, rest)| rest == host)
+        }
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
+}
+
+/// Who is signed in, as every page shows it.
+pub struct Me {
+    pub key_name: String,
+    pub masked_secret: String,
+    pub workspace_id: String,
+    pub role: &'static str,
+    pub form_token: String,
+}
+
+impl Me {
+    fn of(session: &Session) -> Self {
+        Me {
+            key_name: session.key_name.clone(),
+            masked_secret: session.masked_secret.clone(),
+            workspace_id: session.workspace_id.clone(),
+            role: session.actor.role(),
+            form_token: session.form_token.clone(),
+        }
+    }
+}
+
+/// The name of the session cookie: `__Host-` prefixed (and Secure) when the
+/// console is served over https.
+fn cookie_name(app: &App) -> &'static str {
+    if secure(app) {
+        "__Host-keymint_session"
+    } else {
+        "keymint_session"
+    }
+}
+
+fn secure(app: &App) -> bool {
+    app.config.issuer().starts_with("https://")
+}
+
+/// The session cookie's value in `headers`, if any.
+fn session_cookie(app: &App, headers: &HeaderMap) -> Option<SessionId> {
+    let name = cookie_name(app);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| SessionId::parse(v))
+}
+
+/// A `Set-Cookie` value that stores `id`, or clears the cookie when `None`.
+fn set_cookie(app: &App, id: Option<&SessionId>) -> HeaderValue {
+    let secure = if secure(app) { "; Secure" } else { "" };
+    let value = match id {
+        Some(id) => format!(
+            "{}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
+            cookie_name(app),
+            id.expose()
+        ),
+        None => {
+            format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}", cookie_name(app))
+        }
+    };
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A signed-in request: the session, its id and the caller's address.
+pub struct Console {
+    pub session: Session,
+    pub id: SessionId,
+    pub ip: Option<std::net::IpAddr>,
+}
+
+impl Console {
+    fn me(&self) -> Option<Me> {
+        Some(Me::of(&self.session))
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Console {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
+        let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, app).await;
+        let Some(id) = session_cookie(app, &parts.headers) else {
+            return Err(Redirect::to("/console/sign-in").into_response());
+        };
+        match app.sessions.resume(&id, ip).await {
+            Ok(session) => Ok(Console { session, id, ip }),
+            Err(SessionError::Ended) => {
+                let mut response = Redirect::to("/console/sign-in?ended=1").into_response();
+                response.headers_mut().insert(header::SET_COOKIE, set_cookie(app, None));
+                Err(response)
+            }
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+}
+
+/// A signed-in POST: the session, and the form, whose `form_token` matched.
+pub struct Posted<T> {
+    pub console: Console,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned + Default> FromRequest<Arc<App>> for Posted<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, app: &Arc<App>) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let console = Console::from_request_parts(&mut parts, app).await?;
+        let bytes =
+            axum::body::to_bytes(body, crate::http::MAX_BODY_BYTES).await.map_err(|_| {
+                message(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    console.me(),
+                    "Form too large",
+                    "The form was larger than the console accepts.",
+                    "/console/keys",
+                )
+            })?;
+        let token = form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == "form_token")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        if !form_token_matches(&console.session, &token) {
+            return Err(message(
+                StatusCode::FORBIDDEN,
+                console.me(),
+                "Request refused",
+                "This form has expired or did not come from this console, so nothing was \
+                 changed. Reload the page and try again.",
+                "/console/keys",
+            ));
+        }
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+            message(
+                StatusCode::BAD_REQUEST,
+                console.me(),
+                "Form not understood",
+                &format!("The form could not be read: {e}."),
+                "/console/keys",
+            )
+        })?;
+        Ok(Posted { console, form })
+    }
+}
+
+/// Renders `template` with `status`.
+fn render(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => {
+            (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %Chain(&e), "a console page failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/message.html")]
+struct MessagePage<'a> {
+    me: Option<Me>,
+    heading: &'a str,
+    text: &'a str,
+    back: &'a str,
+}
+
+/// A page that says one thing, e.g. why a request was refused.
+fn message(status: StatusCode, me: Option<Me>, heading: &str, text: &str, back: &str) -> Response {
+    render(status, &MessagePage { me, heading, text, back })
+}
+
+/// 503 when the database is unavailable, with `Retry-After`.
+fn unavailable(cause: &(dyn std::error::Error + 'static)) -> Response {
+    tracing::warn!(error = %Chain(cause), "console request failed");
+    let mut response = message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        None,
+        "Unavailable",
+        "The service cannot reach its database right now. Try again in a moment.",
+        "/console/keys",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(crate::http::error::RETRY_AFTER_SECONDS));
+    response
+}

@@ -1,0 +1,105 @@
+//! Signing in and out.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+
+use super::{render, set_cookie, unavailable, Console, Me, Posted};
+use crate::apikeys::secret::Secret;
+use crate::app::App;
+use crate::http::extract::ClientIp;
+use crate::sessions::SignInError;
+
+#[derive(Template)]
+#[template(path = "console/sign_in.html")]
+struct SignInPage {
+    me: Option<Me>,
+    client_id: String,
+    error: Option<String>,
+}
+
+/// `GET /console`: the keys page when signed in, else sign-in.
+pub async fn home(console: Result<Console, Response>) -> Redirect {
+    match console {
+        Ok(_) => Redirect::to("/console/keys"),
+        Err(_) => Redirect::to("/console/sign-in"),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SignInQuery {
+    ended: Option<String>,
+}
+
+/// `GET /console/sign-in`.
+pub async fn sign_in_page(Query(query): Query<SignInQuery>) -> Response {
+    let error = query.ended.map(|_| "Your session has ended. Sign in again.".to_string());
+    render(StatusCode::OK, &SignInPage { me: None, client_id: String::new(), error })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SignInForm {
+    client_id: String,
+    client_secret: String,
+}
+
+/// A form with nothing but its token.
+#[derive(Deserialize, Default)]
+pub struct NoFields {}
+
+fn user_agent(headers: &HeaderMap) -> &str {
+    headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default()
+}
+
+/// `POST /console/sign-in`: a new session for an admin key.
+pub async fn sign_in(
+    State(app): State<Arc<App>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: Result<Form<SignInForm>, FormRejection>,
+) -> Response {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let secret = Secret::new(form.client_secret);
+    let client_id = form.client_id.trim().to_string();
+    match app.sessions.sign_in(&client_id, &secret, ip, user_agent(&headers)).await {
+        Ok((id, _)) => {
+            let mut response = Redirect::to("/console/keys").into_response();
+            response.headers_mut().insert(header::SET_COOKIE, set_cookie(&app, Some(&id)));
+            response
+        }
+        Err(SignInError::Unavailable(e)) => unavailable(&e),
+        Err(e) => {
+            let status = match e {
+                SignInError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+                SignInError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            let error = Some(e.to_string());
+            render(status, &SignInPage { me: None, client_id, error })
+        }
+    }
+}
+
+/// `POST /console/sign-out`: ends the session, audited.
+pub async fn sign_out(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Posted { console, .. }: Posted<NoFields>,
+) -> Response {
+    if let Err(e) =
+        app.sessions.sign_out(&console.id, &console.session, console.ip, user_agent(&headers)).await
+    {
+        return unavailable(&e);
+    }
+    let mut response = Redirect::to("/console/sign-in").into_response();
+    response.headers_mut().insert(header::SET_COOKIE, set_cookie(&app, None));
+    response
+}
