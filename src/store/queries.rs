@@ -34,9 +34,9 @@ async fn insert_audit(
     .bind(a.details.to_string())
     .execute(&mut *conn)
     .await?;
-    // Every audited change to a key, workspace or signing key is also a change
-    // other instances must see (events of the token path change nothing).
-    if !a.action.starts_with("token.") {
+    // Every audited change to a key, workspace or signing key is also a change other
+    // instances must see ([`AuditRecord::announces_change`]).
+    if a.announces_change() {
         if let Some(sql) = SERIALIZE {
             // Change ids must commit in order, or a reader could pass one by.
             sqlx::query(sql).execute(&mut *conn).await?;

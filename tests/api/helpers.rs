@@ -188,11 +188,23 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts an app with extra command-line settings, e.g. `["--trusted-proxies", "127.0.0.1/32"]`.
 pub async fn spawn_app_with(backend: Backend, extra_args: &[&str]) -> TestApp {
     let db = Arc::new(TestDatabase::new(backend).await);
-    let mut app = start(db, extra_args.iter().map(|s| s.to_string()).collect(), None, None).await;
+    bootstrapped(start(db, extra_args.iter().map(|s| s.to_string()).collect(), None, None).await)
+        .await
+}
+
+/// `app` with its first platform-admin key.
+async fn bootstrapped(mut app: TestApp) -> TestApp {
     let revealed = app.app.bootstrap().await.expect("bootstrap");
     app.admin_id = revealed.key.id.clone();
     app.admin_secret = revealed.secret.expose().to_string();
     app
+}
+
+/// Starts a bootstrapped app whose issuer (as clients reach it) is `issuer`, e.g.
+/// an https URL in front of this plain-http test server.
+pub async fn spawn_app_at(backend: Backend, issuer: &str) -> TestApp {
+    let db = Arc::new(TestDatabase::new(backend).await);
+    bootstrapped(start(db, vec![], None, Some(issuer.to_string())).await).await
 }
 
 /// Starts an instance on `db` without bootstrapping (for instances that start together).

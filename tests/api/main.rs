@@ -5,6 +5,7 @@ mod helpers;
 
 mod binary;
 mod cluster;
+mod console;
 mod discovery;
 mod door;
 mod hostile;

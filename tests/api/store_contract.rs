@@ -1,8 +1,8 @@
 //! The `Store` contract: the same behaviour from every backend.
 
 use keymint::store::{
-    self, AuditFilter, AuditRecord, KeyFilter, KeyRecord, KeyStatus, LastUse, SigningKeyRecord,
-    SigningKeyState, StoreError, UsageRow, WorkspaceRecord,
+    self, AuditFilter, AuditRecord, KeyFilter, KeyRecord, KeyStatus, LastUse, SessionRecord,
+    SigningKeyRecord, SigningKeyState, StoreError, UsageRow, WorkspaceRecord,
 };
 use serde_json::json;
 
@@ -417,7 +417,71 @@ async fn ping_writes_and_close_ends_the_connections(backend: Backend) {
     assert!(matches!(store.ping().await, Err(StoreError::Unavailable(_))));
 }
 
+async fn console_sessions_are_found_touched_pruned_and_ended(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let changes_before = store.latest_change().await.unwrap();
+    let session = |hash: &str, created_at: i64, seen_at: i64| SessionRecord {
+        id_hash: hash.into(),
+        key_id: "k1".into(),
+        secret_tag: "tag12345".into(),
+        created_at,
+        seen_at,
+    };
+    let old = session("h-old", 100, 100);
+    store.insert_session(&old, &audit("k1", "session.sign_in"), 0, 0).await.unwrap();
+    assert_eq!(store.find_session("h-old").await.unwrap(), Some(old));
+    store.touch_session("h-old", 150).await.unwrap();
+    assert_eq!(store.find_session("h-old").await.unwrap().unwrap().seen_at, 150);
+    // A new sign-in prunes sessions idle since before 200 (h-old) but keeps h-live.
+    let live = session("h-live", 190, 250);
+    store.insert_session(&live, &audit("k1", "session.sign_in"), 0, 0).await.unwrap();
+    store
+        .insert_session(&session("h-new", 300, 300), &audit("k1", "session.sign_in"), 200, 0)
+        .await
+        .unwrap();
+    assert_eq!(store.find_session("h-old").await.unwrap(), None, "idle: pruned");
+    assert!(store.find_session("h-live").await.unwrap().is_some());
+    store
+        .insert_session(&session("h-3", 400, 400), &audit("k1", "session.sign_in"), 0, 195)
+        .await
+        .unwrap();
+    assert_eq!(store.find_session("h-live").await.unwrap(), None, "too old: pruned");
+    // Sign-in events are audited but announce no change to other instances.
+    assert_eq!(store.latest_change().await.unwrap(), changes_before);
+    let events = store.list_audit(&AuditFilter { limit: 10, ..AuditFilter::default() }).await;
+    assert_eq!(
+        events.unwrap().iter().filter(|e| e.action == "session.sign_in").count(),
+        4,
+        "every sign-in is audited"
+    );
+    assert!(store.delete_session("h-new", Some(&audit("k1", "session.sign_out"))).await.unwrap());
+    assert!(!store.delete_session("h-new", None).await.unwrap(), "already ended");
+    assert_eq!(store.find_session("h-new").await.unwrap(), None);
+}
+
+async fn a_held_secret_is_taken_once_and_ends_with_its_session(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let session = SessionRecord {
+        id_hash: "h".into(),
+        key_id: "k1".into(),
+        secret_tag: "t".into(),
+        created_at: 1,
+        seen_at: 1,
+    };
+    store.insert_session(&session, &audit("k1", "session.sign_in"), 0, 0).await.unwrap();
+    assert_eq!(store.take_reveal("h").await.unwrap(), None);
+    store.put_reveal("h", "k1", b"sealed-one", 2).await.unwrap();
+    store.put_reveal("h", "k2", b"sealed-two", 3).await.unwrap();
+    assert_eq!(store.take_reveal("h").await.unwrap(), Some(("k2".into(), b"sealed-two".to_vec())));
+    assert_eq!(store.take_reveal("h").await.unwrap(), None, "taken once");
+    store.put_reveal("h", "k1", b"sealed", 4).await.unwrap();
+    store.delete_session("h", None).await.unwrap();
+    assert_eq!(store.take_reveal("h").await.unwrap(), None, "gone with the session");
+}
+
 on_both_backends!(
+    console_sessions_are_found_touched_pruned_and_ended,
+    a_held_secret_is_taken_once_and_ends_with_its_session,
     keys_round_trip_and_names_are_unique_per_workspace,
     updates_check_the_version_they_read,
     listing_filters_and_pages_in_a_stable_order,

@@ -1,0 +1,406 @@
+//! The console over plain HTTP: sessions, forgery checks, security headers, the
+//! one-time secret, and what ends a session. (`browser.rs` drives the same pages in
+//! a real browser.)
+
+use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{redirect::Policy, Response, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{spawn_app, spawn_app_at, spawn_app_with, Backend, TestApp};
+
+/// A browser-like client of the console: keeps the session cookie, sends `Origin`.
+pub struct ConsoleClient<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+    pub cookie: Option<String>,
+}
+
+impl<'a> ConsoleClient<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        let client = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
+        ConsoleClient { app, client, cookie: None }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        let mut request = self.client.get(self.app.url(path));
+        if let Some(cookie) = &self.cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// POSTs a form from this console's origin.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.post_from(path, form, &self.app.base).await
+    }
+
+    pub async fn post_from(&self, path: &str, form: &[(&str, &str)], origin: &str) -> Response {
+        let mut request = self.client.post(self.app.url(path)).header("origin", origin).form(form);
+        if let Some(cookie) = &self.cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Signs in; returns the response (a redirect to the keys page when it worked).
+    pub async fn sign_in(&mut self, id: &str, secret: &str) -> Response {
+        let response =
+            self.post("/console/sign-in", &[("client_id", id), ("client_secret", secret)]).await;
+        if let Some(set) = response.headers().get(SET_COOKIE) {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_string();
+            self.cookie = Some(pair);
+        }
+        response
+    }
+
+    /// The form token of the signed-in session, read from a page.
+    pub async fn form_token(&self) -> String {
+        let page = self.get("/console/keys").await.text().await.unwrap();
+        let at = page.find("name=\"form_token\" value=\"").expect("a form token on the page");
+        page[at + 25..at + 25 + 64].to_string()
+    }
+
+    /// POSTs a form with the session's form token added.
+    pub async fn submit(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        let token = self.form_token().await;
+        let mut fields = form.to_vec();
+        fields.push(("form_token", &token));
+        self.post(path, &fields).await
+    }
+}
+
+fn location(response: &Response) -> String {
+    response.headers().get(LOCATION).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+}
+
+fn assert_console_headers(headers: &HeaderMap) {
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    for directive in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'"] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+}
+
+async fn every_console_answer_carries_the_security_headers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut console = ConsoleClient::new(&app);
+    for path in ["/console", "/console/sign-in", "/console/keys", "/console/assets/console.css"] {
+        assert_console_headers(console.get(path).await.headers());
+    }
+    let signed_in = console.sign_in(&app.admin_id, &app.admin_secret).await;
+    assert_console_headers(signed_in.headers());
+    let page = console.get("/console/keys").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_console_headers(page.headers());
+    assert!(page.text().await.unwrap().contains("<h1>API keys</h1>"));
+}
+
+async fn signing_in_sets_a_strict_http_only_cookie_and_stores_only_its_hash(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut console = ConsoleClient::new(&app);
+    let response = console.sign_in(&app.admin_id, &app.admin_secret).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/console/keys");
+    let set = response.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    assert!(set.starts_with("keymint_session="), "{set}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain http: {set}");
+    let id = console.cookie.clone().unwrap().split_once('=').unwrap().1.to_string();
+    assert!(app.app.store.find_session(&id).await.unwrap().is_none(), "never the id itself");
+    let hash: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, id.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let stored = app.app.store.find_session(&hash).await.unwrap().expect("the hash is stored");
+    assert_eq!(stored.key_id, app.admin_id);
+    // A second sign-in gets a new id.
+    let first = console.cookie.clone();
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    assert_ne!(console.cookie, first);
+    assert!(!crate::helpers::captured_logs().contains(&id), "the session id is never logged");
+}
+
+async fn over_https_the_cookie_is_host_prefixed_and_secure(backend: Backend) {
+    let app = spawn_app_at(backend, "https://keys.example.test").await;
+    let mut console = ConsoleClient::new(&app);
+    let response = console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let set = response.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(set.starts_with("__Host-keymint_session="), "{set}");
+    assert!(set.contains("; Secure") && set.contains("Path=/"), "{set}");
+}
+
+async fn a_wrong_secret_is_refused_and_counts_against_the_limits(backend: Backend) {
+    let app = spawn_app_with(backend, &["--auth-failures-per-ip", "3"]).await;
+    let mut console = ConsoleClient::new(&app);
+    let wrong = format!("{}x", &app.admin_secret[..app.admin_secret.len() - 1]);
+    let response = console.sign_in(&app.admin_id, &wrong).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.headers().get(SET_COOKIE).is_none());
+    let page = response.text().await.unwrap();
+    assert!(page.contains("the client ID or secret is wrong"), "{page}");
+    assert!(page.contains(&app.admin_id), "the client ID is kept in the form");
+    assert!(!page.contains(&wrong), "the secret is never echoed");
+    for _ in 0..3 {
+        console.sign_in(&app.admin_id, &wrong).await;
+    }
+    // The address is now over its limit: even the right secret waits (imported-style
+    // guessing protection is the token endpoint's, shared here).
+    let throttled = console.sign_in("unknownkeyid0000", "km_live_nope").await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+async fn a_key_without_management_scopes_cannot_sign_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (id, secret) = app.new_client("plain", &["read:things/*"]).await;
+    let mut console = ConsoleClient::new(&app);
+    let response = console.sign_in(&id, &secret).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.text().await.unwrap().contains("holds no management scope"));
+    let (id, secret) = app.new_client("introspector", &["keymint:introspect"]).await;
+    assert_eq!(console.sign_in(&id, &secret).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn a_cross_site_post_is_refused_and_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (victim, _) = app.new_client("victim", &["read:a"]).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let token = console.form_token().await;
+    let path = format!("/console/keys/{victim}/deactivate");
+    let form = [("form_token", token.as_str())];
+    let evil = console.post_from(&path, &form, "https://evil.example").await;
+    assert_eq!(evil.status(), StatusCode::FORBIDDEN);
+    assert_console_headers(evil.headers());
+    // Fetch metadata wins over Origin: a same-site page on another port is not this origin.
+    let request = reqwest::Client::new()
+        .post(app.url(&path))
+        .header(COOKIE, console.cookie.clone().unwrap())
+        .header("sec-fetch-site", "same-site")
+        .form(&form);
+    assert_eq!(request.send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    // Right origin, no token, or another session's token: refused too.
+    assert_eq!(console.post(&path, &[]).await.status(), StatusCode::FORBIDDEN);
+    let mut other = ConsoleClient::new(&app);
+    other.sign_in(&app.admin_id, &app.admin_secret).await;
+    let foreign = other.form_token().await;
+    assert_ne!(foreign, token);
+    assert_eq!(
+        console.post(&path, &[("form_token", &foreign)]).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let key = app.app.store.find_key(&victim).await.unwrap().unwrap();
+    assert_eq!(key.status.as_str(), "active", "nothing changed");
+    // The same form with the token works.
+    let done = console.post(&path, &form).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER, "{:?}", done.text().await);
+    let key = app.app.store.find_key(&victim).await.unwrap().unwrap();
+    assert_eq!(key.status.as_str(), "inactive");
+}
+
+async fn a_created_secret_is_shown_once_and_works(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let fields = [
+        ("name", "billing"),
+        ("description", "charges cards"),
+        ("environment", "production"),
+        ("type", "access"),
+        ("scopes", "read:invoices/*\nwrite:charges/*"),
+        ("allowed_cidrs", ""),
+        ("audiences", ""),
+        ("expires", "30d"),
+    ];
+    let review =
+        console.submit("/console/keys/new", &[&fields[..], &[("intent", "review")]].concat()).await;
+    assert_eq!(review.status(), StatusCode::OK);
+    let page = review.text().await.unwrap();
+    assert!(page.contains("Review the new key") && page.contains("write:charges/*"), "{page}");
+    assert_eq!(app.app.store.count_keys().await.unwrap(), 1, "a review creates nothing");
+
+    let created =
+        console.submit("/console/keys/new", &[&fields[..], &[("intent", "create")]].concat()).await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let target = location(&created);
+    assert!(target.ends_with("/secret") && !target.contains("km_"), "{target}");
+    let shown = console.get(&target).await;
+    assert_console_headers(shown.headers());
+    let page = shown.text().await.unwrap();
+    let at = page.find("value=\"km_live_").expect("the secret is on the page") + 7;
+    let secret = page[at..].split('"').next().unwrap().to_string();
+    let id = target.split('/').nth(3).unwrap().to_string();
+    assert!(page.contains(&format!("{id}:{secret}")) && page.contains("/oauth/token"), "curl");
+    let token = app.token_basic(&id, &secret, &[]).await;
+    assert_eq!(token.status(), StatusCode::OK, "the revealed secret exchanges");
+    let again = console.get(&target).await.text().await.unwrap();
+    assert!(!again.contains(&secret), "shown once");
+    assert!(again.contains("shown once and cannot be shown again"));
+    assert!(!crate::helpers::captured_logs().contains(&secret));
+}
+
+async fn form_errors_are_shown_beside_their_fields_with_the_values_kept(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let response = console
+        .submit(
+            "/console/keys/new",
+            &[
+                ("name", "edge"),
+                ("description", "kept text"),
+                ("environment", "production"),
+                ("type", "access"),
+                ("scopes", "read:a"),
+                ("allowed_cidrs", "10.0.0.0/8\nnot-a-range"),
+                ("expires", "none"),
+                ("intent", "review"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("id=\"cidrs-error\""), "{page}");
+    assert!(page.contains("Allowed IP ranges: "), "{page}");
+    assert!(page.contains("kept text") && page.contains("not-a-range"), "values kept");
+    let wildcard = console
+        .submit(
+            "/console/keys/new",
+            &[
+                ("name", "open"),
+                ("environment", "staging"),
+                ("type", "access"),
+                ("allowed_cidrs", "0.0.0.0/0"),
+                ("intent", "review"),
+            ],
+        )
+        .await;
+    let page = wildcard.text().await.unwrap();
+    assert!(page.contains("0.0.0.0/0 allows every address"), "{page}");
+}
+
+async fn a_hostile_name_is_shown_as_text(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_key(json!({"name": "<script>alert(1)</script>\"'&"})).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let page = console.get("/console/keys").await.text().await.unwrap();
+    assert!(!page.contains("<script>alert"), "never markup");
+    assert!(page.contains("&#60;script&#62;alert(1)&#60;/script&#62;&#34;&#39;&#38;"), "{page}");
+}
+
+/// Signs in as a fresh admin key, returning its id and the signed-in client.
+async fn admin_session<'a>(app: &'a TestApp, name: &str) -> (String, ConsoleClient<'a>) {
+    let (id, secret) = app.new_client(name, &["keymint:keys:write", "keymint:keys:read"]).await;
+    let mut console = ConsoleClient::new(app);
+    assert_eq!(console.sign_in(&id, &secret).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(console.get("/console/keys").await.status(), StatusCode::OK);
+    (id, console)
+}
+
+async fn ended(console: &ConsoleClient<'_>) {
+    let response = console.get("/console/keys").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/console/sign-in?ended=1");
+}
+
+async fn a_session_ends_with_its_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    for (name, action) in [("r", "revoke"), ("d", "deactivate"), ("x", "delete"), ("o", "rotate")] {
+        let (id, console) = admin_session(&app, name).await;
+        let response = match action {
+            "delete" => app.delete_with(&admin, &format!("/v1/keys/{id}")).await,
+            _ => app.post_with(&admin, &format!("/v1/keys/{id}/{action}"), &json!({})).await,
+        };
+        assert!(response.status().is_success(), "{action}: {}", response.status());
+        ended(&console).await;
+    }
+    // Expiry ends it too.
+    let (id, console) = admin_session(&app, "e").await;
+    app.patch_with(&admin, &format!("/v1/keys/{id}"), &json!({"expires_in": "1h"})).await;
+    app.clock.advance(3601);
+    ended(&console).await;
+}
+
+async fn a_session_ends_when_idle_and_at_its_lifetime(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, console) = admin_session(&app, "idle").await;
+    app.clock.advance(keymint::sessions::IDLE_SECONDS - 60);
+    assert_eq!(console.get("/console/keys").await.status(), StatusCode::OK, "still active");
+    app.clock.advance(keymint::sessions::IDLE_SECONDS + 1);
+    ended(&console).await;
+
+    let (_, console) = admin_session(&app, "long").await;
+    let steps = keymint::sessions::LIFETIME_SECONDS / (keymint::sessions::IDLE_SECONDS - 60);
+    for _ in 0..steps {
+        app.clock.advance(keymint::sessions::IDLE_SECONDS - 60);
+        assert_eq!(console.get("/console/keys").await.status(), StatusCode::OK);
+    }
+    app.clock.advance(keymint::sessions::IDLE_SECONDS - 60);
+    ended(&console).await;
+}
+
+async fn signing_in_and_out_is_audited_with_address_and_user_agent(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let token = console.form_token().await;
+    let out = console.post("/console/sign-out", &[("form_token", &token)]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(out.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    ended(&console).await;
+    let admin = app.admin_token().await;
+    let audit: serde_json::Value = app.get_with(&admin, "/v1/audit").await.json().await.unwrap();
+    let events: Vec<&serde_json::Value> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().starts_with("session."))
+        .collect();
+    let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["session.sign_out", "session.sign_in"], "newest first");
+    for event in events {
+        assert_eq!(event["actor"], app.admin_id.as_str());
+        assert_eq!(event["actor_ip"], "127.0.0.1");
+        assert!(event["details"]["user_agent"].is_string());
+    }
+}
+
+async fn a_read_only_admin_gets_no_write_controls_and_no_writes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (victim, _) = app.new_client("victim", &["read:a"]).await;
+    let (id, secret) = app.new_client("auditor", &["keymint:keys:read"]).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&id, &secret).await;
+    let list = console.get("/console/keys").await.text().await.unwrap();
+    assert!(list.contains("read-only") && !list.contains("Create key"), "{list}");
+    let page = console.get(&format!("/console/keys/{victim}")).await.text().await.unwrap();
+    for control in [">Rotate<", ">Revoke<", ">Delete<", ">Deactivate<", ">Edit<"] {
+        assert!(!page.contains(control), "{control} shown to a read-only admin");
+    }
+    let refused = console.submit(&format!("/console/keys/{victim}/deactivate"), &[]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(console.get("/console/keys/new").await.status(), StatusCode::FORBIDDEN);
+}
+
+crate::on_both_backends!(
+    every_console_answer_carries_the_security_headers,
+    signing_in_sets_a_strict_http_only_cookie_and_stores_only_its_hash,
+    over_https_the_cookie_is_host_prefixed_and_secure,
+    a_wrong_secret_is_refused_and_counts_against_the_limits,
+    a_key_without_management_scopes_cannot_sign_in,
+    a_cross_site_post_is_refused_and_changes_nothing,
+    a_created_secret_is_shown_once_and_works,
+    form_errors_are_shown_beside_their_fields_with_the_values_kept,
+    a_hostile_name_is_shown_as_text,
+    a_session_ends_with_its_key,
+    a_session_ends_when_idle_and_at_its_lifetime,
+    signing_in_and_out_is_audited_with_address_and_user_agent,
+    a_read_only_admin_gets_no_write_controls_and_no_writes,
+);
