@@ -1,10 +1,33 @@
-//! Enables the PostgreSQL half of the test suite when `TEST_DATABASE_URL` is set;
-//! without it those tests are reported as ignored with the reason.
+//! Enables the parts of the test suite that need outside programs, and says why
+//! when they are skipped:
+//! - the PostgreSQL half, when `TEST_DATABASE_URL` is set;
+//! - the browser tests, when `chromedriver` is found (`CHROMEDRIVER`, or on `PATH`).
+//!   Under `CI=true` a missing `chromedriver` fails a test instead (`browser.rs`):
+//!   CI must run them.
+
+use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(keymint_postgres_tests)");
+    println!("cargo:rustc-check-cfg=cfg(keymint_browser_tests)");
     println!("cargo:rerun-if-env-changed=TEST_DATABASE_URL");
+    println!("cargo:rerun-if-env-changed=CHROMEDRIVER");
+    println!("cargo:rerun-if-env-changed=PATH");
     if std::env::var("TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty()) {
         println!("cargo:rustc-cfg=keymint_postgres_tests");
     }
+    if let Some(path) = chromedriver() {
+        println!("cargo:rerun-if-changed={}", path.display());
+        println!("cargo:rustc-cfg=keymint_browser_tests");
+        println!("cargo:rustc-env=KEYMINT_CHROMEDRIVER={}", path.display());
+    }
+}
+
+fn chromedriver() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("CHROMEDRIVER").map(PathBuf::from) {
+        return path.is_file().then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("chromedriver"))
+        .find(|p| Path::new(p).is_file())
 }

@@ -17,3 +17,13 @@ document.addEventListener("click", (event) => {
     done();
   }
 });
+
+// A revealed secret must not come back with the back button: browsers may keep the
+// page in memory (back-forward cache) despite `Cache-Control: no-store`. Remove it
+// when the page is left, and reload it (to "shown once") if it is restored.
+window.addEventListener("pagehide", () => {
+  document.querySelectorAll(".reveal").forEach((section) => section.remove());
+});
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted && document.querySelector("[data-reveal]")) window.location.reload();
+});

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod binary;
+mod browser;
 mod cluster;
 mod console;
 mod discovery;

@@ -1,0 +1,475 @@
+//! The console in a real browser: Debian's `chromium`, driven through `chromedriver`
+//! (WebDriver) against a real server. Controls are found by their accessible names
+//! (label text, button text), as a person finds them.
+//!
+//! Without `chromedriver` these tests are reported ignored with the reason; under
+//! `CI=true` that is a failure (`ci_runs_the_browser_tests`).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{elements::Element, Client, ClientBuilder, Locator};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::helpers::{Backend, TestApp};
+
+/// Runs each listed `async fn name(backend: Backend)` in a browser on each backend.
+macro_rules! in_a_browser_on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(keymint_browser_tests), ignore = "browser tests skipped: chromedriver not found")]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(all(keymint_browser_tests, keymint_postgres_tests)), ignore = "browser or PostgreSQL run skipped: chromedriver not found or TEST_DATABASE_URL not set")]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+#[test]
+fn ci_runs_the_browser_tests() {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(
+        !ci || cfg!(keymint_browser_tests),
+        "CI=true but chromedriver was not found when the tests were built: install the \
+         chromium and chromium-driver packages"
+    );
+}
+
+/// Browsers running at once: each is a few hundred MB and a busy core.
+static BROWSERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// A headless Chromium session and the chromedriver serving it (killed on drop).
+pub struct Browser {
+    pub client: Client,
+    base: String,
+    _driver: tokio::process::Child,
+    _permit: tokio::sync::SemaphorePermit<'static>,
+}
+
+impl Browser {
+    /// A new browser, pointed at nothing yet.
+    pub async fn open(app: &TestApp) -> Browser {
+        let permit = BROWSERS.acquire().await.unwrap();
+        let path = option_env!("KEYMINT_CHROMEDRIVER").unwrap_or("chromedriver");
+        let mut driver = tokio::process::Command::new(path)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let mut lines = BufReader::new(driver.stdout.take().unwrap()).lines();
+        let port = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(port) = line.split("started successfully on port ").nth(1) {
+                    return port.trim_end_matches('.').trim().to_string();
+                }
+            }
+            panic!("chromedriver exited before it listened")
+        })
+        .await
+        .expect("chromedriver listens within 30 s");
+        // Keep reading so chromedriver never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1280,1000"]
+            }),
+        );
+        let client = ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a browser session");
+        Browser { client, base: app.base.clone(), _driver: driver, _permit: permit }
+    }
+
+    pub async fn go(&self, path: &str) {
+        self.client.goto(&format!("{}{path}", self.base)).await.unwrap();
+    }
+
+    /// The path (and query) of the page shown.
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        }
+    }
+
+    /// The visible text of the page.
+    pub async fn text(&self) -> String {
+        self.client.find(Locator::Css("body")).await.unwrap().text().await.unwrap()
+    }
+
+    /// The form control labelled exactly `label`.
+    pub async fn field(&self, label: &str) -> Element {
+        let xpath = format!("//label[normalize-space()={}]", xpath_text(label));
+        self.field_by(&xpath, label).await
+    }
+
+    async fn field_by(&self, label_xpath: &str, what: &str) -> Element {
+        let label = self
+            .client
+            .find(Locator::XPath(label_xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no label {what:?}: {e}"));
+        let id = label.attr("for").await.unwrap().expect("the label names its control");
+        self.client.find(Locator::Id(&id)).await.unwrap()
+    }
+
+    /// Replaces the value of the field labelled `label`.
+    pub async fn fill(&self, label: &str, value: &str) {
+        let field = self.field(label).await;
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+
+    /// Chooses the option with `value` in the select labelled `label`.
+    pub async fn choose(&self, label: &str, value: &str) {
+        self.field(label).await.select_by_value(value).await.unwrap();
+    }
+
+    /// The button or button-styled link named `name`.
+    pub async fn control(&self, name: &str) -> Option<Element> {
+        let xpath =
+            format!("//*[(self::button or self::a) and normalize-space()={}]", xpath_text(name));
+        self.client.find(Locator::XPath(&xpath)).await.ok()
+    }
+
+    /// Clicks the control named `name` and waits for the page it leads to.
+    pub async fn click(&self, name: &str) {
+        let old = self.client.find(Locator::Css("html")).await.unwrap();
+        self.press(name).await;
+        // The old document's root goes stale once the next page replaces it.
+        crate::helpers::wait_until(Duration::from_secs(15), "the next page", || async {
+            old.tag_name().await.is_err() && self.loaded().await
+        })
+        .await;
+    }
+
+    /// Clicks the control named `name`, expecting no new page (a checkbox, a
+    /// button the browser itself refuses to submit, a copy button).
+    pub async fn press(&self, name: &str) {
+        self.control(name)
+            .await
+            .unwrap_or_else(|| panic!("no control named {name:?} on {}", self.base))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn loaded(&self) -> bool {
+        let state = self.client.execute("return document.readyState", vec![]).await;
+        state.is_ok_and(|s| s == "complete")
+    }
+
+    /// Signs in with a key's id and secret.
+    pub async fn sign_in(&self, id: &str, secret: &str) {
+        self.go("/console").await;
+        self.fill("Client ID", id).await;
+        self.fill("Client secret", secret).await;
+        self.click("Sign in").await;
+    }
+}
+
+/// `text` as an XPath string literal.
+fn xpath_text(text: &str) -> String {
+    if text.contains('\'') {
+        format!("\"{text}\"")
+    } else {
+        format!("'{text}'")
+    }
+}
+
+async fn an_admin_signs_in_and_out_and_a_wrong_secret_is_refused(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, "km_live_wrong").await;
+    assert_eq!(browser.path().await, "/console/sign-in");
+    assert!(browser.text().await.contains("the client ID or secret is wrong"));
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    assert_eq!(browser.path().await, "/console/keys");
+    let page = browser.text().await;
+    assert!(page.contains("API keys") && page.contains("platform admin"), "{page}");
+    assert!(page.contains("platform-admin"), "the signed-in key is shown: {page}");
+    assert!(!page.contains(&app.admin_secret), "never the secret");
+    browser.click("Sign out").await;
+    assert_eq!(browser.path().await, "/console/sign-in");
+    browser.go("/console/keys").await;
+    assert_eq!(browser.path().await, "/console/sign-in", "signed out for good");
+    browser.client.close().await.unwrap();
+}
+
+async fn a_key_created_in_the_form_exchanges_and_its_secret_is_shown_once(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    browser.click("Create key").await;
+    browser.fill("Name", "checkout").await;
+    browser.fill("Description", "the checkout service").await;
+    browser.fill("Environment", "staging").await;
+    browser.fill("Scopes", "read:orders/*\nwrite:carts/*").await;
+    browser.fill("Allowed IP ranges", "0.0.0.0/0").await;
+    browser.choose("Expires", "90d").await;
+    browser.click("Review").await;
+    let review = browser.text().await;
+    assert!(review.contains("Review the new key"), "{review}");
+    assert!(review.contains("0.0.0.0/0 allows every address"), "the wildcard warning");
+    // Back to the form, values kept; narrow the range, review again, create.
+    browser.click("Back to edit").await;
+    assert_eq!(browser.field("Name").await.prop("value").await.unwrap().unwrap(), "checkout");
+    browser.fill("Allowed IP ranges", "127.0.0.0/8").await;
+    browser.click("Review").await;
+    assert!(!browser.text().await.contains("allows every address"));
+    browser.click("Create key").await;
+
+    let reveal_path = browser.path().await;
+    assert!(reveal_path.ends_with("/secret") && !reveal_path.contains("km_"), "{reveal_path}");
+    let secret =
+        browser.field("Client secret").await.prop("value").await.unwrap().expect("the secret");
+    assert!(secret.starts_with("km_test_"), "a staging key: {secret}");
+    let id = reveal_path.split('/').nth(3).unwrap().to_string();
+    let curl = browser.field("Exchange it for a token").await.prop("value").await.unwrap();
+    assert!(curl.unwrap().contains(&format!("-u '{id}:{secret}'")));
+    assert!(browser.control("Copy").await.is_some());
+    let token = app.token_basic(&id, &secret, &[("scope", "read:orders/*")]).await;
+    assert_eq!(token.status(), reqwest::StatusCode::OK, "the revealed secret works");
+
+    // Continue needs the checkbox: the browser refuses to submit without it.
+    browser.press("Continue").await;
+    assert_eq!(browser.path().await, reveal_path, "not ticked, not gone");
+    let stored = browser.field_by("//label[contains(., 'stored')]", "stored").await;
+    stored.click().await.unwrap();
+    browser.click("Continue").await;
+    assert!(browser.path().await.starts_with(&format!("/console/keys/{id}")));
+    assert!(browser.text().await.contains("checkout"));
+    browser.client.back().await.unwrap();
+    assert!(!browser.text().await.contains(&secret), "back does not show it");
+    browser.client.refresh().await.unwrap();
+    let page = browser.text().await;
+    assert!(!page.contains(&secret), "a reload does not show it");
+    assert!(page.contains("shown once"), "{page}");
+    browser.client.close().await.unwrap();
+}
+
+async fn search_and_filters_narrow_the_list_and_stay_in_the_url(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    app.create_key(json!({"name": "alpha-web", "type": "gateway"})).await;
+    app.create_key(json!({"name": "beta-web", "environment": "staging"})).await;
+    let gone = app.create_key(json!({"name": "alpha-old"})).await;
+    let id = gone["id"].as_str().unwrap();
+    app.post_with(&admin, &format!("/v1/keys/{id}/deactivate"), &json!({})).await;
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    let all = browser.text().await;
+    assert!(all.contains("alpha-web") && all.contains("beta-web"));
+    assert!(!all.contains("alpha-old"), "active keys by default");
+
+    browser.fill("Search", "alpha").await;
+    browser.click("Apply filters").await;
+    let found = browser.text().await;
+    assert!(found.contains("alpha-web") && !found.contains("beta-web"), "{found}");
+    browser.choose("Status", "inactive").await;
+    browser.click("Apply filters").await;
+    let path = browser.path().await;
+    assert!(path.contains("q=alpha") && path.contains("status=inactive"), "{path}");
+    let inactive = browser.text().await;
+    assert!(inactive.contains("alpha-old") && !inactive.contains("alpha-web"), "{inactive}");
+
+    // The view is a bookmark.
+    browser.go("/console/keys?status=all&environment=staging").await;
+    let staging = browser.text().await;
+    assert!(staging.contains("beta-web") && !staging.contains("alpha-web"), "{staging}");
+    browser.go("/console/keys?status=all&type=gateway").await;
+    let gateways = browser.text().await;
+    assert!(gateways.contains("alpha-web") && !gateways.contains("beta-web"), "{gateways}");
+    assert_eq!(browser.field("Type").await.prop("value").await.unwrap().unwrap(), "gateway");
+
+    // Server-side paging: 30 more keys make two pages of 25.
+    for n in 0..30 {
+        app.clock.advance(1);
+        app.create_key(json!({"name": format!("bulk-{n:02}")})).await;
+    }
+    browser.go("/console/keys?q=bulk").await;
+    let first = browser.text().await;
+    assert!(first.contains("bulk-00") && !first.contains("bulk-29"), "oldest first");
+    browser.click("Next page").await;
+    let second = browser.text().await;
+    assert!(second.contains("bulk-29") && !second.contains("bulk-00"), "{second}");
+    browser.client.close().await.unwrap();
+}
+
+async fn rotating_in_the_browser_replaces_the_secret(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let (id, old) = app.new_client("rotating", &["read:a"]).await;
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    browser.click("rotating").await;
+    assert_eq!(
+        browser.client.find(Locator::Css("h1")).await.unwrap().text().await.unwrap(),
+        "rotating"
+    );
+    browser.choose("Old secret keeps working for", "0").await;
+    browser.click("Rotate").await;
+    let new = browser.field("Client secret").await.prop("value").await.unwrap().unwrap();
+    assert_ne!(new, old);
+    let refused = app.token_basic(&id, &old, &[]).await;
+    assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED, "the old secret stops");
+    assert_eq!(app.token_basic(&id, &new, &[]).await.status(), reqwest::StatusCode::OK);
+    browser.client.close().await.unwrap();
+}
+
+async fn revoke_and_delete_ask_for_the_name(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let (id, secret) = app.new_client("doomed", &["read:a"]).await;
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    browser.go(&format!("/console/keys/{id}")).await;
+    browser.click("Revoke").await;
+    assert!(browser.text().await.contains("permanent"));
+    browser.fill("Type the key's name to confirm", "doomd").await;
+    browser.click("Revoke").await;
+    assert!(browser.text().await.contains("type the key's name exactly"), "a typo is refused");
+    assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), reqwest::StatusCode::OK);
+    browser.fill("Type the key's name to confirm", "doomed").await;
+    browser.click("Revoke").await;
+    let page = browser.text().await;
+    assert!(page.contains("revoked"), "{page}");
+    assert!(browser.control("Rotate").await.is_none(), "no rotation of a revoked key");
+    assert_eq!(
+        app.token_basic(&id, &secret, &[]).await.status(),
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+
+    browser.click("Delete").await;
+    assert!(browser.text().await.contains("audit log keeps the event"));
+    browser.fill("Type the key's name to confirm", "doomed").await;
+    browser.click("Delete").await;
+    assert!(browser.path().await.starts_with("/console/keys"));
+    assert!(app.app.store.find_key(&id).await.unwrap().is_none(), "deleted");
+    browser.client.close().await.unwrap();
+}
+
+async fn read_only_and_workspace_admins_see_only_what_they_may(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let other = app.post_json(&admin, "/v1/workspaces", &json!({"name": "other-team"})).await;
+    let other_ws = other["id"].as_str().unwrap();
+    let theirs = app.create_key(json!({"name": "their-key", "workspace_id": other_ws})).await;
+    let (ours, _) = app.new_client("our-key", &["read:a"]).await;
+    let (reader, reader_secret) = app.new_client("reader", &["keymint:keys:read"]).await;
+    let (ws_admin, ws_secret) =
+        app.new_client("team-admin", &["keymint:keys:read", "keymint:keys:write"]).await;
+
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&reader, &reader_secret).await;
+    assert!(browser.text().await.contains("read-only"));
+    assert!(browser.control("Create key").await.is_none());
+    browser.go(&format!("/console/keys/{ours}")).await;
+    assert!(browser.text().await.contains("our-key"));
+    for control in ["Edit", "Rotate", "Deactivate", "Revoke", "Delete"] {
+        assert!(browser.control(control).await.is_none(), "{control} shown to a reader");
+    }
+    browser.click("Sign out").await;
+
+    browser.sign_in(&ws_admin, &ws_secret).await;
+    let page = browser.text().await;
+    assert!(page.contains("workspace admin") && page.contains("our-key"), "{page}");
+    assert!(!page.contains("their-key"), "another workspace's key is not listed");
+    assert!(browser.control("Create key").await.is_some());
+    browser.go(&format!("/console/keys/{}", theirs["id"].as_str().unwrap())).await;
+    assert!(browser.text().await.contains("Not found"), "nor reachable by its id");
+    browser.go("/console/keys/new").await;
+    assert!(
+        browser.client.find(Locator::Id("workspace_id")).await.is_err(),
+        "no workspace choice for a workspace admin"
+    );
+    browser.client.close().await.unwrap();
+}
+
+async fn a_hostile_name_is_text_and_a_cross_site_form_changes_nothing(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let hostile = "<img src=x onerror=alert(1)>";
+    let key = app.create_key(json!({"name": hostile})).await;
+    let id = key["id"].as_str().unwrap().to_string();
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    browser.go(&format!("/console/keys/{id}")).await;
+    let heading = browser.client.find(Locator::Css("h1")).await.unwrap().text().await.unwrap();
+    assert_eq!(heading, hostile, "shown as text");
+    assert!(browser.client.find(Locator::Css("main img")).await.is_err(), "never an element");
+
+    // A page on another origin (same host, another port: same-site, so the strict
+    // cookie is sent) posts the deactivate form, even with the right form token.
+    let token = browser
+        .client
+        .find(Locator::Css("input[name=form_token]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    let evil = format!(
+        "<!doctype html><form method=post action='{}/console/keys/{id}/deactivate'>\
+         <input type=hidden name=form_token value='{token}'><button>Win a prize</button></form>",
+        app.base
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let evil_addr = listener.local_addr().unwrap();
+    let router = axum::Router::new()
+        .route("/", axum::routing::get(move || async move { axum::response::Html(evil) }));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    browser.client.goto(&format!("http://{evil_addr}/")).await.unwrap();
+    browser.click("Win a prize").await;
+    assert!(browser.text().await.contains("not sent from this console"));
+    let stored = app.app.store.find_key(&id).await.unwrap().unwrap();
+    assert_eq!(stored.status.as_str(), "active", "nothing changed");
+    browser.client.close().await.unwrap();
+}
+
+async fn revoking_the_signed_in_key_ends_the_session(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let (id, secret) =
+        app.new_client("short-lived", &["keymint:keys:read", "keymint:keys:write"]).await;
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&id, &secret).await;
+    assert_eq!(browser.path().await, "/console/keys");
+    let admin = app.admin_token().await;
+    app.post_with(&admin, &format!("/v1/keys/{id}/revoke"), &json!({})).await;
+    browser.go("/console/keys").await;
+    assert_eq!(browser.path().await, "/console/sign-in?ended=1");
+    assert!(browser.text().await.contains("Your session has ended"));
+    browser.client.close().await.unwrap();
+}
+
+in_a_browser_on_both_backends!(
+    an_admin_signs_in_and_out_and_a_wrong_secret_is_refused,
+    a_key_created_in_the_form_exchanges_and_its_secret_is_shown_once,
+    search_and_filters_narrow_the_list_and_stay_in_the_url,
+    rotating_in_the_browser_replaces_the_secret,
+    revoke_and_delete_ask_for_the_name,
+    read_only_and_workspace_admins_see_only_what_they_may,
+    a_hostile_name_is_text_and_a_cross_site_form_changes_nothing,
+    revoking_the_signed_in_key_ends_the_session,
+);
