@@ -473,3 +473,71 @@ in_a_browser_on_both_backends!(
     a_hostile_name_is_text_and_a_cross_site_form_changes_nothing,
     revoking_the_signed_in_key_ends_the_session,
 );
+
+/// Takes the screenshots in `docs/images/` from the real pages. Run by
+/// `scripts/screenshots`, which passes the folder in `KEYMINT_SCREENSHOTS`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes docs/images; run scripts/screenshots to refresh them"]
+async fn screenshots_of_the_console() {
+    let dir = std::path::PathBuf::from(std::env::var("KEYMINT_SCREENSHOTS").unwrap());
+    std::fs::create_dir_all(&dir).unwrap();
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    let admin = app.admin_token().await;
+    for (name, environment, key_type, scopes) in [
+        ("billing-service", "production", "access", vec!["read:invoices/*", "write:charges/*"]),
+        ("edge-gateway", "production", "gateway", vec!["read:*"]),
+        ("reporting-job", "staging", "access", vec!["read:reports/**"]),
+    ] {
+        app.clock.advance(60);
+        app.create_key(json!({
+            "name": name, "environment": environment, "type": key_type, "scopes": scopes,
+            "allowed_cidrs": ["10.20.0.0/16"], "expires_in": "90d",
+        }))
+        .await;
+    }
+    let rotated = app.create_key(json!({"name": "mobile-app", "scopes": ["read:profile"]})).await;
+    let rotated_id = rotated["id"].as_str().unwrap();
+    app.post_with(
+        &admin,
+        &format!("/v1/keys/{rotated_id}/rotate"),
+        &json!({"grace_seconds": 3600}),
+    )
+    .await;
+    let browser = Browser::open(&app).await;
+    let shot = |name: &'static str| {
+        let browser = &browser;
+        let path = dir.join(format!("console-{name}.png"));
+        async move {
+            std::fs::write(path, browser.client.screenshot().await.unwrap()).unwrap();
+        }
+    };
+    browser.client.set_window_size(1280, 860).await.unwrap();
+    browser.go("/console").await;
+    shot("sign-in").await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    shot("keys").await;
+    browser.click("Create key").await;
+    browser.fill("Name", "checkout").await;
+    browser.fill("Description", "Checkout service, EU region").await;
+    browser.fill("Scopes", "read:orders/*\nwrite:carts/*").await;
+    browser.fill("Allowed IP ranges", "0.0.0.0/0").await;
+    browser.choose("Expires", "90d").await;
+    shot("create").await;
+    browser.click("Review").await;
+    shot("review").await;
+    browser.click("Create key").await;
+    shot("secret").await;
+    browser.go(&format!("/console/keys/{rotated_id}")).await;
+    shot("key").await;
+    browser.click("Edit").await;
+    browser.fill("Scopes", "").await;
+    browser.fill("Allowed IP ranges", "192.0.2.0/24").await;
+    browser.click("Review changes").await;
+    shot("edit-review").await;
+    browser.go(&format!("/console/keys/{rotated_id}/revoke")).await;
+    shot("revoke").await;
+    browser.client.set_window_size(400, 860).await.unwrap();
+    browser.go("/console/keys").await;
+    shot("keys-phone").await;
+    browser.client.close().await.unwrap();
+}

@@ -138,7 +138,8 @@ async fn over_https_the_cookie_is_host_prefixed_and_secure(backend: Backend) {
 async fn a_wrong_secret_is_refused_and_counts_against_the_limits(backend: Backend) {
     let app = spawn_app_with(backend, &["--auth-failures-per-ip", "3"]).await;
     let mut console = ConsoleClient::new(&app);
-    let wrong = format!("{}x", &app.admin_secret[..app.admin_secret.len() - 1]);
+    let (head, last) = app.admin_secret.split_at(app.admin_secret.len() - 1);
+    let wrong = format!("{head}{}", if last == "x" { "y" } else { "x" });
     let response = console.sign_in(&app.admin_id, &wrong).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(response.headers().get(SET_COOKIE).is_none());
@@ -389,7 +390,76 @@ async fn a_read_only_admin_gets_no_write_controls_and_no_writes(backend: Backend
     assert_eq!(console.get("/console/keys/new").await.status(), StatusCode::FORBIDDEN);
 }
 
+async fn an_edit_is_reviewed_with_its_risks_before_it_is_saved(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app
+        .create_key(
+            json!({"name": "svc", "scopes": ["read:a", "write:b"], "environment": "staging"}),
+        )
+        .await;
+    let id = key["id"].as_str().unwrap();
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let path = format!("/console/keys/{id}/edit");
+    let form = [
+        ("name", "svc"),
+        ("description", ""),
+        ("scopes", "read:a"),
+        ("allowed_cidrs", "10.0.0.0/8"),
+        ("audiences", ""),
+        ("expires", "keep"),
+        ("environment", "production"),
+    ];
+    let review = console.submit(&path, &[&form[..], &[("intent", "review")]].concat()).await;
+    assert_eq!(review.status(), StatusCode::OK);
+    let page = review.text().await.unwrap();
+    assert!(page.contains("removing write:b"), "{page}");
+    assert!(page.contains("narrower IP ranges"), "{page}");
+    let stored = app.app.store.find_key(id).await.unwrap().unwrap();
+    assert_eq!(stored.scopes, ["read:a", "write:b"], "a review changes nothing");
+
+    let saved = console.submit(&path, &[&form[..], &[("intent", "save")]].concat()).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&saved), format!("/console/keys/{id}?done=updated"));
+    let stored = app.app.store.find_key(id).await.unwrap().unwrap();
+    assert_eq!(stored.scopes, ["read:a"]);
+    assert_eq!(stored.allowed_cidrs, ["10.0.0.0/8"]);
+    assert_eq!(stored.environment, "staging", "the environment is fixed");
+
+    let mut bad_form = form.to_vec();
+    bad_form[2] = ("scopes", "read:a\nbad scope");
+    bad_form.push(("intent", "review"));
+    let bad = console.submit(&path, &bad_form).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().await.unwrap().contains("id=\"scopes-error\""));
+}
+
+async fn a_rotation_with_grace_shows_when_the_old_secret_was_last_used(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (id, old) = app.new_client("moving", &["read:a"]).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let rotated =
+        console.submit(&format!("/console/keys/{id}/rotate"), &[("grace_seconds", "3600")]).await;
+    assert_eq!(location(&rotated), format!("/console/keys/{id}/secret"));
+    let page = console.get(&location(&rotated)).await.text().await.unwrap();
+    let at = page.find("value=\"km_live_").unwrap() + 7;
+    let new = page[at..].split('"').next().unwrap().to_string();
+    assert_ne!(new, old);
+    app.clock.advance(5);
+    assert_eq!(app.token_basic(&id, &old, &[]).await.status(), StatusCode::OK, "in grace");
+    let key = console.get(&format!("/console/keys/{id}")).await.text().await.unwrap();
+    assert!(key.contains("in grace") && key.contains("Old secret works until"), "{key}");
+    assert!(!key.contains("never since the rotation"), "the old secret's last use is shown");
+    let bad =
+        console.submit(&format!("/console/keys/{id}/rotate"), &[("grace_seconds", "x")]).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().await.unwrap().contains("grace_seconds: must be between 0 and"));
+}
+
 crate::on_both_backends!(
+    an_edit_is_reviewed_with_its_risks_before_it_is_saved,
+    a_rotation_with_grace_shows_when_the_old_secret_was_last_used,
     every_console_answer_carries_the_security_headers,
     signing_in_sets_a_strict_http_only_cookie_and_stores_only_its_hash,
     over_https_the_cookie_is_host_prefixed_and_secure,

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::filters;
 use super::forms::{self, EditForm, Errors, KeyForm};
 use super::session::NoFields;
 use super::{render, Console, Me, Posted};

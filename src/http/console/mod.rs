@@ -30,6 +30,21 @@ use crate::http::extract::ClientIp;
 use crate::report::Chain;
 use crate::sessions::{form_token_matches, Session, SessionError, SessionId};
 
+/// Filters of the console's templates (askama finds them as `filters` in the
+/// module of each template).
+mod filters {
+    /// An RFC 3339 instant as people read it: `2026-11-30 18:00 UTC` (the exact
+    /// instant stays in the `<time datetime>` attribute).
+    #[askama::filter_fn]
+    pub fn when(at: impl std::fmt::Display, _: &dyn askama::Values) -> askama::Result<String> {
+        let at = at.to_string();
+        Ok(match at.split_once('T') {
+            Some((day, time)) if time.len() >= 5 => format!("{day} {} UTC", &time[..5]),
+            _ => at,
+        })
+    }
+}
+
 /// The console's routes.
 pub fn router() -> Router<Arc<App>> {
     Router::new()
