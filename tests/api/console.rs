@@ -154,6 +154,7 @@ async fn a_wrong_secret_is_refused_and_counts_against_the_limits(backend: Backen
     // guessing protection is the token endpoint's, shared here).
     let throttled = console.sign_in("unknownkeyid0000", "km_live_nope").await;
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(throttled.headers().contains_key("retry-after"));
 }
 
 async fn a_key_without_management_scopes_cannot_sign_in(backend: Backend) {
@@ -457,7 +458,42 @@ async fn a_rotation_with_grace_shows_when_the_old_secret_was_last_used(backend: 
     assert!(bad.text().await.unwrap().contains("grace_seconds: must be between 0 and"));
 }
 
+async fn a_platform_admin_imports_a_legacy_secret_that_is_never_shown_back(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let form = console.get("/console/keys/new").await.text().await.unwrap();
+    assert!(form.contains("Import an existing secret"), "offered to a platform admin");
+    let legacy = "legacy-value-0123456789abcdef";
+    let fields = [
+        ("name", "legacy"),
+        ("environment", "production"),
+        ("type", "access"),
+        ("expires", "none"),
+        ("secret", legacy),
+    ];
+    let review =
+        console.submit("/console/keys/new", &[&fields[..], &[("intent", "review")]].concat()).await;
+    let page = review.text().await.unwrap();
+    assert!(page.contains("imported") && !page.contains(legacy), "never put back in a page");
+    let created =
+        console.submit("/console/keys/new", &[&fields[..], &[("intent", "create")]].concat()).await;
+    let target = location(&created);
+    assert!(target.ends_with("?done=imported"), "{target}");
+    let id = target.split('/').nth(3).unwrap().split('?').next().unwrap().to_string();
+    let key = console.get(&target).await.text().await.unwrap();
+    assert!(key.contains("never shown again") && !key.contains(legacy));
+    assert_eq!(app.token_basic(&id, legacy, &[]).await.status(), StatusCode::OK);
+
+    let (ws_admin, secret) = app.new_client("team", &["keymint:keys:write"]).await;
+    let mut team = ConsoleClient::new(&app);
+    team.sign_in(&ws_admin, &secret).await;
+    let form = team.get("/console/keys/new").await.text().await.unwrap();
+    assert!(!form.contains("Import an existing secret"), "platform admins only");
+}
+
 crate::on_both_backends!(
+    a_platform_admin_imports_a_legacy_secret_that_is_never_shown_back,
     an_edit_is_reviewed_with_its_risks_before_it_is_saved,
     a_rotation_with_grace_shows_when_the_old_secret_was_last_used,
     every_console_answer_carries_the_security_headers,

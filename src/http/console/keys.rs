@@ -208,6 +208,8 @@ pub async fn create(
     let mut form: KeyForm = form;
     match form.intent.as_str() {
         "create" => match app.keys.create(actor, form.to_new_key()).await {
+            // An imported secret is the admin's own: it is never shown back.
+            Ok(created) if created.key.imported => after(&created.key.id, "imported"),
             Ok(revealed) => reveal(&app, &console, revealed).await,
             Err(e) => refused_form(&app, &console, form, e).await,
         },
@@ -343,6 +345,9 @@ pub async fn show(
 ) -> Response {
     let notice = match params.done.as_str() {
         "updated" => Some("Changes saved.".to_string()),
+        "imported" => Some(
+            "The key was created with the imported secret, which is never shown again.".to_string(),
+        ),
         "activated" => Some("The key is active again.".to_string()),
         "deactivated" => {
             Some("The key is deactivated: it gets no tokens until activated.".to_string())

@@ -82,8 +82,17 @@ pub async fn sign_in(
                 SignInError::Busy => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::UNAUTHORIZED,
             };
+            let retry = match e {
+                SignInError::Throttled(seconds) => Some(seconds),
+                SignInError::Busy => Some(crate::http::error::RETRY_AFTER_SECONDS),
+                _ => None,
+            };
             let error = Some(e.to_string());
-            render(status, &SignInPage { me: None, client_id, error })
+            let mut response = render(status, &SignInPage { me: None, client_id, error });
+            if let Some(seconds) = retry {
+                response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+            }
+            response
         }
     }
 }
