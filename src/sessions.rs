@@ -55,8 +55,7 @@ impl SessionId {
     }
 
     fn hash(&self) -> String {
-        let d = digest::digest(&digest::SHA256, self.expose().as_bytes());
-        d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        hex(digest::digest(&digest::SHA256, self.expose().as_bytes()).as_ref())
     }
 
     /// A value derived from the id for `purpose`, which reveals nothing of the id.
@@ -258,11 +257,7 @@ impl Sessions {
             key_name: key.name.clone(),
             masked_secret: key.masked_secret.clone(),
             workspace_id: key.workspace_id.clone(),
-            form_token: id
-                .derive(b"keymint console form")
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            form_token: hex(&id.derive(b"keymint console form")),
         }
     }
 
@@ -287,6 +282,10 @@ impl Sessions {
             details: json!({ "user_agent": user_agent }),
         }
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether `given` is the session's form token, compared in constant time.

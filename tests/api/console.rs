@@ -293,6 +293,11 @@ async fn a_hostile_name_is_shown_as_text(backend: Backend) {
     console.sign_in(&app.admin_id, &app.admin_secret).await;
     let page = console.get("/console/keys").await.text().await.unwrap();
     assert!(!page.contains("<script>alert"), "never markup");
+    let bad_filter = console.get("/console/keys?status=gone&q=%3Cb%3E").await;
+    assert_eq!(bad_filter.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad_filter = bad_filter.text().await.unwrap();
+    assert!(bad_filter.contains("status: must be active, inactive, expired, revoked or all"));
+    assert!(bad_filter.contains("value=\"&#60;b&#62;\""), "the search is kept, escaped");
     assert!(page.contains("&#60;script&#62;alert(1)&#60;/script&#62;&#34;&#39;&#38;"), "{page}");
 }
 

@@ -108,18 +108,10 @@ pub async fn list(
                 found.data.into_iter().map(|key| Row { badges: key.badges(now), key }).collect();
             (rows, found.next_cursor, None)
         }
-        Err(e) => match Errors::from_refusal(&e) {
-            Some(errors) => (
-                vec![],
-                None,
-                errors.general().map(String::from).or_else(|| {
-                    ["q", "status", "type", "environment"]
-                        .iter()
-                        .find_map(|f| errors.of(f).map(String::from))
-                }),
-            ),
-            None => return forms::refused(e, console.me()),
-        },
+        // A filter the domain refuses (a control character, an unknown status) is
+        // shown above the empty list, with the filters kept for correction.
+        Err(ManageError::Invalid(field)) => (vec![], None, Some(field.to_string())),
+        Err(e) => return forms::refused(e, console.me()),
     };
     let template = ListPage {
         me: console.me(),
