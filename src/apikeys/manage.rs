@@ -652,6 +652,25 @@ impl Keys {
         })
     }
 
+    /// Ends a rotation's grace period now: the pre-rotation secret stops working at
+    /// once (tokens it minted stop being accepted by `/v1` and introspection).
+    /// Without a grace period running, nothing changes.
+    pub async fn end_grace(&self, actor: &Actor, id: &str) -> Result<KeyView, ManageError> {
+        let (key, _) = self
+            .mutate(actor, id, "key.end_grace", |key, now| {
+                let Some(until) = key.previous_expires_at.filter(|until| *until > now) else {
+                    return Ok(None);
+                };
+                key.previous_secret_hash = None;
+                key.previous_expires_at = None;
+                Ok(Some(json!({
+                    "previous_secret_expires_at": {"from": rfc3339(until), "to": rfc3339(now)},
+                })))
+            })
+            .await?;
+        Ok(KeyView::new(&key, self.clock.now()))
+    }
+
     /// Refuses unless `typed` is the key's name: the guard a person passes before a
     /// permanent action (revoke, delete) from a console.
     pub async fn confirm_name(

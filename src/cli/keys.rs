@@ -111,6 +111,12 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// End a rotation's grace period: the old secret stops working now.
+    EndGrace {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop a key until it is activated again.
     Deactivate {
         id: String,
@@ -274,6 +280,9 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Revoke { id, json } => {
             done(&app.keys.revoke(&actor, &id).await?, json, "revoked")
+        }
+        KeysCommand::EndGrace { id, json } => {
+            done(&app.keys.end_grace(&actor, &id).await?, json, "ended the grace period of")
         }
         KeysCommand::Deactivate { id, json } => {
             done(&app.keys.set_active(&actor, &id, false).await?, json, "deactivated")

@@ -49,6 +49,7 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::get, keys::update, keys::delete))
         .routes(routes!(keys::rotate))
+        .routes(routes!(keys::end_grace))
         .routes(routes!(keys::activate))
         .routes(routes!(keys::deactivate))
         .routes(routes!(keys::revoke))

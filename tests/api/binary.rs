@@ -175,6 +175,9 @@ fn the_cli_manages_the_whole_key_lifecycle_and_is_audited_as_cli() {
 
     let rotated = run_json(d, &["keys", "rotate", &id, "--grace-seconds", "60", "--json"]);
     assert_ne!(rotated["client_secret"], first_secret.as_str());
+    assert!(rotated["previous_secret_expires_at"].is_string());
+    let ended = run_json(d, &["keys", "end-grace", &id, "--json"]);
+    assert_eq!(ended["previous_secret_expires_at"], serde_json::Value::Null);
     assert_eq!(run_json(d, &["keys", "deactivate", &id, "--json"])["status"], "inactive");
     assert_eq!(run_json(d, &["keys", "activate", &id, "--json"])["status"], "active");
     assert_eq!(run_json(d, &["keys", "usage", &id, "--json"])["data"], serde_json::json!([]));
@@ -198,6 +201,7 @@ fn the_cli_manages_the_whole_key_lifecycle_and_is_audited_as_cli() {
             "key.revoke",
             "key.activate",
             "key.deactivate",
+            "key.end_grace",
             "key.rotate",
             "key.update",
             "key.create"

@@ -457,6 +457,7 @@ async fn a_rotation_with_grace_shows_when_the_old_secret_was_last_used(backend: 
     let key = console.get(&format!("/console/keys/{id}")).await.text().await.unwrap();
     assert!(key.contains("in grace") && key.contains("Old secret works until"), "{key}");
     assert!(!key.contains("never since the rotation"), "the old secret's last use is shown");
+    assert!(key.contains("End grace now"));
     let bad =
         console.submit(&format!("/console/keys/{id}/rotate"), &[("grace_seconds", "x")]).await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);

@@ -194,7 +194,50 @@ async fn edits_report_what_changed_and_take_effect_on_the_next_request(backend: 
     );
 }
 
+async fn ending_the_grace_stops_the_old_secret_and_its_tokens_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let (id, old) = app.new_client("moving", &["keymint:keys:read"]).await;
+    let rotated: Value = app
+        .post_with(&admin, &format!("/v1/keys/{id}/rotate"), &json!({"grace_seconds": 86_400}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new = rotated["client_secret"].as_str().unwrap().to_string();
+    let old_token = app.access_token(&id, &old).await;
+    assert_eq!(app.get_with(&old_token, "/v1/keys").await.status(), StatusCode::OK, "in grace");
+
+    let ended = post(&app, &admin, &format!("/v1/keys/{id}/end-grace")).await;
+    assert_eq!(ended.status(), StatusCode::OK);
+    let key: Value = ended.json().await.unwrap();
+    assert_eq!(key["previous_secret_expires_at"], Value::Null);
+    assert_eq!(exchange_status(&app, &id, &old).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(exchange_status(&app, &id, &new).await, StatusCode::OK);
+    assert_eq!(
+        app.get_with(&old_token, "/v1/keys").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "tokens of the old secret stop too"
+    );
+
+    // Again: nothing to end, nothing changes, nothing is audited twice.
+    assert_eq!(
+        post(&app, &admin, &format!("/v1/keys/{id}/end-grace")).await.status(),
+        StatusCode::OK
+    );
+    let audit: Value =
+        app.get_with(&admin, &format!("/v1/audit?target_id={id}")).await.json().await.unwrap();
+    let ends =
+        audit["data"].as_array().unwrap().iter().filter(|e| e["action"] == "key.end_grace").count();
+    assert_eq!(ends, 1);
+    let (reader, secret) = app.new_client("reader", &["keymint:keys:read"]).await;
+    let reader = app.access_token(&reader, &secret).await;
+    let refused = post(&app, &reader, &format!("/v1/keys/{id}/end-grace")).await;
+    assert_problem(refused, StatusCode::FORBIDDEN, "insufficient-scope").await;
+}
+
 on_both_backends!(
+    ending_the_grace_stops_the_old_secret_and_its_tokens_at_once,
     each_state_allows_or_refuses_a_token,
     rotation_without_grace_stops_the_old_secret_at_once,
     rotation_with_grace_accepts_both_secrets_until_the_grace_ends,

@@ -126,6 +126,18 @@ pub async fn rotate(
     Ok(reveal(StatusCode::OK, rotation.revealed, json!({"previous_secret_expires_at": until})))
 }
 
+/// `POST /v1/keys/{id}/end-grace`: the pre-rotation secret stops working now.
+#[utoipa::path(post, path = "/v1/keys/{id}/end-grace", tag = "keys",
+    responses((status = 200, description = "The key, its grace period over (unchanged if none was running)", body = KeyView), (status = 404, description = "No such key")),
+    security(("bearer" = [])))]
+pub async fn end_grace(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<KeyView>, Problem> {
+    Ok(Json(app.keys.end_grace(&actor, &id).await?))
+}
+
 /// `POST /v1/keys/{id}/activate`: reactivate a deactivated key.
 #[utoipa::path(post, path = "/v1/keys/{id}/activate", tag = "keys",
     responses((status = 200, description = "The key", body = KeyView), (status = 404, description = "No such key"), (status = 409, description = "The key is revoked")),

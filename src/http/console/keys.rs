@@ -285,6 +285,8 @@ struct KeyPage {
     can_write: bool,
     active: bool,
     revoked: bool,
+    /// The pre-rotation secret still works.
+    in_grace: bool,
     grace_choices: [(&'static str, &'static str); 5],
     notice: Option<String>,
     error: Option<String>,
@@ -313,10 +315,12 @@ async fn key_page(
         None => (StatusCode::OK, None),
     };
     use crate::store::KeyStatus;
+    let badges = key.badges(app.clock.now());
     let template = KeyPage {
         me: console.me(),
         form_token: console.session.form_token.clone(),
-        badges: key.badges(app.clock.now()),
+        in_grace: badges.contains(&"in grace"),
+        badges,
         can_write: console.session.actor.holds(ManagementScope::KeysWrite),
         active: key.status != KeyStatus::Inactive,
         revoked: key.status == KeyStatus::Revoked,
@@ -341,6 +345,7 @@ pub async fn show(
             "The key was created with the imported secret, which is never shown again.".to_string(),
         ),
         "activated" => Some("The key is active again.".to_string()),
+        "grace-ended" => Some("The old secret no longer works.".to_string()),
         "deactivated" => {
             Some("The key is deactivated: it gets no tokens until activated.".to_string())
         }
@@ -397,6 +402,18 @@ pub async fn activate(
 ) -> Response {
     match app.keys.set_active(&console.session.actor, &id, true).await {
         Ok(key) => after(&key.id, "activated"),
+        Err(e) => action_refused(&app, &console, &id, e).await,
+    }
+}
+
+/// `POST /console/keys/{id}/end-grace`: the old secret stops working now.
+pub async fn end_grace(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Posted { console, .. }: Posted<NoFields>,
+) -> Response {
+    match app.keys.end_grace(&console.session.actor, &id).await {
+        Ok(key) => after(&key.id, "grace-ended"),
         Err(e) => action_refused(&app, &console, &id, e).await,
     }
 }

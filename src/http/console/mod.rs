@@ -58,6 +58,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/keys/{id}/secret", get(keys::secret))
         .route("/console/keys/{id}/edit", get(keys::edit_form).post(keys::edit))
         .route("/console/keys/{id}/rotate", post(keys::rotate))
+        .route("/console/keys/{id}/end-grace", post(keys::end_grace))
         .route("/console/keys/{id}/activate", post(keys::activate))
         .route("/console/keys/{id}/deactivate", post(keys::deactivate))
         .route("/console/keys/{id}/revoke", get(keys::revoke_page).post(keys::revoke))
