@@ -4,8 +4,9 @@
 //!
 //! - The session id is 32 random base62 characters (about 190 bits), held only in
 //!   the admin's cookie; the store keeps its SHA-256.
-//! - A session ends after [`IDLE_SECONDS`] without a request, [`LIFETIME_SECONDS`]
-//!   after sign-in, at sign-out, and at the first request after its key is revoked,
+//! - A session ends after [`IDLE_SECONDS`](crate::sessions::IDLE_SECONDS) without
+//!   a request, [`LIFETIME_SECONDS`](crate::sessions::LIFETIME_SECONDS) after
+//!   sign-in, at sign-out, and at the first request after its key is revoked,
 //!   deactivated, deleted or expired, loses its management scopes, or stops
 //!   accepting the secret it signed in with (a rotation, once any grace is over).
 //! - Forms carry a token derived from the session id, so a page from elsewhere

@@ -129,9 +129,19 @@ pub struct KeyDraft {
 /// What an edit would change (`{field: {from, to}}`), and what it may break.
 #[derive(Debug, Clone)]
 pub struct EditPreview {
+    /// The key as it would be after the edit.
     pub key: KeyView,
     pub changes: Value,
     pub warnings: Vec<String>,
+}
+
+/// What an edit from `before` to `after` may break, or let in.
+fn edit_warnings(before: &KeyRecord, after: &KeyRecord, now: i64) -> Vec<String> {
+    let mut warnings = validate::narrowing_warnings(before, after, now);
+    if after.allowed_cidrs != before.allowed_cidrs {
+        warnings.extend(validate::cidr_warnings(&after.allowed_cidrs));
+    }
+    warnings
 }
 
 /// A checked edit: the fields to set, each already valid.
@@ -541,28 +551,33 @@ impl Keys {
         Ok(KeyView::new(&key, self.clock.now()))
     }
 
-    /// Edits a key. Returns the key and what changed (`{field: {from, to}}`), so a
-    /// console can warn that calls may start failing.
+    /// Edits a key. Returns the key, what changed (`{field: {from, to}}`) and what
+    /// the change may break at once, so every door can warn that calls may start
+    /// failing.
     pub async fn update(
         &self,
         actor: &Actor,
         id: &str,
         update: KeyUpdate,
-    ) -> Result<(KeyView, Value), ManageError> {
+    ) -> Result<EditPreview, ManageError> {
         let now = self.clock.now();
         // Validate everything before touching the key.
         let edit = Self::check_edit(actor, update, now)?;
+        let mut warnings = Vec::new();
         let (key, details) = self
             .mutate(actor, id, "key.update", |key, _| {
                 Self::refuse_if_revoked(key, "edited")?;
-                Ok(edit.apply(key))
+                let before = key.clone();
+                let changes = edit.apply(key);
+                warnings = edit_warnings(&before, key, now);
+                Ok(changes)
             })
             .await?;
-        Ok((KeyView::new(&key, now), details.unwrap_or_else(|| json!({}))))
+        let changes = details.unwrap_or_else(|| json!({}));
+        Ok(EditPreview { key: KeyView::new(&key, now), changes, warnings })
     }
 
-    /// What [`Keys::update`] would change, without changing it, and what the change
-    /// may break at once (narrower scopes, address ranges or audiences, an earlier expiry).
+    /// What [`Keys::update`] would answer, without saving anything.
     pub async fn preview_update(
         &self,
         actor: &Actor,
@@ -576,11 +591,8 @@ impl Keys {
         Self::refuse_if_revoked(&before, "edited")?;
         let mut after = before.clone();
         let changes = edit.apply(&mut after).unwrap_or_else(|| json!({}));
-        let mut warnings = validate::narrowing_warnings(&before, &after, now);
-        if after.allowed_cidrs != before.allowed_cidrs {
-            warnings.extend(validate::cidr_warnings(&after.allowed_cidrs));
-        }
-        Ok(EditPreview { key: KeyView::new(&before, now), changes, warnings })
+        let warnings = edit_warnings(&before, &after, now);
+        Ok(EditPreview { key: KeyView::new(&after, now), changes, warnings })
     }
 
     fn check_edit(actor: &Actor, update: KeyUpdate, now: i64) -> Result<Edit, ManageError> {

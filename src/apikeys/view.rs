@@ -80,7 +80,7 @@ pub const EXPIRES_SOON_SECONDS: i64 = 7 * 86_400;
 
 impl KeyView {
     /// Labels for people: the status, then `expires soon` (an active key within
-    /// [`EXPIRES_SOON_SECONDS`] of its expiry) and `in grace` (the pre-rotation
+    /// `EXPIRES_SOON_SECONDS` of its expiry) and `in grace` (the pre-rotation
     /// secret still works) where they apply.
     pub fn badges(&self, now: i64) -> Vec<&'static str> {
         let at = |s: &Option<String>| s.as_deref().and_then(crate::clock::parse_rfc3339);

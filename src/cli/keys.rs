@@ -99,6 +99,9 @@ pub enum KeysCommand {
         /// Remove the expiry.
         #[arg(long)]
         no_expiry: bool,
+        /// Show what would change and what it may break, saving nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         json: bool,
     },
@@ -305,6 +308,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             expires_at,
             expires_in,
             no_expiry,
+            dry_run,
             json,
         } => {
             let update = KeyUpdate {
@@ -316,15 +320,25 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 expires_at: if no_expiry { Some(None) } else { expires_at.map(Some) },
                 expires_in,
             };
-            let (key, changes) = app.keys.update(&actor, &id, update).await?;
+            let edited = if dry_run {
+                app.keys.preview_update(&actor, &id, update).await?
+            } else {
+                app.keys.update(&actor, &id, update).await?
+            };
             if json {
-                let mut body = serde_json::to_value(&key)?;
-                body["changes"] = changes;
+                let mut body = serde_json::to_value(&edited.key)?;
+                body["changes"] = edited.changes;
+                body["warnings"] = serde_json::json!(edited.warnings);
+                body["dry_run"] = serde_json::json!(dry_run);
                 return output::json(&body);
             }
-            println!("updated {} ({})", key.id, key.name);
-            for (field, change) in changes.as_object().into_iter().flatten() {
+            let verb = if dry_run { "would update (nothing saved)" } else { "updated" };
+            println!("{verb} {} ({})", edited.key.id, edited.key.name);
+            for (field, change) in edited.changes.as_object().into_iter().flatten() {
                 println!("  {field}: {} -> {}", change["from"], change["to"]);
+            }
+            for warning in &edited.warnings {
+                println!("  warning: {warning}");
             }
             Ok(())
         }

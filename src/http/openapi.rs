@@ -239,8 +239,14 @@ pub mod schemas {
     pub struct UpdatedKey {
         #[serde(flatten)]
         key: KeyView,
+        /// `{field: {from, to}}` for each field that changed (or would change).
         #[schema(value_type = Object)]
         changes: Value,
+        /// What the change may break at once: narrower scopes, IP ranges or
+        /// audiences, an earlier expiry, a range that lets every address in.
+        warnings: Vec<String>,
+        /// `true` when nothing was saved (`?dry_run=true`).
+        dry_run: bool,
     }
 
     #[derive(Serialize, ToSchema)]

@@ -236,7 +236,39 @@ async fn ending_the_grace_stops_the_old_secret_and_its_tokens_at_once(backend: B
     assert_problem(refused, StatusCode::FORBIDDEN, "insufficient-scope").await;
 }
 
+async fn a_dry_run_edit_answers_the_change_and_its_risks_and_saves_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let key = app.create_key(json!({"name": "svc", "scopes": ["read:a", "write:b"]})).await;
+    let id = key["id"].as_str().unwrap();
+    let edit = json!({"scopes": ["read:a"], "allowed_cidrs": ["0.0.0.0/0"]});
+    let preview: Value = app
+        .patch_with(&admin, &format!("/v1/keys/{id}?dry_run=true"), &edit)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(preview["dry_run"], true);
+    assert_eq!(preview["scopes"], json!(["read:a"]), "the key as it would be");
+    assert_eq!(preview["changes"]["scopes"]["from"], json!(["read:a", "write:b"]));
+    let warnings = preview["warnings"].as_array().unwrap();
+    assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("removing write:b")));
+    assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("0.0.0.0/0 allows every")));
+    let stored: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
+    assert_eq!(stored["scopes"], json!(["read:a", "write:b"]), "nothing saved");
+    assert_eq!(stored["updated_at"], key["updated_at"]);
+
+    let saved: Value =
+        app.patch_with(&admin, &format!("/v1/keys/{id}"), &edit).await.json().await.unwrap();
+    assert_eq!(saved["dry_run"], false);
+    assert_eq!(saved["warnings"], preview["warnings"], "the same warnings when saving");
+    assert_eq!(saved["scopes"], json!(["read:a"]));
+    let bad = app.patch_with(&admin, &format!("/v1/keys/{id}?dry_run=maybe"), &edit).await;
+    assert_problem(bad, StatusCode::BAD_REQUEST, "malformed-request").await;
+}
+
 on_both_backends!(
+    a_dry_run_edit_answers_the_change_and_its_risks_and_saves_nothing,
     ending_the_grace_stops_the_old_secret_and_its_tokens_at_once,
     each_state_allows_or_refuses_a_token,
     rotation_without_grace_stops_the_old_secret_at_once,

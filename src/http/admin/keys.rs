@@ -67,9 +67,21 @@ pub async fn get(
     Ok(Json(app.keys.get(&actor, &id).await?))
 }
 
-/// `PATCH /v1/keys/{id}`: edit; the response's `changes` says what changed.
-#[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys", request_body = KeyUpdate,
-    responses((status = 200, description = "The key, with `changes`: {field: {from, to}}", body = crate::http::openapi::schemas::UpdatedKey),
+/// Query of an edit.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EditQuery {
+    /// `true`: check the edit and answer what it would change, saving nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `PATCH /v1/keys/{id}`: edit; the response's `changes` says what changed, and
+/// `warnings` what the change may break at once. With `?dry_run=true` nothing is
+/// saved: the answer is the key as it would be.
+#[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys", request_body = KeyUpdate, params(EditQuery),
+    responses((status = 200, description = "The key, with `changes`: {field: {from, to}} and `warnings`", body = crate::http::openapi::schemas::UpdatedKey),
               (status = 404, description = "No such key"),
               (status = 409, description = "The key is revoked, or the name is taken"),
               (status = 422, description = "A field is invalid")),
@@ -78,11 +90,18 @@ pub async fn update(
     State(app): State<Arc<App>>,
     Caller(actor): Caller,
     Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<EditQuery>,
     ApiJson(update): ApiJson<KeyUpdate>,
 ) -> Result<Json<Value>, Problem> {
-    let (key, changes) = app.keys.update(&actor, &id, update).await?;
-    let mut body = serde_json::to_value(key).unwrap_or_default();
-    body["changes"] = changes;
+    let preview = if query.dry_run {
+        app.keys.preview_update(&actor, &id, update).await?
+    } else {
+        app.keys.update(&actor, &id, update).await?
+    };
+    let mut body = serde_json::to_value(preview.key).unwrap_or_default();
+    body["changes"] = preview.changes;
+    body["warnings"] = json!(preview.warnings);
+    body["dry_run"] = json!(query.dry_run);
     Ok(Json(body))
 }
 

@@ -633,7 +633,7 @@ pub async fn edit(
     let actor = &console.session.actor;
     let result = match form.intent.as_str() {
         "save" => match app.keys.update(actor, &id, form.to_update()).await {
-            Ok((key, _)) => return after(&key.id, "updated"),
+            Ok(edited) => return after(&edited.key.id, "updated"),
             Err(e) => e,
         },
         "review" => match app.keys.preview_update(actor, &id, form.to_update()).await {
