@@ -93,29 +93,34 @@ impl Audit {
             (None, own) if !actor.platform => own.clone(),
             (None, _) => None,
         };
-        let before_id = match &query.cursor {
-            Some(c) => Some(c.parse::<i64>().map_err(|_| crate::apikeys::FieldError {
-                field: "cursor".into(),
-                reason: "is not a cursor returned by this API".into(),
-            })?),
-            None => None,
-        };
+        let before = query.cursor.as_deref().map(decode_cursor).transpose()?;
         let filter = AuditFilter {
             workspace_id,
             target_id: validate_filter("target_id", query.target_id.as_deref())?,
             actor: validate_filter("actor", query.actor.as_deref())?,
             action: validate_filter("action", query.action.as_deref())?,
-            before_id,
+            before,
             limit: limit + 1,
         };
         self.usage.flush().await?;
         let mut rows = self.store.list_audit(&filter).await?;
         let next_cursor = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
-            rows.last().map(|r| r.id.to_string())
+            rows.last().map(|r| format!("{}.{}", r.at, r.id))
         } else {
             None
         };
         Ok(AuditPage { data: rows.iter().map(Into::into).collect(), next_cursor })
     }
+}
+
+/// The position a cursor names: `at.id` of the last event of the previous page.
+fn decode_cursor(cursor: &str) -> Result<(i64, i64), crate::apikeys::FieldError> {
+    cursor
+        .split_once('.')
+        .and_then(|(at, id)| Some((at.parse().ok()?, id.parse().ok()?)))
+        .ok_or_else(|| crate::apikeys::FieldError {
+            field: "cursor".into(),
+            reason: "is not a cursor returned by this API".into(),
+        })
 }

@@ -284,15 +284,16 @@ impl AuditRecord {
     }
 }
 
-/// Filters for reading the audit log, newest first.
+/// Filters for reading the audit log, newest first by the time events happened
+/// (`at`, then `id`).
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub workspace_id: Option<String>,
     pub target_id: Option<String>,
     pub actor: Option<String>,
     pub action: Option<String>,
-    /// Keyset pagination: rows with an id strictly below this one.
-    pub before_id: Option<i64>,
+    /// Keyset pagination: events before this `(at, id)`, in the listing's order.
+    pub before: Option<(i64, i64)>,
     pub limit: i64,
 }
 

@@ -411,10 +411,13 @@ impl Store for This {
         if let Some(a) = &f.action {
             q.push(" AND action = ").push_bind(a.clone());
         }
-        if let Some(before) = f.before_id {
-            q.push(" AND id < ").push_bind(before);
+        if let Some((at, id)) = f.before {
+            q.push(" AND (at < ").push_bind(at);
+            q.push(" OR (at = ").push_bind(at);
+            q.push(" AND id < ").push_bind(id);
+            q.push("))");
         }
-        q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit);
+        q.push(" ORDER BY at DESC, id DESC LIMIT ").push_bind(f.limit);
         let rows: Vec<AuditRow> = q.build_query_as().fetch_all(&self.pool).await?;
         rows.into_iter().map(AuditRecord::try_from).collect()
     }

@@ -298,10 +298,9 @@ async fn the_audit_log_filters_and_pages_newest_first(backend: Backend) {
     let all = store.list_audit(&AuditFilter { limit: 100, ..Default::default() }).await.unwrap();
     assert_eq!(all.len(), 5, "the workspace and four keys");
     assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
-    let page = store
-        .list_audit(&AuditFilter { before_id: Some(all[1].id), limit: 2, ..Default::default() })
-        .await
-        .unwrap();
+    let before = Some((all[1].at, all[1].id));
+    let page =
+        store.list_audit(&AuditFilter { before, limit: 2, ..Default::default() }).await.unwrap();
     assert_eq!(page.iter().map(|e| e.id).collect::<Vec<_>>(), [all[2].id, all[3].id]);
     let by = |f: AuditFilter| {
         let store = store.clone();
@@ -321,6 +320,16 @@ async fn the_audit_log_filters_and_pages_newest_first(backend: Backend) {
         by(AuditFilter { workspace_id: Some("ws_z".into()), ..Default::default() }).await,
         0
     );
+    // An event written late (a batch of the token path) is listed when it happened.
+    let late = AuditRecord { at: 999, ..audit("k9", "token.refused") };
+    store.record_usage(&[], &[], &[late]).await.unwrap();
+    let all = store.list_audit(&AuditFilter { limit: 100, ..Default::default() }).await.unwrap();
+    assert_eq!(all.last().unwrap().action, "token.refused", "oldest, though written last");
+    let page = store
+        .list_audit(&AuditFilter { before: Some((1_000, 0)), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1, "the cursor pages by time too");
 }
 
 async fn signing_key_transitions_tell_the_loser_of_a_race(backend: Backend) {
