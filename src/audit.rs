@@ -24,6 +24,12 @@ pub struct AuditQuery {
     pub actor: Option<String>,
     /// Only this action, e.g. `key.revoke`.
     pub action: Option<String>,
+    /// Only events from this client address, e.g. `203.0.113.7`.
+    pub actor_ip: Option<String>,
+    /// Only events at or after this time (RFC 3339).
+    pub from: Option<String>,
+    /// Only events before this time (RFC 3339).
+    pub to: Option<String>,
     /// 1-100, default 50.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
@@ -99,6 +105,9 @@ impl Audit {
             target_id: validate_filter("target_id", query.target_id.as_deref())?,
             actor: validate_filter("actor", query.actor.as_deref())?,
             action: validate_filter("action", query.action.as_deref())?,
+            actor_ip: validate_filter("actor_ip", query.actor_ip.as_deref())?,
+            from: instant("from", query.from.as_deref())?,
+            to: instant("to", query.to.as_deref())?,
             before,
             limit: limit + 1,
         };
@@ -123,4 +132,43 @@ fn decode_cursor(cursor: &str) -> Result<(i64, i64), crate::apikeys::FieldError>
             field: "cursor".into(),
             reason: "is not a cursor returned by this API".into(),
         })
+}
+
+/// Most events one export holds.
+pub const EXPORT_MAX: usize = 10_000;
+
+impl Audit {
+    /// Every event the filters select, newest first, up to [`EXPORT_MAX`]: the
+    /// rows of a CSV export.
+    pub async fn export(
+        &self,
+        actor: &Actor,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEvent>, ManageError> {
+        let mut query = AuditQuery { limit: Some(100), cursor: None, ..query.clone() };
+        let mut events = Vec::new();
+        loop {
+            let page = self.list(actor, &query).await?;
+            events.extend(page.data);
+            match page.next_cursor {
+                Some(next) if events.len() < EXPORT_MAX => query.cursor = Some(next),
+                _ => break,
+            }
+        }
+        events.truncate(EXPORT_MAX);
+        Ok(events)
+    }
+}
+
+/// An optional RFC 3339 time of a filter, as unix seconds.
+fn instant(field: &str, value: Option<&str>) -> Result<Option<i64>, crate::apikeys::FieldError> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            crate::clock::parse_rfc3339(v).ok_or_else(|| crate::apikeys::FieldError {
+                field: field.into(),
+                reason: "must be an RFC 3339 time, e.g. 2026-11-30T12:00:00Z".into(),
+            })
+        })
+        .transpose()
 }

@@ -19,6 +19,15 @@ pub struct Args {
     /// Only this action, e.g. key.revoke.
     #[arg(long)]
     action: Option<String>,
+    /// Only events from this client address.
+    #[arg(long)]
+    address: Option<String>,
+    /// Only events at or after this time (RFC 3339).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only events before this time (RFC 3339).
+    #[arg(long)]
+    until: Option<String>,
     #[arg(long, default_value_t = 50)]
     limit: i64,
     #[arg(long)]
@@ -32,6 +41,9 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
         target_id: args.target,
         actor: args.actor,
         action: args.action,
+        actor_ip: args.address,
+        from: args.since,
+        to: args.until,
         limit: Some(args.limit.clamp(1, 100)),
         cursor: None,
     };

@@ -292,6 +292,11 @@ pub struct AuditFilter {
     pub target_id: Option<String>,
     pub actor: Option<String>,
     pub action: Option<String>,
+    pub actor_ip: Option<String>,
+    /// Events at or after this instant.
+    pub from: Option<i64>,
+    /// Events before this instant.
+    pub to: Option<i64>,
     /// Keyset pagination: events before this `(at, id)`, in the listing's order.
     pub before: Option<(i64, i64)>,
     pub limit: i64,

@@ -411,6 +411,15 @@ impl Store for This {
         if let Some(a) = &f.action {
             q.push(" AND action = ").push_bind(a.clone());
         }
+        if let Some(ip) = &f.actor_ip {
+            q.push(" AND actor_ip = ").push_bind(ip.clone());
+        }
+        if let Some(from) = f.from {
+            q.push(" AND at >= ").push_bind(from);
+        }
+        if let Some(to) = f.to {
+            q.push(" AND at < ").push_bind(to);
+        }
         if let Some((at, id)) = f.before {
             q.push(" AND (at < ").push_bind(at);
             q.push(" OR (at = ").push_bind(at);

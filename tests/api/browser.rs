@@ -463,7 +463,27 @@ async fn revoking_the_signed_in_key_ends_the_session(backend: Backend) {
     browser.client.close().await.unwrap();
 }
 
+async fn the_audit_page_filters_by_action_and_exports_the_view(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let (id, _) = app.new_client("watched", &["read:a"]).await;
+    let admin = app.admin_token().await;
+    app.post_with(&admin, &format!("/v1/keys/{id}/revoke"), &json!({})).await;
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    browser.click("Audit log").await;
+    assert!(browser.text().await.contains("key.create"));
+    browser.fill("Action", "key.revoke").await;
+    browser.click("Apply filters").await;
+    let page = browser.text().await;
+    assert!(page.contains("key.revoke") && page.contains("status: active → revoked"), "{page}");
+    assert!(!page.contains("key.create"), "{page}");
+    let export = browser.control("Export CSV").await.unwrap().attr("href").await.unwrap();
+    assert_eq!(export.unwrap(), "/console/audit.csv?action=key.revoke", "the filtered view");
+    browser.client.close().await.unwrap();
+}
+
 in_a_browser_on_both_backends!(
+    the_audit_page_filters_by_action_and_exports_the_view,
     an_admin_signs_in_and_out_and_a_wrong_secret_is_refused,
     a_key_created_in_the_form_exchanges_and_its_secret_is_shown_once,
     search_and_filters_narrow_the_list_and_stay_in_the_url,
@@ -536,6 +556,8 @@ async fn screenshots_of_the_console() {
     shot("edit-review").await;
     browser.go(&format!("/console/keys/{rotated_id}/revoke")).await;
     shot("revoke").await;
+    browser.go("/console/audit").await;
+    shot("audit").await;
     browser.client.set_window_size(400, 860).await.unwrap();
     browser.go("/console/keys").await;
     shot("keys-phone").await;

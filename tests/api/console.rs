@@ -498,7 +498,47 @@ async fn a_platform_admin_imports_a_legacy_secret_that_is_never_shown_back(backe
     assert!(!form.contains("Import an existing secret"), "platform admins only");
 }
 
+async fn the_audit_page_filters_pages_and_exports_csv(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_key(json!({"name": "=cmd|' /C calc'!A0"})).await;
+    let (id, _) = app.new_client("audited", &["read:a"]).await;
+    let admin = app.admin_token().await;
+    app.post_with(&admin, &format!("/v1/keys/{id}/deactivate"), &json!({})).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let page = console.get("/console/audit?action=key.deactivate").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("key.deactivate") && page.contains(&id), "{page}");
+    assert!(page.contains("status: active → inactive"), "the change, as people read it");
+    assert!(!page.contains(">key.create<"), "filtered");
+    let future = console.get("/console/audit?from=2999-01-01T00:00").await.text().await.unwrap();
+    assert!(future.contains("No events match"), "{future}");
+    let bad = console.get("/console/audit?from=yesterday").await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().await.unwrap().contains("from: must be an RFC 3339 time"));
+
+    let csv = console.get("/console/audit.csv?action=key.create").await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(csv.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let csv = csv.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("at,actor,actor_ip"), "{csv}");
+    assert_eq!(lines.len(), 1 + 3, "the admin, the formula-named key and the client: {csv}");
+    assert!(lines[1..].iter().all(|l| l.contains("\"key.create\"")), "{csv}");
+    assert!(csv.contains("\"\"name\"\":\"\"=cmd|' /C calc'!A0\"\""), "quotes doubled: {csv}");
+    assert!(!csv.contains(&app.admin_secret));
+
+    let (reader, secret) = app.new_client("reader", &["keymint:keys:read"]).await;
+    let mut other = ConsoleClient::new(&app);
+    other.sign_in(&reader, &secret).await;
+    assert!(!other.get("/console/keys").await.text().await.unwrap().contains("Audit log"));
+    assert_eq!(other.get("/console/audit").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(other.get("/console/audit.csv").await.status(), StatusCode::FORBIDDEN);
+}
+
 crate::on_both_backends!(
+    the_audit_page_filters_pages_and_exports_csv,
     a_platform_admin_imports_a_legacy_secret_that_is_never_shown_back,
     an_edit_is_reviewed_with_its_risks_before_it_is_saved,
     a_rotation_with_grace_shows_when_the_old_secret_was_last_used,

@@ -330,6 +330,12 @@ async fn the_audit_log_filters_and_pages_newest_first(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(page.len(), 1, "the cursor pages by time too");
+    assert_eq!(by(AuditFilter { from: Some(1_000), ..Default::default() }).await, all.len() - 1);
+    assert_eq!(by(AuditFilter { to: Some(1_000), ..Default::default() }).await, 1);
+    let from_here = AuditFilter { actor_ip: Some("192.0.2.1".into()), ..Default::default() };
+    assert_eq!(by(from_here).await, all.len());
+    let elsewhere = AuditFilter { actor_ip: Some("198.51.100.9".into()), ..Default::default() };
+    assert_eq!(by(elsewhere).await, 0);
 }
 
 async fn signing_key_transitions_tell_the_loser_of_a_race(backend: Backend) {

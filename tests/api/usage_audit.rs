@@ -186,7 +186,34 @@ async fn audit_records_actor_time_ip_target_and_changes_without_secrets(backend:
     }
 }
 
+async fn audit_filters_by_address_and_time_range(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let start = app.clock_now();
+    app.clock.advance(100);
+    app.create_key(serde_json::json!({"name": "later"})).await;
+    let at = |s: i64| keymint::clock::rfc3339(s);
+    let get = |query: String| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            let page: serde_json::Value =
+                app.get_with(&admin, &format!("/v1/audit?{query}")).await.json().await.unwrap();
+            page["data"].as_array().unwrap().iter().map(|e| e["action"].clone()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(get(format!("from={}", at(start + 50))).await, ["key.create"]);
+    let all = get(String::new()).await;
+    assert_eq!(get(format!("to={}", at(start + 50))).await.len(), all.len() - 1, "all but one");
+    assert_eq!(get("actor_ip=127.0.0.1".into()).await, ["key.create"], "made over HTTP");
+    assert!(get("actor_ip=203.0.113.9".into()).await.is_empty());
+    let bad = app.get_with(&admin, "/v1/audit?from=yesterday").await;
+    let problem = assert_problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    assert_eq!(problem["errors"][0]["field"], "from");
+}
+
 on_both_backends!(
+    audit_filters_by_address_and_time_range,
     usage_counts_match_the_exchanges_made,
     usage_survives_a_clean_shutdown,
     pagination_visits_every_key_once_while_keys_are_created,

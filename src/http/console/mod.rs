@@ -10,6 +10,7 @@
 //! never changes anything.
 
 mod assets;
+mod audit;
 mod forms;
 mod keys;
 mod session;
@@ -63,6 +64,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/keys/{id}/deactivate", post(keys::deactivate))
         .route("/console/keys/{id}/revoke", get(keys::revoke_page).post(keys::revoke))
         .route("/console/keys/{id}/delete", get(keys::delete_page).post(keys::delete))
+        .route("/console/audit", get(audit::list))
+        .route("/console/audit.csv", get(audit::export))
         .route("/console/assets/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(guard))
 }
@@ -127,6 +130,8 @@ pub struct Me {
     pub workspace_id: String,
     pub role: &'static str,
     pub form_token: String,
+    /// Whether the audit log is open to this admin (the link is shown).
+    pub can_audit: bool,
 }
 
 impl Me {
@@ -137,6 +142,7 @@ impl Me {
             workspace_id: session.workspace_id.clone(),
             role: session.actor.role(),
             form_token: session.form_token.clone(),
+            can_audit: session.actor.holds(crate::oauth::scope::ManagementScope::AuditRead),
         }
     }
 }
