@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::filters;
-use super::{forms, render, Console, Me};
+use super::forms::{self, shown};
+use super::{render, Console, Me};
 use crate::apikeys::ManageError;
 use crate::app::App;
 use crate::audit::{AuditEvent, AuditQuery};
@@ -82,16 +83,6 @@ impl AuditParams {
 struct Row {
     event: AuditEvent,
     changes: Vec<String>,
-}
-
-fn shown(value: &Value) -> String {
-    match value {
-        Value::Null => "none".into(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) if items.is_empty() => "none".into(),
-        Value::Array(items) => items.iter().map(shown).collect::<Vec<_>>().join(", "),
-        other => other.to_string(),
-    }
 }
 
 fn changes(details: &Value) -> Vec<String> {

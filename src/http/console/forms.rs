@@ -45,6 +45,19 @@ pub const GRACE: [(&str, &str); 5] = [
     ("86400", "24 hours"),
 ];
 
+/// A JSON value of a change or an audit event as people read it: text without
+/// quotes, lists joined with commas, `none` for null or an empty list.
+pub fn shown(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => "none".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.is_empty() => "none".into(),
+        Value::Array(items) => items.iter().map(shown).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
 /// One value per line, blank lines dropped.
 fn lines(text: &str) -> Vec<String> {
     text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::filters;
-use super::forms::{self, EditForm, Errors, KeyForm};
+use super::forms::{self, shown, EditForm, Errors, KeyForm};
 use super::session::NoFields;
 use super::{render, Console, Me, Posted};
 use crate::apikeys::{KeyDraft, KeyListQuery, KeyView, ManageError, Revealed};
@@ -608,17 +608,6 @@ pub async fn edit_form(
             edit_page(&console, key, form, Errors::default())
         }
         Err(e) => forms::refused(e, console.me()),
-    }
-}
-
-/// Shows a JSON value of a change as text.
-fn shown(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::Null => "none".into(),
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(items) if items.is_empty() => "none".into(),
-        serde_json::Value::Array(items) => items.iter().map(shown).collect::<Vec<_>>().join(", "),
-        other => other.to_string(),
     }
 }
 
