@@ -51,6 +51,9 @@ pub struct SigningKeyView {
     pub retired_at: Option<String>,
     /// For a `next` key: when it starts signing; for a `retired` key: when it leaves the JWKS.
     pub transition_at: Option<String>,
+    /// For a `next` key: whether it has been published for at least the JWKS
+    /// max-age, so every verifier's cache holds it and it may sign.
+    pub published_long_enough: Option<bool>,
 }
 
 /// What an on-demand rotation did.
@@ -162,8 +165,8 @@ impl Keyring {
         Ok(())
     }
 
-    /// The signing keys, for administrators.
-    pub async fn list(&self) -> Result<Vec<SigningKeyView>, StoreError> {
+    /// The signing keys, for administrators, as they stand at `now`.
+    pub async fn list(&self, now: i64) -> Result<Vec<SigningKeyView>, StoreError> {
         let records = self.store.list_signing_keys().await?;
         Ok(records
             .iter()
@@ -183,6 +186,8 @@ impl Keyring {
                     }
                     _ => None,
                 },
+                published_long_enough: (r.state == SigningKeyState::Next)
+                    .then(|| now >= r.created_at + self.policy.publish_seconds),
             })
             .collect())
     }

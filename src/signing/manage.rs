@@ -23,7 +23,27 @@ impl SigningKeys {
     /// Every published key and its state (`keymint:signing-keys:admin`).
     pub async fn list(&self, actor: &Actor) -> Result<Vec<SigningKeyView>, ManageError> {
         actor.require(ManagementScope::SigningKeysAdmin)?;
-        Ok(self.keyring.list().await?)
+        Ok(self.keyring.list(self.clock.now()).await?)
+    }
+
+    /// [`SigningKeys::rotate`], once the admin has typed the current key's `kid`:
+    /// the guard a person passes before changing what signs every token.
+    pub async fn rotate_confirmed(
+        &self,
+        actor: &Actor,
+        emergency: bool,
+        typed: &str,
+    ) -> Result<RotationOutcome, ManageError> {
+        let current = self.list(actor).await?;
+        let current = current.iter().find(|k| k.state == crate::store::SigningKeyState::Current);
+        if current.is_none_or(|k| k.kid != typed.trim()) {
+            return Err(crate::apikeys::FieldError {
+                field: "confirm".into(),
+                reason: "type the kid of the current signing key exactly as shown".into(),
+            }
+            .into());
+        }
+        self.rotate(actor, emergency).await
     }
 
     /// Rotates now (`keymint:signing-keys:admin`); see [`Keyring::rotate`]. Losing a

@@ -482,7 +482,28 @@ async fn the_audit_page_filters_by_action_and_exports_the_view(backend: Backend)
     browser.client.close().await.unwrap();
 }
 
+async fn an_emergency_rotation_needs_the_current_kid_typed(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let kid = app.app.keyring.current().kid().to_string();
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    browser.click("Signing keys").await;
+    let label = "Type the current key's kid to confirm the emergency rotation";
+    browser.fill(label, &kid[..10]).await;
+    browser.click("Emergency rotation").await;
+    assert!(browser.text().await.contains("type the kid of the current signing key"));
+    assert_eq!(app.app.keyring.current().kid(), kid, "nothing rotated");
+    browser.fill(label, &kid).await;
+    browser.click("Emergency rotation").await;
+    let page = browser.text().await;
+    assert!(page.contains("Emergency rotation done"), "{page}");
+    assert!(!page.contains(&kid), "the old key is gone: {page}");
+    assert_ne!(app.app.keyring.current().kid(), kid);
+    browser.client.close().await.unwrap();
+}
+
 in_a_browser_on_both_backends!(
+    an_emergency_rotation_needs_the_current_kid_typed,
     the_audit_page_filters_by_action_and_exports_the_view,
     an_admin_signs_in_and_out_and_a_wrong_secret_is_refused,
     a_key_created_in_the_form_exchanges_and_its_secret_is_shown_once,
@@ -558,6 +579,8 @@ async fn screenshots_of_the_console() {
     shot("revoke").await;
     browser.go("/console/audit").await;
     shot("audit").await;
+    browser.go("/console/signing-keys").await;
+    shot("signing-keys").await;
     browser.client.set_window_size(400, 860).await.unwrap();
     browser.go("/console/keys").await;
     shot("keys-phone").await;

@@ -537,7 +537,44 @@ async fn the_audit_page_filters_pages_and_exports_csv(backend: Backend) {
     assert_eq!(other.get("/console/audit.csv").await.status(), StatusCode::FORBIDDEN);
 }
 
+async fn signing_keys_rotate_behind_the_typed_kid(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let kid = app.app.keyring.current().kid().to_string();
+    let page = console.get("/console/signing-keys").await.text().await.unwrap();
+    assert!(page.contains(&kid) && page.contains(">current<"), "{page}");
+
+    let path = "/console/signing-keys/rotate";
+    let wrong = console.submit(path, &[("confirm", "not-the-kid"), ("emergency", "false")]).await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.text().await.unwrap().contains("type the kid of the current signing key"));
+    assert_eq!(app.app.store.list_signing_keys().await.unwrap().len(), 1, "nothing rotated");
+
+    let scheduled = console.submit(path, &[("confirm", &kid), ("emergency", "false")]).await;
+    assert_eq!(scheduled.status(), StatusCode::SEE_OTHER);
+    assert!(location(&scheduled).starts_with("/console/signing-keys?done=scheduled"));
+    let page = console.get(&location(&scheduled)).await.text().await.unwrap();
+    assert!(page.contains(">next<") && page.contains("once verifiers have it"), "{page}");
+    app.clock.advance(301);
+    let page = console.get("/console/signing-keys").await.text().await.unwrap();
+    assert!(page.contains("published long enough"), "after the JWKS max-age: {page}");
+
+    let emergency = console.submit(path, &[("confirm", &kid), ("emergency", "true")]).await;
+    assert!(location(&emergency).starts_with("/console/signing-keys?done=replaced"));
+    let jwks: serde_json::Value =
+        reqwest::get(app.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
+    assert!(!jwks.to_string().contains(&kid), "the old key is no longer published");
+
+    let (id, secret) = app.new_client("keys-only", &["keymint:keys:write"]).await;
+    let mut other = ConsoleClient::new(&app);
+    other.sign_in(&id, &secret).await;
+    assert!(!other.get("/console/keys").await.text().await.unwrap().contains("Signing keys"));
+    assert_eq!(other.get("/console/signing-keys").await.status(), StatusCode::FORBIDDEN);
+}
+
 crate::on_both_backends!(
+    signing_keys_rotate_behind_the_typed_kid,
     the_audit_page_filters_pages_and_exports_csv,
     a_platform_admin_imports_a_legacy_secret_that_is_never_shown_back,
     an_edit_is_reviewed_with_its_risks_before_it_is_saved,

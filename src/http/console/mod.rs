@@ -14,6 +14,7 @@ mod audit;
 mod forms;
 mod keys;
 mod session;
+mod signing_keys;
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ use serde::de::DeserializeOwned;
 
 use crate::app::App;
 use crate::http::extract::ClientIp;
+use crate::oauth::scope::ManagementScope;
 use crate::report::Chain;
 use crate::sessions::{form_token_matches, Session, SessionError, SessionId};
 
@@ -66,6 +68,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/keys/{id}/delete", get(keys::delete_page).post(keys::delete))
         .route("/console/audit", get(audit::list))
         .route("/console/audit.csv", get(audit::export))
+        .route("/console/signing-keys", get(signing_keys::list))
+        .route("/console/signing-keys/rotate", post(signing_keys::rotate))
         .route("/console/assets/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(guard))
 }
@@ -132,6 +136,8 @@ pub struct Me {
     pub form_token: String,
     /// Whether the audit log is open to this admin (the link is shown).
     pub can_audit: bool,
+    /// Whether the signing keys are open to this admin.
+    pub can_sign: bool,
 }
 
 impl Me {
@@ -142,7 +148,8 @@ impl Me {
             workspace_id: session.workspace_id.clone(),
             role: session.actor.role(),
             form_token: session.form_token.clone(),
-            can_audit: session.actor.holds(crate::oauth::scope::ManagementScope::AuditRead),
+            can_audit: session.actor.holds(ManagementScope::AuditRead),
+            can_sign: session.actor.holds(ManagementScope::SigningKeysAdmin),
         }
     }
 }
