@@ -153,6 +153,27 @@ impl Workspaces {
         self.get(actor, id).await
     }
 
+    /// Refuses unless `typed` is the workspace's name: the guard a person passes
+    /// before deleting it from a console.
+    pub async fn confirm_name(
+        &self,
+        actor: &Actor,
+        id: &str,
+        typed: &str,
+    ) -> Result<(), ManageError> {
+        Self::require_platform(actor)?;
+        let ws = self.get(actor, id).await?;
+        if typed.trim() == ws.name.trim() {
+            Ok(())
+        } else {
+            Err(crate::apikeys::FieldError {
+                field: "confirm".into(),
+                reason: "type the workspace's name exactly as shown to confirm".into(),
+            }
+            .into())
+        }
+    }
+
     /// Deletes a workspace; refused while it holds keys unless `force` (which deletes them).
     pub async fn delete(&self, actor: &Actor, id: &str, force: bool) -> Result<(), ManageError> {
         Self::require_platform(actor)?;

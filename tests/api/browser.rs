@@ -502,7 +502,28 @@ async fn an_emergency_rotation_needs_the_current_kid_typed(backend: Backend) {
     browser.client.close().await.unwrap();
 }
 
+async fn a_platform_admin_creates_a_workspace_and_switches_to_it(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    app.create_key(json!({"name": "home-key"})).await;
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    browser.click("Workspaces").await;
+    browser.fill("Workspace name", "payments").await;
+    browser.click("Create workspace").await;
+    assert!(browser.text().await.contains("Workspace created."));
+    let ws = app.app.store.find_workspace_by_name("payments").await.unwrap().unwrap();
+    app.create_key(json!({"name": "pay-key", "workspace_id": ws.id})).await;
+    browser.click("API keys").await;
+    browser.choose("Workspace", &ws.id).await;
+    browser.click("Apply filters").await;
+    let page = browser.text().await;
+    assert!(page.contains("pay-key") && !page.contains("home-key"), "{page}");
+    assert!(browser.path().await.contains(&format!("workspace={}", ws.id)));
+    browser.client.close().await.unwrap();
+}
+
 in_a_browser_on_both_backends!(
+    a_platform_admin_creates_a_workspace_and_switches_to_it,
     an_emergency_rotation_needs_the_current_kid_typed,
     the_audit_page_filters_by_action_and_exports_the_view,
     an_admin_signs_in_and_out_and_a_wrong_secret_is_refused,
@@ -581,6 +602,8 @@ async fn screenshots_of_the_console() {
     shot("audit").await;
     browser.go("/console/signing-keys").await;
     shot("signing-keys").await;
+    browser.go("/console/workspaces").await;
+    shot("workspaces").await;
     browser.client.set_window_size(400, 860).await.unwrap();
     browser.go("/console/keys").await;
     shot("keys-phone").await;

@@ -573,7 +573,59 @@ async fn signing_keys_rotate_behind_the_typed_kid(backend: Backend) {
     assert_eq!(other.get("/console/signing-keys").await.status(), StatusCode::FORBIDDEN);
 }
 
+async fn workspaces_are_created_renamed_switched_and_deleted_with_the_api_guards(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let blank = console.submit("/console/workspaces", &[("name", "  ")]).await;
+    assert_eq!(blank.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(blank.text().await.unwrap().contains("id=\"name-error\""));
+    let created = console.submit("/console/workspaces", &[("name", "payments")]).await;
+    assert_eq!(location(&created), "/console/workspaces?done=created");
+    let clash = console.submit("/console/workspaces", &[("name", "payments")]).await;
+    assert_eq!(clash.status(), StatusCode::UNPROCESSABLE_ENTITY, "a name is unique");
+    let ws = app.app.store.find_workspace_by_name("payments").await.unwrap().unwrap();
+    app.create_key(json!({"name": "pay-key", "workspace_id": ws.id})).await;
+    app.create_key(json!({"name": "home-key"})).await;
+
+    // The switcher: one workspace's keys, kept in the address.
+    let theirs = console.get(&format!("/console/keys?workspace={}", ws.id)).await;
+    let theirs = theirs.text().await.unwrap();
+    assert!(theirs.contains("pay-key") && !theirs.contains("home-key"), "{theirs}");
+
+    let path = format!("/console/workspaces/{}", ws.id);
+    let renamed = console.submit(&format!("{path}/rename"), &[("name", "billing")]).await;
+    assert_eq!(location(&renamed), format!("{path}?done=renamed"));
+    let wrong = console.submit(&format!("{path}/delete"), &[("confirm", "payments")]).await;
+    assert!(wrong.text().await.unwrap().contains("type the workspace"));
+    let holds_keys = console.submit(&format!("{path}/delete"), &[("confirm", "billing")]).await;
+    assert!(holds_keys.text().await.unwrap().contains("still holds keys"), "the API's guard");
+    let own = app.app.store.find_key(&app.admin_id).await.unwrap().unwrap().workspace_id;
+    let mine = console
+        .submit(&format!("/console/workspaces/{own}/delete"), &[("confirm", "default")])
+        .await;
+    assert!(mine.text().await.unwrap().contains("cannot delete its own workspace"));
+    let gone = console
+        .submit(&format!("{path}/delete"), &[("confirm", "billing"), ("force", "true")])
+        .await;
+    assert_eq!(location(&gone), "/console/workspaces?done=deleted");
+    assert!(app.app.store.find_workspace_by_name("billing").await.unwrap().is_none());
+
+    let (id, secret) = app.new_client("team", &["keymint:keys:write"]).await;
+    let mut team = ConsoleClient::new(&app);
+    team.sign_in(&id, &secret).await;
+    let list = team.get("/console/workspaces").await.text().await.unwrap();
+    assert!(!list.contains("Create workspace") && list.contains("default"), "{list}");
+    assert_eq!(
+        team.get(&format!("/console/workspaces/{own}")).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let keys = team.get("/console/keys").await.text().await.unwrap();
+    assert!(!keys.contains("All workspaces"), "no switcher for a workspace admin");
+}
+
 crate::on_both_backends!(
+    workspaces_are_created_renamed_switched_and_deleted_with_the_api_guards,
     signing_keys_rotate_behind_the_typed_kid,
     the_audit_page_filters_pages_and_exports_csv,
     a_platform_admin_imports_a_legacy_secret_that_is_never_shown_back,

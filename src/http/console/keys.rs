@@ -39,6 +39,9 @@ struct ListPage {
     me: Option<Me>,
     can_write: bool,
     statuses: [(&'static str, &'static str); 5],
+    /// `(id, name)` of every workspace, for a platform admin's switcher.
+    workspaces: Vec<(String, String)>,
+    workspace: String,
     q: String,
     status: String,
     key_type: String,
@@ -59,6 +62,8 @@ pub struct ListParams {
     #[serde(rename = "type")]
     key_type: String,
     environment: String,
+    /// A platform admin's choice of workspace; empty: every workspace.
+    workspace: String,
     cursor: String,
     page: u32,
 }
@@ -69,7 +74,8 @@ impl ListParams {
         q.append_pair("q", &self.q)
             .append_pair("status", &self.status)
             .append_pair("type", &self.key_type)
-            .append_pair("environment", &self.environment);
+            .append_pair("environment", &self.environment)
+            .append_pair("workspace", &self.workspace);
         if let Some(cursor) = cursor {
             q.append_pair("cursor", cursor).append_pair("page", &page.to_string());
         }
@@ -96,6 +102,7 @@ pub async fn list(
         status: Some(params.status.clone()),
         environment: some(&params.environment),
         key_type: some(&params.key_type),
+        workspace_id: some(&params.workspace),
         limit: Some(25),
         cursor: some(&params.cursor),
         ..KeyListQuery::default()
@@ -113,10 +120,20 @@ pub async fn list(
         Err(ManageError::Invalid(field)) => (vec![], None, Some(field.to_string())),
         Err(e) => return forms::refused(e, console.me()),
     };
+    let workspaces = if console.session.actor.platform {
+        match app.workspaces.list(&console.session.actor).await {
+            Ok(all) => all.into_iter().map(|w| (w.id, w.name)).collect(),
+            Err(e) => return forms::refused(e, console.me()),
+        }
+    } else {
+        vec![]
+    };
     let template = ListPage {
         me: console.me(),
         can_write: console.session.actor.holds(ManagementScope::KeysWrite),
         statuses: STATUSES,
+        workspaces,
+        workspace: params.workspace.clone(),
         first_query: params.query(None, 1),
         next_query: next.as_deref().map(|c| params.query(Some(c), page + 1)),
         q: params.q,

@@ -15,6 +15,7 @@ mod forms;
 mod keys;
 mod session;
 mod signing_keys;
+mod workspaces;
 
 use std::sync::Arc;
 
@@ -68,6 +69,10 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/keys/{id}/delete", get(keys::delete_page).post(keys::delete))
         .route("/console/audit", get(audit::list))
         .route("/console/audit.csv", get(audit::export))
+        .route("/console/workspaces", get(workspaces::list).post(workspaces::create))
+        .route("/console/workspaces/{id}", get(workspaces::show))
+        .route("/console/workspaces/{id}/rename", post(workspaces::rename))
+        .route("/console/workspaces/{id}/delete", post(workspaces::delete))
         .route("/console/signing-keys", get(signing_keys::list))
         .route("/console/signing-keys/rotate", post(signing_keys::rotate))
         .route("/console/assets/{file}", get(assets::serve))

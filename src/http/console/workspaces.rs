@@ -1,0 +1,201 @@
+//! The workspaces pages: list and create, and per workspace rename and delete
+//! (behind the typed name, with the guards of the API).
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::filters;
+use super::{forms, render, Console, Me, Posted};
+use crate::apikeys::ManageError;
+use crate::app::App;
+use crate::oauth::scope::ManagementScope;
+use crate::workspaces::{WorkspaceInput, WorkspaceView};
+
+#[derive(Template)]
+#[template(path = "console/workspaces.html")]
+struct ListPage {
+    me: Option<Me>,
+    form_token: String,
+    workspaces: Vec<WorkspaceView>,
+    can_admin: bool,
+    name: String,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/workspace.html")]
+struct WorkspacePage {
+    me: Option<Me>,
+    form_token: String,
+    ws: WorkspaceView,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Done {
+    done: String,
+}
+
+fn notice(done: &str) -> Option<String> {
+    match done {
+        "created" => Some("Workspace created.".into()),
+        "renamed" => Some("Workspace renamed.".into()),
+        "deleted" => Some("Workspace deleted.".into()),
+        _ => None,
+    }
+}
+
+async fn list_page(
+    app: &App,
+    console: &Console,
+    name: String,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let workspaces = match app.workspaces.list(&console.session.actor).await {
+        Ok(all) => all,
+        Err(e) => return forms::refused(e, console.me()),
+    };
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let template = ListPage {
+        me: console.me(),
+        form_token: console.session.form_token.clone(),
+        workspaces,
+        can_admin: console.session.actor.holds(ManagementScope::WorkspacesAdmin),
+        name,
+        notice,
+        error,
+    };
+    render(status, &template)
+}
+
+/// `GET /console/workspaces`.
+pub async fn list(
+    State(app): State<Arc<App>>,
+    console: Console,
+    Query(done): Query<Done>,
+) -> Response {
+    list_page(&app, &console, String::new(), notice(&done.done), None).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NameForm {
+    name: String,
+}
+
+/// A refusal about the name or the confirmation shown on the form; others as pages.
+fn field_message(e: &ManageError) -> Option<String> {
+    match e {
+        ManageError::Invalid(field) => Some(field.reason.clone()),
+        ManageError::Conflict(why) => Some(why.clone()),
+        _ => None,
+    }
+}
+
+/// `POST /console/workspaces`: create.
+pub async fn create(
+    State(app): State<Arc<App>>,
+    Posted { console, form }: Posted<NameForm>,
+) -> Response {
+    let form: NameForm = form;
+    let input = WorkspaceInput { name: form.name.clone() };
+    match app.workspaces.create(&console.session.actor, input).await {
+        Ok(_) => Redirect::to("/console/workspaces?done=created").into_response(),
+        Err(e) => match field_message(&e) {
+            Some(message) => list_page(&app, &console, form.name, None, Some(message)).await,
+            None => forms::refused(e, console.me()),
+        },
+    }
+}
+
+async fn workspace_page(
+    app: &App,
+    console: &Console,
+    id: &str,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let actor = &console.session.actor;
+    if let Err(e) = actor.require(ManagementScope::WorkspacesAdmin) {
+        return forms::refused(e, console.me());
+    }
+    let ws = match app.workspaces.get(actor, id).await {
+        Ok(ws) => ws,
+        Err(e) => return forms::refused(e, console.me()),
+    };
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let template = WorkspacePage {
+        me: console.me(),
+        form_token: console.session.form_token.clone(),
+        ws,
+        notice,
+        error,
+    };
+    render(status, &template)
+}
+
+/// `GET /console/workspaces/{id}`.
+pub async fn show(
+    State(app): State<Arc<App>>,
+    console: Console,
+    Path(id): Path<String>,
+    Query(done): Query<Done>,
+) -> Response {
+    workspace_page(&app, &console, &id, notice(&done.done), None).await
+}
+
+/// `POST /console/workspaces/{id}/rename`.
+pub async fn rename(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Posted { console, form }: Posted<NameForm>,
+) -> Response {
+    let form: NameForm = form;
+    let input = WorkspaceInput { name: form.name };
+    match app.workspaces.rename(&console.session.actor, &id, input).await {
+        Ok(ws) => {
+            Redirect::to(&format!("/console/workspaces/{}?done=renamed", ws.id)).into_response()
+        }
+        Err(e) => match field_message(&e) {
+            Some(message) => workspace_page(&app, &console, &id, None, Some(message)).await,
+            None => forms::refused(e, console.me()),
+        },
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DeleteForm {
+    confirm: String,
+    force: bool,
+}
+
+/// `POST /console/workspaces/{id}/delete`: behind the typed name.
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Posted { console, form }: Posted<DeleteForm>,
+) -> Response {
+    let form: DeleteForm = form;
+    let actor = &console.session.actor;
+    let deleted = match app.workspaces.confirm_name(actor, &id, &form.confirm).await {
+        Ok(()) => app.workspaces.delete(actor, &id, form.force).await,
+        Err(e) => Err(e),
+    };
+    match deleted {
+        Ok(()) => Redirect::to("/console/workspaces?done=deleted").into_response(),
+        Err(e) => match field_message(&e) {
+            Some(message) => workspace_page(&app, &console, &id, None, Some(message)).await,
+            None => forms::refused(e, console.me()),
+        },
+    }
+}
