@@ -163,15 +163,7 @@ impl Workspaces {
     ) -> Result<(), ManageError> {
         Self::require_platform(actor)?;
         let ws = self.get(actor, id).await?;
-        if typed.trim() == ws.name.trim() {
-            Ok(())
-        } else {
-            Err(crate::apikeys::FieldError {
-                field: "confirm".into(),
-                reason: "type the workspace's name exactly as shown to confirm".into(),
-            }
-            .into())
-        }
+        Ok(crate::apikeys::validate_confirmation(typed, &ws.name, "workspace")?)
     }
 
     /// Deletes a workspace; refused while it holds keys unless `force` (which deletes them).

@@ -693,11 +693,7 @@ impl Keys {
     ) -> Result<(), ManageError> {
         actor.require(ManagementScope::KeysWrite)?;
         let key = self.load(actor, id).await?;
-        if typed.trim() == key.name.trim() {
-            Ok(())
-        } else {
-            Err(invalid("confirm", "type the key's name exactly as shown to confirm").into())
-        }
+        Ok(validate::confirmation(typed, &key.name, "key")?)
     }
 
     /// Deletes the row; the audit log keeps the event.

@@ -19,8 +19,8 @@ pub use manage::{
     Revealed, Rotation, MAX_GRACE_SECONDS,
 };
 pub use validate::{
-    cidrs as validate_cidrs, filter as validate_filter, name as validate_name, workspace_id_form,
-    FieldError,
+    cidrs as validate_cidrs, confirmation as validate_confirmation, filter as validate_filter,
+    name as validate_name, workspace_id_form, FieldError,
 };
 pub use view::{key_status, KeyView};
 

@@ -219,6 +219,16 @@ pub fn imported_secret(value: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// The typed confirmation of a permanent action: `typed` must be `name` (of the
+/// key or workspace, `what`), ignoring surrounding spaces.
+pub fn confirmation(typed: &str, name: &str, what: &str) -> Result<(), FieldError> {
+    if typed.trim() == name.trim() {
+        Ok(())
+    } else {
+        Err(invalid("confirm", format!("type the {what}'s name exactly as shown to confirm")))
+    }
+}
+
 /// Warnings for address ranges that let every address in (`0.0.0.0/0`, `::/0`).
 pub fn cidr_warnings(cidrs: &[String]) -> Vec<String> {
     cidrs

@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::filters;
 use super::forms::{self, shown};
-use super::{render, Console, Me};
+use super::{render_refusal, Console, Me};
 use crate::apikeys::ManageError;
 use crate::app::App;
 use crate::audit::{AuditEvent, AuditQuery};
@@ -127,7 +127,6 @@ pub async fn list(
         Err(ManageError::Invalid(field)) => (vec![], None, Some(field.to_string())),
         Err(e) => return forms::refused(e, console.me()),
     };
-    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let template = AuditPage {
         me: console.me(),
         query: params.encode(None),
@@ -136,7 +135,7 @@ pub async fn list(
         rows,
         error,
     };
-    render(status, &template)
+    render_refusal(template.error.is_some(), &template)
 }
 
 /// One CSV field: quoted, quotes doubled, and a leading `=`, `+`, `-` or `@`

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::filters;
 use super::forms::{self, shown, EditForm, Errors, KeyForm};
 use super::session::NoFields;
-use super::{render, Console, Me, Posted};
+use super::{render, render_refusal, Console, Me, Posted};
 use crate::apikeys::{KeyDraft, KeyListQuery, KeyView, ManageError, Revealed};
 use crate::app::App;
 use crate::clock::rfc3339;
@@ -144,9 +144,7 @@ pub async fn list(
         error,
         page,
     };
-    let status =
-        if template.error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    render(status, &template)
+    render_refusal(template.error.is_some(), &template)
 }
 
 #[derive(Template)]
@@ -182,9 +180,8 @@ async fn new_page(app: &App, console: &Console, form: KeyForm, errors: Errors) -
     } else {
         vec![]
     };
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    render(
-        status,
+    render_refusal(
+        !errors.is_empty(),
         &NewPage {
             me: console.me(),
             form_token: console.session.form_token.clone(),
@@ -596,9 +593,8 @@ struct EditReviewPage {
 }
 
 fn edit_page(console: &Console, key: KeyView, form: EditForm, errors: Errors) -> Response {
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    render(
-        status,
+    render_refusal(
+        !errors.is_empty(),
         &EditPage {
             me: console.me(),
             form_token: console.session.form_token.clone(),

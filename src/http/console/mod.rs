@@ -284,6 +284,12 @@ impl<T: DeserializeOwned + Default> FromRequest<Arc<App>> for Posted<T> {
     }
 }
 
+/// Renders a page that may carry a refusal of its input: 422 with one, 200 without.
+fn render_refusal(refused: bool, template: &impl Template) -> Response {
+    let status = if refused { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    render(status, template)
+}
+
 /// Renders `template` with `status`.
 fn render(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {

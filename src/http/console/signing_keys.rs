@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::filters;
-use super::{forms, render, Console, Me, Posted};
+use super::{forms, render_refusal, Console, Me, Posted};
 use crate::apikeys::ManageError;
 use crate::app::App;
 use crate::signing::SigningKeyView;
@@ -49,7 +48,6 @@ async fn page(
         .find(|k| k.state == SigningKeyState::Current)
         .map(|k| k.kid.clone())
         .unwrap_or_default();
-    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let template = SigningKeysPage {
         me: console.me(),
         form_token: console.session.form_token.clone(),
@@ -58,7 +56,7 @@ async fn page(
         notice,
         error,
     };
-    render(status, &template)
+    render_refusal(template.error.is_some(), &template)
 }
 
 /// `GET /console/signing-keys`.

@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::filters;
-use super::{forms, render, Console, Me, Posted};
+use super::{forms, render_refusal, Console, Me, Posted};
 use crate::apikeys::ManageError;
 use crate::app::App;
 use crate::oauth::scope::ManagementScope;
@@ -64,7 +63,6 @@ async fn list_page(
         Ok(all) => all,
         Err(e) => return forms::refused(e, console.me()),
     };
-    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let template = ListPage {
         me: console.me(),
         form_token: console.session.form_token.clone(),
@@ -74,7 +72,7 @@ async fn list_page(
         notice,
         error,
     };
-    render(status, &template)
+    render_refusal(template.error.is_some(), &template)
 }
 
 /// `GET /console/workspaces`.
@@ -132,7 +130,6 @@ async fn workspace_page(
         Ok(ws) => ws,
         Err(e) => return forms::refused(e, console.me()),
     };
-    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let template = WorkspacePage {
         me: console.me(),
         form_token: console.session.form_token.clone(),
@@ -140,7 +137,7 @@ async fn workspace_page(
         notice,
         error,
     };
-    render(status, &template)
+    render_refusal(template.error.is_some(), &template)
 }
 
 /// `GET /console/workspaces/{id}`.
