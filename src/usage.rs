@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::{day, Clock};
-use crate::store::{AuditRecord, LastUse, Store, StoreError, UsageRow};
+use crate::store::{AuditRecord, LastUse, PreviousUse, Store, StoreError, UsageRow};
 
 /// Most distinct (key, day) counters held between flushes for failures.
 const MAX_PENDING_KEYS: usize = 10_000;
@@ -18,13 +18,42 @@ const MAX_PENDING_KEYS: usize = 10_000;
 /// Most refusal events kept between flushes; more are counted and dropped.
 const MAX_PENDING_EVENTS: usize = 100;
 
+/// A key's uses since the last write.
+#[derive(Clone, Copy)]
+struct Use {
+    at: i64,
+    ip: Option<IpAddr>,
+    /// Uses of the pre-rotation secret: (count, last at, last address).
+    previous: Option<(i64, i64, Option<IpAddr>)>,
+}
+
+impl Use {
+    fn new(at: i64, ip: Option<IpAddr>, previous_secret: bool) -> Self {
+        Use { at, ip, previous: previous_secret.then_some((1, at, ip)) }
+    }
+
+    /// Adds `other`, the later of the two giving the last time and address.
+    fn merge(&mut self, other: Use) {
+        if other.at >= self.at {
+            self.at = other.at;
+            self.ip = other.ip;
+        }
+        self.previous = match (self.previous, other.previous) {
+            (Some((n, at, ip)), Some((m, other_at, other_ip))) => {
+                Some(if other_at >= at { (n + m, other_at, other_ip) } else { (n + m, at, ip) })
+            }
+            (mine, theirs) => mine.or(theirs),
+        };
+    }
+}
+
 #[derive(Default)]
 struct Pending {
     /// Per key: (UTC day number, issued, failed). Looked up by `&str`, so counting
     /// an exchange of a key already seen allocates nothing.
     counts: HashMap<String, Vec<(i64, i64, i64)>>,
-    /// Per key: (at, address, used the pre-rotation secret).
-    last_uses: HashMap<String, (i64, Option<IpAddr>, bool)>,
+    /// Per key: its last use, and its uses of the pre-rotation secret.
+    last_uses: HashMap<String, Use>,
     events: Vec<AuditRecord>,
     dropped_events: u64,
 }
@@ -85,10 +114,11 @@ impl Usage {
     pub fn issued(&self, key_id: &str, ip: Option<IpAddr>, previous_secret: bool) {
         self.count(key_id, 1, 0);
         let at = self.clock.now();
+        let used = Use::new(at, ip, previous_secret);
         self.with_pending(|p| match p.last_uses.get_mut(key_id) {
-            Some(used) => *used = (at, ip, used.2 || previous_secret),
+            Some(before) => before.merge(used),
             None => {
-                p.last_uses.insert(key_id.to_string(), (at, ip, previous_secret));
+                p.last_uses.insert(key_id.to_string(), used);
             }
         });
     }
@@ -152,11 +182,15 @@ impl Usage {
         let last_uses: Vec<LastUse> = batch
             .last_uses
             .iter()
-            .map(|(key_id, &(at, ip, previous_secret))| LastUse {
+            .map(|(key_id, used)| LastUse {
                 key_id: key_id.clone(),
-                at,
-                ip: ip.map(|ip| ip.to_string()),
-                previous_secret,
+                at: used.at,
+                ip: used.ip.map(|ip| ip.to_string()),
+                previous: used.previous.map(|(count, at, ip)| PreviousUse {
+                    count,
+                    at,
+                    ip: ip.map(|ip| ip.to_string()),
+                }),
             })
             .collect();
         match self.store.record_usage(&rows, &last_uses, &batch.events).await {
@@ -170,7 +204,12 @@ impl Usage {
                         }
                     }
                     for (k, used) in batch.last_uses {
-                        p.last_uses.entry(k).or_insert(used);
+                        match p.last_uses.get_mut(&k) {
+                            Some(later) => later.merge(used),
+                            None => {
+                                p.last_uses.insert(k, used);
+                            }
+                        }
                     }
                     let room = MAX_PENDING_EVENTS.saturating_sub(p.events.len());
                     p.events.extend(batch.events.into_iter().take(room));
@@ -291,5 +330,24 @@ mod report_tests {
         assert_eq!((report.data[0].issued, report.data[0].failed), (5, 1));
         assert_eq!(report.data[0].keys.len(), 2);
         assert_eq!((report.data[1].day.as_str(), report.data[1].failed), ("2026-11-02", 4));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Use;
+
+    #[test]
+    fn merged_uses_add_old_secret_counts_and_keep_the_latest_of_each() {
+        let a = "10.0.0.1".parse().ok();
+        let b = "10.0.0.2".parse().ok();
+        let mut used = Use::new(100, a, true);
+        used.merge(Use::new(90, b, true));
+        used.merge(Use::new(95, b, false));
+        assert_eq!((used.at, used.ip), (100, a), "the latest use, wherever merged from");
+        assert_eq!(used.previous, Some((2, 100, a)), "two old-secret uses, the last at 100");
+        let mut fresh = Use::new(50, b, false);
+        fresh.merge(Use::new(40, a, true));
+        assert_eq!((fresh.at, fresh.ip, fresh.previous), (50, b, Some((1, 40, a))));
     }
 }

@@ -387,6 +387,8 @@ impl Keys {
             previous_secret_hash: None,
             previous_expires_at: None,
             previous_last_used_at: None,
+            previous_use_count: 0,
+            previous_last_used_ip: None,
             created_at: now,
             created_by: Some(actor.id.clone()),
             updated_at: now,
@@ -645,6 +647,8 @@ impl Keys {
                 key.imported = false;
                 key.rotated_at = Some(now);
                 key.previous_last_used_at = None;
+                key.previous_use_count = 0;
+                key.previous_last_used_ip = None;
                 if grace_seconds > 0 {
                     key.previous_secret_hash = Some(old);
                     key.previous_expires_at = Some(now + grace_seconds);

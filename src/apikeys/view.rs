@@ -41,6 +41,10 @@ pub struct KeyView {
     pub previous_secret_expires_at: Option<String>,
     /// Last use of the pre-rotation secret during that grace period.
     pub previous_secret_last_used_at: Option<String>,
+    /// Uses of the pre-rotation secret during that grace period.
+    pub previous_secret_use_count: i64,
+    /// Client address of its last use.
+    pub previous_secret_last_used_ip: Option<String>,
     pub revoked_at: Option<String>,
     pub revoked_by: Option<String>,
 }
@@ -69,6 +73,8 @@ impl KeyView {
             rotated_at: key.rotated_at.map(rfc3339),
             previous_secret_expires_at: key.previous_expires_at.map(rfc3339),
             previous_secret_last_used_at: key.previous_last_used_at.map(rfc3339),
+            previous_secret_use_count: key.previous_use_count,
+            previous_secret_last_used_ip: key.previous_last_used_ip.clone(),
             revoked_at: key.revoked_at.map(rfc3339),
             revoked_by: key.revoked_by.clone(),
         }

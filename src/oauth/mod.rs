@@ -195,6 +195,8 @@ pub(crate) mod tests {
             previous_secret_hash: None,
             previous_expires_at: None,
             previous_last_used_at: None,
+            previous_use_count: 0,
+            previous_last_used_ip: None,
             created_at: 0,
             created_by: None,
             updated_at: 0,

@@ -190,6 +190,10 @@ pub struct KeyRecord {
     pub previous_secret_hash: Option<String>,
     pub previous_expires_at: Option<i64>,
     pub previous_last_used_at: Option<i64>,
+    /// Uses of the pre-rotation secret during the grace period.
+    pub previous_use_count: i64,
+    /// Client address of the last such use.
+    pub previous_last_used_ip: Option<String>,
     pub created_at: i64,
     pub created_by: Option<String>,
     pub updated_at: i64,
@@ -330,8 +334,17 @@ pub struct LastUse {
     pub key_id: String,
     pub at: i64,
     pub ip: Option<String>,
-    /// The old secret (during a rotation grace) was the one used.
-    pub previous_secret: bool,
+    /// Uses of the old secret (during a rotation grace) since the last write, and
+    /// the time and address of the last of them.
+    pub previous: Option<PreviousUse>,
+}
+
+/// Uses of a key's pre-rotation secret during its grace period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousUse {
+    pub count: i64,
+    pub at: i64,
+    pub ip: Option<String>,
 }
 
 /// Everything keymint persists, named by intent. One implementation per backend.

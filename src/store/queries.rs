@@ -204,7 +204,7 @@ impl Store for This {
         sqlx::query(&format!(
             "INSERT INTO api_keys ({KEY_COLUMNS}, name_lower) VALUES ($1, $2, $3, $4, \
              $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-             $21, $22, $23, $24, $25, $26, $27)"
+             $21, $22, $23, $24, $25, $26, $27, $28, $29)"
         ))
         .bind(&k.id)
         .bind(&k.workspace_id)
@@ -223,6 +223,8 @@ impl Store for This {
         .bind(&k.previous_secret_hash)
         .bind(k.previous_expires_at)
         .bind(k.previous_last_used_at)
+        .bind(k.previous_use_count)
+        .bind(&k.previous_last_used_ip)
         .bind(k.created_at)
         .bind(&k.created_by)
         .bind(k.updated_at)
@@ -335,8 +337,9 @@ impl Store for This {
              status = $8, secret_hash = $9, masked_secret = $10, imported = $11, \
              previous_secret_hash = $12, previous_expires_at = $13, \
              previous_last_used_at = $14, updated_at = $15, rotated_at = $16, \
-             revoked_at = $17, revoked_by = $18, version = version + 1 \
-             WHERE id = $19 AND version = $20",
+             revoked_at = $17, revoked_by = $18, previous_use_count = $19, \
+             previous_last_used_ip = $20, version = version + 1 \
+             WHERE id = $21 AND version = $22",
         )
         .bind(&k.name)
         .bind(k.name.to_lowercase())
@@ -356,6 +359,8 @@ impl Store for This {
         .bind(k.rotated_at)
         .bind(k.revoked_at)
         .bind(&k.revoked_by)
+        .bind(k.previous_use_count)
+        .bind(&k.previous_last_used_ip)
         .bind(&k.id)
         .bind(k.version)
         .execute(&mut *tx)
@@ -636,15 +641,33 @@ impl Store for This {
             .await?;
         }
         for u in last_uses {
-            let sql = if u.previous_secret {
-                "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2, \
-                 previous_last_used_at = $1 WHERE id = $3 AND \
-                 (last_used_at IS NULL OR last_used_at <= $1)"
-            } else {
+            sqlx::query(
                 "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 \
-                 WHERE id = $3 AND (last_used_at IS NULL OR last_used_at <= $1)"
-            };
-            sqlx::query(sql).bind(u.at).bind(&u.ip).bind(&u.key_id).execute(&mut *tx).await?;
+                 WHERE id = $3 AND (last_used_at IS NULL OR last_used_at <= $1)",
+            )
+            .bind(u.at)
+            .bind(&u.ip)
+            .bind(&u.key_id)
+            .execute(&mut *tx)
+            .await?;
+            // Uses of the old secret count only while it still has a grace period
+            // (a rotation since then reset the counters and must not be undone).
+            if let Some(p) = &u.previous {
+                sqlx::query(
+                    "UPDATE api_keys SET previous_use_count = previous_use_count + $1, \
+                     previous_last_used_at = CASE WHEN previous_last_used_at IS NULL \
+                     OR previous_last_used_at <= $2 THEN $2 ELSE previous_last_used_at END, \
+                     previous_last_used_ip = CASE WHEN previous_last_used_at IS NULL \
+                     OR previous_last_used_at <= $2 THEN $3 ELSE previous_last_used_ip END \
+                     WHERE id = $4 AND previous_secret_hash IS NOT NULL",
+                )
+                .bind(p.count)
+                .bind(p.at)
+                .bind(&p.ip)
+                .bind(&u.key_id)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(())

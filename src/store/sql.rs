@@ -7,7 +7,8 @@ use super::{AuditRecord, KeyRecord, SigningKeyRecord, StoreError, UsageRow, Work
 
 pub(super) const KEY_COLUMNS: &str = "id, workspace_id, name, description, environment, key_type, \
     scopes, allowed_cidrs, audiences, expires_at, status, secret_hash, masked_secret, imported, \
-    previous_secret_hash, previous_expires_at, previous_last_used_at, created_at, created_by, \
+    previous_secret_hash, previous_expires_at, previous_last_used_at, previous_use_count, \
+    previous_last_used_ip, created_at, created_by, \
     updated_at, last_used_at, last_used_ip, rotated_at, revoked_at, revoked_by, version";
 
 #[derive(FromRow)]
@@ -29,6 +30,8 @@ pub(super) struct KeyRow {
     previous_secret_hash: Option<String>,
     previous_expires_at: Option<i64>,
     previous_last_used_at: Option<i64>,
+    previous_use_count: i64,
+    previous_last_used_ip: Option<String>,
     created_at: i64,
     created_by: Option<String>,
     updated_at: i64,
@@ -88,6 +91,8 @@ impl TryFrom<KeyRow> for KeyRecord {
             previous_secret_hash: r.previous_secret_hash,
             previous_expires_at: r.previous_expires_at,
             previous_last_used_at: r.previous_last_used_at,
+            previous_use_count: r.previous_use_count,
+            previous_last_used_ip: r.previous_last_used_ip,
             created_at: r.created_at,
             created_by: r.created_by,
             updated_at: r.updated_at,

@@ -127,6 +127,10 @@ async fn rotation_with_grace_accepts_both_secrets_until_the_grace_ends(backend: 
         key["previous_secret_last_used_at"].is_string(),
         "the key shows the old secret was still used: {key}"
     );
+    assert_eq!(exchange_status(&app, &id, &old).await, StatusCode::OK);
+    let key: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
+    assert_eq!(key["previous_secret_use_count"], 2, "how often: {key}");
+    assert_eq!(key["previous_secret_last_used_ip"], "127.0.0.1", "and from where");
 
     app.clock.advance(1801);
     assert_eq!(exchange_status(&app, &id, &old).await, StatusCode::UNAUTHORIZED, "grace over");

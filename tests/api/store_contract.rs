@@ -1,8 +1,8 @@
 //! The `Store` contract: the same behaviour from every backend.
 
 use keymint::store::{
-    self, AuditFilter, AuditRecord, KeyFilter, KeyRecord, KeyStatus, LastUse, SessionRecord,
-    SigningKeyRecord, SigningKeyState, StoreError, UsageRow, WorkspaceRecord,
+    self, AuditFilter, AuditRecord, KeyFilter, KeyRecord, KeyStatus, LastUse, PreviousUse,
+    SessionRecord, SigningKeyRecord, SigningKeyState, StoreError, UsageRow, WorkspaceRecord,
 };
 use serde_json::json;
 
@@ -42,6 +42,8 @@ fn key(id: &str, workspace: &str, name: &str, created_at: i64) -> KeyRecord {
         previous_secret_hash: None,
         previous_expires_at: None,
         previous_last_used_at: None,
+        previous_use_count: 0,
+        previous_last_used_ip: None,
         created_at,
         created_by: Some("tester".into()),
         updated_at: created_at,
@@ -197,12 +199,8 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         issued,
         failed,
     };
-    let used = |at| LastUse {
-        key_id: "k1".into(),
-        at,
-        ip: Some("10.0.0.1".into()),
-        previous_secret: false,
-    };
+    let used =
+        |at| LastUse { key_id: "k1".into(), at, ip: Some("10.0.0.1".into()), previous: None };
     store.record_usage(&[row(3, 1)], &[used(50)], &[audit("k1", "token.refused")]).await.unwrap();
     store.record_usage(&[row(2, 0)], &[used(40)], &[]).await.unwrap();
     let usage = store.usage(Some("k1"), None).await.unwrap();
@@ -229,6 +227,25 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
     assert_eq!(events.len(), 1, "events gathered on the token path are written with the batch");
     let k = store.find_key("k1").await.unwrap().unwrap();
     assert_eq!(k.last_used_at, Some(50), "an older mark never moves it back");
+    assert_eq!(k.previous_use_count, 0);
+
+    // Uses of an old secret count only while the key has one (a grace is running).
+    let old = |count, at, ip: &str| LastUse {
+        previous: Some(PreviousUse { count, at, ip: Some(ip.into()) }),
+        ..used(at)
+    };
+    store.record_usage(&[], &[old(2, 60, "10.0.0.2")], &[]).await.unwrap();
+    assert_eq!(store.find_key("k1").await.unwrap().unwrap().previous_use_count, 0, "no grace");
+    let mut k = store.find_key("k1").await.unwrap().unwrap();
+    k.previous_secret_hash = Some("sha256:old".into());
+    k.previous_expires_at = Some(1_000);
+    store.update_key(&k, &audit("k1", "key.rotate")).await.unwrap();
+    store.record_usage(&[], &[old(2, 60, "10.0.0.2")], &[]).await.unwrap();
+    store.record_usage(&[], &[old(3, 55, "10.0.0.3")], &[]).await.unwrap();
+    let k = store.find_key("k1").await.unwrap().unwrap();
+    assert_eq!(k.previous_use_count, 5, "counts add up");
+    assert_eq!(k.previous_last_used_at, Some(60), "the latest use wins");
+    assert_eq!(k.previous_last_used_ip.as_deref(), Some("10.0.0.2"), "with its address");
 }
 
 async fn only_one_signing_key_is_current(backend: Backend) {
