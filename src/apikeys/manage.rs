@@ -215,6 +215,11 @@ pub struct KeyListQuery {
     pub key_type: Option<String>,
     /// Key id of the creator, or `cli` / `bootstrap`.
     pub created_by: Option<String>,
+    /// A hygiene check: `never-expires`, `never-used`, `unused-90d` (not used, or
+    /// created, in 90 days), `any-address` (no IP range, or a range that lets every
+    /// address in) or `no-scope`.
+    #[param(pattern = "^(never-expires|never-used|unused-90d|any-address|no-scope)$")]
+    pub hygiene: Option<String>,
     /// Only this workspace (platform admins; others always see their own).
     pub workspace_id: Option<String>,
     /// 1-100, default 50.
@@ -448,6 +453,22 @@ impl Keys {
             }
         };
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let mut filter = KeyFilter::default();
+        match query.hygiene.as_deref() {
+            None | Some("") => {}
+            Some("never-expires") => filter.never_expires = true,
+            Some("never-used") => filter.never_used = true,
+            Some("unused-90d") => filter.unused_since = Some(now - 90 * 86_400),
+            Some("any-address") => filter.any_address = true,
+            Some("no-scope") => filter.no_scope = true,
+            Some(_) => {
+                return Err(invalid(
+                    "hygiene",
+                    "must be never-expires, never-used, unused-90d, any-address or no-scope",
+                )
+                .into())
+            }
+        }
         let filter = KeyFilter {
             workspace_id,
             name_contains: validate::filter("q", query.q.as_deref())?.filter(|q| !q.is_empty()),
@@ -458,7 +479,7 @@ impl Keys {
             created_by: validate::filter("created_by", query.created_by.as_deref())?,
             after,
             limit: limit + 1,
-            ..KeyFilter::default()
+            ..filter
         };
         let mut rows = self.store.list_keys(&filter).await?;
         let next_cursor = if rows.len() as i64 > limit {

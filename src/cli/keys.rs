@@ -57,6 +57,10 @@ pub enum KeysCommand {
         key_type: Option<String>,
         #[arg(long)]
         workspace: Option<String>,
+        /// Only keys failing a hygiene check: never-expires, never-used, unused-90d,
+        /// any-address or no-scope.
+        #[arg(long)]
+        hygiene: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: i64,
         #[arg(long)]
@@ -234,13 +238,14 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             let revealed = app.keys.create(&actor, new).await?;
             print_revealed(&revealed, json, &format!("Created key {:?}", revealed.key.name))
         }
-        KeysCommand::List { q, status, environment, key_type, workspace, limit, json } => {
+        KeysCommand::List { q, status, environment, key_type, workspace, hygiene, limit, json } => {
             let query = KeyListQuery {
                 q,
                 status,
                 environment,
                 key_type,
                 workspace_id: workspace,
+                hygiene,
                 limit: Some(limit.clamp(1, 100)),
                 ..KeyListQuery::default()
             };

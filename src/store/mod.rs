@@ -236,6 +236,16 @@ pub struct KeyFilter {
     pub has_scope: Option<String>,
     /// Only keys outside this workspace.
     pub outside_workspace_id: Option<String>,
+    /// Only keys without an expiry.
+    pub never_expires: bool,
+    /// Only keys never used.
+    pub never_used: bool,
+    /// Only keys not used (nor created) since this instant.
+    pub unused_since: Option<i64>,
+    /// Only keys usable from any address (no range, or `0.0.0.0/0` / `::/0`).
+    pub any_address: bool,
+    /// Only keys without a scope.
+    pub no_scope: bool,
     /// Keyset pagination: return rows strictly after this `(created_at, id)`.
     pub after: Option<(i64, String)>,
     pub limit: i64,

@@ -315,6 +315,24 @@ impl Store for This {
         if let Some(ws) = &f.outside_workspace_id {
             q.push(" AND workspace_id <> ").push_bind(ws.clone());
         }
+        if f.never_expires {
+            q.push(" AND expires_at IS NULL");
+        }
+        if f.never_used {
+            q.push(" AND last_used_at IS NULL");
+        }
+        if let Some(since) = f.unused_since {
+            q.push(" AND COALESCE(last_used_at, created_at) < ").push_bind(since);
+        }
+        if f.any_address {
+            q.push(
+                " AND (allowed_cidrs = '[]' OR allowed_cidrs LIKE '%\"0.0.0.0/0\"%' \
+                 OR allowed_cidrs LIKE '%\"::/0\"%')",
+            );
+        }
+        if f.no_scope {
+            q.push(" AND scopes = '[]'");
+        }
         if let Some((at, id)) = &f.after {
             q.push(" AND (created_at > ")
                 .push_bind(*at)

@@ -293,6 +293,12 @@ async fn a_hostile_name_is_shown_as_text(backend: Backend) {
     console.sign_in(&app.admin_id, &app.admin_secret).await;
     let page = console.get("/console/keys").await.text().await.unwrap();
     assert!(!page.contains("<script>alert"), "never markup");
+    let review = console.get("/console/keys?hygiene=no-scope").await.text().await.unwrap();
+    assert!(review.contains("aria-current=\"page\">Without a scope"), "the check is shown");
+    assert!(review.contains(">&#60;script&#62;alert"), "a key without scopes is listed");
+    assert!(!review.contains(">platform-admin<"), "the admin has scopes");
+    let bad_check = console.get("/console/keys?hygiene=messy").await;
+    assert_eq!(bad_check.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let bad_filter = console.get("/console/keys?status=gone&q=%3Cb%3E").await;
     assert_eq!(bad_filter.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let bad_filter = bad_filter.text().await.unwrap();

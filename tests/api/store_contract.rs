@@ -511,7 +511,38 @@ async fn a_held_secret_is_taken_once_and_ends_with_its_session(backend: Backend)
     assert_eq!(store.take_reveal("h").await.unwrap(), None, "gone with the session");
 }
 
+async fn hygiene_filters_find_risky_keys(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let mut risky = key("k1", "ws_a", "risky", 10);
+    risky.scopes = vec![];
+    risky.allowed_cidrs = vec![];
+    let mut open_range = key("k2", "ws_a", "open", 20);
+    open_range.allowed_cidrs = vec!["10.0.0.0/8".into(), "::/0".into()];
+    open_range.expires_at = Some(5_000);
+    open_range.last_used_at = Some(4_000);
+    let mut tidy = key("k3", "ws_a", "tidy", 30);
+    tidy.expires_at = Some(5_000);
+    tidy.last_used_at = Some(900);
+    for k in [&risky, &open_range, &tidy] {
+        store.insert_key(k, &audit(&k.id, "key.create")).await.unwrap();
+    }
+    let ids = |f: KeyFilter| {
+        let store = store.clone();
+        async move {
+            let keys = store.list_keys(&KeyFilter { limit: 10, ..f }).await.unwrap();
+            keys.into_iter().map(|k| k.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids(KeyFilter { never_expires: true, ..Default::default() }).await, ["k1"]);
+    assert_eq!(ids(KeyFilter { never_used: true, ..Default::default() }).await, ["k1"]);
+    assert_eq!(ids(KeyFilter { no_scope: true, ..Default::default() }).await, ["k1"]);
+    assert_eq!(ids(KeyFilter { any_address: true, ..Default::default() }).await, ["k1", "k2"]);
+    let stale = KeyFilter { unused_since: Some(1_000), ..Default::default() };
+    assert_eq!(ids(stale).await, ["k1", "k3"], "created or last used before 1000");
+}
+
 on_both_backends!(
+    hygiene_filters_find_risky_keys,
     console_sessions_are_found_touched_pruned_and_ended,
     a_held_secret_is_taken_once_and_ends_with_its_session,
     keys_round_trip_and_names_are_unique_per_workspace,

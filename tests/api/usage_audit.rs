@@ -212,7 +212,56 @@ async fn audit_filters_by_address_and_time_range(backend: Backend) {
     assert_eq!(problem["errors"][0]["field"], "from");
 }
 
+async fn keys_to_review_are_listed_by_hygiene_check(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    app.create_key(
+        json!({"name": "forever", "scopes": ["read:a"], "allowed_cidrs": ["10.0.0.0/8"]}),
+    )
+    .await;
+    app.create_key(json!({
+        "name": "bounded", "scopes": ["read:a"], "allowed_cidrs": ["0.0.0.0/0"], "expires_in": "30d"
+    }))
+    .await;
+    let names = |check: &'static str| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            let page: Value = app
+                .get_with(&admin, &format!("/v1/keys?hygiene={check}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let mut names: Vec<String> = page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["name"].as_str().unwrap().to_string())
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(names("never-expires").await, ["forever", "platform-admin"]);
+    assert_eq!(names("any-address").await, ["bounded", "platform-admin"]);
+    assert_eq!(names("never-used").await, ["bounded", "forever"], "the admin signed in");
+    assert!(names("no-scope").await.is_empty());
+    assert!(names("unused-90d").await.is_empty(), "all created today");
+    app.clock.advance(91 * 86_400);
+    let admin = app.admin_token().await;
+    let page: Value =
+        app.get_with(&admin, "/v1/keys?hygiene=unused-90d").await.json().await.unwrap();
+    let stale: Vec<&str> =
+        page["data"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
+    assert_eq!(stale, ["forever"], "expired keys are not active; the admin was just used");
+    let bad = app.get_with(&admin, "/v1/keys?hygiene=messy").await;
+    let problem = assert_problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    assert_eq!(problem["errors"][0]["field"], "hygiene");
+}
+
 on_both_backends!(
+    keys_to_review_are_listed_by_hygiene_check,
     audit_filters_by_address_and_time_range,
     usage_counts_match_the_exchanges_made,
     usage_survives_a_clean_shutdown,

@@ -27,6 +27,15 @@ const STATUSES: [(&str, &str); 5] = [
     ("all", "All"),
 ];
 
+/// Hygiene checks: `(value, label)`, as `GET /v1/keys?hygiene=` takes them.
+const HYGIENE: [(&str, &str); 5] = [
+    ("never-expires", "Never expire"),
+    ("never-used", "Never used"),
+    ("unused-90d", "Unused for 90 days"),
+    ("any-address", "Usable from any address"),
+    ("no-scope", "Without a scope"),
+];
+
 /// A key in the list, with its labels.
 struct Row {
     key: KeyView,
@@ -42,6 +51,8 @@ struct ListPage {
     /// `(id, name)` of every workspace, for a platform admin's switcher.
     workspaces: Vec<(String, String)>,
     workspace: String,
+    checks: [(&'static str, &'static str); 5],
+    hygiene: String,
     q: String,
     status: String,
     key_type: String,
@@ -64,6 +75,7 @@ pub struct ListParams {
     environment: String,
     /// A platform admin's choice of workspace; empty: every workspace.
     workspace: String,
+    hygiene: String,
     cursor: String,
     page: u32,
 }
@@ -75,7 +87,8 @@ impl ListParams {
             .append_pair("status", &self.status)
             .append_pair("type", &self.key_type)
             .append_pair("environment", &self.environment)
-            .append_pair("workspace", &self.workspace);
+            .append_pair("workspace", &self.workspace)
+            .append_pair("hygiene", &self.hygiene);
         if let Some(cursor) = cursor {
             q.append_pair("cursor", cursor).append_pair("page", &page.to_string());
         }
@@ -103,6 +116,7 @@ pub async fn list(
         environment: some(&params.environment),
         key_type: some(&params.key_type),
         workspace_id: some(&params.workspace),
+        hygiene: some(&params.hygiene),
         limit: Some(25),
         cursor: some(&params.cursor),
         ..KeyListQuery::default()
@@ -134,6 +148,8 @@ pub async fn list(
         statuses: STATUSES,
         workspaces,
         workspace: params.workspace.clone(),
+        checks: HYGIENE,
+        hygiene: params.hygiene.clone(),
         first_query: params.query(None, 1),
         next_query: next.as_deref().map(|c| params.query(Some(c), page + 1)),
         q: params.q,
