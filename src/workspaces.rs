@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::apikeys::cache::KeyCache;
+use crate::apikeys::policy::KeyPolicy;
 use crate::apikeys::secret::random_base62;
 use crate::apikeys::{Actor, ManageError};
 use crate::clock::{rfc3339, Clock};
@@ -151,6 +152,36 @@ impl Workspaces {
             e => e.into(),
         })?;
         self.get(actor, id).await
+    }
+
+    /// The key policy of a workspace the caller reaches.
+    pub async fn key_policy(&self, actor: &Actor, id: &str) -> Result<KeyPolicy, ManageError> {
+        let ws = self.get(actor, id).await?;
+        let text = self.store.key_policy(&ws.id).await?;
+        KeyPolicy::parse(&text).map_err(|e| StoreError::Corrupt(e).into())
+    }
+
+    /// Replaces the key policy of a workspace (platform admins only). Keys that
+    /// exist keep working; the policy applies to every later create and edit.
+    pub async fn set_key_policy(
+        &self,
+        actor: &Actor,
+        id: &str,
+        policy: KeyPolicy,
+    ) -> Result<KeyPolicy, ManageError> {
+        Self::require_platform(actor)?;
+        let before = self.key_policy(actor, id).await?;
+        policy.check(self.clock.now())?;
+        if before == policy {
+            return Ok(policy);
+        }
+        let details = json!({"key_policy": {"from": before, "to": policy}});
+        let audit = self.audit(actor, id, "workspace.key_policy", details);
+        self.store.set_key_policy(id, &policy.to_text(), &audit).await.map_err(|e| match e {
+            StoreError::NotFound => ManageError::NotFound("workspace"),
+            e => e.into(),
+        })?;
+        Ok(policy)
     }
 
     /// Refuses unless `typed` is the workspace's name: the guard a person passes

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::cache::KeyCache;
 use super::hashing::Hasher;
+use super::policy::KeyPolicy;
 use super::secret::{self, Secret};
 use super::validate::{self, invalid};
 use super::{Actor, KeyView, ManageError};
@@ -295,6 +296,12 @@ impl Keys {
         }
     }
 
+    /// The key policy of workspace `workspace_id`.
+    async fn policy_of(&self, workspace_id: &str) -> Result<KeyPolicy, ManageError> {
+        let text = self.store.key_policy(workspace_id).await?;
+        KeyPolicy::parse(&text).map_err(|e| StoreError::Corrupt(e).into())
+    }
+
     /// Loads a key the caller may reach; another workspace's key is "not found".
     async fn load(&self, actor: &Actor, id: &str) -> Result<KeyRecord, ManageError> {
         if !super::valid_key_id(id) {
@@ -333,8 +340,13 @@ impl Keys {
         Self::check_grantable(actor, &scopes)?;
         let allowed_cidrs = validate::cidrs(&new.allowed_cidrs)?;
         let audiences = validate::audiences(&new.audiences)?;
-        let expires_at =
-            validate::expiry(new.expires_at.as_deref(), new.expires_in.as_deref(), now)?;
+        let policy = self.policy_of(&workspace_id).await?;
+        let expires_in = match (&new.expires_at, &new.expires_in) {
+            (None, None) => policy.default_expiry(),
+            (_, given) => given.as_deref(),
+        };
+        let expires_at = validate::expiry(new.expires_at.as_deref(), expires_in, now)?;
+        policy.check_new(expires_at, &scopes, &allowed_cidrs, now)?;
         if let Some(value) = &new.secret {
             validate::imported_secret(value)?;
         }
@@ -586,12 +598,14 @@ impl Keys {
         let now = self.clock.now();
         // Validate everything before touching the key.
         let edit = Self::check_edit(actor, update, now)?;
+        let policy = self.policy_of(&self.load(actor, id).await?.workspace_id).await?;
         let mut warnings = Vec::new();
         let (key, details) = self
             .mutate(actor, id, "key.update", |key, _| {
                 Self::refuse_if_revoked(key, "edited")?;
                 let before = key.clone();
                 let changes = edit.apply(key);
+                policy.check_edit(&before, key, now)?;
                 warnings = edit_warnings(&before, key, now);
                 Ok(changes)
             })
@@ -614,6 +628,7 @@ impl Keys {
         Self::refuse_if_revoked(&before, "edited")?;
         let mut after = before.clone();
         let changes = edit.apply(&mut after).unwrap_or_else(|| json!({}));
+        self.policy_of(&before.workspace_id).await?.check_edit(&before, &after, now)?;
         let warnings = edit_warnings(&before, &after, now);
         Ok(EditPreview { key: KeyView::new(&after, now), changes, warnings })
     }

@@ -6,6 +6,7 @@ mod auth;
 pub mod cache;
 pub mod hashing;
 mod manage;
+pub mod policy;
 pub mod secret;
 mod validate;
 mod view;

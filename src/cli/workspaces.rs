@@ -27,6 +27,30 @@ pub enum WorkspacesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show a workspace's key policy, or change it with the options given.
+    ///
+    /// Example: keymint workspaces policy ws_1a2b3c --max-lifetime-days 90 --require-scope true
+    Policy {
+        id: String,
+        /// The expiry of a new key that names none (1h, 1d, 7d, 30d, 90d, 180d, 360d),
+        /// or `none`.
+        #[arg(long)]
+        default_expires_in: Option<String>,
+        /// Every key must expire within this many days (1-3650), or 0 for no limit.
+        #[arg(long)]
+        max_lifetime_days: Option<i64>,
+        /// Whether a key's expiry may change after creation.
+        #[arg(long)]
+        expiry_editable: Option<bool>,
+        /// Whether every key needs at least one scope.
+        #[arg(long)]
+        require_scope: Option<bool>,
+        /// Whether 0.0.0.0/0 and ::/0 are allowed as IP ranges.
+        #[arg(long)]
+        allow_wildcard_ranges: Option<bool>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a workspace (refused while it holds keys, unless --force).
     ///
     /// With --force its keys are deleted too and stop working at once; you are asked
@@ -66,6 +90,43 @@ pub async fn run(config: Config, cmd: WorkspacesCommand) -> anyhow::Result<()> {
                 .map(|w| vec![w.id.clone(), w.name.clone(), w.created_at.clone()])
                 .collect();
             output::table(&["id", "name", "created"], &rows);
+            Ok(())
+        }
+        WorkspacesCommand::Policy {
+            id,
+            default_expires_in,
+            max_lifetime_days,
+            expiry_editable,
+            require_scope,
+            allow_wildcard_ranges,
+            json,
+        } => {
+            let mut policy = app.workspaces.key_policy(&actor, &id).await?;
+            let before = policy.clone();
+            if let Some(preset) = default_expires_in {
+                policy.default_expires_in = (preset != "none").then_some(preset);
+            }
+            if let Some(days) = max_lifetime_days {
+                policy.max_lifetime_days = (days != 0).then_some(days);
+            }
+            policy.expiry_editable = expiry_editable.unwrap_or(policy.expiry_editable);
+            policy.require_scope = require_scope.unwrap_or(policy.require_scope);
+            policy.allow_wildcard_ranges =
+                allow_wildcard_ranges.unwrap_or(policy.allow_wildcard_ranges);
+            if policy != before {
+                policy = app.workspaces.set_key_policy(&actor, &id, policy).await?;
+            }
+            if json {
+                return output::json(&policy);
+            }
+            let or = |v: &Option<String>, none: &str| v.clone().unwrap_or_else(|| none.into());
+            println!("key policy of {id}:");
+            println!("  default_expires_in:    {}", or(&policy.default_expires_in, "none"));
+            let days = policy.max_lifetime_days.map(|d| d.to_string());
+            println!("  max_lifetime_days:     {}", or(&days, "no limit"));
+            println!("  expiry_editable:       {}", policy.expiry_editable);
+            println!("  require_scope:         {}", policy.require_scope);
+            println!("  allow_wildcard_ranges: {}", policy.allow_wildcard_ranges);
             Ok(())
         }
         WorkspacesCommand::Rename { id, name, json } => {

@@ -61,6 +61,7 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(health::metrics))
         .routes(routes!(workspaces::create, workspaces::list))
         .routes(routes!(workspaces::get, workspaces::rename, workspaces::delete))
+        .routes(routes!(workspaces::key_policy, workspaces::set_key_policy))
         .split_for_parts();
     openapi::complete(&mut api);
     (router, api)

@@ -465,6 +465,16 @@ pub trait Store: Send + Sync + 'static {
         workspace_id: Option<&str>,
     ) -> StoreResult<Vec<UsageRow>>;
 
+    /// The key policy of workspace `id` (JSON text; `{}` when none was set).
+    async fn key_policy(&self, workspace_id: &str) -> StoreResult<String>;
+    /// Replaces the key policy of workspace `id`, with its audit event.
+    async fn set_key_policy(
+        &self,
+        workspace_id: &str,
+        policy: &str,
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+
     /// Stores a new console session with its audit event (`session.sign_in`), and
     /// drops sessions last seen before `idle_before` or created before `created_before`.
     async fn insert_session(

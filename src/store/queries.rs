@@ -710,6 +710,35 @@ impl Store for This {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    async fn key_policy(&self, workspace_id: &str) -> StoreResult<String> {
+        let (policy,): (String,) =
+            sqlx::query_as("SELECT key_policy FROM workspaces WHERE id = $1")
+                .bind(workspace_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(policy)
+    }
+
+    async fn set_key_policy(
+        &self,
+        workspace_id: &str,
+        policy: &str,
+        audit: &AuditRecord,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_tx().await?;
+        let done = sqlx::query("UPDATE workspaces SET key_policy = $1 WHERE id = $2")
+            .bind(policy)
+            .bind(workspace_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn insert_session(
         &self,
         session: &SessionRecord,

@@ -273,3 +273,49 @@ fn a_forced_workspace_delete_asks_first_and_never_removes_the_last_platform_admi
     let admin_id = admin["client_id"].as_str().unwrap();
     assert_eq!(run_json(d, &["keys", "show", admin_id, "--json"])["status"], "active");
 }
+
+#[test]
+fn the_cli_sets_a_key_policy_that_refuses_a_key_without_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ws = run_json(d, &["workspaces", "create", "strict", "--json"]);
+    let ws_id = ws["id"].as_str().unwrap();
+    let policy = run_json(
+        d,
+        &[
+            "workspaces",
+            "policy",
+            ws_id,
+            "--max-lifetime-days",
+            "30",
+            "--require-scope",
+            "true",
+            "--json",
+        ],
+    );
+    assert_eq!(policy, serde_json::json!({"max_lifetime_days": 30, "require_scope": true}));
+    let (ok, _, err) = run_text(
+        d,
+        &["keys", "create", "--name", "forever", "--workspace", ws_id, "--scope", "read:a"],
+    );
+    assert!(!ok && err.contains("max_lifetime_days: 30"), "the refusal names the policy: {err}");
+    let key = run_json(
+        d,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "ok",
+            "--workspace",
+            ws_id,
+            "--scope",
+            "read:a",
+            "--expires-in",
+            "7d",
+            "--json",
+        ],
+    );
+    assert!(key["expires_at"].is_string());
+    let (ok, out, _) = run_text(d, &["workspaces", "policy", ws_id, "--max-lifetime-days", "0"]);
+    assert!(ok && out.contains("max_lifetime_days:     no limit"), "{out}");
+}

@@ -601,6 +601,39 @@ async fn workspaces_are_created_renamed_switched_and_deleted_with_the_api_guards
     assert!(theirs.contains("pay-key") && !theirs.contains("home-key"), "{theirs}");
 
     let path = format!("/console/workspaces/{}", ws.id);
+    // A key policy set here refuses, in the create form, a key without expiry.
+    let policy = console
+        .submit(
+            &format!("{path}/policy"),
+            &[
+                ("default_expires_in", "none"),
+                ("max_lifetime_days", "30"),
+                ("expiry_editable", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&policy), format!("{path}?done=policy"));
+    let page = console.get(&location(&policy)).await.text().await.unwrap();
+    assert!(page.contains("Key policy saved.") && page.contains("value=\"30\""), "{page}");
+    let refused = console
+        .submit(
+            "/console/keys/new",
+            &[
+                ("workspace_id", ws.id.as_str()),
+                ("name", "forever"),
+                ("environment", "production"),
+                ("type", "access"),
+                ("expires", "none"),
+                ("intent", "review"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = refused.text().await.unwrap();
+    assert!(refused.contains("id=\"expires-error\""), "beside the Expires field: {refused}");
+    assert!(refused.contains("max_lifetime_days: 30"), "{refused}");
+    let bad = console.submit(&format!("{path}/policy"), &[("max_lifetime_days", "lots")]).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let renamed = console.submit(&format!("{path}/rename"), &[("name", "billing")]).await;
     assert_eq!(location(&renamed), format!("{path}?done=renamed"));
     let wrong = console.submit(&format!("{path}/delete"), &[("confirm", "payments")]).await;

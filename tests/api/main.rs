@@ -12,6 +12,7 @@ mod door;
 mod hostile;
 mod introspection;
 mod isolation;
+mod key_policy;
 mod lifecycle;
 mod management;
 mod openapi;

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
+use crate::apikeys::policy::KeyPolicy;
 use crate::app::App;
 use crate::http::error::Problem;
 use crate::http::extract::{ApiJson, ApiQuery, Caller};
@@ -79,4 +80,31 @@ pub async fn delete(
 ) -> Result<StatusCode, Problem> {
     app.workspaces.delete(&actor, &id, query.force).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/workspaces/{id}/key-policy`: the guardrails keys in it pass.
+#[utoipa::path(get, path = "/v1/workspaces/{id}/key-policy", tag = "workspaces",
+    responses((status = 200, description = "The workspace's key policy (`{}`: none)", body = KeyPolicy), (status = 404, description = "No such workspace")),
+    security(("bearer" = [])))]
+pub async fn key_policy(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<KeyPolicy>, Problem> {
+    Ok(Json(app.workspaces.key_policy(&actor, &id).await?))
+}
+
+/// `PUT /v1/workspaces/{id}/key-policy` (platform admins): replaces the policy.
+#[utoipa::path(put, path = "/v1/workspaces/{id}/key-policy", tag = "workspaces", request_body = KeyPolicy,
+    responses((status = 200, description = "The policy now in force", body = KeyPolicy),
+              (status = 404, description = "No such workspace"),
+              (status = 422, description = "A field is invalid")),
+    security(("bearer" = [])))]
+pub async fn set_key_policy(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiJson(policy): ApiJson<KeyPolicy>,
+) -> Result<Json<KeyPolicy>, Problem> {
+    Ok(Json(app.workspaces.set_key_policy(&actor, &id, policy).await?))
 }

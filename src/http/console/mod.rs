@@ -72,6 +72,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/workspaces", get(workspaces::list).post(workspaces::create))
         .route("/console/workspaces/{id}", get(workspaces::show))
         .route("/console/workspaces/{id}/rename", post(workspaces::rename))
+        .route("/console/workspaces/{id}/policy", post(workspaces::set_policy))
         .route("/console/workspaces/{id}/delete", post(workspaces::delete))
         .route("/console/signing-keys", get(signing_keys::list))
         .route("/console/signing-keys/rotate", post(signing_keys::rotate))

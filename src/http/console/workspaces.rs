@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::filters;
 use super::{forms, render_refusal, Console, Me, Posted};
+use crate::apikeys::policy::KeyPolicy;
 use crate::apikeys::ManageError;
 use crate::app::App;
 use crate::oauth::scope::ManagementScope;
@@ -33,6 +34,10 @@ struct WorkspacePage {
     me: Option<Me>,
     form_token: String,
     ws: WorkspaceView,
+    policy: KeyPolicy,
+    default_expiry: String,
+    max_lifetime: String,
+    expiry_choices: [(&'static str, &'static str); 9],
     notice: Option<String>,
     error: Option<String>,
 }
@@ -48,6 +53,7 @@ fn notice(done: &str) -> Option<String> {
         "created" => Some("Workspace created.".into()),
         "renamed" => Some("Workspace renamed.".into()),
         "deleted" => Some("Workspace deleted.".into()),
+        "policy" => Some("Key policy saved.".into()),
         _ => None,
     }
 }
@@ -126,14 +132,20 @@ async fn workspace_page(
     if let Err(e) = actor.require(ManagementScope::WorkspacesAdmin) {
         return forms::refused(e, console.me());
     }
-    let ws = match app.workspaces.get(actor, id).await {
-        Ok(ws) => ws,
-        Err(e) => return forms::refused(e, console.me()),
-    };
+    let (ws, policy) =
+        match tokio::try_join!(app.workspaces.get(actor, id), app.workspaces.key_policy(actor, id))
+        {
+            Ok(both) => both,
+            Err(e) => return forms::refused(e, console.me()),
+        };
     let template = WorkspacePage {
         me: console.me(),
         form_token: console.session.form_token.clone(),
         ws,
+        default_expiry: policy.default_expires_in.clone().unwrap_or_else(|| "none".into()),
+        max_lifetime: policy.max_lifetime_days.map(|d| d.to_string()).unwrap_or_default(),
+        policy,
+        expiry_choices: forms::CREATE_EXPIRY,
         notice,
         error,
     };
@@ -194,5 +206,49 @@ pub async fn delete(
             Some(message) => workspace_page(&app, &console, &id, None, Some(message)).await,
             None => forms::refused(e, console.me()),
         },
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PolicyForm {
+    default_expires_in: String,
+    max_lifetime_days: String,
+    expiry_editable: bool,
+    require_scope: bool,
+    allow_wildcard_ranges: bool,
+}
+
+/// `POST /console/workspaces/{id}/policy`: replaces the key policy.
+pub async fn set_policy(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Posted { console, form }: Posted<PolicyForm>,
+) -> Response {
+    let form: PolicyForm = form;
+    let max_lifetime_days = match form.max_lifetime_days.trim() {
+        "" => None,
+        days => match days.parse() {
+            Ok(days) => Some(days),
+            Err(_) => {
+                let error = Some("Maximum lifetime: a whole number of days".to_string());
+                return workspace_page(&app, &console, &id, None, error).await;
+            }
+        },
+    };
+    let policy = KeyPolicy {
+        default_expires_in: (!matches!(form.default_expires_in.as_str(), "" | "none"))
+            .then_some(form.default_expires_in),
+        max_lifetime_days,
+        expiry_editable: form.expiry_editable,
+        require_scope: form.require_scope,
+        allow_wildcard_ranges: form.allow_wildcard_ranges,
+    };
+    match app.workspaces.set_key_policy(&console.session.actor, &id, policy).await {
+        Ok(_) => Redirect::to(&format!("/console/workspaces/{id}?done=policy")).into_response(),
+        Err(ManageError::Invalid(field)) => {
+            workspace_page(&app, &console, &id, None, Some(field.to_string())).await
+        }
+        Err(e) => forms::refused(e, console.me()),
     }
 }
