@@ -467,7 +467,7 @@ impl Keys {
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
         let mut filter = KeyFilter::default();
         match query.hygiene.as_deref() {
-            None | Some("") => {}
+            None => {}
             Some("never-expires") => filter.never_expires = true,
             Some("never-used") => filter.never_used = true,
             Some("unused-90d") => filter.unused_since = Some(now - 90 * 86_400),
