@@ -541,7 +541,28 @@ async fn hygiene_filters_find_risky_keys(backend: Backend) {
     assert_eq!(ids(stale).await, ["k1", "k3"], "created or last used before 1000");
 }
 
+async fn a_workspace_key_policy_is_stored_and_audited(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    assert_eq!(store.key_policy("ws_a").await.unwrap(), "{}", "no policy until one is set");
+    let policy = r#"{"max_lifetime_days":30}"#;
+    store.set_key_policy("ws_a", policy, &audit("ws_a", "workspace.key_policy")).await.unwrap();
+    assert_eq!(store.key_policy("ws_a").await.unwrap(), policy);
+    let missing = store.set_key_policy("ws_z", "{}", &audit("ws_z", "workspace.key_policy")).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)));
+    assert!(matches!(store.key_policy("ws_z").await, Err(StoreError::NotFound)));
+    let events = store
+        .list_audit(&AuditFilter {
+            action: Some("workspace.key_policy".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "only the change that happened is audited");
+}
+
 on_both_backends!(
+    a_workspace_key_policy_is_stored_and_audited,
     hygiene_filters_find_risky_keys,
     console_sessions_are_found_touched_pruned_and_ended,
     a_held_secret_is_taken_once_and_ends_with_its_session,
