@@ -409,19 +409,15 @@ pub async fn rotate(
     }
 }
 
-/// A refused action on the key page: shown there, or as its own page.
+/// A refused action on the key page: a conflict or an invalid value is shown on
+/// the key's page; anything else (not found, not allowed, unavailable) as its own.
 async fn action_refused(app: &App, console: &Console, id: &str, e: ManageError) -> Response {
-    match (&e, Errors::from_refusal(&e)) {
-        (ManageError::NotFound(_), _) | (_, None) => forms::refused(e, console.me()),
-        (ManageError::Forbidden(_), _) => forms::refused(e, console.me()),
-        (_, Some(_)) => {
-            let status = match e {
-                ManageError::Conflict(_) => StatusCode::CONFLICT,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
-            key_page(app, console, id, None, Some((status, e.to_string()))).await
-        }
-    }
+    let status = match e {
+        ManageError::Conflict(_) => StatusCode::CONFLICT,
+        ManageError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        e => return forms::refused(e, console.me()),
+    };
+    key_page(app, console, id, None, Some((status, e.to_string()))).await
 }
 
 /// `POST /console/keys/{id}/activate`.
