@@ -126,12 +126,20 @@ impl App {
     async fn create_admin(&self, name: &str) -> Result<Revealed, ManageError> {
         let workspace = self.workspaces.ensure_default().await?;
         let actor = Actor { id: "bootstrap".into(), ..Actor::cli() };
+        // The way back in must not be locked by the workspace's key policy: with a
+        // maximum lifetime and no default expiry, the key lives that maximum.
+        let policy = self.workspaces.key_policy(&actor, &workspace.id).await?;
+        let expires_at = match (&policy.default_expires_in, policy.max_lifetime_days) {
+            (None, Some(days)) => Some(crate::clock::rfc3339(self.clock.now() + days * 86_400)),
+            _ => None,
+        };
         let new = NewKey {
             workspace_id: Some(workspace.id.clone()),
             name: name.into(),
             description: "platform admin created by keymint bootstrap".into(),
             key_type: Some("admin".into()),
             scopes: ManagementScope::ALL.iter().map(ToString::to_string).collect(),
+            expires_at,
             ..NewKey::default()
         };
         self.keys.create(&actor, new).await

@@ -318,4 +318,16 @@ fn the_cli_sets_a_key_policy_that_refuses_a_key_without_expiry() {
     assert!(key["expires_at"].is_string());
     let (ok, out, _) = run_text(d, &["workspaces", "policy", ws_id, "--max-lifetime-days", "0"]);
     assert!(ok && out.contains("max_lifetime_days:     no limit"), "{out}");
+
+    // A policy on the default workspace never locks out `bootstrap`, the way back in:
+    // its key lives the maximum lifetime.
+    run_json(d, &["bootstrap", "--json"]);
+    let all = run_json(d, &["workspaces", "list", "--json"]);
+    let default = all.as_array().unwrap().iter().find(|w| w["name"] == "default").unwrap();
+    let default_id = default["id"].as_str().unwrap();
+    run_json(d, &["workspaces", "policy", default_id, "--max-lifetime-days", "30", "--json"]);
+    let admin = run_json(d, &["bootstrap", "--json"]);
+    let id = admin["client_id"].as_str().unwrap();
+    let key = run_json(d, &["keys", "show", id, "--json"]);
+    assert!(key["expires_at"].is_string(), "{key}");
 }
