@@ -513,7 +513,19 @@ impl Keys {
         change: impl FnOnce(&mut KeyRecord, i64) -> Result<Option<Value>, ManageError>,
     ) -> Result<(KeyRecord, Option<Value>), ManageError> {
         actor.require(ManagementScope::KeysWrite)?;
-        let mut key = self.load(actor, id).await?;
+        let key = self.load(actor, id).await?;
+        self.write_change(actor, key, action, change).await
+    }
+
+    /// [`Keys::mutate`] for a key the caller already loaded (and may write): the
+    /// write names the version read, so a change made meanwhile is a conflict.
+    async fn write_change(
+        &self,
+        actor: &Actor,
+        mut key: KeyRecord,
+        action: &str,
+        change: impl FnOnce(&mut KeyRecord, i64) -> Result<Option<Value>, ManageError>,
+    ) -> Result<(KeyRecord, Option<Value>), ManageError> {
         let now = self.clock.now();
         let Some(details) = change(&mut key, now)? else {
             return Ok((key, None));
@@ -598,10 +610,12 @@ impl Keys {
         let now = self.clock.now();
         // Validate everything before touching the key.
         let edit = Self::check_edit(actor, update, now)?;
-        let policy = self.policy_of(&self.load(actor, id).await?.workspace_id).await?;
+        actor.require(ManagementScope::KeysWrite)?;
+        let key = self.load(actor, id).await?;
+        let policy = self.policy_of(&key.workspace_id).await?;
         let mut warnings = Vec::new();
         let (key, details) = self
-            .mutate(actor, id, "key.update", |key, _| {
+            .write_change(actor, key, "key.update", |key, _| {
                 Self::refuse_if_revoked(key, "edited")?;
                 let before = key.clone();
                 let changes = edit.apply(key);
