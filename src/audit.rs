@@ -6,7 +6,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::apikeys::{validate_filter, validate_limit, Actor, ManageError};
+use crate::apikeys::{
+    validate_filter, validate_instant as instant, validate_limit, Actor, ManageError,
+};
 use crate::clock::rfc3339;
 use crate::store::{AuditFilter, AuditRecord, Store};
 use crate::usage::Usage;
@@ -158,17 +160,4 @@ impl Audit {
         events.truncate(EXPORT_MAX);
         Ok(events)
     }
-}
-
-/// An optional RFC 3339 time of a filter, as unix seconds.
-fn instant(field: &str, value: Option<&str>) -> Result<Option<i64>, crate::apikeys::FieldError> {
-    value
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            crate::clock::parse_rfc3339(v).ok_or_else(|| crate::apikeys::FieldError {
-                field: field.into(),
-                reason: "must be an RFC 3339 time, e.g. 2026-11-30T12:00:00Z".into(),
-            })
-        })
-        .transpose()
 }

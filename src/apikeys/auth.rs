@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use super::cache::KeyCache;
 use crate::store::{KeyRecord, KeyStatus, Store, StoreError};
+use crate::usage::Outcome;
 
 /// A successful authentication.
 #[derive(Debug, Clone)]
@@ -32,7 +33,7 @@ pub enum AuthFailure {
     Refused(&'static str),
     /// The key exists but may not have a token now (wrong secret, status, address).
     #[error("refused: {reason}")]
-    KeyRefused { reason: &'static str, workspace_id: String },
+    KeyRefused { reason: &'static str, outcome: Outcome, workspace_id: String },
     /// Too many failed attempts for this key id or address: retry after this many seconds.
     #[error("too many failed attempts")]
     Throttled(u64),
@@ -115,20 +116,20 @@ pub async fn authenticate(
             matched = matching_secret(hasher, &key, presented, now).await?;
         }
     }
-    let fail = |reason: &'static str| {
-        Err(AuthFailure::KeyRefused { reason, workspace_id: key.workspace_id.clone() })
+    let fail = |outcome: Outcome, reason: &'static str| {
+        Err(AuthFailure::KeyRefused { reason, outcome, workspace_id: key.workspace_id.clone() })
     };
     let Some(previous_secret) = matched else {
-        return fail("wrong secret");
+        return fail(Outcome::WrongSecret, "wrong secret");
     };
     match super::key_status(&key, now) {
         KeyStatus::Active => {}
-        KeyStatus::Revoked => return fail("key revoked"),
-        KeyStatus::Inactive => return fail("key deactivated"),
-        KeyStatus::Expired => return fail("key expired"),
+        KeyStatus::Revoked => return fail(Outcome::KeyInactive, "key revoked"),
+        KeyStatus::Inactive => return fail(Outcome::KeyInactive, "key deactivated"),
+        KeyStatus::Expired => return fail(Outcome::KeyInactive, "key expired"),
     }
     if !address_allowed(&key.allowed_cidrs, ip) {
-        return fail("address not allowed");
+        return fail(Outcome::AddressNotAllowed, "address not allowed");
     }
     Ok(Authenticated { key, previous_secret })
 }

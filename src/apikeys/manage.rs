@@ -19,7 +19,7 @@ use crate::clock::rfc3339;
 use crate::clock::Clock;
 use crate::oauth::scope::ManagementScope;
 use crate::store::{AuditRecord, KeyFilter, KeyRecord, KeyStatus, Store, StoreError};
-use crate::usage::{KeyUsage, Usage, WorkspaceUsage};
+use crate::usage::{CallersRefused, Usage};
 
 /// Longest grace period for the old secret after a rotation: 7 days.
 pub const MAX_GRACE_SECONDS: i64 = 7 * 86_400;
@@ -134,6 +134,39 @@ pub struct EditPreview {
     pub key: KeyView,
     pub changes: Value,
     pub warnings: Vec<String>,
+    /// Recent callers that narrower allowed ranges refuse.
+    pub callers_refused: Option<CallersRefused>,
+}
+
+impl EditPreview {
+    fn new(
+        key: KeyView,
+        changes: Value,
+        mut warnings: Vec<String>,
+        refused: Option<CallersRefused>,
+    ) -> Self {
+        if let Some(r) = &refused {
+            let addresses: Vec<&str> = r.addresses.iter().map(|a| a.address.as_str()).collect();
+            warnings.push(format!(
+                "{} tokens issued in the last {} days went to addresses the new ranges refuse: {}",
+                r.exchanges,
+                r.days,
+                addresses.join(", ")
+            ));
+        }
+        EditPreview { key, changes, warnings, callers_refused: refused }
+    }
+
+    /// The key as `/v1` and `--json` show an edit: its fields, `changes`,
+    /// `warnings`, `callers_refused` and whether it was a `dry_run`.
+    pub fn to_json(&self, dry_run: bool) -> Value {
+        let mut body = serde_json::to_value(&self.key).unwrap_or_default();
+        body["changes"] = self.changes.clone();
+        body["warnings"] = json!(self.warnings);
+        body["callers_refused"] = json!(self.callers_refused);
+        body["dry_run"] = json!(dry_run);
+        body
+    }
 }
 
 /// What an edit from `before` to `after` may break, or let in.
@@ -240,9 +273,9 @@ pub struct KeyPage {
 /// The key management service.
 #[derive(Clone)]
 pub struct Keys {
-    store: Arc<dyn Store>,
+    pub(super) store: Arc<dyn Store>,
     hasher: Arc<Hasher>,
-    clock: Arc<dyn Clock>,
+    pub(super) clock: Arc<dyn Clock>,
     cache: Arc<KeyCache>,
     usage: Option<Arc<Usage>>,
 }
@@ -279,7 +312,7 @@ impl Keys {
     }
 
     /// Reading keys takes `keymint:keys:read` (or `write`, which implies it).
-    fn require_read(actor: &Actor) -> Result<(), ManageError> {
+    pub(super) fn require_read(actor: &Actor) -> Result<(), ManageError> {
         actor
             .require(ManagementScope::KeysRead)
             .or_else(|_| actor.require(ManagementScope::KeysWrite))
@@ -303,7 +336,7 @@ impl Keys {
     }
 
     /// Loads a key the caller may reach; another workspace's key is "not found".
-    async fn load(&self, actor: &Actor, id: &str) -> Result<KeyRecord, ManageError> {
+    pub(super) async fn load(&self, actor: &Actor, id: &str) -> Result<KeyRecord, ManageError> {
         if !super::valid_key_id(id) {
             return Err(ManageError::NotFound("key"));
         }
@@ -614,18 +647,24 @@ impl Keys {
         let key = self.load(actor, id).await?;
         let policy = self.policy_of(&key.workspace_id).await?;
         let mut warnings = Vec::new();
+        let mut before = None;
         let (key, details) = self
             .write_change(actor, key, "key.update", |key, _| {
                 Self::refuse_if_revoked(key, "edited")?;
-                let before = key.clone();
+                let earlier = key.clone();
                 let changes = edit.apply(key);
-                policy.check_edit(&before, key, now)?;
-                warnings = edit_warnings(&before, key, now);
+                policy.check_edit(&earlier, key, now)?;
+                warnings = edit_warnings(&earlier, key, now);
+                before = Some(earlier);
                 Ok(changes)
             })
             .await?;
+        let refused = match &before {
+            Some(before) => self.callers_refused(before, &key).await?,
+            None => None,
+        };
         let changes = details.unwrap_or_else(|| json!({}));
-        Ok(EditPreview { key: KeyView::new(&key, now), changes, warnings })
+        Ok(EditPreview::new(KeyView::new(&key, now), changes, warnings, refused))
     }
 
     /// What [`Keys::update`] would answer, without saving anything.
@@ -644,7 +683,8 @@ impl Keys {
         let changes = edit.apply(&mut after).unwrap_or_else(|| json!({}));
         self.policy_of(&before.workspace_id).await?.check_edit(&before, &after, now)?;
         let warnings = edit_warnings(&before, &after, now);
-        Ok(EditPreview { key: KeyView::new(&after, now), changes, warnings })
+        let refused = self.callers_refused(&before, &after).await?;
+        Ok(EditPreview::new(KeyView::new(&after, now), changes, warnings, refused))
     }
 
     fn check_edit(actor: &Actor, update: KeyUpdate, now: i64) -> Result<Edit, ManageError> {
@@ -764,34 +804,7 @@ impl Keys {
         })
     }
 
-    /// One key's usage per UTC day.
-    pub async fn key_usage(&self, actor: &Actor, id: &str) -> Result<KeyUsage, ManageError> {
-        Self::require_read(actor)?;
-        let key = self.load(actor, id).await?;
-        self.flush_usage().await?;
-        Ok(KeyUsage::new(&key.id, &self.store.usage(Some(&key.id), None).await?))
-    }
-
-    /// Usage per UTC day across workspace `workspace_id` (the caller's own unless a
-    /// platform admin; every workspace for a platform admin who names none).
-    pub async fn workspace_usage(
-        &self,
-        actor: &Actor,
-        workspace_id: Option<&str>,
-    ) -> Result<WorkspaceUsage, ManageError> {
-        Self::require_read(actor)?;
-        let workspace_id = validate::filter("workspace_id", workspace_id)?;
-        let workspace_id = match (workspace_id.as_deref(), &actor.workspace_id) {
-            (Some(ws), _) if actor.reaches(ws) => Some(ws.to_string()),
-            (Some(_), _) => return Ok(WorkspaceUsage { data: vec![] }),
-            (None, own) if !actor.platform => own.clone(),
-            (None, _) => None,
-        };
-        self.flush_usage().await?;
-        Ok(WorkspaceUsage::by_day(&self.store.usage(None, workspace_id.as_deref()).await?))
-    }
-
-    async fn flush_usage(&self) -> Result<(), ManageError> {
+    pub(super) async fn flush_usage(&self) -> Result<(), ManageError> {
         if let Some(usage) = &self.usage {
             usage.flush().await?;
         }

@@ -8,6 +8,7 @@ pub mod hashing;
 mod manage;
 pub mod policy;
 pub mod secret;
+mod usage;
 mod validate;
 mod view;
 
@@ -19,9 +20,11 @@ pub use manage::{
     validate_limit, EditPreview, KeyDraft, KeyListQuery, KeyPage, KeyUpdate, Keys, NewKey,
     Revealed, Rotation, MAX_GRACE_SECONDS,
 };
+pub use usage::PREVIEW_DAYS;
 pub use validate::{
     cidrs as validate_cidrs, confirmation as validate_confirmation, filter as validate_filter,
-    name as validate_name, workspace_id_form, FieldError,
+    instant as validate_instant, invalid as field_error, name as validate_name, workspace_id_form,
+    FieldError,
 };
 pub use view::{key_status, KeyView};
 

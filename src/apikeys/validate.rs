@@ -277,6 +277,19 @@ pub fn narrowing_warnings(before: &KeyRecord, after: &KeyRecord, now: i64) -> Ve
     warnings
 }
 
+/// An optional RFC 3339 time of a filter, as unix seconds.
+pub fn instant(field: &str, value: Option<&str>) -> Result<Option<i64>, FieldError> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            crate::clock::parse_rfc3339(v).ok_or_else(|| FieldError {
+                field: field.into(),
+                reason: "must be an RFC 3339 time, e.g. 2026-11-30T12:00:00Z".into(),
+            })
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -138,9 +138,11 @@ pub enum KeysCommand {
     },
     /// Delete a key (the audit log keeps the event).
     Delete { id: String },
-    /// Tokens issued and failed exchanges per day.
+    /// Token exchanges of a key by outcome, per hour or day.
     Usage {
         id: String,
+        #[command(flatten)]
+        range: super::usage::RangeArgs,
         #[arg(long)]
         json: bool,
     },
@@ -331,11 +333,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 app.keys.update(&actor, &id, update).await?
             };
             if json {
-                let mut body = serde_json::to_value(&edited.key)?;
-                body["changes"] = edited.changes;
-                body["warnings"] = serde_json::json!(edited.warnings);
-                body["dry_run"] = serde_json::json!(dry_run);
-                return output::json(&body);
+                return output::json(&edited.to_json(dry_run));
             }
             let verb = if dry_run { "would update (nothing saved)" } else { "updated" };
             println!("{verb} {} ({})", edited.key.id, edited.key.name);
@@ -360,17 +358,13 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        KeysCommand::Usage { id, json } => {
-            let usage = app.keys.key_usage(&actor, &id).await?;
+        KeysCommand::Usage { id, range, json } => {
+            let range = range.range(app.clock.now())?;
+            let usage = app.keys.key_usage(&actor, &id, range).await?;
             if json {
                 return output::json(&usage);
             }
-            let rows: Vec<Vec<String>> = usage
-                .data
-                .iter()
-                .map(|r| vec![r.day.clone(), r.issued.to_string(), r.failed.to_string()])
-                .collect();
-            output::table(&["day", "issued", "failed"], &rows);
+            super::usage::buckets(&usage.data);
             Ok(())
         }
     }

@@ -8,6 +8,7 @@ mod output;
 mod serve;
 pub mod settings;
 mod signing_keys;
+mod usage;
 mod workspaces;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,8 @@ pub enum Command {
     Workspaces(workspaces::WorkspacesCommand),
     /// Read the audit log, newest first.
     Audit(audit::Args),
+    /// Token exchanges by outcome across a workspace, and its top keys.
+    Usage(usage::Args),
     /// Manage token signing keys.
     #[command(subcommand)]
     SigningKeys(signing_keys::SigningKeysCommand),
@@ -61,6 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys::run(config, cmd).await,
         Command::Workspaces(cmd) => workspaces::run(config, cmd).await,
         Command::Audit(args) => audit::run(config, args).await,
+        Command::Usage(args) => usage::run(config, args).await,
         Command::SigningKeys(cmd) => signing_keys::run(config, cmd).await,
     }
 }

@@ -53,7 +53,7 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::activate))
         .routes(routes!(keys::deactivate))
         .routes(routes!(keys::revoke))
-        .routes(routes!(keys::usage))
+        .routes(routes!(usage::key_usage))
         .routes(routes!(usage::workspace_usage))
         .routes(routes!(audit::list))
         .routes(routes!(signing_keys::list))

@@ -245,6 +245,9 @@ pub mod schemas {
         /// What the change may break at once: narrower scopes, IP ranges or
         /// audiences, an earlier expiry, a range that lets every address in.
         warnings: Vec<String>,
+        /// When the allowed IP ranges narrow: the key's callers of the last 7 days
+        /// that the new ranges refuse, and how many tokens they got (null otherwise).
+        callers_refused: Option<crate::usage::CallersRefused>,
         /// `true` when nothing was saved (`?dry_run=true`).
         dry_run: bool,
     }

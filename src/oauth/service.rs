@@ -15,7 +15,7 @@ use crate::oauth::scope::ManagementScope;
 use crate::oauth::{decide, Claims, Denial, Issuance, TokenRequest};
 use crate::signing::Keyring;
 use crate::store::Store;
-use crate::usage::Usage;
+use crate::usage::{Outcome, Usage};
 
 /// A successful exchange (RFC 6749 section 5.1).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -92,22 +92,28 @@ impl TokenService {
                     .keys
                     .peek(client_id)
                     .is_some_and(|k| self.hasher.is_cheap(&k.secret_hash, secret)) => {}
-            Err(blocked) => return Err(AuthFailure::Throttled(blocked.seconds())),
+            Err(blocked) => {
+                if apikeys::valid_key_id(client_id) {
+                    self.usage.count(client_id, Outcome::Throttled);
+                }
+                return Err(AuthFailure::Throttled(blocked.seconds()));
+            }
         }
         let store = self.store.as_ref();
         let result =
             apikeys::authenticate(&self.keys, store, &self.hasher, client_id, secret, now, ip)
                 .await;
         match &result {
-            Err(AuthFailure::KeyRefused { reason, workspace_id }) => {
+            Err(AuthFailure::KeyRefused { reason, outcome, workspace_id }) => {
                 self.limiter.failed(per_key, ip, now);
-                self.usage.failed(client_id);
+                self.usage.count(client_id, *outcome);
                 self.usage.refused(client_id, workspace_id, ip, reason);
             }
+            // A secret of another key, or malformed: a wrong secret if the id is a key.
             Err(AuthFailure::Refused(_)) => {
                 self.limiter.failed(per_key, ip, now);
                 if apikeys::valid_key_id(client_id) {
-                    self.usage.failed(client_id);
+                    self.usage.count(client_id, Outcome::WrongSecret);
                 }
             }
             _ => {}
@@ -155,7 +161,9 @@ impl TokenService {
         let auth = self.authenticate_client(client_id, secret, ip).await?;
         let now = self.clock.now();
         let jti = format!("{}{}", auth.secret_tag(), random_base62(apikeys::TOKEN_ID_LEN));
-        let claims = decide(&auth.key, request, &self.settings, now, jti)?;
+        let claims = decide(&auth.key, request, &self.settings, now, jti).inspect_err(|_| {
+            self.usage.count(&auth.key.id, Outcome::ScopeRefused);
+        })?;
         let body = serde_json::to_vec(&claims).map_err(|e| ExchangeError::Internal(Box::new(e)))?;
         let access_token =
             self.keyring.current().sign(&body).map_err(|e| ExchangeError::Internal(Box::new(e)))?;

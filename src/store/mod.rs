@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::usage::Tally;
+
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -327,15 +329,83 @@ pub struct Change {
     pub target: String,
 }
 
-/// Usage counters for one key and one UTC day. When written, `workspace_id` is
-/// taken from the key; counters of ids that are not keys are dropped.
+/// Usage counters for one key and one bucket (an hour or a UTC day starting at
+/// `start`). When written, `workspace_id` is taken from the key; counters of ids
+/// that are not keys are dropped. Read grouped by bucket, `key_id` is empty; read
+/// grouped by key, `start` is the start of the range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageRow {
     pub key_id: String,
     pub workspace_id: String,
-    pub day: String,
+    pub start: i64,
+    pub tally: Tally,
+}
+
+/// The size of a usage bucket.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Granularity {
+    Hour,
+    Day,
+}
+
+impl Granularity {
+    pub fn seconds(self) -> i64 {
+        match self {
+            Granularity::Hour => 3_600,
+            Granularity::Day => 86_400,
+        }
+    }
+
+    /// The start of the bucket holding `at`.
+    pub fn bucket(self, at: i64) -> i64 {
+        at - at.rem_euclid(self.seconds())
+    }
+}
+
+/// Which usage to read: buckets of `granularity` starting in `[from, to)`, of the
+/// keys `key_ids` (all when empty) in `workspace_id` (all when `None`).
+#[derive(Debug, Clone)]
+pub struct UsageQuery {
+    pub granularity: Granularity,
+    pub key_ids: Vec<String>,
+    pub workspace_id: Option<String>,
+    pub from: i64,
+    pub to: i64,
+}
+
+/// How usage rows are grouped when read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageGroup {
+    /// One row per key and bucket, oldest bucket first.
+    KeyAndBucket,
+    /// One row per bucket (every key summed), oldest first.
+    Bucket,
+    /// One row per key over the whole range: the `limit` keys with the most tokens
+    /// issued (or, `refusals`, the most refusals) first, keys with none left out;
+    /// `start` is the key's first bucket in the range.
+    TopKeys { refusals: bool, limit: u32 },
+}
+
+/// Tokens issued to one key from one client address on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressUse {
+    pub key_id: String,
+    pub day: i64,
+    pub address: String,
     pub issued: i64,
-    pub failed: i64,
+}
+
+/// What one usage flush writes, in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct UsageBatch {
+    pub hours: Vec<UsageRow>,
+    pub days: Vec<UsageRow>,
+    pub addresses: Vec<AddressUse>,
+    pub last_uses: Vec<LastUse>,
+    pub events: Vec<AuditRecord>,
 }
 
 /// Last-use information for one key, applied in batches.
@@ -401,14 +471,15 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditRecord,
     ) -> StoreResult<()>;
 
-    /// Adds the counters to the per-day rows, applies the last-use marks and appends
-    /// the audit events gathered on the token path, in one transaction.
-    async fn record_usage(
-        &self,
-        rows: &[UsageRow],
-        last_uses: &[LastUse],
-        events: &[AuditRecord],
-    ) -> StoreResult<()>;
+    /// Adds the counters to the hourly and daily rows, the per-address counts, applies
+    /// the last-use marks and appends the audit events gathered on the token path, in
+    /// one transaction of a few multi-row statements, whatever the number of keys.
+    async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<()>;
+    /// Forgets hourly and per-address usage before `hours_before`, daily before
+    /// `days_before`.
+    async fn purge_usage(&self, hours_before: i64, days_before: i64) -> StoreResult<()>;
+    /// Tokens issued to `key_id` per client address since `from`, most first.
+    async fn address_usage(&self, key_id: &str, from: i64) -> StoreResult<Vec<(String, i64)>>;
 
     /// Retires `current` and promotes `next` in one transaction, if both are still in
     /// those states. `false`: another instance rotated first.
@@ -458,12 +529,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Whether the token `jti` was revoked.
     async fn is_token_revoked(&self, jti: &str) -> StoreResult<bool>;
-    /// Per-day usage of one key or of a whole workspace, oldest day first.
-    async fn usage(
-        &self,
-        key_id: Option<&str>,
-        workspace_id: Option<&str>,
-    ) -> StoreResult<Vec<UsageRow>>;
+    /// Usage matching `query`, grouped by `group`.
+    async fn usage(&self, query: &UsageQuery, group: UsageGroup) -> StoreResult<Vec<UsageRow>>;
 
     /// The key policy of workspace `id` (JSON text; `{}` when none was set).
     async fn key_policy(&self, workspace_id: &str) -> StoreResult<String>;

@@ -86,6 +86,17 @@ const NOTIFY: Option<&str> = Some("SELECT pg_notify('keymint_changes', $1)");
 /// Held until commit: transactions that write changes commit in id order.
 const SERIALIZE: Option<&str> = Some("SELECT pg_advisory_xact_lock(7205759403792793)");
 
+/// A derived table `v` with `columns` (name, SQL type), read from a JSON array of
+/// arrays bound as `$1` (one array per row, values in column order).
+fn json_rows(columns: &[(&str, &str)]) -> String {
+    let fields: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (name, ty))| format!("CAST(e->>{i} AS {ty}) AS {name}"))
+        .collect();
+    format!("(SELECT {} FROM jsonb_array_elements(CAST($1 AS JSONB)) AS e) AS v", fields.join(", "))
+}
+
 #[path = "queries.rs"]
 #[expect(clippy::duplicate_mod, reason = "one body of SQL, compiled once for each backend's types")]
 mod queries;

@@ -6,15 +6,30 @@
 //! Both backends accept the same SQL here: `$N` placeholders, `RETURNING`,
 //! `ON CONFLICT ... DO UPDATE`, BIGINT/INTEGER instants and JSON stored as text.
 
-use super::{Db, This, BACKEND, NOTIFY, SERIALIZE};
+use super::{json_rows, Db, This, BACKEND, NOTIFY, SERIALIZE};
 use crate::store::sql::{
     to_json, unique_violation, AuditRow, KeyRow, SeenKeyRow, SigningKeyRow, UsageDbRow,
     WorkspaceRow, KEY_COLUMNS,
 };
 use crate::store::{
-    AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, SessionRecord,
-    SigningKeyRecord, Store, StoreError, StoreResult, UsageRow, WorkspaceRecord,
+    AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, SessionRecord, SigningKeyRecord, Store,
+    StoreError, StoreResult, UsageRow, WorkspaceRecord,
 };
+use crate::store::{Granularity, UsageBatch, UsageGroup, UsageQuery};
+
+/// The counters of a usage row, in the order of [`crate::usage::Tally`]'s fields.
+const COUNT_COLUMNS: [&str; 7] = [
+    "issued",
+    "failed",
+    "wrong_secret",
+    "address_not_allowed",
+    "scope_refused",
+    "key_inactive",
+    "throttled",
+];
+
+/// Most rows one usage statement carries; a flush of more keys takes a few more.
+const USAGE_CHUNK: usize = 100_000;
 
 async fn insert_audit(
     conn: &mut <Db as sqlx::Database>::Connection,
@@ -633,79 +648,187 @@ impl Store for This {
         Ok(row.is_some())
     }
 
-    async fn record_usage(
-        &self,
-        rows: &[UsageRow],
-        last_uses: &[LastUse],
-        events: &[AuditRecord],
-    ) -> StoreResult<()> {
+    async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<()> {
         let mut tx = self.begin_tx().await?;
-        for event in events {
+        for event in &batch.events {
             insert_audit(&mut tx, event).await?;
         }
-        for r in rows {
-            sqlx::query(
-                "INSERT INTO usage_daily (key_id, workspace_id, day, issued, failed) \
-                 SELECT id, workspace_id, $2, $3, $4 FROM api_keys WHERE id = $1 \
-                 ON CONFLICT (key_id, day) DO UPDATE SET \
-                 issued = usage_daily.issued + excluded.issued, \
-                 failed = usage_daily.failed + excluded.failed",
-            )
-            .bind(&r.key_id)
-            .bind(&r.day)
-            .bind(r.issued)
-            .bind(r.failed)
-            .execute(&mut *tx)
-            .await?;
+        for (table, rows) in [("usage_hours", &batch.hours), ("usage_days", &batch.days)] {
+            for chunk in rows.chunks(USAGE_CHUNK) {
+                let json: Vec<serde_json::Value> = chunk
+                    .iter()
+                    .map(|r| {
+                        let t = &r.tally;
+                        let mut row = serde_json::json!([r.key_id, r.start, t.issued, t.failed]);
+                        if let Some(row) = row.as_array_mut() {
+                            row.extend(t.refused.iter().map(|&n| serde_json::Value::from(n)));
+                        }
+                        row
+                    })
+                    .collect();
+                let columns: Vec<(&str, &str)> = [("key_id", "TEXT"), ("start", "BIGINT")]
+                    .into_iter()
+                    .chain(COUNT_COLUMNS.iter().map(|&c| (c, "BIGINT")))
+                    .collect();
+                let counts = COUNT_COLUMNS.join(", ");
+                let values: Vec<String> = COUNT_COLUMNS.iter().map(|c| format!("v.{c}")).collect();
+                let sums: Vec<String> = COUNT_COLUMNS
+                    .iter()
+                    .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+                    .collect();
+                // `WHERE 1 = 1` tells SQLite's parser the ON CONFLICT is the upsert's.
+                let sql = format!(
+                    "INSERT INTO {table} (key_id, workspace_id, start, {counts}) \
+                     SELECT k.id, k.workspace_id, v.start, {} FROM {} \
+                     JOIN api_keys k ON k.id = v.key_id WHERE 1 = 1 \
+                     ON CONFLICT (key_id, start) DO UPDATE SET {}",
+                    values.join(", "),
+                    json_rows(&columns),
+                    sums.join(", ")
+                );
+                sqlx::query(&sql)
+                    .bind(serde_json::Value::from(json).to_string())
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
-        for u in last_uses {
-            sqlx::query(
-                "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 \
-                 WHERE id = $3 AND (last_used_at IS NULL OR last_used_at <= $1)",
-            )
-            .bind(u.at)
-            .bind(&u.ip)
-            .bind(&u.key_id)
-            .execute(&mut *tx)
-            .await?;
-            // Uses of the old secret count only while it still has a grace period
-            // (a rotation since then reset the counters and must not be undone).
-            if let Some(p) = &u.previous {
-                sqlx::query(
-                    "UPDATE api_keys SET previous_use_count = previous_use_count + $1, \
-                     previous_last_used_at = CASE WHEN previous_last_used_at IS NULL \
-                     OR previous_last_used_at <= $2 THEN $2 ELSE previous_last_used_at END, \
-                     previous_last_used_ip = CASE WHEN previous_last_used_at IS NULL \
-                     OR previous_last_used_at <= $2 THEN $3 ELSE previous_last_used_ip END \
-                     WHERE id = $4 AND previous_secret_hash IS NOT NULL",
-                )
-                .bind(p.count)
-                .bind(p.at)
-                .bind(&p.ip)
-                .bind(&u.key_id)
+        for chunk in batch.addresses.chunks(USAGE_CHUNK) {
+            let json: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|a| serde_json::json!([a.key_id, a.day, a.address, a.issued]))
+                .collect();
+            let sql = format!(
+                "INSERT INTO usage_addresses (key_id, start, address, issued) \
+                 SELECT v.key_id, v.start, v.address, v.issued FROM {} WHERE 1 = 1 \
+                 ON CONFLICT (key_id, start, address) DO UPDATE SET \
+                 issued = usage_addresses.issued + excluded.issued",
+                json_rows(&[
+                    ("key_id", "TEXT"),
+                    ("start", "BIGINT"),
+                    ("address", "TEXT"),
+                    ("issued", "BIGINT")
+                ])
+            );
+            sqlx::query(&sql)
+                .bind(serde_json::Value::from(json).to_string())
                 .execute(&mut *tx)
                 .await?;
+        }
+        for chunk in batch.last_uses.chunks(USAGE_CHUNK) {
+            let json: Vec<serde_json::Value> =
+                chunk.iter().map(|u| serde_json::json!([u.key_id, u.at, u.ip])).collect();
+            let sql = format!(
+                "UPDATE api_keys AS k SET last_used_at = v.at, last_used_ip = v.ip FROM {} \
+                 WHERE k.id = v.key_id AND (k.last_used_at IS NULL OR k.last_used_at <= v.at)",
+                json_rows(&[("key_id", "TEXT"), ("at", "BIGINT"), ("ip", "TEXT")])
+            );
+            sqlx::query(&sql)
+                .bind(serde_json::Value::from(json).to_string())
+                .execute(&mut *tx)
+                .await?;
+            // Uses of the old secret count only while it still has a grace period
+            // (a rotation since then reset the counters and must not be undone).
+            let previous: Vec<serde_json::Value> = chunk
+                .iter()
+                .filter_map(|u| {
+                    let p = u.previous.as_ref()?;
+                    Some(serde_json::json!([u.key_id, p.count, p.at, p.ip]))
+                })
+                .collect();
+            if previous.is_empty() {
+                continue;
             }
+            let later = "k.previous_last_used_at IS NULL OR k.previous_last_used_at <= v.at";
+            let sql = format!(
+                "UPDATE api_keys AS k SET previous_use_count = k.previous_use_count + v.count, \
+                 previous_last_used_at = CASE WHEN {later} THEN v.at \
+                 ELSE k.previous_last_used_at END, \
+                 previous_last_used_ip = CASE WHEN {later} THEN v.ip \
+                 ELSE k.previous_last_used_ip END \
+                 FROM {} WHERE k.id = v.key_id AND k.previous_secret_hash IS NOT NULL",
+                json_rows(&[
+                    ("key_id", "TEXT"),
+                    ("count", "BIGINT"),
+                    ("at", "BIGINT"),
+                    ("ip", "TEXT")
+                ])
+            );
+            sqlx::query(&sql)
+                .bind(serde_json::Value::from(previous).to_string())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    async fn usage(
-        &self,
-        key_id: Option<&str>,
-        workspace_id: Option<&str>,
-    ) -> StoreResult<Vec<UsageRow>> {
-        let mut q = sqlx::QueryBuilder::<Db>::new(
-            "SELECT key_id, workspace_id, day, issued, failed FROM usage_daily WHERE 1 = 1",
-        );
-        if let Some(k) = key_id {
-            q.push(" AND key_id = ").push_bind(k.to_string());
+    async fn purge_usage(&self, hours_before: i64, days_before: i64) -> StoreResult<()> {
+        for (sql, before) in [
+            ("DELETE FROM usage_hours WHERE start < $1", hours_before),
+            ("DELETE FROM usage_addresses WHERE start < $1", hours_before),
+            ("DELETE FROM usage_days WHERE start < $1", days_before),
+        ] {
+            sqlx::query(sql).bind(before).execute(&self.pool).await?;
         }
-        if let Some(ws) = workspace_id {
-            q.push(" AND workspace_id = ").push_bind(ws.to_string());
+        Ok(())
+    }
+
+    async fn address_usage(&self, key_id: &str, from: i64) -> StoreResult<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT address, CAST(SUM(issued) AS BIGINT) AS issued FROM usage_addresses \
+             WHERE key_id = $1 AND start >= $2 GROUP BY address ORDER BY issued DESC, address",
+        )
+        .bind(key_id)
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn usage(&self, query: &UsageQuery, group: UsageGroup) -> StoreResult<Vec<UsageRow>> {
+        let table = match query.granularity {
+            Granularity::Hour => "usage_hours",
+            Granularity::Day => "usage_days",
+        };
+        let sums: Vec<String> =
+            COUNT_COLUMNS.iter().map(|c| format!("CAST(SUM({c}) AS BIGINT) AS {c}")).collect();
+        let (keys, start) = match group {
+            UsageGroup::KeyAndBucket => ("key_id, MIN(workspace_id) AS workspace_id", "start"),
+            UsageGroup::Bucket => ("'' AS key_id, '' AS workspace_id", "start"),
+            UsageGroup::TopKeys { .. } => {
+                ("key_id, MIN(workspace_id) AS workspace_id", "MIN(start)")
+            }
+        };
+        let mut q = sqlx::QueryBuilder::<Db>::new(format!(
+            "SELECT {keys}, {start} AS start, {} FROM {table} WHERE start >= ",
+            sums.join(", ")
+        ));
+        q.push_bind(query.from).push(" AND start < ").push_bind(query.to);
+        if !query.key_ids.is_empty() {
+            q.push(" AND key_id IN (");
+            let mut ids = q.separated(", ");
+            for id in &query.key_ids {
+                ids.push_bind(id.clone());
+            }
+            q.push(")");
         }
-        q.push(" ORDER BY day, key_id");
+        if let Some(ws) = &query.workspace_id {
+            q.push(" AND workspace_id = ").push_bind(ws.clone());
+        }
+        match group {
+            UsageGroup::KeyAndBucket => {
+                q.push(" GROUP BY key_id, start ORDER BY start, key_id");
+            }
+            UsageGroup::Bucket => {
+                q.push(" GROUP BY start ORDER BY start");
+            }
+            UsageGroup::TopKeys { refusals, limit } => {
+                let by = if refusals { "failed" } else { "issued" };
+                q.push(format!(
+                    " GROUP BY key_id HAVING SUM({by}) > 0 ORDER BY SUM({by}) DESC, key_id LIMIT "
+                ))
+                .push_bind(i64::from(limit));
+            }
+        }
         let rows: Vec<UsageDbRow> = q.build_query_as().fetch_all(&self.pool).await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }

@@ -3,6 +3,8 @@
 
 use sqlx::FromRow;
 
+use crate::usage::Tally;
+
 use super::{AuditRecord, KeyRecord, SigningKeyRecord, StoreError, UsageRow, WorkspaceRecord};
 
 pub(super) const KEY_COLUMNS: &str = "id, workspace_id, name, description, environment, key_type, \
@@ -187,9 +189,14 @@ impl TryFrom<SigningKeyRow> for SigningKeyRecord {
 pub(super) struct UsageDbRow {
     key_id: String,
     workspace_id: String,
-    day: String,
+    start: i64,
     issued: i64,
     failed: i64,
+    wrong_secret: i64,
+    address_not_allowed: i64,
+    scope_refused: i64,
+    key_inactive: i64,
+    throttled: i64,
 }
 
 impl From<UsageDbRow> for UsageRow {
@@ -197,9 +204,18 @@ impl From<UsageDbRow> for UsageRow {
         UsageRow {
             key_id: r.key_id,
             workspace_id: r.workspace_id,
-            day: r.day,
-            issued: r.issued,
-            failed: r.failed,
+            start: r.start,
+            tally: Tally {
+                issued: r.issued,
+                failed: r.failed,
+                refused: [
+                    r.wrong_secret,
+                    r.address_not_allowed,
+                    r.scope_refused,
+                    r.key_inactive,
+                    r.throttled,
+                ],
+            },
         }
     }
 }

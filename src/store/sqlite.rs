@@ -96,6 +96,17 @@ const NOTIFY: Option<&str> = None;
 /// SQLite has one writer at a time, so change ids commit in order by themselves.
 const SERIALIZE: Option<&str> = None;
 
+/// A derived table `v` with `columns` (name, SQL type), read from a JSON array of
+/// arrays bound as `$1` (one array per row, values in column order).
+fn json_rows(columns: &[(&str, &str)]) -> String {
+    let fields: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| format!("json_extract(value, '$[{i}]') AS {name}"))
+        .collect();
+    format!("(SELECT {} FROM json_each($1)) AS v", fields.join(", "))
+}
+
 #[path = "queries.rs"]
 #[expect(clippy::duplicate_mod, reason = "one body of SQL, compiled once for each backend's types")]
 mod queries;

@@ -180,7 +180,23 @@ fn the_cli_manages_the_whole_key_lifecycle_and_is_audited_as_cli() {
     assert_eq!(ended["previous_secret_expires_at"], serde_json::Value::Null);
     assert_eq!(run_json(d, &["keys", "deactivate", &id, "--json"])["status"], "inactive");
     assert_eq!(run_json(d, &["keys", "activate", &id, "--json"])["status"], "active");
-    assert_eq!(run_json(d, &["keys", "usage", &id, "--json"])["data"], serde_json::json!([]));
+    let usage = run_json(d, &["keys", "usage", &id, "--granularity", "hour", "--json"]);
+    assert_eq!(
+        (usage["granularity"].as_str(), usage["total"]["issued"].as_i64()),
+        (Some("hour"), Some(0))
+    );
+    assert_eq!(usage["data"].as_array().map(Vec::len), Some(24), "the last 24 hours, each shown");
+    let all = run_json(
+        d,
+        &["usage", "--since", "2026-01-01T00:00:00Z", "--until", "2026-01-08T00:00:00Z", "--json"],
+    );
+    assert_eq!(all["data"].as_array().map(Vec::len), Some(7));
+    assert_eq!(all["top_keys"], serde_json::json!([]));
+    let (ok, _, err) = run_text(
+        d,
+        &["usage", "--since", "2026-01-08T00:00:00Z", "--until", "2026-01-01T00:00:00Z"],
+    );
+    assert!(!ok && err.contains("--since: must be before --until"), "{err}");
     assert_eq!(run_json(d, &["keys", "revoke", &id, "--json"])["status"], "revoked");
 
     let (ok, _, err) = run_text(d, &["keys", "activate", &id]);

@@ -1,9 +1,11 @@
 //! The `Store` contract: the same behaviour from every backend.
 
 use keymint::store::{
-    self, AuditFilter, AuditRecord, KeyFilter, KeyRecord, KeyStatus, LastUse, PreviousUse,
-    SessionRecord, SigningKeyRecord, SigningKeyState, StoreError, UsageRow, WorkspaceRecord,
+    self, AddressUse, AuditFilter, AuditRecord, Granularity, KeyFilter, KeyRecord, KeyStatus,
+    LastUse, PreviousUse, SessionRecord, SigningKeyRecord, SigningKeyState, StoreError, UsageBatch,
+    UsageGroup, UsageQuery, UsageRow, WorkspaceRecord,
 };
+use keymint::usage::{Outcome, Tally};
 use serde_json::json;
 
 use crate::helpers::{Backend, TestDatabase};
@@ -192,30 +194,104 @@ async fn workspaces_refuse_deletion_while_they_hold_keys(backend: Backend) {
 async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
     let (_db, store) = open(backend).await;
     store.insert_key(&key("k1", "ws_a", "One", 10), &audit("k1", "key.create")).await.unwrap();
-    let row = |issued, failed| UsageRow {
-        key_id: "k1".into(),
-        workspace_id: "ws_a".into(),
-        day: "2030-01-01".into(),
-        issued,
-        failed,
+    store.insert_key(&key("k2", "ws_a", "Two", 10), &audit("k2", "key.create")).await.unwrap();
+    let day = 1_893_456_000; // 2030-01-01
+    let row = |key: &str, start, issued, wrong_secret| UsageRow {
+        key_id: key.into(),
+        workspace_id: String::new(),
+        start,
+        tally: {
+            let mut t = Tally::default();
+            t.count(Outcome::Issued, issued);
+            t.count(Outcome::WrongSecret, wrong_secret);
+            t
+        },
     };
     let used =
         |at| LastUse { key_id: "k1".into(), at, ip: Some("10.0.0.1".into()), previous: None };
-    store.record_usage(&[row(3, 1)], &[used(50)], &[audit("k1", "token.refused")]).await.unwrap();
-    store.record_usage(&[row(2, 0)], &[used(40)], &[]).await.unwrap();
-    let usage = store.usage(Some("k1"), None).await.unwrap();
-    assert_eq!((usage[0].issued, usage[0].failed), (5, 1));
-    assert_eq!(
-        store.usage(None, Some("ws_a")).await.unwrap().len(),
-        1,
-        "the workspace comes from the key"
-    );
-    let stranger = UsageRow { key_id: "nobody".into(), ..row(0, 9) };
-    store.record_usage(&[stranger], &[], &[]).await.unwrap();
+    let batch = |hours: Vec<UsageRow>, last_uses: Vec<LastUse>, events: Vec<AuditRecord>| {
+        // One row per key and day, as a flush sums them.
+        let mut days: Vec<UsageRow> = Vec::new();
+        for r in &hours {
+            match days.iter_mut().find(|d| d.key_id == r.key_id) {
+                Some(d) => d.tally.add(&r.tally),
+                None => days.push(UsageRow { start: day, ..r.clone() }),
+            }
+        }
+        UsageBatch { hours, days, addresses: vec![], last_uses, events }
+    };
+    store
+        .record_usage(&batch(
+            vec![row("k1", day, 3, 1), row("k1", day + 3_600, 1, 0), row("k2", day, 0, 4)],
+            vec![used(50)],
+            vec![audit("k1", "token.refused")],
+        ))
+        .await
+        .unwrap();
+    store.record_usage(&batch(vec![row("k1", day, 2, 0)], vec![used(40)], vec![])).await.unwrap();
+    let query = |granularity, key_ids: &[&str], workspace: Option<&str>| UsageQuery {
+        granularity,
+        key_ids: key_ids.iter().map(|k| k.to_string()).collect(),
+        workspace_id: workspace.map(Into::into),
+        from: day,
+        to: day + 86_400,
+    };
+    let hours =
+        store.usage(&query(Granularity::Hour, &["k1"], None), UsageGroup::Bucket).await.unwrap();
+    let counts: Vec<(i64, i64, i64)> =
+        hours.iter().map(|r| (r.start, r.tally.issued, r.tally.failed)).collect();
+    assert_eq!(counts, [(day, 5, 1), (day + 3_600, 1, 0)], "rows add up per bucket");
+    assert_eq!(hours[0].tally.get(Outcome::WrongSecret), 1, "refusals keep their reason");
+    let days = store
+        .usage(&query(Granularity::Day, &[], Some("ws_a")), UsageGroup::KeyAndBucket)
+        .await
+        .unwrap();
+    let per_key: Vec<(&str, &str, i64, i64)> = days
+        .iter()
+        .map(|r| (r.key_id.as_str(), r.workspace_id.as_str(), r.tally.issued, r.tally.failed))
+        .collect();
+    assert_eq!(per_key, [("k1", "ws_a", 6, 1), ("k2", "ws_a", 0, 4)], "the workspace is the key's");
+    for (refusals, expected) in [(false, vec!["k1"]), (true, vec!["k2", "k1"])] {
+        let group = UsageGroup::TopKeys { refusals, limit: 5 };
+        let rows = store.usage(&query(Granularity::Day, &[], None), group).await.unwrap();
+        let keys: Vec<&str> = rows.iter().map(|r| r.key_id.as_str()).collect();
+        assert_eq!(keys, expected, "the most first, keys with none left out");
+    }
+    store.record_usage(&batch(vec![row("nobody", day, 0, 9)], vec![], vec![])).await.unwrap();
     assert!(
-        store.usage(Some("nobody"), None).await.unwrap().is_empty(),
+        store
+            .usage(&query(Granularity::Day, &["nobody"], None), UsageGroup::Bucket)
+            .await
+            .unwrap()
+            .is_empty(),
         "ids that are not keys are dropped"
     );
+    let address = |address: &str, issued| AddressUse {
+        key_id: "k1".into(),
+        day,
+        address: address.into(),
+        issued,
+    };
+    let addresses = vec![address("10.0.0.1", 2), address("10.0.0.2", 5)];
+    store.record_usage(&UsageBatch { addresses, ..Default::default() }).await.unwrap();
+    store
+        .record_usage(&UsageBatch { addresses: vec![address("10.0.0.1", 4)], ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.address_usage("k1", day).await.unwrap(),
+        [("10.0.0.1".to_string(), 6), ("10.0.0.2".to_string(), 5)],
+        "tokens per address add up, most first"
+    );
+    assert!(store.address_usage("k1", day + 86_400).await.unwrap().is_empty());
+    store.purge_usage(day + 3_600, day).await.unwrap();
+    let hours =
+        store.usage(&query(Granularity::Hour, &["k1"], None), UsageGroup::Bucket).await.unwrap();
+    assert_eq!(hours.len(), 1, "hours before the cut are gone");
+    assert!(store.address_usage("k1", 0).await.unwrap().is_empty(), "addresses go with hours");
+    let days =
+        store.usage(&query(Granularity::Day, &["k1"], None), UsageGroup::Bucket).await.unwrap();
+    assert_eq!(days.len(), 1, "days at or after their cut stay");
     let events = store
         .list_audit(&AuditFilter {
             action: Some("token.refused".into()),
@@ -234,14 +310,15 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         previous: Some(PreviousUse { count, at, ip: Some(ip.into()) }),
         ..used(at)
     };
-    store.record_usage(&[], &[old(2, 60, "10.0.0.2")], &[]).await.unwrap();
+    let uses = |u: LastUse| UsageBatch { last_uses: vec![u], ..Default::default() };
+    store.record_usage(&uses(old(2, 60, "10.0.0.2"))).await.unwrap();
     assert_eq!(store.find_key("k1").await.unwrap().unwrap().previous_use_count, 0, "no grace");
     let mut k = store.find_key("k1").await.unwrap().unwrap();
     k.previous_secret_hash = Some("sha256:old".into());
     k.previous_expires_at = Some(1_000);
     store.update_key(&k, &audit("k1", "key.rotate")).await.unwrap();
-    store.record_usage(&[], &[old(2, 60, "10.0.0.2")], &[]).await.unwrap();
-    store.record_usage(&[], &[old(3, 55, "10.0.0.3")], &[]).await.unwrap();
+    store.record_usage(&uses(old(2, 60, "10.0.0.2"))).await.unwrap();
+    store.record_usage(&uses(old(3, 55, "10.0.0.3"))).await.unwrap();
     let k = store.find_key("k1").await.unwrap().unwrap();
     assert_eq!(k.previous_use_count, 5, "counts add up");
     assert_eq!(k.previous_last_used_at, Some(60), "the latest use wins");
@@ -339,7 +416,7 @@ async fn the_audit_log_filters_and_pages_newest_first(backend: Backend) {
     );
     // An event written late (a batch of the token path) is listed when it happened.
     let late = AuditRecord { at: 999, ..audit("k9", "token.refused") };
-    store.record_usage(&[], &[], &[late]).await.unwrap();
+    store.record_usage(&UsageBatch { events: vec![late], ..Default::default() }).await.unwrap();
     let all = store.list_audit(&AuditFilter { limit: 100, ..Default::default() }).await.unwrap();
     assert_eq!(all.last().unwrap().action, "token.refused", "oldest, though written last");
     let page = store
@@ -408,7 +485,8 @@ async fn the_change_feed_lists_prunes_and_announces(backend: Backend) {
     assert_eq!((changes[0].kind.as_str(), changes[0].target.as_str()), ("key", "k1"));
     assert!(store.changes_since(after, 10).await.unwrap().is_empty());
     // Token-path events change nothing other instances must see.
-    store.record_usage(&[], &[], &[audit("k1", "token.refused")]).await.unwrap();
+    let events = vec![audit("k1", "token.refused")];
+    store.record_usage(&UsageBatch { events, ..Default::default() }).await.unwrap();
     assert_eq!(store.latest_change().await.unwrap(), after);
     store.prune_changes(i64::MAX).await.unwrap();
     assert!(store.changes_since(0, 10).await.unwrap().is_empty());

@@ -12,7 +12,13 @@ async fn usage_counts_match_the_exchanges_made(backend: Backend) {
     let app = spawn_app(backend).await;
     let (id, secret) = app.new_client("counted", &["read:a"]).await;
     let (other, other_secret) = app.new_client("other", &["read:a"]).await;
-    for _ in 0..3 {
+    let walled = app
+        .create_key(
+            json!({"name": "walled", "scopes": ["read:a"], "allowed_cidrs": ["10.0.0.0/8"]}),
+        )
+        .await;
+    // More tokens than the admin key gets while setting this up.
+    for _ in 0..8 {
         assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
     }
     for _ in 0..2 {
@@ -21,24 +27,134 @@ async fn usage_counts_match_the_exchanges_made(backend: Backend) {
             StatusCode::UNAUTHORIZED
         );
     }
+    let scoped = app.token_basic(&id, &secret, &[("scope", "write:z")]).await;
+    assert_eq!(scoped.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.token_post(&other, &other_secret, &[]).await.status(), StatusCode::OK);
-
+    let walled_id = walled["id"].as_str().unwrap();
+    let walled_secret = walled["client_secret"].as_str().unwrap();
+    assert_eq!(
+        app.token_basic(walled_id, walled_secret, &[]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let admin = app.admin_token().await;
+    app.post_with(&admin, &format!("/v1/keys/{id}/deactivate"), &json!({})).await;
+    assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::UNAUTHORIZED);
+
     let usage: Value =
         app.get_with(&admin, &format!("/v1/keys/{id}/usage")).await.json().await.unwrap();
-    let today = keymint::clock::day(app.clock_now());
-    assert_eq!(usage["data"], json!([{"day": today, "issued": 3, "failed": 2}]));
+    let today = format!("{}T00:00:00Z", keymint::clock::day(app.clock_now()));
+    assert_eq!(usage["granularity"], "day");
+    let days = usage["data"].as_array().unwrap();
+    assert_eq!(days.len(), 30, "every day of the default range, empty ones too");
+    let counts = json!({"issued": 8, "failed": 4, "refused": {"wrong_secret": 2,
+        "address_not_allowed": 0, "scope_refused": 1, "key_inactive": 1, "throttled": 0}});
+    assert_eq!(
+        days.last().unwrap(),
+        &json!({"start": today, "issued": 8, "failed": 4,
+        "refused": counts["refused"]})
+    );
+    assert_eq!(days[0]["issued"], 0);
+    assert_eq!(usage["total"], counts);
+
+    let hourly: Value = app
+        .get_with(&admin, &format!("/v1/keys/{id}/usage?granularity=hour"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hours = hourly["data"].as_array().unwrap();
+    assert_eq!(hours.len(), 24);
+    assert_eq!(hours.last().unwrap()["issued"], 8, "the current hour holds them");
+    assert_eq!(hourly["total"], counts);
+
+    let walled_usage: Value =
+        app.get_with(&admin, &format!("/v1/keys/{walled_id}/usage")).await.json().await.unwrap();
+    assert_eq!(walled_usage["total"]["refused"]["address_not_allowed"], 1);
 
     let all: Value = app.get_with(&admin, "/v1/usage").await.json().await.unwrap();
-    let day = &all["data"][0];
-    assert_eq!(day["day"], today.as_str());
-    // 3 + 1 client tokens and the admin's own token(s).
-    assert!(day["issued"].as_i64().unwrap() >= 4);
-    assert_eq!(day["failed"], 2);
+    let day = all["data"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(day["start"], today.as_str());
+    // 8 + 1 client tokens and the admin's own tokens.
+    assert!(day["issued"].as_i64().unwrap() >= 9);
+    assert_eq!(day["failed"], 5);
+    assert_eq!(all["top_keys"][0]["key_id"], id.as_str(), "{all}");
+    assert_eq!(all["top_keys"][0]["name"], "counted");
+    assert_eq!(all["top_refused"][0]["key_id"], id.as_str());
+    assert_eq!(all["top_refused"][0]["failed"], 4);
+    assert_eq!(all["top_refused"][1]["key_id"], walled_id);
 
     let key: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
     assert!(key["last_used_at"].is_string());
     assert_eq!(key["last_used_ip"], "127.0.0.1");
+}
+
+async fn usage_ranges_are_checked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let backwards = "/v1/usage?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z";
+    let problem = assert_problem(
+        app.get_with(&admin, backwards).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+    )
+    .await;
+    assert!(problem.to_string().contains("from"), "{problem}");
+    let too_long = "/v1/usage?granularity=hour&from=2026-01-01T00:00:00Z&to=2026-11-01T00:00:00Z";
+    let problem = assert_problem(
+        app.get_with(&admin, too_long).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation",
+    )
+    .await;
+    assert!(problem.to_string().contains("granularity=day"), "{problem}");
+    let minute = app.get_with(&admin, "/v1/usage?granularity=minute").await;
+    assert_eq!(minute.status(), StatusCode::BAD_REQUEST);
+    let window: Value = app
+        .get_with(
+            &admin,
+            "/v1/usage?granularity=hour&from=2026-11-01T10:30:00Z&to=2026-11-01T13:00:00Z",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let starts: Vec<&str> =
+        window["data"].as_array().unwrap().iter().map(|b| b["start"].as_str().unwrap()).collect();
+    assert_eq!(starts, ["2026-11-01T10:00:00Z", "2026-11-01T11:00:00Z", "2026-11-01T12:00:00Z"]);
+    assert_eq!(
+        (window["from"].as_str(), window["to"].as_str()),
+        (Some("2026-11-01T10:00:00Z"), Some("2026-11-01T13:00:00Z"))
+    );
+}
+
+async fn an_edit_preview_counts_the_recent_exchanges_a_narrower_range_refuses(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (id, secret) = app.new_client("callers", &["read:a"]).await;
+    for _ in 0..3 {
+        assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
+    }
+    let admin = app.admin_token().await;
+    let preview = |cidrs: Value| {
+        let (app, admin, id) = (&app, &admin, &id);
+        async move {
+            let path = format!("/v1/keys/{id}?dry_run=true");
+            let response = app.patch_with(admin, &path, &json!({"allowed_cidrs": cidrs})).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let narrowed = preview(json!(["10.0.0.0/8"])).await;
+    assert_eq!(
+        narrowed["callers_refused"],
+        json!({"days": 7, "exchanges": 3, "addresses": [{"address": "127.0.0.1", "exchanges": 3}]})
+    );
+    let warnings = narrowed["warnings"].to_string();
+    assert!(warnings.contains("3 tokens issued in the last 7 days"), "{warnings}");
+    assert!(warnings.contains("127.0.0.1"), "{warnings}");
+    let kept = preview(json!(["127.0.0.0/8"])).await;
+    assert_eq!(kept["callers_refused"], Value::Null, "every recent caller is still allowed");
+    let key: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
+    assert_eq!(key["allowed_cidrs"], json!([]), "a preview saves nothing");
 }
 
 async fn usage_survives_a_clean_shutdown(backend: Backend) {
@@ -48,9 +164,17 @@ async fn usage_survives_a_clean_shutdown(backend: Backend) {
         app.token_basic(&id, &secret, &[]).await;
     }
     let app = app.restart().await;
-    let rows = app.app.store.usage(Some(&id), None).await.unwrap();
+    let now = app.clock_now();
+    let query = keymint::store::UsageQuery {
+        granularity: keymint::store::Granularity::Hour,
+        key_ids: vec![id.clone()],
+        workspace_id: None,
+        from: now - 86_400,
+        to: now + 3_600,
+    };
+    let rows = app.app.store.usage(&query, keymint::store::UsageGroup::Bucket).await.unwrap();
     assert_eq!(
-        rows.iter().map(|r| r.issued).sum::<i64>(),
+        rows.iter().map(|r| r.tally.issued).sum::<i64>(),
         4,
         "counted before the restart, flushed at shutdown"
     );
@@ -266,6 +390,8 @@ on_both_backends!(
     keys_to_review_are_listed_by_hygiene_check,
     audit_filters_by_address_and_time_range,
     usage_counts_match_the_exchanges_made,
+    usage_ranges_are_checked,
+    an_edit_preview_counts_the_recent_exchanges_a_narrower_range_refuses,
     usage_survives_a_clean_shutdown,
     pagination_visits_every_key_once_while_keys_are_created,
     listing_filters_by_status_environment_type_and_creator,

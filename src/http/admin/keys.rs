@@ -14,7 +14,6 @@ use crate::app::App;
 use crate::clock::rfc3339;
 use crate::http::error::Problem;
 use crate::http::extract::{ApiJson, ApiQuery, Caller, OptionalJson};
-use crate::usage::KeyUsage;
 
 /// The only responses that carry a secret (create and rotate): `Cache-Control: no-store`.
 fn reveal(status: StatusCode, revealed: Revealed, extra: Value) -> Response {
@@ -98,11 +97,7 @@ pub async fn update(
     } else {
         app.keys.update(&actor, &id, update).await?
     };
-    let mut body = serde_json::to_value(preview.key).unwrap_or_default();
-    body["changes"] = preview.changes;
-    body["warnings"] = json!(preview.warnings);
-    body["dry_run"] = json!(query.dry_run);
-    Ok(Json(body))
+    Ok(Json(preview.to_json(query.dry_run)))
 }
 
 /// `DELETE /v1/keys/{id}`: the row goes; the audit event stays.
@@ -191,16 +186,4 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Json<KeyView>, Problem> {
     Ok(Json(app.keys.revoke(&actor, &id).await?))
-}
-
-/// `GET /v1/keys/{id}/usage`: tokens issued and failed exchanges per UTC day.
-#[utoipa::path(get, path = "/v1/keys/{id}/usage", tag = "keys",
-    responses((status = 200, description = "Tokens issued and failed exchanges per UTC day", body = KeyUsage), (status = 404, description = "No such key")),
-    security(("bearer" = [])))]
-pub async fn usage(
-    State(app): State<Arc<App>>,
-    Caller(actor): Caller,
-    Path(id): Path<String>,
-) -> Result<Json<KeyUsage>, Problem> {
-    Ok(Json(app.keys.key_usage(&actor, &id).await?))
 }

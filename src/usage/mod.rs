@@ -1,0 +1,334 @@
+//! Usage accounting off the request path: token exchanges are counted in memory
+//! (per key and hour, by [`Outcome`]; tokens per key, day and client address; each
+//! key's last use) and flushed to the store in one transaction of a few multi-row
+//! statements per batch, every second by a background task, on demand before a
+//! usage read, and once more on a clean shutdown. A failed flush puts the batch
+//! back, so nothing counted is lost while the process lives. Hourly rows and
+//! addresses are kept [`HOURS_KEPT`] seconds, daily rows [`DAYS_KEPT`].
+
+mod report;
+mod tally;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::store::{
+    AddressUse, AuditRecord, Granularity, LastUse, PreviousUse, Store, StoreError, UsageBatch,
+    UsageRow,
+};
+
+pub use report::{
+    AddressExchanges, Bucket, CallersRefused, Counts, KeyUsage, Refusals, TopKey, UsageRange,
+    WorkspaceUsage,
+};
+pub use tally::{Outcome, Tally};
+
+/// How long hourly usage (and tokens per address) is kept: 30 days.
+pub const HOURS_KEPT: i64 = 30 * 86_400;
+/// How long daily usage is kept: a year.
+pub const DAYS_KEPT: i64 = 365 * 86_400;
+
+/// Most distinct keys held between flushes for refusals (ids that may not exist).
+const MAX_PENDING_KEYS: usize = 10_000;
+
+/// Most distinct (key, day, address) counters held between flushes.
+const MAX_PENDING_ADDRESSES: usize = 100_000;
+
+/// Most refusal events kept between flushes; more are counted and dropped.
+const MAX_PENDING_EVENTS: usize = 100;
+
+/// A key's uses since the last write.
+#[derive(Clone, Copy)]
+struct Use {
+    at: i64,
+    ip: Option<IpAddr>,
+    /// Uses of the pre-rotation secret: (count, last at, last address).
+    previous: Option<(i64, i64, Option<IpAddr>)>,
+}
+
+impl Use {
+    fn new(at: i64, ip: Option<IpAddr>, previous_secret: bool) -> Self {
+        Use { at, ip, previous: previous_secret.then_some((1, at, ip)) }
+    }
+
+    /// Adds `other`, the later of the two giving the last time and address.
+    fn merge(&mut self, other: Use) {
+        if other.at >= self.at {
+            self.at = other.at;
+            self.ip = other.ip;
+        }
+        self.previous = match (self.previous, other.previous) {
+            (Some((n, at, ip)), Some((m, other_at, other_ip))) => {
+                Some(if other_at >= at { (n + m, other_at, other_ip) } else { (n + m, at, ip) })
+            }
+            (mine, theirs) => mine.or(theirs),
+        };
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Per key: (hour start, counts). Looked up by `&str`, so counting an exchange
+    /// of a key already seen allocates nothing.
+    counts: HashMap<String, Vec<(i64, Tally)>>,
+    /// Tokens issued per key, day and client address.
+    addresses: HashMap<(String, i64, IpAddr), i64>,
+    /// Per key: its last use, and its uses of the pre-rotation secret.
+    last_uses: HashMap<String, Use>,
+    events: Vec<AuditRecord>,
+    dropped: u64,
+}
+
+impl Pending {
+    fn add(&mut self, key_id: &str, hour: i64, tally: &Tally) {
+        if let Some(hours) = self.counts.get_mut(key_id) {
+            match hours.iter_mut().find(|h| h.0 == hour) {
+                Some(h) => h.1.add(tally),
+                None => hours.push((hour, *tally)),
+            }
+            return;
+        }
+        // Refusals for ids that may not exist must not grow memory without bound.
+        if self.counts.len() >= MAX_PENDING_KEYS && tally.issued == 0 {
+            self.dropped += 1;
+            return;
+        }
+        self.counts.insert(key_id.to_string(), vec![(hour, *tally)]);
+    }
+
+    fn add_address(&mut self, key: (String, i64, IpAddr), issued: i64) {
+        let room = self.addresses.len() < MAX_PENDING_ADDRESSES;
+        match self.addresses.get_mut(&key) {
+            Some(n) => *n += issued,
+            None if room => {
+                self.addresses.insert(key, issued);
+            }
+            None => self.dropped += 1,
+        }
+    }
+
+    fn add_use(&mut self, key_id: &str, used: Use) {
+        match self.last_uses.get_mut(key_id) {
+            Some(before) => before.merge(used),
+            None => {
+                self.last_uses.insert(key_id.to_string(), used);
+            }
+        }
+    }
+
+    fn add_event(&mut self, event: AuditRecord) {
+        if self.events.len() < MAX_PENDING_EVENTS {
+            self.events.push(event);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.counts.is_empty() && self.last_uses.is_empty() && self.events.is_empty()
+    }
+
+    /// What the store writes: hourly rows, the same summed per day, and the rest.
+    fn batch(&self) -> UsageBatch {
+        let mut days: HashMap<(&str, i64), Tally> = HashMap::new();
+        let mut hours = Vec::new();
+        for (key_id, buckets) in &self.counts {
+            for (hour, tally) in buckets {
+                days.entry((key_id, Granularity::Day.bucket(*hour))).or_default().add(tally);
+                hours.push(UsageRow {
+                    key_id: key_id.clone(),
+                    workspace_id: String::new(),
+                    start: *hour,
+                    tally: *tally,
+                });
+            }
+        }
+        let days = days
+            .into_iter()
+            .map(|((key_id, start), tally)| UsageRow {
+                key_id: key_id.to_string(),
+                workspace_id: String::new(),
+                start,
+                tally,
+            })
+            .collect();
+        let addresses = self
+            .addresses
+            .iter()
+            .map(|((key_id, day, ip), issued)| AddressUse {
+                key_id: key_id.clone(),
+                day: *day,
+                address: ip.to_string(),
+                issued: *issued,
+            })
+            .collect();
+        let last_uses = self
+            .last_uses
+            .iter()
+            .map(|(key_id, used)| LastUse {
+                key_id: key_id.clone(),
+                at: used.at,
+                ip: used.ip.map(|ip| ip.to_string()),
+                previous: used.previous.map(|(count, at, ip)| PreviousUse {
+                    count,
+                    at,
+                    ip: ip.map(|ip| ip.to_string()),
+                }),
+            })
+            .collect();
+        UsageBatch { hours, days, addresses, last_uses, events: self.events.clone() }
+    }
+
+    /// Puts a batch that could not be written back in front of what came since.
+    fn restore(&mut self, batch: Pending) {
+        for (key_id, hours) in batch.counts {
+            for (hour, tally) in hours {
+                self.add(&key_id, hour, &tally);
+            }
+        }
+        for (key, issued) in batch.addresses {
+            self.add_address(key, issued);
+        }
+        for (key_id, used) in batch.last_uses {
+            self.add_use(&key_id, used);
+        }
+        for event in batch.events {
+            self.add_event(event);
+        }
+    }
+}
+
+/// The in-memory usage aggregator. One per process.
+pub struct Usage {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    pending: Mutex<Pending>,
+    /// Serialises flushes so batches are applied in order.
+    flushing: tokio::sync::Mutex<()>,
+    /// The hour of the last purge of expired usage.
+    purged: AtomicI64,
+}
+
+impl Usage {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Usage {
+            store,
+            clock,
+            pending: Mutex::new(Pending::default()),
+            flushing: tokio::sync::Mutex::new(()),
+            purged: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    fn with_pending(&self, f: impl FnOnce(&mut Pending)) {
+        let mut pending = match self.pending.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut pending);
+    }
+
+    /// An exchange naming `key_id` ended with `outcome`. Counts for ids that are
+    /// not keys are dropped when written.
+    pub fn count(&self, key_id: &str, outcome: Outcome) {
+        let hour = Granularity::Hour.bucket(self.clock.now());
+        self.with_pending(|p| p.add(key_id, hour, &Tally::of(outcome)));
+    }
+
+    /// A token was issued to `key_id`, from `ip`, with its pre-rotation secret or not.
+    pub fn issued(&self, key_id: &str, ip: Option<IpAddr>, previous_secret: bool) {
+        let at = self.clock.now();
+        let used = Use::new(at, ip, previous_secret);
+        self.with_pending(|p| {
+            p.add(key_id, Granularity::Hour.bucket(at), &Tally::of(Outcome::Issued));
+            if let Some(ip) = ip {
+                p.add_address((key_id.to_string(), Granularity::Day.bucket(at), ip), 1);
+            }
+            p.add_use(key_id, used);
+        });
+    }
+
+    /// An existing key was refused a token: an audit event with the real reason
+    /// (the client only ever sees `invalid_client`).
+    pub fn refused(&self, key_id: &str, workspace_id: &str, ip: Option<IpAddr>, reason: &str) {
+        let event = AuditRecord {
+            id: 0,
+            at: self.clock.now(),
+            actor: key_id.to_string(),
+            actor_ip: ip.map(|ip| ip.to_string()),
+            workspace_id: Some(workspace_id.to_string()),
+            action: "token.refused".into(),
+            target_type: "key".into(),
+            target_id: key_id.to_string(),
+            details: serde_json::json!({ "reason": reason }),
+        };
+        self.with_pending(|p| p.add_event(event));
+    }
+
+    /// Writes everything counted so far, and forgets expired usage once an hour.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let _serial = self.flushing.lock().await;
+        let mut pending = Pending::default();
+        self.with_pending(|p| std::mem::swap(p, &mut pending));
+        if pending.dropped > 0 {
+            tracing::warn!(
+                dropped = pending.dropped,
+                "too many distinct refused ids, addresses or events to count each one"
+            );
+            pending.dropped = 0;
+        }
+        if !pending.is_empty() {
+            if let Err(e) = self.store.record_usage(&pending.batch()).await {
+                self.with_pending(|p| p.restore(pending));
+                return Err(e);
+            }
+        }
+        let now = self.clock.now();
+        let hour = Granularity::Hour.bucket(now);
+        if self.purged.swap(hour, Ordering::Relaxed) != hour {
+            if let Err(e) = self.store.purge_usage(hour - HOURS_KEPT, hour - DAYS_KEPT).await {
+                self.purged.store(i64::MIN, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes every `interval` until the returned handle is aborted.
+    pub fn spawn_flusher(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let usage = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = usage.flush().await {
+                    tracing::warn!(error = %e, "usage flush failed; will retry");
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Use;
+
+    #[test]
+    fn merged_uses_add_old_secret_counts_and_keep_the_latest_of_each() {
+        let a = "10.0.0.1".parse().ok();
+        let b = "10.0.0.2".parse().ok();
+        let mut used = Use::new(100, a, true);
+        used.merge(Use::new(90, b, true));
+        used.merge(Use::new(95, b, false));
+        assert_eq!((used.at, used.ip), (100, a), "the latest use, wherever merged from");
+        assert_eq!(used.previous, Some((2, 100, a)), "two old-secret uses, the last at 100");
+        let mut fresh = Use::new(50, b, false);
+        fresh.merge(Use::new(40, a, true));
+        assert_eq!((fresh.at, fresh.ip, fresh.previous), (50, b, Some((1, 40, a))));
+    }
+}
