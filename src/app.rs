@@ -148,7 +148,7 @@ impl App {
     /// On a database without any key, creates the first platform-admin key. When
     /// instances start together, only one creates it.
     pub async fn bootstrap_if_empty(&self) -> anyhow::Result<Option<Revealed>> {
-        if self.store.count_keys().await.context("counting keys")? > 0 {
+        if self.store.count_keys(&Default::default()).await.context("counting keys")? > 0 {
             return Ok(None);
         }
         match self.create_admin("platform-admin").await {

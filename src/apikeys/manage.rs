@@ -498,22 +498,15 @@ impl Keys {
             }
         };
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
-        let mut filter = KeyFilter::default();
-        match query.hygiene.as_deref() {
-            None => {}
-            Some("never-expires") => filter.never_expires = true,
-            Some("never-used") => filter.never_used = true,
-            Some("unused-90d") => filter.unused_since = Some(now - 90 * 86_400),
-            Some("any-address") => filter.any_address = true,
-            Some("no-scope") => filter.no_scope = true,
-            Some(_) => {
-                return Err(invalid(
+        let filter = match query.hygiene.as_deref() {
+            None => KeyFilter::default(),
+            Some(check) => hygiene_filter(check, now).ok_or_else(|| {
+                invalid(
                     "hygiene",
                     "must be never-expires, never-used, unused-90d, any-address or no-scope",
                 )
-                .into())
-            }
-        }
+            })?,
+        };
         let filter = KeyFilter {
             workspace_id,
             name_contains: validate::filter("q", query.q.as_deref())?.filter(|q| !q.is_empty()),
@@ -809,6 +802,71 @@ impl Keys {
             usage.flush().await?;
         }
         Ok(())
+    }
+}
+
+/// The hygiene checks: `(value, what it finds)`, as `GET /v1/keys?hygiene=` takes them.
+pub const HYGIENE_CHECKS: [(&str, &str); 5] = [
+    ("never-expires", "Never expire"),
+    ("never-used", "Never used"),
+    ("unused-90d", "Unused for 90 days"),
+    ("any-address", "Usable from any address"),
+    ("no-scope", "Without a scope"),
+];
+
+/// The keys hygiene check `check` finds at `now`; `None` for an unknown check.
+fn hygiene_filter(check: &str, now: i64) -> Option<KeyFilter> {
+    let mut filter = KeyFilter::default();
+    match check {
+        "never-expires" => filter.never_expires = true,
+        "never-used" => filter.never_used = true,
+        "unused-90d" => filter.unused_since = Some(now - 90 * 86_400),
+        "any-address" => filter.any_address = true,
+        "no-scope" => filter.no_scope = true,
+        _ => return None,
+    }
+    Some(filter)
+}
+
+/// How many active keys one hygiene check finds.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct HygieneCount {
+    /// The check, as `GET /v1/keys?hygiene=` takes it.
+    pub check: &'static str,
+    pub label: &'static str,
+    pub keys: i64,
+}
+
+impl Keys {
+    /// How many active keys each hygiene check finds in workspace `workspace_id`
+    /// (the caller's own unless a platform admin; every workspace for a platform
+    /// admin who names none).
+    pub async fn hygiene(
+        &self,
+        actor: &Actor,
+        workspace_id: Option<&str>,
+    ) -> Result<Vec<HygieneCount>, ManageError> {
+        Self::require_read(actor)?;
+        let asked = validate::filter("workspace_id", workspace_id)?;
+        let workspace_id = match (asked, &actor.workspace_id) {
+            (Some(ws), _) if actor.reaches(&ws) => Some(ws),
+            (Some(_), _) => Some(String::new()),
+            (None, own) if !actor.platform => own.clone(),
+            (None, _) => None,
+        };
+        self.flush_usage().await?;
+        let now = self.clock.now();
+        let mut counts = Vec::with_capacity(HYGIENE_CHECKS.len());
+        for (check, label) in HYGIENE_CHECKS {
+            let filter = KeyFilter {
+                workspace_id: workspace_id.clone(),
+                status: Some(KeyStatus::Active),
+                unexpired_at: Some((now, true)),
+                ..hygiene_filter(check, now).unwrap_or_default()
+            };
+            counts.push(HygieneCount { check, label, keys: self.store.count_keys(&filter).await? });
+        }
+        Ok(counts)
     }
 }
 

@@ -17,8 +17,8 @@ pub use auth::{
     AuthFailure, Authenticated, TOKEN_ID_LEN,
 };
 pub use manage::{
-    validate_limit, EditPreview, KeyDraft, KeyListQuery, KeyPage, KeyUpdate, Keys, NewKey,
-    Revealed, Rotation, MAX_GRACE_SECONDS,
+    validate_limit, EditPreview, HygieneCount, KeyDraft, KeyListQuery, KeyPage, KeyUpdate, Keys,
+    NewKey, Revealed, Rotation, HYGIENE_CHECKS, MAX_GRACE_SECONDS,
 };
 pub use usage::PREVIEW_DAYS;
 pub use validate::{

@@ -78,12 +78,15 @@ impl Keys {
     }
 
     /// Tokens issued per day over the last `days` days (today included) to each of
-    /// `ids`, oldest first: the spark lines of a list of keys the caller has read.
+    /// `ids`, oldest first: the spark lines of a page of keys the caller has listed
+    /// (keys of other workspaces never are).
     pub async fn daily_issued(
         &self,
+        actor: &Actor,
         ids: &[String],
         days: i64,
     ) -> Result<HashMap<String, Vec<i64>>, ManageError> {
+        Self::require_read(actor)?;
         if ids.is_empty() {
             return Ok(HashMap::new());
         }

@@ -138,6 +138,15 @@ pub enum KeysCommand {
     },
     /// Delete a key (the audit log keeps the event).
     Delete { id: String },
+    /// How many active keys each hygiene check finds (list them with
+    /// `keys list --hygiene CHECK`).
+    Hygiene {
+        /// Only this workspace (default: every workspace).
+        #[arg(long)]
+        workspace: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Token exchanges of a key by outcome, per hour or day.
     Usage {
         id: String,
@@ -356,6 +365,18 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                     None => println!("  the old secret no longer works"),
                 }
             }
+            Ok(())
+        }
+        KeysCommand::Hygiene { workspace, json } => {
+            let counts = app.keys.hygiene(&actor, workspace.as_deref()).await?;
+            if json {
+                return output::json(&serde_json::json!({ "data": counts }));
+            }
+            let rows: Vec<Vec<String>> = counts
+                .iter()
+                .map(|c| vec![c.check.to_string(), c.label.to_string(), c.keys.to_string()])
+                .collect();
+            output::table(&["check", "finds", "keys"], &rows);
             Ok(())
         }
         KeysCommand::Usage { id, range, json } => {

@@ -55,6 +55,7 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(keys::revoke))
         .routes(routes!(usage::key_usage))
         .routes(routes!(usage::workspace_usage))
+        .routes(routes!(usage::hygiene))
         .routes(routes!(audit::list))
         .routes(routes!(signing_keys::list))
         .routes(routes!(signing_keys::rotate))

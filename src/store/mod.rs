@@ -455,12 +455,13 @@ pub trait Store: Send + Sync + 'static {
     /// the newest change committed when they were read (so a cache can tell which
     /// later changes it has already seen).
     async fn find_keys(&self, ids: &[String]) -> StoreResult<(Vec<KeyRecord>, i64)>;
+    /// How many keys `filter` selects (its page position and limit ignored).
+    async fn count_keys(&self, filter: &KeyFilter) -> StoreResult<i64>;
     async fn list_keys(&self, filter: &KeyFilter) -> StoreResult<Vec<KeyRecord>>;
     /// Writes every mutable field of `key`, if its stored version is still `key.version`;
     /// the stored version becomes `key.version + 1`.
     async fn update_key(&self, key: &KeyRecord, audit: &AuditRecord) -> StoreResult<()>;
     async fn delete_key(&self, id: &str, audit: &AuditRecord) -> StoreResult<()>;
-    async fn count_keys(&self) -> StoreResult<i64>;
 
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
 

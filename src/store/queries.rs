@@ -31,6 +31,64 @@ const COUNT_COLUMNS: [&str; 7] = [
 /// Most rows one usage statement carries; a flush of more keys takes a few more.
 const USAGE_CHUNK: usize = 100_000;
 
+/// The `AND ...` conditions of a key filter (all but its page position).
+fn push_key_filter(q: &mut sqlx::QueryBuilder<'_, Db>, f: &KeyFilter) {
+    if let Some(ws) = &f.workspace_id {
+        q.push(" AND workspace_id = ").push_bind(ws.clone());
+    }
+    if let Some(needle) = &f.name_contains {
+        let escaped =
+            needle.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        q.push(" AND name_lower LIKE ").push_bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
+    }
+    if let Some(status) = f.status {
+        q.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some((now, unexpired)) = f.unexpired_at {
+        if unexpired {
+            q.push(" AND (expires_at IS NULL OR expires_at > ").push_bind(now).push(")");
+        } else {
+            q.push(" AND expires_at <= ").push_bind(now);
+        }
+    }
+    if let Some(env) = &f.environment {
+        q.push(" AND environment = ").push_bind(env.clone());
+    }
+    if let Some(t) = &f.key_type {
+        q.push(" AND key_type = ").push_bind(t.clone());
+    }
+    if let Some(by) = &f.created_by {
+        q.push(" AND created_by = ").push_bind(by.clone());
+    }
+    if let Some(scope) = &f.has_scope {
+        // Scopes are a JSON array of strings: match one whole element.
+        let element = serde_json::Value::from(scope.as_str()).to_string();
+        let escaped = element.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        q.push(" AND scopes LIKE ").push_bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
+    }
+    if let Some(ws) = &f.outside_workspace_id {
+        q.push(" AND workspace_id <> ").push_bind(ws.clone());
+    }
+    if f.never_expires {
+        q.push(" AND expires_at IS NULL");
+    }
+    if f.never_used {
+        q.push(" AND last_used_at IS NULL");
+    }
+    if let Some(since) = f.unused_since {
+        q.push(" AND COALESCE(last_used_at, created_at) < ").push_bind(since);
+    }
+    if f.any_address {
+        q.push(
+            " AND (allowed_cidrs = '[]' OR allowed_cidrs LIKE '%\"0.0.0.0/0\"%' \
+             OR allowed_cidrs LIKE '%\"::/0\"%')",
+        );
+    }
+    if f.no_scope {
+        q.push(" AND scopes = '[]'");
+    }
+}
+
 async fn insert_audit(
     conn: &mut <Db as sqlx::Database>::Connection,
     a: &AuditRecord,
@@ -294,60 +352,7 @@ impl Store for This {
         let mut q = sqlx::QueryBuilder::<Db>::new(format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE 1 = 1"
         ));
-        if let Some(ws) = &f.workspace_id {
-            q.push(" AND workspace_id = ").push_bind(ws.clone());
-        }
-        if let Some(needle) = &f.name_contains {
-            let escaped =
-                needle.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            q.push(" AND name_lower LIKE ").push_bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
-        }
-        if let Some(status) = f.status {
-            q.push(" AND status = ").push_bind(status.as_str());
-        }
-        if let Some((now, unexpired)) = f.unexpired_at {
-            if unexpired {
-                q.push(" AND (expires_at IS NULL OR expires_at > ").push_bind(now).push(")");
-            } else {
-                q.push(" AND expires_at <= ").push_bind(now);
-            }
-        }
-        if let Some(env) = &f.environment {
-            q.push(" AND environment = ").push_bind(env.clone());
-        }
-        if let Some(t) = &f.key_type {
-            q.push(" AND key_type = ").push_bind(t.clone());
-        }
-        if let Some(by) = &f.created_by {
-            q.push(" AND created_by = ").push_bind(by.clone());
-        }
-        if let Some(scope) = &f.has_scope {
-            // Scopes are a JSON array of strings: match one whole element.
-            let element = serde_json::Value::from(scope.as_str()).to_string();
-            let escaped = element.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            q.push(" AND scopes LIKE ").push_bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
-        }
-        if let Some(ws) = &f.outside_workspace_id {
-            q.push(" AND workspace_id <> ").push_bind(ws.clone());
-        }
-        if f.never_expires {
-            q.push(" AND expires_at IS NULL");
-        }
-        if f.never_used {
-            q.push(" AND last_used_at IS NULL");
-        }
-        if let Some(since) = f.unused_since {
-            q.push(" AND COALESCE(last_used_at, created_at) < ").push_bind(since);
-        }
-        if f.any_address {
-            q.push(
-                " AND (allowed_cidrs = '[]' OR allowed_cidrs LIKE '%\"0.0.0.0/0\"%' \
-                 OR allowed_cidrs LIKE '%\"::/0\"%')",
-            );
-        }
-        if f.no_scope {
-            q.push(" AND scopes = '[]'");
-        }
+        push_key_filter(&mut q, f);
         if let Some((at, id)) = &f.after {
             q.push(" AND (created_at > ")
                 .push_bind(*at)
@@ -360,6 +365,13 @@ impl Store for This {
         q.push(" ORDER BY created_at, id LIMIT ").push_bind(f.limit);
         let rows: Vec<KeyRow> = q.build_query_as().fetch_all(&self.pool).await?;
         rows.into_iter().map(KeyRecord::try_from).collect()
+    }
+
+    async fn count_keys(&self, f: &KeyFilter) -> StoreResult<i64> {
+        let mut q = sqlx::QueryBuilder::<Db>::new("SELECT COUNT(*) FROM api_keys WHERE 1 = 1");
+        push_key_filter(&mut q, f);
+        let (count,): (i64,) = q.build_query_as().fetch_one(&self.pool).await?;
+        Ok(count)
     }
 
     async fn update_key(&self, k: &KeyRecord, audit: &AuditRecord) -> StoreResult<()> {
@@ -424,12 +436,6 @@ impl Store for This {
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn count_keys(&self) -> StoreResult<i64> {
-        let (n,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM api_keys").fetch_one(&self.pool).await?;
-        Ok(n)
     }
 
     async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {

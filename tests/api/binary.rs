@@ -192,6 +192,9 @@ fn the_cli_manages_the_whole_key_lifecycle_and_is_audited_as_cli() {
     );
     assert_eq!(all["data"].as_array().map(Vec::len), Some(7));
     assert_eq!(all["top_keys"], serde_json::json!([]));
+    let hygiene = run_json(d, &["keys", "hygiene", "--json"]);
+    assert_eq!(hygiene["data"][0]["check"], "never-expires");
+    assert!(hygiene["data"][0]["keys"].as_i64().is_some_and(|n| n >= 1), "{hygiene}");
     let (ok, _, err) = run_text(
         d,
         &["usage", "--since", "2026-01-08T00:00:00Z", "--until", "2026-01-01T00:00:00Z"],

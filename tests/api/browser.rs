@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use fantoccini::{elements::Element, Client, ClientBuilder, Locator};
+use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -514,15 +515,73 @@ async fn a_platform_admin_creates_a_workspace_and_switches_to_it(backend: Backen
     let ws = app.app.store.find_workspace_by_name("payments").await.unwrap().unwrap();
     app.create_key(json!({"name": "pay-key", "workspace_id": ws.id})).await;
     browser.click("API keys").await;
-    browser.choose("Workspace", &ws.id).await;
-    browser.click("Apply filters").await;
+    browser.choose("Show workspace", &ws.id).await;
+    browser.click("Switch").await;
     let page = browser.text().await;
     assert!(page.contains("pay-key") && !page.contains("home-key"), "{page}");
-    assert!(browser.path().await.contains(&format!("workspace={}", ws.id)));
+    assert_eq!(browser.path().await, "/console/keys", "back on the page it was switched from");
+    // The choice holds on every page until switched again.
+    browser.click("Usage").await;
+    assert!(browser.text().await.contains(&format!("Workspace {}", ws.id)));
+    browser.choose("Show workspace", "").await;
+    browser.click("Switch").await;
+    assert!(browser.text().await.contains("Every workspace"));
+    browser.client.close().await.unwrap();
+}
+
+async fn a_key_page_charts_its_usage_and_the_usage_page_ranks_keys(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let (id, secret) = app.new_client("charted", &["read:a"]).await;
+    for _ in 0..3 {
+        assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
+    }
+    let wrong = "km_test_wrong_secret_but_well_formed_xx";
+    assert_eq!(app.token_basic(&id, wrong, &[]).await.status(), StatusCode::UNAUTHORIZED);
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    let spark = browser
+        .client
+        .find(Locator::Css("svg.spark[aria-label='3 tokens in the last 7 days']"))
+        .await;
+    assert!(spark.is_ok(), "the list's spark line names its total");
+    browser.click("charted").await;
+    let caption = browser.client.find(Locator::Css("figcaption")).await.unwrap();
+    let caption = caption.text().await.unwrap();
+    assert_eq!(caption, "Last 7 days: 3 issued, 1 refused (1 wrong secret).");
+    let chart = browser.client.find(Locator::Css("svg.chart")).await.unwrap();
+    assert_eq!(chart.attr("role").await.unwrap().as_deref(), Some("img"));
+    assert_eq!(browser.client.find_all(Locator::Css("svg.chart rect")).await.unwrap().len(), 2);
+    let summary = browser.client.find(Locator::Css("figure details summary")).await.unwrap();
+    summary.click().await.unwrap();
+    let last_row = browser
+        .client
+        .find(Locator::XPath("(//figure//tbody/tr)[last()]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(last_row.ends_with("3 1 1 0 0 0 0"), "today: issued, refused, by reason: {last_row}");
+    browser.click("Last 24 hours").await;
+    let rows = browser.client.find_all(Locator::XPath("//figure//tbody/tr")).await.unwrap();
+    assert_eq!(rows.len(), 24, "hourly over a day");
+    browser.click("Usage").await;
+    let page = browser.text().await;
+    assert!(page.contains("Keys with the most refusals"), "{page}");
+    let refused = browser
+        .client
+        .find(Locator::XPath("//section[h2='Keys with the most refusals']//tbody/tr[1]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(refused.starts_with("charted 1 1"), "{refused}");
     browser.client.close().await.unwrap();
 }
 
 in_a_browser_on_both_backends!(
+    a_key_page_charts_its_usage_and_the_usage_page_ranks_keys,
     a_platform_admin_creates_a_workspace_and_switches_to_it,
     an_emergency_rotation_needs_the_current_kid_typed,
     the_audit_page_filters_by_action_and_exports_the_view,

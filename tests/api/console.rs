@@ -224,7 +224,11 @@ async fn a_created_secret_is_shown_once_and_works(backend: Backend) {
     assert_eq!(review.status(), StatusCode::OK);
     let page = review.text().await.unwrap();
     assert!(page.contains("Review the new key") && page.contains("write:charges/*"), "{page}");
-    assert_eq!(app.app.store.count_keys().await.unwrap(), 1, "a review creates nothing");
+    assert_eq!(
+        app.app.store.count_keys(&Default::default()).await.unwrap(),
+        1,
+        "a review creates nothing"
+    );
 
     let created =
         console.submit("/console/keys/new", &[&fields[..], &[("intent", "create")]].concat()).await;
@@ -294,7 +298,8 @@ async fn a_hostile_name_is_shown_as_text(backend: Backend) {
     let page = console.get("/console/keys").await.text().await.unwrap();
     assert!(!page.contains("<script>alert"), "never markup");
     let review = console.get("/console/keys?hygiene=no-scope").await.text().await.unwrap();
-    assert!(review.contains("aria-current=\"page\">Without a scope"), "the check is shown");
+    let shown = "aria-current=\"page\">Without a scope <span class=\"count\">1</span>";
+    assert!(review.contains(shown), "the check is shown with its count: {review}");
     assert!(review.contains(">&#60;script&#62;alert"), "a key without scopes is listed");
     assert!(!review.contains(">platform-admin<"), "the admin has scopes");
     let bad_check = console.get("/console/keys?hygiene=messy").await;
@@ -662,6 +667,22 @@ async fn workspaces_are_created_renamed_switched_and_deleted_with_the_api_guards
     );
     let keys = team.get("/console/keys").await.text().await.unwrap();
     assert!(!keys.contains("All workspaces"), "no switcher for a workspace admin");
+    // Even a switch forged to another workspace leaves a workspace admin in their own.
+    let switched = team
+        .submit("/console/workspace", &[("workspace", &ws.id), ("back", "/console/keys")])
+        .await;
+    assert_eq!(location(&switched), "/console/keys");
+    let set = switched.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set.starts_with(&format!("keymint_workspace={}", ws.id)), "{set}");
+    team.cookie = Some(format!("{}; keymint_workspace={}", team.cookie.clone().unwrap(), ws.id));
+    let keys = team.get("/console/keys").await.text().await.unwrap();
+    assert!(keys.contains("team") && !keys.contains("pay-key"), "{keys}");
+    let usage = team.get("/console/usage").await.text().await.unwrap();
+    assert!(usage.contains(&format!("Workspace <code>{own}</code>")), "{usage}");
+    let away = team
+        .submit("/console/workspace", &[("workspace", ""), ("back", "https://evil.example/")])
+        .await;
+    assert_eq!(location(&away), "/console/keys", "only console pages are gone back to");
 }
 
 crate::on_both_backends!(

@@ -24,6 +24,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/keys/{id}/revoke"),
     ("get", "/v1/keys/{id}/usage"),
     ("get", "/v1/usage"),
+    ("get", "/v1/hygiene"),
     ("get", "/v1/audit"),
     ("post", "/v1/workspaces"),
     ("get", "/v1/workspaces"),

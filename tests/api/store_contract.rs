@@ -84,7 +84,7 @@ async fn keys_round_trip_and_names_are_unique_per_workspace(backend: Backend) {
         .await
         .unwrap();
     assert!(events.is_empty());
-    assert_eq!(store.count_keys().await.unwrap(), 1);
+    assert_eq!(store.count_keys(&Default::default()).await.unwrap(), 1);
 }
 
 async fn updates_check_the_version_they_read(backend: Backend) {

@@ -372,8 +372,35 @@ async fn keys_to_review_are_listed_by_hygiene_check(backend: Backend) {
     assert_eq!(names("never-used").await, ["bounded", "forever"], "the admin signed in");
     assert!(names("no-scope").await.is_empty());
     assert!(names("unused-90d").await.is_empty(), "all created today");
+    let counts = |admin: String| {
+        let app = &app;
+        async move {
+            let report: Value = app.get_with(&admin, "/v1/hygiene").await.json().await.unwrap();
+            let counts: Vec<(String, i64)> = report["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| (c["check"].as_str().unwrap().to_string(), c["keys"].as_i64().unwrap()))
+                .collect();
+            counts
+        }
+    };
+    let expected = |unused: i64| {
+        [
+            ("never-expires", 2),
+            ("never-used", 2),
+            ("unused-90d", unused),
+            ("any-address", 2),
+            ("no-scope", 0),
+        ]
+        .map(|(c, n)| (c.to_string(), n))
+        .to_vec()
+    };
+    assert_eq!(counts(admin.clone()).await, expected(0), "each check counts what it lists");
     app.clock.advance(91 * 86_400);
     let admin = app.admin_token().await;
+    let after = counts(admin.clone()).await;
+    assert_eq!(after[2], ("unused-90d".to_string(), 1), "{after:?}");
     let page: Value =
         app.get_with(&admin, "/v1/keys?hygiene=unused-90d").await.json().await.unwrap();
     let stale: Vec<&str> =

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 
-use crate::apikeys::ManageError;
+use crate::apikeys::{HygieneCount, ManageError};
 use crate::app::App;
 use crate::http::error::Problem;
 use crate::http::extract::{ApiQuery, Caller};
@@ -82,4 +82,33 @@ pub async fn key_usage(
 ) -> Result<Json<KeyUsage>, Problem> {
     let range = range(&app, query.granularity, &query.from, &query.to)?;
     Ok(Json(app.keys.key_usage(&actor, &id, range).await?))
+}
+
+/// Whose hygiene to count.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HygieneQuery {
+    /// Only this workspace (platform admins; others always see their own).
+    pub workspace_id: Option<String>,
+}
+
+/// The hygiene counts.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct HygieneReport {
+    pub data: Vec<HygieneCount>,
+}
+
+/// `GET /v1/hygiene`: how many active keys each hygiene check finds; each check
+/// lists its keys at `GET /v1/keys?hygiene={check}`.
+#[utoipa::path(get, path = "/v1/hygiene", tag = "keys", params(HygieneQuery),
+    responses((status = 200, description = "Active keys found by each hygiene check", body = HygieneReport)),
+    security(("bearer" = [])))]
+pub async fn hygiene(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    ApiQuery(query): ApiQuery<HygieneQuery>,
+) -> Result<Json<HygieneReport>, Problem> {
+    let data = app.keys.hygiene(&actor, query.workspace_id.as_deref()).await?;
+    Ok(Json(HygieneReport { data }))
 }

@@ -9,14 +9,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::chart::{self, Chart};
 use super::filters;
 use super::forms::{self, shown, EditForm, Errors, KeyForm};
 use super::session::NoFields;
 use super::{render, render_refusal, Console, Me, Posted};
-use crate::apikeys::{KeyDraft, KeyListQuery, KeyView, ManageError, Revealed};
+use crate::apikeys::{
+    HygieneCount, KeyDraft, KeyListQuery, KeyView, ManageError, Revealed, HYGIENE_CHECKS,
+};
 use crate::app::App;
 use crate::clock::rfc3339;
 use crate::oauth::scope::ManagementScope;
+use crate::report::Chain;
 
 /// Status filter choices: `(value, label)`, as `GET /v1/keys` takes them.
 const STATUSES: [(&str, &str); 5] = [
@@ -27,20 +31,16 @@ const STATUSES: [(&str, &str); 5] = [
     ("all", "All"),
 ];
 
-/// Hygiene checks: `(value, label)`, as `GET /v1/keys?hygiene=` takes them.
-const HYGIENE: [(&str, &str); 5] = [
-    ("never-expires", "Never expire"),
-    ("never-used", "Never used"),
-    ("unused-90d", "Unused for 90 days"),
-    ("any-address", "Usable from any address"),
-    ("no-scope", "Without a scope"),
-];
-
 /// A key in the list, with its labels.
 struct Row {
     key: KeyView,
     badges: Vec<&'static str>,
+    /// Tokens per day over the last week, as a spark line.
+    spark: String,
 }
+
+/// How many days a row's spark line spans.
+const SPARK_DAYS: i64 = 7;
 
 #[derive(Template)]
 #[template(path = "console/keys.html")]
@@ -48,10 +48,11 @@ struct ListPage {
     me: Option<Me>,
     can_write: bool,
     statuses: [(&'static str, &'static str); 5],
-    /// `(id, name)` of every workspace, for a platform admin's switcher.
-    workspaces: Vec<(String, String)>,
+    /// The workspace shown (the switcher's, or the address's), empty for all.
     workspace: String,
     checks: [(&'static str, &'static str); 5],
+    /// How many active keys each hygiene check finds in the shown workspace.
+    counts: Vec<HygieneCount>,
     hygiene: String,
     q: String,
     status: String,
@@ -110,6 +111,9 @@ pub async fn list(
     if params.status.is_empty() {
         params.status = "active".into();
     }
+    if params.workspace.is_empty() {
+        params.workspace = console.workspace.clone().unwrap_or_default();
+    }
     let query = KeyListQuery {
         q: some(&params.q),
         status: Some(params.status.clone()),
@@ -125,8 +129,22 @@ pub async fn list(
     let page = params.page.max(1);
     let (rows, next, error) = match app.keys.list(&console.session.actor, &query).await {
         Ok(found) => {
-            let rows =
-                found.data.into_iter().map(|key| Row { badges: key.badges(now), key }).collect();
+            let ids: Vec<String> = found.data.iter().map(|k| k.id.clone()).collect();
+            let mut lines =
+                match app.keys.daily_issued(&console.session.actor, &ids, SPARK_DAYS).await {
+                    Ok(lines) => lines,
+                    Err(e) => return forms::refused(e, console.me()),
+                };
+            let rows = found
+                .data
+                .into_iter()
+                .map(|key| {
+                    let points = lines.remove(&key.id).unwrap_or_default();
+                    let total: i64 = points.iter().sum();
+                    let label = format!("{total} tokens in the last {SPARK_DAYS} days");
+                    Row { badges: key.badges(now), spark: chart::spark(&points, &label), key }
+                })
+                .collect();
             (rows, found.next_cursor, None)
         }
         // A filter the domain refuses (a control character, an unknown status) is
@@ -134,21 +152,18 @@ pub async fn list(
         Err(ManageError::Invalid(field)) => (vec![], None, Some(field.to_string())),
         Err(e) => return forms::refused(e, console.me()),
     };
-    let workspaces = if console.session.actor.platform {
-        match app.workspaces.list(&console.session.actor).await {
-            Ok(all) => all.into_iter().map(|w| (w.id, w.name)).collect(),
+    let counts =
+        match app.keys.hygiene(&console.session.actor, some(&params.workspace).as_deref()).await {
+            Ok(counts) => counts,
             Err(e) => return forms::refused(e, console.me()),
-        }
-    } else {
-        vec![]
-    };
+        };
     let template = ListPage {
         me: console.me(),
         can_write: console.session.actor.holds(ManagementScope::KeysWrite),
         statuses: STATUSES,
-        workspaces,
         workspace: params.workspace.clone(),
-        checks: HYGIENE,
+        checks: HYGIENE_CHECKS,
+        counts,
         hygiene: params.hygiene.clone(),
         first_query: params.query(None, 1),
         next_query: next.as_deref().map(|c| params.query(Some(c), page + 1)),
@@ -321,12 +336,18 @@ struct KeyPage {
     notice: Option<String>,
     error: Option<String>,
     key: KeyView,
+    ranges: [(&'static str, &'static str); 3],
+    range: &'static str,
+    /// The key's usage over `range` (absent when it could not be read).
+    chart: Option<Chart>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct ShowParams {
     done: String,
+    /// The usage chart's period: `24h`, `7d` (default) or `30d`.
+    range: String,
 }
 
 async fn key_page(
@@ -335,10 +356,20 @@ async fn key_page(
     id: &str,
     notice: Option<String>,
     error: Option<(StatusCode, String)>,
+    range: &str,
 ) -> Response {
-    let key = match app.keys.get(&console.session.actor, id).await {
+    let actor = &console.session.actor;
+    let key = match app.keys.get(actor, id).await {
         Ok(key) => key,
         Err(e) => return forms::refused(e, console.me()),
+    };
+    let (range, period, label) = chart::period(range, app.clock.now());
+    let chart = match app.keys.key_usage(actor, id, period).await {
+        Ok(usage) => Some(chart::bars(&usage.data, &usage.total, period.granularity, label)),
+        Err(e) => {
+            tracing::warn!(error = %Chain(&e), "the key's usage could not be read");
+            None
+        }
     };
     let (status, error) = match error {
         Some((status, e)) => (status, Some(e)),
@@ -358,6 +389,9 @@ async fn key_page(
         notice,
         error,
         key,
+        ranges: chart::RANGES,
+        range,
+        chart,
     };
     render(status, &template)
 }
@@ -382,7 +416,7 @@ pub async fn show(
         "revoked" => Some("The key is revoked, permanently.".to_string()),
         _ => None,
     };
-    key_page(&app, &console, &id, notice, None).await
+    key_page(&app, &console, &id, notice, None, &params.range).await
 }
 
 fn after(id: &str, done: &str) -> Response {
@@ -417,7 +451,7 @@ async fn action_refused(app: &App, console: &Console, id: &str, e: ManageError) 
         ManageError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         e => return forms::refused(e, console.me()),
     };
-    key_page(app, console, id, None, Some((status, e.to_string()))).await
+    key_page(app, console, id, None, Some((status, e.to_string())), "").await
 }
 
 /// `POST /console/keys/{id}/activate`.

@@ -11,10 +11,12 @@
 
 mod assets;
 mod audit;
+mod chart;
 mod forms;
 mod keys;
 mod session;
 mod signing_keys;
+mod usage;
 mod workspaces;
 
 use std::sync::Arc;
@@ -75,6 +77,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/workspaces/{id}/policy", post(workspaces::set_policy))
         .route("/console/workspaces/{id}/delete", post(workspaces::delete))
         .route("/console/signing-keys", get(signing_keys::list))
+        .route("/console/usage", get(usage::show))
+        .route("/console/workspace", post(switch_workspace))
         .route("/console/signing-keys/rotate", post(signing_keys::rotate))
         .route("/console/assets/{file}", get(assets::serve))
         .layer(axum::middleware::from_fn(guard))
@@ -144,11 +148,21 @@ pub struct Me {
     pub can_audit: bool,
     /// Whether the signing keys are open to this admin.
     pub can_sign: bool,
+    /// `(id, name)` of each workspace the switcher offers (a platform admin's).
+    pub workspaces: Vec<(String, String)>,
+    /// The workspace the pages show: the switcher's choice, empty for every one.
+    pub workspace: String,
+    /// This page's path, where the switcher comes back to.
+    pub path: String,
 }
 
 impl Me {
-    fn of(session: &Session) -> Self {
+    fn of(console: &Console) -> Self {
+        let session = &console.session;
         Me {
+            workspaces: console.workspaces.clone(),
+            workspace: console.workspace.clone().unwrap_or_default(),
+            path: console.path.clone(),
             key_name: session.key_name.clone(),
             masked_secret: session.masked_secret.clone(),
             workspace_id: session.workspace_id.clone(),
@@ -176,7 +190,11 @@ fn secure(app: &App) -> bool {
 
 /// The session cookie's value in `headers`, if any.
 fn session_cookie(app: &App, headers: &HeaderMap) -> Option<SessionId> {
-    let name = cookie_name(app);
+    cookie(headers, cookie_name(app)).and_then(|v| SessionId::parse(&v))
+}
+
+/// The value of the cookie `name` in `headers`, if any.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -184,35 +202,80 @@ fn session_cookie(app: &App, headers: &HeaderMap) -> Option<SessionId> {
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
-        .and_then(|(_, v)| SessionId::parse(v))
+        .map(|(_, v)| v.to_string())
 }
 
 /// A `Set-Cookie` value that stores `id`, or clears the cookie when `None`.
 fn set_cookie(app: &App, id: Option<&SessionId>) -> HeaderValue {
+    cookie_header(app, cookie_name(app), id.map(SessionId::expose))
+}
+
+/// A `Set-Cookie` value for the console's cookie `name` (HttpOnly, SameSite=Strict,
+/// Secure over https), holding `value` or, when `None`, cleared.
+fn cookie_header(app: &App, name: &str, value: Option<&str>) -> HeaderValue {
     let secure = if secure(app) { "; Secure" } else { "" };
-    let value = match id {
-        Some(id) => format!(
-            "{}={}; Path=/; HttpOnly; SameSite=Strict{secure}",
-            cookie_name(app),
-            id.expose()
-        ),
-        None => {
-            format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}", cookie_name(app))
-        }
+    let value = match value {
+        Some(v) => format!("{name}={v}; Path=/; HttpOnly; SameSite=Strict{secure}"),
+        None => format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
     };
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// A signed-in request: the session, its id and the caller's address.
+/// The switcher's form.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct SwitchForm {
+    /// A workspace id, or empty for every workspace.
+    workspace: String,
+    /// The console page to return to.
+    back: String,
+}
+
+/// `POST /console/workspace`: the workspace switcher. The choice is a view
+/// preference kept in a cookie; what each page shows is still decided by the
+/// domain for the signed-in key, so a workspace admin stays in their own.
+async fn switch_workspace(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    Posted { console: _, form }: Posted<SwitchForm>,
+) -> Response {
+    let back = if form.back.starts_with("/console/") && !form.back.contains("//") {
+        form.back
+    } else {
+        "/console/keys".to_string()
+    };
+    let value = crate::apikeys::workspace_id_form(&form.workspace).then_some(form.workspace);
+    let mut response = Redirect::to(&back).into_response();
+    let cookie = cookie_header(&app, workspace_cookie(&app), value.as_deref());
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
+}
+
+/// A signed-in request: the session, its id, the caller's address and the
+/// workspace the pages show.
 pub struct Console {
     pub session: Session,
     pub id: SessionId,
     pub ip: Option<std::net::IpAddr>,
+    /// The switcher's choice: a workspace the admin reaches; `None` for every
+    /// workspace (platform admins) . A workspace admin is always in their own.
+    pub workspace: Option<String>,
+    /// `(id, name)` of the workspaces a platform admin can switch to.
+    pub workspaces: Vec<(String, String)>,
+    pub path: String,
 }
 
 impl Console {
     fn me(&self) -> Option<Me> {
-        Some(Me::of(&self.session))
+        Some(Me::of(self))
+    }
+}
+
+/// The name of the cookie that keeps the switcher's choice.
+fn workspace_cookie(app: &App) -> &'static str {
+    if secure(app) {
+        "__Host-keymint_workspace"
+    } else {
+        "keymint_workspace"
     }
 }
 
@@ -225,7 +288,19 @@ impl FromRequestParts<Arc<App>> for Console {
             return Err(Redirect::to("/console/sign-in").into_response());
         };
         match app.sessions.resume(&id, ip).await {
-            Ok(session) => Ok(Console { session, id, ip }),
+            Ok(session) => {
+                let actor = &session.actor;
+                let chosen = cookie(&parts.headers, workspace_cookie(app))
+                    .filter(|ws| !ws.is_empty() && actor.reaches(ws));
+                let (workspace, workspaces) = if actor.platform {
+                    let all = app.workspaces.list(actor).await.unwrap_or_default();
+                    (chosen, all.into_iter().map(|w| (w.id, w.name)).collect())
+                } else {
+                    (actor.workspace_id.clone(), vec![])
+                };
+                let path = parts.uri.path().to_string();
+                Ok(Console { session, id, ip, workspace, workspaces, path })
+            }
             Err(SessionError::Ended) => {
                 let mut response = Redirect::to("/console/sign-in?ended=1").into_response();
                 response.headers_mut().insert(header::SET_COOKIE, set_cookie(app, None));
