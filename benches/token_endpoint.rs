@@ -25,6 +25,9 @@ use hyper::{Request, StatusCode};
 use keymint::apikeys::hashing::sha256_hex;
 use keymint::apikeys::secret;
 
+#[path = "flush/usage_flush.rs"]
+mod usage_flush;
+
 type Fail = Box<dyn std::error::Error + Send + Sync>;
 type Res<T> = Result<T, Fail>;
 
@@ -32,6 +35,8 @@ type Res<T> = Result<T, Fail>;
 
 struct Options {
     sizes: Vec<usize>,
+    /// Active keys for the usage flush measurements.
+    flush_sizes: Vec<usize>,
     backends: Vec<String>,
     seconds: u64,
     connections: usize,
@@ -41,6 +46,7 @@ struct Options {
 fn options() -> Options {
     let mut o = Options {
         sizes: vec![1_000, 100_000, 1_000_000],
+        flush_sizes: vec![1_000, 100_000, 1_000_000],
         backends: vec!["sqlite".into(), "postgres".into()],
         seconds: 5,
         connections: 64,
@@ -52,6 +58,9 @@ fn options() -> Options {
         let value = args.get(i + 1).cloned().unwrap_or_default();
         match args[i].as_str() {
             "--sizes" => o.sizes = value.split(',').filter_map(|s| s.parse().ok()).collect(),
+            "--flush-sizes" => {
+                o.flush_sizes = value.split(',').filter_map(|s| s.parse().ok()).collect()
+            }
             "--backends" => o.backends = value.split(',').map(str::to_string).collect(),
             "--seconds" => o.seconds = value.parse().unwrap_or(5),
             "--connections" => o.connections = value.parse().unwrap_or(64),
@@ -682,36 +691,14 @@ async fn run(o: Options) -> Res<()> {
     let mut skipped = Vec::new();
     for backend in &o.backends {
         for &size in &o.sizes {
-            let url = match backend.as_str() {
-                "sqlite" => {
-                    format!("sqlite://{}", dir.path().join(format!("bench-{size}.db")).display())
+            let url = match fresh_database(backend, &format!("bench-{size}"), dir.path(), &pg_url)
+                .await?
+            {
+                Ok(url) => url,
+                Err(skip) => {
+                    skipped.push(skip);
+                    break;
                 }
-                "postgres" => match &pg_url {
-                    Some(admin) => {
-                        use sqlx::Connection;
-                        let name = format!("keymint_bench_{size}");
-                        let Ok(mut conn) = sqlx::PgConnection::connect(admin).await else {
-                            skipped.push("PostgreSQL (its server does not answer)".to_string());
-                            break;
-                        };
-                        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut conn)
-                            .await?;
-                        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-                            .execute(&mut conn)
-                            .await?;
-                        let base = admin.split('?').next().unwrap_or(admin);
-                        format!("{}/{name}", &base[..base.rfind('/').ok_or("URL has no path")?])
-                    }
-                    None => {
-                        skipped.push(
-                            "PostgreSQL (set KEYMINT_BENCH_DATABASE_URL or TEST_DATABASE_URL)"
-                                .to_string(),
-                        );
-                        break;
-                    }
-                },
-                other => return Err(format!("unknown backend {other}").into()),
             };
             eprintln!("{backend} with {size} keys ...");
             let mut m = bench_keymint(&url, size, &o).await?;
@@ -727,7 +714,24 @@ async fn run(o: Options) -> Res<()> {
             results.push(m);
         }
     }
-    let report = report(&o, &ceiling_token, &ceiling_static, &results, &skipped, started.elapsed());
+    let mut flushes: Vec<(String, usage_flush::FlushTimes)> = Vec::new();
+    for backend in &o.backends {
+        for &keys in &o.flush_sizes {
+            let url = match fresh_database(backend, &format!("flush-{keys}"), dir.path(), &pg_url)
+                .await?
+            {
+                Ok(url) => url,
+                Err(_) => break,
+            };
+            eprintln!("{backend}: usage flush of {keys} keys ...");
+            let times = usage_flush::measure(&url, keys).await?;
+            eprintln!("  first {:.2} s, next {:.2} s", times.first, times.next);
+            flushes.push((backend.clone(), times));
+        }
+    }
+    let mut report =
+        report(&o, &ceiling_token, &ceiling_static, &results, &skipped, started.elapsed());
+    report.push_str(&flush_report(&flushes));
     // A hand-written analysis below the marker survives regeneration.
     let analysis = std::fs::read_to_string(&o.out)
         .ok()
@@ -736,6 +740,60 @@ async fn run(o: Options) -> Res<()> {
     std::fs::write(&o.out, format!("{report}\n{analysis}"))?;
     eprintln!("wrote {}", o.out);
     Ok(())
+}
+
+/// A new empty database for `backend` named after `name`: a file under `dir`, or a
+/// PostgreSQL database next to `pg_url`. `Ok(Err(why))` when PostgreSQL is skipped.
+async fn fresh_database(
+    backend: &str,
+    name: &str,
+    dir: &std::path::Path,
+    pg_url: &Option<String>,
+) -> Res<Result<String, String>> {
+    match backend {
+        "sqlite" => Ok(Ok(format!("sqlite://{}", dir.join(format!("{name}.db")).display()))),
+        "postgres" => match pg_url {
+            Some(admin) => {
+                use sqlx::Connection;
+                let name = format!("keymint_{}", name.replace('-', "_"));
+                let Ok(mut conn) = sqlx::PgConnection::connect(admin).await else {
+                    return Ok(Err("PostgreSQL (its server does not answer)".to_string()));
+                };
+                sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await?;
+                sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+                let base = admin.split('?').next().unwrap_or(admin);
+                Ok(Ok(format!("{}/{name}", &base[..base.rfind('/').ok_or("URL has no path")?])))
+            }
+            None => Ok(Err(
+                "PostgreSQL (set KEYMINT_BENCH_DATABASE_URL or TEST_DATABASE_URL)".to_string()
+            )),
+        },
+        other => Err(format!("unknown backend {other}").into()),
+    }
+}
+
+/// The usage flush section of the report.
+fn flush_report(flushes: &[(String, usage_flush::FlushTimes)]) -> String {
+    let mut out = String::new();
+    if flushes.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "
+## Usage flush
+"
+    );
+    let _ = writeln!(out, "One flush after every key was used in the interval: per key an hourly and a daily row, a client address and a last use, written by a few multi-row statements in one transaction. The first flush inserts the rows; the next adds to them.
+");
+    let _ =
+        writeln!(out, "| backend | active keys | first flush | next flush |\n|---|---:|---:|---:|");
+    for (backend, t) in flushes {
+        let _ = writeln!(out, "| {backend} | {} | {:.2} s | {:.2} s |", t.keys, t.first, t.next);
+    }
+    out
 }
 
 fn report(

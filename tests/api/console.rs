@@ -597,13 +597,24 @@ async fn workspaces_are_created_renamed_switched_and_deleted_with_the_api_guards
     let clash = console.submit("/console/workspaces", &[("name", "payments")]).await;
     assert_eq!(clash.status(), StatusCode::UNPROCESSABLE_ENTITY, "a name is unique");
     let ws = app.app.store.find_workspace_by_name("payments").await.unwrap().unwrap();
-    app.create_key(json!({"name": "pay-key", "workspace_id": ws.id})).await;
-    app.create_key(json!({"name": "home-key"})).await;
+    let pay = app.create_key(json!({"name": "pay-key", "workspace_id": ws.id})).await;
+    let home = app.create_key(json!({"name": "home-key"})).await;
 
-    // The switcher: one workspace's keys, kept in the address.
+    // One workspace's keys, kept in the address.
     let theirs = console.get(&format!("/console/keys?workspace={}", ws.id)).await;
     let theirs = theirs.text().await.unwrap();
     assert!(theirs.contains("pay-key") && !theirs.contains("home-key"), "{theirs}");
+    // The switcher's choice holds for the keys, usage and audit pages.
+    let signed_in = console.cookie.clone().unwrap();
+    console.cookie = Some(format!("{signed_in}; keymint_workspace={}", ws.id));
+    let keys = console.get("/console/keys").await.text().await.unwrap();
+    assert!(keys.contains("pay-key") && !keys.contains("home-key"), "{keys}");
+    let audit = console.get("/console/audit").await.text().await.unwrap();
+    let (pay_id, home_id) = (pay["id"].as_str().unwrap(), home["id"].as_str().unwrap());
+    assert!(audit.contains(pay_id) && !audit.contains(home_id), "{audit}");
+    let usage = console.get("/console/usage").await.text().await.unwrap();
+    assert!(usage.contains(&format!("Workspace <code>{}</code>", ws.id)), "{usage}");
+    console.cookie = Some(signed_in);
 
     let path = format!("/console/workspaces/{}", ws.id);
     // A key policy set here refuses, in the create form, a key without expiry.

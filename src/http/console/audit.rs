@@ -44,8 +44,10 @@ fn utc(local: &str) -> Option<String> {
 }
 
 impl AuditParams {
-    fn query(&self) -> AuditQuery {
+    /// The domain's query: these filters, in the workspace the console shows.
+    fn query(&self, console: &Console) -> AuditQuery {
         AuditQuery {
+            workspace_id: console.workspace.clone(),
             actor: some(&self.actor),
             action: some(&self.action),
             target_id: some(&self.target),
@@ -54,7 +56,6 @@ impl AuditParams {
             to: utc(&self.to),
             cursor: some(&self.cursor),
             limit: Some(50),
-            ..AuditQuery::default()
         }
     }
 
@@ -115,18 +116,19 @@ pub async fn list(
     console: Console,
     Query(params): Query<AuditParams>,
 ) -> Response {
-    let (rows, next, error) = match app.audit.list(&console.session.actor, &params.query()).await {
-        Ok(page) => {
-            let rows = page
-                .data
-                .into_iter()
-                .map(|event| Row { changes: changes(&event.details), event })
-                .collect();
-            (rows, page.next_cursor, None)
-        }
-        Err(ManageError::Invalid(field)) => (vec![], None, Some(field.to_string())),
-        Err(e) => return forms::refused(e, console.me()),
-    };
+    let (rows, next, error) =
+        match app.audit.list(&console.session.actor, &params.query(&console)).await {
+            Ok(page) => {
+                let rows = page
+                    .data
+                    .into_iter()
+                    .map(|event| Row { changes: changes(&event.details), event })
+                    .collect();
+                (rows, page.next_cursor, None)
+            }
+            Err(ManageError::Invalid(field)) => (vec![], None, Some(field.to_string())),
+            Err(e) => return forms::refused(e, console.me()),
+        };
     let template = AuditPage {
         me: console.me(),
         query: params.encode(None),
@@ -154,7 +156,7 @@ pub async fn export(
     console: Console,
     Query(params): Query<AuditParams>,
 ) -> Response {
-    let events = match app.audit.export(&console.session.actor, &params.query()).await {
+    let events = match app.audit.export(&console.session.actor, &params.query(&console)).await {
         Ok(events) => events,
         Err(e) => return forms::refused(e, console.me()),
     };

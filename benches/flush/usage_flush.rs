@@ -1,0 +1,92 @@
+//! How long one usage flush takes for N active keys: every key with an hourly and a
+//! daily row, a client address and a last use, as after a busy flush interval. The
+//! first flush inserts the rows, the next adds to them.
+
+use std::process::Command;
+use std::time::Instant;
+
+use keymint::store::{AddressUse, LastUse, UsageBatch, UsageRow};
+use keymint::usage::{Outcome, Tally};
+
+use super::Res;
+
+/// Seconds of the first flush (new rows) and of the next (rows that exist).
+pub struct FlushTimes {
+    pub keys: usize,
+    pub first: f64,
+    pub next: f64,
+}
+
+/// Creates `keys` keys in the database at `url` (migrated here) and times two flushes.
+pub async fn measure(url: &str, keys: usize) -> Res<FlushTimes> {
+    let status = Command::new(env!("CARGO_BIN_EXE_keymint"))
+        .args(["migrate", "--database-url", url])
+        .env("RUST_LOG", "warn")
+        .status()?;
+    if !status.success() {
+        return Err("keymint migrate failed".into());
+    }
+    let seed = format!(
+        "INSERT INTO workspaces (id, name, created_at) VALUES ('ws_flush', 'flush', 0); \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {keys}) \
+         INSERT INTO api_keys (id, workspace_id, name, name_lower, description, environment, \
+         key_type, scopes, allowed_cidrs, audiences, status, secret_hash, masked_secret, imported, \
+         created_at, created_by, updated_at, version) \
+         SELECT 'flush' || i, 'ws_flush', 'key-' || i, 'key-' || i, '', 'production', 'access', \
+         '[]', '[]', '[]', 'active', 'sha256:x', 'km_live_****', 0, i, 'bench', i, 1 FROM n"
+    );
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await?;
+        sqlx::raw_sql(&seed).execute(&pool).await?;
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await?;
+        sqlx::raw_sql(&seed).execute(&pool).await?;
+        pool.close().await;
+    }
+    let store = keymint::store::open(url).await?;
+    let now = 1_893_456_000 + 7_200;
+    let (hour, day) = (now - now % 3_600, now - now % 86_400);
+    let mut tally = Tally::default();
+    tally.count(Outcome::Issued, 40);
+    tally.count(Outcome::WrongSecret, 1);
+    let ids: Vec<String> = (1..=keys).map(|i| format!("flush{i}")).collect();
+    let row = |id: &String, start| UsageRow {
+        key_id: id.clone(),
+        workspace_id: String::new(),
+        start,
+        tally,
+    };
+    let batch = UsageBatch {
+        hours: ids.iter().map(|id| row(id, hour)).collect(),
+        days: ids.iter().map(|id| row(id, day)).collect(),
+        addresses: ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| AddressUse {
+                key_id: id.clone(),
+                day,
+                address: format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255),
+                issued: 40,
+            })
+            .collect(),
+        last_uses: ids
+            .iter()
+            .map(|id| LastUse {
+                key_id: id.clone(),
+                at: now,
+                ip: Some("10.0.0.1".into()),
+                previous: None,
+            })
+            .collect(),
+        events: vec![],
+    };
+    let mut seconds = [0.0; 2];
+    for s in &mut seconds {
+        let started = Instant::now();
+        store.record_usage(&batch).await?;
+        *s = started.elapsed().as_secs_f64();
+    }
+    store.close().await;
+    Ok(FlushTimes { keys, first: seconds[0], next: seconds[1] })
+}
