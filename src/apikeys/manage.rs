@@ -18,7 +18,9 @@ use super::{Actor, KeyView, ManageError};
 use crate::clock::rfc3339;
 use crate::clock::Clock;
 use crate::oauth::scope::ManagementScope;
-use crate::store::{AuditRecord, KeyFilter, KeyRecord, KeyStatus, Store, StoreError};
+use crate::store::{
+    AuditRecord, KeyFilter, KeyOrder, KeyRecord, KeySort, KeyStatus, Store, StoreError,
+};
 use crate::usage::{CallersRefused, Usage};
 
 /// Longest grace period for the old secret after a rotation: 7 days.
@@ -256,11 +258,38 @@ pub struct KeyListQuery {
     pub hygiene: Option<String>,
     /// Only this workspace (platform admins; others always see their own).
     pub workspace_id: Option<String>,
+    /// The order: `created` (default, oldest first), `last_used` (never used
+    /// first, then least recently used), `expires` (soonest first, never-expiring
+    /// last); a leading `-` reverses it, e.g. `-last_used`.
+    #[param(pattern = "^-?(created|last_used|expires)$")]
+    pub sort: Option<String>,
     /// 1-100, default 50.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (of the same `sort`).
     pub cursor: Option<String>,
+}
+
+/// The order `sort` names (see [`KeyListQuery::sort`]).
+fn key_sort(sort: Option<&str>) -> Result<KeySort, ManageError> {
+    let sort = sort.unwrap_or("created");
+    let (descending, name) = match sort.strip_prefix('-') {
+        Some(name) => (true, name),
+        None => (false, sort),
+    };
+    let by = match name {
+        "created" => KeyOrder::Created,
+        "last_used" => KeyOrder::LastUsed,
+        "expires" => KeyOrder::Expires,
+        _ => {
+            return Err(invalid(
+                "sort",
+                "must be created, last_used or expires, with a leading - to reverse",
+            )
+            .into())
+        }
+    };
+    Ok(KeySort { by, descending })
 }
 
 /// One page of keys, oldest first; `next_cursor` is absent on the last page.
@@ -498,6 +527,7 @@ impl Keys {
             }
         };
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let sort = key_sort(query.sort.as_deref())?;
         let filter = match query.hygiene.as_deref() {
             None => KeyFilter::default(),
             Some(check) => hygiene_filter(check, now).ok_or_else(|| {
@@ -515,6 +545,7 @@ impl Keys {
             environment: validate::filter("environment", query.environment.as_deref())?,
             key_type: validate::filter("type", query.key_type.as_deref())?,
             created_by: validate::filter("created_by", query.created_by.as_deref())?,
+            sort,
             after,
             limit: limit + 1,
             ..filter
@@ -522,7 +553,7 @@ impl Keys {
         let mut rows = self.store.list_keys(&filter).await?;
         let next_cursor = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
-            rows.last().map(|k| encode_cursor(k.created_at, &k.id))
+            rows.last().map(|k| encode_cursor(sort.value(k), &k.id))
         } else {
             None
         };

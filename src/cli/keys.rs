@@ -61,6 +61,10 @@ pub enum KeysCommand {
         /// any-address or no-scope.
         #[arg(long)]
         hygiene: Option<String>,
+        /// Order: created (default), last_used (never used first) or expires
+        /// (soonest first); a leading - reverses it, e.g. --sort=-last_used.
+        #[arg(long, allow_hyphen_values = true)]
+        sort: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: i64,
         #[arg(long)]
@@ -249,7 +253,17 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             let revealed = app.keys.create(&actor, new).await?;
             print_revealed(&revealed, json, &format!("Created key {:?}", revealed.key.name))
         }
-        KeysCommand::List { q, status, environment, key_type, workspace, hygiene, limit, json } => {
+        KeysCommand::List {
+            q,
+            status,
+            environment,
+            key_type,
+            workspace,
+            hygiene,
+            sort,
+            limit,
+            json,
+        } => {
             let query = KeyListQuery {
                 q,
                 status,
@@ -257,6 +271,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 key_type,
                 workspace_id: workspace,
                 hygiene,
+                sort,
                 limit: Some(limit.clamp(1, 100)),
                 ..KeyListQuery::default()
             };

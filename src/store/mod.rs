@@ -248,9 +248,50 @@ pub struct KeyFilter {
     pub any_address: bool,
     /// Only keys without a scope.
     pub no_scope: bool,
-    /// Keyset pagination: return rows strictly after this `(created_at, id)`.
+    /// The order of the rows.
+    pub sort: KeySort,
+    /// Keyset pagination: return rows strictly after this `(sort value, id)` in
+    /// `sort`'s order (see [`KeySort::value`]).
     pub after: Option<(i64, String)>,
     pub limit: i64,
+}
+
+/// What keys are listed by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KeyOrder {
+    #[default]
+    Created,
+    /// Never-used keys count as used before any other.
+    LastUsed,
+    /// Keys that never expire count as expiring after any other.
+    Expires,
+}
+
+/// An order of keys: by `by`, then by id, each ascending or both descending.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeySort {
+    pub by: KeyOrder,
+    pub descending: bool,
+}
+
+impl KeySort {
+    /// The SQL expression rows are ordered by (never NULL).
+    pub fn expression(&self) -> &'static str {
+        match self.by {
+            KeyOrder::Created => "created_at",
+            KeyOrder::LastUsed => "COALESCE(last_used_at, -1)",
+            KeyOrder::Expires => "COALESCE(expires_at, 9223372036854775807)",
+        }
+    }
+
+    /// `key`'s value of [`KeySort::expression`], for a cursor.
+    pub fn value(&self, key: &KeyRecord) -> i64 {
+        match self.by {
+            KeyOrder::Created => key.created_at,
+            KeyOrder::LastUsed => key.last_used_at.unwrap_or(-1),
+            KeyOrder::Expires => key.expires_at.unwrap_or(i64::MAX),
+        }
+    }
 }
 
 /// A signing key row. The private key is sealed; only `signing::` can open it.

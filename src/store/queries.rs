@@ -353,16 +353,18 @@ impl Store for This {
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE 1 = 1"
         ));
         push_key_filter(&mut q, f);
-        if let Some((at, id)) = &f.after {
-            q.push(" AND (created_at > ")
-                .push_bind(*at)
-                .push(" OR (created_at = ")
-                .push_bind(*at)
-                .push(" AND id > ")
+        let by = f.sort.expression();
+        let (past, direction) = if f.sort.descending { ("<", "DESC") } else { (">", "ASC") };
+        if let Some((value, id)) = &f.after {
+            q.push(format!(" AND ({by} {past} "))
+                .push_bind(*value)
+                .push(format!(" OR ({by} = "))
+                .push_bind(*value)
+                .push(format!(" AND id {past} "))
                 .push_bind(id.clone())
                 .push("))");
         }
-        q.push(" ORDER BY created_at, id LIMIT ").push_bind(f.limit);
+        q.push(format!(" ORDER BY {by} {direction}, id {direction} LIMIT ")).push_bind(f.limit);
         let rows: Vec<KeyRow> = q.build_query_as().fetch_all(&self.pool).await?;
         rows.into_iter().map(KeyRecord::try_from).collect()
     }

@@ -696,7 +696,29 @@ async fn workspaces_are_created_renamed_switched_and_deleted_with_the_api_guards
     assert_eq!(location(&away), "/console/keys", "only console pages are gone back to");
 }
 
+async fn the_keys_list_sorts_by_the_chosen_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_key(json!({"name": "older-key"})).await;
+    app.clock.advance(1);
+    app.create_key(json!({"name": "newer-key"})).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let page = |path: &'static str| {
+        let console = &console;
+        async move { console.get(path).await.text().await.unwrap() }
+    };
+    let newest = page("/console/keys?sort=-created").await;
+    assert!(newest.find("newer-key") < newest.find("older-key"), "newest first");
+    assert!(newest.contains("<option value=\"-created\" selected>Newest first"), "{newest}");
+    let oldest = page("/console/keys").await;
+    assert!(oldest.find("older-key") < oldest.find("newer-key"), "oldest first by default");
+    let bad = console.get("/console/keys?sort=name").await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().await.unwrap().contains("sort: must be created, last_used or expires"));
+}
+
 crate::on_both_backends!(
+    the_keys_list_sorts_by_the_chosen_order,
     workspaces_are_created_renamed_switched_and_deleted_with_the_api_guards,
     signing_keys_rotate_behind_the_typed_kid,
     the_audit_page_filters_pages_and_exports_csv,

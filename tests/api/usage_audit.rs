@@ -413,7 +413,59 @@ async fn keys_to_review_are_listed_by_hygiene_check(backend: Backend) {
     }
 }
 
+async fn keys_sort_by_last_use_creation_and_expiry_across_pages(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_key(json!({"name": "sorted-a", "expires_in": "30d"})).await;
+    app.clock.advance(1);
+    let b = app.create_key(json!({"name": "sorted-b", "expires_in": "7d"})).await;
+    app.clock.advance(1);
+    let c = app.create_key(json!({"name": "sorted-c"})).await;
+    let token = |key: &Value| {
+        let (id, secret) =
+            (key["client_id"].as_str().unwrap(), key["client_secret"].as_str().unwrap());
+        (id.to_string(), secret.to_string())
+    };
+    let (id, secret) = token(&b);
+    assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
+    app.clock.advance(100);
+    let (id, secret) = token(&c);
+    assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
+    let admin = app.admin_token().await;
+    let order = |sort: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            let mut names = Vec::new();
+            let mut cursor = String::new();
+            loop {
+                let path = format!("/v1/keys?q=sorted-&sort={sort}&limit=1{cursor}");
+                let page: Value = app.get_with(&admin, &path).await.json().await.unwrap();
+                names.extend(
+                    page["data"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|k| k["name"].as_str().unwrap().to_string()),
+                );
+                match page["next_cursor"].as_str() {
+                    Some(next) => cursor = format!("&cursor={next}"),
+                    None => break names,
+                }
+            }
+        }
+    };
+    assert_eq!(order("last_used").await, ["sorted-a", "sorted-b", "sorted-c"], "never used first");
+    assert_eq!(order("-last_used").await, ["sorted-c", "sorted-b", "sorted-a"]);
+    assert_eq!(order("expires").await, ["sorted-b", "sorted-a", "sorted-c"], "never expiring last");
+    assert_eq!(order("-expires").await, ["sorted-c", "sorted-a", "sorted-b"]);
+    assert_eq!(order("-created").await, ["sorted-c", "sorted-b", "sorted-a"]);
+    assert_eq!(order("created").await, ["sorted-a", "sorted-b", "sorted-c"]);
+    let bad = app.get_with(&admin, "/v1/keys?sort=name").await;
+    let problem = assert_problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    assert_eq!(problem["errors"][0]["field"], "sort");
+}
+
 on_both_backends!(
+    keys_sort_by_last_use_creation_and_expiry_across_pages,
     keys_to_review_are_listed_by_hygiene_check,
     audit_filters_by_address_and_time_range,
     usage_counts_match_the_exchanges_made,

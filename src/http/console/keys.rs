@@ -31,6 +31,16 @@ const STATUSES: [(&str, &str); 5] = [
     ("all", "All"),
 ];
 
+/// Orders of the list: `(value, label)`, as `GET /v1/keys?sort=` takes them.
+const SORTS: [(&str, &str); 6] = [
+    ("created", "Oldest first"),
+    ("-created", "Newest first"),
+    ("-last_used", "Recently used first"),
+    ("last_used", "Least recently used first"),
+    ("expires", "Expiring soonest first"),
+    ("-expires", "Expiring latest first"),
+];
+
 /// A key in the list, with its labels.
 struct Row {
     key: KeyView,
@@ -51,6 +61,8 @@ struct ListPage {
     /// The workspace shown (the switcher's, or the address's), empty for all.
     workspace: String,
     checks: [(&'static str, &'static str); 5],
+    sorts: [(&'static str, &'static str); 6],
+    sort: String,
     /// How many active keys each hygiene check finds in the shown workspace.
     counts: Vec<HygieneCount>,
     hygiene: String,
@@ -77,6 +89,7 @@ pub struct ListParams {
     /// A platform admin's choice of workspace; empty: every workspace.
     workspace: String,
     hygiene: String,
+    sort: String,
     cursor: String,
     page: u32,
 }
@@ -89,7 +102,8 @@ impl ListParams {
             .append_pair("type", &self.key_type)
             .append_pair("environment", &self.environment)
             .append_pair("workspace", &self.workspace)
-            .append_pair("hygiene", &self.hygiene);
+            .append_pair("hygiene", &self.hygiene)
+            .append_pair("sort", &self.sort);
         if let Some(cursor) = cursor {
             q.append_pair("cursor", cursor).append_pair("page", &page.to_string());
         }
@@ -121,6 +135,7 @@ pub async fn list(
         key_type: some(&params.key_type),
         workspace_id: some(&params.workspace),
         hygiene: some(&params.hygiene),
+        sort: some(&params.sort),
         limit: Some(25),
         cursor: some(&params.cursor),
         ..KeyListQuery::default()
@@ -163,6 +178,8 @@ pub async fn list(
         statuses: STATUSES,
         workspace: params.workspace.clone(),
         checks: HYGIENE_CHECKS,
+        sorts: SORTS,
+        sort: params.sort.clone(),
         counts,
         hygiene: params.hygiene.clone(),
         first_query: params.query(None, 1),
