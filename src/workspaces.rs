@@ -3,16 +3,18 @@
 
 use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::apikeys::cache::KeyCache;
+use crate::apikeys::catalog::ScopeCatalog;
 use crate::apikeys::policy::KeyPolicy;
 use crate::apikeys::secret::random_base62;
-use crate::apikeys::{Actor, ManageError};
+use crate::apikeys::{Actor, FieldError, ManageError};
 use crate::clock::{rfc3339, Clock};
 use crate::oauth::scope::ManagementScope;
-use crate::store::{AuditRecord, KeyFilter, Store, StoreError, WorkspaceRecord};
+use crate::store::{AuditRecord, KeyFilter, Store, StoreError, WorkspaceRecord, WorkspaceSetting};
 
 /// The name of the workspace created on first start.
 pub const DEFAULT_WORKSPACE: &str = "default";
@@ -154,34 +156,73 @@ impl Workspaces {
         self.get(actor, id).await
     }
 
-    /// The key policy of a workspace the caller reaches.
-    pub async fn key_policy(&self, actor: &Actor, id: &str) -> Result<KeyPolicy, ManageError> {
+    /// A setting of a workspace the caller reaches.
+    pub async fn setting<T: Setting>(&self, actor: &Actor, id: &str) -> Result<T, ManageError> {
         let ws = self.get(actor, id).await?;
-        let text = self.store.key_policy(&ws.id).await?;
-        KeyPolicy::parse(&text).map_err(|e| StoreError::Corrupt(e).into())
+        let text = self.store.workspace_setting(&ws.id, T::KIND).await?;
+        serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("stored {}: {e}", T::NAME)).into())
     }
 
-    /// Replaces the key policy of a workspace (platform admins only). Keys that
-    /// exist keep working; the policy applies to every later create and edit.
+    /// Replaces a setting of a workspace (platform admins only), audited with its
+    /// before and after. Keys that exist keep working; a setting applies to every
+    /// later create and edit.
+    pub async fn set_setting<T: Setting>(
+        &self,
+        actor: &Actor,
+        id: &str,
+        value: T,
+    ) -> Result<T, ManageError> {
+        Self::require_platform(actor)?;
+        let before: T = self.setting(actor, id).await?;
+        value.check(self.clock.now())?;
+        if before == value {
+            return Ok(value);
+        }
+        let details = json!({ T::NAME: {"from": before, "to": value} });
+        let audit = self.audit(actor, id, &format!("workspace.{}", T::NAME), details);
+        let text = serde_json::to_string(&value).unwrap_or_else(|_| "{}".into());
+        self.store.set_workspace_setting(id, T::KIND, &text, &audit).await.map_err(
+            |e| match e {
+                StoreError::NotFound => ManageError::NotFound("workspace"),
+                e => e.into(),
+            },
+        )?;
+        Ok(value)
+    }
+
+    /// The key policy of a workspace the caller reaches.
+    pub async fn key_policy(&self, actor: &Actor, id: &str) -> Result<KeyPolicy, ManageError> {
+        self.setting(actor, id).await
+    }
+
+    /// Replaces the key policy of a workspace (platform admins only).
     pub async fn set_key_policy(
         &self,
         actor: &Actor,
         id: &str,
         policy: KeyPolicy,
     ) -> Result<KeyPolicy, ManageError> {
-        Self::require_platform(actor)?;
-        let before = self.key_policy(actor, id).await?;
-        policy.check(self.clock.now())?;
-        if before == policy {
-            return Ok(policy);
-        }
-        let details = json!({"key_policy": {"from": before, "to": policy}});
-        let audit = self.audit(actor, id, "workspace.key_policy", details);
-        self.store.set_key_policy(id, &policy.to_text(), &audit).await.map_err(|e| match e {
-            StoreError::NotFound => ManageError::NotFound("workspace"),
-            e => e.into(),
-        })?;
-        Ok(policy)
+        self.set_setting(actor, id, policy).await
+    }
+
+    /// The scope catalog of a workspace the caller reaches.
+    pub async fn scope_catalog(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<ScopeCatalog, ManageError> {
+        self.setting(actor, id).await
+    }
+
+    /// Replaces the scope catalog of a workspace (platform admins only).
+    pub async fn set_scope_catalog(
+        &self,
+        actor: &Actor,
+        id: &str,
+        catalog: ScopeCatalog,
+    ) -> Result<ScopeCatalog, ManageError> {
+        self.set_setting(actor, id, catalog).await
     }
 
     /// Refuses unless `typed` is the workspace's name: the guard a person passes
@@ -264,5 +305,30 @@ impl Workspaces {
                 .ok_or(ManageError::NotFound("workspace")),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// A workspace setting kept as JSON text: the key policy or the scope catalog.
+pub trait Setting: Serialize + DeserializeOwned + PartialEq {
+    const KIND: WorkspaceSetting;
+    /// Its name in the audit log (`workspace.{NAME}`) and in messages.
+    const NAME: &'static str;
+    /// Refuses a value an admin may not set.
+    fn check(&self, now: i64) -> Result<(), FieldError>;
+}
+
+impl Setting for KeyPolicy {
+    const KIND: WorkspaceSetting = WorkspaceSetting::KeyPolicy;
+    const NAME: &'static str = "key_policy";
+    fn check(&self, now: i64) -> Result<(), FieldError> {
+        KeyPolicy::check(self, now)
+    }
+}
+
+impl Setting for ScopeCatalog {
+    const KIND: WorkspaceSetting = WorkspaceSetting::ScopeCatalog;
+    const NAME: &'static str = "scope_catalog";
+    fn check(&self, _now: i64) -> Result<(), FieldError> {
+        ScopeCatalog::check(self)
     }
 }

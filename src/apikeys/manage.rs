@@ -10,8 +10,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::cache::KeyCache;
+use super::catalog::ScopeCatalog;
 use super::hashing::Hasher;
-use super::policy::KeyPolicy;
+use super::policy::{Guardrails, KeyPolicy};
 use super::secret::{self, Secret};
 use super::validate::{self, invalid};
 use super::{Actor, KeyView, ManageError};
@@ -20,6 +21,7 @@ use crate::clock::Clock;
 use crate::oauth::scope::ManagementScope;
 use crate::store::{
     AuditRecord, KeyFilter, KeyOrder, KeyRecord, KeySort, KeyStatus, Store, StoreError,
+    WorkspaceSetting,
 };
 use crate::usage::{CallersRefused, Usage};
 
@@ -99,6 +101,8 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
 pub struct Revealed {
     pub key: KeyView,
     pub secret: Secret,
+    /// What the admin should know about the key (a create's draft warnings).
+    pub warnings: Vec<String>,
 }
 
 impl Revealed {
@@ -108,6 +112,7 @@ impl Revealed {
         let mut body = serde_json::to_value(&self.key).unwrap_or_default();
         body["client_id"] = Value::from(self.key.id.clone());
         body["client_secret"] = Value::from(self.secret.expose());
+        body["warnings"] = json!(self.warnings);
         body
     }
 }
@@ -358,10 +363,17 @@ impl Keys {
         }
     }
 
-    /// The key policy of workspace `workspace_id`.
-    async fn policy_of(&self, workspace_id: &str) -> Result<KeyPolicy, ManageError> {
-        let text = self.store.key_policy(workspace_id).await?;
-        KeyPolicy::parse(&text).map_err(|e| StoreError::Corrupt(e).into())
+    /// The key policy and scope catalog of workspace `workspace_id`.
+    async fn guardrails_of(&self, workspace_id: &str) -> Result<Guardrails, ManageError> {
+        let corrupt = |e: String| ManageError::from(StoreError::Corrupt(e));
+        let policy =
+            self.store.workspace_setting(workspace_id, WorkspaceSetting::KeyPolicy).await?;
+        let catalog =
+            self.store.workspace_setting(workspace_id, WorkspaceSetting::ScopeCatalog).await?;
+        Ok(Guardrails {
+            policy: KeyPolicy::parse(&policy).map_err(corrupt)?,
+            catalog: ScopeCatalog::parse(&catalog).map_err(corrupt)?,
+        })
     }
 
     /// Loads a key the caller may reach; another workspace's key is "not found".
@@ -402,17 +414,17 @@ impl Keys {
         Self::check_grantable(actor, &scopes)?;
         let allowed_cidrs = validate::cidrs(&new.allowed_cidrs)?;
         let audiences = validate::audiences(&new.audiences)?;
-        let policy = self.policy_of(&workspace_id).await?;
+        let guardrails = self.guardrails_of(&workspace_id).await?;
         let expires_in = match (&new.expires_at, &new.expires_in) {
-            (None, None) => policy.default_expiry(),
+            (None, None) => guardrails.policy.default_expiry(),
             (_, given) => given.as_deref(),
         };
         let expires_at = validate::expiry(new.expires_at.as_deref(), expires_in, now)?;
-        policy.check_new(expires_at, &scopes, &allowed_cidrs, now)?;
+        let mut warnings = guardrails.check_new(expires_at, &scopes, &allowed_cidrs, now)?;
         if let Some(value) = &new.secret {
             validate::imported_secret(value)?;
         }
-        let warnings = validate::cidr_warnings(&allowed_cidrs);
+        warnings.extend(validate::cidr_warnings(&allowed_cidrs));
         Ok(KeyDraft {
             workspace_id,
             name,
@@ -440,6 +452,7 @@ impl Keys {
             allowed_cidrs,
             audiences,
             expires_at,
+            warnings,
             ..
         } = self.review(actor, &new).await?;
         let now = self.clock.now();
@@ -486,7 +499,7 @@ impl Keys {
         self.store.insert_key(&key, &self.audit(actor, &key, "key.create", details)).await?;
         // In case the id was looked up (and remembered as absent) before it existed.
         self.cache.invalidate(&key.id);
-        Ok(Revealed { key: KeyView::new(&key, now), secret })
+        Ok(Revealed { key: KeyView::new(&key, now), secret, warnings })
     }
 
     /// One key.
@@ -669,7 +682,7 @@ impl Keys {
         let edit = Self::check_edit(actor, update, now)?;
         actor.require(ManagementScope::KeysWrite)?;
         let key = self.load(actor, id).await?;
-        let policy = self.policy_of(&key.workspace_id).await?;
+        let guardrails = self.guardrails_of(&key.workspace_id).await?;
         let mut warnings = Vec::new();
         let mut before = None;
         let (key, details) = self
@@ -677,8 +690,8 @@ impl Keys {
                 Self::refuse_if_revoked(key, "edited")?;
                 let earlier = key.clone();
                 let changes = edit.apply(key);
-                policy.check_edit(&earlier, key, now)?;
-                warnings = edit_warnings(&earlier, key, now);
+                warnings = guardrails.check_edit(&earlier, key, now)?;
+                warnings.extend(edit_warnings(&earlier, key, now));
                 before = Some(earlier);
                 Ok(changes)
             })
@@ -705,8 +718,9 @@ impl Keys {
         Self::refuse_if_revoked(&before, "edited")?;
         let mut after = before.clone();
         let changes = edit.apply(&mut after).unwrap_or_else(|| json!({}));
-        self.policy_of(&before.workspace_id).await?.check_edit(&before, &after, now)?;
-        let warnings = edit_warnings(&before, &after, now);
+        let mut warnings =
+            self.guardrails_of(&before.workspace_id).await?.check_edit(&before, &after, now)?;
+        warnings.extend(edit_warnings(&before, &after, now));
         let refused = self.callers_refused(&before, &after).await?;
         Ok(EditPreview::new(KeyView::new(&after, now), changes, warnings, refused))
     }
@@ -778,7 +792,11 @@ impl Keys {
             .await?;
         Ok(Rotation {
             previous_expires_at: key.previous_expires_at,
-            revealed: Revealed { key: KeyView::new(&key, self.clock.now()), secret },
+            revealed: Revealed {
+                key: KeyView::new(&key, self.clock.now()),
+                secret,
+                warnings: vec![],
+            },
         })
     }
 

@@ -4,6 +4,7 @@
 
 mod auth;
 pub mod cache;
+pub mod catalog;
 pub mod hashing;
 mod manage;
 pub mod policy;

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::catalog::ScopeCatalog;
 use super::validate::{self, invalid, FieldError};
 use crate::clock::rfc3339;
 use crate::store::KeyRecord;
@@ -31,6 +32,10 @@ pub struct KeyPolicy {
     /// `false`: `0.0.0.0/0` and `::/0` are refused as allowed IP ranges.
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
     pub allow_wildcard_ranges: bool,
+    /// `true`: a scope outside the workspace's scope catalog is refused (otherwise
+    /// it is only flagged as a probable typo).
+    #[serde(default, skip_serializing_if = "is_no")]
+    pub catalog_scopes_only: bool,
 }
 
 fn yes() -> bool {
@@ -54,6 +59,7 @@ impl KeyPolicy {
             expiry_editable: true,
             require_scope: false,
             allow_wildcard_ranges: true,
+            catalog_scopes_only: false,
         }
     }
 
@@ -177,6 +183,61 @@ impl KeyPolicy {
             }
         }
         Ok(())
+    }
+}
+
+/// What a workspace holds its keys to: its key policy and its scope catalog.
+#[derive(Debug, Clone)]
+pub struct Guardrails {
+    pub policy: KeyPolicy,
+    pub catalog: ScopeCatalog,
+}
+
+impl Guardrails {
+    /// Refuses a new key that breaks the policy; the warnings of one it lets pass.
+    pub fn check_new(
+        &self,
+        expires_at: Option<i64>,
+        scopes: &[String],
+        cidrs: &[String],
+        now: i64,
+    ) -> Result<Vec<String>, FieldError> {
+        self.policy.check_new(expires_at, scopes, cidrs, now)?;
+        self.check_catalog(scopes)
+    }
+
+    /// Refuses an edit that breaks the policy; the warnings of one it lets pass.
+    pub fn check_edit(
+        &self,
+        before: &KeyRecord,
+        after: &KeyRecord,
+        now: i64,
+    ) -> Result<Vec<String>, FieldError> {
+        self.policy.check_edit(before, after, now)?;
+        if after.scopes == before.scopes {
+            return Ok(vec![]);
+        }
+        self.check_catalog(&after.scopes)
+    }
+
+    /// Scopes outside the catalog: a warning, or a refusal when the policy says
+    /// `catalog_scopes_only`.
+    fn check_catalog(&self, scopes: &[String]) -> Result<Vec<String>, FieldError> {
+        let unknown = self.catalog.unknown(scopes);
+        if unknown.is_empty() {
+            return Ok(vec![]);
+        }
+        let listed = unknown.join(", ");
+        if self.policy.catalog_scopes_only {
+            return Err(invalid(
+                "scopes",
+                format!(
+                    "the workspace's key policy (catalog_scopes_only: true) refuses scopes \
+                     outside its scope catalog: {listed}"
+                ),
+            ));
+        }
+        Ok(vec![format!("not in the workspace's scope catalog, perhaps a typo: {listed}")])
     }
 }
 

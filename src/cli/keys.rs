@@ -181,6 +181,9 @@ fn print_revealed(
         output::json(&revealed.to_json())
     } else {
         super::bootstrap::print_credentials(title, revealed);
+        for warning in &revealed.warnings {
+            eprintln!("warning: {warning}");
+        }
         Ok(())
     }
 }

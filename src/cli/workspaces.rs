@@ -1,5 +1,6 @@
 //! `keymint workspaces ...`.
 
+use crate::apikeys::catalog::{CatalogResource, ScopeCatalog};
 use clap::Subcommand;
 
 use super::output;
@@ -48,6 +49,24 @@ pub enum WorkspacesCommand {
         /// Whether 0.0.0.0/0 and ::/0 are allowed as IP ranges.
         #[arg(long)]
         allow_wildcard_ranges: Option<bool>,
+        /// Whether scopes outside the scope catalog are refused (not only flagged).
+        #[arg(long)]
+        catalog_scopes_only: Option<bool>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a workspace's scope catalog, or replace it with the resources given.
+    ///
+    /// Example: keymint workspaces catalog ws_1a2b3c --resource agents=read,write --resource prompts
+    Catalog {
+        id: String,
+        /// A resource and its actions (read, write, admin; all when none given),
+        /// e.g. agents=read,write. Repeat for each resource; replaces the catalog.
+        #[arg(long = "resource")]
+        resources: Vec<String>,
+        /// Remove every resource (no catalog: no scope is flagged).
+        #[arg(long, conflicts_with = "resources")]
+        clear: bool,
         #[arg(long)]
         json: bool,
     },
@@ -99,6 +118,7 @@ pub async fn run(config: Config, cmd: WorkspacesCommand) -> anyhow::Result<()> {
             expiry_editable,
             require_scope,
             allow_wildcard_ranges,
+            catalog_scopes_only,
             json,
         } => {
             let mut policy = app.workspaces.key_policy(&actor, &id).await?;
@@ -113,6 +133,7 @@ pub async fn run(config: Config, cmd: WorkspacesCommand) -> anyhow::Result<()> {
             policy.require_scope = require_scope.unwrap_or(policy.require_scope);
             policy.allow_wildcard_ranges =
                 allow_wildcard_ranges.unwrap_or(policy.allow_wildcard_ranges);
+            policy.catalog_scopes_only = catalog_scopes_only.unwrap_or(policy.catalog_scopes_only);
             if policy != before {
                 policy = app.workspaces.set_key_policy(&actor, &id, policy).await?;
             }
@@ -127,6 +148,41 @@ pub async fn run(config: Config, cmd: WorkspacesCommand) -> anyhow::Result<()> {
             println!("  expiry_editable:       {}", policy.expiry_editable);
             println!("  require_scope:         {}", policy.require_scope);
             println!("  allow_wildcard_ranges: {}", policy.allow_wildcard_ranges);
+            println!("  catalog_scopes_only:   {}", policy.catalog_scopes_only);
+            Ok(())
+        }
+        WorkspacesCommand::Catalog { id, resources, clear, json } => {
+            let mut catalog = app.workspaces.scope_catalog(&actor, &id).await?;
+            if clear || !resources.is_empty() {
+                let wanted = ScopeCatalog {
+                    resources: resources
+                        .iter()
+                        .map(|r| {
+                            let (name, actions) = r.split_once('=').unwrap_or((r, ""));
+                            let actions: Vec<String> = actions
+                                .split(',')
+                                .filter(|a| !a.is_empty())
+                                .map(str::to_string)
+                                .collect();
+                            CatalogResource::new(name, "", actions)
+                        })
+                        .collect(),
+                };
+                catalog =
+                    app.workspaces.set_scope_catalog(&actor, &id, wanted).await.map_err(|e| {
+                        anyhow::anyhow!("{}", e.to_string().replace("resources[", "--resource["))
+                    })?;
+            }
+            if json {
+                return output::json(&catalog);
+            }
+            println!("scope catalog of {id}:");
+            if catalog.resources.is_empty() {
+                println!("  (none: no scope is flagged)");
+            }
+            for r in &catalog.resources {
+                println!("  {} ({})", r.name, r.actions.join(", "));
+            }
             Ok(())
         }
         WorkspacesCommand::Rename { id, name, json } => {

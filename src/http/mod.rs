@@ -63,6 +63,7 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(workspaces::create, workspaces::list))
         .routes(routes!(workspaces::get, workspaces::rename, workspaces::delete))
         .routes(routes!(workspaces::key_policy, workspaces::set_key_policy))
+        .routes(routes!(workspaces::scope_catalog, workspaces::set_scope_catalog))
         .split_for_parts();
     openapi::complete(&mut api);
     (router, api)

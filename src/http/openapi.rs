@@ -224,6 +224,9 @@ pub mod schemas {
         client_id: String,
         /// The secret, shown this once.
         client_secret: String,
+        /// What the admin should know about the key as created: a range that lets
+        /// every address in, scopes outside the workspace's catalog (empty on rotate).
+        warnings: Vec<String>,
     }
 
     /// A rotation's answer: the key, its new secret, and when the old one stops.

@@ -256,6 +256,24 @@ pub struct KeyFilter {
     pub limit: i64,
 }
 
+/// A workspace's settings, each stored as JSON text in a column of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkspaceSetting {
+    /// The guardrails of its keys ([`crate::apikeys::policy::KeyPolicy`]).
+    KeyPolicy,
+    /// The resources its APIs understand ([`crate::apikeys::catalog::ScopeCatalog`]).
+    ScopeCatalog,
+}
+
+impl WorkspaceSetting {
+    fn column(self) -> &'static str {
+        match self {
+            WorkspaceSetting::KeyPolicy => "key_policy",
+            WorkspaceSetting::ScopeCatalog => "scope_catalog",
+        }
+    }
+}
+
 /// What keys are listed by.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum KeyOrder {
@@ -574,13 +592,18 @@ pub trait Store: Send + Sync + 'static {
     /// Usage matching `query`, grouped by `group`.
     async fn usage(&self, query: &UsageQuery, group: UsageGroup) -> StoreResult<Vec<UsageRow>>;
 
-    /// The key policy of workspace `id` (JSON text; `{}` when none was set).
-    async fn key_policy(&self, workspace_id: &str) -> StoreResult<String>;
-    /// Replaces the key policy of workspace `id`, with its audit event.
-    async fn set_key_policy(
+    /// A setting of workspace `id` (JSON text; `{}` when none was set).
+    async fn workspace_setting(
         &self,
         workspace_id: &str,
-        policy: &str,
+        setting: WorkspaceSetting,
+    ) -> StoreResult<String>;
+    /// Replaces a setting of workspace `id`, with its audit event.
+    async fn set_workspace_setting(
+        &self,
+        workspace_id: &str,
+        setting: WorkspaceSetting,
+        value: &str,
         audit: &AuditRecord,
     ) -> StoreResult<()>;
 

@@ -15,7 +15,7 @@ use crate::store::{
     AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, SessionRecord, SigningKeyRecord, Store,
     StoreError, StoreResult, UsageRow, WorkspaceRecord,
 };
-use crate::store::{Granularity, UsageBatch, UsageGroup, UsageQuery};
+use crate::store::{Granularity, UsageBatch, UsageGroup, UsageQuery, WorkspaceSetting};
 
 /// The counters of a usage row, in the order of [`crate::usage::Tally`]'s fields.
 const COUNT_COLUMNS: [&str; 7] = [
@@ -841,27 +841,27 @@ impl Store for This {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    async fn key_policy(&self, workspace_id: &str) -> StoreResult<String> {
-        let (policy,): (String,) =
-            sqlx::query_as("SELECT key_policy FROM workspaces WHERE id = $1")
-                .bind(workspace_id)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(policy)
-    }
-
-    async fn set_key_policy(
+    async fn workspace_setting(
         &self,
         workspace_id: &str,
-        policy: &str,
+        setting: WorkspaceSetting,
+    ) -> StoreResult<String> {
+        let sql = format!("SELECT {} FROM workspaces WHERE id = $1", setting.column());
+        let (value,): (String,) =
+            sqlx::query_as(&sql).bind(workspace_id).fetch_one(&self.pool).await?;
+        Ok(value)
+    }
+
+    async fn set_workspace_setting(
+        &self,
+        workspace_id: &str,
+        setting: WorkspaceSetting,
+        value: &str,
         audit: &AuditRecord,
     ) -> StoreResult<()> {
         let mut tx = self.begin_tx().await?;
-        let done = sqlx::query("UPDATE workspaces SET key_policy = $1 WHERE id = $2")
-            .bind(policy)
-            .bind(workspace_id)
-            .execute(&mut *tx)
-            .await?;
+        let sql = format!("UPDATE workspaces SET {} = $1 WHERE id = $2", setting.column());
+        let done = sqlx::query(&sql).bind(value).bind(workspace_id).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

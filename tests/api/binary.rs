@@ -338,6 +338,27 @@ fn the_cli_sets_a_key_policy_that_refuses_a_key_without_expiry() {
     let (ok, out, _) = run_text(d, &["workspaces", "policy", ws_id, "--max-lifetime-days", "0"]);
     assert!(ok && out.contains("max_lifetime_days:     no limit"), "{out}");
 
+    // A scope catalog: a typo is a warning, then a refusal once the policy says so.
+    let catalog =
+        run_json(d, &["workspaces", "catalog", ws_id, "--resource", "agents=read,write", "--json"]);
+    assert_eq!(catalog["resources"][0]["actions"], serde_json::json!(["read", "write"]));
+    let typo =
+        ["keys", "create", "--workspace", ws_id, "--expires-in", "7d", "--scope", "read:agnets/x"];
+    let (ok, _, err) = run_text(d, &[&typo[..], &["--name", "typo"]].concat());
+    assert!(
+        ok && err.contains(
+            "warning: not in the workspace's scope catalog, perhaps a typo: read:agnets/x"
+        ),
+        "{err}"
+    );
+    run_text(d, &["workspaces", "policy", ws_id, "--catalog-scopes-only", "true"]);
+    let (ok, _, err) = run_text(d, &[&typo[..], &["--name", "refused"]].concat());
+    assert!(!ok && err.contains("catalog_scopes_only: true"), "{err}");
+    let (ok, _, err) = run_text(d, &["workspaces", "catalog", ws_id, "--resource", "a/*"]);
+    assert!(!ok && err.contains("not a resource path"), "{err}");
+    let cleared = run_json(d, &["workspaces", "catalog", ws_id, "--clear", "--json"]);
+    assert_eq!(cleared, serde_json::json!({"resources": []}));
+
     // A policy on the default workspace never locks out `bootstrap`, the way back in:
     // its key lives the maximum lifetime.
     run_json(d, &["bootstrap", "--json"]);

@@ -580,7 +580,40 @@ async fn a_key_page_charts_its_usage_and_the_usage_page_ranks_keys(backend: Back
     browser.client.close().await.unwrap();
 }
 
+async fn the_create_form_offers_the_catalog_and_flags_a_typo(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let ws = app.app.store.find_key(&app.admin_id).await.unwrap().unwrap().workspace_id;
+    let catalog = keymint::apikeys::catalog::ScopeCatalog::parse(
+        r#"{"resources": [{"name": "agents", "description": "AI agents", "actions": ["read"]}]}"#,
+    )
+    .unwrap();
+    let cli = keymint::apikeys::Actor::cli();
+    app.app.workspaces.set_scope_catalog(&cli, &ws, catalog).await.unwrap();
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    browser.click("Create key").await;
+    browser.fill("Name", "catalogued").await;
+    browser.field("read agents (AI agents) read:agents/**").await.click().await.unwrap();
+    browser.fill("Scopes", "read:agnets/x").await;
+    browser.click("Review").await;
+    let review = browser.text().await;
+    assert!(review.contains("perhaps a typo: read:agnets/x"), "{review}");
+    assert!(review.contains("read:agents/**"), "the ticked scope is in the draft: {review}");
+    browser.click("Back to edit").await;
+    let ticked = browser.field("read agents (AI agents) read:agents/**").await;
+    assert_eq!(ticked.prop("checked").await.unwrap().as_deref(), Some("true"), "kept ticked");
+    let typed = browser.field("Scopes").await.prop("value").await.unwrap();
+    assert_eq!(typed.as_deref(), Some("read:agnets/x"), "a ticked scope shows once");
+    browser.click("Review").await;
+    browser.click("Create key").await;
+    let id = browser.path().await.split('/').nth(3).unwrap().to_string();
+    let key = app.app.store.find_key(&id).await.unwrap().unwrap();
+    assert_eq!(key.scopes, ["read:agnets/x", "read:agents/**"]);
+    browser.client.close().await.unwrap();
+}
+
 in_a_browser_on_both_backends!(
+    the_create_form_offers_the_catalog_and_flags_a_typo,
     a_key_page_charts_its_usage_and_the_usage_page_ranks_keys,
     a_platform_admin_creates_a_workspace_and_switches_to_it,
     an_emergency_rotation_needs_the_current_kid_typed,

@@ -617,6 +617,26 @@ async fn workspaces_are_created_renamed_switched_and_deleted_with_the_api_guards
     console.cookie = Some(signed_in);
 
     let path = format!("/console/workspaces/{}", ws.id);
+    // The scope catalog, one resource per line.
+    let saved = console
+        .submit(
+            &format!("{path}/catalog"),
+            &[("catalog", "agents read write -- AI agents\nprompts")],
+        )
+        .await;
+    assert_eq!(location(&saved), format!("{path}?done=catalog"));
+    let page = console.get(&path).await.text().await.unwrap();
+    assert!(page.contains("agents read write -- AI agents\nprompts read write admin"), "{page}");
+    let stored =
+        app.app.workspaces.scope_catalog(&keymint::apikeys::Actor::cli(), &ws.id).await.unwrap();
+    assert_eq!(stored.resources.len(), 2);
+    let bad = console.submit(&format!("{path}/catalog"), &[("catalog", "agents/* read")]).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad = bad.text().await.unwrap();
+    assert!(
+        bad.contains("Scope catalog, resource 1: &#34;agents/*&#34; is not a resource path"),
+        "{bad}"
+    );
     // A key policy set here refuses, in the create form, a key without expiry.
     let policy = console
         .submit(

@@ -87,10 +87,105 @@ async fn a_key_policy_guards_creates_and_edits_and_names_itself(backend: Backend
 }
 
 /// Asserts a 422 problem naming `field`, its text containing `words`.
+async fn a_scope_catalog_flags_typos_and_the_policy_can_refuse_them(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let ws = app.post_json(&admin, "/v1/workspaces", &json!({"name": "catalogued"})).await;
+    let ws_id = ws["id"].as_str().unwrap();
+    let path = format!("/v1/workspaces/{ws_id}/scope-catalog");
+    let none = json!({"resources": []});
+    assert_eq!(app.get_with(&admin, &path).await.json::<Value>().await.unwrap(), none);
+    let put = |body: Value| {
+        let (app, admin, path) = (&app, admin.clone(), path.clone());
+        async move {
+            app.client.put(app.url(&path)).bearer_auth(&admin).json(&body).send().await.unwrap()
+        }
+    };
+    refused_by(
+        "resources[0].name",
+        "not a resource path",
+        put(json!({"resources": [{"name": "agents/*"}]})).await,
+    )
+    .await;
+    refused_by(
+        "resources[0].actions",
+        "read, write, admin",
+        put(json!({"resources": [{"name": "agents", "actions": ["delete"]}]})).await,
+    )
+    .await;
+    let catalog = json!({"resources": [
+        {"name": "agents", "description": "AI agents", "actions": ["read", "write"]},
+        {"name": "prompts", "actions": ["read", "write", "admin"]}
+    ]});
+    assert_eq!(put(catalog.clone()).await.status(), StatusCode::OK);
+    assert_eq!(app.get_with(&admin, &path).await.json::<Value>().await.unwrap(), catalog);
+
+    let create = |name: &str, scopes: Value| {
+        let (app, admin) = (&app, admin.clone());
+        let body = json!({"name": name, "workspace_id": ws_id, "scopes": scopes});
+        async move { app.post_with(&admin, "/v1/keys", &body).await }
+    };
+    let typo = create("typo", json!(["read:agents/**", "read:agnets/*", "admin:agents/x"])).await;
+    assert_eq!(typo.status(), StatusCode::CREATED, "a warning, not a refusal");
+    let typo: Value = typo.json().await.unwrap();
+    assert_eq!(
+        typo["warnings"],
+        json!([
+            "not in the workspace's scope catalog, perhaps a typo: read:agnets/*, admin:agents/x"
+        ])
+    );
+    let fine: Value =
+        create("fine", json!(["write:prompts/welcome", "read:*"])).await.json().await.unwrap();
+    assert_eq!(fine["warnings"], json!([]));
+    // An edit that brings a typo in is flagged in its preview too.
+    let id = fine["id"].as_str().unwrap();
+    let preview: Value = app
+        .patch_with(
+            &admin,
+            &format!("/v1/keys/{id}?dry_run=true"),
+            &json!({"scopes": ["write:promtps/x"]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        preview["warnings"].to_string().contains("perhaps a typo: write:promtps/x"),
+        "{preview}"
+    );
+
+    let policy = format!("/v1/workspaces/{ws_id}/key-policy");
+    let strict = app
+        .client
+        .put(app.url(&policy))
+        .bearer_auth(&admin)
+        .json(&json!({"catalog_scopes_only": true}))
+        .send()
+        .await;
+    assert_eq!(strict.unwrap().status(), StatusCode::OK);
+    refused_by(
+        "scopes",
+        "catalog_scopes_only: true",
+        create("strict", json!(["read:agnets/*"])).await,
+    )
+    .await;
+    assert_eq!(create("strict", json!(["read:agents/x"])).await.status(), StatusCode::CREATED);
+    let audit: Value = app
+        .get_with(&admin, &format!("/v1/audit?action=workspace.scope_catalog&target_id={ws_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["data"][0]["details"]["scope_catalog"]["to"], catalog);
+}
+
 async fn refused_by(field: &str, words: &str, response: reqwest::Response) {
     let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
     assert_eq!(problem["errors"][0]["field"], field, "{problem}");
     assert!(problem.to_string().contains(words), "{problem}");
 }
 
-on_both_backends!(a_key_policy_guards_creates_and_edits_and_names_itself);
+on_both_backends!(
+    a_key_policy_guards_creates_and_edits_and_names_itself,
+    a_scope_catalog_flags_typos_and_the_policy_can_refuse_them,
+);

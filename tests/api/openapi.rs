@@ -31,6 +31,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/workspaces/{id}"),
     ("patch", "/v1/workspaces/{id}"),
     ("delete", "/v1/workspaces/{id}"),
+    ("get", "/v1/workspaces/{id}/key-policy"),
+    ("put", "/v1/workspaces/{id}/key-policy"),
+    ("get", "/v1/workspaces/{id}/scope-catalog"),
+    ("put", "/v1/workspaces/{id}/scope-catalog"),
 ];
 
 async fn the_openapi_document_parses_and_covers_every_route(backend: Backend) {
@@ -48,6 +52,7 @@ async fn the_openapi_document_parses_and_covers_every_route(backend: Backend) {
             "post" => &item.post,
             "patch" => &item.patch,
             "delete" => &item.delete,
+            "put" => &item.put,
             _ => unreachable!(),
         };
         assert!(op.is_some(), "{method} {path} is not documented");

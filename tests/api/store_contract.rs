@@ -3,7 +3,7 @@
 use keymint::store::{
     self, AddressUse, AuditFilter, AuditRecord, Granularity, KeyFilter, KeyRecord, KeyStatus,
     LastUse, PreviousUse, SessionRecord, SigningKeyRecord, SigningKeyState, StoreError, UsageBatch,
-    UsageGroup, UsageQuery, UsageRow, WorkspaceRecord,
+    UsageGroup, UsageQuery, UsageRow, WorkspaceRecord, WorkspaceSetting,
 };
 use keymint::usage::{Outcome, Tally};
 use serde_json::json;
@@ -619,15 +619,26 @@ async fn hygiene_filters_find_risky_keys(backend: Backend) {
     assert_eq!(ids(stale).await, ["k1", "k3"], "created or last used before 1000");
 }
 
-async fn a_workspace_key_policy_is_stored_and_audited(backend: Backend) {
+async fn workspace_settings_are_stored_apart_and_audited(backend: Backend) {
     let (_db, store) = open(backend).await;
-    assert_eq!(store.key_policy("ws_a").await.unwrap(), "{}", "no policy until one is set");
-    let policy = r#"{"max_lifetime_days":30}"#;
-    store.set_key_policy("ws_a", policy, &audit("ws_a", "workspace.key_policy")).await.unwrap();
-    assert_eq!(store.key_policy("ws_a").await.unwrap(), policy);
-    let missing = store.set_key_policy("ws_z", "{}", &audit("ws_z", "workspace.key_policy")).await;
+    let (policy, catalog) = (WorkspaceSetting::KeyPolicy, WorkspaceSetting::ScopeCatalog);
+    for setting in [policy, catalog] {
+        assert_eq!(store.workspace_setting("ws_a", setting).await.unwrap(), "{}", "none set yet");
+    }
+    let value = r#"{"max_lifetime_days":30}"#;
+    let audited = audit("ws_a", "workspace.key_policy");
+    store.set_workspace_setting("ws_a", policy, value, &audited).await.unwrap();
+    assert_eq!(store.workspace_setting("ws_a", policy).await.unwrap(), value);
+    assert_eq!(store.workspace_setting("ws_a", catalog).await.unwrap(), "{}", "each its own");
+    let listed = r#"{"resources":[{"name":"agents"}]}"#;
+    let audited = audit("ws_a", "workspace.scope_catalog");
+    store.set_workspace_setting("ws_a", catalog, listed, &audited).await.unwrap();
+    assert_eq!(store.workspace_setting("ws_a", catalog).await.unwrap(), listed);
+    assert_eq!(store.workspace_setting("ws_a", policy).await.unwrap(), value);
+    let audited = audit("ws_z", "workspace.key_policy");
+    let missing = store.set_workspace_setting("ws_z", policy, "{}", &audited).await;
     assert!(matches!(missing, Err(StoreError::NotFound)));
-    assert!(matches!(store.key_policy("ws_z").await, Err(StoreError::NotFound)));
+    assert!(matches!(store.workspace_setting("ws_z", policy).await, Err(StoreError::NotFound)));
     let events = store
         .list_audit(&AuditFilter {
             action: Some("workspace.key_policy".into()),
@@ -640,7 +651,7 @@ async fn a_workspace_key_policy_is_stored_and_audited(backend: Backend) {
 }
 
 on_both_backends!(
-    a_workspace_key_policy_is_stored_and_audited,
+    workspace_settings_are_stored_apart_and_audited,
     hygiene_filters_find_risky_keys,
     console_sessions_are_found_touched_pruned_and_ended,
     a_held_secret_is_taken_once_and_ends_with_its_session,

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
+use crate::apikeys::catalog::ScopeCatalog;
 use crate::apikeys::policy::KeyPolicy;
 use crate::app::App;
 use crate::http::error::Problem;
@@ -107,4 +108,31 @@ pub async fn set_key_policy(
     ApiJson(policy): ApiJson<KeyPolicy>,
 ) -> Result<Json<KeyPolicy>, Problem> {
     Ok(Json(app.workspaces.set_key_policy(&actor, &id, policy).await?))
+}
+
+/// `GET /v1/workspaces/{id}/scope-catalog`: the resources its APIs understand.
+#[utoipa::path(get, path = "/v1/workspaces/{id}/scope-catalog", tag = "workspaces",
+    responses((status = 200, description = "The workspace's scope catalog (`{}`: none)", body = ScopeCatalog), (status = 404, description = "No such workspace")),
+    security(("bearer" = [])))]
+pub async fn scope_catalog(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ScopeCatalog>, Problem> {
+    Ok(Json(app.workspaces.scope_catalog(&actor, &id).await?))
+}
+
+/// `PUT /v1/workspaces/{id}/scope-catalog` (platform admins): replaces the catalog.
+#[utoipa::path(put, path = "/v1/workspaces/{id}/scope-catalog", tag = "workspaces", request_body = ScopeCatalog,
+    responses((status = 200, description = "The catalog now in force", body = ScopeCatalog),
+              (status = 404, description = "No such workspace"),
+              (status = 422, description = "A resource is invalid")),
+    security(("bearer" = [])))]
+pub async fn set_scope_catalog(
+    State(app): State<Arc<App>>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    ApiJson(catalog): ApiJson<ScopeCatalog>,
+) -> Result<Json<ScopeCatalog>, Problem> {
+    Ok(Json(app.workspaces.set_scope_catalog(&actor, &id, catalog).await?))
 }

@@ -1,6 +1,7 @@
 //! The console's forms: what a browser posts, turned into the domain's requests,
 //! and the domain's refusals turned back into messages next to the fields.
 
+use crate::apikeys::catalog::{CatalogResource, ScopeCatalog};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -92,9 +93,52 @@ pub struct KeyForm {
     /// A legacy secret to import; never put back into a page.
     pub secret: String,
     pub intent: String,
+    /// The catalog's checkboxes, `pick:{scope}`; merged into `scopes` on arrival.
+    #[serde(flatten)]
+    pub picks: std::collections::HashMap<String, String>,
+}
+
+/// A scope the create form offers from the workspace's catalog.
+pub struct Offer {
+    pub scope: String,
+    pub label: String,
+    pub checked: bool,
 }
 
 impl KeyForm {
+    /// Moves the ticked catalog scopes into `scopes`, so the rest of the flow (the
+    /// review's hidden fields, the domain) sees one list.
+    pub fn absorb_picks(&mut self) {
+        let mut picked: Vec<&str> =
+            self.picks.keys().filter_map(|k| k.strip_prefix("pick:")).collect();
+        picked.sort_unstable();
+        let mut lines: Vec<String> = self.scopes.lines().map(str::to_string).collect();
+        for scope in picked {
+            if !lines.iter().any(|l| l.trim() == scope) {
+                lines.push(scope.to_string());
+            }
+        }
+        self.scopes = lines.join("\n");
+        self.picks.clear();
+    }
+
+    /// The catalog's scopes as checkboxes, ticked when `scopes` holds them, which
+    /// then leave `scopes` (so each shows once).
+    pub fn offer(&mut self, catalog: &ScopeCatalog) -> Vec<Offer> {
+        let offered = catalog.offered();
+        let mut lines: Vec<String> = self.scopes.lines().map(str::to_string).collect();
+        let offers = offered
+            .into_iter()
+            .map(|o| {
+                let checked = lines.iter().any(|l| l.trim() == o.scope);
+                lines.retain(|l| l.trim() != o.scope);
+                Offer { scope: o.scope, label: o.label, checked }
+            })
+            .collect();
+        self.scopes = lines.join("\n");
+        offers
+    }
+
     /// A fresh form with the API's defaults.
     pub fn blank(workspace_id: &str) -> Self {
         KeyForm {
@@ -313,4 +357,41 @@ pub fn refused(e: ManageError, me: Option<Me>) -> Response {
             )
         }
     }
+}
+
+/// A scope catalog as the workspace page shows it: one resource per line, its
+/// name, its actions, and after ` -- ` its description.
+pub fn catalog_lines(catalog: &ScopeCatalog) -> String {
+    catalog
+        .resources
+        .iter()
+        .map(|r| {
+            let mut line = format!("{} {}", r.name, r.actions.join(" "));
+            if !r.description.is_empty() {
+                line.push_str(" -- ");
+                line.push_str(&r.description);
+            }
+            line
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Reads the workspace page's catalog text (see [`catalog_lines`]); a line with a
+/// name only takes every action. The domain checks names and actions.
+pub fn parse_catalog(text: &str) -> Result<ScopeCatalog, String> {
+    let mut resources = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let (spec, description) = match line.split_once(" -- ") {
+            Some((spec, description)) => (spec, description.trim().to_string()),
+            None => (line, String::new()),
+        };
+        let mut words = spec.split_whitespace();
+        let Some(name) = words.next() else {
+            return Err(format!("Scope catalog, line {}: a resource name first", n + 1));
+        };
+        let actions: Vec<String> = words.map(str::to_string).collect();
+        resources.push(CatalogResource::new(name, &description, actions));
+    }
+    Ok(ScopeCatalog { resources })
 }

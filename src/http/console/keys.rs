@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::chart::{self, Chart};
 use super::filters;
-use super::forms::{self, shown, EditForm, Errors, KeyForm};
+use super::forms::{self, shown, EditForm, Errors, KeyForm, Offer};
 use super::session::NoFields;
 use super::{render, render_refusal, Console, Me, Posted};
 use crate::apikeys::{
@@ -206,6 +206,8 @@ struct NewPage {
     workspaces: Vec<(String, String)>,
     expiry_choices: [(&'static str, &'static str); 9],
     can_import: bool,
+    /// The workspace catalog's scopes, as checkboxes.
+    offered: Vec<Offer>,
 }
 
 #[derive(Template)]
@@ -218,8 +220,13 @@ struct ReviewPage {
     hidden: Vec<(&'static str, String)>,
 }
 
-async fn new_page(app: &App, console: &Console, form: KeyForm, errors: Errors) -> Response {
+async fn new_page(app: &App, console: &Console, mut form: KeyForm, errors: Errors) -> Response {
     let actor = &console.session.actor;
+    // The catalog of the workspace the form creates in (none: nothing offered).
+    let offered = match app.workspaces.scope_catalog(actor, &form.workspace_id).await {
+        Ok(catalog) => form.offer(&catalog),
+        Err(_) => vec![],
+    };
     let workspaces = if actor.platform {
         match app.workspaces.list(actor).await {
             Ok(all) => all.into_iter().map(|w| (w.id, w.name)).collect(),
@@ -238,6 +245,7 @@ async fn new_page(app: &App, console: &Console, form: KeyForm, errors: Errors) -
             workspaces,
             expiry_choices: forms::CREATE_EXPIRY,
             can_import: actor.platform,
+            offered,
         },
     )
 }
@@ -247,7 +255,8 @@ pub async fn new_form(State(app): State<Arc<App>>, console: Console) -> Response
     if let Err(e) = console.session.actor.require(ManagementScope::KeysWrite) {
         return forms::refused(e, console.me());
     }
-    let form = KeyForm::blank(&console.session.workspace_id);
+    let workspace = console.workspace.as_deref().unwrap_or(&console.session.workspace_id);
+    let form = KeyForm::blank(workspace);
     new_page(&app, &console, form, Errors::default()).await
 }
 
@@ -260,6 +269,7 @@ pub async fn create(
 ) -> Response {
     let actor = &console.session.actor;
     let mut form: KeyForm = form;
+    form.absorb_picks();
     match form.intent.as_str() {
         "create" => match app.keys.create(actor, form.to_new_key()).await {
             // An imported secret is the admin's own: it is never shown back.

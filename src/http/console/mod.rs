@@ -75,6 +75,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/workspaces/{id}", get(workspaces::show))
         .route("/console/workspaces/{id}/rename", post(workspaces::rename))
         .route("/console/workspaces/{id}/policy", post(workspaces::set_policy))
+        .route("/console/workspaces/{id}/catalog", post(workspaces::set_catalog))
         .route("/console/workspaces/{id}/delete", post(workspaces::delete))
         .route("/console/signing-keys", get(signing_keys::list))
         .route("/console/usage", get(usage::show))

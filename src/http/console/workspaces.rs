@@ -38,6 +38,8 @@ struct WorkspacePage {
     default_expiry: String,
     max_lifetime: String,
     expiry_choices: [(&'static str, &'static str); 9],
+    /// The scope catalog, one resource per line as its form takes it.
+    catalog: String,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -54,6 +56,7 @@ fn notice(done: &str) -> Option<String> {
         "renamed" => Some("Workspace renamed.".into()),
         "deleted" => Some("Workspace deleted.".into()),
         "policy" => Some("Key policy saved.".into()),
+        "catalog" => Some("Scope catalog saved.".into()),
         _ => None,
     }
 }
@@ -132,12 +135,14 @@ async fn workspace_page(
     if let Err(e) = actor.require(ManagementScope::WorkspacesAdmin) {
         return forms::refused(e, console.me());
     }
-    let (ws, policy) =
-        match tokio::try_join!(app.workspaces.get(actor, id), app.workspaces.key_policy(actor, id))
-        {
-            Ok(both) => both,
-            Err(e) => return forms::refused(e, console.me()),
-        };
+    let (ws, policy, catalog) = match tokio::try_join!(
+        app.workspaces.get(actor, id),
+        app.workspaces.key_policy(actor, id),
+        app.workspaces.scope_catalog(actor, id)
+    ) {
+        Ok(all) => all,
+        Err(e) => return forms::refused(e, console.me()),
+    };
     let template = WorkspacePage {
         me: console.me(),
         form_token: console.session.form_token.clone(),
@@ -146,6 +151,7 @@ async fn workspace_page(
         max_lifetime: policy.max_lifetime_days.map(|d| d.to_string()).unwrap_or_default(),
         policy,
         expiry_choices: forms::CREATE_EXPIRY,
+        catalog: forms::catalog_lines(&catalog),
         notice,
         error,
     };
@@ -217,6 +223,7 @@ pub struct PolicyForm {
     expiry_editable: bool,
     require_scope: bool,
     allow_wildcard_ranges: bool,
+    catalog_scopes_only: bool,
 }
 
 /// `POST /console/workspaces/{id}/policy`: replaces the key policy.
@@ -243,11 +250,47 @@ pub async fn set_policy(
         expiry_editable: form.expiry_editable,
         require_scope: form.require_scope,
         allow_wildcard_ranges: form.allow_wildcard_ranges,
+        catalog_scopes_only: form.catalog_scopes_only,
     };
     match app.workspaces.set_key_policy(&console.session.actor, &id, policy).await {
         Ok(_) => Redirect::to(&format!("/console/workspaces/{id}?done=policy")).into_response(),
         Err(ManageError::Invalid(field)) => {
             workspace_page(&app, &console, &id, None, Some(field.to_string())).await
+        }
+        Err(e) => forms::refused(e, console.me()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CatalogForm {
+    catalog: String,
+}
+
+/// `POST /console/workspaces/{id}/catalog`: replaces the scope catalog.
+pub async fn set_catalog(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Posted { console, form }: Posted<CatalogForm>,
+) -> Response {
+    let form: CatalogForm = form;
+    let catalog = match forms::parse_catalog(&form.catalog) {
+        Ok(catalog) => catalog,
+        Err(error) => return workspace_page(&app, &console, &id, None, Some(error)).await,
+    };
+    match app.workspaces.set_scope_catalog(&console.session.actor, &id, catalog).await {
+        Ok(_) => Redirect::to(&format!("/console/workspaces/{id}?done=catalog")).into_response(),
+        Err(ManageError::Invalid(field)) => {
+            // `resources[2].name` is the third line with a resource on it.
+            let line = field
+                .field
+                .strip_prefix("resources[")
+                .and_then(|rest| rest.split(']').next()?.parse::<usize>().ok());
+            let error = match line {
+                Some(i) => format!("Scope catalog, resource {}: {}", i + 1, field.reason),
+                None => format!("Scope catalog: {}", field.reason),
+            };
+            workspace_page(&app, &console, &id, None, Some(error)).await
         }
         Err(e) => forms::refused(e, console.me()),
     }
