@@ -48,3 +48,9 @@ CREATE TABLE usage_addresses (
     PRIMARY KEY (key_id, start, address)
 );
 CREATE INDEX usage_addresses_start ON usage_addresses (start);
+
+-- Each usage flush moves the last use of every key used since the previous one.
+-- Room in each page lets PostgreSQL update those rows in place (HOT: no new index
+-- entries), which makes that statement several times cheaper; pages written from
+-- now on keep it.
+ALTER TABLE api_keys SET (fillfactor = 80);

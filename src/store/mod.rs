@@ -457,13 +457,13 @@ pub struct AddressUse {
     pub issued: i64,
 }
 
-/// What one usage flush writes, in one transaction.
+/// The counters and events one usage flush writes, in one transaction that
+/// touches no key row (so it never waits for, or holds up, an admin's change).
 #[derive(Debug, Clone, Default)]
 pub struct UsageBatch {
     pub hours: Vec<UsageRow>,
     pub days: Vec<UsageRow>,
     pub addresses: Vec<AddressUse>,
-    pub last_uses: Vec<LastUse>,
     pub events: Vec<AuditRecord>,
 }
 
@@ -531,10 +531,14 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditRecord,
     ) -> StoreResult<()>;
 
-    /// Adds the counters to the hourly and daily rows, the per-address counts, applies
-    /// the last-use marks and appends the audit events gathered on the token path, in
-    /// one transaction of a few multi-row statements, whatever the number of keys.
+    /// Adds the counters to the hourly and daily rows and the per-address counts, and
+    /// appends the audit events gathered on the token path, in one transaction of a
+    /// few multi-row statements, whatever the number of keys.
     async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<()>;
+    /// Applies last-use marks (which only move forward) and uses of pre-rotation
+    /// secrets, in one short transaction of at most two statements. The caller keeps
+    /// `chunk` small: the rows stay locked until it commits.
+    async fn record_last_uses(&self, chunk: &[LastUse]) -> StoreResult<()>;
     /// Forgets hourly and per-address usage before `hours_before`, daily before
     /// `days_before`.
     async fn purge_usage(&self, hours_before: i64, days_before: i64) -> StoreResult<()>;

@@ -12,8 +12,8 @@ use crate::store::sql::{
     WorkspaceRow, KEY_COLUMNS,
 };
 use crate::store::{
-    AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, SessionRecord, SigningKeyRecord, Store,
-    StoreError, StoreResult, UsageRow, WorkspaceRecord,
+    AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, SessionRecord,
+    SigningKeyRecord, Store, StoreError, StoreResult, UsageRow, WorkspaceRecord,
 };
 use crate::store::{Granularity, UsageBatch, UsageGroup, UsageQuery, WorkspaceSetting};
 
@@ -722,38 +722,38 @@ impl Store for This {
                 .execute(&mut *tx)
                 .await?;
         }
-        for chunk in batch.last_uses.chunks(USAGE_CHUNK) {
-            let json: Vec<serde_json::Value> =
-                chunk.iter().map(|u| serde_json::json!([u.key_id, u.at, u.ip])).collect();
-            let sql = format!(
-                "UPDATE api_keys AS k SET last_used_at = v.at, last_used_ip = v.ip FROM {} \
-                 WHERE k.id = v.key_id AND (k.last_used_at IS NULL OR k.last_used_at <= v.at)",
-                json_rows(&[("key_id", "TEXT"), ("at", "BIGINT"), ("ip", "TEXT")])
-            );
-            sqlx::query(&sql)
-                .bind(serde_json::Value::from(json).to_string())
-                .execute(&mut *tx)
-                .await?;
-            // Uses of the old secret count only while it still has a grace period
-            // (a rotation since then reset the counters and must not be undone).
-            let previous: Vec<serde_json::Value> = chunk
-                .iter()
-                .filter_map(|u| {
-                    let p = u.previous.as_ref()?;
-                    Some(serde_json::json!([u.key_id, p.count, p.at, p.ip]))
-                })
-                .collect();
-            if previous.is_empty() {
-                continue;
-            }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_last_uses(&self, chunk: &[LastUse]) -> StoreResult<()> {
+        let mut tx = self.begin_tx().await?;
+        let json: Vec<serde_json::Value> =
+            chunk.iter().map(|u| serde_json::json!([u.key_id, u.at, u.ip])).collect();
+        let sql = format!(
+            "UPDATE api_keys AS k SET last_used_at = v.at, last_used_ip = v.ip FROM {} \
+             WHERE k.id = v.key_id AND (k.last_used_at IS NULL OR k.last_used_at <= v.at)",
+            json_rows(&[("key_id", "TEXT"), ("at", "BIGINT"), ("ip", "TEXT")])
+        );
+        sqlx::query(&sql).bind(serde_json::Value::from(json).to_string()).execute(&mut *tx).await?;
+        // Uses of the old secret count only while it still has a grace period
+        // (a rotation since then reset the counters and must not be undone).
+        let previous: Vec<serde_json::Value> = chunk
+            .iter()
+            .filter_map(|u| {
+                let p = u.previous.as_ref()?;
+                Some(serde_json::json!([u.key_id, p.count, p.at, p.ip]))
+            })
+            .collect();
+        if !previous.is_empty() {
             let later = "k.previous_last_used_at IS NULL OR k.previous_last_used_at <= v.at";
             let sql = format!(
                 "UPDATE api_keys AS k SET previous_use_count = k.previous_use_count + v.count, \
-                 previous_last_used_at = CASE WHEN {later} THEN v.at \
-                 ELSE k.previous_last_used_at END, \
-                 previous_last_used_ip = CASE WHEN {later} THEN v.ip \
-                 ELSE k.previous_last_used_ip END \
-                 FROM {} WHERE k.id = v.key_id AND k.previous_secret_hash IS NOT NULL",
+             previous_last_used_at = CASE WHEN {later} THEN v.at \
+             ELSE k.previous_last_used_at END, \
+             previous_last_used_ip = CASE WHEN {later} THEN v.ip \
+             ELSE k.previous_last_used_ip END \
+             FROM {} WHERE k.id = v.key_id AND k.previous_secret_hash IS NOT NULL",
                 json_rows(&[
                     ("key_id", "TEXT"),
                     ("count", "BIGINT"),

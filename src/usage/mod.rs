@@ -1,8 +1,9 @@
 //! Usage accounting off the request path: token exchanges are counted in memory
 //! (per key and hour, by [`Outcome`]; tokens per key, day and client address; each
-//! key's last use) and flushed to the store in one transaction of a few multi-row
-//! statements per batch, every second by a background task, on demand before a
-//! usage read, and once more on a clean shutdown. A failed flush puts the batch
+//! key's last use) and flushed to the store (the counters in one transaction of a
+//! few multi-row statements, the last-use marks in small transactions after it) by
+//! a background task, on demand before a usage read, and once more on a clean
+//! shutdown. A failed flush puts the batch
 //! back, so nothing counted is lost while the process lives. Hourly rows and
 //! addresses are kept [`HOURS_KEPT`] seconds, daily rows [`DAYS_KEPT`].
 
@@ -37,6 +38,10 @@ const MAX_PENDING_KEYS: usize = 10_000;
 
 /// Most distinct (key, day, address) counters held between flushes.
 const MAX_PENDING_ADDRESSES: usize = 100_000;
+
+/// Most last-use marks one transaction writes: the rows it locks are held until it
+/// commits, and an admin's change to one of them waits that long.
+pub const LAST_USE_CHUNK: usize = 2_000;
 
 /// Most refusal events kept between flushes; more are counted and dropped.
 const MAX_PENDING_EVENTS: usize = 100;
@@ -166,7 +171,12 @@ impl Pending {
                 issued: *issued,
             })
             .collect();
-        let last_uses = self
+        UsageBatch { hours, days, addresses, events: self.events.clone() }
+    }
+
+    /// The last-use marks, by key id (so chunks lock rows in one order).
+    fn last_uses(&self) -> Vec<LastUse> {
+        let mut marks: Vec<LastUse> = self
             .last_uses
             .iter()
             .map(|(key_id, used)| LastUse {
@@ -180,7 +190,8 @@ impl Pending {
                 }),
             })
             .collect();
-        UsageBatch { hours, days, addresses, last_uses, events: self.events.clone() }
+        marks.sort_unstable_by(|a, b| a.key_id.cmp(&b.key_id));
+        marks
     }
 
     /// Puts a batch that could not be written back in front of what came since.
@@ -270,6 +281,9 @@ impl Usage {
     }
 
     /// Writes everything counted so far, and forgets expired usage once an hour.
+    /// The counters and events go in one transaction that touches no key row; the
+    /// last-use marks follow in small transactions of their own, so an admin's
+    /// change to a key waits for at most one of them.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let _serial = self.flushing.lock().await;
         let mut pending = Pending::default();
@@ -285,6 +299,21 @@ impl Usage {
             if let Err(e) = self.store.record_usage(&pending.batch()).await {
                 self.with_pending(|p| p.restore(pending));
                 return Err(e);
+            }
+            let marks = pending.last_uses();
+            for (n, chunk) in marks.chunks(LAST_USE_CHUNK).enumerate() {
+                if let Err(e) = self.store.record_last_uses(chunk).await {
+                    // Only the marks not yet written go back.
+                    let unwritten: HashMap<String, Use> = marks[n * LAST_USE_CHUNK..]
+                        .iter()
+                        .filter_map(|m| {
+                            Some((m.key_id.clone(), *pending.last_uses.get(&m.key_id)?))
+                        })
+                        .collect();
+                    let rest = Pending { last_uses: unwritten, ..Pending::default() };
+                    self.with_pending(|p| p.restore(rest));
+                    return Err(e);
+                }
             }
         }
         let now = self.clock.now();

@@ -612,7 +612,31 @@ async fn the_create_form_offers_the_catalog_and_flags_a_typo(backend: Backend) {
     browser.client.close().await.unwrap();
 }
 
+async fn an_edit_review_counts_the_callers_a_narrower_range_refuses(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let (id, secret) = app.new_client("narrowed", &["read:a"]).await;
+    for _ in 0..3 {
+        assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
+    }
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    browser.go(&format!("/console/keys/{id}")).await;
+    browser.click("Edit").await;
+    browser.fill("Allowed IP ranges", "10.0.0.0/8").await;
+    browser.click("Review changes").await;
+    let review = browser.text().await;
+    let counted =
+        "3 tokens issued in the last 7 days went to addresses the new ranges refuse: 127.0.0.1";
+    assert!(review.contains(counted), "{review}");
+    assert!(
+        app.app.store.find_key(&id).await.unwrap().unwrap().allowed_cidrs.is_empty(),
+        "nothing saved yet"
+    );
+    browser.client.close().await.unwrap();
+}
+
 in_a_browser_on_both_backends!(
+    an_edit_review_counts_the_callers_a_narrower_range_refuses,
     the_create_form_offers_the_catalog_and_flags_a_typo,
     a_key_page_charts_its_usage_and_the_usage_page_ranks_keys,
     a_platform_admin_creates_a_workspace_and_switches_to_it,
@@ -636,7 +660,6 @@ async fn screenshots_of_the_console() {
     let dir = std::path::PathBuf::from(std::env::var("KEYMINT_SCREENSHOTS").unwrap());
     std::fs::create_dir_all(&dir).unwrap();
     let app = crate::helpers::spawn_app(Backend::Sqlite).await;
-    let admin = app.admin_token().await;
     for (name, environment, key_type, scopes) in [
         ("billing-service", "production", "access", vec!["read:invoices/*", "write:charges/*"]),
         ("edge-gateway", "production", "gateway", vec!["read:*"]),
@@ -651,6 +674,19 @@ async fn screenshots_of_the_console() {
     }
     let rotated = app.create_key(json!({"name": "mobile-app", "scopes": ["read:profile"]})).await;
     let rotated_id = rotated["id"].as_str().unwrap();
+    // A week of traffic, so the charts have something to show.
+    let secret = rotated["client_secret"].as_str().unwrap();
+    for day in 0..7 {
+        for _ in 0..(4 + 3 * day % 7) {
+            app.token_basic(rotated_id, secret, &[]).await;
+        }
+        for _ in 0..(day % 3) {
+            app.token_basic(rotated_id, "not-the-secret", &[]).await;
+        }
+        app.token_basic(rotated_id, secret, &[("scope", "write:profile")]).await;
+        app.clock.advance(86_400);
+    }
+    let admin = app.admin_token().await;
     app.post_with(
         &admin,
         &format!("/v1/keys/{rotated_id}/rotate"),
@@ -683,6 +719,8 @@ async fn screenshots_of_the_console() {
     shot("secret").await;
     browser.go(&format!("/console/keys/{rotated_id}")).await;
     shot("key").await;
+    browser.go("/console/usage").await;
+    shot("usage").await;
     browser.click("Edit").await;
     browser.fill("Scopes", "").await;
     browser.fill("Allowed IP ranges", "192.0.2.0/24").await;

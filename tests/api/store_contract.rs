@@ -209,7 +209,7 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
     };
     let used =
         |at| LastUse { key_id: "k1".into(), at, ip: Some("10.0.0.1".into()), previous: None };
-    let batch = |hours: Vec<UsageRow>, last_uses: Vec<LastUse>, events: Vec<AuditRecord>| {
+    let batch = |hours: Vec<UsageRow>, events: Vec<AuditRecord>| {
         // One row per key and day, as a flush sums them.
         let mut days: Vec<UsageRow> = Vec::new();
         for r in &hours {
@@ -218,17 +218,18 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
                 None => days.push(UsageRow { start: day, ..r.clone() }),
             }
         }
-        UsageBatch { hours, days, addresses: vec![], last_uses, events }
+        UsageBatch { hours, days, addresses: vec![], events }
     };
     store
         .record_usage(&batch(
             vec![row("k1", day, 3, 1), row("k1", day + 3_600, 1, 0), row("k2", day, 0, 4)],
-            vec![used(50)],
             vec![audit("k1", "token.refused")],
         ))
         .await
         .unwrap();
-    store.record_usage(&batch(vec![row("k1", day, 2, 0)], vec![used(40)], vec![])).await.unwrap();
+    store.record_usage(&batch(vec![row("k1", day, 2, 0)], vec![])).await.unwrap();
+    store.record_last_uses(&[used(50)]).await.unwrap();
+    store.record_last_uses(&[used(40)]).await.unwrap();
     let query = |granularity, key_ids: &[&str], workspace: Option<&str>| UsageQuery {
         granularity,
         key_ids: key_ids.iter().map(|k| k.to_string()).collect(),
@@ -257,7 +258,7 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         let keys: Vec<&str> = rows.iter().map(|r| r.key_id.as_str()).collect();
         assert_eq!(keys, expected, "the most first, keys with none left out");
     }
-    store.record_usage(&batch(vec![row("nobody", day, 0, 9)], vec![], vec![])).await.unwrap();
+    store.record_usage(&batch(vec![row("nobody", day, 0, 9)], vec![])).await.unwrap();
     assert!(
         store
             .usage(&query(Granularity::Day, &["nobody"], None), UsageGroup::Bucket)
@@ -310,15 +311,14 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         previous: Some(PreviousUse { count, at, ip: Some(ip.into()) }),
         ..used(at)
     };
-    let uses = |u: LastUse| UsageBatch { last_uses: vec![u], ..Default::default() };
-    store.record_usage(&uses(old(2, 60, "10.0.0.2"))).await.unwrap();
+    store.record_last_uses(&[old(2, 60, "10.0.0.2")]).await.unwrap();
     assert_eq!(store.find_key("k1").await.unwrap().unwrap().previous_use_count, 0, "no grace");
     let mut k = store.find_key("k1").await.unwrap().unwrap();
     k.previous_secret_hash = Some("sha256:old".into());
     k.previous_expires_at = Some(1_000);
     store.update_key(&k, &audit("k1", "key.rotate")).await.unwrap();
-    store.record_usage(&uses(old(2, 60, "10.0.0.2"))).await.unwrap();
-    store.record_usage(&uses(old(3, 55, "10.0.0.3"))).await.unwrap();
+    store.record_last_uses(&[old(2, 60, "10.0.0.2")]).await.unwrap();
+    store.record_last_uses(&[old(3, 55, "10.0.0.3")]).await.unwrap();
     let k = store.find_key("k1").await.unwrap().unwrap();
     assert_eq!(k.previous_use_count, 5, "counts add up");
     assert_eq!(k.previous_last_used_at, Some(60), "the latest use wins");
