@@ -719,13 +719,13 @@ async fn screenshots_of_the_console() {
     shot("secret").await;
     browser.go(&format!("/console/keys/{rotated_id}")).await;
     shot("key").await;
-    browser.go("/console/usage").await;
-    shot("usage").await;
     browser.click("Edit").await;
     browser.fill("Scopes", "").await;
     browser.fill("Allowed IP ranges", "192.0.2.0/24").await;
     browser.click("Review changes").await;
     shot("edit-review").await;
+    browser.go("/console/usage").await;
+    shot("usage").await;
     browser.go(&format!("/console/keys/{rotated_id}/revoke")).await;
     shot("revoke").await;
     browser.go("/console/audit").await;
