@@ -786,7 +786,7 @@ fn flush_report(flushes: &[(String, usage_flush::FlushTimes)]) -> String {
 ## Usage flush
 "
     );
-    let _ = writeln!(out, "One flush after every key was used in the interval: per key an hourly and a daily row, a client address and a last use, written by a few multi-row statements in one transaction. The first flush inserts the rows; the next adds to them.
+    let _ = writeln!(out, "One flush after every key was used in the interval: per key an hourly and a daily row and a client address, written by a few multi-row statements in one transaction, then its last use, in transactions of 2 000 keys. The first flush inserts the rows; the next adds to them.
 ");
     let _ =
         writeln!(out, "| backend | active keys | first flush | next flush |\n|---|---:|---:|---:|");
