@@ -42,10 +42,27 @@ pub struct App {
 }
 
 impl App {
-    /// Opens the database (migrating it), loads the master key and the signing keys.
+    /// Opens the database (creating and migrating it), loads the master key and the
+    /// signing keys: what `serve` and `bootstrap` do.
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<App>> {
         config.validate()?;
         let store = store::open(&config.database_url).await?;
+        Self::assemble(config, clock, store).await
+    }
+
+    /// Opens an existing database only (see [`store::open_existing`]): what admin
+    /// commands do, so a mistyped URL is an error rather than an empty database.
+    pub async fn open_existing(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<App>> {
+        config.validate()?;
+        let store = store::open_existing(&config.database_url).await?;
+        Self::assemble(config, clock, store).await
+    }
+
+    async fn assemble(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<Arc<App>> {
         // Read before anything is loaded, so no change can fall between the two.
         let feed_start = store.latest_change().await.context("reading the change feed")?;
         let master = signing::load_master_key(&config.master_key_source(), store.as_ref()).await?;

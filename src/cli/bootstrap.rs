@@ -11,7 +11,8 @@ pub struct Args {
 }
 
 pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
-    let app = super::open(config).await?;
+    // The first admin key of a new installation: the database may not exist yet.
+    let app = crate::app::App::open(config, std::sync::Arc::new(crate::clock::SystemClock)).await?;
     let revealed = app.bootstrap().await?;
     if args.json {
         super::output::json(&serde_json::json!({

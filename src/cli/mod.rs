@@ -69,9 +69,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Opens the app for an admin command.
+/// Opens the app for an admin command: only an existing database (`serve`,
+/// `migrate` and `bootstrap` are the commands that may create one).
 async fn open(config: Config) -> anyhow::Result<std::sync::Arc<crate::app::App>> {
-    crate::app::App::open(config, std::sync::Arc::new(crate::clock::SystemClock)).await
+    crate::app::App::open_existing(config, std::sync::Arc::new(crate::clock::SystemClock)).await
 }
 
 #[cfg(test)]

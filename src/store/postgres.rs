@@ -20,7 +20,7 @@ const CHANNEL: &str = "keymint_changes";
 
 impl PostgresStore {
     /// Connects to `url` and applies `migrations/postgres`.
-    pub async fn open(url: &str) -> anyhow::Result<Self> {
+    pub(super) async fn open(url: &str, opening: super::Opening) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
@@ -29,6 +29,15 @@ impl PostgresStore {
             .with_context(|| {
                 format!("cannot connect to PostgreSQL at {}", super::redact_url(url))
             })?;
+        if opening == super::Opening::Existing {
+            let (tables,): (bool,) =
+                sqlx::query_as("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                    .fetch_one(&pool)
+                    .await?;
+            if !tables {
+                return Err(super::no_database(url, "the database holds no keymint tables"));
+            }
+        }
         sqlx::migrate!("migrations/postgres")
             .run(&pool)
             .await

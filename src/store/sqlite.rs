@@ -14,11 +14,13 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `url` and applies `migrations/sqlite`.
-    pub async fn open(url: &str) -> anyhow::Result<Self> {
+    /// Opens the database at `url` (creating it if `opening` allows) and applies
+    /// `migrations/sqlite`.
+    pub(super) async fn open(url: &str, opening: super::Opening) -> anyhow::Result<Self> {
+        let create = opening == super::Opening::CreateOrMigrate;
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("invalid SQLite URL {url:?}"))?
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
@@ -26,7 +28,12 @@ impl SqliteStore {
         // SQLite has no advisory locks: processes starting together on one file take
         // turns through an OS file lock beside it while they create the file, switch
         // it to WAL and migrate it, so each migration runs once.
-        let lock_path = format!("{}-migrate-lock", options.get_filename().display());
+        let file = options.get_filename();
+        let in_memory = file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:");
+        if !create && !in_memory && !file.exists() {
+            return Err(super::no_database(url, "the file does not exist"));
+        }
+        let lock_path = format!("{}-migrate-lock", file.display());
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -57,6 +64,17 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open SQLite database {url:?}"))?;
+        if !create {
+            let (tables,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            )
+            .fetch_one(&pool)
+            .await?;
+            if tables == 0 {
+                drop(lock);
+                return Err(super::no_database(url, "the file holds no keymint tables"));
+            }
+        }
         let migrated = sqlx::migrate!("migrations/sqlite").run(&pool).await;
         drop(lock);
         migrated.context("applying SQLite migrations")?;

@@ -93,6 +93,15 @@ fn bootstrap_json_prints_only_the_credentials() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains(obj["client_secret"].as_str().unwrap()));
 }
 
+/// A directory holding a migrated, empty keymint database (admin commands open
+/// only an existing one).
+fn migrated_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run_text(dir.path(), &["migrate"]);
+    assert!(ok, "{err}");
+    dir
+}
+
 fn run_json(dir: &std::path::Path, args: &[&str]) -> Value {
     let out = keymint(dir).args(args).output().unwrap();
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -130,7 +139,7 @@ fn run_answering(dir: &std::path::Path, args: &[&str], input: &str) -> (bool, St
 
 #[test]
 fn the_cli_manages_the_whole_key_lifecycle_and_is_audited_as_cli() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = migrated_dir();
     let d = dir.path();
     let ws = run_json(d, &["workspaces", "create", "tenant", "--json"]);
     let ws_id = ws["id"].as_str().unwrap();
@@ -295,7 +304,7 @@ fn a_forced_workspace_delete_asks_first_and_never_removes_the_last_platform_admi
 
 #[test]
 fn the_cli_sets_a_key_policy_that_refuses_a_key_without_expiry() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = migrated_dir();
     let d = dir.path();
     let ws = run_json(d, &["workspaces", "create", "strict", "--json"]);
     let ws_id = ws["id"].as_str().unwrap();
@@ -370,4 +379,27 @@ fn the_cli_sets_a_key_policy_that_refuses_a_key_without_expiry() {
     let id = admin["client_id"].as_str().unwrap();
     let key = run_json(d, &["keys", "show", id, "--json"]);
     assert!(key["expires_at"].is_string(), "{key}");
+}
+
+#[test]
+fn admin_commands_never_create_a_database_and_say_where_they_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for args in [
+        vec!["keys", "list"],
+        vec!["--database-url", "sqlite://kaymint.db", "keys", "list"],
+        vec!["audit"],
+        vec!["workspaces", "create", "x"],
+    ] {
+        let (ok, out, err) = run_text(d, &args);
+        assert!(!ok && out.is_empty(), "{args:?} must fail, printing no table: {out}");
+        assert!(err.contains("no keymint database at sqlite://"), "{args:?}: {err}");
+        assert!(err.contains("--database-url"), "says what to check: {err}");
+    }
+    let files: Vec<_> = std::fs::read_dir(d).unwrap().collect();
+    assert!(files.is_empty(), "nothing was created: {files:?}");
+    let (ok, _, err) = run_text(d, &["migrate"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run_text(d, &["keys", "list"]);
+    assert!(ok, "an existing database opens: {err}");
 }

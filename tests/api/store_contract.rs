@@ -66,6 +66,20 @@ async fn open(backend: Backend) -> (TestDatabase, std::sync::Arc<dyn store::Stor
     (db, store)
 }
 
+async fn only_a_creating_open_sets_up_a_database(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let refused = store::open_existing(&db.url).await.err().expect("nothing to open yet");
+    assert!(refused.to_string().contains("no keymint database at"), "{refused}");
+    if backend == Backend::Sqlite {
+        let file = db.url.trim_start_matches("sqlite://");
+        assert!(!std::path::Path::new(file).exists(), "no file was created");
+    }
+    store::open(&db.url).await.expect("a creating open").close().await;
+    let store = store::open_existing(&db.url).await.expect("it exists now");
+    assert_eq!(store.count_keys(&Default::default()).await.unwrap(), 0);
+    store.close().await;
+}
+
 async fn keys_round_trip_and_names_are_unique_per_workspace(backend: Backend) {
     let (_db, store) = open(backend).await;
     let k = key("k1", "ws_a", "One", 10);
@@ -651,6 +665,7 @@ async fn workspace_settings_are_stored_apart_and_audited(backend: Backend) {
 }
 
 on_both_backends!(
+    only_a_creating_open_sets_up_a_database,
     workspace_settings_are_stored_apart_and_audited,
     hygiene_filters_find_risky_keys,
     console_sessions_are_found_touched_pruned_and_ended,
