@@ -15,8 +15,10 @@ use crate::signing::Algorithm;
 /// Settings shared by `serve` and every admin command.
 #[derive(Clone, Args)]
 pub struct Settings {
-    /// Address to listen on.
-    #[arg(long, env = "KEYMINT_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    /// Address to listen on: `host:port`, the host an IP address or a name
+    /// (`localhost:8080`, `[::1]:8080`, `0.0.0.0:8080`).
+    #[arg(long, env = "KEYMINT_LISTEN", default_value = "127.0.0.1:8080",
+          value_parser = listen_address, global = true)]
     pub listen: SocketAddr,
 
     /// Database URL: `sqlite:<file>` (created if missing) or `postgres://user@host/db`.
@@ -160,6 +162,29 @@ impl std::fmt::Debug for Settings {
     }
 }
 
+/// A `host:port` to listen on; a host name is resolved now, its first address
+/// (IPv4 first) taken.
+fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("{text:?} has no port: give host:port, e.g. localhost:8080"));
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(format!("{port:?} is not a port (0-65535)"));
+    }
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<SocketAddr> =
+        text.to_socket_addrs().map_err(|e| format!("cannot resolve {host:?}: {e}"))?.collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{host:?} has no address"))
+}
+
 /// The command-line face of a domain enum: its values by name, listed in `--help`.
 fn named<T: Copy + Send + Sync + 'static, const N: usize>(
     all: [T; N],
@@ -169,4 +194,20 @@ fn named<T: Copy + Send + Sync + 'static, const N: usize>(
     clap::builder::PossibleValuesParser::new(all.map(name)).try_map(move |chosen: String| {
         all.into_iter().find(|v| name(*v) == chosen).ok_or("unknown value")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_address;
+
+    #[test]
+    fn a_listen_address_may_name_its_host() {
+        assert_eq!(listen_address("127.0.0.1:8080").unwrap().to_string(), "127.0.0.1:8080");
+        assert_eq!(listen_address("[::1]:9").unwrap().to_string(), "[::1]:9");
+        let local = listen_address("localhost:8080").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 8080, "{local}");
+        assert!(listen_address("localhost").unwrap_err().contains("has no port"));
+        assert!(listen_address("localhost:http").unwrap_err().contains("is not a port"));
+        assert!(listen_address("no-such-host.invalid:80").unwrap_err().contains("cannot resolve"));
+    }
 }
