@@ -28,13 +28,22 @@ pub struct Args {
     /// Only events before this time (RFC 3339).
     #[arg(long)]
     until: Option<String>,
+    /// Events per page, 1 to 100.
     #[arg(long, default_value_t = 50)]
     limit: i64,
+    /// Start after this point: the cursor the previous page printed.
+    #[arg(long, conflicts_with = "all")]
+    cursor: Option<String>,
+    /// Every page, one after the other (at most 10 000 events).
+    #[arg(long)]
+    all: bool,
     #[arg(long)]
     json: bool,
 }
 
 pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
+    crate::apikeys::validate_limit(Some(args.limit))
+        .map_err(|_| anyhow::anyhow!("--limit {}: must be between 1 and 100", args.limit))?;
     let app = super::open(config).await?;
     let query = AuditQuery {
         workspace_id: args.workspace,
@@ -44,10 +53,15 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
         actor_ip: args.address,
         from: args.since,
         to: args.until,
-        limit: Some(args.limit.clamp(1, 100)),
-        cursor: None,
+        limit: Some(args.limit),
+        cursor: args.cursor,
     };
-    let page = app.audit.list(&Actor::cli(), &query).await?;
+    let page = if args.all {
+        let data = app.audit.export(&Actor::cli(), &query).await?;
+        crate::audit::AuditPage { data, next_cursor: None }
+    } else {
+        app.audit.list(&Actor::cli(), &query).await?
+    };
     if args.json {
         return output::json(&page);
     }
@@ -66,5 +80,8 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
         })
         .collect();
     output::table(&["at", "actor", "ip", "action", "target", "details"], &rows);
+    if let Some(next) = &page.next_cursor {
+        println!("(more events: add --cursor {next} for the next page, or --all)");
+    }
     Ok(())
 }

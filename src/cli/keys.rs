@@ -65,8 +65,15 @@ pub enum KeysCommand {
         /// (soonest first); a leading - reverses it, e.g. --sort=-last_used.
         #[arg(long, allow_hyphen_values = true)]
         sort: Option<String>,
+        /// Keys per page, 1 to 100.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// Start after this point: the cursor the previous page printed.
+        #[arg(long, conflicts_with = "all")]
+        cursor: Option<String>,
+        /// Every page, one after the other.
+        #[arg(long)]
+        all: bool,
         #[arg(long)]
         json: bool,
     },
@@ -265,9 +272,13 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             hygiene,
             sort,
             limit,
+            cursor,
+            all,
             json,
         } => {
-            let query = KeyListQuery {
+            crate::apikeys::validate_limit(Some(limit))
+                .map_err(|_| anyhow::anyhow!("--limit {limit}: must be between 1 and 100"))?;
+            let mut query = KeyListQuery {
                 q,
                 status,
                 environment,
@@ -275,10 +286,17 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 workspace_id: workspace,
                 hygiene,
                 sort,
-                limit: Some(limit.clamp(1, 100)),
+                limit: Some(limit),
+                cursor,
                 ..KeyListQuery::default()
             };
-            let page = app.keys.list(&actor, &query).await?;
+            let mut page = app.keys.list(&actor, &query).await?;
+            while all && page.next_cursor.is_some() {
+                query.cursor = page.next_cursor.take();
+                let next = app.keys.list(&actor, &query).await?;
+                page.data.extend(next.data);
+                page.next_cursor = next.next_cursor;
+            }
             if json {
                 return output::json(&page);
             }
@@ -289,20 +307,32 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                     vec![
                         k.id.clone(),
                         k.name.clone(),
+                        k.workspace_id.clone(),
                         k.status.to_string(),
                         k.environment.clone(),
                         k.key_type.clone(),
                         k.masked_secret.clone(),
                         opt(&k.last_used_at),
+                        k.expires_at.clone().unwrap_or_else(|| "never".into()),
                     ]
                 })
                 .collect();
             output::table(
-                &["id", "name", "status", "environment", "type", "secret", "last used"],
+                &[
+                    "id",
+                    "name",
+                    "workspace",
+                    "status",
+                    "environment",
+                    "type",
+                    "secret",
+                    "last used",
+                    "expires",
+                ],
                 &rows,
             );
-            if page.next_cursor.is_some() {
-                println!("(more keys: narrow the search or raise --limit)");
+            if let Some(next) = &page.next_cursor {
+                println!("(more keys: add --cursor {next} for the next page, or --all)");
             }
             Ok(())
         }

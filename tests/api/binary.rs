@@ -420,3 +420,51 @@ fn serve_listens_on_a_host_name() {
     let addr = addr.expect("the server reports its address");
     assert!(addr.starts_with("127.0.0.1:") || addr.starts_with("[::1]:"), "{addr}");
 }
+
+#[test]
+fn lists_page_with_a_cursor_or_all_and_refuse_limits_out_of_range() {
+    let dir = migrated_dir();
+    let d = dir.path();
+    for name in ["one", "two", "three"] {
+        run_json(d, &["keys", "create", "--name", name, "--json"]);
+    }
+    let first = run_json(d, &["keys", "list", "--limit", "2", "--json"]);
+    assert_eq!(first["data"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let rest = run_json(d, &["keys", "list", "--limit", "2", "--cursor", cursor, "--json"]);
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let names = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut paged = [names(&first), names(&rest)].concat();
+    paged.sort();
+    assert_eq!(paged, ["one", "three", "two"], "each key once across the pages");
+    let all = run_json(d, &["keys", "list", "--limit", "1", "--all", "--json"]);
+    let mut every = names(&all);
+    every.sort();
+    assert_eq!(every, paged);
+    let (ok, out, _) = run_text(d, &["keys", "list", "--limit", "2"]);
+    assert!(ok && out.contains(&format!("--cursor {cursor}")), "the hint pages: {out}");
+    assert!(
+        out.lines().next().is_some_and(|h| h.contains("WORKSPACE") && h.contains("EXPIRES")),
+        "{out}"
+    );
+    for limit in ["0", "101"] {
+        let (ok, _, err) = run_text(d, &["keys", "list", "--limit", limit]);
+        assert!(
+            !ok && err.contains(&format!("--limit {limit}: must be between 1 and 100")),
+            "{err}"
+        );
+    }
+    let (ok, _, err) = run_text(d, &["audit", "--limit", "500"]);
+    assert!(!ok && err.contains("--limit 500: must be between 1 and 100"), "{err}");
+    let (ok, out, _) = run_text(d, &["audit", "--limit", "2"]);
+    assert!(ok && out.contains("--cursor "), "{out}");
+    let events = run_json(d, &["audit", "--all", "--limit", "1", "--json"]);
+    assert!(events["data"].as_array().unwrap().len() >= 3, "{events}");
+}
