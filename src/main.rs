@@ -2,20 +2,19 @@
 
 use std::io::IsTerminal;
 
-use clap::Parser;
-use keymint::cli::{self, Cli, LogFormat};
+use keymint::cli::{self, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Logs go to stderr so that stdout carries only command output (e.g. --json).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    match cli.settings.log_format {
+    match cli.shared.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }

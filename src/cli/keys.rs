@@ -28,8 +28,9 @@ pub enum KeysCommand {
         /// An allowed CIDR (repeatable).
         #[arg(long = "cidr")]
         cidrs: Vec<String>,
-        /// An allowed audience (repeatable; the first is the default).
-        #[arg(long = "allowed-audience")]
+        /// An audience the key's tokens may carry (repeatable; the first is the
+        /// default), e.g. --audience https://api.example.com.
+        #[arg(long = "audience", alias = "allowed-audience")]
         audiences: Vec<String>,
         /// Expiry as RFC 3339.
         #[arg(long)]
@@ -102,8 +103,8 @@ pub enum KeysCommand {
         /// Replace the allowed CIDRs (repeatable).
         #[arg(long = "cidr")]
         cidrs: Option<Vec<String>>,
-        /// Replace the audiences (repeatable).
-        #[arg(long = "allowed-audience")]
+        /// Replace the audiences (repeatable), e.g. --audience https://api.example.com.
+        #[arg(long = "audience", alias = "allowed-audience")]
         audiences: Option<Vec<String>>,
         /// New expiry as RFC 3339.
         #[arg(long, conflicts_with_all = ["expires_in", "no_expiry"])]

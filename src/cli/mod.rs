@@ -11,26 +11,75 @@ mod signing_keys;
 mod usage;
 mod workspaces;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::Config;
-pub use settings::{LogFormat, Settings};
+pub use settings::{LogFormat, Server, Settings, Shared};
 
 /// keymint: an OAuth 2.0 authorization server that turns API keys into short-lived JWTs.
 #[derive(Debug, Parser)]
 #[command(name = "keymint", version, about, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
-    pub settings: Settings,
+    pub shared: Shared,
+
+    /// For `keymint` alone, which serves.
+    #[command(flatten)]
+    pub server: Server,
 
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
+/// `keymint serve`'s options: the server settings.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub server: Server,
+}
+
+impl Cli {
+    /// The settings of this run: `serve`'s server settings when it was named.
+    pub fn settings(&self) -> Settings {
+        let server = match &self.command {
+            Some(Command::Serve(args)) => args.server.clone(),
+            _ => self.server.clone(),
+        };
+        Settings { shared: self.shared.clone(), server }
+    }
+}
+
+/// Parses the command line like [`Cli::parse`], and refuses a server setting given
+/// to an admin command on the command line (`keymint --audience X keys create` would
+/// otherwise be accepted and mean nothing).
+pub fn parse() -> Cli {
+    let matches = Cli::command().get_matches();
+    if let Some((name, _)) = matches.subcommand() {
+        if name != "serve" {
+            let given = settings::SERVER_FLAGS.iter().find(|id| {
+                matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+            });
+            if let Some(id) = given {
+                let flag = id.replace('_', "-");
+                Cli::command()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        format!(
+                            "--{flag} is a server setting, for `keymint serve`; \
+                             `keymint {name}` does not take it"
+                        ),
+                    )
+                    .exit();
+            }
+        }
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (the default).
-    Serve,
+    Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Create a platform-admin key and print its credentials once.
@@ -52,20 +101,20 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = cli.settings.into_config();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve::run(config).await,
-        Command::Migrate => {
+    let config = cli.settings().into_config();
+    match cli.command {
+        None | Some(Command::Serve(_)) => serve::run(config).await,
+        Some(Command::Migrate) => {
             crate::store::open(&config.database_url).await?;
             eprintln!("migrations applied to {}", crate::store::redact_url(&config.database_url));
             Ok(())
         }
-        Command::Bootstrap(args) => bootstrap::run(config, args).await,
-        Command::Keys(cmd) => keys::run(config, cmd).await,
-        Command::Workspaces(cmd) => workspaces::run(config, cmd).await,
-        Command::Audit(args) => audit::run(config, args).await,
-        Command::Usage(args) => usage::run(config, args).await,
-        Command::SigningKeys(cmd) => signing_keys::run(config, cmd).await,
+        Some(Command::Bootstrap(args)) => bootstrap::run(config, args).await,
+        Some(Command::Keys(cmd)) => keys::run(config, cmd).await,
+        Some(Command::Workspaces(cmd)) => workspaces::run(config, cmd).await,
+        Some(Command::Audit(args)) => audit::run(config, args).await,
+        Some(Command::Usage(args)) => usage::run(config, args).await,
+        Some(Command::SigningKeys(cmd)) => signing_keys::run(config, cmd).await,
     }
 }
 

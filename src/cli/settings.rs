@@ -12,15 +12,12 @@ use crate::apikeys::hashing::HashPolicy;
 use crate::config::Config;
 use crate::signing::Algorithm;
 
-/// Settings shared by `serve` and every admin command.
+/// Settings every command reads: where the database and the master key are, and
+/// how secrets and signing keys are made (an admin command creating a key must
+/// store it as the server would).
 #[derive(Clone, Args)]
-pub struct Settings {
-    /// Address to listen on: `host:port`, the host an IP address or a name
-    /// (`localhost:8080`, `[::1]:8080`, `0.0.0.0:8080`).
-    #[arg(long, env = "KEYMINT_LISTEN", default_value = "127.0.0.1:8080",
-          value_parser = listen_address, global = true)]
-    pub listen: SocketAddr,
-
+#[command(next_help_heading = "Shared settings (every command)")]
+pub struct Shared {
     /// Database URL: `sqlite:<file>` (created if missing) or `postgres://user@host/db`.
     #[arg(
         long,
@@ -30,15 +27,6 @@ pub struct Settings {
     )]
     pub database_url: String,
 
-    /// The issuer URL (`iss`), as clients reach this server. Default `http://<listen>`.
-    #[arg(long, env = "KEYMINT_ISSUER", global = true)]
-    pub issuer: Option<String>,
-
-    /// The default `aud` of tokens, when neither the request nor the key names one.
-    /// Default: the issuer URL.
-    #[arg(long, env = "KEYMINT_AUDIENCE", global = true)]
-    pub audience: Option<String>,
-
     /// File holding the master key (base64 of 32 bytes); created on first start.
     #[arg(long, env = "KEYMINT_MASTER_KEY_FILE", default_value = "keys/master.key", global = true)]
     pub master_key_file: PathBuf,
@@ -46,15 +34,6 @@ pub struct Settings {
     /// The master key itself (base64 of 32 bytes); overrides the file.
     #[arg(long, env = "KEYMINT_MASTER_KEY", hide_env_values = true, global = true)]
     pub master_key: Option<String>,
-
-    /// Access token lifetime in seconds (60 to 86400).
-    #[arg(long, env = "KEYMINT_TOKEN_TTL", default_value_t = 600,
-          value_parser = clap::value_parser!(u32).range(60..=86_400), global = true)]
-    pub token_ttl: u32,
-
-    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed (comma-separated CIDRs).
-    #[arg(long, env = "KEYMINT_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
-    pub trusted_proxies: Vec<IpNet>,
 
     /// Signing algorithm for new signing keys.
     #[arg(long, env = "KEYMINT_SIGNING_ALG", value_parser = named(Algorithm::ALL, Algorithm::name),
@@ -72,55 +51,108 @@ pub struct Settings {
     )]
     pub secret_hashing: HashPolicy,
 
-    /// Concurrent argon2id verifications (default: half the CPUs, at least one).
-    #[arg(long, env = "KEYMINT_ARGON2_WORKERS", global = true)]
-    pub argon2_workers: Option<usize>,
-
-    /// Failed client authentications allowed per key id in each window; then 429.
-    #[arg(long, env = "KEYMINT_AUTH_FAILURES_PER_KEY", default_value_t = 20, global = true)]
-    pub auth_failures_per_key: u32,
-
-    /// Failed client authentications allowed per client address in each window; then 429.
-    #[arg(long, env = "KEYMINT_AUTH_FAILURES_PER_IP", default_value_t = 100, global = true)]
-    pub auth_failures_per_ip: u32,
-
-    /// Length of the failed-authentication window, in seconds.
-    #[arg(long, env = "KEYMINT_AUTH_FAILURE_WINDOW", default_value_t = 60,
-          value_parser = clap::value_parser!(u32).range(1..=86_400), global = true)]
-    pub auth_failure_window: u32,
-
     /// How long a signing key signs before the next one takes over, in seconds
     /// (default 30 days). The next key is published one JWKS max-age before.
     #[arg(long, env = "KEYMINT_SIGNING_KEY_ROTATION", default_value_t = 30 * 86_400,
           value_parser = clap::value_parser!(u32).range(3600..), global = true)]
     pub signing_key_rotation: u32,
 
+    /// Log format: `text` or `json`. Levels come from `RUST_LOG` (default `info`).
+    #[arg(long, env = "KEYMINT_LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: LogFormat,
+}
+
+/// Settings of the running server, given to `keymint serve` (or to `keymint` alone,
+/// which serves). Admin commands do not take them.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Server settings")]
+pub struct Server {
+    /// Address to listen on: `host:port`, the host an IP address or a name
+    /// (`localhost:8080`, `[::1]:8080`, `0.0.0.0:8080`).
+    #[arg(long, env = "KEYMINT_LISTEN", default_value = "127.0.0.1:8080",
+          value_parser = listen_address)]
+    pub listen: SocketAddr,
+
+    /// The issuer URL (`iss`), as clients reach this server. Default `http://<listen>`.
+    #[arg(long, env = "KEYMINT_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// The default `aud` of tokens, when neither the request nor the key names one.
+    /// Default: the issuer URL.
+    #[arg(long, env = "KEYMINT_AUDIENCE")]
+    pub audience: Option<String>,
+
+    /// Access token lifetime in seconds (60 to 86400).
+    #[arg(long, env = "KEYMINT_TOKEN_TTL", default_value_t = 600,
+          value_parser = clap::value_parser!(u32).range(60..=86_400))]
+    pub token_ttl: u32,
+
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed (comma-separated CIDRs).
+    #[arg(long, env = "KEYMINT_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Concurrent argon2id verifications (default: half the CPUs, at least one).
+    #[arg(long, env = "KEYMINT_ARGON2_WORKERS")]
+    pub argon2_workers: Option<usize>,
+
+    /// Failed client authentications allowed per key id in each window; then 429.
+    #[arg(long, env = "KEYMINT_AUTH_FAILURES_PER_KEY", default_value_t = 20)]
+    pub auth_failures_per_key: u32,
+
+    /// Failed client authentications allowed per client address in each window; then 429.
+    #[arg(long, env = "KEYMINT_AUTH_FAILURES_PER_IP", default_value_t = 100)]
+    pub auth_failures_per_ip: u32,
+
+    /// Length of the failed-authentication window, in seconds.
+    #[arg(long, env = "KEYMINT_AUTH_FAILURE_WINDOW", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub auth_failure_window: u32,
+
     /// Seconds a request with a body may take (reading it included) before it is
     /// answered 408.
     #[arg(long, env = "KEYMINT_REQUEST_TIMEOUT", default_value_t = 10,
-          value_parser = clap::value_parser!(u32).range(1..=300), global = true)]
+          value_parser = clap::value_parser!(u32).range(1..=300))]
     pub request_timeout: u32,
 
     /// Seconds between writes of usage counters and last-use times (also written at
     /// shutdown and before every usage read).
     #[arg(long, env = "KEYMINT_USAGE_FLUSH_INTERVAL", default_value_t = 10,
-          value_parser = clap::value_parser!(u32).range(1..=3600), global = true)]
+          value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub usage_flush_interval: u32,
 
     /// `Cache-Control: max-age` of the JWKS, in seconds.
-    #[arg(long, env = "KEYMINT_JWKS_MAX_AGE", default_value_t = 300, global = true)]
+    #[arg(long, env = "KEYMINT_JWKS_MAX_AGE", default_value_t = 300)]
     pub jwks_max_age: u32,
-
-    /// Log format: `text` or `json`. Levels come from `RUST_LOG` (default `info`).
-    #[arg(long, env = "KEYMINT_LOG_FORMAT", default_value = "text", global = true)]
-    pub log_format: LogFormat,
 }
+
+/// The ids of [`Server`]'s flags, to tell an admin command given one of them.
+pub const SERVER_FLAGS: [&str; 12] = [
+    "listen",
+    "issuer",
+    "audience",
+    "token_ttl",
+    "trusted_proxies",
+    "argon2_workers",
+    "auth_failures_per_key",
+    "auth_failures_per_ip",
+    "auth_failure_window",
+    "request_timeout",
+    "usage_flush_interval",
+    "jwks_max_age",
+];
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// The settings of one run: the shared ones and the server's.
+#[derive(Clone)]
+pub struct Settings {
+    pub shared: Shared,
+    pub server: Server,
 }
 
 impl Settings {
@@ -132,26 +164,42 @@ impl Settings {
 
     /// The settings the service runs with, consuming the flags.
     pub fn into_config(self) -> Config {
+        let Settings { shared, server } = self;
         Config {
-            listen: self.listen,
-            database_url: self.database_url,
-            issuer: self.issuer,
-            audience: self.audience,
-            master_key_file: self.master_key_file,
-            master_key: self.master_key,
-            token_ttl: self.token_ttl,
-            trusted_proxies: self.trusted_proxies,
-            signing_alg: self.signing_alg,
-            secret_hashing: self.secret_hashing,
-            argon2_workers: self.argon2_workers,
-            auth_failures_per_key: self.auth_failures_per_key,
-            auth_failures_per_ip: self.auth_failures_per_ip,
-            auth_failure_window: self.auth_failure_window,
-            signing_key_rotation: self.signing_key_rotation,
-            request_timeout: self.request_timeout,
-            usage_flush_interval: self.usage_flush_interval,
-            jwks_max_age: self.jwks_max_age,
+            listen: server.listen,
+            database_url: shared.database_url,
+            issuer: server.issuer,
+            audience: server.audience,
+            master_key_file: shared.master_key_file,
+            master_key: shared.master_key,
+            token_ttl: server.token_ttl,
+            trusted_proxies: server.trusted_proxies,
+            signing_alg: shared.signing_alg,
+            secret_hashing: shared.secret_hashing,
+            argon2_workers: server.argon2_workers,
+            auth_failures_per_key: server.auth_failures_per_key,
+            auth_failures_per_ip: server.auth_failures_per_ip,
+            auth_failure_window: server.auth_failure_window,
+            signing_key_rotation: shared.signing_key_rotation,
+            request_timeout: server.request_timeout,
+            usage_flush_interval: server.usage_flush_interval,
+            jwks_max_age: server.jwks_max_age,
         }
+    }
+}
+
+/// Never prints the master key, nor a database password.
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("database_url", &crate::store::redact_url(&self.database_url))
+            .field("master_key_file", &self.master_key_file)
+            .field("master_key", &self.master_key.as_ref().map(|_| "<redacted>"))
+            .field("secret_hashing", &self.secret_hashing.name())
+            .field("signing_alg", &self.signing_alg.name())
+            .field("signing_key_rotation", &self.signing_key_rotation)
+            .field("log_format", &self.log_format)
+            .finish()
     }
 }
 

@@ -468,3 +468,23 @@ fn lists_page_with_a_cursor_or_all_and_refuse_limits_out_of_range() {
     let events = run_json(d, &["audit", "--all", "--limit", "1", "--json"]);
     assert!(events["data"].as_array().unwrap().len() >= 3, "{events}");
 }
+
+#[test]
+fn key_commands_take_key_flags_only_and_server_settings_stay_with_serve() {
+    let dir = migrated_dir();
+    let d = dir.path();
+    let key = run_json(
+        d,
+        &["keys", "create", "--name", "api", "--audience", "https://api.example.com", "--json"],
+    );
+    assert_eq!(key["audiences"], serde_json::json!(["https://api.example.com"]), "the key's own");
+    let (ok, _, err) = run_text(d, &["--audience", "https://x.example", "keys", "list"]);
+    assert!(!ok && err.contains("--audience is a server setting"), "{err}");
+    let (ok, _, err) = run_text(d, &["keys", "list", "--listen", "127.0.0.1:1"]);
+    assert!(!ok && err.contains("unexpected argument '--listen'"), "{err}");
+    let (ok, help, _) = run_text(d, &["keys", "create", "--help"]);
+    assert!(ok && !help.contains("--listen") && !help.contains("--token-ttl"), "{help}");
+    assert!(help.contains("--database-url"), "the shared settings stay: {help}");
+    let (ok, help, _) = run_text(d, &["serve", "--help"]);
+    assert!(ok && help.contains("--listen") && help.contains("Server settings"), "{help}");
+}

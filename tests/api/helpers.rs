@@ -241,7 +241,7 @@ async fn start(
     args.extend(extra_args.iter().cloned());
     let cli = Cli::try_parse_from(&args).expect("valid test arguments");
     let clock = ManualClock::new();
-    let app = App::open(cli.settings.into_config(), clock.clone()).await.expect("app opens");
+    let app = App::open(cli.settings().into_config(), clock.clone()).await.expect("app opens");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(keymint::http::serve_until(app.clone(), listener, async {
         let _ = rx.await;

@@ -35,7 +35,7 @@ async fn a_wrong_master_key_is_refused_at_start_and_changes_nothing(backend: Bac
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
     ])
     .unwrap()
-    .settings
+    .settings()
     .into_config();
     let err = keymint::app::App::open(config, std::sync::Arc::new(keymint::clock::SystemClock))
         .await
