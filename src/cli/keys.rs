@@ -98,14 +98,23 @@ pub enum KeysCommand {
         #[arg(long)]
         description: Option<String>,
         /// Replace the scopes (repeatable).
-        #[arg(long = "scope")]
+        #[arg(long = "scope", conflicts_with = "no_scopes")]
         scopes: Option<Vec<String>>,
+        /// Remove every scope.
+        #[arg(long)]
+        no_scopes: bool,
         /// Replace the allowed CIDRs (repeatable).
-        #[arg(long = "cidr")]
+        #[arg(long = "cidr", conflicts_with = "no_cidrs")]
         cidrs: Option<Vec<String>>,
+        /// Remove every allowed range: the key works from any address.
+        #[arg(long)]
+        no_cidrs: bool,
         /// Replace the audiences (repeatable), e.g. --audience https://api.example.com.
-        #[arg(long = "audience", alias = "allowed-audience")]
+        #[arg(long = "audience", alias = "allowed-audience", conflicts_with = "no_audiences")]
         audiences: Option<Vec<String>>,
+        /// Remove every audience: tokens get the server's default audience.
+        #[arg(long)]
+        no_audiences: bool,
         /// New expiry as RFC 3339.
         #[arg(long, conflicts_with_all = ["expires_in", "no_expiry"])]
         expires_at: Option<String>,
@@ -196,26 +205,44 @@ fn print_revealed(
     }
 }
 
-fn print_key(key: &KeyView) {
-    let rows = [
+/// Every field of a key, named as the API names it, for `keys show`.
+fn key_rows(key: &KeyView) -> Vec<(&'static str, String)> {
+    let list = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(", ") };
+    vec![
         ("id", key.id.clone()),
-        ("workspace", key.workspace_id.clone()),
+        ("workspace_id", key.workspace_id.clone()),
         ("name", key.name.clone()),
+        (
+            "description",
+            if key.description.is_empty() { "-".into() } else { key.description.clone() },
+        ),
         ("status", key.status.to_string()),
         ("environment", key.environment.clone()),
         ("type", key.key_type.clone()),
-        ("scopes", key.scopes.join(" ")),
-        ("allowed_cidrs", key.allowed_cidrs.join(", ")),
-        ("audiences", key.audiences.join(", ")),
-        ("secret", key.masked_secret.clone()),
+        ("scopes", list(&key.scopes)),
+        ("allowed_cidrs", list(&key.allowed_cidrs)),
+        ("audiences", list(&key.audiences)),
+        ("masked_secret", key.masked_secret.clone()),
+        ("imported", key.imported.to_string()),
         ("expires_at", opt(&key.expires_at)),
-        ("created", format!("{} by {}", key.created_at, opt(&key.created_by))),
-        ("last_used", format!("{} from {}", opt(&key.last_used_at), opt(&key.last_used_ip))),
+        ("created_at", key.created_at.clone()),
+        ("created_by", opt(&key.created_by)),
+        ("updated_at", key.updated_at.clone()),
+        ("last_used_at", opt(&key.last_used_at)),
+        ("last_used_ip", opt(&key.last_used_ip)),
         ("rotated_at", opt(&key.rotated_at)),
+        ("previous_secret_expires_at", opt(&key.previous_secret_expires_at)),
+        ("previous_secret_use_count", key.previous_secret_use_count.to_string()),
+        ("previous_secret_last_used_at", opt(&key.previous_secret_last_used_at)),
+        ("previous_secret_last_used_ip", opt(&key.previous_secret_last_used_ip)),
         ("revoked_at", opt(&key.revoked_at)),
-    ];
-    for (name, value) in rows {
-        println!("{name:<14}{value}");
+        ("revoked_by", opt(&key.revoked_by)),
+    ]
+}
+
+fn print_key(key: &KeyView) {
+    for (name, value) in key_rows(key) {
+        println!("{name:<30}{value}");
     }
 }
 
@@ -368,20 +395,31 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             name,
             description,
             scopes,
+            no_scopes,
             cidrs,
+            no_cidrs,
             audiences,
+            no_audiences,
             expires_at,
             expires_in,
             no_expiry,
             dry_run,
             json,
         } => {
+            // `--no-X` clears a list, as an empty list does in the API.
+            let cleared = |flag: bool, given: Option<Vec<String>>| {
+                if flag {
+                    Some(vec![])
+                } else {
+                    given
+                }
+            };
             let update = KeyUpdate {
                 name,
                 description,
-                scopes,
-                allowed_cidrs: cidrs,
-                audiences,
+                scopes: cleared(no_scopes, scopes),
+                allowed_cidrs: cleared(no_cidrs, cidrs),
+                audiences: cleared(no_audiences, audiences),
                 expires_at: if no_expiry { Some(None) } else { expires_at.map(Some) },
                 expires_in,
             };
@@ -437,5 +475,20 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             super::usage::buckets(&usage.data);
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_show_prints_every_field_the_api_has() {
+        let record = crate::oauth::tests::key(&["read:a"], &[], None);
+        let view = super::KeyView::new(&record, 0);
+        let json = serde_json::to_value(&view).unwrap();
+        let mut api: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut shown: Vec<&str> = super::key_rows(&view).into_iter().map(|(n, _)| n).collect();
+        api.sort_unstable();
+        shown.sort_unstable();
+        assert_eq!(shown, api);
     }
 }

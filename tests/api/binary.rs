@@ -488,3 +488,44 @@ fn key_commands_take_key_flags_only_and_server_settings_stay_with_serve() {
     let (ok, help, _) = run_text(d, &["serve", "--help"]);
     assert!(ok && help.contains("--listen") && help.contains("Server settings"), "{help}");
 }
+
+#[test]
+fn every_list_the_api_sets_the_cli_clears_and_show_prints_every_field() {
+    let dir = migrated_dir();
+    let d = dir.path();
+    let key = run_json(
+        d,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "full",
+            "--description",
+            "the whole key",
+            "--scope",
+            "read:a",
+            "--cidr",
+            "10.0.0.0/8",
+            "--audience",
+            "https://api.example.com",
+            "--json",
+        ],
+    );
+    let id = key["id"].as_str().unwrap();
+    let cleared = run_json(
+        d,
+        &["keys", "update", id, "--no-scopes", "--no-cidrs", "--no-audiences", "--json"],
+    );
+    for list in ["scopes", "allowed_cidrs", "audiences"] {
+        assert_eq!(cleared[list], serde_json::json!([]), "{list} cleared");
+    }
+    let (ok, _, err) = run_text(d, &["keys", "update", id, "--no-cidrs", "--cidr", "10.0.0.0/8"]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+    let (ok, out, _) = run_text(d, &["keys", "show", id]);
+    assert!(ok, "{out}");
+    for field in
+        ["description", "the whole key", "updated_at", "previous_secret_expires_at", "imported"]
+    {
+        assert!(out.contains(field), "{field} in: {out}");
+    }
+}
