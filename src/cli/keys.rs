@@ -84,9 +84,14 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke a key, permanently.
+    /// Revoke a key, permanently; asks you to type its name unless --yes is given.
+    ///
+    /// Example: keymint keys revoke PcyU0ZyJPo3Qxpd1 --yes
     Revoke {
         id: String,
+        /// Do not ask for confirmation (for scripts).
+        #[arg(long)]
+        yes: bool,
         #[arg(long)]
         json: bool,
     },
@@ -157,8 +162,18 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Delete a key (the audit log keeps the event).
-    Delete { id: String },
+    /// Delete a key (the audit log keeps the event); asks you to type its name
+    /// unless --yes is given.
+    ///
+    /// Example: keymint keys delete PcyU0ZyJPo3Qxpd1 --yes
+    Delete {
+        id: String,
+        /// Do not ask for confirmation (for scripts).
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// How many active keys each hygiene check finds (list them with
     /// `keys list --hygiene CHECK`).
     Hygiene {
@@ -373,21 +388,47 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 Ok(())
             }
         }
-        KeysCommand::Revoke { id, json } => {
+        KeysCommand::Revoke { id, yes, json } => {
+            let key = app.keys.get(&actor, &id).await?;
+            if key.status == crate::store::KeyStatus::Revoked {
+                return done(&key, json, "no change:");
+            }
+            if !yes {
+                let warning = format!(
+                    "This revokes key {} ({}) for good: it and its tokens stop working at once.",
+                    key.id, key.name
+                );
+                output::confirm_by_typing(&warning, "key name", &key.name)?;
+            }
             done(&app.keys.revoke(&actor, &id).await?, json, "revoked")
         }
         KeysCommand::EndGrace { id, json } => {
             done(&app.keys.end_grace(&actor, &id).await?, json, "ended the grace period of")
         }
         KeysCommand::Deactivate { id, json } => {
-            done(&app.keys.set_active(&actor, &id, false).await?, json, "deactivated")
+            let before = app.keys.get(&actor, &id).await?.status;
+            let key = app.keys.set_active(&actor, &id, false).await?;
+            done(&key, json, if before == key.status { "no change:" } else { "deactivated" })
         }
         KeysCommand::Activate { id, json } => {
-            done(&app.keys.set_active(&actor, &id, true).await?, json, "activated")
+            let before = app.keys.get(&actor, &id).await?.status;
+            let key = app.keys.set_active(&actor, &id, true).await?;
+            done(&key, json, if before == key.status { "no change:" } else { "activated" })
         }
-        KeysCommand::Delete { id } => {
+        KeysCommand::Delete { id, yes, json } => {
+            let key = app.keys.get(&actor, &id).await?;
+            if !yes {
+                let warning = format!(
+                    "This deletes key {} ({}); it stops working at once.",
+                    key.id, key.name
+                );
+                output::confirm_by_typing(&warning, "key name", &key.name)?;
+            }
             app.keys.delete(&actor, &id).await?;
-            println!("deleted {id}");
+            if json {
+                return output::json(&serde_json::json!({"id": key.id, "deleted": true}));
+            }
+            println!("deleted {} ({})", key.id, key.name);
             Ok(())
         }
         KeysCommand::Update {
@@ -431,7 +472,12 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             if json {
                 return output::json(&edited.to_json(dry_run));
             }
-            let verb = if dry_run { "would update (nothing saved)" } else { "updated" };
+            let unchanged = edited.changes.as_object().is_none_or(|c| c.is_empty());
+            let verb = match (dry_run, unchanged) {
+                (_, true) => "no change to",
+                (true, false) => "would update (nothing saved)",
+                (false, false) => "updated",
+            };
             println!("{verb} {} ({})", edited.key.id, edited.key.name);
             for (field, change) in edited.changes.as_object().into_iter().flatten() {
                 println!("  {field}: {} -> {}", change["from"], change["to"]);

@@ -31,3 +31,16 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
 pub fn opt(value: &Option<String>) -> String {
     value.clone().unwrap_or_else(|| "-".into())
 }
+
+/// Asks the person at the terminal to type `expected` (a name) before a destructive
+/// command goes on; `warning` says what will happen. Refuses when the answer
+/// differs, and says how scripts skip the question.
+pub fn confirm_by_typing(warning: &str, what: &str, expected: &str) -> anyhow::Result<()> {
+    eprint!("{warning}\nType the {what} to confirm: ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim() != expected {
+        anyhow::bail!("not confirmed; nothing was changed (pass --yes to skip this question)");
+    }
+    Ok(())
+}

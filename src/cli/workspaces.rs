@@ -197,18 +197,12 @@ pub async fn run(config: Config, cmd: WorkspacesCommand) -> anyhow::Result<()> {
         WorkspacesCommand::Delete { id, force, yes } => {
             if force && !yes {
                 let ws = app.workspaces.get(&actor, &id).await?;
-                eprint!(
+                let warning = format!(
                     "This deletes workspace {} ({}) and every key in it; they stop working at \
-                     once.\nType the workspace name to confirm: ",
+                     once.",
                     ws.id, ws.name
                 );
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer)?;
-                if answer.trim() != ws.name {
-                    anyhow::bail!(
-                        "not confirmed; nothing was deleted (pass --yes to skip this question)"
-                    );
-                }
+                output::confirm_by_typing(&warning, "workspace name", &ws.name)?;
             }
             app.workspaces.delete(&actor, &id, force).await?;
             println!("deleted workspace {id}");

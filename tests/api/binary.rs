@@ -209,12 +209,19 @@ fn the_cli_manages_the_whole_key_lifecycle_and_is_audited_as_cli() {
         &["usage", "--since", "2026-01-08T00:00:00Z", "--until", "2026-01-01T00:00:00Z"],
     );
     assert!(!ok && err.contains("--since: must be before --until"), "{err}");
-    assert_eq!(run_json(d, &["keys", "revoke", &id, "--json"])["status"], "revoked");
+    let (ok, _, err) = run_answering(d, &["keys", "revoke", &id], "not-its-name\n");
+    assert!(!ok && err.contains("not confirmed; nothing was changed"), "{err}");
+    assert_eq!(run_json(d, &["keys", "revoke", &id, "--yes", "--json"])["status"], "revoked");
+    let (ok, out, _) = run_text(d, &["keys", "revoke", &id]);
+    assert!(ok && out.starts_with("no change:"), "a second revoke changes nothing: {out}");
 
     let (ok, _, err) = run_text(d, &["keys", "activate", &id]);
     assert!(!ok && err.contains("revoked"), "an illegal transition fails with the reason: {err}");
 
-    let (ok, out, _) = run_text(d, &["keys", "delete", &id]);
+    let (ok, _, err) = run_text(d, &["keys", "delete", &id]);
+    assert!(!ok && err.contains("Type the key name"), "asks first: {err}");
+    let name = run_json(d, &["keys", "show", &id, "--json"])["name"].as_str().unwrap().to_string();
+    let (ok, out, _) = run_answering(d, &["keys", "delete", &id], &format!("{name}\n"));
     assert!(ok && out.contains("deleted"));
     let (ok, _, err) = run_text(d, &["workspaces", "delete", ws_id]);
     assert!(ok, "{err}");
@@ -528,4 +535,22 @@ fn every_list_the_api_sets_the_cli_clears_and_show_prints_every_field() {
     {
         assert!(out.contains(field), "{field} in: {out}");
     }
+}
+
+#[test]
+fn commands_that_change_nothing_say_so() {
+    let dir = migrated_dir();
+    let d = dir.path();
+    let id = run_json(d, &["keys", "create", "--name", "steady", "--json"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ok, out, _) = run_text(d, &["keys", "update", &id]);
+    assert!(ok && out.starts_with("no change to"), "{out}");
+    let (ok, out, _) = run_text(d, &["keys", "deactivate", &id]);
+    assert!(ok && out.starts_with("deactivated"), "{out}");
+    let (ok, out, _) = run_text(d, &["keys", "deactivate", &id]);
+    assert!(ok && out.starts_with("no change:"), "{out}");
+    let deleted = run_json(d, &["keys", "delete", &id, "--yes", "--json"]);
+    assert_eq!(deleted, serde_json::json!({"id": id, "deleted": true}));
 }
