@@ -33,6 +33,10 @@ pub struct Config {
     /// The master key itself (base64 of 32 bytes); overrides the file.
     pub master_key: Option<String>,
 
+    /// Where `master_key` was given (`--master-key` or `KEYMINT_MASTER_KEY`), so
+    /// messages name what the operator actually set.
+    pub master_key_origin: &'static str,
+
     /// Access token lifetime in seconds (60 to 86400).
     pub token_ttl: u32,
 
@@ -121,7 +125,7 @@ impl Config {
 
     pub fn master_key_source(&self) -> MasterKeySource {
         match &self.master_key {
-            Some(v) => MasterKeySource::Value(v.clone()),
+            Some(v) => MasterKeySource::Value { value: v.clone(), origin: self.master_key_origin },
             None => MasterKeySource::File(self.master_key_file.clone()),
         }
     }

@@ -73,7 +73,10 @@ pub fn parse() -> Cli {
             }
         }
     }
-    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.shared.master_key_from_flag =
+        matches.value_source("master_key") == Some(clap::parser::ValueSource::CommandLine);
+    cli
 }
 
 #[derive(Debug, Subcommand)]

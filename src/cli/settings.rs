@@ -35,6 +35,10 @@ pub struct Shared {
     #[arg(long, env = "KEYMINT_MASTER_KEY", hide_env_values = true, global = true)]
     pub master_key: Option<String>,
 
+    /// Whether `master_key` came from the command line (set by [`super::parse`]).
+    #[arg(skip)]
+    pub master_key_from_flag: bool,
+
     /// Signing algorithm for new signing keys.
     #[arg(long, env = "KEYMINT_SIGNING_ALG", value_parser = named(Algorithm::ALL, Algorithm::name),
           default_value = "ES256", global = true)]
@@ -172,6 +176,11 @@ impl Settings {
             audience: server.audience,
             master_key_file: shared.master_key_file,
             master_key: shared.master_key,
+            master_key_origin: if shared.master_key_from_flag {
+                "--master-key"
+            } else {
+                "KEYMINT_MASTER_KEY"
+            },
             token_ttl: server.token_ttl,
             trusted_proxies: server.trusted_proxies,
             signing_alg: shared.signing_alg,

@@ -61,7 +61,7 @@ pub enum SigningError {
     Damaged { kid: String, master: String },
     #[error(
         "the master key file {} does not exist, but the database holds signing keys sealed \
-         under master key {sealed_under}: restore that file or set KEYMINT_MASTER_KEY",
+         under master key {sealed_under}: restore that file, or give the master key with --master-key (KEYMINT_MASTER_KEY)",
         path.display()
     )]
     MissingMasterKeyFile { path: PathBuf, sealed_under: String },

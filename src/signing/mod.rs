@@ -22,8 +22,9 @@ use crate::store::{SigningKeyRecord, Store};
 /// Where the master key comes from.
 #[derive(Debug, Clone)]
 pub enum MasterKeySource {
-    /// The base64 value itself (from `KEYMINT_MASTER_KEY`).
-    Value(String),
+    /// The base64 value itself, and where it was given (`--master-key` or
+    /// `KEYMINT_MASTER_KEY`).
+    Value { value: String, origin: &'static str },
     /// A file, created on first start if the database holds no signing keys yet.
     File(std::path::PathBuf),
 }
@@ -35,8 +36,8 @@ pub async fn load_master_key(
 ) -> Result<MasterKey, SigningError> {
     let sealed = store.list_signing_keys().await?;
     let key = match source {
-        MasterKeySource::Value(v) => MasterKey::from_base64(v).map_err(|e| {
-            MasterKeyError::Invalid { origin: "KEYMINT_MASTER_KEY".into(), source: Box::new(e) }
+        MasterKeySource::Value { value, origin } => MasterKey::from_base64(value).map_err(|e| {
+            MasterKeyError::Invalid { origin: (*origin).into(), source: Box::new(e) }
         })?,
         MasterKeySource::File(path) if path.exists() => MasterKey::read_file(path)?,
         MasterKeySource::File(path) => {
@@ -87,7 +88,7 @@ pub(crate) fn check_master_key(
 /// Names a master key source without its value, for logs and messages.
 pub fn describe(source: &MasterKeySource) -> String {
     match source {
-        MasterKeySource::Value(_) => "KEYMINT_MASTER_KEY".into(),
+        MasterKeySource::Value { origin, .. } => (*origin).into(),
         MasterKeySource::File(p) => p.display().to_string(),
     }
 }

@@ -554,3 +554,19 @@ fn commands_that_change_nothing_say_so() {
     let deleted = run_json(d, &["keys", "delete", &id, "--yes", "--json"]);
     assert_eq!(deleted, serde_json::json!({"id": id, "deleted": true}));
 }
+
+#[test]
+fn a_bad_master_key_is_reported_where_it_was_given() {
+    let dir = migrated_dir();
+    let d = dir.path();
+    let short = "c2hvcnQ="; // 5 bytes
+    let (ok, _, err) = run_text(d, &["keys", "list", "--master-key", short]);
+    assert!(!ok && err.contains("invalid master key in --master-key"), "{err}");
+    assert!(!err.contains("KEYMINT_MASTER_KEY:"), "{err}");
+    let out = keymint(d).args(["keys", "list"]).env("KEYMINT_MASTER_KEY", short).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("invalid master key in KEYMINT_MASTER_KEY"),
+        "{err}"
+    );
+}
