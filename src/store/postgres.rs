@@ -21,10 +21,22 @@ const CHANNEL: &str = "keymint_changes";
 impl PostgresStore {
     /// Connects to `url` and applies `migrations/postgres`.
     pub(super) async fn open(url: &str, opening: super::Opening) -> anyhow::Result<Self> {
+        // One connection first: its error says what is wrong (refused, unknown
+        // database, password), where a pool would only time out.
+        let options: sqlx::postgres::PgConnectOptions = url.parse().map_err(|e| {
+            anyhow::anyhow!("invalid PostgreSQL URL {}: {e}", super::redact_url(url))
+        })?;
+        {
+            use sqlx::Connection;
+            match sqlx::PgConnection::connect_with(&options).await {
+                Ok(conn) => conn.close().await.ok(),
+                Err(e) => return Err(connect_error(url, &options, e)),
+            };
+        }
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
+            .connect_with(options)
             .await
             .with_context(|| {
                 format!("cannot connect to PostgreSQL at {}", super::redact_url(url))
@@ -44,6 +56,34 @@ impl PostgresStore {
             .context("applying PostgreSQL migrations")?;
         Ok(PostgresStore { pool, listener: tokio::sync::Mutex::new(None) })
     }
+}
+
+/// Why a connection to `url` failed, said once, with what to do.
+fn connect_error(
+    url: &str,
+    options: &sqlx::postgres::PgConnectOptions,
+    e: sqlx::Error,
+) -> anyhow::Error {
+    let at = super::redact_url(url);
+    let (host, port) = (options.get_host(), options.get_port());
+    let why = match &e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => format!(
+            "the connection to {host}:{port} was refused: is PostgreSQL running there, and \
+             is --database-url right?"
+        ),
+        sqlx::Error::Io(io) => format!("{host}:{port}: {io}"),
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("3D000") => format!(
+            "{}; create it (createdb {}) or check --database-url",
+            db.message(),
+            options.get_database().unwrap_or_default()
+        ),
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("28P01") => {
+            format!("{}; check the user and password in --database-url", db.message())
+        }
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
+    };
+    anyhow::anyhow!("cannot connect to PostgreSQL at {at}: {why}")
 }
 
 impl PostgresStore {

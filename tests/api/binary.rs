@@ -570,3 +570,33 @@ fn a_bad_master_key_is_reported_where_it_was_given() {
         "{err}"
     );
 }
+
+#[test]
+fn database_errors_say_what_failed_once_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let started = Instant::now();
+    let closed = "postgres://postgres@127.0.0.1:1/keymint";
+    let (ok, _, err) = run_text(d, &["keys", "list", "--database-url", closed]);
+    assert!(!ok && err.contains("the connection to 127.0.0.1:1 was refused"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(4), "no pool timeout: {:?}", started.elapsed());
+    let Ok(admin) = std::env::var("TEST_DATABASE_URL") else {
+        eprintln!("PostgreSQL part skipped: TEST_DATABASE_URL is not set");
+        return;
+    };
+    let base = admin.split('?').next().unwrap();
+    let missing = format!("{}/keymint_no_such_database", &base[..base.rfind('/').unwrap()]);
+    let (ok, _, err) = run_text(d, &["keys", "list", "--database-url", &missing]);
+    assert!(!ok && err.contains("createdb keymint_no_such_database"), "{err}");
+    assert_eq!(err.matches("does not exist").count(), 1, "said once: {err}");
+    // A migrated database opens without PostgreSQL's notices on the terminal.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let db = runtime.block_on(crate::helpers::TestDatabase::new(crate::helpers::Backend::Postgres));
+    for _ in 0..2 {
+        let (ok, _, err) = run_text(d, &["migrate", "--database-url", &db.url]);
+        assert!(ok && !err.contains("_sqlx_migrations"), "{err}");
+    }
+    let (ok, _, err) = run_text(d, &["keys", "list", "--database-url", &db.url]);
+    assert!(ok && !err.contains("INFO sqlx"), "{err}");
+    runtime.block_on(async move { drop(db) });
+}
