@@ -193,6 +193,25 @@ pub enum KeysCommand {
     },
 }
 
+impl KeysCommand {
+    /// The key id the command names, if any (for its errors).
+    pub fn id(&self) -> Option<&str> {
+        use KeysCommand::*;
+        match self {
+            Show { id, .. }
+            | Revoke { id, .. }
+            | Update { id, .. }
+            | Rotate { id, .. }
+            | EndGrace { id, .. }
+            | Deactivate { id, .. }
+            | Activate { id, .. }
+            | Delete { id, .. }
+            | Usage { id, .. } => Some(id),
+            Create { .. } | List { .. } | Hygiene { .. } => None,
+        }
+    }
+}
+
 /// Prints a key view as JSON or as a short confirmation.
 fn done(key: &KeyView, json: bool, verb: &str) -> anyhow::Result<()> {
     if json {

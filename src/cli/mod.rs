@@ -3,6 +3,7 @@
 
 mod audit;
 mod bootstrap;
+mod errors;
 mod keys;
 mod output;
 mod serve;
@@ -113,10 +114,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Bootstrap(args)) => bootstrap::run(config, args).await,
-        Some(Command::Keys(cmd)) => keys::run(config, cmd).await,
-        Some(Command::Workspaces(cmd)) => workspaces::run(config, cmd).await,
-        Some(Command::Audit(args)) => audit::run(config, args).await,
-        Some(Command::Usage(args)) => usage::run(config, args).await,
+        Some(Command::Keys(cmd)) => {
+            let id = cmd.id().map(str::to_string);
+            keys::run(config, cmd).await.map_err(|e| errors::in_flags(e, id.as_deref()))
+        }
+        Some(Command::Workspaces(cmd)) => {
+            let id = cmd.id().map(str::to_string);
+            workspaces::run(config, cmd).await.map_err(|e| errors::in_flags(e, id.as_deref()))
+        }
+        Some(Command::Audit(args)) => {
+            audit::run(config, args).await.map_err(|e| errors::in_flags(e, None))
+        }
+        Some(Command::Usage(args)) => {
+            usage::run(config, args).await.map_err(|e| errors::in_flags(e, None))
+        }
         Some(Command::SigningKeys(cmd)) => signing_keys::run(config, cmd).await,
     }
 }

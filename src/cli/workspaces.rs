@@ -86,6 +86,19 @@ pub enum WorkspacesCommand {
     },
 }
 
+impl WorkspacesCommand {
+    /// The workspace id the command names, if any (for its errors).
+    pub fn id(&self) -> Option<&str> {
+        use WorkspacesCommand::*;
+        match self {
+            Rename { id, .. } | Policy { id, .. } | Catalog { id, .. } | Delete { id, .. } => {
+                Some(id)
+            }
+            Create { .. } | List { .. } => None,
+        }
+    }
+}
+
 pub async fn run(config: Config, cmd: WorkspacesCommand) -> anyhow::Result<()> {
     let app = super::open(config).await?;
     let actor = Actor::cli();

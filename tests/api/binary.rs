@@ -600,3 +600,22 @@ fn database_errors_say_what_failed_once_and_what_to_do() {
     assert!(ok && !err.contains("INFO sqlx"), "{err}");
     runtime.block_on(async move { drop(db) });
 }
+
+#[test]
+fn cli_errors_speak_in_flags_and_name_the_value() {
+    let dir = migrated_dir();
+    let d = dir.path();
+    let (ok, _, err) = run_text(
+        d,
+        &["keys", "create", "--name", "n", "--cidr", "10.0.0.0/8", "--cidr", "10.0.0.300"],
+    );
+    assert!(!ok && err.contains("--cidr: ") && err.contains("10.0.0.300"), "{err}");
+    assert!(!err.contains("allowed_cidrs"), "{err}");
+    let (ok, _, err) = run_text(d, &["keys", "show", "AAAAAAAAAAAAAAAA"]);
+    assert!(!ok && err.contains("no key AAAAAAAAAAAAAAAA"), "{err}");
+    let ws = run_json(d, &["workspaces", "create", "held", "--json"]);
+    let ws_id = ws["id"].as_str().unwrap();
+    run_json(d, &["keys", "create", "--name", "k", "--workspace", ws_id, "--json"]);
+    let (ok, _, err) = run_text(d, &["workspaces", "delete", ws_id]);
+    assert!(!ok && err.contains("pass --force") && !err.contains("force=true"), "{err}");
+}
