@@ -37,6 +37,7 @@ pub struct Args {
     /// Every page, one after the other (at most 10 000 events).
     #[arg(long)]
     all: bool,
+    /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }

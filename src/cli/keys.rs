@@ -9,6 +9,9 @@ use crate::config::Config;
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create a key and print its secret once.
+    ///
+    /// Example: keymint keys create --name billing-sync --scope 'read:invoices/*'
+    /// --cidr 10.20.0.0/16 --expires-in 90d
     Create {
         /// Unique name within the workspace.
         #[arg(long)]
@@ -16,10 +19,14 @@ pub enum KeysCommand {
         /// Workspace id (default: the `default` workspace).
         #[arg(long)]
         workspace: Option<String>,
+        /// What the key is for, shown to admins.
         #[arg(long, default_value = "")]
         description: String,
+        /// Fixed after creation; `production` secrets start `km_live_`, others
+        /// `km_test_`.
         #[arg(long, default_value = "production")]
         environment: String,
+        /// Fixed after creation, e.g. access or gateway.
         #[arg(long = "type", default_value = "access")]
         key_type: String,
         /// A scope (repeatable), e.g. --scope 'read:agents/*'.
@@ -41,21 +48,27 @@ pub enum KeysCommand {
         /// Read a legacy secret to import from this environment variable.
         #[arg(long)]
         import_secret_env: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// List keys.
+    /// List keys, oldest first, a page at a time.
+    ///
+    /// Example: keymint keys list --hygiene never-used --sort=-created --all
     List {
         /// Case-insensitive name search.
-        #[arg(long)]
+        #[arg(long, visible_alias = "search")]
         q: Option<String>,
         /// active (default), inactive, expired, revoked or all.
         #[arg(long)]
         status: Option<String>,
+        /// Only keys of this environment (exact).
         #[arg(long)]
         environment: Option<String>,
+        /// Only keys of this type (exact).
         #[arg(long = "type")]
         key_type: Option<String>,
+        /// Only keys of this workspace (default: every workspace).
         #[arg(long)]
         workspace: Option<String>,
         /// Only keys failing a hygiene check: never-expires, never-used, unused-90d,
@@ -75,12 +88,14 @@ pub enum KeysCommand {
         /// Every page, one after the other.
         #[arg(long)]
         all: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show one key.
     Show {
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -92,14 +107,17 @@ pub enum KeysCommand {
         /// Do not ask for confirmation (for scripts).
         #[arg(long)]
         yes: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Edit a key: only the options given change.
     Update {
         id: String,
+        /// Rename the key (unique within its workspace).
         #[arg(long)]
         name: Option<String>,
+        /// Replace the description.
         #[arg(long)]
         description: Option<String>,
         /// Replace the scopes (repeatable).
@@ -132,6 +150,7 @@ pub enum KeysCommand {
         /// Show what would change and what it may break, saving nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -141,24 +160,28 @@ pub enum KeysCommand {
         /// Seconds the old secret keeps working (default 0: it stops at once).
         #[arg(long, default_value_t = 0)]
         grace_seconds: i64,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// End a rotation's grace period: the old secret stops working now.
     EndGrace {
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Stop a key until it is activated again.
     Deactivate {
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Reactivate a deactivated key.
     Activate {
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -171,6 +194,7 @@ pub enum KeysCommand {
         /// Do not ask for confirmation (for scripts).
         #[arg(long)]
         yes: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -180,6 +204,7 @@ pub enum KeysCommand {
         /// Only this workspace (default: every workspace).
         #[arg(long)]
         workspace: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -188,6 +213,7 @@ pub enum KeysCommand {
         id: String,
         #[command(flatten)]
         range: super::usage::RangeArgs,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -18,7 +18,8 @@ use crate::signing::Algorithm;
 #[derive(Clone, Args)]
 #[command(next_help_heading = "Shared settings (every command)")]
 pub struct Shared {
-    /// Database URL: `sqlite:<file>` (created if missing) or `postgres://user@host/db`.
+    /// Database URL: `sqlite:<file>` or `postgres://user@host/db` (only `serve`,
+    /// `migrate` and `bootstrap` create it).
     #[arg(
         long,
         env = "KEYMINT_DATABASE_URL",

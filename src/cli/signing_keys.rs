@@ -13,20 +13,25 @@ use crate::signing::MasterKey;
 pub enum SigningKeysCommand {
     /// List the published signing keys and their states.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Rotate: publish a next key that signs after one JWKS max-age (or at once with
     /// --emergency, which also drops the current key from the JWKS).
     Rotate {
+        /// The current key is compromised: the next key signs at once and the current
+        /// one leaves the JWKS (its tokens stop verifying).
         #[arg(long)]
         emergency: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Re-seal every private key under a new master key (created if the file does not
     /// exist). Then restart every instance with the new master key.
     RotateMaster {
+        /// File of the new master key (base64 of 32 bytes), created if missing.
         #[arg(long)]
         new_master_key_file: PathBuf,
     },

@@ -45,6 +45,7 @@ pub struct Args {
     workspace: Option<String>,
     #[command(flatten)]
     range: RangeArgs,
+    /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }

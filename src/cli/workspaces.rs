@@ -13,11 +13,13 @@ pub enum WorkspacesCommand {
     /// Create a workspace.
     Create {
         name: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// List workspaces.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -25,6 +27,7 @@ pub enum WorkspacesCommand {
     Rename {
         id: String,
         name: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -52,6 +55,7 @@ pub enum WorkspacesCommand {
         /// Whether scopes outside the scope catalog are refused (not only flagged).
         #[arg(long)]
         catalog_scopes_only: Option<bool>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -67,6 +71,7 @@ pub enum WorkspacesCommand {
         /// Remove every resource (no catalog: no scope is flagged).
         #[arg(long, conflicts_with = "resources")]
         clear: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -619,3 +619,41 @@ fn cli_errors_speak_in_flags_and_name_the_value() {
     let (ok, _, err) = run_text(d, &["workspaces", "delete", ws_id]);
     assert!(!ok && err.contains("pass --force") && !err.contains("force=true"), "{err}");
 }
+
+#[test]
+fn each_subcommand_describes_every_flag_and_shows_an_example() {
+    let dir = migrated_dir();
+    let d = dir.path();
+    run_json(d, &["keys", "create", "--name", "searched", "--json"]);
+    let found = run_json(d, &["keys", "list", "--search", "search", "--json"]);
+    assert_eq!(found["data"][0]["name"], "searched", "--search finds by name");
+    for command in [
+        &["keys", "create"][..],
+        &["keys", "list"],
+        &["keys", "update"],
+        &["signing-keys", "rotate"],
+    ] {
+        let (ok, help, _) = run_text(d, &[command, &["--help"]].concat());
+        assert!(ok, "{command:?}");
+        let own = help.split("Shared settings").next().unwrap();
+        let lines: Vec<&str> = own.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let flag = line.trim_start();
+            if flag.starts_with("--")
+                && !flag.starts_with("--help")
+                && !flag.starts_with("--version")
+            {
+                // The description follows on the same line (after two spaces) or below.
+                let same_line = flag.split("  ").skip(1).any(|part| !part.trim().is_empty());
+                let below = lines.get(i + 1).is_some_and(|next| {
+                    let next = next.trim();
+                    !next.is_empty() && !next.starts_with("--") && !next.starts_with("-h")
+                });
+                let described = same_line || below;
+                assert!(described, "{command:?}: {flag} has no description:\n{own}");
+            }
+        }
+    }
+    let (_, help, _) = run_text(d, &["keys", "create", "--help"]);
+    assert!(help.contains("Example: keymint keys create"), "{help}");
+}
