@@ -84,5 +84,6 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     if let Some(next) = &page.next_cursor {
         println!("(more events: add --cursor {next} for the next page, or --all)");
     }
+    println!("(refused exchanges reach the log with a running keymint's next usage flush)");
     Ok(())
 }

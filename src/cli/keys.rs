@@ -564,6 +564,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 return output::json(&usage);
             }
             super::usage::buckets(&usage.data);
+            println!("{}", super::usage::PENDING_NOTE);
             Ok(())
         }
     }

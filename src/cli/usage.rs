@@ -58,6 +58,7 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
         return output::json(&usage);
     }
     buckets(&usage.data);
+    println!("{PENDING_NOTE}");
     for (title, top) in [("most tokens", &usage.top_keys), ("most refusals", &usage.top_refused)] {
         if top.is_empty() {
             continue;
@@ -79,6 +80,10 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// What a local read cannot show: a running server's counts not yet written.
+pub const PENDING_NOTE: &str = "(a running keymint writes the exchanges it serves every \
+     --usage-flush-interval, 10 s by default; newer ones are not counted here yet)";
 
 /// Prints buckets as a table: start, issued, refusals in all and by reason.
 pub fn buckets(data: &[Bucket]) {

@@ -138,9 +138,13 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(axum::middleware::from_fn_with_state(app.clone(), limit_time))
         .layer(
             // Spans name the method and path only: query strings and headers may hold secrets.
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-            }),
+            // One line per request, when it is answered (status and latency), at
+            // debug level under `tower_http`: none at the start of the request.
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(()),
         )
         .with_state(app)
 }

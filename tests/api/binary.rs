@@ -201,6 +201,11 @@ fn the_cli_manages_the_whole_key_lifecycle_and_is_audited_as_cli() {
     );
     assert_eq!(all["data"].as_array().map(Vec::len), Some(7));
     assert_eq!(all["top_keys"], serde_json::json!([]));
+    let (ok, out, _) = run_text(d, &["keys", "usage", &id]);
+    assert!(
+        ok && out.contains("newer ones are not counted here yet"),
+        "says what it misses: {out}"
+    );
     let hygiene = run_json(d, &["keys", "hygiene", "--json"]);
     assert_eq!(hygiene["data"][0]["check"], "never-expires");
     assert!(hygiene["data"][0]["keys"].as_i64().is_some_and(|n| n >= 1), "{hygiene}");
@@ -656,4 +661,41 @@ fn each_subcommand_describes_every_flag_and_shows_an_example() {
     }
     let (_, help, _) = run_text(d, &["keys", "create", "--help"]);
     assert!(help.contains("Example: keymint keys create"), "{help}");
+}
+
+#[tokio::test]
+async fn request_logs_are_one_line_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = keymint(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info,tower_http=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let addr = loop {
+        let line = rx.recv_timeout(Duration::from_secs(30)).expect("the server starts");
+        if let Some(addr) = line.split("addr=").nth(1) {
+            break addr.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let health = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::OK);
+    let mut request_lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+        if line.contains("path=/healthz") {
+            request_lines.push(line);
+        }
+    }
+    child.kill().ok();
+    child.wait().ok();
+    assert_eq!(request_lines.len(), 1, "{request_lines:?}");
+    assert!(request_lines[0].contains("status=200") && request_lines[0].contains("latency="));
 }
