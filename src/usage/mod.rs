@@ -3,9 +3,9 @@
 //! key's last use) and flushed to the store (the counters in one transaction of a
 //! few multi-row statements, the last-use marks in small transactions after it) by
 //! a background task, on demand before a usage read, and once more on a clean
-//! shutdown. A failed flush puts the batch
-//! back, so nothing counted is lost while the process lives. Hourly rows and
-//! addresses are kept [`HOURS_KEPT`] seconds, daily rows [`DAYS_KEPT`].
+//! shutdown. A failed flush puts the batch back, so nothing counted is lost while
+//! the process lives. Hourly rows and addresses are kept [`HOURS_KEPT`] seconds,
+//! daily rows [`DAYS_KEPT`].
 
 mod report;
 mod tally;

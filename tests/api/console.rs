@@ -714,6 +714,13 @@ async fn workspaces_are_created_renamed_switched_and_deleted_with_the_api_guards
         .submit("/console/workspace", &[("workspace", ""), ("back", "https://evil.example/")])
         .await;
     assert_eq!(location(&away), "/console/keys", "only console pages are gone back to");
+    let split = team
+        .submit(
+            "/console/workspace",
+            &[("workspace", ""), ("back", "/console/x\r\nSet-Cookie: a=b")],
+        )
+        .await;
+    assert_eq!(location(&split), "/console/keys", "no header is split");
 }
 
 async fn the_keys_list_sorts_by_the_chosen_order(backend: Backend) {

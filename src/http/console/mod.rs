@@ -239,11 +239,11 @@ async fn switch_workspace(
     axum::extract::State(app): axum::extract::State<Arc<App>>,
     Posted { console: _, form }: Posted<SwitchForm>,
 ) -> Response {
-    let back = if form.back.starts_with("/console/") && !form.back.contains("//") {
-        form.back
-    } else {
-        "/console/keys".to_string()
-    };
+    // Only a path of this console, in characters a Location header can carry.
+    let console_path = form.back.starts_with("/console/")
+        && !form.back.contains("//")
+        && form.back.bytes().all(|b| b.is_ascii_graphic());
+    let back = if console_path { form.back } else { "/console/keys".to_string() };
     let value = crate::apikeys::workspace_id_form(&form.workspace).then_some(form.workspace);
     let mut response = Redirect::to(&back).into_response();
     let cookie = cookie_header(&app, workspace_cookie(&app), value.as_deref());
@@ -258,7 +258,7 @@ pub struct Console {
     pub id: SessionId,
     pub ip: Option<std::net::IpAddr>,
     /// The switcher's choice: a workspace the admin reaches; `None` for every
-    /// workspace (platform admins) . A workspace admin is always in their own.
+    /// workspace (platform admins). A workspace admin is always in their own.
     pub workspace: Option<String>,
     /// `(id, name)` of the workspaces a platform admin can switch to.
     pub workspaces: Vec<(String, String)>,
