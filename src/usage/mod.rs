@@ -1,11 +1,12 @@
 //! Usage accounting off the request path: token exchanges are counted in memory
-//! (per key and hour, by [`Outcome`]; tokens per key, day and client address; each
-//! key's last use) and flushed to the store (the counters in one transaction of a
-//! few multi-row statements, the last-use marks in small transactions after it) by
-//! a background task, on demand before a usage read, and once more on a clean
-//! shutdown. A failed flush puts the batch back, so nothing counted is lost while
-//! the process lives. Hourly rows and addresses are kept [`HOURS_KEPT`] seconds,
-//! daily rows [`DAYS_KEPT`].
+//! (per key and hour, by [`Outcome`](crate::usage::Outcome); tokens per key, day
+//! and client address; each key's last use) and flushed to the store (the counters
+//! in one transaction of a few multi-row statements, the last-use marks in small
+//! transactions after it) by a background task, on demand before a usage read, and
+//! once more on a clean shutdown. A failed flush puts the batch back, so nothing
+//! counted is lost while the process lives. Hourly rows and addresses are kept
+//! [`HOURS_KEPT`](crate::usage::HOURS_KEPT) seconds, daily rows
+//! [`DAYS_KEPT`](crate::usage::DAYS_KEPT).
 
 mod report;
 mod tally;
