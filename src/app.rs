@@ -106,7 +106,13 @@ impl App {
             keyring: keyring.clone(),
             clock: clock.clone(),
             usage: usage.clone(),
-            limiter: FailureLimiter::new(limits),
+            // Instances share a PostgreSQL database, and so their failure counts;
+            // a SQLite file serves one host, whose instance counts in memory.
+            limiter: if store.backend() == "postgres" {
+                FailureLimiter::new(limits).shared_through(store.clone())
+            } else {
+                FailureLimiter::new(limits)
+            },
             metrics: metrics.clone(),
             settings,
         });

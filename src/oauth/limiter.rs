@@ -1,8 +1,13 @@
 //! Brute-force limits on client authentication: failed attempts are counted per
 //! key id and per client address in fixed windows; once either count reaches its
 //! limit, further attempts are refused (429) until the window ends, before any
-//! secret is checked, so a flood costs no argon2 work. Counters live in memory,
-//! per instance, and never grow without bound.
+//! secret is checked, so a flood costs no argon2 work. Counters live in memory and
+//! never grow without bound. On PostgreSQL, where several instances share one
+//! database, every failure is also counted there in one atomic statement, and the
+//! shared count is what the limit compares: an attacker gets the configured
+//! attempts across all instances, not that many on each. Checks stay in memory,
+//! and a locked id or address makes no more failures to count, so a lockout storm
+//! writes nothing; successes never write.
 //!
 //! The per-key limit applies to attempts with secrets that are not in keymint's
 //! format, the only ones that can match an imported (possibly weak) secret. A
@@ -12,7 +17,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::store::Store;
 
 /// Most counters kept; past this, expired ones are dropped, then all (fail open).
 const MAX_ENTRIES: usize = 100_000;
@@ -56,6 +64,12 @@ impl Window {
             .then(|| u64::try_from(ends - now).unwrap_or(1).max(1))
     }
 
+    /// Takes the shared window: it counts every instance's failures, this one's
+    /// included, so it replaces the local count.
+    fn join(&mut self, start: i64, failures: i64) {
+        *self = Window { start, failures: u32::try_from(failures).unwrap_or(u32::MAX) };
+    }
+
     fn count(&mut self, length: i64, now: i64) {
         if now >= self.start + length {
             *self = Window { start: now, failures: 0 };
@@ -72,15 +86,29 @@ struct Windows {
 
 /// Counts failures and decides whether an attempt may proceed. Checking allocates
 /// nothing, so the check costs a successful exchange almost nothing.
-#[derive(Debug)]
 pub struct FailureLimiter {
     limits: Limits,
     windows: Mutex<Windows>,
+    /// Where failures are counted across instances (PostgreSQL), if anywhere.
+    shared: Option<Arc<dyn Store>>,
+    /// When stale shared windows were last forgotten.
+    purged: AtomicI64,
 }
 
 impl FailureLimiter {
     pub fn new(limits: Limits) -> Self {
-        FailureLimiter { limits, windows: Mutex::new(Windows::default()) }
+        FailureLimiter {
+            limits,
+            windows: Mutex::new(Windows::default()),
+            shared: None,
+            purged: AtomicI64::new(0),
+        }
+    }
+
+    /// Counts failures in `store` too, shared by every instance that uses it.
+    pub fn shared_through(mut self, store: Arc<dyn Store>) -> Self {
+        self.shared = Some(store);
+        self
     }
 
     /// `Err` when an attempt for `key_id` from `ip` must wait: the key's limit is
@@ -101,8 +129,43 @@ impl FailureLimiter {
         }
     }
 
-    /// Records a failed attempt for `key_id` from `ip`.
-    pub fn failed(&self, key_id: Option<&str>, ip: Option<IpAddr>, now: i64) {
+    /// Records a failed attempt for `key_id` from `ip`: in memory, and in the
+    /// shared store when there is one (whose counts then decide).
+    pub async fn failed(&self, key_id: Option<&str>, ip: Option<IpAddr>, now: i64) {
+        self.count_locally(key_id, ip, now);
+        let Some(store) = &self.shared else { return };
+        let length = self.limits.window_seconds;
+        let subjects = [key_id.map(|id| format!("key:{id}")), ip.map(|ip| format!("ip:{ip}"))];
+        for subject in subjects.into_iter().flatten() {
+            match store.count_failure(&subject, now, length).await {
+                Ok((start, failures)) => {
+                    let Ok(mut w) = self.windows.lock() else { return };
+                    let window = match subject.split_once(':') {
+                        Some(("ip", ip)) => ip.parse().ok().and_then(|ip| w.ips.get_mut(&ip)),
+                        Some((_, id)) => w.keys.get_mut(id),
+                        None => None,
+                    };
+                    if let Some(window) = window {
+                        window.join(start, failures);
+                    }
+                }
+                // The local count still applies; the database's trouble is logged
+                // where it is noticed by everything else.
+                Err(e) => tracing::debug!(error = %e, "failure not counted in the database"),
+            }
+        }
+        // Windows last at most a day: forget older ones, at most once an hour.
+        let last = self.purged.load(Ordering::Relaxed);
+        if now - last >= 3_600
+            && self.purged.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            if let Err(e) = store.purge_failures(now - 86_400 - length).await {
+                tracing::debug!(error = %e, "stale failure windows not purged");
+            }
+        }
+    }
+
+    fn count_locally(&self, key_id: Option<&str>, ip: Option<IpAddr>, now: i64) {
         let Ok(mut w) = self.windows.lock() else { return };
         let length = self.limits.window_seconds;
         if w.keys.len() + w.ips.len() >= MAX_ENTRIES {
@@ -140,7 +203,7 @@ mod tests {
         let l = limiter();
         for i in 0..3 {
             assert!(l.check(Some("k1"), None, 100).is_ok(), "attempt {i}");
-            l.failed(Some("k1"), None, 100);
+            l.count_locally(Some("k1"), None, 100);
         }
         assert_eq!(l.check(Some("k1"), None, 110), Err(Blocked::Key(50)));
         assert!(l.check(Some("k2"), None, 110).is_ok(), "other keys are unaffected");
@@ -152,7 +215,7 @@ mod tests {
         let l = limiter();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for i in 0..5 {
-            l.failed(Some(&format!("k{i}")), Some(ip), 0);
+            l.count_locally(Some(&format!("k{i}")), Some(ip), 0);
         }
         assert_eq!(l.check(Some("fresh"), Some(ip), 1), Err(Blocked::Address(59)));
         assert!(l.check(Some("fresh"), Some("192.0.2.2".parse().unwrap()), 1).is_ok());

@@ -105,13 +105,13 @@ impl TokenService {
                 .await;
         match &result {
             Err(AuthFailure::KeyRefused { reason, outcome, workspace_id }) => {
-                self.limiter.failed(per_key, ip, now);
+                self.limiter.failed(per_key, ip, now).await;
                 self.usage.count(client_id, *outcome);
                 self.usage.refused(client_id, workspace_id, ip, reason);
             }
             // A secret of another key, or malformed: a wrong secret if the id is a key.
             Err(AuthFailure::Refused(_)) => {
-                self.limiter.failed(per_key, ip, now);
+                self.limiter.failed(per_key, ip, now).await;
                 if apikeys::valid_key_id(client_id) {
                     self.usage.count(client_id, Outcome::WrongSecret);
                 }

@@ -593,6 +593,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Whether the token `jti` was revoked.
     async fn is_token_revoked(&self, jti: &str) -> StoreResult<bool>;
+    /// Counts one failed authentication of `subject` (a key id or an address) at
+    /// `now`, in one atomic statement: a window older than `window` seconds starts
+    /// over. Answers the window's start and its failures so far, across instances.
+    async fn count_failure(&self, subject: &str, now: i64, window: i64) -> StoreResult<(i64, i64)>;
+    /// Forgets failure windows that started before `before`.
+    async fn purge_failures(&self, before: i64) -> StoreResult<()>;
+
     /// Usage matching `query`, grouped by `group`.
     async fn usage(&self, query: &UsageQuery, group: UsageGroup) -> StoreResult<Vec<UsageRow>>;
 

@@ -770,6 +770,27 @@ impl Store for This {
         Ok(())
     }
 
+    async fn count_failure(&self, subject: &str, now: i64, window: i64) -> StoreResult<(i64, i64)> {
+        // The decision is taken inside the row's lock: no read-then-write race.
+        let over = "auth_failures.window_start + $3 <= $2";
+        let sql = format!(
+            "INSERT INTO auth_failures (subject, window_start, failures) VALUES ($1, $2, 1) \
+             ON CONFLICT (subject) DO UPDATE SET \
+             failures = CASE WHEN {over} THEN 1 ELSE auth_failures.failures + 1 END, \
+             window_start = CASE WHEN {over} THEN $2 ELSE auth_failures.window_start END \
+             RETURNING window_start, failures"
+        );
+        Ok(sqlx::query_as(&sql).bind(subject).bind(now).bind(window).fetch_one(&self.pool).await?)
+    }
+
+    async fn purge_failures(&self, before: i64) -> StoreResult<()> {
+        sqlx::query("DELETE FROM auth_failures WHERE window_start < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn purge_usage(&self, hours_before: i64, days_before: i64) -> StoreResult<()> {
         for (sql, before) in [
             ("DELETE FROM usage_hours WHERE start < $1", hours_before),

@@ -23,6 +23,7 @@ mod processes;
 mod restart;
 mod secrets;
 mod shapes;
+mod shared_limits;
 mod signing;
 mod store_contract;
 mod token;

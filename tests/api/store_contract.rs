@@ -80,6 +80,21 @@ async fn only_a_creating_open_sets_up_a_database(backend: Backend) {
     store.close().await;
 }
 
+async fn failures_count_in_windows_that_start_over(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    assert_eq!(store.count_failure("ip:192.0.2.1", 100, 60).await.unwrap(), (100, 1));
+    assert_eq!(store.count_failure("ip:192.0.2.1", 130, 60).await.unwrap(), (100, 2));
+    assert_eq!(store.count_failure("key:k1", 130, 60).await.unwrap(), (130, 1), "per subject");
+    assert_eq!(
+        store.count_failure("ip:192.0.2.1", 160, 60).await.unwrap(),
+        (160, 1),
+        "a new window"
+    );
+    store.purge_failures(150).await.unwrap();
+    assert_eq!(store.count_failure("key:k1", 170, 60).await.unwrap(), (170, 1), "purged");
+    assert_eq!(store.count_failure("ip:192.0.2.1", 170, 60).await.unwrap(), (160, 2), "kept");
+}
+
 async fn keys_round_trip_and_names_are_unique_per_workspace(backend: Backend) {
     let (_db, store) = open(backend).await;
     let k = key("k1", "ws_a", "One", 10);
@@ -665,6 +680,7 @@ async fn workspace_settings_are_stored_apart_and_audited(backend: Backend) {
 }
 
 on_both_backends!(
+    failures_count_in_windows_that_start_over,
     only_a_creating_open_sets_up_a_database,
     workspace_settings_are_stored_apart_and_audited,
     hygiene_filters_find_risky_keys,
