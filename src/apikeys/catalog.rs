@@ -19,6 +19,7 @@ const ACTIONS: [&str; 3] = ["read", "write", "admin"];
 #[serde(deny_unknown_fields)]
 pub struct ScopeCatalog {
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub resources: Vec<CatalogResource>,
 }
 
@@ -27,12 +28,18 @@ pub struct ScopeCatalog {
 #[serde(deny_unknown_fields)]
 pub struct CatalogResource {
     /// A resource path: segments of letters, digits, `.`, `_`, `-`, `~`, no wildcard.
-    #[schema(example = "agents")]
+    #[schema(
+        example = "agents",
+        pattern = "^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$",
+        max_length = 196
+    )]
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schema(max_length = 200, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
     pub description: String,
     /// Of `read`, `write`, `admin`; all three when absent.
     #[serde(default = "all_actions")]
+    #[schema(min_items = 1, inline, value_type = Vec<CatalogAction>)]
     pub actions: Vec<String>,
 }
 
@@ -46,6 +53,19 @@ impl CatalogResource {
         let actions = if actions.is_empty() { all_actions() } else { actions };
         CatalogResource { name: name.to_string(), description: description.to_string(), actions }
     }
+}
+
+/// The actions a catalog resource may take (for the API's schema).
+#[derive(utoipa::ToSchema)]
+#[schema(as = CatalogAction)]
+#[allow(dead_code)]
+enum CatalogAction {
+    #[schema(rename = "read")]
+    Read,
+    #[schema(rename = "write")]
+    Write,
+    #[schema(rename = "admin")]
+    Admin,
 }
 
 /// A scope the catalog offers, with what it grants in words.

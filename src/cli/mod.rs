@@ -56,22 +56,20 @@ impl Cli {
 pub fn parse() -> Cli {
     let matches = Cli::command().get_matches();
     if let Some((name, _)) = matches.subcommand() {
-        if name != "serve" {
-            let given = settings::SERVER_FLAGS.iter().find(|id| {
-                matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
-            });
-            if let Some(id) = given {
-                let flag = id.replace('_', "-");
-                Cli::command()
-                    .error(
-                        clap::error::ErrorKind::ArgumentConflict,
-                        format!(
-                            "--{flag} is a server setting, for `keymint serve`; \
-                             `keymint {name}` does not take it"
-                        ),
-                    )
-                    .exit();
-            }
+        let given = settings::SERVER_FLAGS
+            .iter()
+            .find(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine));
+        if let Some(id) = given {
+            let flag = id.replace('_', "-");
+            let message = if name == "serve" {
+                format!("--{flag} goes after `serve`: keymint serve --{flag} ...")
+            } else {
+                format!(
+                    "--{flag} is a server setting, for `keymint serve`; `keymint {name}` does \
+                     not take it"
+                )
+            };
+            Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
         }
     }
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());

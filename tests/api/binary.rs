@@ -492,6 +492,8 @@ fn key_commands_take_key_flags_only_and_server_settings_stay_with_serve() {
     assert_eq!(key["audiences"], serde_json::json!(["https://api.example.com"]), "the key's own");
     let (ok, _, err) = run_text(d, &["--audience", "https://x.example", "keys", "list"]);
     assert!(!ok && err.contains("--audience is a server setting"), "{err}");
+    let (ok, _, err) = run_text(d, &["--listen", "127.0.0.1:1", "serve"]);
+    assert!(!ok && err.contains("--listen goes after `serve`"), "never silently ignored: {err}");
     let (ok, _, err) = run_text(d, &["keys", "list", "--listen", "127.0.0.1:1"]);
     assert!(!ok && err.contains("unexpected argument '--listen'"), "{err}");
     let (ok, help, _) = run_text(d, &["keys", "create", "--help"]);

@@ -23,8 +23,10 @@ pub struct KeyUsageQuery {
     pub granularity: Option<Granularity>,
     /// First bucket (RFC 3339, rounded down to its bucket); default 24 hours or
     /// 30 days before `to`.
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// End of the range (RFC 3339, exclusive, rounded up to a bucket); default now.
+    #[param(format = DateTime)]
     pub to: Option<String>,
 }
 
@@ -39,8 +41,10 @@ pub struct UsageQuery {
     pub granularity: Option<Granularity>,
     /// First bucket (RFC 3339, rounded down to its bucket); default 24 hours or
     /// 30 days before `to`.
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// End of the range (RFC 3339, exclusive, rounded up to a bucket); default now.
+    #[param(format = DateTime)]
     pub to: Option<String>,
 }
 
