@@ -33,6 +33,12 @@ impl UsageRange {
         to: Option<&str>,
         now: i64,
     ) -> Result<Self, FieldError> {
+        // Unlike a list filter, an empty bound is a mistake, not "no bound".
+        for (field, value) in [("from", from), ("to", to)] {
+            if value == Some("") {
+                return Err(invalid(field, "must be an RFC 3339 time, e.g. 2026-11-30T12:00:00Z"));
+            }
+        }
         let granularity = granularity.unwrap_or(Granularity::Day);
         let size = granularity.seconds();
         let (default_buckets, max_buckets) = match granularity {
@@ -311,6 +317,7 @@ mod tests {
             UsageRange::parse(None, Some("yesterday"), None, now).unwrap_err().field,
             "from"
         );
+        assert_eq!(UsageRange::parse(None, None, Some(""), now).unwrap_err().field, "to");
     }
 
     #[test]
