@@ -425,7 +425,8 @@ const PRESENTED: usize = 20_000;
 const VICTIMS: usize = 500;
 const IMPORTED: usize = 200;
 
-async fn seed(url: &str, total: usize) -> Res<Seeded> {
+/// Creates and migrates the database at `url` with the real binary.
+fn migrate(url: &str) -> Res<()> {
     let status = Command::new(env!("CARGO_BIN_EXE_keymint"))
         .args(["migrate", "--database-url", url])
         .env("RUST_LOG", "warn")
@@ -433,6 +434,11 @@ async fn seed(url: &str, total: usize) -> Res<Seeded> {
     if !status.success() {
         return Err("keymint migrate failed".into());
     }
+    Ok(())
+}
+
+async fn seed(url: &str, total: usize) -> Res<Seeded> {
+    migrate(url)?;
     let db = if url.starts_with("sqlite:") {
         Db::Sqlite(sqlx::SqlitePool::connect(url).await?)
     } else {

@@ -3,7 +3,6 @@
 //! first flush inserts the rows, the next adds to them. The last-use marks go in
 //! chunks of `LAST_USE_CHUNK`, as `Usage::flush` writes them.
 
-use std::process::Command;
 use std::time::Instant;
 
 use keymint::store::{AddressUse, LastUse, UsageBatch, UsageRow};
@@ -20,13 +19,7 @@ pub struct FlushTimes {
 
 /// Creates `keys` keys in the database at `url` (migrated here) and times two flushes.
 pub async fn measure(url: &str, keys: usize) -> Res<FlushTimes> {
-    let status = Command::new(env!("CARGO_BIN_EXE_keymint"))
-        .args(["migrate", "--database-url", url])
-        .env("RUST_LOG", "warn")
-        .status()?;
-    if !status.success() {
-        return Err("keymint migrate failed".into());
-    }
+    super::migrate(url)?;
     let seed = format!(
         "INSERT INTO workspaces (id, name, created_at) VALUES ('ws_flush', 'flush', 0); \
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {keys}) \

@@ -63,18 +63,20 @@ impl Keys {
         Ok(WorkspaceUsage::new(workspace_id, range, &rows, top_keys, top_refused))
     }
 
+    /// The rows with their keys' names, read in one query.
     async fn top_keys(&self, rows: Vec<UsageRow>) -> Result<Vec<TopKey>, ManageError> {
-        let mut top = Vec::with_capacity(rows.len());
-        for row in rows {
-            let name = self.store.find_key(&row.key_id).await?.map(|k| k.name);
-            top.push(TopKey {
+        let ids: Vec<String> = rows.iter().map(|r| r.key_id.clone()).collect();
+        let (keys, _) = self.store.find_keys(&ids).await?;
+        let names: HashMap<String, String> = keys.into_iter().map(|k| (k.id, k.name)).collect();
+        Ok(rows
+            .into_iter()
+            .map(|row| TopKey {
+                name: names.get(&row.key_id).cloned(),
                 key_id: row.key_id,
-                name,
                 workspace_id: row.workspace_id,
                 counts: row.tally.into(),
-            });
-        }
-        Ok(top)
+            })
+            .collect())
     }
 
     /// Tokens issued per day over the last `days` days (today included) to each of

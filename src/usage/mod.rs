@@ -81,8 +81,11 @@ struct Pending {
     /// Per key: (hour start, counts). Looked up by `&str`, so counting an exchange
     /// of a key already seen allocates nothing.
     counts: HashMap<String, Vec<(i64, Tally)>>,
-    /// Tokens issued per key, day and client address.
-    addresses: HashMap<(String, i64, IpAddr), i64>,
+    /// Per key: tokens issued per (day, client address). Looked up by `&str`, like
+    /// `counts`, so a token for a key already seen allocates nothing.
+    addresses: HashMap<String, HashMap<(i64, IpAddr), i64>>,
+    /// How many (key, day, address) counters `addresses` holds.
+    address_count: usize,
     /// Per key: its last use, and its uses of the pre-rotation secret.
     last_uses: HashMap<String, Use>,
     events: Vec<AuditRecord>,
@@ -106,14 +109,23 @@ impl Pending {
         self.counts.insert(key_id.to_string(), vec![(hour, *tally)]);
     }
 
-    fn add_address(&mut self, key: (String, i64, IpAddr), issued: i64) {
-        let room = self.addresses.len() < MAX_PENDING_ADDRESSES;
-        match self.addresses.get_mut(&key) {
-            Some(n) => *n += issued,
-            None if room => {
-                self.addresses.insert(key, issued);
+    fn add_address(&mut self, key_id: &str, day: i64, ip: IpAddr, issued: i64) {
+        if let Some(n) = self.addresses.get_mut(key_id).and_then(|a| a.get_mut(&(day, ip))) {
+            *n += issued;
+            return;
+        }
+        if self.address_count >= MAX_PENDING_ADDRESSES {
+            self.dropped += 1;
+            return;
+        }
+        self.address_count += 1;
+        match self.addresses.get_mut(key_id) {
+            Some(per_key) => {
+                per_key.insert((day, ip), issued);
             }
-            None => self.dropped += 1,
+            None => {
+                self.addresses.insert(key_id.to_string(), HashMap::from([((day, ip), issued)]));
+            }
         }
     }
 
@@ -165,11 +177,13 @@ impl Pending {
         let addresses = self
             .addresses
             .iter()
-            .map(|((key_id, day, ip), issued)| AddressUse {
-                key_id: key_id.clone(),
-                day: *day,
-                address: ip.to_string(),
-                issued: *issued,
+            .flat_map(|(key_id, per_key)| {
+                per_key.iter().map(move |((day, ip), issued)| AddressUse {
+                    key_id: key_id.clone(),
+                    day: *day,
+                    address: ip.to_string(),
+                    issued: *issued,
+                })
             })
             .collect();
         UsageBatch { hours, days, addresses, events: self.events.clone() }
@@ -202,8 +216,10 @@ impl Pending {
                 self.add(&key_id, hour, &tally);
             }
         }
-        for (key, issued) in batch.addresses {
-            self.add_address(key, issued);
+        for (key_id, per_key) in batch.addresses {
+            for ((day, ip), issued) in per_key {
+                self.add_address(&key_id, day, ip, issued);
+            }
         }
         for (key_id, used) in batch.last_uses {
             self.add_use(&key_id, used);
@@ -258,7 +274,7 @@ impl Usage {
         self.with_pending(|p| {
             p.add(key_id, Granularity::Hour.bucket(at), &Tally::of(Outcome::Issued));
             if let Some(ip) = ip {
-                p.add_address((key_id.to_string(), Granularity::Day.bucket(at), ip), 1);
+                p.add_address(key_id, Granularity::Day.bucket(at), ip, 1);
             }
             p.add_use(key_id, used);
         });

@@ -134,27 +134,6 @@ impl Counts {
             Outcome::Throttled => r.throttled,
         }
     }
-
-    fn add(&mut self, other: &Counts) {
-        let mut sum = self.tally();
-        sum.add(&other.tally());
-        *self = sum.into();
-    }
-
-    fn tally(&self) -> Tally {
-        let r = &self.refused;
-        Tally {
-            issued: self.issued,
-            failed: self.failed,
-            refused: [
-                r.wrong_secret,
-                r.address_not_allowed,
-                r.scope_refused,
-                r.key_inactive,
-                r.throttled,
-            ],
-        }
-    }
 }
 
 /// One bucket: its start (RFC 3339) and its counts.
@@ -180,12 +159,13 @@ impl From<UsageRange> for Range {
     }
 }
 
-fn total(buckets: &[Bucket]) -> Counts {
-    let mut total = Counts::default();
-    for b in buckets {
-        total.add(&b.counts);
+/// Every row summed (the store reads only the range's rows).
+fn total(rows: &[UsageRow]) -> Counts {
+    let mut total = Tally::default();
+    for row in rows {
+        total.add(&row.tally);
     }
-    total
+    total.into()
 }
 
 /// One key's usage over a range.
@@ -203,7 +183,7 @@ pub struct KeyUsage {
 impl KeyUsage {
     pub fn new(key_id: &str, range: UsageRange, rows: &[UsageRow]) -> Self {
         let data = range.buckets(rows);
-        KeyUsage { key_id: key_id.to_string(), range: range.into(), total: total(&data), data }
+        KeyUsage { key_id: key_id.to_string(), range: range.into(), total: total(rows), data }
     }
 }
 
@@ -247,7 +227,7 @@ impl WorkspaceUsage {
         WorkspaceUsage {
             workspace_id,
             range: range.into(),
-            total: total(&data),
+            total: total(rows),
             data,
             top_keys,
             top_refused,
@@ -323,9 +303,10 @@ mod tests {
     #[test]
     fn every_bucket_is_present_and_rows_land_in_theirs() {
         let range = UsageRange { granularity: Granularity::Hour, from: 0, to: 4 * 3_600 };
-        let buckets = range.buckets(&[row(3_600, 2), row(3_600, 1), row(3 * 3_600, 5)]);
+        let rows = [row(3_600, 2), row(3_600, 1), row(3 * 3_600, 5)];
+        let buckets = range.buckets(&rows);
         let issued: Vec<i64> = buckets.iter().map(|b| b.counts.issued).collect();
         assert_eq!(issued, [0, 3, 0, 5]);
-        assert_eq!(total(&buckets).issued, 8);
+        assert_eq!(total(&rows).issued, 8);
     }
 }
