@@ -66,6 +66,7 @@ impl App {
         // Read before anything is loaded, so no change can fall between the two.
         let feed_start = store.latest_change().await.context("reading the change feed")?;
         let master = signing::load_master_key(&config.master_key_source(), store.as_ref()).await?;
+        let lookup_key = master.derive(b"keymint secret lookup v1");
         let keyring = Arc::new(
             Keyring::load(
                 store.clone(),
@@ -81,7 +82,10 @@ impl App {
         // The queue is sized by the machine, not the pool: halving the workers
         // bounds the CPU argon2id takes, not how many first exchanges may wait.
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        let hasher = Arc::new(Hasher::new(config.secret_hashing, workers, workers.max(cpus) * 32));
+        let hasher = Arc::new(
+            Hasher::new(config.secret_hashing, workers, workers.max(cpus) * 32)
+                .with_lookup_key(lookup_key),
+        );
         let settings = Issuance {
             issuer: config.issuer(),
             default_audience: config.audience(),

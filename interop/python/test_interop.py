@@ -128,3 +128,53 @@ def test_jwks_is_cacheable_and_holds_public_keys_only(metadata):
     assert "max-age=" in response.headers["Cache-Control"]
     for jwk in response.json()["keys"]:
         assert jwk["kid"] and "d" not in jwk and "p" not in jwk
+
+
+def create_key(metadata, body):
+    """Creates a key through /v1 with the platform admin's token."""
+    admin = AuthlibSession(*ADMIN, token_endpoint_auth_method="client_secret_basic")
+    token = admin.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
+    response = requests.post(
+        f"{ISSUER}/v1/keys",
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+        json={"name": f"python-{body.pop('name')}-{time.time_ns()}", **body},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_a_gateway_verifies_raw_keys_with_authlib_introspection(metadata):
+    """A gateway not yet on tokens: Authlib's RFC 7662 client sends the raw key."""
+    gateway_key = create_key(metadata, {"name": "gateway", "scopes": ["keymint:introspect"]})
+    legacy = f"legacy-{time.time_ns()}-Secret-Value"
+    caller = create_key(
+        metadata,
+        {"name": "legacy", "scopes": ["read:reports/**"], "secret": legacy,
+         "allowed_cidrs": ["203.0.113.0/24"]},
+    )
+    gateway = AuthlibSession(
+        gateway_key["client_id"], gateway_key["client_secret"],
+        token_endpoint_auth_method="client_secret_basic",
+    )
+    url = metadata["introspection_endpoint"]
+    answer = gateway.introspect_token(
+        url, token=legacy, token_type_hint="api_key", body="client_ip=203.0.113.7"
+    ).json()
+    assert answer["active"] is True, answer
+    assert answer["client_id"] == caller["id"]
+    assert answer["scope"] == "read:reports/**"
+    assert answer["workspace_id"] == caller["workspace_id"]
+    assert answer["environment"] == caller["environment"]
+    assert answer["key_type"] == caller["type"]
+    # Outside the key's ranges, a wrong value, a generated key with one character
+    # changed: inactive, and nothing more.
+    outside = gateway.introspect_token(
+        url, token=legacy, token_type_hint="api_key", body="client_ip=192.0.2.1"
+    ).json()
+    assert outside == {"active": False}
+    assert gateway.introspect_token(url, token=legacy + "x").json() == {"active": False}
+    generated = gateway_key["client_secret"]
+    flipped = generated[:-1] + ("A" if generated[-1] != "A" else "B")
+    assert gateway.introspect_token(url, token=flipped).json() == {"active": False}
+    assert gateway.introspect_token(url, token=generated).json()["client_id"] == gateway_key["id"]

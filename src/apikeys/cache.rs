@@ -50,6 +50,9 @@ pub struct KeyCache {
     map: RwLock<HashMap<String, (Arc<KeyRecord>, i64)>>,
     /// Ids known not to exist, with the feed position they were read at.
     absent: RwLock<HashMap<String, i64>>,
+    /// Secret lookup hash -> key id, for raw keys found by value. An entry that no
+    /// longer holds (the key was rotated) only costs one verification that fails.
+    lookups: RwLock<HashMap<String, String>>,
     generation: AtomicU64,
     /// Recent invalidations: (generation after it, key id or `None` for all).
     /// Entries: (generation after it, key id or `None` for all, the feed change id
@@ -109,6 +112,7 @@ impl KeyCache {
             loader: None,
             map: RwLock::new(HashMap::new()),
             absent: RwLock::new(HashMap::new()),
+            lookups: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             recent: std::sync::Mutex::new(VecDeque::new()),
             capacity,
@@ -195,6 +199,28 @@ impl KeyCache {
         }
         self.invalidate(id);
         self.find(store, id).await.map(Some)
+    }
+
+    /// The key id remembered for a secret lookup hash.
+    pub fn remembered_lookup(&self, lookup: &str) -> Option<String> {
+        self.lookups.read().ok().and_then(|m| m.get(lookup).cloned())
+    }
+
+    /// Remembers that `lookup` found key `id` (bounded like the absent ids).
+    pub fn remember_lookup(&self, lookup: &str, id: &str) {
+        if let Ok(mut lookups) = self.lookups.write() {
+            if lookups.len() >= ABSENT_CAPACITY {
+                lookups.clear();
+            }
+            lookups.insert(lookup.to_string(), id.to_string());
+        }
+    }
+
+    /// Forgets what `lookup` found.
+    pub fn forget_lookup(&self, lookup: &str) {
+        if let Ok(mut lookups) = self.lookups.write() {
+            lookups.remove(lookup);
+        }
     }
 
     /// Whether `id` (or everything) was invalidated after `generation`.

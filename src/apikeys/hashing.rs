@@ -67,6 +67,9 @@ pub struct Hasher {
     jobs: std::sync::mpsc::SyncSender<Job>,
     memo_key: hmac::Key,
     memo: Mutex<HashSet<[u8; 32]>>,
+    /// Keys [`Hasher::lookup`]: derived from the master key, so every instance
+    /// computes the same lookup and the database alone cannot.
+    lookup_key: hmac::Key,
     dummy_sha256: String,
     /// How long one argon2id verification takes here (microseconds, a moving
     /// average of real ones): what an unknown id waits instead of computing.
@@ -147,6 +150,8 @@ impl Hasher {
         let rng = SystemRandom::new();
         #[expect(clippy::expect_used, reason = "start-up: no safe fallback without randomness")]
         let memo_key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("system RNG failed");
+        #[expect(clippy::expect_used, reason = "start-up: no safe fallback without randomness")]
+        let lookup_key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("system RNG failed");
         // One hash at start-up measures what a verification costs on this machine.
         let started = Instant::now();
         let _ = argon2_hash(&secret::random_base62(32));
@@ -156,9 +161,30 @@ impl Hasher {
             jobs: start_pool(workers.max(1), max_pending),
             memo_key,
             memo: Mutex::new(HashSet::new()),
+            lookup_key,
             dummy_sha256: sha256_hex(&secret::random_base62(32)),
             argon2_micros: Arc::new(AtomicU64::new(micros)),
         }
+    }
+
+    /// Computes [`Hasher::lookup`] under `key` (derived from the master key) rather
+    /// than a key of this process's own.
+    pub fn with_lookup_key(mut self, key: hmac::Key) -> Self {
+        self.lookup_key = key;
+        self
+    }
+
+    /// The keyed hash that finds an imported secret from its value alone (raw-key
+    /// verification): HMAC-SHA256 under a key derived from the master key, so a
+    /// copy of the database cannot test guesses against it. Stored beside the key;
+    /// a match is then verified against the key's stored hash.
+    pub fn lookup(&self, value: &Secret) -> String {
+        let tag = hmac::sign(&self.lookup_key, value.expose().as_bytes());
+        let mut out = String::with_capacity(64);
+        for b in tag.as_ref() {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
     }
 
     /// The default number of argon2id workers: half the CPUs (at least one), so

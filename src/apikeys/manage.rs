@@ -476,7 +476,9 @@ impl Keys {
             expires_at,
             status: KeyStatus::Active,
             imported,
+            secret_lookup: imported.then(|| self.hasher.lookup(&secret)),
             previous_secret_hash: None,
+            previous_secret_lookup: None,
             previous_expires_at: None,
             previous_last_used_at: None,
             previous_use_count: 0,
@@ -777,11 +779,14 @@ impl Keys {
                 key.previous_last_used_at = None;
                 key.previous_use_count = 0;
                 key.previous_last_used_ip = None;
+                let old_lookup = key.secret_lookup.take();
                 if grace_seconds > 0 {
                     key.previous_secret_hash = Some(old);
+                    key.previous_secret_lookup = old_lookup;
                     key.previous_expires_at = Some(now + grace_seconds);
                 } else {
                     key.previous_secret_hash = None;
+                    key.previous_secret_lookup = None;
                     key.previous_expires_at = None;
                 }
                 Ok(Some(json!({

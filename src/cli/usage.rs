@@ -85,16 +85,22 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
 pub const PENDING_NOTE: &str = "(a running keymint writes the exchanges it serves every \
      --usage-flush-interval, 10 s by default; newer ones are not counted here yet)";
 
-/// Prints buckets as a table: start, issued, refusals in all and by reason.
+/// Prints buckets as a table: start, issued, raw keys verified, refusals in all
+/// and by reason.
 pub fn buckets(data: &[Bucket]) {
-    let mut header = vec!["start", "issued", "failed"];
+    let mut header = vec!["start", "issued", "verified", "failed"];
     header.extend(Outcome::REFUSALS.iter().map(|o| o.as_str()));
     let rows: Vec<Vec<String>> = data
         .iter()
         .map(|b| {
-            let mut row =
-                vec![b.start.clone(), b.counts.issued.to_string(), b.counts.failed.to_string()];
-            row.extend(Outcome::REFUSALS.iter().map(|&o| b.counts.get(o).to_string()));
+            let c = &b.counts;
+            let mut row = vec![
+                b.start.clone(),
+                c.issued.to_string(),
+                c.verified.to_string(),
+                c.failed.to_string(),
+            ];
+            row.extend(Outcome::REFUSALS.iter().map(|&o| c.get(o).to_string()));
             row
         })
         .collect();

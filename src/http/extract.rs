@@ -240,6 +240,9 @@ impl FromRequestParts<Arc<App>> for Caller {
             Err(VerifyError::Unavailable(_)) => {
                 Err(Problem::unavailable("the database is unavailable; retry shortly"))
             }
+            Err(VerifyError::Busy) => {
+                Err(Problem::unavailable("secret verification is saturated; retry shortly"))
+            }
         }
     }
 }

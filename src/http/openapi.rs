@@ -186,16 +186,23 @@ pub mod schemas {
     /// The form of `POST /oauth/introspect` (RFC 7662) and `POST /oauth/revoke` (RFC 7009).
     #[derive(Serialize, ToSchema)]
     pub struct TokenParamForm {
+        /// An access token, or (introspection) a raw API key.
         #[schema(min_length = 1)]
         token: String,
+        /// `access_token`, `api_key` (a raw API key), or `refresh_token` (none exist).
         token_type_hint: Option<String>,
+        /// Introspection of a raw API key: the address the key was presented from,
+        /// checked against the key's allowed IP ranges and counted for the limits.
+        client_ip: Option<String>,
         #[schema(min_length = 1)]
         client_id: Option<String>,
         #[schema(min_length = 1)]
         client_secret: Option<String>,
     }
 
-    /// An RFC 7662 introspection answer: `{"active": false}`, or the token's claims.
+    /// An RFC 7662 introspection answer: `{"active": false}`, or the token's claims,
+    /// or for a raw API key (`token_type: api_key`) its `client_id`, `scope`,
+    /// `workspace_id`, `environment`, `key_type` and `exp` (when it expires).
     #[derive(Serialize, ToSchema)]
     pub struct Introspection {
         active: bool,

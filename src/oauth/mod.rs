@@ -2,9 +2,11 @@
 //! claims of the RFC 9068 JWT access token. No HTTP and no SQL here.
 
 pub mod limiter;
+mod raw_key;
 pub mod scope;
 mod service;
 
+pub use raw_key::RawKeyCheck;
 pub use service::{ExchangeError, Issued, TokenService, VerifyError, CLOCK_LEEWAY_SECONDS};
 
 use serde::Serialize;
@@ -192,7 +194,9 @@ pub(crate) mod tests {
             secret_hash: String::new(),
             masked_secret: String::new(),
             imported: false,
+            secret_lookup: None,
             previous_secret_hash: None,
+            previous_secret_lookup: None,
             previous_expires_at: None,
             previous_last_used_at: None,
             previous_use_count: 0,

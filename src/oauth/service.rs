@@ -50,6 +50,9 @@ pub enum VerifyError {
     /// The store failed (logged once where it happened, with this cause).
     #[error("database unavailable")]
     Unavailable(#[source] crate::store::StoreError),
+    /// Secret verification is saturated (raw-key checks): retry shortly.
+    #[error("secret verification is saturated")]
+    Busy,
 }
 
 /// Tolerated clock difference when checking `exp` and `nbf`.
@@ -116,9 +119,27 @@ impl TokenService {
                     self.usage.count(client_id, Outcome::WrongSecret);
                 }
             }
+            Ok(auth) => self.index_secret(auth, secret).await,
             _ => {}
         }
         result
+    }
+
+    /// Makes an imported secret that just authenticated findable by its value
+    /// (raw-key verification) when it is not yet: imported before lookups existed,
+    /// or under another master key. One write, the first time only.
+    async fn index_secret(&self, auth: &Authenticated, secret: &Secret) {
+        if !auth.key.imported || auth.previous_secret || secret::looks_generated(secret.expose()) {
+            return;
+        }
+        let lookup = self.hasher.lookup(secret);
+        if auth.key.secret_lookup.as_deref() == Some(lookup.as_str()) {
+            return;
+        }
+        match self.store.set_secret_lookup(&auth.key.id, &lookup).await {
+            Ok(()) => self.keys.invalidate(&auth.key.id),
+            Err(e) => tracing::warn!(error = %e, "could not index an imported secret; will retry"),
+        }
     }
 
     /// The client-credentials grant (RFC 6749 section 4.4).

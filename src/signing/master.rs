@@ -61,6 +61,13 @@ impl MasterKey {
         &self.id
     }
 
+    /// A key for `purpose`, derived from this one (HMAC-SHA256 of the label), so
+    /// one master key can serve several purposes without reusing its bytes.
+    pub fn derive(&self, purpose: &[u8]) -> hmac::Key {
+        let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &self.bytes), purpose);
+        hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
+    }
+
     /// Reads the key file at `path`.
     pub fn read_file(path: &Path) -> Result<Self, MasterKeyError> {
         let text = std::fs::read_to_string(path).map_err(|source| MasterKeyError::Io {

@@ -171,6 +171,10 @@ pub struct WorkspaceRecord {
     pub created_at: i64,
 }
 
+/// Most keys one secret lookup answers: the same value imported into several keys
+/// is checked against each, and no more.
+pub const MAX_LOOKUP_MATCHES: i64 = 4;
+
 /// An API key row. `secret_hash` is a hash, never the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeyRecord {
@@ -189,7 +193,12 @@ pub struct KeyRecord {
     pub secret_hash: String,
     pub masked_secret: String,
     pub imported: bool,
+    /// The keyed hash that finds an imported secret from its value alone
+    /// ([`crate::apikeys::hashing::Hasher::lookup`]); `None` for generated secrets.
+    pub secret_lookup: Option<String>,
     pub previous_secret_hash: Option<String>,
+    /// [`KeyRecord::secret_lookup`] of the pre-rotation secret.
+    pub previous_secret_lookup: Option<String>,
     pub previous_expires_at: Option<i64>,
     pub previous_last_used_at: Option<i64>,
     /// Uses of the pre-rotation secret during the grace period.
@@ -514,6 +523,13 @@ pub trait Store: Send + Sync + 'static {
     /// the newest change committed when they were read (so a cache can tell which
     /// later changes it has already seen).
     async fn find_keys(&self, ids: &[String]) -> StoreResult<(Vec<KeyRecord>, i64)>;
+    /// The ids of the keys (at most [`MAX_LOOKUP_MATCHES`]) whose current or
+    /// pre-rotation secret has this lookup hash ([`KeyRecord::secret_lookup`]).
+    async fn find_keys_by_lookup(&self, lookup: &str) -> StoreResult<Vec<String>>;
+    /// Records the lookup hash of key `id`'s current secret (for keys imported
+    /// before lookups existed, or under another master key). Not a change an
+    /// admin makes: no audit, no version.
+    async fn set_secret_lookup(&self, id: &str, lookup: &str) -> StoreResult<()>;
     /// How many keys `filter` selects (its page position and limit ignored).
     async fn count_keys(&self, filter: &KeyFilter) -> StoreResult<i64>;
     async fn list_keys(&self, filter: &KeyFilter) -> StoreResult<Vec<KeyRecord>>;

@@ -18,7 +18,7 @@ use crate::store::{
 use crate::store::{Granularity, UsageBatch, UsageGroup, UsageQuery, WorkspaceSetting};
 
 /// The counters of a usage row, in the order of [`crate::usage::Tally`]'s fields.
-const COUNT_COLUMNS: [&str; 7] = [
+const COUNT_COLUMNS: [&str; 8] = [
     "issued",
     "failed",
     "wrong_secret",
@@ -26,6 +26,7 @@ const COUNT_COLUMNS: [&str; 7] = [
     "scope_refused",
     "key_inactive",
     "throttled",
+    "verified",
 ];
 
 /// Most rows one usage statement carries; a flush of more keys takes a few more.
@@ -277,7 +278,7 @@ impl Store for This {
         sqlx::query(&format!(
             "INSERT INTO api_keys ({KEY_COLUMNS}, name_lower) VALUES ($1, $2, $3, $4, \
              $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-             $21, $22, $23, $24, $25, $26, $27, $28, $29)"
+             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
         ))
         .bind(&k.id)
         .bind(&k.workspace_id)
@@ -307,6 +308,8 @@ impl Store for This {
         .bind(k.revoked_at)
         .bind(&k.revoked_by)
         .bind(k.version)
+        .bind(&k.secret_lookup)
+        .bind(&k.previous_secret_lookup)
         .bind(k.name.to_lowercase())
         .execute(&mut *tx)
         .await
@@ -348,6 +351,28 @@ impl Store for This {
         Ok((keys, seen))
     }
 
+    async fn find_keys_by_lookup(&self, lookup: &str) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM api_keys WHERE secret_lookup = $1 \
+             UNION SELECT id FROM api_keys WHERE previous_secret_lookup = $1 \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(lookup)
+        .bind(crate::store::MAX_LOOKUP_MATCHES)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn set_secret_lookup(&self, id: &str, lookup: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET secret_lookup = $1 WHERE id = $2")
+            .bind(lookup)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn list_keys(&self, f: &KeyFilter) -> StoreResult<Vec<KeyRecord>> {
         let mut q = sqlx::QueryBuilder::<Db>::new(format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE 1 = 1"
@@ -385,8 +410,9 @@ impl Store for This {
              previous_secret_hash = $12, previous_expires_at = $13, \
              previous_last_used_at = $14, updated_at = $15, rotated_at = $16, \
              revoked_at = $17, revoked_by = $18, previous_use_count = $19, \
-             previous_last_used_ip = $20, version = version + 1 \
-             WHERE id = $21 AND version = $22",
+             previous_last_used_ip = $20, secret_lookup = $21, \
+             previous_secret_lookup = $22, version = version + 1 \
+             WHERE id = $23 AND version = $24",
         )
         .bind(&k.name)
         .bind(k.name.to_lowercase())
@@ -408,6 +434,8 @@ impl Store for This {
         .bind(&k.revoked_by)
         .bind(k.previous_use_count)
         .bind(&k.previous_last_used_ip)
+        .bind(&k.secret_lookup)
+        .bind(&k.previous_secret_lookup)
         .bind(&k.id)
         .bind(k.version)
         .execute(&mut *tx)
@@ -670,6 +698,7 @@ impl Store for This {
                         let mut row = serde_json::json!([r.key_id, r.start, t.issued, t.failed]);
                         if let Some(row) = row.as_array_mut() {
                             row.extend(t.refused.iter().map(|&n| serde_json::Value::from(n)));
+                            row.push(serde_json::Value::from(t.verified));
                         }
                         row
                     })

@@ -11,7 +11,8 @@ pub(super) const KEY_COLUMNS: &str = "id, workspace_id, name, description, envir
     scopes, allowed_cidrs, audiences, expires_at, status, secret_hash, masked_secret, imported, \
     previous_secret_hash, previous_expires_at, previous_last_used_at, previous_use_count, \
     previous_last_used_ip, created_at, created_by, \
-    updated_at, last_used_at, last_used_ip, rotated_at, revoked_at, revoked_by, version";
+    updated_at, last_used_at, last_used_ip, rotated_at, revoked_at, revoked_by, version, \
+    secret_lookup, previous_secret_lookup";
 
 #[derive(FromRow)]
 pub(super) struct KeyRow {
@@ -43,6 +44,8 @@ pub(super) struct KeyRow {
     revoked_at: Option<i64>,
     revoked_by: Option<String>,
     version: i64,
+    secret_lookup: Option<String>,
+    previous_secret_lookup: Option<String>,
 }
 
 /// A key row with the change feed position of the statement that read it.
@@ -104,6 +107,8 @@ impl TryFrom<KeyRow> for KeyRecord {
             revoked_at: r.revoked_at,
             revoked_by: r.revoked_by,
             version: r.version,
+            secret_lookup: r.secret_lookup,
+            previous_secret_lookup: r.previous_secret_lookup,
         })
     }
 }
@@ -197,6 +202,7 @@ pub(super) struct UsageDbRow {
     scope_refused: i64,
     key_inactive: i64,
     throttled: i64,
+    verified: i64,
 }
 
 impl From<UsageDbRow> for UsageRow {
@@ -215,6 +221,7 @@ impl From<UsageDbRow> for UsageRow {
                     r.key_inactive,
                     r.throttled,
                 ],
+                verified: r.verified,
             },
         }
     }

@@ -102,7 +102,7 @@ impl Pending {
             return;
         }
         // Refusals for ids that may not exist must not grow memory without bound.
-        if self.counts.len() >= MAX_PENDING_KEYS && tally.issued == 0 {
+        if self.counts.len() >= MAX_PENDING_KEYS && !tally.succeeded() {
             self.dropped += 1;
             return;
         }
@@ -269,10 +269,16 @@ impl Usage {
 
     /// A token was issued to `key_id`, from `ip`, with its pre-rotation secret or not.
     pub fn issued(&self, key_id: &str, ip: Option<IpAddr>, previous_secret: bool) {
+        self.used(key_id, Outcome::Issued, ip, previous_secret);
+    }
+
+    /// `key_id` was used successfully (`Issued` or `Verified`), from `ip`, with its
+    /// pre-rotation secret or not: counted, and its last use marked.
+    pub fn used(&self, key_id: &str, outcome: Outcome, ip: Option<IpAddr>, previous_secret: bool) {
         let at = self.clock.now();
         let used = Use::new(at, ip, previous_secret);
         self.with_pending(|p| {
-            p.add(key_id, Granularity::Hour.bucket(at), &Tally::of(Outcome::Issued));
+            p.add(key_id, Granularity::Hour.bucket(at), &Tally::of(outcome));
             if let Some(ip) = ip {
                 p.add_address(key_id, Granularity::Day.bucket(at), ip, 1);
             }

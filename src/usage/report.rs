@@ -97,12 +97,14 @@ pub struct Refusals {
     pub throttled: i64,
 }
 
-/// Exchanges by outcome: tokens `issued`, refusals in all (`failed`) and by reason.
+/// Exchanges by outcome: tokens `issued`, refusals in all (`failed`) and by reason,
+/// and raw keys `verified` at introspection (callers not yet on tokens).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Counts {
     pub issued: i64,
     pub failed: i64,
     pub refused: Refusals,
+    pub verified: i64,
 }
 
 impl From<Tally> for Counts {
@@ -117,6 +119,7 @@ impl From<Tally> for Counts {
                 key_inactive: t.get(Outcome::KeyInactive),
                 throttled: t.get(Outcome::Throttled),
             },
+            verified: t.verified,
         }
     }
 }
@@ -132,6 +135,7 @@ impl Counts {
             Outcome::ScopeRefused => r.scope_refused,
             Outcome::KeyInactive => r.key_inactive,
             Outcome::Throttled => r.throttled,
+            Outcome::Verified => self.verified,
         }
     }
 }

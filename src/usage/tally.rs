@@ -19,6 +19,8 @@ pub enum Outcome {
     KeyInactive,
     /// Refused unchecked: too many failures for this key id or address.
     Throttled,
+    /// The raw key was verified at introspection (a caller not yet on tokens).
+    Verified,
 }
 
 impl Outcome {
@@ -40,6 +42,7 @@ impl Outcome {
             Outcome::ScopeRefused => "scope_refused",
             Outcome::KeyInactive => "key_inactive",
             Outcome::Throttled => "throttled",
+            Outcome::Verified => "verified",
         }
     }
 
@@ -52,6 +55,7 @@ impl Outcome {
             Outcome::ScopeRefused => "Scope or audience refused",
             Outcome::KeyInactive => "Key inactive, expired or revoked",
             Outcome::Throttled => "Throttled",
+            Outcome::Verified => "Raw key verified",
         }
     }
 
@@ -60,14 +64,15 @@ impl Outcome {
     }
 }
 
-/// A bucket's counts: tokens issued, refusals in all (`failed`) and by reason.
-/// Rows written before refusals had reasons carry only `failed`.
+/// A bucket's counts: tokens issued, refusals in all (`failed`) and by reason, and
+/// raw keys verified. Rows written before refusals had reasons carry only `failed`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
     pub issued: i64,
     pub failed: i64,
     /// Refusals in the order of [`Outcome::REFUSALS`].
     pub refused: [i64; 5],
+    pub verified: i64,
 }
 
 impl Tally {
@@ -79,9 +84,10 @@ impl Tally {
     }
 
     pub fn count(&mut self, outcome: Outcome, n: i64) {
-        match outcome.refusal_index() {
-            None => self.issued += n,
-            Some(i) => {
+        match (outcome, outcome.refusal_index()) {
+            (Outcome::Verified, _) => self.verified += n,
+            (_, None) => self.issued += n,
+            (_, Some(i)) => {
                 self.failed += n;
                 self.refused[i] += n;
             }
@@ -91,6 +97,7 @@ impl Tally {
     pub fn add(&mut self, other: &Tally) {
         self.issued += other.issued;
         self.failed += other.failed;
+        self.verified += other.verified;
         for (mine, theirs) in self.refused.iter_mut().zip(other.refused) {
             *mine += theirs;
         }
@@ -98,15 +105,21 @@ impl Tally {
 
     /// How many ended with `outcome`.
     pub fn get(&self, outcome: Outcome) -> i64 {
-        match outcome.refusal_index() {
-            None => self.issued,
-            Some(i) => self.refused[i],
+        match (outcome, outcome.refusal_index()) {
+            (Outcome::Verified, _) => self.verified,
+            (_, None) => self.issued,
+            (_, Some(i)) => self.refused[i],
         }
     }
 
-    /// Exchanges in all.
+    /// Exchanges and raw-key checks in all.
     pub fn total(&self) -> i64 {
-        self.issued + self.failed
+        self.issued + self.failed + self.verified
+    }
+
+    /// Whether anything in it succeeded (a token issued or a raw key verified).
+    pub fn succeeded(&self) -> bool {
+        self.issued > 0 || self.verified > 0
     }
 }
 
@@ -123,5 +136,8 @@ mod tests {
         assert_eq!(t.get(Outcome::WrongSecret), 2);
         assert_eq!(t.get(Outcome::Throttled), 1);
         assert_eq!(t.get(Outcome::KeyInactive), 0);
+        t.count(Outcome::Verified, 5);
+        assert_eq!((t.issued, t.failed, t.verified, t.total()), (1, 3, 5, 9));
+        assert_eq!(t.get(Outcome::Verified), 5);
     }
 }

@@ -561,7 +561,10 @@ async fn a_key_page_charts_its_usage_and_the_usage_page_ranks_keys(backend: Back
         .text()
         .await
         .unwrap();
-    assert!(last_row.ends_with("3 1 1 0 0 0 0"), "today: issued, refused, by reason: {last_row}");
+    assert!(
+        last_row.ends_with("3 0 1 1 0 0 0 0"),
+        "today: issued, verified, refused, by reason: {last_row}"
+    );
     browser.click("Last 24 hours").await;
     let rows = browser.client.find_all(Locator::XPath("//figure//tbody/tr")).await.unwrap();
     assert_eq!(rows.len(), 24, "hourly over a day");

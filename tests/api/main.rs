@@ -20,6 +20,7 @@ mod operations;
 mod outage;
 mod policy;
 mod processes;
+mod raw_keys;
 mod restart;
 mod secrets;
 mod shapes;

@@ -41,7 +41,9 @@ fn key(id: &str, workspace: &str, name: &str, created_at: i64) -> KeyRecord {
         secret_hash: "sha256:00".into(),
         masked_secret: "km_live_****abcd".into(),
         imported: false,
+        secret_lookup: None,
         previous_secret_hash: None,
+        previous_secret_lookup: None,
         previous_expires_at: None,
         previous_last_used_at: None,
         previous_use_count: 0,
@@ -114,6 +116,28 @@ async fn keys_round_trip_and_names_are_unique_per_workspace(backend: Backend) {
         .unwrap();
     assert!(events.is_empty());
     assert_eq!(store.count_keys(&Default::default()).await.unwrap(), 1);
+}
+
+async fn imported_secrets_are_found_by_their_lookup_hash(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let mut a = key("k1", "ws_a", "One", 10);
+    a.secret_lookup = Some("lookup-1".into());
+    store.insert_key(&a, &audit("k1", "key.create")).await.unwrap();
+    let mut b = key("k2", "ws_a", "Two", 11);
+    b.previous_secret_lookup = Some("lookup-1".into());
+    store.insert_key(&b, &audit("k2", "key.create")).await.unwrap();
+    store.insert_key(&key("k3", "ws_a", "Three", 12), &audit("k3", "key.create")).await.unwrap();
+    assert_eq!(store.find_key("k1").await.unwrap(), Some(a), "the lookup round-trips");
+    assert_eq!(
+        store.find_keys_by_lookup("lookup-1").await.unwrap(),
+        ["k1", "k2"],
+        "current and pre-rotation secrets alike"
+    );
+    assert!(store.find_keys_by_lookup("lookup-2").await.unwrap().is_empty());
+    store.set_secret_lookup("k3", "lookup-2").await.unwrap();
+    assert_eq!(store.find_keys_by_lookup("lookup-2").await.unwrap(), ["k3"]);
+    let k3 = store.find_key("k3").await.unwrap().unwrap();
+    assert_eq!(k3.version, 1, "indexing a secret is not an admin's change");
 }
 
 async fn updates_check_the_version_they_read(backend: Backend) {
@@ -680,6 +704,7 @@ async fn workspace_settings_are_stored_apart_and_audited(backend: Backend) {
 }
 
 on_both_backends!(
+    imported_secrets_are_found_by_their_lookup_hash,
     failures_count_in_windows_that_start_over,
     only_a_creating_open_sets_up_a_database,
     workspace_settings_are_stored_apart_and_audited,

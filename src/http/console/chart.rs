@@ -15,8 +15,9 @@ const BOTTOM: f64 = 22.0;
 const TOP: f64 = 8.0;
 
 /// Every outcome, in stacking order (issued at the bottom).
-const SERIES: [Outcome; 6] = [
+const SERIES: [Outcome; 7] = [
     Outcome::Issued,
+    Outcome::Verified,
     Outcome::WrongSecret,
     Outcome::AddressNotAllowed,
     Outcome::ScopeRefused,
@@ -30,8 +31,8 @@ pub struct Chart {
     pub svg: String,
     pub summary: String,
     pub legend: Vec<(&'static str, &'static str)>,
-    /// `(bucket label, issued, failed, refusals by reason)`.
-    pub rows: Vec<(String, i64, i64, Vec<i64>)>,
+    /// `(bucket label, issued, raw keys verified, failed, refusals by reason)`.
+    pub rows: Vec<(String, i64, i64, i64, Vec<i64>)>,
     pub refusal_labels: Vec<&'static str>,
 }
 
@@ -46,6 +47,9 @@ fn label(start: &str, granularity: Granularity) -> String {
 /// What the chart shows, in one sentence: totals by outcome over `period`.
 fn summary(total: &Counts, period: &str) -> String {
     let mut text = format!("{period}: {} issued, {} refused", total.issued, total.failed);
+    if total.verified > 0 {
+        let _ = write!(text, ", {} raw keys verified", total.verified);
+    }
     let reasons: Vec<String> = Outcome::REFUSALS
         .iter()
         .filter(|&&o| total.get(o) > 0)
@@ -67,13 +71,19 @@ fn class(outcome: Outcome) -> &'static str {
         Outcome::ScopeRefused => "s-scope",
         Outcome::KeyInactive => "s-inactive",
         Outcome::Throttled => "s-throttled",
+        Outcome::Verified => "s-verified",
     }
 }
 
 /// Stacked bars of `buckets` by outcome, titled by `period`.
 pub fn bars(buckets: &[Bucket], total: &Counts, granularity: Granularity, period: &str) -> Chart {
     let summary = summary(total, period);
-    let max = buckets.iter().map(|b| b.counts.issued + b.counts.failed).max().unwrap_or(0).max(1);
+    let max = buckets
+        .iter()
+        .map(|b| b.counts.issued + b.counts.failed + b.counts.verified)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let plot_w = WIDTH - LEFT;
     let plot_h = HEIGHT - TOP - BOTTOM;
     let step = plot_w / buckets.len().max(1) as f64;
@@ -141,7 +151,8 @@ pub fn bars(buckets: &[Bucket], total: &Counts, granularity: Granularity, period
         .iter()
         .map(|b| {
             let refused = Outcome::REFUSALS.iter().map(|&o| b.counts.get(o)).collect();
-            (label(&b.start, granularity), b.counts.issued, b.counts.failed, refused)
+            let c = &b.counts;
+            (label(&b.start, granularity), c.issued, c.verified, c.failed, refused)
         })
         .collect();
     Chart {
@@ -210,7 +221,7 @@ mod tests {
         assert_eq!(chart.svg.matches("<rect").count(), 2, "one rect per outcome present");
         assert!(chart.svg.contains(r#"class="s-wrong""#));
         assert!(chart.svg.contains("2026-11-30: 4 issued, 2 refused"));
-        assert_eq!(chart.rows[1], ("2026-11-30".to_string(), 4, 2, vec![2, 0, 0, 0, 0]));
+        assert_eq!(chart.rows[1], ("2026-11-30".to_string(), 4, 0, 2, vec![2, 0, 0, 0, 0]));
     }
 
     #[test]
