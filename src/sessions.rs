@@ -25,7 +25,7 @@ use crate::apikeys::cache::KeyCache;
 use crate::apikeys::secret::{self, Secret};
 use crate::apikeys::{self, Actor, AuthFailure};
 use crate::clock::Clock;
-use crate::oauth::TokenService;
+use crate::oauth::{Proof, TokenService};
 use crate::signing::{MasterKey, MasterKeyError};
 use crate::store::{AuditRecord, KeyRecord, SessionRecord, Store, StoreError};
 
@@ -141,7 +141,8 @@ impl Sessions {
         ip: Option<IpAddr>,
         user_agent: &str,
     ) -> Result<(SessionId, Session), SignInError> {
-        let auth = match self.tokens.authenticate_client(client_id, secret, ip).await {
+        let auth = match self.tokens.authenticate_client(client_id, Proof::Secret(secret), ip).await
+        {
             Ok(auth) => auth,
             Err(AuthFailure::Refused(_) | AuthFailure::KeyRefused { .. }) => {
                 return Err(SignInError::Refused)

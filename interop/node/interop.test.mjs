@@ -116,3 +116,45 @@ test('a scope or resource beyond the key is refused in RFC 6749 terms', async ()
     },
   );
 });
+
+/** Creates a key through /v1 with the platform admin's token. */
+async function createKey(body) {
+  const config = await discover(admin.id, client.ClientSecretBasic(admin.secret));
+  const { access_token } = await client.clientCredentialsGrant(config);
+  const response = await fetch(`${issuer}/v1/keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${access_token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ ...body, name: `node-${body.name}-${Date.now()}` }),
+  });
+  assert.equal(response.status, 201, await response.clone().text());
+  return response.json();
+}
+
+for (const alg of ['ES256', 'EdDSA', 'PS256']) {
+  test(`PrivateKeyJwt (${alg}) authenticates without a secret`, async () => {
+    const { publicKey, privateKey } = await jose.generateKeyPair(alg, { extractable: true });
+    const jwk = { ...(await jose.exportJWK(publicKey)), kid: `node-${alg}`, alg };
+    const created = await createKey({ name: 'signer', scopes: ['read:reports/**'], jwks: { keys: [jwk] } });
+    assert.equal(created.token_endpoint_auth_method, 'private_key_jwt');
+    assert.equal(created.client_secret, undefined);
+    const metadata = (await discover(created.client_id, client.None())).serverMetadata();
+    assert.ok(metadata.token_endpoint_auth_methods_supported.includes('private_key_jwt'));
+    assert.ok(metadata.token_endpoint_auth_signing_alg_values_supported.includes(alg));
+
+    const key = { key: privateKey, kid: jwk.kid };
+    const config = await discover(created.client_id, client.PrivateKeyJwt(key));
+    const tokens = await client.clientCredentialsGrant(config);
+    assert.equal(tokens.token_type.toLowerCase(), 'bearer');
+    const jwks = jose.createRemoteJWKSet(new URL(metadata.jwks_uri));
+    const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer, typ: 'at+jwt' });
+    assert.equal(payload.client_id, created.client_id);
+
+    // A key of another client, under the same kid, is refused as invalid_client.
+    const stranger = await jose.generateKeyPair(alg, { extractable: true });
+    const forged = await discover(created.client_id, client.PrivateKeyJwt({ key: stranger.privateKey, kid: jwk.kid }));
+    await assert.rejects(client.clientCredentialsGrant(forged), (err) => {
+      assert.equal(err.error, 'invalid_client');
+      return true;
+    });
+  });
+}

@@ -5,6 +5,7 @@ resource narrowing, and verification against the remote JWKS.
 Reads KEYMINT_ISSUER, KEYMINT_ADMIN_ID and KEYMINT_ADMIN_SECRET (a platform admin).
 """
 
+import json
 import os
 import time
 
@@ -178,3 +179,47 @@ def test_a_gateway_verifies_raw_keys_with_authlib_introspection(metadata):
     flipped = generated[:-1] + ("A" if generated[-1] != "A" else "B")
     assert gateway.introspect_token(url, token=flipped).json() == {"active": False}
     assert gateway.introspect_token(url, token=generated).json()["client_id"] == gateway_key["id"]
+
+
+def test_authlib_private_key_jwt_authenticates_without_a_secret(metadata):
+    """Authlib's RFC 7523 client authentication: an ES256 assertion, no kid, an hour."""
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from joserfc.jwk import ECKey
+
+    assert "private_key_jwt" in metadata["token_endpoint_auth_methods_supported"]
+    assert "ES256" in metadata["token_endpoint_auth_signing_alg_values_supported"]
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    public_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private_key.public_key()))
+    created = create_key(
+        metadata,
+        {"name": "signer", "scopes": ["read:reports/**", "keymint:introspect"],
+         "audiences": [API], "jwks": {"keys": [public_jwk]}},
+    )
+    assert created["token_endpoint_auth_method"] == "private_key_jwt"
+    assert "client_secret" not in created
+    pem = ECKey.import_key(private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ))
+    token_endpoint = metadata["token_endpoint"]
+    session = AuthlibSession(
+        created["client_id"], pem,
+        token_endpoint_auth_method=PrivateKeyJWT(token_endpoint, alg="ES256"),
+    )
+    token = session.fetch_token(token_endpoint, grant_type="client_credentials")
+    claims = verify(metadata, token["access_token"], API)
+    assert claims["client_id"] == created["client_id"]
+    # Introspection authenticated the same way (the assertion's aud is the token endpoint).
+    answer = session.introspect_token(metadata["introspection_endpoint"], token=token["access_token"])
+    assert answer.json()["active"] is True
+
+    # Another private key is refused as invalid_client.
+    stranger = ECKey.generate_key("P-256")
+    forged = AuthlibSession(
+        created["client_id"], stranger,
+        token_endpoint_auth_method=PrivateKeyJWT(token_endpoint, alg="ES256"),
+    )
+    with pytest.raises(OAuthError) as refused:
+        forged.fetch_token(token_endpoint, grant_type="client_credentials")
+    assert refused.value.error == "invalid_client"

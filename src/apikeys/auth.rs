@@ -45,6 +45,11 @@ pub enum AuthFailure {
 }
 
 impl AuthFailure {
+    /// `key` exists but may not be used now, for `reason`.
+    pub fn refused(key: &KeyRecord, outcome: Outcome, reason: &'static str) -> Self {
+        AuthFailure::KeyRefused { reason, outcome, workspace_id: key.workspace_id.clone() }
+    }
+
     /// A short, fixed label for metrics (never a client-supplied value).
     pub fn metric_reason(&self) -> &'static str {
         match self {
@@ -116,13 +121,18 @@ pub async fn authenticate(
             matched = matching_secret(hasher, &key, presented, now).await?;
         }
     }
-    let fail = |outcome: Outcome, reason: &'static str| {
-        Err(AuthFailure::KeyRefused { reason, outcome, workspace_id: key.workspace_id.clone() })
-    };
     let Some(previous_secret) = matched else {
-        return fail(Outcome::WrongSecret, "wrong secret");
+        return Err(AuthFailure::refused(&key, Outcome::WrongSecret, "wrong secret"));
     };
-    match super::key_status(&key, now) {
+    usable(&key, now, ip)?;
+    Ok(Authenticated { key, previous_secret })
+}
+
+/// Whether a key whose client proved its identity may be used at `now` from `ip`:
+/// it is active (not deactivated, expired or revoked) and the address is allowed.
+pub fn usable(key: &KeyRecord, now: i64, ip: Option<IpAddr>) -> Result<(), AuthFailure> {
+    let fail = |outcome, reason| Err(AuthFailure::refused(key, outcome, reason));
+    match super::key_status(key, now) {
         KeyStatus::Active => {}
         KeyStatus::Revoked => return fail(Outcome::KeyInactive, "key revoked"),
         KeyStatus::Inactive => return fail(Outcome::KeyInactive, "key deactivated"),
@@ -131,7 +141,7 @@ pub async fn authenticate(
     if !address_allowed(&key.allowed_cidrs, ip) {
         return fail(Outcome::AddressNotAllowed, "address not allowed");
     }
-    Ok(Authenticated { key, previous_secret })
+    Ok(())
 }
 
 /// A store failure on the authentication path: logged here, once, with its cause

@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 
 use super::cache::KeyCache;
 use super::catalog::ScopeCatalog;
-use super::hashing::Hasher;
+use super::client_auth::{self, ClientAuth};
+use super::hashing::{Hasher, NO_SECRET};
 use super::policy::{Guardrails, KeyPolicy};
 use super::secret::{self, Secret};
 use super::validate::{self, invalid};
@@ -65,6 +66,12 @@ pub struct NewKey {
     pub expires_in: Option<String>,
     /// An existing secret to import instead of generating one.
     pub secret: Option<String>,
+    /// `client_secret_basic` (default), `client_secret_post` or `private_key_jwt`
+    /// (the default when `jwks` is given; such a key gets no secret).
+    pub token_endpoint_auth_method: Option<String>,
+    /// The public keys that verify the key's client assertions (a JWK Set).
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
 }
 
 /// The body of an update request: only the fields present change.
@@ -88,6 +95,11 @@ pub struct KeyUpdate {
     pub expires_at: Option<Option<String>>,
     #[schema(pattern = "^(1h|1d|7d|30d|90d|180d|360d)$")]
     pub expires_in: Option<String>,
+    /// Switches how the key authenticates; to `private_key_jwt` drops its secret.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Replaces its public keys (no secret needed).
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -100,7 +112,8 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
 #[derive(Debug)]
 pub struct Revealed {
     pub key: KeyView,
-    pub secret: Secret,
+    /// `None` for a key that authenticates by assertion (`private_key_jwt`).
+    pub secret: Option<Secret>,
     /// What the admin should know about the key (a create's draft warnings).
     pub warnings: Vec<String>,
 }
@@ -111,7 +124,9 @@ impl Revealed {
     pub fn to_json(&self) -> Value {
         let mut body = serde_json::to_value(&self.key).unwrap_or_default();
         body["client_id"] = Value::from(self.key.id.clone());
-        body["client_secret"] = Value::from(self.secret.expose());
+        if let Some(secret) = &self.secret {
+            body["client_secret"] = Value::from(secret.expose());
+        }
         body["warnings"] = json!(self.warnings);
         body
     }
@@ -131,6 +146,7 @@ pub struct KeyDraft {
     pub audiences: Vec<String>,
     pub expires_at: Option<i64>,
     pub imported: bool,
+    pub client_auth: ClientAuth,
     pub warnings: Vec<String>,
 }
 
@@ -182,6 +198,9 @@ fn edit_warnings(before: &KeyRecord, after: &KeyRecord, now: i64) -> Vec<String>
     if after.allowed_cidrs != before.allowed_cidrs {
         warnings.extend(validate::cidr_warnings(&after.allowed_cidrs));
     }
+    if client_auth::awaits_secret(after) {
+        warnings.push("this key has no secret yet: rotate it to get one".into());
+    }
     warnings
 }
 
@@ -193,11 +212,14 @@ struct Edit {
     cidrs: Option<Vec<String>>,
     audiences: Option<Vec<String>>,
     expires_at: Option<Option<i64>>,
+    auth_method: Option<String>,
+    jwks: Option<Value>,
 }
 
 impl Edit {
     /// Applies the edit to `key`: what changed (`{field: {from, to}}`), or `None`.
-    fn apply(self, key: &mut KeyRecord) -> Option<Value> {
+    fn apply(self, key: &mut KeyRecord) -> Result<Option<Value>, validate::FieldError> {
+        let client_auth = ClientAuth::edit(key, self.auth_method.as_deref(), self.jwks.as_ref())?;
         let mut changes = serde_json::Map::new();
         let mut diff = |field: &str, from: Value, to: Value| {
             if from != to {
@@ -228,7 +250,10 @@ impl Edit {
             diff("expires_at", json!(key.expires_at.map(rfc3339)), json!(v.map(rfc3339)));
             key.expires_at = v;
         }
-        (!changes.is_empty()).then_some(Value::Object(changes))
+        for (field, change) in client_auth.map(|auth| auth.apply(key)).unwrap_or_default() {
+            changes.insert(field.into(), change);
+        }
+        Ok((!changes.is_empty()).then_some(Value::Object(changes)))
     }
 }
 
@@ -424,6 +449,11 @@ impl Keys {
         if let Some(value) = &new.secret {
             validate::imported_secret(value)?;
         }
+        let client_auth = ClientAuth::new_key(
+            new.token_endpoint_auth_method.as_deref(),
+            new.jwks.as_ref(),
+            new.secret.is_some(),
+        )?;
         warnings.extend(validate::cidr_warnings(&allowed_cidrs));
         Ok(KeyDraft {
             workspace_id,
@@ -436,6 +466,7 @@ impl Keys {
             audiences,
             expires_at,
             imported: new.secret.is_some(),
+            client_auth,
             warnings,
         })
     }
@@ -452,18 +483,24 @@ impl Keys {
             allowed_cidrs,
             audiences,
             expires_at,
+            client_auth,
             warnings,
             ..
         } = self.review(actor, &new).await?;
         let now = self.clock.now();
         let id = secret::new_key_id();
         let (secret, imported) = match new.secret {
-            Some(value) => (Secret::new(value), true),
-            None => (secret::generate(&id, &environment), false),
+            _ if client_auth.by_assertion() => (None, false),
+            Some(value) => (Some(Secret::new(value)), true),
+            None => (Some(secret::generate(&id, &environment)), false),
+        };
+        let (secret_hash, masked_secret) = match &secret {
+            Some(s) => (self.hasher.hash(s, imported).await?, secret::mask(s.expose())),
+            None => (NO_SECRET.to_string(), String::new()),
         };
         let key = KeyRecord {
-            secret_hash: self.hasher.hash(&secret, imported).await?,
-            masked_secret: secret::mask(secret.expose()),
+            secret_hash,
+            masked_secret,
             id,
             workspace_id,
             name,
@@ -476,9 +513,11 @@ impl Keys {
             expires_at,
             status: KeyStatus::Active,
             imported,
-            secret_lookup: imported.then(|| self.hasher.lookup(&secret)),
+            secret_lookup: secret.as_ref().filter(|_| imported).map(|s| self.hasher.lookup(s)),
             previous_secret_hash: None,
             previous_secret_lookup: None,
+            auth_method: client_auth.method,
+            jwks: client_auth.jwks,
             previous_expires_at: None,
             previous_last_used_at: None,
             previous_use_count: 0,
@@ -497,6 +536,7 @@ impl Keys {
             "name": key.name, "environment": key.environment, "type": key.key_type,
             "scopes": key.scopes, "allowed_cidrs": key.allowed_cidrs, "audiences": key.audiences,
             "expires_at": key.expires_at.map(crate::clock::rfc3339), "imported": imported,
+            "token_endpoint_auth_method": key.auth_method,
         });
         self.store.insert_key(&key, &self.audit(actor, &key, "key.create", details)).await?;
         // In case the id was looked up (and remembered as absent) before it existed.
@@ -614,6 +654,19 @@ impl Keys {
         Ok((key, Some(details)))
     }
 
+    /// A key that authenticates by assertion has no secret to rotate: its public
+    /// keys change by an edit of `jwks`.
+    fn refuse_if_secretless(key: &KeyRecord) -> Result<(), ManageError> {
+        if key.auth_method == client_auth::PRIVATE_KEY_JWT {
+            return Err(ManageError::Conflict(format!(
+                "key {} authenticates with private_key_jwt and has no secret; change its jwks, \
+                 or set token_endpoint_auth_method to client_secret_basic first",
+                key.id
+            )));
+        }
+        Ok(())
+    }
+
     fn refuse_if_revoked(key: &KeyRecord, what: &str) -> Result<(), ManageError> {
         if key.status == KeyStatus::Revoked {
             Err(ManageError::Conflict(format!(
@@ -691,7 +744,7 @@ impl Keys {
             .write_change(actor, key, "key.update", |key, _| {
                 Self::refuse_if_revoked(key, "edited")?;
                 let earlier = key.clone();
-                let changes = edit.apply(key);
+                let changes = edit.apply(key)?;
                 warnings = guardrails.check_edit(&earlier, key, now)?;
                 warnings.extend(edit_warnings(&earlier, key, now));
                 before = Some(earlier);
@@ -719,7 +772,7 @@ impl Keys {
         let before = self.load(actor, id).await?;
         Self::refuse_if_revoked(&before, "edited")?;
         let mut after = before.clone();
-        let changes = edit.apply(&mut after).unwrap_or_else(|| json!({}));
+        let changes = edit.apply(&mut after)?.unwrap_or_else(|| json!({}));
         let mut warnings =
             self.guardrails_of(&before.workspace_id).await?.check_edit(&before, &after, now)?;
         warnings.extend(edit_warnings(&before, &after, now));
@@ -745,7 +798,16 @@ impl Keys {
                 return Err(invalid("expires_in", "give expires_at or expires_in, not both").into())
             }
         };
-        Ok(Edit { name, description, scopes, cidrs, audiences, expires_at })
+        Ok(Edit {
+            name,
+            description,
+            scopes,
+            cidrs,
+            audiences,
+            expires_at,
+            auth_method: update.token_endpoint_auth_method,
+            jwks: update.jwks,
+        })
     }
 
     /// Gives the key a new secret, revealed once. The old secret stops working at once
@@ -767,11 +829,13 @@ impl Keys {
         actor.require(ManagementScope::KeysWrite)?;
         let current = self.load(actor, id).await?;
         Self::refuse_if_revoked(&current, "rotated")?;
+        Self::refuse_if_secretless(&current)?;
         let secret = secret::generate(&current.id, &current.environment);
         let hash = self.hasher.hash(&secret, false).await?;
         let (key, _) = self
             .mutate(actor, id, "key.rotate", |key, now| {
                 Self::refuse_if_revoked(key, "rotated")?;
+                Self::refuse_if_secretless(key)?;
                 let old = std::mem::replace(&mut key.secret_hash, hash);
                 key.masked_secret = secret::mask(secret.expose());
                 key.imported = false;
@@ -780,7 +844,8 @@ impl Keys {
                 key.previous_use_count = 0;
                 key.previous_last_used_ip = None;
                 let old_lookup = key.secret_lookup.take();
-                if grace_seconds > 0 {
+                // A key that had no secret has nothing to keep working.
+                if grace_seconds > 0 && old != NO_SECRET {
                     key.previous_secret_hash = Some(old);
                     key.previous_secret_lookup = old_lookup;
                     key.previous_expires_at = Some(now + grace_seconds);
@@ -799,7 +864,7 @@ impl Keys {
             previous_expires_at: key.previous_expires_at,
             revealed: Revealed {
                 key: KeyView::new(&key, self.clock.now()),
-                secret,
+                secret: Some(secret),
                 warnings: vec![],
             },
         })

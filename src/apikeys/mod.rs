@@ -5,7 +5,9 @@
 mod auth;
 pub mod cache;
 pub mod catalog;
+pub mod client_auth;
 pub mod hashing;
+pub mod jwks;
 mod manage;
 pub mod policy;
 pub mod secret;
@@ -14,7 +16,7 @@ mod validate;
 mod view;
 
 pub use auth::{
-    address_allowed, authenticate, secret_backed, secret_tag, token_backed, valid_key_id,
+    address_allowed, authenticate, secret_backed, secret_tag, token_backed, usable, valid_key_id,
     AuthFailure, Authenticated, TOKEN_ID_LEN,
 };
 pub use manage::{

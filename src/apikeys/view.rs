@@ -29,8 +29,15 @@ pub struct KeyView {
     pub audiences: Vec<String>,
     pub expires_at: Option<String>,
     pub status: KeyStatus,
+    /// The secret's display form; empty for a key without one (`private_key_jwt`).
     pub masked_secret: String,
     pub imported: bool,
+    /// How the key authenticates: `client_secret_basic` (or `client_secret_post`;
+    /// both work for a key with a secret) or `private_key_jwt`.
+    pub token_endpoint_auth_method: String,
+    /// The public keys that verify its assertions (a JWK Set), for `private_key_jwt`.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
     pub created_at: String,
     pub created_by: Option<String>,
     pub updated_at: String,
@@ -65,6 +72,12 @@ impl KeyView {
             status: key_status(key, now),
             masked_secret: key.masked_secret.clone(),
             imported: key.imported,
+            token_endpoint_auth_method: key.auth_method.clone(),
+            jwks: key
+                .jwks
+                .as_deref()
+                .and_then(super::jwks::PublicKeys::from_stored)
+                .map(|k| k.to_json()),
             created_at: rfc3339(key.created_at),
             created_by: key.created_by.clone(),
             updated_at: rfc3339(key.updated_at),

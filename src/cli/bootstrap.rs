@@ -17,7 +17,7 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     if args.json {
         super::output::json(&serde_json::json!({
             "client_id": revealed.key.id,
-            "client_secret": revealed.secret.expose(),
+            "client_secret": revealed.secret.as_ref().map(|s| s.expose()),
         }))
     } else {
         print_credentials("Created a platform-admin API key", &revealed);
@@ -27,7 +27,15 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
 
 /// Prints a key's credentials for a person, with the warning that this is the only time.
 pub fn print_credentials(title: &str, revealed: &crate::apikeys::Revealed) {
-    println!("{title} (the secret is shown once; store it now):");
-    println!("  client_id:     {}", revealed.key.id);
-    println!("  client_secret: {}", revealed.secret.expose());
+    match &revealed.secret {
+        Some(secret) => {
+            println!("{title} (the secret is shown once; store it now):");
+            println!("  client_id:     {}", revealed.key.id);
+            println!("  client_secret: {}", secret.expose());
+        }
+        None => {
+            println!("{title} (it authenticates with private_key_jwt: no secret):");
+            println!("  client_id:     {}", revealed.key.id);
+        }
+    }
 }

@@ -48,6 +48,14 @@ pub enum KeysCommand {
         /// Read a legacy secret to import from this environment variable.
         #[arg(long)]
         import_secret_env: Option<String>,
+        /// How the key authenticates: client_secret_basic (default),
+        /// client_secret_post or private_key_jwt (needs --jwks-file; no secret).
+        #[arg(long = "auth-method", value_name = "METHOD")]
+        token_endpoint_auth_method: Option<String>,
+        /// A JSON file holding the key's public keys (a JWK Set), for
+        /// private_key_jwt, e.g. --jwks-file client-jwks.json.
+        #[arg(long, value_name = "FILE")]
+        jwks_file: Option<std::path::PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -147,6 +155,14 @@ pub enum KeysCommand {
         /// Remove the expiry.
         #[arg(long)]
         no_expiry: bool,
+        /// How the key authenticates: client_secret_basic (default),
+        /// client_secret_post or private_key_jwt (needs --jwks-file; no secret).
+        #[arg(long = "auth-method", value_name = "METHOD")]
+        token_endpoint_auth_method: Option<String>,
+        /// A JSON file holding the key's public keys (a JWK Set), for
+        /// private_key_jwt, e.g. --jwks-file client-jwks.json.
+        #[arg(long, value_name = "FILE")]
+        jwks_file: Option<std::path::PathBuf>,
         /// Show what would change and what it may break, saving nothing.
         #[arg(long)]
         dry_run: bool,
@@ -248,6 +264,14 @@ fn done(key: &KeyView, json: bool, verb: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Reads a JWK Set from a file (`--jwks-file`); the domain checks its keys.
+fn read_jwks(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("--jwks-file {}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("--jwks-file {}: not JSON: {e}", path.display()))
+}
+
 /// Prints revealed credentials as JSON (with `client_id`/`client_secret`) or for a person.
 fn print_revealed(
     revealed: &crate::apikeys::Revealed,
@@ -282,8 +306,13 @@ fn key_rows(key: &KeyView) -> Vec<(&'static str, String)> {
         ("scopes", list(&key.scopes)),
         ("allowed_cidrs", list(&key.allowed_cidrs)),
         ("audiences", list(&key.audiences)),
-        ("masked_secret", key.masked_secret.clone()),
+        (
+            "masked_secret",
+            if key.masked_secret.is_empty() { "-".into() } else { key.masked_secret.clone() },
+        ),
         ("imported", key.imported.to_string()),
+        ("token_endpoint_auth_method", key.token_endpoint_auth_method.clone()),
+        ("jwks", key.jwks.as_ref().map_or("-".into(), |set| set.to_string())),
         ("expires_at", opt(&key.expires_at)),
         ("created_at", key.created_at.clone()),
         ("created_by", opt(&key.created_by)),
@@ -322,6 +351,8 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             expires_at,
             expires_in,
             import_secret_env,
+            token_endpoint_auth_method,
+            jwks_file,
             json,
         } => {
             let workspace_id = match workspace {
@@ -347,6 +378,8 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 expires_at,
                 expires_in,
                 secret,
+                token_endpoint_auth_method,
+                jwks: jwks_file.as_deref().map(read_jwks).transpose()?,
             };
             let revealed = app.keys.create(&actor, new).await?;
             print_revealed(&revealed, json, &format!("Created key {:?}", revealed.key.name))
@@ -489,6 +522,8 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             expires_at,
             expires_in,
             no_expiry,
+            token_endpoint_auth_method,
+            jwks_file,
             dry_run,
             json,
         } => {
@@ -508,6 +543,8 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 audiences: cleared(no_audiences, audiences),
                 expires_at: if no_expiry { Some(None) } else { expires_at.map(Some) },
                 expires_in,
+                token_endpoint_auth_method,
+                jwks: jwks_file.as_deref().map(read_jwks).transpose()?,
             };
             let edited = if dry_run {
                 app.keys.preview_update(&actor, &id, update).await?

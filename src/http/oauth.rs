@@ -15,7 +15,9 @@ use super::extract::{authorization, AuthorizationError, ClientIp};
 use crate::apikeys::secret::Secret;
 use crate::apikeys::{AuthFailure, Authenticated};
 use crate::app::App;
-use crate::oauth::{Denial, ExchangeError, RawKeyCheck, TokenRequest, VerifyError};
+use crate::oauth::{
+    assertion, Denial, ExchangeError, Proof, RawKeyCheck, TokenRequest, VerifyError,
+};
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 
@@ -85,15 +87,29 @@ fn form_decode(text: &str) -> String {
         .unwrap_or_default()
 }
 
+/// What a client presented to prove it holds its key.
+enum Presented {
+    Secret(Secret),
+    /// A `private_key_jwt` client assertion.
+    Assertion(String),
+}
+
 /// Client credentials as presented.
 struct Credentials {
     client_id: String,
-    secret: Secret,
-    /// Sent in the body (`client_secret_post`) rather than with Basic.
+    presented: Presented,
+    /// Sent in the body (`client_secret_post`, an assertion) rather than with Basic.
     in_body: bool,
 }
 
 impl Credentials {
+    fn proof(&self) -> Proof<'_> {
+        match &self.presented {
+            Presented::Secret(secret) => Proof::Secret(secret),
+            Presented::Assertion(assertion) => Proof::Assertion(assertion),
+        }
+    }
+
     /// The answer to a failed authentication with these credentials; the reason is
     /// logged, never sent.
     fn refused(&self, failure: AuthFailure) -> OAuthError {
@@ -124,7 +140,8 @@ pub fn read_client_request(headers: &HeaderMap, body: &[u8]) -> Result<String, O
     credentials(headers, &form).map(|c| c.client_id)
 }
 
-/// The client credentials, from exactly one of Basic or the body.
+/// The client credentials, from exactly one of Basic, a secret in the body, or a
+/// client assertion.
 fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthError> {
     let body_secret = form.single.get("client_secret");
     let authorization = authorization(headers).map_err(|e| match e {
@@ -133,6 +150,15 @@ fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthErr
         }
         AuthorizationError::Malformed => OAuthError::invalid_client(true),
     })?;
+    let assertion_type = form.single.get("client_assertion_type");
+    if assertion_type.is_some() || form.single.contains_key("client_assertion") {
+        if authorization.is_some() || body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method: a client assertion, Basic or client_secret, not several",
+            ));
+        }
+        return assertion_credentials(form);
+    }
     match authorization {
         Some((scheme, encoded)) => {
             if body_secret.is_some() {
@@ -161,18 +187,50 @@ fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthErr
             if id.is_empty() || secret.is_empty() {
                 return Err(OAuthError::invalid_client(true));
             }
-            Ok(Credentials { client_id: id, secret: Secret::new(secret), in_body: false })
+            Ok(Credentials {
+                client_id: id,
+                presented: Presented::Secret(Secret::new(secret)),
+                in_body: false,
+            })
         }
         None => match (form.get("client_id"), form.get("client_secret")) {
             (Some(id), Some(secret)) => Ok(Credentials {
                 client_id: id.to_string(),
-                secret: Secret::new(secret.to_string()),
+                presented: Presented::Secret(Secret::new(secret.to_string())),
                 in_body: true,
             }),
             // No credentials at all: the challenge says how to send them.
             _ => Err(OAuthError::invalid_client(true)),
         },
     }
+}
+
+/// `private_key_jwt` (RFC 7523 section 2.2): the client is the assertion's `sub`
+/// (equal to its `iss`, and to `client_id` when that is sent too).
+fn assertion_credentials(form: &Form) -> Result<Credentials, OAuthError> {
+    let (Some(kind), Some(assertion)) =
+        (form.get("client_assertion_type"), form.get("client_assertion"))
+    else {
+        return Err(OAuthError::invalid_request(
+            "client_assertion and client_assertion_type go together",
+        ));
+    };
+    if kind != assertion::ASSERTION_TYPE {
+        return Err(OAuthError::invalid_request(format!(
+            "client_assertion_type must be {}",
+            assertion::ASSERTION_TYPE
+        )));
+    }
+    let client_id =
+        assertion::claimed_client(assertion).ok_or_else(|| OAuthError::invalid_client(false))?;
+    if form.get("client_id").is_some_and(|id| id != client_id) {
+        return Err(OAuthError::invalid_request("client_id differs from the assertion's sub"));
+    }
+    Ok(Credentials {
+        client_id,
+        presented: Presented::Assertion(assertion.to_string()),
+        in_body: true,
+    })
 }
 
 /// The form of an OAuth request: no `client_secret` in the URL, a form body within
@@ -264,7 +322,7 @@ pub async fn token(
         return Err(OAuthError::invalid_request("resource and audience must not be empty"));
     }
     let request = TokenRequest { scope: form.single.get("scope").cloned(), audiences };
-    match app.tokens.exchange(&client.client_id, &client.secret, &request, ip).await {
+    match app.tokens.exchange(&client.client_id, client.proof(), &request, ip).await {
         Ok(issued) => Ok(no_store(issued)),
         Err(ExchangeError::Auth(failure)) => Err(client.refused(failure)),
         Err(ExchangeError::Denied(Denial::InvalidScope(why))) => {
@@ -288,7 +346,7 @@ async fn token_and_caller(
         req.form.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let caller = app
         .tokens
-        .authenticate_client(&client.client_id, &client.secret, req.ip)
+        .authenticate_client(&client.client_id, client.proof(), req.ip)
         .await
         .map_err(|f| client.refused(f))?;
     Ok((token.to_string(), caller))

@@ -8,6 +8,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::apikeys::{client_auth, jwks};
 use crate::app::App;
 
 /// `GET /.well-known/jwks.json`: public keys only, cacheable.
@@ -39,11 +40,14 @@ pub fn metadata_document(app: &App) -> serde_json::Value {
         "token_endpoint": format!("{issuer}/oauth/token"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": client_auth::METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": jwks::assertion_alg_names(),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": client_auth::METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": jwks::assertion_alg_names(),
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": client_auth::METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": jwks::assertion_alg_names(),
         "response_types_supported": [],
         "scopes_supported": scopes,
         "service_documentation": format!("{issuer}/openapi.json"),

@@ -1,13 +1,15 @@
 //! Token issuance policy: which scopes and audiences a key may receive, and the
 //! claims of the RFC 9068 JWT access token. No HTTP and no SQL here.
 
+pub mod assertion;
+pub mod jws;
 pub mod limiter;
 mod raw_key;
 pub mod scope;
 mod service;
 
 pub use raw_key::RawKeyCheck;
-pub use service::{ExchangeError, Issued, TokenService, VerifyError, CLOCK_LEEWAY_SECONDS};
+pub use service::{ExchangeError, Issued, Proof, TokenService, VerifyError, CLOCK_LEEWAY_SECONDS};
 
 use serde::Serialize;
 
@@ -197,6 +199,8 @@ pub(crate) mod tests {
             secret_lookup: None,
             previous_secret_hash: None,
             previous_secret_lookup: None,
+            auth_method: "client_secret_basic".into(),
+            jwks: None,
             previous_expires_at: None,
             previous_last_used_at: None,
             previous_use_count: 0,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::apikeys::secret::{self, Secret};
 use crate::apikeys::{AuthFailure, Authenticated};
 use crate::oauth::scope::ManagementScope;
-use crate::oauth::{TokenService, VerifyError};
+use crate::oauth::{Proof, TokenService, VerifyError};
 use crate::store::KeyRecord;
 use crate::usage::Outcome;
 
@@ -118,7 +118,7 @@ impl TokenService {
         value: &Secret,
         ip: Option<IpAddr>,
     ) -> Result<Option<Authenticated>, AuthFailure> {
-        let auth = self.authenticate_client(id, value, ip).await?;
+        let auth = self.authenticate_client(id, Proof::Secret(value), ip).await?;
         self.usage.used(&auth.key.id, Outcome::Verified, ip, auth.previous_secret);
         Ok(Some(auth))
     }

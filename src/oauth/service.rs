@@ -7,9 +7,10 @@ use std::sync::Arc;
 use crate::apikeys::cache::KeyCache;
 use crate::apikeys::hashing::Hasher;
 use crate::apikeys::secret::{self, random_base62, Secret};
-use crate::apikeys::{self, Actor, AuthFailure, Authenticated};
+use crate::apikeys::{self, client_auth, Actor, AuthFailure, Authenticated};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
+use crate::oauth::assertion;
 use crate::oauth::limiter::{Blocked, FailureLimiter};
 use crate::oauth::scope::ManagementScope;
 use crate::oauth::{decide, Claims, Denial, Issuance, TokenRequest};
@@ -55,6 +56,14 @@ pub enum VerifyError {
     Busy,
 }
 
+/// How a client proves it holds a key: the key's secret, or (`private_key_jwt`)
+/// an assertion signed by one of the key's public keys.
+#[derive(Debug, Clone, Copy)]
+pub enum Proof<'a> {
+    Secret(&'a Secret),
+    Assertion(&'a str),
+}
+
 /// Tolerated clock difference when checking `exp` and `nbf`.
 pub const CLOCK_LEEWAY_SECONDS: i64 = 5;
 
@@ -72,29 +81,37 @@ pub struct TokenService {
 }
 
 impl TokenService {
-    /// Authenticates a client (token, introspection and revocation endpoints alike):
-    /// refused at once while its key id or address is over the failure limit; every
-    /// failure is counted for the limits and for usage, and audited for known keys.
+    /// Authenticates a client (token, introspection and revocation endpoints alike)
+    /// by its secret or a signed assertion: refused at once while its key id or
+    /// address is over the failure limit; every failure is counted for the limits
+    /// and for usage, and audited for known keys.
     pub async fn authenticate_client(
         &self,
         client_id: &str,
-        secret: &Secret,
+        proof: Proof<'_>,
         ip: Option<IpAddr>,
     ) -> Result<Authenticated, AuthFailure> {
         let now = self.clock.now();
-        // Only secrets that could match an imported value count against the key.
-        let per_key = (!secret::looks_generated(secret.expose())).then_some(client_id);
+        // Only secrets that could match an imported value, and assertions, count
+        // against the key.
+        let per_key = match proof {
+            Proof::Secret(secret) => {
+                (!secret::looks_generated(secret.expose())).then_some(client_id)
+            }
+            Proof::Assertion(_) => Some(client_id),
+        };
         match self.limiter.check(per_key, ip, now) {
             Ok(()) => {}
             // An address over its limit may be a shared NAT or gateway: its neighbours
-            // whose keys this instance holds and checks in microseconds keep working.
-            // Guessing at imported secrets, and unknown ids (which would reach the
-            // database), stay refused.
+            // whose keys this instance holds and checks in microseconds keep working
+            // (a generated secret, or an assertion, whose jti is single use). Guessing
+            // at imported secrets, and unknown ids (which would reach the database),
+            // stay refused.
             Err(Blocked::Address(_))
-                if self
-                    .keys
-                    .peek(client_id)
-                    .is_some_and(|k| self.hasher.is_cheap(&k.secret_hash, secret)) => {}
+                if self.keys.peek(client_id).is_some_and(|k| match proof {
+                    Proof::Secret(secret) => self.hasher.is_cheap(&k.secret_hash, secret),
+                    Proof::Assertion(_) => k.auth_method == client_auth::PRIVATE_KEY_JWT,
+                }) => {}
             Err(blocked) => {
                 if apikeys::valid_key_id(client_id) {
                     self.usage.count(client_id, Outcome::Throttled);
@@ -103,9 +120,15 @@ impl TokenService {
             }
         }
         let store = self.store.as_ref();
-        let result =
-            apikeys::authenticate(&self.keys, store, &self.hasher, client_id, secret, now, ip)
-                .await;
+        let result = match proof {
+            Proof::Secret(secret) => {
+                apikeys::authenticate(&self.keys, store, &self.hasher, client_id, secret, now, ip)
+                    .await
+            }
+            Proof::Assertion(assertion) => {
+                self.check_assertion(client_id, assertion, now, ip).await
+            }
+        };
         match &result {
             Err(AuthFailure::KeyRefused { reason, outcome, workspace_id }) => {
                 self.limiter.failed(per_key, ip, now).await;
@@ -119,10 +142,49 @@ impl TokenService {
                     self.usage.count(client_id, Outcome::WrongSecret);
                 }
             }
-            Ok(auth) => self.index_secret(auth, secret).await,
+            Ok(auth) => {
+                if let Proof::Secret(secret) = proof {
+                    self.index_secret(auth, secret).await;
+                }
+            }
             _ => {}
         }
         result
+    }
+
+    /// `private_key_jwt`: the assertion verifies with one of the key's public keys,
+    /// names this server, the key may be used now, and its `jti` was never used
+    /// before (one insert, so a replay on another instance is refused too).
+    async fn check_assertion(
+        &self,
+        client_id: &str,
+        assertion: &str,
+        now: i64,
+        ip: Option<IpAddr>,
+    ) -> Result<Authenticated, AuthFailure> {
+        if !apikeys::valid_key_id(client_id) {
+            return Err(AuthFailure::Refused("malformed client id"));
+        }
+        let key = self.keys.find(self.store.as_ref(), client_id).await.map_err(|e| {
+            tracing::warn!(error = %e, "database error while authenticating a client");
+            AuthFailure::Unavailable(e)
+        })?;
+        let Some(key) = key else { return Err(AuthFailure::Refused("unknown client id")) };
+        let token_endpoint = format!("{}/oauth/token", self.settings.issuer);
+        let audiences = [self.settings.issuer.as_str(), token_endpoint.as_str()];
+        let verified = assertion::verify(&key, assertion, &audiences, now)
+            .map_err(|reason| AuthFailure::refused(&key, Outcome::WrongSecret, reason))?;
+        apikeys::usable(&key, now, ip)?;
+        let subject = format!("assertion:{}", key.id);
+        let first =
+            self.store.use_jti(&subject, &verified.jti, verified.exp, now).await.map_err(|e| {
+                tracing::warn!(error = %e, "database error while recording an assertion");
+                AuthFailure::Unavailable(e)
+            })?;
+        if !first {
+            return Err(AuthFailure::refused(&key, Outcome::WrongSecret, "assertion replayed"));
+        }
+        Ok(Authenticated { key, previous_secret: false })
     }
 
     /// Makes an imported secret that just authenticated findable by its value
@@ -146,11 +208,11 @@ impl TokenService {
     pub async fn exchange(
         &self,
         client_id: &str,
-        secret: &Secret,
+        proof: Proof<'_>,
         request: &TokenRequest,
         ip: Option<IpAddr>,
     ) -> Result<Issued, ExchangeError> {
-        let result = self.issue(client_id, secret, request, ip).await;
+        let result = self.issue(client_id, proof, request, ip).await;
         match &result {
             Ok(_) => {
                 self.metrics.tokens_issued.inc();
@@ -175,11 +237,11 @@ impl TokenService {
     async fn issue(
         &self,
         client_id: &str,
-        secret: &Secret,
+        proof: Proof<'_>,
         request: &TokenRequest,
         ip: Option<IpAddr>,
     ) -> Result<Issued, ExchangeError> {
-        let auth = self.authenticate_client(client_id, secret, ip).await?;
+        let auth = self.authenticate_client(client_id, proof, ip).await?;
         let now = self.clock.now();
         let jti = format!("{}{}", auth.secret_tag(), random_base62(apikeys::TOKEN_ID_LEN));
         let claims = decide(&auth.key, request, &self.settings, now, jti).inspect_err(|_| {

@@ -199,6 +199,11 @@ pub struct KeyRecord {
     pub previous_secret_hash: Option<String>,
     /// [`KeyRecord::secret_lookup`] of the pre-rotation secret.
     pub previous_secret_lookup: Option<String>,
+    /// `client_secret_basic`, `client_secret_post` (both work for a key with a
+    /// secret) or `private_key_jwt` (a signed assertion; the key has no secret).
+    pub auth_method: String,
+    /// The public keys that verify its assertions: a checked JWK Set, as JSON.
+    pub jwks: Option<String>,
     pub previous_expires_at: Option<i64>,
     pub previous_last_used_at: Option<i64>,
     /// Uses of the pre-rotation secret during the grace period.
@@ -609,6 +614,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Whether the token `jti` was revoked.
     async fn is_token_revoked(&self, jti: &str) -> StoreResult<bool>;
+    /// Uses JWT id `jti` of `subject` once: `true` the first time, `false` for a
+    /// replay, across every instance (one atomic insert). Remembered until
+    /// `expires_at`; ids that expired before `now` are forgotten.
+    async fn use_jti(
+        &self,
+        subject: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool>;
     /// Counts one failed authentication of `subject` (a key id or an address) at
     /// `now`, in one atomic statement: a window older than `window` seconds starts
     /// over. Answers the window's start and its failures so far, across instances.

@@ -278,7 +278,7 @@ impl Store for This {
         sqlx::query(&format!(
             "INSERT INTO api_keys ({KEY_COLUMNS}, name_lower) VALUES ($1, $2, $3, $4, \
              $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
+             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)"
         ))
         .bind(&k.id)
         .bind(&k.workspace_id)
@@ -310,6 +310,8 @@ impl Store for This {
         .bind(k.version)
         .bind(&k.secret_lookup)
         .bind(&k.previous_secret_lookup)
+        .bind(&k.auth_method)
+        .bind(&k.jwks)
         .bind(k.name.to_lowercase())
         .execute(&mut *tx)
         .await
@@ -411,8 +413,8 @@ impl Store for This {
              previous_last_used_at = $14, updated_at = $15, rotated_at = $16, \
              revoked_at = $17, revoked_by = $18, previous_use_count = $19, \
              previous_last_used_ip = $20, secret_lookup = $21, \
-             previous_secret_lookup = $22, version = version + 1 \
-             WHERE id = $23 AND version = $24",
+             previous_secret_lookup = $22, token_endpoint_auth_method = $23, jwks = $24, \
+             version = version + 1 WHERE id = $25 AND version = $26",
         )
         .bind(&k.name)
         .bind(k.name.to_lowercase())
@@ -436,6 +438,8 @@ impl Store for This {
         .bind(&k.previous_last_used_ip)
         .bind(&k.secret_lookup)
         .bind(&k.previous_secret_lookup)
+        .bind(&k.auth_method)
+        .bind(&k.jwks)
         .bind(&k.id)
         .bind(k.version)
         .execute(&mut *tx)
@@ -682,6 +686,32 @@ impl Store for This {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(row.is_some())
+    }
+
+    async fn use_jti(
+        &self,
+        subject: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        // An expired id may be forgotten; removing it first keeps the table small
+        // without a job, and the insert below still decides alone.
+        sqlx::query("DELETE FROM used_jtis WHERE expires_at < $1 AND subject = $2")
+            .bind(now)
+            .bind(subject)
+            .execute(&self.pool)
+            .await?;
+        let done = sqlx::query(
+            "INSERT INTO used_jtis (subject, jti, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (subject, jti) DO NOTHING",
+        )
+        .bind(subject)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<()> {

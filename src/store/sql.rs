@@ -12,7 +12,7 @@ pub(super) const KEY_COLUMNS: &str = "id, workspace_id, name, description, envir
     previous_secret_hash, previous_expires_at, previous_last_used_at, previous_use_count, \
     previous_last_used_ip, created_at, created_by, \
     updated_at, last_used_at, last_used_ip, rotated_at, revoked_at, revoked_by, version, \
-    secret_lookup, previous_secret_lookup";
+    secret_lookup, previous_secret_lookup, token_endpoint_auth_method, jwks";
 
 #[derive(FromRow)]
 pub(super) struct KeyRow {
@@ -46,6 +46,8 @@ pub(super) struct KeyRow {
     version: i64,
     secret_lookup: Option<String>,
     previous_secret_lookup: Option<String>,
+    token_endpoint_auth_method: String,
+    jwks: Option<String>,
 }
 
 /// A key row with the change feed position of the statement that read it.
@@ -109,6 +111,8 @@ impl TryFrom<KeyRow> for KeyRecord {
             version: r.version,
             secret_lookup: r.secret_lookup,
             previous_secret_lookup: r.previous_secret_lookup,
+            auth_method: r.token_endpoint_auth_method,
+            jwks: r.jwks,
         })
     }
 }

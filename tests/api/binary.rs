@@ -545,6 +545,37 @@ fn every_list_the_api_sets_the_cli_clears_and_show_prints_every_field() {
 }
 
 #[test]
+fn the_cli_creates_and_switches_keys_that_authenticate_with_public_keys() {
+    let dir = migrated_dir();
+    let d = dir.path();
+    let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
+    let file = d.join("client-jwks.json");
+    std::fs::write(&file, jwks.to_string()).unwrap();
+    let file = file.to_str().unwrap();
+    let key = run_json(d, &["keys", "create", "--name", "signer", "--jwks-file", file, "--json"]);
+    assert_eq!(key["token_endpoint_auth_method"], "private_key_jwt");
+    assert!(key.get("client_secret").is_none(), "no secret: {key}");
+    assert_eq!(key["jwks"], jwks);
+    let id = key["id"].as_str().unwrap();
+    let (ok, out, _) = run_text(d, &["keys", "show", id]);
+    assert!(ok && out.contains("private_key_jwt") && out.contains("\"kid\":\"k1\""), "{out}");
+    let (ok, _, err) = run_text(d, &["keys", "rotate", id]);
+    assert!(!ok && err.contains("private_key_jwt"), "{err}");
+    let back =
+        run_json(d, &["keys", "update", id, "--auth-method", "client_secret_basic", "--json"]);
+    assert!(back["warnings"].to_string().contains("rotate"), "{back}");
+    let (ok, out, _) = run_text(d, &["keys", "rotate", id]);
+    assert!(ok && out.contains("client_secret"), "{out}");
+    std::fs::write(d.join("bad.json"), "{not json").unwrap();
+    let bad = d.join("bad.json");
+    let (ok, _, err) =
+        run_text(d, &["keys", "create", "--name", "x", "--jwks-file", bad.to_str().unwrap()]);
+    assert!(!ok && err.contains("--jwks-file") && err.contains("not JSON"), "{err}");
+}
+
+#[test]
 fn commands_that_change_nothing_say_so() {
     let dir = migrated_dir();
     let d = dir.path();

@@ -46,7 +46,15 @@ async fn metadata_is_served_at_both_well_known_paths(backend: Backend) {
     assert_eq!(rfc8414["grant_types_supported"], serde_json::json!(["client_credentials"]));
     assert_eq!(
         rfc8414["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+        serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
+    );
+    assert_eq!(
+        rfc8414["token_endpoint_auth_signing_alg_values_supported"],
+        serde_json::json!([
+            "ES256", "ES384", "EdDSA", "Ed25519", "RS256", "RS384", "RS512", "PS256", "PS384",
+            "PS512"
+        ]),
+        "asymmetric only: never none, never HMAC"
     );
     assert!(rfc8414["response_types_supported"].is_array());
     // The endpoints it names are live.

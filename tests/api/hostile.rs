@@ -430,7 +430,8 @@ async fn sqlite_writes_recover_by_themselves_after_a_full_disk() {
     let mut app = start_instance(db, &[]).await;
     let revealed = app.app.bootstrap().await.unwrap();
     app.admin_id = revealed.key.id.clone();
-    app.admin_secret = revealed.secret.expose().to_string();
+    app.admin_secret =
+        revealed.secret.as_ref().expect("an admin key has a secret").expose().to_string();
     let admin = app.admin_token().await;
     app.new_client("before", &["read:a"]).await;
 
@@ -541,7 +542,8 @@ async fn postgres_is_reached_over_tls_and_its_certificate_verified(_: Backend) {
     let mut app = start_instance(Arc::new(TestDatabase::at(verified)), &[]).await;
     let revealed = app.app.bootstrap().await.unwrap();
     app.admin_id = revealed.key.id.clone();
-    app.admin_secret = revealed.secret.expose().to_string();
+    app.admin_secret =
+        revealed.secret.as_ref().expect("an admin key has a secret").expose().to_string();
     app.new_client("over-tls", &["read:a"]).await;
     assert!(tls_connections(&name).await > 0);
     app.stop().await;

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod assertions;
 mod binary;
 mod browser;
 mod cluster;

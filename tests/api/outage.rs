@@ -21,7 +21,8 @@ async fn an_outage_degrades_safely_and_recovers_without_a_restart() {
     let mut app = start_instance(Arc::new(db), &[]).await;
     let revealed = app.app.bootstrap().await.unwrap();
     app.admin_id = revealed.key.id.clone();
-    app.admin_secret = revealed.secret.expose().to_string();
+    app.admin_secret =
+        revealed.secret.as_ref().expect("an admin key has a secret").expose().to_string();
     let (warm, warm_secret) = app.new_client("warm", &[]).await;
     let (cold, cold_secret) = app.new_client("cold", &[]).await;
     assert_eq!(app.token_basic(&warm, &warm_secret, &[]).await.status(), StatusCode::OK);

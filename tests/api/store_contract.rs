@@ -44,6 +44,8 @@ fn key(id: &str, workspace: &str, name: &str, created_at: i64) -> KeyRecord {
         secret_lookup: None,
         previous_secret_hash: None,
         previous_secret_lookup: None,
+        auth_method: "client_secret_basic".into(),
+        jwks: None,
         previous_expires_at: None,
         previous_last_used_at: None,
         previous_use_count: 0,

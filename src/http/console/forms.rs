@@ -166,6 +166,7 @@ impl KeyForm {
             expires_at,
             expires_in,
             secret: (!self.secret.is_empty()).then(|| self.secret.clone()),
+            ..NewKey::default()
         }
     }
 
@@ -228,6 +229,7 @@ impl EditForm {
             audiences: Some(lines(&self.audiences)),
             expires_at,
             expires_in,
+            ..KeyUpdate::default()
         }
     }
 

@@ -308,7 +308,11 @@ async fn refused_form(app: &App, console: &Console, mut form: KeyForm, e: Manage
 /// Holds a new secret for the one page that shows it, and sends the browser there:
 /// the secret is in no URL, and a reload or the back button cannot show it again.
 async fn reveal(app: &App, console: &Console, revealed: Revealed) -> Response {
-    match app.sessions.hold_secret(&console.id, &revealed.key.id, &revealed.secret).await {
+    let Some(secret) = &revealed.secret else {
+        // Nothing to show: a key that authenticates with its public keys.
+        return Redirect::to(&format!("/console/keys/{}", revealed.key.id)).into_response();
+    };
+    match app.sessions.hold_secret(&console.id, &revealed.key.id, secret).await {
         Ok(()) => {
             Redirect::to(&format!("/console/keys/{}/secret", revealed.key.id)).into_response()
         }
