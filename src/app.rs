@@ -12,6 +12,7 @@ use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::oauth::dpop::Nonces;
 use crate::oauth::limiter::{FailureLimiter, Limits};
 use crate::oauth::scope::ManagementScope;
 use crate::oauth::{Issuance, TokenService};
@@ -67,6 +68,8 @@ impl App {
         let feed_start = store.latest_change().await.context("reading the change feed")?;
         let master = signing::load_master_key(&config.master_key_source(), store.as_ref()).await?;
         let lookup_key = master.derive(b"keymint secret lookup v1");
+        let dpop_nonces =
+            config.dpop_nonces.then(|| Nonces::new(master.derive(b"keymint dpop nonce v1")));
         let keyring = Arc::new(
             Keyring::load(
                 store.clone(),
@@ -119,6 +122,7 @@ impl App {
             },
             metrics: metrics.clone(),
             settings,
+            dpop_nonces,
         });
         Ok(Arc::new(App {
             sessions: Sessions::new(store.clone(), cache.clone(), tokens.clone(), clock.clone()),

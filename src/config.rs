@@ -76,6 +76,9 @@ pub struct Config {
 
     /// `Cache-Control: max-age` of the JWKS, in seconds.
     pub jwks_max_age: u32,
+
+    /// Require a server nonce in every DPoP proof.
+    pub dpop_nonces: bool,
 }
 
 impl std::fmt::Debug for Config {

@@ -158,3 +158,26 @@ for (const alg of ['ES256', 'EdDSA', 'PS256']) {
     });
   });
 }
+
+test('DPoP binds the token to the client key, and keymint /v1 checks the proof', async () => {
+  const metadata = (await discover(admin.id, client.None())).serverMetadata();
+  assert.ok(metadata.dpop_signing_alg_values_supported.includes('ES256'));
+  const config = await discover(admin.id, client.ClientSecretBasic(admin.secret));
+  const keyPair = await client.randomDPoPKeyPair('ES256');
+  const DPoP = client.getDPoPHandle(config, keyPair);
+  const tokens = await client.clientCredentialsGrant(config, {}, { DPoP });
+  // oauth4webapi checks the response itself: a DPoP request must get token_type DPoP.
+  assert.equal(tokens.token_type.toLowerCase(), 'dpop');
+  const jkt = await jose.calculateJwkThumbprint(await jose.exportJWK(keyPair.publicKey));
+  const { payload } = await jose.jwtVerify(tokens.access_token,
+    jose.createRemoteJWKSet(new URL(metadata.jwks_uri)), { issuer, typ: 'at+jwt' });
+  assert.equal(payload.cnf.jkt, jkt);
+
+  // The management API takes the bound token with a fresh proof (ath, htm, htu)...
+  const url = new URL(`${issuer}/v1/keys?limit=1`);
+  const ok = await client.fetchProtectedResource(config, tokens.access_token, url, 'GET', undefined, undefined, { DPoP });
+  assert.equal(ok.status, 200);
+  // ...and not as a plain Bearer token.
+  const bearer = await fetch(url, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+  assert.equal(bearer.status, 401);
+});

@@ -238,6 +238,28 @@ impl PublicKeys {
         Ok((kind, kept))
     }
 
+    /// One JWK from outside (a DPoP proof's `jwk` header), checked as a set of one.
+    pub fn one(jwk: &Value) -> Result<Self, JwksError> {
+        Self::parse(&serde_json::json!({ "keys": [jwk] }), "jwk")
+    }
+
+    /// The RFC 7638 thumbprint of the set's first key: base64url of the SHA-256 of
+    /// its required members, in lexicographic order, without whitespace.
+    pub fn thumbprint(&self) -> String {
+        let Some((kind, jwk)) = self.keys.first() else { return String::new() };
+        let s = |m: &str| jwk.get(m).and_then(Value::as_str).unwrap_or_default();
+        // The members are checked base64url or fixed names: nothing to escape.
+        let canonical = match kind {
+            Kind::P256 | Kind::P384 => {
+                format!(r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#, s("crv"), s("x"), s("y"))
+            }
+            Kind::Ed25519 => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, s("x")),
+            Kind::Rsa => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, s("e"), s("n")),
+        };
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+        URL_SAFE_NO_PAD.encode(digest.as_ref())
+    }
+
     /// The set as stored and shown: `{"keys": [...]}` with public members only.
     pub fn to_json(&self) -> Value {
         let keys: Vec<Value> = self.keys.iter().map(|(_, k)| Value::Object(k.clone())).collect();
@@ -355,6 +377,15 @@ mod tests {
         let twice = json!({"keys": [{"kty": "EC", "crv": "P-256", "x": X, "y": Y, "kid": "a"},
             {"kty": "EC", "crv": "P-256", "x": X, "y": Y, "kid": "a"}]});
         assert_eq!(PublicKeys::parse(&twice, "jwks").unwrap_err().field, "jwks.keys[1].kid");
+    }
+
+    #[test]
+    fn the_thumbprint_is_rfc_7638s() {
+        // RFC 7638 section 3.1's example key and thumbprint.
+        let jwk = json!({"kty": "RSA", "e": "AQAB", "alg": "RS256", "kid": "2011-04-29",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"});
+        let keys = PublicKeys::one(&jwk).unwrap();
+        assert_eq!(keys.thumbprint(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     }
 
     #[test]

@@ -72,6 +72,9 @@ pub struct NewKey {
     /// The public keys that verify the key's client assertions (a JWK Set).
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<Value>,
+    /// `true`: every token request must carry a DPoP proof (RFC 9449), so every
+    /// token is bound to the client's key. Default `false` (DPoP is optional).
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// The body of an update request: only the fields present change.
@@ -100,6 +103,8 @@ pub struct KeyUpdate {
     /// Replaces its public keys (no secret needed).
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<Value>,
+    /// Requires (or stops requiring) DPoP-bound tokens.
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -214,6 +219,7 @@ struct Edit {
     expires_at: Option<Option<i64>>,
     auth_method: Option<String>,
     jwks: Option<Value>,
+    dpop_bound: Option<bool>,
 }
 
 impl Edit {
@@ -249,6 +255,10 @@ impl Edit {
         if let Some(v) = self.expires_at {
             diff("expires_at", json!(key.expires_at.map(rfc3339)), json!(v.map(rfc3339)));
             key.expires_at = v;
+        }
+        if let Some(v) = self.dpop_bound {
+            diff("dpop_bound_access_tokens", json!(key.dpop_bound), json!(v));
+            key.dpop_bound = v;
         }
         for (field, change) in client_auth.map(|auth| auth.apply(key)).unwrap_or_default() {
             changes.insert(field.into(), change);
@@ -518,6 +528,7 @@ impl Keys {
             previous_secret_lookup: None,
             auth_method: client_auth.method,
             jwks: client_auth.jwks,
+            dpop_bound: new.dpop_bound_access_tokens.unwrap_or(false),
             previous_expires_at: None,
             previous_last_used_at: None,
             previous_use_count: 0,
@@ -537,6 +548,7 @@ impl Keys {
             "scopes": key.scopes, "allowed_cidrs": key.allowed_cidrs, "audiences": key.audiences,
             "expires_at": key.expires_at.map(crate::clock::rfc3339), "imported": imported,
             "token_endpoint_auth_method": key.auth_method,
+            "dpop_bound_access_tokens": key.dpop_bound,
         });
         self.store.insert_key(&key, &self.audit(actor, &key, "key.create", details)).await?;
         // In case the id was looked up (and remembered as absent) before it existed.
@@ -807,6 +819,7 @@ impl Keys {
             expires_at,
             auth_method: update.token_endpoint_auth_method,
             jwks: update.jwks,
+            dpop_bound: update.dpop_bound_access_tokens,
         })
     }
 

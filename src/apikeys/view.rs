@@ -38,6 +38,8 @@ pub struct KeyView {
     /// The public keys that verify its assertions (a JWK Set), for `private_key_jwt`.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
+    /// Every token of the key must be DPoP-bound (RFC 9449).
+    pub dpop_bound_access_tokens: bool,
     pub created_at: String,
     pub created_by: Option<String>,
     pub updated_at: String,
@@ -78,6 +80,7 @@ impl KeyView {
                 .as_deref()
                 .and_then(super::jwks::PublicKeys::from_stored)
                 .map(|k| k.to_json()),
+            dpop_bound_access_tokens: key.dpop_bound,
             created_at: rfc3339(key.created_at),
             created_by: key.created_by.clone(),
             updated_at: rfc3339(key.updated_at),

@@ -56,6 +56,9 @@ pub enum KeysCommand {
         /// private_key_jwt, e.g. --jwks-file client-jwks.json.
         #[arg(long, value_name = "FILE")]
         jwks_file: Option<std::path::PathBuf>,
+        /// Require DPoP (RFC 9449): every token is bound to the client's own key.
+        #[arg(long)]
+        dpop_bound: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -163,6 +166,9 @@ pub enum KeysCommand {
         /// private_key_jwt, e.g. --jwks-file client-jwks.json.
         #[arg(long, value_name = "FILE")]
         jwks_file: Option<std::path::PathBuf>,
+        /// Require DPoP-bound tokens (true) or stop requiring them (false).
+        #[arg(long, value_name = "true|false")]
+        dpop_bound: Option<bool>,
         /// Show what would change and what it may break, saving nothing.
         #[arg(long)]
         dry_run: bool,
@@ -313,6 +319,7 @@ fn key_rows(key: &KeyView) -> Vec<(&'static str, String)> {
         ("imported", key.imported.to_string()),
         ("token_endpoint_auth_method", key.token_endpoint_auth_method.clone()),
         ("jwks", key.jwks.as_ref().map_or("-".into(), |set| set.to_string())),
+        ("dpop_bound_access_tokens", key.dpop_bound_access_tokens.to_string()),
         ("expires_at", opt(&key.expires_at)),
         ("created_at", key.created_at.clone()),
         ("created_by", opt(&key.created_by)),
@@ -353,6 +360,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             import_secret_env,
             token_endpoint_auth_method,
             jwks_file,
+            dpop_bound,
             json,
         } => {
             let workspace_id = match workspace {
@@ -380,6 +388,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 secret,
                 token_endpoint_auth_method,
                 jwks: jwks_file.as_deref().map(read_jwks).transpose()?,
+                dpop_bound_access_tokens: dpop_bound.then_some(true),
             };
             let revealed = app.keys.create(&actor, new).await?;
             print_revealed(&revealed, json, &format!("Created key {:?}", revealed.key.name))
@@ -524,6 +533,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             no_expiry,
             token_endpoint_auth_method,
             jwks_file,
+            dpop_bound,
             dry_run,
             json,
         } => {
@@ -545,6 +555,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 expires_in,
                 token_endpoint_auth_method,
                 jwks: jwks_file.as_deref().map(read_jwks).transpose()?,
+                dpop_bound_access_tokens: dpop_bound,
             };
             let edited = if dry_run {
                 app.keys.preview_update(&actor, &id, update).await?

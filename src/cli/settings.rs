@@ -128,10 +128,16 @@ pub struct Server {
     /// `Cache-Control: max-age` of the JWKS, in seconds.
     #[arg(long, env = "KEYMINT_JWKS_MAX_AGE", default_value_t = 300)]
     pub jwks_max_age: u32,
+
+    /// Require a server nonce in every DPoP proof (RFC 9449 section 8): proofs are
+    /// fresh by this server's word, not the client's clock. Every instance sharing
+    /// the master key issues and accepts the same nonces.
+    #[arg(long, env = "KEYMINT_DPOP_NONCES")]
+    pub dpop_nonces: bool,
 }
 
 /// The ids of [`Server`]'s flags, to tell an admin command given one of them.
-pub const SERVER_FLAGS: [&str; 12] = [
+pub const SERVER_FLAGS: [&str; 13] = [
     "listen",
     "issuer",
     "audience",
@@ -144,6 +150,7 @@ pub const SERVER_FLAGS: [&str; 12] = [
     "request_timeout",
     "usage_flush_interval",
     "jwks_max_age",
+    "dpop_nonces",
 ];
 
 /// How logs are written.
@@ -194,6 +201,7 @@ impl Settings {
             request_timeout: server.request_timeout,
             usage_flush_interval: server.usage_flush_interval,
             jwks_max_age: server.jwks_max_age,
+            dpop_nonces: server.dpop_nonces,
         }
     }
 }

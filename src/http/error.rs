@@ -25,6 +25,8 @@ pub struct OAuthError {
     description: String,
     www_authenticate: Option<&'static str>,
     retry_after: Option<u64>,
+    /// A `DPoP-Nonce` header (RFC 9449 section 8).
+    dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -35,6 +37,25 @@ impl OAuthError {
             description: description.into(),
             www_authenticate: None,
             retry_after: None,
+            dpop_nonce: None,
+        }
+    }
+
+    /// 400 `invalid_dpop_proof` (RFC 9449 section 5): the `DPoP` proof is
+    /// missing where the client must send one, malformed or invalid.
+    pub fn invalid_dpop_proof(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_dpop_proof", description)
+    }
+
+    /// 400 `use_dpop_nonce` (RFC 9449 section 8) with the nonce to use.
+    pub fn use_dpop_nonce(nonce: String) -> Self {
+        OAuthError {
+            dpop_nonce: Some(nonce),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "use_dpop_nonce",
+                "the DPoP proof must carry the server nonce of the DPoP-Nonce header",
+            )
         }
     }
 
@@ -152,6 +173,9 @@ impl IntoResponse for OAuthError {
         }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(nonce) = self.dpop_nonce.and_then(|n| HeaderValue::try_from(n).ok()) {
+            headers.insert("dpop-nonce", nonce);
         }
         response
     }

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use super::error::Problem;
 use crate::apikeys::Actor;
 use crate::app::App;
-use crate::oauth::VerifyError;
+use crate::oauth::{Presented, VerifyError};
 
 /// The client's address: the socket peer, unless the peer is a trusted proxy; then
 /// the rightmost `X-Forwarded-For` (or `Forwarded: for=`) address that is not itself
@@ -226,14 +226,27 @@ impl FromRequestParts<Arc<App>> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let ClientIp(ip) = ClientIp::from_request_parts(parts, app).await.unwrap_or(ClientIp(None));
         let missing = || Problem::invalid_token("send Authorization: Bearer <access token>");
-        let token = match authorization(&parts.headers) {
-            Ok(Some((scheme, token))) if scheme == "bearer" => token,
+        let proofs: Vec<&str> =
+            parts.headers.get_all("dpop").iter().filter_map(|v| v.to_str().ok()).collect();
+        if proofs.len() > 1 {
+            return Err(Problem::malformed("send at most one DPoP header"));
+        }
+        let (token, presented) = match authorization(&parts.headers) {
+            Ok(Some((scheme, token))) if scheme == "bearer" => (token, Presented::Bearer),
+            Ok(Some((scheme, token))) if scheme == "dpop" => {
+                let presented = Presented::Dpop {
+                    proof: proofs.first().copied(),
+                    method: parts.method.as_str(),
+                    path: parts.uri.path(),
+                };
+                (token, presented)
+            }
             Ok(_) | Err(AuthorizationError::Malformed) => return Err(missing()),
             Err(AuthorizationError::Repeated) => {
                 return Err(Problem::malformed("send exactly one Authorization header"))
             }
         };
-        match app.tokens.management_actor(token, ip).await {
+        match app.tokens.management_actor(token, presented, ip).await {
             Ok(actor) => Ok(Caller(actor)),
             Err(VerifyError::Invalid(why)) => Err(Problem::invalid_token(&why)),
             Err(VerifyError::Insufficient(why)) => Err(Problem::insufficient_scope(why)),

@@ -15,6 +15,7 @@ use super::extract::{authorization, AuthorizationError, ClientIp};
 use crate::apikeys::secret::Secret;
 use crate::apikeys::{AuthFailure, Authenticated};
 use crate::app::App;
+use crate::oauth::dpop::DpopError;
 use crate::oauth::{
     assertion, Denial, ExchangeError, Proof, RawKeyCheck, TokenRequest, VerifyError,
 };
@@ -88,7 +89,7 @@ fn form_decode(text: &str) -> String {
 }
 
 /// What a client presented to prove it holds its key.
-enum Presented {
+enum Credential {
     Secret(Secret),
     /// A `private_key_jwt` client assertion.
     Assertion(String),
@@ -97,7 +98,7 @@ enum Presented {
 /// Client credentials as presented.
 struct Credentials {
     client_id: String,
-    presented: Presented,
+    presented: Credential,
     /// Sent in the body (`client_secret_post`, an assertion) rather than with Basic.
     in_body: bool,
 }
@@ -105,8 +106,8 @@ struct Credentials {
 impl Credentials {
     fn proof(&self) -> Proof<'_> {
         match &self.presented {
-            Presented::Secret(secret) => Proof::Secret(secret),
-            Presented::Assertion(assertion) => Proof::Assertion(assertion),
+            Credential::Secret(secret) => Proof::Secret(secret),
+            Credential::Assertion(assertion) => Proof::Assertion(assertion),
         }
     }
 
@@ -189,14 +190,14 @@ fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthErr
             }
             Ok(Credentials {
                 client_id: id,
-                presented: Presented::Secret(Secret::new(secret)),
+                presented: Credential::Secret(Secret::new(secret)),
                 in_body: false,
             })
         }
         None => match (form.get("client_id"), form.get("client_secret")) {
             (Some(id), Some(secret)) => Ok(Credentials {
                 client_id: id.to_string(),
-                presented: Presented::Secret(Secret::new(secret.to_string())),
+                presented: Credential::Secret(Secret::new(secret.to_string())),
                 in_body: true,
             }),
             // No credentials at all: the challenge says how to send them.
@@ -228,7 +229,7 @@ fn assertion_credentials(form: &Form) -> Result<Credentials, OAuthError> {
     }
     Ok(Credentials {
         client_id,
-        presented: Presented::Assertion(assertion.to_string()),
+        presented: Credential::Assertion(assertion.to_string()),
         in_body: true,
     })
 }
@@ -321,9 +322,29 @@ pub async fn token(
     if audiences.iter().any(String::is_empty) {
         return Err(OAuthError::invalid_request("resource and audience must not be empty"));
     }
-    let request = TokenRequest { scope: form.single.get("scope").cloned(), audiences };
+    let request = TokenRequest {
+        scope: form.single.get("scope").cloned(),
+        audiences,
+        dpop: dpop_header(&headers)?,
+    };
+    let nonce = app.tokens.dpop_nonce();
     match app.tokens.exchange(&client.client_id, client.proof(), &request, ip).await {
-        Ok(issued) => Ok(no_store(issued)),
+        Ok(issued) => {
+            let mut response = no_store(issued);
+            if let Some(nonce) = nonce.and_then(|n| HeaderValue::try_from(n).ok()) {
+                response.headers_mut().insert("dpop-nonce", nonce);
+            }
+            Ok(response)
+        }
+        Err(ExchangeError::Dpop(DpopError::UseNonce)) => {
+            Err(OAuthError::use_dpop_nonce(nonce.unwrap_or_default()))
+        }
+        Err(ExchangeError::Dpop(DpopError::Invalid(why))) => {
+            Err(OAuthError::invalid_dpop_proof(why))
+        }
+        Err(ExchangeError::Unavailable(_)) => {
+            Err(OAuthError::unavailable("the database is unavailable; retry shortly"))
+        }
         Err(ExchangeError::Auth(failure)) => Err(client.refused(failure)),
         Err(ExchangeError::Denied(Denial::InvalidScope(why))) => {
             Err(OAuthError::invalid_scope(why))
@@ -333,6 +354,22 @@ pub async fn token(
         }
         Err(ExchangeError::Internal(why)) => Err(OAuthError::internal(&*why)),
     }
+}
+
+/// The `DPoP` header's proof (RFC 9449 section 4.1), if there is one: at most one
+/// header, of visible ASCII.
+fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+    let mut values = headers.get_all("dpop").iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return match headers.get_all("dpop").iter().count() {
+            0 => Ok(None),
+            _ => Err(OAuthError::invalid_dpop_proof("send exactly one DPoP header")),
+        };
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| OAuthError::invalid_dpop_proof("the DPoP header is not a JWT"))?;
+    Ok(Some(text.to_string()))
 }
 
 /// An introspection or revocation request: its `token` parameter and the client
@@ -393,7 +430,8 @@ pub async fn introspect(
         Ok(Some(claims)) => {
             let mut body = serde_json::to_value(&claims).unwrap_or_default();
             body["active"] = serde_json::json!(true);
-            body["token_type"] = serde_json::json!("Bearer");
+            body["token_type"] =
+                serde_json::json!(if claims.cnf.is_some() { "DPoP" } else { "Bearer" });
             Ok(no_store(body))
         }
         Ok(None) => Ok(no_store(serde_json::json!({"active": false}))),

@@ -48,6 +48,7 @@ pub fn metadata_document(app: &App) -> serde_json::Value {
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "revocation_endpoint_auth_methods_supported": client_auth::METHODS,
         "revocation_endpoint_auth_signing_alg_values_supported": jwks::assertion_alg_names(),
+        "dpop_signing_alg_values_supported": jwks::assertion_alg_names(),
         "response_types_supported": [],
         "scopes_supported": scopes,
         "service_documentation": format!("{issuer}/openapi.json"),

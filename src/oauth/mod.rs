@@ -2,6 +2,7 @@
 //! claims of the RFC 9068 JWT access token. No HTTP and no SQL here.
 
 pub mod assertion;
+pub mod dpop;
 pub mod jws;
 pub mod limiter;
 mod raw_key;
@@ -9,7 +10,9 @@ pub mod scope;
 mod service;
 
 pub use raw_key::RawKeyCheck;
-pub use service::{ExchangeError, Issued, Proof, TokenService, VerifyError, CLOCK_LEEWAY_SECONDS};
+pub use service::{
+    ExchangeError, Issued, Presented, Proof, TokenService, VerifyError, CLOCK_LEEWAY_SECONDS,
+};
 
 use serde::Serialize;
 
@@ -23,6 +26,8 @@ pub struct TokenRequest {
     pub scope: Option<String>,
     /// `resource` (RFC 8707, repeatable) and `audience` values together.
     pub audiences: Vec<String>,
+    /// The `DPoP` header's proof (RFC 9449), if one was sent.
+    pub dpop: Option<String>,
 }
 
 /// Server-wide issuance settings.
@@ -63,6 +68,15 @@ pub struct Claims {
     pub workspace_id: String,
     pub environment: String,
     pub key_type: String,
+    /// The key the token is bound to (RFC 9449 DPoP), when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// `cnf` (RFC 7800): the thumbprint of the key a DPoP-bound token is bound to.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 /// `aud`: a single string when there is one audience, else an array (RFC 7519 section 4.1.3).
@@ -164,6 +178,7 @@ pub fn decide(
         workspace_id: key.workspace_id.clone(),
         environment: key.environment.clone(),
         key_type: key.key_type.clone(),
+        cnf: None,
     })
 }
 
@@ -201,6 +216,7 @@ pub(crate) mod tests {
             previous_secret_lookup: None,
             auth_method: "client_secret_basic".into(),
             jwks: None,
+            dpop_bound: false,
             previous_expires_at: None,
             previous_last_used_at: None,
             previous_use_count: 0,
@@ -230,6 +246,7 @@ pub(crate) mod tests {
         TokenRequest {
             scope: scope.map(str::to_string),
             audiences: audiences.iter().map(|s| s.to_string()).collect(),
+            dpop: None,
         }
     }
 

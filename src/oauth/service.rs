@@ -11,9 +11,10 @@ use crate::apikeys::{self, client_auth, Actor, AuthFailure, Authenticated};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::oauth::assertion;
+use crate::oauth::dpop::{self, DpopError, Nonces, Target};
 use crate::oauth::limiter::{Blocked, FailureLimiter};
 use crate::oauth::scope::ManagementScope;
-use crate::oauth::{decide, Claims, Denial, Issuance, TokenRequest};
+use crate::oauth::{decide, Claims, Confirmation, Denial, Issuance, TokenRequest};
 use crate::signing::Keyring;
 use crate::store::Store;
 use crate::usage::{Outcome, Usage};
@@ -22,7 +23,7 @@ use crate::usage::{Outcome, Usage};
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Issued {
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` for a token bound to the client's key (RFC 9449).
     pub token_type: &'static str,
     pub expires_in: i64,
     pub scope: String,
@@ -35,6 +36,12 @@ pub enum ExchangeError {
     Auth(#[from] AuthFailure),
     #[error(transparent)]
     Denied(#[from] Denial),
+    /// The DPoP proof is missing (the key requires one), invalid, or lacks a nonce.
+    #[error(transparent)]
+    Dpop(#[from] DpopError),
+    /// The store failed while recording the proof's `jti`.
+    #[error("database unavailable")]
+    Unavailable(#[source] crate::store::StoreError),
     /// The claims could not be encoded or signed (a bug or a broken key).
     #[error("the token could not be made: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -78,6 +85,8 @@ pub struct TokenService {
     pub limiter: FailureLimiter,
     pub metrics: Arc<Metrics>,
     pub settings: Issuance,
+    /// Server nonces for DPoP proofs, when the operator requires them.
+    pub dpop_nonces: Option<Nonces>,
 }
 
 impl TokenService {
@@ -170,7 +179,7 @@ impl TokenService {
             AuthFailure::Unavailable(e)
         })?;
         let Some(key) = key else { return Err(AuthFailure::Refused("unknown client id")) };
-        let token_endpoint = format!("{}/oauth/token", self.settings.issuer);
+        let token_endpoint = self.token_endpoint();
         let audiences = [self.settings.issuer.as_str(), token_endpoint.as_str()];
         let verified = assertion::verify(&key, assertion, &audiences, now)
             .map_err(|reason| AuthFailure::refused(&key, Outcome::WrongSecret, reason))?;
@@ -185,6 +194,29 @@ impl TokenService {
             return Err(AuthFailure::refused(&key, Outcome::WrongSecret, "assertion replayed"));
         }
         Ok(Authenticated { key, previous_secret: false })
+    }
+
+    /// The token endpoint's URL, as discovery publishes it (and DPoP's `htu` names).
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/oauth/token", self.settings.issuer)
+    }
+
+    /// The DPoP nonce to hand out now, when the operator requires nonces.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.dpop_nonces.as_ref().map(|n| n.current(self.clock.now()))
+    }
+
+    /// Uses a DPoP proof's `jti` once, across instances.
+    async fn use_proof(&self, proof: &dpop::Proof, now: i64) -> Result<(), ExchangeError> {
+        let subject = format!("dpop:{}", proof.jkt);
+        match self.store.use_jti(&subject, &proof.jti, proof.remember_until(), now).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(DpopError::Invalid("the proof was used before").into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "database error while recording a DPoP proof");
+                Err(ExchangeError::Unavailable(e))
+            }
+        }
     }
 
     /// Makes an imported secret that just authenticated findable by its value
@@ -230,6 +262,11 @@ impl TokenService {
                 self.metrics.refused("invalid_target")
             }
             Err(ExchangeError::Internal(_)) => self.metrics.refused("internal"),
+            Err(ExchangeError::Dpop(_)) => self.metrics.refused("invalid_dpop_proof"),
+            Err(ExchangeError::Unavailable(_)) => {
+                self.metrics.database_errors.inc();
+                self.metrics.refused("database unavailable")
+            }
         }
         result
     }
@@ -241,19 +278,41 @@ impl TokenService {
         request: &TokenRequest,
         ip: Option<IpAddr>,
     ) -> Result<Issued, ExchangeError> {
+        // The proof is checked before the client (it costs no database work); its
+        // jti is used once the client is known, so strangers cannot fill the table.
+        let dpop = match &request.dpop {
+            Some(text) => {
+                let url = self.token_endpoint();
+                let target = Target { method: "POST", url: &url, access_token: None };
+                Some(dpop::check(text, target, self.clock.now(), self.dpop_nonces.as_ref())?)
+            }
+            None => None,
+        };
         let auth = self.authenticate_client(client_id, proof, ip).await?;
         let now = self.clock.now();
-        let jti = format!("{}{}", auth.secret_tag(), random_base62(apikeys::TOKEN_ID_LEN));
-        let claims = decide(&auth.key, request, &self.settings, now, jti).inspect_err(|_| {
+        if auth.key.dpop_bound && dpop.is_none() {
             self.usage.count(&auth.key.id, Outcome::ScopeRefused);
-        })?;
+            return Err(DpopError::Invalid(
+                "this client's tokens must be DPoP-bound: send a DPoP proof",
+            )
+            .into());
+        }
+        if let Some(p) = &dpop {
+            self.use_proof(p, now).await?;
+        }
+        let jti = format!("{}{}", auth.secret_tag(), random_base62(apikeys::TOKEN_ID_LEN));
+        let mut claims =
+            decide(&auth.key, request, &self.settings, now, jti).inspect_err(|_| {
+                self.usage.count(&auth.key.id, Outcome::ScopeRefused);
+            })?;
+        claims.cnf = dpop.map(|p| Confirmation { jkt: p.jkt });
         let body = serde_json::to_vec(&claims).map_err(|e| ExchangeError::Internal(Box::new(e)))?;
         let access_token =
             self.keyring.current().sign(&body).map_err(|e| ExchangeError::Internal(Box::new(e)))?;
         self.usage.issued(&auth.key.id, ip, auth.previous_secret);
         Ok(Issued {
             access_token,
-            token_type: "Bearer",
+            token_type: if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
             expires_in: claims.exp - now,
             scope: claims.scope,
         })
@@ -309,9 +368,11 @@ impl TokenService {
     pub async fn management_actor(
         &self,
         token: &str,
+        presented: Presented<'_>,
         ip: Option<IpAddr>,
     ) -> Result<Actor, VerifyError> {
         let claims = self.verify(token, None)?;
+        self.check_binding(&claims, token, presented).await?;
         if !claims.aud.contains(&self.settings.management_audience) {
             return Err(VerifyError::Insufficient(
                 "this token is not for the management API: its key holds no management scope"
@@ -334,7 +395,54 @@ impl TokenService {
     }
 }
 
+/// How a token was presented to keymint's own API: `Authorization: Bearer`, or
+/// `Authorization: DPoP` with the request's `DPoP` proof (RFC 9449 section 7).
+#[derive(Debug, Clone, Copy)]
+pub enum Presented<'a> {
+    Bearer,
+    Dpop { proof: Option<&'a str>, method: &'a str, path: &'a str },
+}
+
 impl TokenService {
+    /// A DPoP-bound token (`cnf.jkt`) is accepted only with the DPoP scheme and a
+    /// proof for this request, by the key it is bound to, used once; an unbound
+    /// token only as Bearer.
+    async fn check_binding(
+        &self,
+        claims: &Claims,
+        token: &str,
+        presented: Presented<'_>,
+    ) -> Result<(), VerifyError> {
+        let invalid = |why: &str| Err(VerifyError::Invalid(why.to_string()));
+        match (&claims.cnf, presented) {
+            (None, Presented::Bearer) => Ok(()),
+            (None, Presented::Dpop { .. }) => {
+                invalid("this token is not DPoP-bound: send it with Authorization: Bearer")
+            }
+            (Some(_), Presented::Bearer) => invalid(
+                "this token is DPoP-bound: send it with Authorization: DPoP and a DPoP proof",
+            ),
+            (Some(_), Presented::Dpop { proof: None, .. }) => {
+                invalid("a DPoP-bound token needs a DPoP proof header")
+            }
+            (Some(cnf), Presented::Dpop { proof: Some(proof), method, path }) => {
+                let url = format!("{}{path}", self.settings.issuer);
+                let target = Target { method, url: &url, access_token: Some(token) };
+                let now = self.clock.now();
+                let proof = dpop::check(proof, target, now, None)
+                    .map_err(|e| VerifyError::Invalid(format!("DPoP proof refused: {e}")))?;
+                if proof.jkt != cnf.jkt {
+                    return invalid("the DPoP proof is signed by another key than the token's");
+                }
+                match self.use_proof(&proof, now).await {
+                    Ok(()) => Ok(()),
+                    Err(ExchangeError::Unavailable(e)) => Err(VerifyError::Unavailable(e)),
+                    Err(_) => invalid("the DPoP proof was used before"),
+                }
+            }
+        }
+    }
+
     /// RFC 7662 for `caller`, which must hold `keymint:introspect`: the claims of
     /// `token` if it is active now, else `None`. A token is inactive when it does not
     /// verify, was revoked, or its key is gone, no longer active, or no longer holds

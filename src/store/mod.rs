@@ -204,6 +204,8 @@ pub struct KeyRecord {
     pub auth_method: String,
     /// The public keys that verify its assertions: a checked JWK Set, as JSON.
     pub jwks: Option<String>,
+    /// Its tokens must be DPoP-bound (RFC 9449 `dpop_bound_access_tokens`).
+    pub dpop_bound: bool,
     pub previous_expires_at: Option<i64>,
     pub previous_last_used_at: Option<i64>,
     /// Uses of the pre-rotation secret during the grace period.

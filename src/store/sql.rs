@@ -12,7 +12,8 @@ pub(super) const KEY_COLUMNS: &str = "id, workspace_id, name, description, envir
     previous_secret_hash, previous_expires_at, previous_last_used_at, previous_use_count, \
     previous_last_used_ip, created_at, created_by, \
     updated_at, last_used_at, last_used_ip, rotated_at, revoked_at, revoked_by, version, \
-    secret_lookup, previous_secret_lookup, token_endpoint_auth_method, jwks";
+    secret_lookup, previous_secret_lookup, token_endpoint_auth_method, jwks, \
+    dpop_bound_access_tokens";
 
 #[derive(FromRow)]
 pub(super) struct KeyRow {
@@ -48,6 +49,7 @@ pub(super) struct KeyRow {
     previous_secret_lookup: Option<String>,
     token_endpoint_auth_method: String,
     jwks: Option<String>,
+    dpop_bound_access_tokens: i64,
 }
 
 /// A key row with the change feed position of the statement that read it.
@@ -113,6 +115,7 @@ impl TryFrom<KeyRow> for KeyRecord {
             previous_secret_lookup: r.previous_secret_lookup,
             auth_method: r.token_endpoint_auth_method,
             jwks: r.jwks,
+            dpop_bound: r.dpop_bound_access_tokens != 0,
         })
     }
 }

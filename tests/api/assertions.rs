@@ -40,6 +40,18 @@ impl ClientKey {
         json!({"keys": [self.jwk]})
     }
 
+    /// An ES256 JWT with exactly this header (as JSON) and these claims.
+    pub fn sign_raw(&self, header: &Value, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &self.encoding, Algorithm::ES256).unwrap();
+        format!("{input}.{signature}")
+    }
+
     /// An ES256 assertion with these claims (the header names this key's `kid`).
     pub fn sign(&self, claims: &Value) -> String {
         let mut header = Header::new(Algorithm::ES256);

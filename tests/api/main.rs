@@ -10,6 +10,7 @@ mod cluster;
 mod console;
 mod discovery;
 mod door;
+mod dpop;
 mod hostile;
 mod introspection;
 mod isolation;

@@ -1,0 +1,3 @@
+-- DPoP (RFC 9449): a key that must bind its tokens to a key of its own (1) or may
+-- (0). Proofs' `jti`s use `used_jtis`.
+ALTER TABLE api_keys ADD COLUMN dpop_bound_access_tokens INTEGER NOT NULL DEFAULT 0;
