@@ -11,6 +11,8 @@
 //! reached through `KEYMINT_BENCH_DATABASE_URL` or `TEST_DATABASE_URL`.
 
 use std::collections::HashMap;
+
+use base64::Engine as _;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -25,6 +27,8 @@ use hyper::{Request, StatusCode};
 use keymint::apikeys::hashing::sha256_hex;
 use keymint::apikeys::secret;
 
+#[path = "token/signed.rs"]
+mod signed;
 #[path = "flush/usage_flush.rs"]
 mod usage_flush;
 
@@ -161,12 +165,41 @@ async fn drive(
 }
 
 fn form_request(body: String, client_ip: &str) -> Request<Full<Bytes>> {
-    Request::post("/oauth/token")
+    post("/oauth/token", body, client_ip, &[])
+}
+
+/// A form POST to `path` from `client_ip`, with extra headers.
+fn post(
+    path: &str,
+    body: String,
+    client_ip: &str,
+    headers: &[(&str, &str)],
+) -> Request<Full<Bytes>> {
+    let mut request = Request::post(path)
         .header("host", "127.0.0.1")
         .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-forwarded-for", client_ip)
-        .body(Full::new(Bytes::from(body)))
-        .expect("request")
+        .header("x-forwarded-for", client_ip);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.body(Full::new(Bytes::from(body))).expect("request")
+}
+
+/// Each prepared body once, shared across connections, with `headers(i)`.
+fn prepared(
+    path: &'static str,
+    bodies: Arc<Vec<String>>,
+    headers: impl Fn(usize) -> Vec<(String, String)> + Send + Sync + 'static,
+) -> MakeRequest {
+    let next = Arc::new(AtomicUsize::new(0));
+    Arc::new(move |conn, _| {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let body = bodies.get(i)?.clone();
+        let extra = headers(i);
+        let extra: Vec<(&str, &str)> =
+            extra.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        Some(post(path, body, &format!("198.18.2.{}", conn % 250 + 1), &extra))
+    })
 }
 
 fn token_body(id: &str, secret: &str) -> String {
@@ -418,7 +451,17 @@ struct Seeded {
     warm: Vec<(String, String)>,
     victims: Vec<(String, String)>,
     imported: Vec<(String, String)>,
+    /// A key holding `keymint:introspect` (one of `warm`).
+    gateway: (String, String),
+    /// Keys that authenticate with `private_key_jwt`, all with `signer`'s key.
+    jwt_clients: Vec<String>,
+    signer: signed::Signer,
 }
+
+/// Most `private_key_jwt` keys seeded.
+const JWT_KEYS: usize = 1_000;
+/// Signed requests prepared for each signed scenario.
+const SIGNED_REQUESTS: usize = 60_000;
 
 /// How many keys the warm and cold scenarios present.
 const PRESENTED: usize = 20_000;
@@ -447,7 +490,14 @@ async fn seed(url: &str, total: usize) -> Res<Seeded> {
     db.exec("INSERT INTO workspaces (id, name, created_at) VALUES ('ws_bench', 'bench', 0)")
         .await?;
     let presented = PRESENTED.min(total.saturating_sub(VICTIMS + IMPORTED)).max(1);
-    let mut seeded = Seeded { warm: Vec::new(), victims: Vec::new(), imported: Vec::new() };
+    let mut seeded = Seeded {
+        warm: Vec::new(),
+        victims: Vec::new(),
+        imported: Vec::new(),
+        gateway: (String::new(), String::new()),
+        jwt_clients: Vec::new(),
+        signer: signed::Signer::new(),
+    };
     // Imported secrets: argon2id, each with its own salt (computed on every core).
     let imported: Vec<(String, String, String)> = {
         let per = IMPORTED.div_ceil(2);
@@ -518,6 +568,24 @@ async fn seed(url: &str, total: usize) -> Res<Seeded> {
     if !rows.is_empty() {
         db.exec(&flush(&mut rows)).await?;
     }
+    // Some presented keys authenticate by assertion instead, and one is a gateway.
+    let jwt_count = (seeded.warm.len() / 3).min(JWT_KEYS);
+    let jwt = seeded.warm.split_off(seeded.warm.len() - jwt_count);
+    seeded.jwt_clients = jwt.into_iter().map(|(id, _)| id).collect();
+    let ids: Vec<String> = seeded.jwt_clients.iter().map(|id| format!("'{id}'")).collect();
+    db.exec(&format!(
+        "UPDATE api_keys SET token_endpoint_auth_method = 'private_key_jwt', jwks = '{}', \
+         secret_hash = 'none', masked_secret = '' WHERE id IN ({})",
+        seeded.signer.jwks(),
+        ids.join(",")
+    ))
+    .await?;
+    seeded.gateway = seeded.warm[0].clone();
+    db.exec(&format!(
+        "UPDATE api_keys SET scopes = '[\"keymint:introspect\"]' WHERE id = '{}'",
+        seeded.gateway.0
+    ))
+    .await?;
     match db {
         Db::Sqlite(p) => p.close().await,
         Db::Postgres(p) => p.close().await,
@@ -560,6 +628,64 @@ async fn bench_keymint(url: &str, total: usize, o: &Options) -> Res<Measured> {
     let imported_later =
         server.measure(o.connections, secs, cycling(Arc::new(seeded.imported.clone()))).await?;
     rows.push(("imported keys, later exchanges", imported_later));
+
+    // Raw-key verification at introspection: a gateway checks the keys its callers
+    // present (generated ones, then imported ones found by their lookup, indexed by
+    // their first exchange above).
+    let (gw_id, gw_secret) = &seeded.gateway;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{gw_id}:{gw_secret}"))
+    );
+    for (name, creds) in [
+        ("raw-key verification, generated keys (warm)", seeded.warm.clone()),
+        ("raw-key verification, imported keys (warm)", seeded.imported.clone()),
+    ] {
+        let basic = basic.clone();
+        let make: MakeRequest = Arc::new(move |conn, n| {
+            let (_, secret) = &creds[(conn * 7919 + n as usize * 64 + conn) % creds.len()];
+            let body = format!("token_type_hint=api_key&token={}", urlencode(secret));
+            let ip = format!("198.18.3.{}", conn % 250 + 1);
+            Some(post("/oauth/introspect", body, &ip, &[("authorization", &basic)]))
+        });
+        rows.push((name, server.measure(o.connections, secs, make).await?));
+    }
+
+    // private_key_jwt: each request a fresh ES256 assertion (signed beforehand); a
+    // first pass loads the keys.
+    let issuer = format!("http://{}", server.addr);
+    let now = unix_now();
+    let signer = &seeded.signer;
+    let clients = &seeded.jwt_clients;
+    let warmup = signer.assertion_bodies(clients, &issuer, now, clients.len(), "warmup");
+    server
+        .measure(o.connections, secs, prepared("/oauth/token", Arc::new(warmup), |_| vec![]))
+        .await?;
+    let bodies = Arc::new(signer.assertion_bodies(clients, &issuer, now, SIGNED_REQUESTS, "bench"));
+    let jwt =
+        server.measure(o.connections, secs, prepared("/oauth/token", bodies, |_| vec![])).await?;
+    rows.push(("private_key_jwt exchanges (ES256 assertions)", jwt));
+
+    // DPoP: warm secret keys, each request with a fresh ES256 proof.
+    let proofs =
+        Arc::new(signer.proofs(&format!("{issuer}/oauth/token"), unix_now(), SIGNED_REQUESTS));
+    let warm = seeded.warm.clone();
+    let bodies: Vec<String> = (0..SIGNED_REQUESTS)
+        .map(|i| {
+            let (id, secret) = &warm[(i * 7919) % warm.len()];
+            token_body(id, secret)
+        })
+        .collect();
+    let dpop = server
+        .measure(
+            o.connections,
+            secs,
+            prepared("/oauth/token", Arc::new(bodies), move |i| {
+                vec![("dpop".to_string(), proofs[i].clone())]
+            }),
+        )
+        .await?;
+    rows.push(("DPoP exchanges (warm secret keys, ES256 proofs)", dpop));
 
     // A flood of wrong secrets and unknown ids from many addresses, measured together
     // with the warm rate of other keys.
@@ -617,6 +743,10 @@ async fn bench_keymint(url: &str, total: usize, o: &Options) -> Res<Measured> {
         peak_rss_mb: server.peak_rss_mb(),
         seed_seconds,
     })
+}
+
+fn unix_now() -> i64 {
+    keymint::clock::wall_clock_millis() / 1000
 }
 
 // ---------------------------------------------------------------- report
@@ -834,9 +964,14 @@ fn report(
     for m in results {
         let _ = writeln!(out, "## {} with {} keys\n", m.label, m.total_keys);
         let _ = writeln!(out, "Seeded in {:.0} s. Peak server RSS over all scenarios: **{:.0} MB**. {} connections.\n", m.seed_seconds, m.peak_rss_mb, o.connections);
-        let _ = writeln!(out,"| scenario | rate | vs ceiling | p50 | p99 | server CPU per request | non-200 | RSS after |\n|---|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out,"| scenario | rate | vs ceiling (JWKS and raw keys: vs static bytes) | p50 | p99 | server CPU per request | non-200 | RSS after |\n|---|---:|---:|---:|---:|---:|---:|---:|");
         for (name, r) in &m.rows {
-            let base = if name.starts_with("GET") { static_bytes.rate() } else { ceiling.rate() };
+            // Answers that sign nothing are compared with the static-bytes floor.
+            let base = if name.starts_with("GET") || name.starts_with("raw-key") {
+                static_bytes.rate()
+            } else {
+                ceiling.rate()
+            };
             let _ = writeln!(
                 out,
                 "| {name} | {:.0}/s | {:.0}% | {:.2} ms | {:.2} ms | {:.0} µs | {} | {:.0} MB |",
@@ -893,6 +1028,22 @@ fn targets(ceiling: &Run, static_bytes: &Run, results: &[Measured]) -> String {
                     format!("{:.0}%", r * 100.0),
                     r >= 0.9,
                 );
+            }
+            // The standards beyond shared secrets, each beside the secret exchange.
+            for (what, prefix, floor) in [
+                ("raw-key verification (generated)", "raw-key verification, generated", 0.9),
+                ("raw-key verification (imported)", "raw-key verification, imported", 0.9),
+                ("private_key_jwt exchange", "private_key_jwt", 0.5),
+                ("DPoP exchange", "DPoP", 0.5),
+            ] {
+                if let Some(x) = find(m, prefix) {
+                    let r = x.rate() / w.rate();
+                    line(
+                        format!("{tag}: {what} >= {:.0}% of the secret exchange", floor * 100.0),
+                        format!("{:.0}%", r * 100.0),
+                        r >= floor,
+                    );
+                }
             }
             // The same warm clients, without and with a flood beside them.
             for (flood, during) in [

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::oauth::dpop::Nonces;
 use crate::oauth::limiter::{FailureLimiter, Limits};
+use crate::oauth::once::UsedIds;
 use crate::oauth::scope::ManagementScope;
 use crate::oauth::{Issuance, TokenService};
 use crate::sessions::Sessions;
@@ -123,6 +124,7 @@ impl App {
             metrics: metrics.clone(),
             settings,
             dpop_nonces,
+            used_ids: UsedIds::new(store.clone(), clock.clone()),
         });
         Ok(Arc::new(App {
             sessions: Sessions::new(store.clone(), cache.clone(), tokens.clone(), clock.clone()),

@@ -5,6 +5,7 @@ pub mod assertion;
 pub mod dpop;
 pub mod jws;
 pub mod limiter;
+pub mod once;
 mod raw_key;
 pub mod scope;
 mod service;

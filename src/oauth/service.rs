@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::oauth::assertion;
 use crate::oauth::dpop::{self, DpopError, Nonces, Target};
 use crate::oauth::limiter::{Blocked, FailureLimiter};
+use crate::oauth::once::UsedIds;
 use crate::oauth::scope::ManagementScope;
 use crate::oauth::{decide, Claims, Confirmation, Denial, Issuance, TokenRequest};
 use crate::signing::Keyring;
@@ -87,6 +88,8 @@ pub struct TokenService {
     pub settings: Issuance,
     /// Server nonces for DPoP proofs, when the operator requires them.
     pub dpop_nonces: Option<Nonces>,
+    /// JWT ids used once (assertions, DPoP proofs), shared by instances.
+    pub used_ids: UsedIds,
 }
 
 impl TokenService {
@@ -186,7 +189,7 @@ impl TokenService {
         apikeys::usable(&key, now, ip)?;
         let subject = format!("assertion:{}", key.id);
         let first =
-            self.store.use_jti(&subject, &verified.jti, verified.exp, now).await.map_err(|e| {
+            self.used_ids.use_once(&subject, &verified.jti, verified.exp).await.map_err(|e| {
                 tracing::warn!(error = %e, "database error while recording an assertion");
                 AuthFailure::Unavailable(e)
             })?;
@@ -207,9 +210,9 @@ impl TokenService {
     }
 
     /// Uses a DPoP proof's `jti` once, across instances.
-    async fn use_proof(&self, proof: &dpop::Proof, now: i64) -> Result<(), ExchangeError> {
+    async fn use_proof(&self, proof: &dpop::Proof) -> Result<(), ExchangeError> {
         let subject = format!("dpop:{}", proof.jkt);
-        match self.store.use_jti(&subject, &proof.jti, proof.remember_until(), now).await {
+        match self.used_ids.use_once(&subject, &proof.jti, proof.remember_until()).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(DpopError::Invalid("the proof was used before").into()),
             Err(e) => {
@@ -298,7 +301,7 @@ impl TokenService {
             .into());
         }
         if let Some(p) = &dpop {
-            self.use_proof(p, now).await?;
+            self.use_proof(p).await?;
         }
         let jti = format!("{}{}", auth.secret_tag(), random_base62(apikeys::TOKEN_ID_LEN));
         let mut claims =
@@ -434,7 +437,7 @@ impl TokenService {
                 if proof.jkt != cnf.jkt {
                     return invalid("the DPoP proof is signed by another key than the token's");
                 }
-                match self.use_proof(&proof, now).await {
+                match self.use_proof(&proof).await {
                     Ok(()) => Ok(()),
                     Err(ExchangeError::Unavailable(e)) => Err(VerifyError::Unavailable(e)),
                     Err(_) => invalid("the DPoP proof was used before"),

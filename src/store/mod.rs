@@ -171,6 +171,15 @@ pub struct WorkspaceRecord {
     pub created_at: i64,
 }
 
+/// A JWT id to use once (a client assertion's, a DPoP proof's), per subject.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UsedJti {
+    pub subject: String,
+    pub jti: String,
+    /// Until when it must be remembered (the JWT's expiry).
+    pub expires_at: i64,
+}
+
 /// Most keys one secret lookup answers: the same value imported into several keys
 /// is checked against each, and no more.
 pub const MAX_LOOKUP_MATCHES: i64 = 4;
@@ -616,16 +625,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Whether the token `jti` was revoked.
     async fn is_token_revoked(&self, jti: &str) -> StoreResult<bool>;
-    /// Uses JWT id `jti` of `subject` once: `true` the first time, `false` for a
-    /// replay, across every instance (one atomic insert). Remembered until
-    /// `expires_at`; ids that expired before `now` are forgotten.
-    async fn use_jti(
-        &self,
-        subject: &str,
-        jti: &str,
-        expires_at: i64,
-        now: i64,
-    ) -> StoreResult<bool>;
+    /// Uses each JWT id once: for each, `true` the first time, `false` for a
+    /// replay, across every instance (one atomic insert for the batch; ids must be
+    /// distinct within it). Remembered until their `expires_at` (see
+    /// [`Store::purge_jtis`]).
+    async fn use_jtis(&self, ids: &[UsedJti]) -> StoreResult<Vec<bool>>;
+    /// Forgets JWT ids that expired before `before`.
+    async fn purge_jtis(&self, before: i64) -> StoreResult<()>;
     /// Counts one failed authentication of `subject` (a key id or an address) at
     /// `now`, in one atomic statement: a window older than `window` seconds starts
     /// over. Answers the window's start and its failures so far, across instances.

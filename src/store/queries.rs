@@ -13,7 +13,7 @@ use crate::store::sql::{
 };
 use crate::store::{
     AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, SessionRecord,
-    SigningKeyRecord, Store, StoreError, StoreResult, UsageRow, WorkspaceRecord,
+    SigningKeyRecord, Store, StoreError, StoreResult, UsageRow, UsedJti, WorkspaceRecord,
 };
 use crate::store::{Granularity, UsageBatch, UsageGroup, UsageQuery, WorkspaceSetting};
 
@@ -691,30 +691,34 @@ impl Store for This {
         Ok(row.is_some())
     }
 
-    async fn use_jti(
-        &self,
-        subject: &str,
-        jti: &str,
-        expires_at: i64,
-        now: i64,
-    ) -> StoreResult<bool> {
-        // An expired id may be forgotten; removing it first keeps the table small
-        // without a job, and the insert below still decides alone.
-        sqlx::query("DELETE FROM used_jtis WHERE expires_at < $1 AND subject = $2")
-            .bind(now)
-            .bind(subject)
+    async fn use_jtis(&self, ids: &[UsedJti]) -> StoreResult<Vec<bool>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let json: Vec<serde_json::Value> =
+            ids.iter().map(|u| serde_json::json!([u.subject, u.jti, u.expires_at])).collect();
+        // One statement for the batch: each row goes in unless it is there already,
+        // and the rows that went in come back.
+        let sql = format!(
+            "INSERT INTO used_jtis (subject, jti, expires_at) \
+             SELECT v.subject, v.jti, v.expires_at FROM {} WHERE 1 = 1 \
+             ON CONFLICT (subject, jti) DO NOTHING RETURNING subject, jti",
+            json_rows(&[("subject", "TEXT"), ("jti", "TEXT"), ("expires_at", "BIGINT")])
+        );
+        let inserted: Vec<(String, String)> = sqlx::query_as(&sql)
+            .bind(serde_json::Value::from(json).to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        let inserted: std::collections::HashSet<(String, String)> = inserted.into_iter().collect();
+        Ok(ids.iter().map(|u| inserted.contains(&(u.subject.clone(), u.jti.clone()))).collect())
+    }
+
+    async fn purge_jtis(&self, before: i64) -> StoreResult<()> {
+        sqlx::query("DELETE FROM used_jtis WHERE expires_at < $1")
+            .bind(before)
             .execute(&self.pool)
             .await?;
-        let done = sqlx::query(
-            "INSERT INTO used_jtis (subject, jti, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (subject, jti) DO NOTHING",
-        )
-        .bind(subject)
-        .bind(jti)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(())
     }
 
     async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<()> {

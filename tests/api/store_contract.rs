@@ -143,6 +143,24 @@ async fn imported_secrets_are_found_by_their_lookup_hash(backend: Backend) {
     assert_eq!(k3.version, 1, "indexing a secret is not an admin's change");
 }
 
+async fn jwt_ids_are_used_once_until_purged(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let id = |subject: &str, jti: &str, expires_at: i64| keymint::store::UsedJti {
+        subject: subject.into(),
+        jti: jti.into(),
+        expires_at,
+    };
+    let first = [id("assertion:k1", "j1", 100), id("dpop:t1", "j1", 100)];
+    assert_eq!(store.use_jtis(&first).await.unwrap(), [true, true], "ids are per subject");
+    let again = [id("assertion:k1", "j1", 100), id("assertion:k1", "j2", 100)];
+    assert_eq!(store.use_jtis(&again).await.unwrap(), [false, true], "a replay beside a new one");
+    store.purge_jtis(50).await.unwrap();
+    assert_eq!(store.use_jtis(&first[..1]).await.unwrap(), [false], "kept until it expires");
+    store.purge_jtis(101).await.unwrap();
+    assert_eq!(store.use_jtis(&first[..1]).await.unwrap(), [true], "forgotten after");
+    assert!(store.use_jtis(&[]).await.unwrap().is_empty());
+}
+
 async fn updates_check_the_version_they_read(backend: Backend) {
     let (_db, store) = open(backend).await;
     let mut k = key("k1", "ws_a", "One", 10);
@@ -708,6 +726,7 @@ async fn workspace_settings_are_stored_apart_and_audited(backend: Backend) {
 
 on_both_backends!(
     imported_secrets_are_found_by_their_lookup_hash,
+    jwt_ids_are_used_once_until_purged,
     failures_count_in_windows_that_start_over,
     only_a_creating_open_sets_up_a_database,
     workspace_settings_are_stored_apart_and_audited,
