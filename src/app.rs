@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::oauth::dpop::Nonces;
+use crate::oauth::jwks_uri::RemoteKeys;
 use crate::oauth::limiter::{FailureLimiter, Limits};
 use crate::oauth::once::UsedIds;
 use crate::oauth::scope::ManagementScope;
@@ -125,12 +126,14 @@ impl App {
             settings,
             dpop_nonces,
             used_ids: UsedIds::new(store.clone(), clock.clone()),
+            remote_keys: RemoteKeys::new(config.allow_private_jwks_uri, clock.clone()),
         });
         Ok(Arc::new(App {
             sessions: Sessions::new(store.clone(), cache.clone(), tokens.clone(), clock.clone()),
             tokens,
             keys: Keys::new(store.clone(), hasher.clone(), clock.clone(), cache.clone())
-                .with_usage(usage.clone()),
+                .with_usage(usage.clone())
+                .allowing_private_jwks_uris(config.allow_private_jwks_uri),
             workspaces: Workspaces::new(store.clone(), clock.clone(), cache.clone()),
             signing_keys: SigningKeys::new(keyring.clone(), clock.clone()),
             audit: Audit::new(store.clone(), usage.clone()),

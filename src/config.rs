@@ -79,6 +79,9 @@ pub struct Config {
 
     /// Require a server nonce in every DPoP proof.
     pub dpop_nonces: bool,
+
+    /// Keys' `jwks_uri` may point at loopback and private addresses, over `http`.
+    pub allow_private_jwks_uri: bool,
 }
 
 impl std::fmt::Debug for Config {

@@ -260,6 +260,11 @@ impl PublicKeys {
         URL_SAFE_NO_PAD.encode(digest.as_ref())
     }
 
+    /// Whether a key of the set has this `kid`.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|(_, k)| k.get("kid").and_then(Value::as_str) == Some(kid))
+    }
+
     /// The set as stored and shown: `{"keys": [...]}` with public members only.
     pub fn to_json(&self) -> Value {
         let keys: Vec<Value> = self.keys.iter().map(|(_, k)| Value::Object(k.clone())).collect();

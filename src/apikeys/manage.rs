@@ -72,6 +72,8 @@ pub struct NewKey {
     /// The public keys that verify the key's client assertions (a JWK Set).
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<Value>,
+    /// Or the https URL where the client publishes them (not with `jwks`).
+    pub jwks_uri: Option<String>,
     /// `true`: every token request must carry a DPoP proof (RFC 9449), so every
     /// token is bound to the client's key. Default `false` (DPoP is optional).
     pub dpop_bound_access_tokens: Option<bool>,
@@ -103,6 +105,8 @@ pub struct KeyUpdate {
     /// Replaces its public keys (no secret needed).
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<Value>,
+    /// Replaces where its public keys are published (in place of `jwks`).
+    pub jwks_uri: Option<String>,
     /// Requires (or stops requiring) DPoP-bound tokens.
     pub dpop_bound_access_tokens: Option<bool>,
 }
@@ -220,12 +224,21 @@ struct Edit {
     auth_method: Option<String>,
     jwks: Option<Value>,
     dpop_bound: Option<bool>,
+    jwks_uri: Option<String>,
+    /// The operator allows `jwks_uri`s on private addresses (and `http`).
+    allow_private_jwks_uri: bool,
 }
 
 impl Edit {
     /// Applies the edit to `key`: what changed (`{field: {from, to}}`), or `None`.
     fn apply(self, key: &mut KeyRecord) -> Result<Option<Value>, validate::FieldError> {
-        let client_auth = ClientAuth::edit(key, self.auth_method.as_deref(), self.jwks.as_ref())?;
+        let client_auth = ClientAuth::edit(
+            key,
+            self.auth_method.as_deref(),
+            self.jwks.as_ref(),
+            self.jwks_uri.as_deref(),
+            self.allow_private_jwks_uri,
+        )?;
         let mut changes = serde_json::Map::new();
         let mut diff = |field: &str, from: Value, to: Value| {
             if from != to {
@@ -347,12 +360,21 @@ pub struct Keys {
     pub(super) clock: Arc<dyn Clock>,
     cache: Arc<KeyCache>,
     usage: Option<Arc<Usage>>,
+    /// `jwks_uri`s may point at private addresses, over `http` too (development).
+    allow_private_jwks_uri: bool,
 }
 
 impl Keys {
     /// Reads of keys and usage first flush `usage`, so they show every exchange so far.
     pub fn with_usage(mut self, usage: Arc<Usage>) -> Self {
         self.usage = Some(usage);
+        self
+    }
+
+    /// Accepts `jwks_uri`s on private addresses and over `http` (the operator's
+    /// `--allow-private-jwks-uri`).
+    pub fn allowing_private_jwks_uris(mut self, allow: bool) -> Self {
+        self.allow_private_jwks_uri = allow;
         self
     }
 
@@ -363,7 +385,7 @@ impl Keys {
         clock: Arc<dyn Clock>,
         cache: Arc<KeyCache>,
     ) -> Self {
-        Keys { store, hasher, clock, cache, usage: None }
+        Keys { store, hasher, clock, cache, usage: None, allow_private_jwks_uri: false }
     }
 
     fn audit(&self, actor: &Actor, key: &KeyRecord, action: &str, details: Value) -> AuditRecord {
@@ -462,7 +484,9 @@ impl Keys {
         let client_auth = ClientAuth::new_key(
             new.token_endpoint_auth_method.as_deref(),
             new.jwks.as_ref(),
+            new.jwks_uri.as_deref(),
             new.secret.is_some(),
+            self.allow_private_jwks_uri,
         )?;
         warnings.extend(validate::cidr_warnings(&allowed_cidrs));
         Ok(KeyDraft {
@@ -529,6 +553,7 @@ impl Keys {
             auth_method: client_auth.method,
             jwks: client_auth.jwks,
             dpop_bound: new.dpop_bound_access_tokens.unwrap_or(false),
+            jwks_uri: client_auth.jwks_uri,
             previous_expires_at: None,
             previous_last_used_at: None,
             previous_use_count: 0,
@@ -746,7 +771,7 @@ impl Keys {
     ) -> Result<EditPreview, ManageError> {
         let now = self.clock.now();
         // Validate everything before touching the key.
-        let edit = Self::check_edit(actor, update, now)?;
+        let edit = self.check_edit(actor, update, now)?;
         actor.require(ManagementScope::KeysWrite)?;
         let key = self.load(actor, id).await?;
         let guardrails = self.guardrails_of(&key.workspace_id).await?;
@@ -780,7 +805,7 @@ impl Keys {
     ) -> Result<EditPreview, ManageError> {
         actor.require(ManagementScope::KeysWrite)?;
         let now = self.clock.now();
-        let edit = Self::check_edit(actor, update, now)?;
+        let edit = self.check_edit(actor, update, now)?;
         let before = self.load(actor, id).await?;
         Self::refuse_if_revoked(&before, "edited")?;
         let mut after = before.clone();
@@ -792,7 +817,8 @@ impl Keys {
         Ok(EditPreview::new(KeyView::new(&after, now), changes, warnings, refused))
     }
 
-    fn check_edit(actor: &Actor, update: KeyUpdate, now: i64) -> Result<Edit, ManageError> {
+    fn check_edit(&self, actor: &Actor, update: KeyUpdate, now: i64) -> Result<Edit, ManageError> {
+        let allow_private_jwks_uri = self.allow_private_jwks_uri;
         let name = update.name.as_deref().map(|n| validate::name("name", n)).transpose()?;
         let description = update.description.as_deref().map(validate::description).transpose()?;
         let scopes = update.scopes.as_deref().map(validate::scopes).transpose()?;
@@ -820,6 +846,8 @@ impl Keys {
             auth_method: update.token_endpoint_auth_method,
             jwks: update.jwks,
             dpop_bound: update.dpop_bound_access_tokens,
+            jwks_uri: update.jwks_uri,
+            allow_private_jwks_uri,
         })
     }
 

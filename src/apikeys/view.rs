@@ -38,6 +38,8 @@ pub struct KeyView {
     /// The public keys that verify its assertions (a JWK Set), for `private_key_jwt`.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
+    /// Or where the client publishes them (`private_key_jwt`).
+    pub jwks_uri: Option<String>,
     /// Every token of the key must be DPoP-bound (RFC 9449).
     pub dpop_bound_access_tokens: bool,
     pub created_at: String,
@@ -80,6 +82,7 @@ impl KeyView {
                 .as_deref()
                 .and_then(super::jwks::PublicKeys::from_stored)
                 .map(|k| k.to_json()),
+            jwks_uri: key.jwks_uri.clone(),
             dpop_bound_access_tokens: key.dpop_bound,
             created_at: rfc3339(key.created_at),
             created_by: key.created_by.clone(),
@@ -94,6 +97,25 @@ impl KeyView {
             revoked_at: key.revoked_at.map(rfc3339),
             revoked_by: key.revoked_by.clone(),
         }
+    }
+}
+
+impl KeyView {
+    /// One line per public key (`private_key_jwt`): its `kid` when it has one,
+    /// its type and curve, e.g. `client-key-1 (EC P-256)`.
+    pub fn public_key_lines(&self) -> Vec<String> {
+        let keys = self.jwks.as_ref().and_then(|set| set.get("keys")).and_then(|k| k.as_array());
+        keys.into_iter()
+            .flatten()
+            .map(|k| {
+                let member = |m: &str| k.get(m).and_then(|v| v.as_str()).unwrap_or_default();
+                let kind = [member("kty"), member("crv")].join(" ");
+                match member("kid") {
+                    "" => format!("no kid ({})", kind.trim()),
+                    kid => format!("{kid} ({})", kind.trim()),
+                }
+            })
+            .collect()
     }
 }
 

@@ -56,6 +56,10 @@ pub enum KeysCommand {
         /// private_key_jwt, e.g. --jwks-file client-jwks.json.
         #[arg(long, value_name = "FILE")]
         jwks_file: Option<std::path::PathBuf>,
+        /// Or the https URL where the client publishes its public keys, for
+        /// private_key_jwt, e.g. --jwks-uri https://client.example.com/jwks.json.
+        #[arg(long, value_name = "URL", conflicts_with = "jwks_file")]
+        jwks_uri: Option<String>,
         /// Require DPoP (RFC 9449): every token is bound to the client's own key.
         #[arg(long)]
         dpop_bound: bool,
@@ -166,6 +170,9 @@ pub enum KeysCommand {
         /// private_key_jwt, e.g. --jwks-file client-jwks.json.
         #[arg(long, value_name = "FILE")]
         jwks_file: Option<std::path::PathBuf>,
+        /// Or the https URL where the client publishes its public keys.
+        #[arg(long, value_name = "URL", conflicts_with = "jwks_file")]
+        jwks_uri: Option<String>,
         /// Require DPoP-bound tokens (true) or stop requiring them (false).
         #[arg(long, value_name = "true|false")]
         dpop_bound: Option<bool>,
@@ -319,6 +326,7 @@ fn key_rows(key: &KeyView) -> Vec<(&'static str, String)> {
         ("imported", key.imported.to_string()),
         ("token_endpoint_auth_method", key.token_endpoint_auth_method.clone()),
         ("jwks", key.jwks.as_ref().map_or("-".into(), |set| set.to_string())),
+        ("jwks_uri", opt(&key.jwks_uri)),
         ("dpop_bound_access_tokens", key.dpop_bound_access_tokens.to_string()),
         ("expires_at", opt(&key.expires_at)),
         ("created_at", key.created_at.clone()),
@@ -360,6 +368,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             import_secret_env,
             token_endpoint_auth_method,
             jwks_file,
+            jwks_uri,
             dpop_bound,
             json,
         } => {
@@ -388,6 +397,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 secret,
                 token_endpoint_auth_method,
                 jwks: jwks_file.as_deref().map(read_jwks).transpose()?,
+                jwks_uri,
                 dpop_bound_access_tokens: dpop_bound.then_some(true),
             };
             let revealed = app.keys.create(&actor, new).await?;
@@ -533,6 +543,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
             no_expiry,
             token_endpoint_auth_method,
             jwks_file,
+            jwks_uri,
             dpop_bound,
             dry_run,
             json,
@@ -555,6 +566,7 @@ pub async fn run(config: Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 expires_in,
                 token_endpoint_auth_method,
                 jwks: jwks_file.as_deref().map(read_jwks).transpose()?,
+                jwks_uri,
                 dpop_bound_access_tokens: dpop_bound,
             };
             let edited = if dry_run {

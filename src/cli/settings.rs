@@ -65,6 +65,11 @@ pub struct Shared {
     /// Log format: `text` or `json`. Levels come from `RUST_LOG` (default `info`).
     #[arg(long, env = "KEYMINT_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: LogFormat,
+
+    /// Let keys' `jwks_uri` point at loopback and private addresses, over `http`
+    /// too (development and tests; never on a server reachable from outside).
+    #[arg(long, env = "KEYMINT_ALLOW_PRIVATE_JWKS_URI", global = true)]
+    pub allow_private_jwks_uri: bool,
 }
 
 /// Settings of the running server, given to `keymint serve` (or to `keymint` alone,
@@ -202,6 +207,7 @@ impl Settings {
             usage_flush_interval: server.usage_flush_interval,
             jwks_max_age: server.jwks_max_age,
             dpop_nonces: server.dpop_nonces,
+            allow_private_jwks_uri: shared.allow_private_jwks_uri,
         }
     }
 }

@@ -53,10 +53,18 @@ pub fn claimed_client(assertion: &str) -> Option<String> {
     (claims.get("iss")?.as_str()? == sub && !sub.is_empty()).then(|| sub.to_string())
 }
 
-/// Verifies `assertion` as `key`'s at `now`, for one of `audiences` (the issuer
-/// and the token endpoint). The error is a fixed reason for logs and usage.
+/// The `kid` an assertion's header names, read before anything is verified, to
+/// pick (or fetch) the client's key.
+pub fn claimed_kid(assertion: &str) -> Option<String> {
+    Jws::parse(assertion).ok().and_then(|jws| jws.header.kid)
+}
+
+/// Verifies `assertion` as `key`'s, signed by one of `keys` (its public keys), at
+/// `now`, for one of `audiences` (the issuer and the token endpoint). The error is
+/// a fixed reason for logs and usage.
 pub fn verify(
     key: &KeyRecord,
+    keys: &PublicKeys,
     assertion: &str,
     audiences: &[&str],
     now: i64,
@@ -68,7 +76,6 @@ pub fn verify(
     if jws.header.locates_keys() || jws.header.jwk.is_some() {
         return Err("key-location headers are not accepted");
     }
-    let keys = key.jwks.as_deref().and_then(PublicKeys::from_stored).ok_or("no public keys")?;
     let candidates = keys.candidates(jws.alg, jws.header.kid.as_deref());
     if candidates.is_empty() {
         return Err("no public key of the client fits the assertion");

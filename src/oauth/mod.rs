@@ -3,6 +3,7 @@
 
 pub mod assertion;
 pub mod dpop;
+pub mod jwks_uri;
 pub mod jws;
 pub mod limiter;
 pub mod once;
@@ -218,6 +219,7 @@ pub(crate) mod tests {
             auth_method: "client_secret_basic".into(),
             jwks: None,
             dpop_bound: false,
+            jwks_uri: None,
             previous_expires_at: None,
             previous_last_used_at: None,
             previous_use_count: 0,

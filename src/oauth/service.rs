@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use crate::apikeys::cache::KeyCache;
 use crate::apikeys::hashing::Hasher;
+use crate::apikeys::jwks::PublicKeys;
 use crate::apikeys::secret::{self, random_base62, Secret};
 use crate::apikeys::{self, client_auth, Actor, AuthFailure, Authenticated};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::oauth::assertion;
 use crate::oauth::dpop::{self, DpopError, Nonces, Target};
+use crate::oauth::jwks_uri::RemoteKeys;
 use crate::oauth::limiter::{Blocked, FailureLimiter};
 use crate::oauth::once::UsedIds;
 use crate::oauth::scope::ManagementScope;
@@ -90,6 +92,8 @@ pub struct TokenService {
     pub dpop_nonces: Option<Nonces>,
     /// JWT ids used once (assertions, DPoP proofs), shared by instances.
     pub used_ids: UsedIds,
+    /// Public keys clients publish at their `jwks_uri`.
+    pub remote_keys: RemoteKeys,
 }
 
 impl TokenService {
@@ -184,8 +188,19 @@ impl TokenService {
         let Some(key) = key else { return Err(AuthFailure::Refused("unknown client id")) };
         let token_endpoint = self.token_endpoint();
         let audiences = [self.settings.issuer.as_str(), token_endpoint.as_str()];
-        let verified = assertion::verify(&key, assertion, &audiences, now)
-            .map_err(|reason| AuthFailure::refused(&key, Outcome::WrongSecret, reason))?;
+        let refused = |reason| AuthFailure::refused(&key, Outcome::WrongSecret, reason);
+        let keys = match (&key.jwks_uri, &key.jwks) {
+            (Some(uri), _) => {
+                let kid = assertion::claimed_kid(assertion);
+                self.remote_keys.keys(uri, kid.as_deref()).await.map_err(refused)?
+            }
+            (None, Some(stored)) => {
+                PublicKeys::from_stored(stored).ok_or(refused("no public keys"))?
+            }
+            (None, None) => return Err(refused("the key does not authenticate by assertion")),
+        };
+        let verified =
+            assertion::verify(&key, &keys, assertion, &audiences, now).map_err(refused)?;
         apikeys::usable(&key, now, ip)?;
         let subject = format!("assertion:{}", key.id);
         let first =

@@ -213,6 +213,8 @@ pub struct KeyRecord {
     pub auth_method: String,
     /// The public keys that verify its assertions: a checked JWK Set, as JSON.
     pub jwks: Option<String>,
+    /// Or the URL where the client publishes them.
+    pub jwks_uri: Option<String>,
     /// Its tokens must be DPoP-bound (RFC 9449 `dpop_bound_access_tokens`).
     pub dpop_bound: bool,
     pub previous_expires_at: Option<i64>,

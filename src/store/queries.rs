@@ -278,7 +278,7 @@ impl Store for This {
         sqlx::query(&format!(
             "INSERT INTO api_keys ({KEY_COLUMNS}, name_lower) VALUES ($1, $2, $3, $4, \
              $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)"
+             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)"
         ))
         .bind(&k.id)
         .bind(&k.workspace_id)
@@ -313,6 +313,7 @@ impl Store for This {
         .bind(&k.auth_method)
         .bind(&k.jwks)
         .bind(i64::from(k.dpop_bound))
+        .bind(&k.jwks_uri)
         .bind(k.name.to_lowercase())
         .execute(&mut *tx)
         .await
@@ -415,8 +416,8 @@ impl Store for This {
              revoked_at = $17, revoked_by = $18, previous_use_count = $19, \
              previous_last_used_ip = $20, secret_lookup = $21, \
              previous_secret_lookup = $22, token_endpoint_auth_method = $23, jwks = $24, \
-             dpop_bound_access_tokens = $25, version = version + 1 \
-             WHERE id = $26 AND version = $27",
+             dpop_bound_access_tokens = $25, jwks_uri = $26, version = version + 1 \
+             WHERE id = $27 AND version = $28",
         )
         .bind(&k.name)
         .bind(k.name.to_lowercase())
@@ -443,6 +444,7 @@ impl Store for This {
         .bind(&k.auth_method)
         .bind(&k.jwks)
         .bind(i64::from(k.dpop_bound))
+        .bind(&k.jwks_uri)
         .bind(&k.id)
         .bind(k.version)
         .execute(&mut *tx)

@@ -13,7 +13,7 @@ pub(super) const KEY_COLUMNS: &str = "id, workspace_id, name, description, envir
     previous_last_used_ip, created_at, created_by, \
     updated_at, last_used_at, last_used_ip, rotated_at, revoked_at, revoked_by, version, \
     secret_lookup, previous_secret_lookup, token_endpoint_auth_method, jwks, \
-    dpop_bound_access_tokens";
+    dpop_bound_access_tokens, jwks_uri";
 
 #[derive(FromRow)]
 pub(super) struct KeyRow {
@@ -50,6 +50,7 @@ pub(super) struct KeyRow {
     token_endpoint_auth_method: String,
     jwks: Option<String>,
     dpop_bound_access_tokens: i64,
+    jwks_uri: Option<String>,
 }
 
 /// A key row with the change feed position of the statement that read it.
@@ -116,6 +117,7 @@ impl TryFrom<KeyRow> for KeyRecord {
             auth_method: r.token_endpoint_auth_method,
             jwks: r.jwks,
             dpop_bound: r.dpop_bound_access_tokens != 0,
+            jwks_uri: r.jwks_uri,
         })
     }
 }

@@ -361,7 +361,114 @@ async fn an_assertion_replayed_on_another_instance_is_refused(backend: Backend) 
     refused(&peer, &assertion, "replayed on the other instance").await;
 }
 
+/// A client's web server publishing its JWK Set: what it serves, and how often
+/// it was asked.
+struct Publisher {
+    url: String,
+    body: std::sync::Arc<std::sync::Mutex<String>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Publisher {
+    async fn start(initial: &Value) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let body = Arc::new(Mutex::new(initial.to_string()));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let (served, counted) = (body.clone(), fetches.clone());
+        let router = axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                let body = served.lock().unwrap().clone();
+                counted.fetch_add(1, Ordering::SeqCst);
+                async move { ([("content-type", "application/json")], body) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Publisher { url, body, fetches }
+    }
+
+    fn publish(&self, body: String) {
+        *self.body.lock().unwrap() = body;
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+async fn keys_published_at_a_jwks_uri_verify_assertions(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(backend, &["--allow-private-jwks-uri"]).await;
+    let first = ClientKey::new(Some("first"));
+    let publisher = Publisher::start(&first.jwks()).await;
+    let created = app.create_key(json!({"name": "publisher", "jwks_uri": publisher.url})).await;
+    assert_eq!(created["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(created["jwks_uri"], publisher.url.as_str());
+    assert!(created["jwks"].is_null());
+    let id = created["client_id"].as_str().unwrap();
+    let aud = app.url("/oauth/token");
+    for _ in 0..3 {
+        let response = token_with(&app, &first.sign(&claims(&app, id, &aud))).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(publisher.fetches(), 1, "fetched once, then kept");
+
+    // The client rotates: a new kid is fetched for, but not more than once in 10 s.
+    let second = ClientKey::new(Some("second"));
+    publisher.publish(second.jwks().to_string());
+    refused(&app, &second.sign(&claims(&app, id, &aud)), "fetched moments ago").await;
+    app.clock.advance(11);
+    let response = token_with(&app, &second.sign(&claims(&app, id, &aud))).await;
+    assert_eq!(response.status(), StatusCode::OK, "the new kid is fetched");
+    assert_eq!(publisher.fetches(), 2);
+    refused(&app, &first.sign(&claims(&app, id, &aud)), "the retired key").await;
+    assert_eq!(publisher.fetches(), 2, "an unknown kid within 10 s fetches nothing");
+
+    // What the publisher answers is outside input: too large, or a private key.
+    for (body, why) in [
+        (format!("{{\"keys\": [], \"pad\": \"{}\"}}", "x".repeat(70_000)), "over 64 KiB"),
+        (json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}).to_string(), "a symmetric key"),
+    ] {
+        publisher.publish(body);
+        app.clock.advance(301);
+        refused(&app, &second.sign(&claims(&app, id, &aud)), why).await;
+    }
+}
+
+async fn a_jwks_uri_on_loopback_is_refused_unless_the_operator_allows_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    for (uri, why) in [
+        ("http://client.example.com/jwks.json", "https"),
+        ("https://127.0.0.1/jwks.json", "loopback"),
+        ("https://[::1]:8443/jwks.json", "loopback"),
+        ("https://169.254.169.254/latest/meta-data", "private"),
+    ] {
+        let response =
+            app.post_with(&admin, "/v1/keys", &json!({"name": "x", "jwks_uri": uri})).await;
+        let problem =
+            assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+        assert_eq!(problem["errors"][0]["field"], "jwks_uri", "{problem}");
+        assert!(problem["detail"].as_str().unwrap().contains(why), "{uri}: {problem}");
+    }
+    // A name is checked when it is resolved: localhost is never fetched.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let uri = format!("https://localhost:{port}/jwks.json");
+    let created = app.create_key(json!({"name": "sneaky", "jwks_uri": uri})).await;
+    let id = created["client_id"].as_str().unwrap();
+    let key = ClientKey::new(None);
+    refused(&app, &key.sign(&claims(&app, id, &app.url("/oauth/token"))), "resolves to loopback")
+        .await;
+    let accepted = tokio::time::timeout(std::time::Duration::from_millis(200), listener.accept());
+    assert!(accepted.await.is_err(), "keymint never connected to the loopback address");
+}
+
 on_both_backends!(
+    keys_published_at_a_jwks_uri_verify_assertions,
+    a_jwks_uri_on_loopback_is_refused_unless_the_operator_allows_it,
     a_key_with_public_keys_authenticates_with_signed_assertions,
     malformed_assertion_requests_get_the_right_error,
     hostile_public_keys_are_refused_naming_the_member,

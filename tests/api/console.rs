@@ -476,6 +476,30 @@ async fn a_rotation_with_grace_shows_when_the_old_secret_was_last_used(backend: 
     assert!(bad.text().await.unwrap().contains("grace_seconds: must be between 0 and"));
 }
 
+async fn a_key_page_shows_how_the_key_authenticates(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let signer = crate::assertions::ClientKey::new(Some("client-key-1"));
+    let jwt = app
+        .create_key(
+            json!({"name": "signer", "jwks": signer.jwks(), "dpop_bound_access_tokens": true}),
+        )
+        .await;
+    let (secret_id, _) = app.new_client("plain", &["read:a"]).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let page = console.get(&format!("/console/keys/{}", jwt["id"].as_str().unwrap())).await;
+    let page = page.text().await.unwrap();
+    assert!(page.contains("signed assertions (<code>private_key_jwt</code>)"), "{page}");
+    assert!(page.contains("<code>client-key-1 (EC P-256)</code>"), "{page}");
+    assert!(page.contains("required: every token is bound"), "{page}");
+    assert!(!page.contains("<button type=\"submit\">Rotate</button>"), "no secret to rotate");
+    assert!(page.contains("Replace its public keys"));
+    let page = console.get(&format!("/console/keys/{secret_id}")).await.text().await.unwrap();
+    assert!(page.contains("the secret (<code>client_secret_basic</code>"), "{page}");
+    assert!(page.contains("<dt>DPoP</dt><dd>optional"), "{page}");
+    assert!(page.contains("<button type=\"submit\">Rotate</button>"));
+}
+
 async fn a_platform_admin_imports_a_legacy_secret_that_is_never_shown_back(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut console = ConsoleClient::new(&app);
@@ -745,6 +769,7 @@ async fn the_keys_list_sorts_by_the_chosen_order(backend: Backend) {
 }
 
 crate::on_both_backends!(
+    a_key_page_shows_how_the_key_authenticates,
     the_keys_list_sorts_by_the_chosen_order,
     workspaces_are_created_renamed_switched_and_deleted_with_the_api_guards,
     signing_keys_rotate_behind_the_typed_kid,

@@ -47,6 +47,7 @@ fn key(id: &str, workspace: &str, name: &str, created_at: i64) -> KeyRecord {
         auth_method: "client_secret_basic".into(),
         jwks: None,
         dpop_bound: false,
+        jwks_uri: None,
         previous_expires_at: None,
         previous_last_used_at: None,
         previous_use_count: 0,

@@ -1,0 +1,256 @@
+//! Public keys a client publishes at its `jwks_uri` (RFC 7591), fetched by
+//! keymint when the client's assertion needs them. Fetching a URL an admin typed
+//! is a way into the network keymint sits in, so every fetch is bounded:
+//!
+//! - `https` only, to a host whose every address is public (no loopback, private,
+//!   link-local, shared or unique-local address, checked after resolution and
+//!   then connected to by that checked address, so DNS cannot change the answer
+//!   in between), unless the operator allows private addresses
+//!   (`--allow-private-jwks-uri`, which also allows `http`, for development);
+//! - no redirects, a 5-second timeout, at most 64 KiB;
+//! - the answer is checked like any JWK Set from outside ([`PublicKeys::parse`]);
+//! - kept 5 minutes; fetched again early only for a `kid` it does not hold, and
+//!   then at most once every 10 seconds per URL, so assertions naming unknown
+//!   keys cannot make keymint fetch in a loop.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::apikeys::jwks::PublicKeys;
+use crate::clock::Clock;
+
+/// How long fetched keys are used before they are fetched again, in seconds.
+pub const KEEP_SECONDS: i64 = 300;
+/// The shortest time between two fetches of one URL, in seconds.
+pub const MIN_REFETCH_SECONDS: i64 = 10;
+/// The longest a fetch may take.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest JWK Set accepted.
+pub const MAX_BYTES: usize = 64 * 1024;
+/// Most URLs remembered; past this, the memory starts over.
+const MAX_ENTRIES: usize = 10_000;
+
+struct Entry {
+    keys: Option<PublicKeys>,
+    fetched_at: i64,
+}
+
+/// The fetched key sets. One per process.
+pub struct RemoteKeys {
+    allow_private: bool,
+    clock: Arc<dyn Clock>,
+    cache: Mutex<HashMap<String, Entry>>,
+}
+
+/// Whether `ip` is an address on the public internet.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+        }
+    }
+}
+
+/// Checks a `jwks_uri` an admin gives (its form; its addresses are checked at
+/// each fetch). The error says what to fix.
+pub fn check_uri(uri: &str, allow_private: bool) -> Result<(), String> {
+    let url = reqwest::Url::parse(uri).map_err(|e| format!("is not a URL: {e}"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_private => {}
+        _ => return Err("must be an https URL".into()),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials".into());
+    }
+    if url.fragment().is_some() {
+        return Err("must not have a fragment".into());
+    }
+    if uri.len() > 2000 {
+        return Err("is longer than 2000 characters".into());
+    }
+    let host = url.host_str().ok_or("must name a host")?;
+    let literal = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>();
+    if let Ok(ip) = literal {
+        if !allow_private && !is_public(ip) {
+            return Err(format!(
+                "points at {ip}, a loopback or private address (allowed only with --allow-private-jwks-uri)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl RemoteKeys {
+    pub fn new(allow_private: bool, clock: Arc<dyn Clock>) -> Self {
+        RemoteKeys { allow_private, clock, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Whether `uri` may be fetched by this instance's rules.
+    pub fn check_uri(&self, uri: &str) -> Result<(), String> {
+        check_uri(uri, self.allow_private)
+    }
+
+    /// The keys published at `uri`, holding `kid` when one is named: from memory
+    /// while fresh, else fetched (within the bounds above).
+    pub async fn keys(&self, uri: &str, kid: Option<&str>) -> Result<PublicKeys, &'static str> {
+        let holds = |keys: &PublicKeys| kid.is_none_or(|kid| keys.has_kid(kid));
+        let now = self.clock.now();
+        let (cached, may_fetch) = {
+            let cache = self.cache.lock().map_err(|_| "jwks_uri cache unavailable")?;
+            match cache.get(uri) {
+                Some(e) => {
+                    let age = now - e.fetched_at;
+                    match &e.keys {
+                        Some(keys) if age < KEEP_SECONDS && holds(keys) => return Ok(keys.clone()),
+                        keys => (keys.clone(), age >= MIN_REFETCH_SECONDS),
+                    }
+                }
+                None => (None, true),
+            }
+        };
+        if !may_fetch {
+            return cached
+                .filter(|k| holds(k))
+                .ok_or("jwks_uri fetched moments ago; kid not there");
+        }
+        let fetched = self.fetch(uri).await;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= MAX_ENTRIES {
+                cache.clear();
+            }
+            // A failed fetch is remembered too, so it is not retried at once.
+            let keys = fetched.as_ref().ok().cloned().or(cached);
+            cache.insert(uri.to_string(), Entry { keys, fetched_at: now });
+        }
+        let keys = fetched?;
+        if holds(&keys) {
+            Ok(keys)
+        } else {
+            Err("no key with the assertion's kid at jwks_uri")
+        }
+    }
+
+    async fn fetch(&self, uri: &str) -> Result<PublicKeys, &'static str> {
+        self.check_uri(uri).map_err(|_| "jwks_uri not allowed")?;
+        let url = reqwest::Url::parse(uri).map_err(|_| "jwks_uri not a URL")?;
+        let host = url.host_str().ok_or("jwks_uri has no host")?.to_string();
+        let port = url.port_or_known_default().ok_or("jwks_uri has no port")?;
+        let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        let addresses: Vec<SocketAddr> =
+            tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((bare.as_str(), port)))
+                .await
+                .map_err(|_| "jwks_uri host did not resolve in time")?
+                .map_err(|_| "jwks_uri host does not resolve")?
+                .collect();
+        let address = *addresses.first().ok_or("jwks_uri host has no address")?;
+        if !self.allow_private && addresses.iter().any(|a| !is_public(a.ip())) {
+            tracing::warn!(%host, "a jwks_uri resolves to a private or loopback address; not fetched");
+            return Err("jwks_uri resolves to a private or loopback address");
+        }
+        // Connect to the address just checked, whatever DNS says next.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(TIMEOUT)
+            .resolve(&bare, address)
+            .build()
+            .map_err(|_| "jwks_uri client could not be built")?;
+        let mut response = client
+            .get(url)
+            .header("accept", "application/jwk-set+json, application/json")
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::info!(%host, error = %e, "jwks_uri fetch failed");
+                "jwks_uri fetch failed"
+            })?;
+        if !response.status().is_success() {
+            tracing::info!(%host, status = %response.status(), "jwks_uri answered an error");
+            return Err("jwks_uri answered an error");
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|_| "jwks_uri fetch failed")? {
+            if body.len() + chunk.len() > MAX_BYTES {
+                return Err("jwks_uri answered more than 64 KiB");
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let set: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| "jwks_uri answered no JSON")?;
+        PublicKeys::parse(&set, "jwks_uri").map_err(|e| {
+            tracing::info!(%host, error = %e, "jwks_uri answered unusable keys");
+            "jwks_uri answered unusable keys"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "198.18.0.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn a_jwks_uri_is_https_to_a_public_host_unless_the_operator_allows_otherwise() {
+        assert!(check_uri("https://client.example.com/jwks.json", false).is_ok());
+        for (uri, why) in [
+            ("http://client.example.com/jwks.json", "https"),
+            ("https://127.0.0.1/jwks.json", "loopback"),
+            ("https://[::1]/jwks.json", "loopback"),
+            ("https://10.0.0.5/jwks.json", "private"),
+            ("https://user:pw@client.example.com/jwks", "credentials"),
+            ("https://client.example.com/jwks#x", "fragment"),
+            ("not a url", "not a URL"),
+        ] {
+            let err = check_uri(uri, false).unwrap_err();
+            assert!(err.contains(why), "{uri}: {err}");
+        }
+        assert!(check_uri("http://127.0.0.1:8080/jwks.json", true).is_ok());
+    }
+}
