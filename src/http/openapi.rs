@@ -220,6 +220,9 @@ pub mod schemas {
         workspace_id: Option<String>,
         environment: Option<String>,
         key_type: Option<String>,
+        /// A DPoP-bound token's binding: `{"jkt": "<RFC 7638 thumbprint>"}`.
+        #[schema(value_type = Option<Object>)]
+        cnf: Option<Value>,
     }
 
     /// A key with its secret: the create and rotate answers, the only ones with one.

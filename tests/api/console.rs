@@ -500,6 +500,54 @@ async fn a_key_page_shows_how_the_key_authenticates(backend: Backend) {
     assert!(page.contains("<button type=\"submit\">Rotate</button>"));
 }
 
+async fn a_key_with_public_keys_is_created_in_the_console(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let signer = crate::assertions::ClientKey::new(Some("console-key"));
+    let jwks = signer.jwks().to_string();
+    let base = [
+        ("name", "signer"),
+        ("environment", "production"),
+        ("type", "access"),
+        ("scopes", "read:a"),
+        ("expires", "30d"),
+        ("dpop_bound_access_tokens", "on"),
+    ];
+    // A JWK Set that is not one is refused beside its field, the text kept.
+    let bad = console
+        .submit(
+            "/console/keys/new",
+            &[&base[..], &[("jwks", "{not json"), ("intent", "review")]].concat(),
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = bad.text().await.unwrap();
+    assert!(page.contains("id=\"jwks-error\"") && page.contains("Public keys (JWK Set)"), "{page}");
+    assert!(page.contains("{not json"), "the text is kept");
+
+    let fields = [&base[..], &[("jwks", jwks.as_str())]].concat();
+    let review =
+        console.submit("/console/keys/new", &[&fields[..], &[("intent", "review")]].concat()).await;
+    let page = review.text().await.unwrap();
+    assert!(page.contains("none: the client signs assertions"), "{page}");
+    let created =
+        console.submit("/console/keys/new", &[&fields[..], &[("intent", "create")]].concat()).await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let target = location(&created);
+    assert!(!target.ends_with("/secret"), "no secret to show: {target}");
+    let id = target.rsplit('/').next().unwrap();
+    let key: serde_json::Value = app
+        .get_with(&app.admin_token().await, &format!("/v1/keys/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(key["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(key["dpop_bound_access_tokens"], true);
+    assert_eq!(key["jwks"]["keys"][0]["kid"], "console-key");
+}
+
 async fn a_platform_admin_imports_a_legacy_secret_that_is_never_shown_back(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut console = ConsoleClient::new(&app);
@@ -770,6 +818,7 @@ async fn the_keys_list_sorts_by_the_chosen_order(backend: Backend) {
 
 crate::on_both_backends!(
     a_key_page_shows_how_the_key_authenticates,
+    a_key_with_public_keys_is_created_in_the_console,
     the_keys_list_sorts_by_the_chosen_order,
     workspaces_are_created_renamed_switched_and_deleted_with_the_api_guards,
     signing_keys_rotate_behind_the_typed_kid,

@@ -92,6 +92,12 @@ pub struct KeyForm {
     pub expires_on: String,
     /// A legacy secret to import; never put back into a page.
     pub secret: String,
+    /// The client's public keys (a JWK Set, as JSON text), for `private_key_jwt`.
+    pub jwks: String,
+    /// Or where the client publishes them.
+    pub jwks_uri: String,
+    /// `on`: every token must be DPoP-bound.
+    pub dpop_bound_access_tokens: String,
     pub intent: String,
     /// The catalog's checkboxes, `pick:{scope}`; merged into `scopes` on arrival.
     #[serde(flatten)]
@@ -166,6 +172,14 @@ impl KeyForm {
             expires_at,
             expires_in,
             secret: (!self.secret.is_empty()).then(|| self.secret.clone()),
+            // Text that is not JSON goes on as a string, which the domain refuses
+            // as "not a JWK Set" beside the field.
+            jwks: (!self.jwks.trim().is_empty()).then(|| {
+                serde_json::from_str(&self.jwks)
+                    .unwrap_or_else(|_| serde_json::Value::String(self.jwks.clone()))
+            }),
+            jwks_uri: (!self.jwks_uri.trim().is_empty()).then(|| self.jwks_uri.trim().to_string()),
+            dpop_bound_access_tokens: (self.dpop_bound_access_tokens == "on").then_some(true),
             ..NewKey::default()
         }
     }
@@ -183,6 +197,9 @@ impl KeyForm {
             ("audiences", self.audiences.clone()),
             ("expires", self.expires.clone()),
             ("expires_on", self.expires_on.clone()),
+            ("jwks", self.jwks.clone()),
+            ("jwks_uri", self.jwks_uri.clone()),
+            ("dpop_bound_access_tokens", self.dpop_bound_access_tokens.clone()),
         ]
     }
 }
@@ -279,12 +296,25 @@ impl Errors {
                 let base = field.field.split('[').next().unwrap_or_default();
                 let form_field = match base {
                     "expires_at" | "expires_in" => "expires",
+                    // A member of the JWK Set (`jwks.keys[0].crv`) belongs to the set.
+                    jwks if jwks.starts_with("jwks.") => "jwks",
                     other => other,
                 };
                 let reason = format!("{}: {}", label(form_field), field.reason);
                 match form_field {
-                    "name" | "description" | "environment" | "type" | "scopes"
-                    | "allowed_cidrs" | "audiences" | "expires" | "secret" | "confirm" => {
+                    "name"
+                    | "description"
+                    | "environment"
+                    | "type"
+                    | "scopes"
+                    | "allowed_cidrs"
+                    | "audiences"
+                    | "expires"
+                    | "secret"
+                    | "confirm"
+                    | "jwks"
+                    | "jwks_uri"
+                    | "token_endpoint_auth_method" => {
                         errors.fields.push((form_field.into(), reason))
                     }
                     _ => errors.general = Some(reason),
@@ -317,6 +347,8 @@ fn label(field: &str) -> &str {
         "audiences" => "Audiences",
         "expires" => "Expires",
         "secret" => "Secret to import",
+        "jwks" | "token_endpoint_auth_method" => "Public keys (JWK Set)",
+        "jwks_uri" => "Public keys URL",
         "confirm" => "Confirmation",
         other => other,
     }
