@@ -8,11 +8,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 
+use std::net::IpAddr;
+
 use super::jws::Jws;
+use super::TokenService;
 use super::{Audience, CLOCK_LEEWAY_SECONDS};
 use crate::apikeys::client_auth::PRIVATE_KEY_JWT;
 use crate::apikeys::jwks::PublicKeys;
+use crate::apikeys::{self, AuthFailure, Authenticated};
 use crate::store::KeyRecord;
+use crate::usage::Outcome;
 
 /// `client_assertion_type` of a JWT client assertion.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -105,6 +110,53 @@ pub fn verify(
         return Err("assertion jti missing or too long");
     }
     Ok(Verified { jti: claims.jti, exp: claims.exp })
+}
+
+impl TokenService {
+    /// `private_key_jwt`: the assertion verifies with one of the key's public keys,
+    /// names this server, the key may be used now, and its `jti` was never used
+    /// before (one insert, so a replay on another instance is refused too).
+    pub(super) async fn check_assertion(
+        &self,
+        client_id: &str,
+        assertion: &str,
+        now: i64,
+        ip: Option<IpAddr>,
+    ) -> Result<Authenticated, AuthFailure> {
+        if !apikeys::valid_key_id(client_id) {
+            return Err(AuthFailure::Refused("malformed client id"));
+        }
+        let key = self.keys.find(self.store.as_ref(), client_id).await.map_err(|e| {
+            tracing::warn!(error = %e, "database error while authenticating a client");
+            AuthFailure::Unavailable(e)
+        })?;
+        let Some(key) = key else { return Err(AuthFailure::Refused("unknown client id")) };
+        let token_endpoint = self.token_endpoint();
+        let audiences = [self.settings.issuer.as_str(), token_endpoint.as_str()];
+        let refused = |reason| AuthFailure::refused(&key, Outcome::WrongSecret, reason);
+        let keys = match (&key.jwks_uri, &key.jwks) {
+            (Some(uri), _) => {
+                let kid = claimed_kid(assertion);
+                self.remote_keys.keys(uri, kid.as_deref()).await.map_err(refused)?
+            }
+            (None, Some(stored)) => {
+                PublicKeys::from_stored(stored).ok_or(refused("no public keys"))?
+            }
+            (None, None) => return Err(refused("the key does not authenticate by assertion")),
+        };
+        let verified = verify(&key, &keys, assertion, &audiences, now).map_err(refused)?;
+        apikeys::usable(&key, now, ip)?;
+        let subject = format!("assertion:{}", key.id);
+        let first =
+            self.used_ids.use_once(&subject, &verified.jti, verified.exp).await.map_err(|e| {
+                tracing::warn!(error = %e, "database error while recording an assertion");
+                AuthFailure::Unavailable(e)
+            })?;
+        if !first {
+            return Err(AuthFailure::refused(&key, Outcome::WrongSecret, "assertion replayed"));
+        }
+        Ok(Authenticated { key, previous_secret: false })
+    }
 }
 
 #[cfg(test)]

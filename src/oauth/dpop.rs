@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::jws::Jws;
 use super::CLOCK_LEEWAY_SECONDS;
+use super::{ExchangeError, TokenService, VerifyError};
 use crate::apikeys::jwks::PublicKeys;
 
 /// How old a proof's `iat` may be.
@@ -178,6 +179,73 @@ impl Nonces {
         let expected = hmac::sign(&self.key, &period.to_be_bytes());
         given.len() == 16
             && subtle::ConstantTimeEq::ct_eq(&given[..], &expected.as_ref()[..16]).into()
+    }
+}
+
+/// How a token was presented to keymint's own API: `Authorization: Bearer`, or
+/// `Authorization: DPoP` with the request's `DPoP` proof (RFC 9449 section 7).
+#[derive(Debug, Clone, Copy)]
+pub enum Presented<'a> {
+    Bearer,
+    Dpop { proof: Option<&'a str>, method: &'a str, path: &'a str },
+}
+
+impl TokenService {
+    /// The DPoP nonce to hand out now, when the operator requires nonces.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.dpop_nonces.as_ref().map(|n| n.current(self.clock.now()))
+    }
+
+    /// Uses a DPoP proof's `jti` once, across instances.
+    pub(super) async fn use_proof(&self, proof: &Proof) -> Result<(), ExchangeError> {
+        let subject = format!("dpop:{}", proof.jkt);
+        match self.used_ids.use_once(&subject, &proof.jti, proof.remember_until()).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(DpopError::Invalid("the proof was used before").into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "database error while recording a DPoP proof");
+                Err(ExchangeError::Unavailable(e))
+            }
+        }
+    }
+
+    /// A DPoP-bound token (`cnf.jkt`) is accepted only with the DPoP scheme and a
+    /// proof for this request, by the key it is bound to, used once; an unbound
+    /// token only as Bearer.
+    pub(super) async fn check_binding(
+        &self,
+        claims: &super::Claims,
+        token: &str,
+        presented: Presented<'_>,
+    ) -> Result<(), VerifyError> {
+        let invalid = |why: &str| Err(VerifyError::Invalid(why.to_string()));
+        match (&claims.cnf, presented) {
+            (None, Presented::Bearer) => Ok(()),
+            (None, Presented::Dpop { .. }) => {
+                invalid("this token is not DPoP-bound: send it with Authorization: Bearer")
+            }
+            (Some(_), Presented::Bearer) => invalid(
+                "this token is DPoP-bound: send it with Authorization: DPoP and a DPoP proof",
+            ),
+            (Some(_), Presented::Dpop { proof: None, .. }) => {
+                invalid("a DPoP-bound token needs a DPoP proof header")
+            }
+            (Some(cnf), Presented::Dpop { proof: Some(proof), method, path }) => {
+                let url = format!("{}{path}", self.settings.issuer);
+                let target = Target { method, url: &url, access_token: Some(token) };
+                let now = self.clock.now();
+                let proof = check(proof, target, now, None)
+                    .map_err(|e| VerifyError::Invalid(format!("DPoP proof refused: {e}")))?;
+                if proof.jkt != cnf.jkt {
+                    return invalid("the DPoP proof is signed by another key than the token's");
+                }
+                match self.use_proof(&proof).await {
+                    Ok(()) => Ok(()),
+                    Err(ExchangeError::Unavailable(e)) => Err(VerifyError::Unavailable(e)),
+                    Err(_) => invalid("the DPoP proof was used before"),
+                }
+            }
+        }
     }
 }
 

@@ -11,10 +11,9 @@ mod raw_key;
 pub mod scope;
 mod service;
 
+pub use dpop::Presented;
 pub use raw_key::RawKeyCheck;
-pub use service::{
-    ExchangeError, Issued, Presented, Proof, TokenService, VerifyError, CLOCK_LEEWAY_SECONDS,
-};
+pub use service::{ExchangeError, Issued, Proof, TokenService, VerifyError, CLOCK_LEEWAY_SECONDS};
 
 use serde::Serialize;
 

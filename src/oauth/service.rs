@@ -6,13 +6,11 @@ use std::sync::Arc;
 
 use crate::apikeys::cache::KeyCache;
 use crate::apikeys::hashing::Hasher;
-use crate::apikeys::jwks::PublicKeys;
 use crate::apikeys::secret::{self, random_base62, Secret};
 use crate::apikeys::{self, client_auth, Actor, AuthFailure, Authenticated};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
-use crate::oauth::assertion;
-use crate::oauth::dpop::{self, DpopError, Nonces, Target};
+use crate::oauth::dpop::{self, DpopError, Nonces, Presented, Target};
 use crate::oauth::jwks_uri::RemoteKeys;
 use crate::oauth::limiter::{Blocked, FailureLimiter};
 use crate::oauth::once::UsedIds;
@@ -168,73 +166,9 @@ impl TokenService {
         result
     }
 
-    /// `private_key_jwt`: the assertion verifies with one of the key's public keys,
-    /// names this server, the key may be used now, and its `jti` was never used
-    /// before (one insert, so a replay on another instance is refused too).
-    async fn check_assertion(
-        &self,
-        client_id: &str,
-        assertion: &str,
-        now: i64,
-        ip: Option<IpAddr>,
-    ) -> Result<Authenticated, AuthFailure> {
-        if !apikeys::valid_key_id(client_id) {
-            return Err(AuthFailure::Refused("malformed client id"));
-        }
-        let key = self.keys.find(self.store.as_ref(), client_id).await.map_err(|e| {
-            tracing::warn!(error = %e, "database error while authenticating a client");
-            AuthFailure::Unavailable(e)
-        })?;
-        let Some(key) = key else { return Err(AuthFailure::Refused("unknown client id")) };
-        let token_endpoint = self.token_endpoint();
-        let audiences = [self.settings.issuer.as_str(), token_endpoint.as_str()];
-        let refused = |reason| AuthFailure::refused(&key, Outcome::WrongSecret, reason);
-        let keys = match (&key.jwks_uri, &key.jwks) {
-            (Some(uri), _) => {
-                let kid = assertion::claimed_kid(assertion);
-                self.remote_keys.keys(uri, kid.as_deref()).await.map_err(refused)?
-            }
-            (None, Some(stored)) => {
-                PublicKeys::from_stored(stored).ok_or(refused("no public keys"))?
-            }
-            (None, None) => return Err(refused("the key does not authenticate by assertion")),
-        };
-        let verified =
-            assertion::verify(&key, &keys, assertion, &audiences, now).map_err(refused)?;
-        apikeys::usable(&key, now, ip)?;
-        let subject = format!("assertion:{}", key.id);
-        let first =
-            self.used_ids.use_once(&subject, &verified.jti, verified.exp).await.map_err(|e| {
-                tracing::warn!(error = %e, "database error while recording an assertion");
-                AuthFailure::Unavailable(e)
-            })?;
-        if !first {
-            return Err(AuthFailure::refused(&key, Outcome::WrongSecret, "assertion replayed"));
-        }
-        Ok(Authenticated { key, previous_secret: false })
-    }
-
     /// The token endpoint's URL, as discovery publishes it (and DPoP's `htu` names).
     pub fn token_endpoint(&self) -> String {
         format!("{}/oauth/token", self.settings.issuer)
-    }
-
-    /// The DPoP nonce to hand out now, when the operator requires nonces.
-    pub fn dpop_nonce(&self) -> Option<String> {
-        self.dpop_nonces.as_ref().map(|n| n.current(self.clock.now()))
-    }
-
-    /// Uses a DPoP proof's `jti` once, across instances.
-    async fn use_proof(&self, proof: &dpop::Proof) -> Result<(), ExchangeError> {
-        let subject = format!("dpop:{}", proof.jkt);
-        match self.used_ids.use_once(&subject, &proof.jti, proof.remember_until()).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(DpopError::Invalid("the proof was used before").into()),
-            Err(e) => {
-                tracing::warn!(error = %e, "database error while recording a DPoP proof");
-                Err(ExchangeError::Unavailable(e))
-            }
-        }
     }
 
     /// Makes an imported secret that just authenticated findable by its value
@@ -413,54 +347,7 @@ impl TokenService {
     }
 }
 
-/// How a token was presented to keymint's own API: `Authorization: Bearer`, or
-/// `Authorization: DPoP` with the request's `DPoP` proof (RFC 9449 section 7).
-#[derive(Debug, Clone, Copy)]
-pub enum Presented<'a> {
-    Bearer,
-    Dpop { proof: Option<&'a str>, method: &'a str, path: &'a str },
-}
-
 impl TokenService {
-    /// A DPoP-bound token (`cnf.jkt`) is accepted only with the DPoP scheme and a
-    /// proof for this request, by the key it is bound to, used once; an unbound
-    /// token only as Bearer.
-    async fn check_binding(
-        &self,
-        claims: &Claims,
-        token: &str,
-        presented: Presented<'_>,
-    ) -> Result<(), VerifyError> {
-        let invalid = |why: &str| Err(VerifyError::Invalid(why.to_string()));
-        match (&claims.cnf, presented) {
-            (None, Presented::Bearer) => Ok(()),
-            (None, Presented::Dpop { .. }) => {
-                invalid("this token is not DPoP-bound: send it with Authorization: Bearer")
-            }
-            (Some(_), Presented::Bearer) => invalid(
-                "this token is DPoP-bound: send it with Authorization: DPoP and a DPoP proof",
-            ),
-            (Some(_), Presented::Dpop { proof: None, .. }) => {
-                invalid("a DPoP-bound token needs a DPoP proof header")
-            }
-            (Some(cnf), Presented::Dpop { proof: Some(proof), method, path }) => {
-                let url = format!("{}{path}", self.settings.issuer);
-                let target = Target { method, url: &url, access_token: Some(token) };
-                let now = self.clock.now();
-                let proof = dpop::check(proof, target, now, None)
-                    .map_err(|e| VerifyError::Invalid(format!("DPoP proof refused: {e}")))?;
-                if proof.jkt != cnf.jkt {
-                    return invalid("the DPoP proof is signed by another key than the token's");
-                }
-                match self.use_proof(&proof).await {
-                    Ok(()) => Ok(()),
-                    Err(ExchangeError::Unavailable(e)) => Err(VerifyError::Unavailable(e)),
-                    Err(_) => invalid("the DPoP proof was used before"),
-                }
-            }
-        }
-    }
-
     /// RFC 7662 for `caller`, which must hold `keymint:introspect`: the claims of
     /// `token` if it is active now, else `None`. A token is inactive when it does not
     /// verify, was revoked, or its key is gone, no longer active, or no longer holds
