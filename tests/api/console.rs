@@ -548,6 +548,48 @@ async fn a_key_with_public_keys_is_created_in_the_console(backend: Backend) {
     assert_eq!(key["jwks"]["keys"][0]["kid"], "console-key");
 }
 
+async fn public_keys_and_the_dpop_requirement_are_edited_in_the_console(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let old = crate::assertions::ClientKey::new(Some("old"));
+    let key = app.create_key(json!({"name": "signer", "jwks": old.jwks()})).await;
+    let id = key["id"].as_str().unwrap();
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let path = format!("/console/keys/{id}/edit");
+    let page = console.get(&path).await.text().await.unwrap();
+    assert!(page.contains("Public keys (JWK Set)") && page.contains("&#34;old&#34;"), "{page}");
+
+    let new = crate::assertions::ClientKey::new(Some("new"));
+    let jwks = new.jwks().to_string();
+    let form = [
+        ("name", "signer"),
+        ("description", ""),
+        ("scopes", ""),
+        ("allowed_cidrs", ""),
+        ("audiences", ""),
+        ("expires", "keep"),
+        ("jwks", jwks.as_str()),
+        ("jwks_uri", ""),
+        ("dpop_bound_access_tokens", "on"),
+    ];
+    let review = console.submit(&path, &[&form[..], &[("intent", "review")]].concat()).await;
+    let page = review.text().await.unwrap();
+    assert!(page.contains("jwks") && page.contains("dpop_bound_access_tokens"), "{page}");
+    let saved = console.submit(&path, &[&form[..], &[("intent", "save")]].concat()).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let stored = app.app.store.find_key(id).await.unwrap().unwrap();
+    assert!(stored.dpop_bound);
+    assert!(stored.jwks.unwrap().contains("\"new\""), "the public keys were replaced");
+
+    // Both places at once is refused beside the URL field.
+    let mut both = form.to_vec();
+    both[7] = ("jwks_uri", "https://client.example.com/jwks.json");
+    both.push(("intent", "review"));
+    let refused = console.submit(&path, &both).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text().await.unwrap().contains("id=\"jwks_uri-error\""));
+}
+
 async fn a_platform_admin_imports_a_legacy_secret_that_is_never_shown_back(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut console = ConsoleClient::new(&app);
@@ -817,6 +859,7 @@ async fn the_keys_list_sorts_by_the_chosen_order(backend: Backend) {
 }
 
 crate::on_both_backends!(
+    public_keys_and_the_dpop_requirement_are_edited_in_the_console,
     a_key_page_shows_how_the_key_authenticates,
     a_key_with_public_keys_is_created_in_the_console,
     the_keys_list_sorts_by_the_chosen_order,

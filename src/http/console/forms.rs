@@ -172,13 +172,8 @@ impl KeyForm {
             expires_at,
             expires_in,
             secret: (!self.secret.is_empty()).then(|| self.secret.clone()),
-            // Text that is not JSON goes on as a string, which the domain refuses
-            // as "not a JWK Set" beside the field.
-            jwks: (!self.jwks.trim().is_empty()).then(|| {
-                serde_json::from_str(&self.jwks)
-                    .unwrap_or_else(|_| serde_json::Value::String(self.jwks.clone()))
-            }),
-            jwks_uri: (!self.jwks_uri.trim().is_empty()).then(|| self.jwks_uri.trim().to_string()),
+            jwks: jwks_value(&self.jwks),
+            jwks_uri: text_value(&self.jwks_uri),
             dpop_bound_access_tokens: (self.dpop_bound_access_tokens == "on").then_some(true),
             ..NewKey::default()
         }
@@ -204,6 +199,19 @@ impl KeyForm {
     }
 }
 
+/// A JWK Set field: `None` when empty. Text that is not JSON goes on as a
+/// string, which the domain refuses as "not a JWK Set" beside the field.
+fn jwks_value(text: &str) -> Option<serde_json::Value> {
+    (!text.trim().is_empty()).then(|| {
+        serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.into()))
+    })
+}
+
+/// A one-line text field: `None` when empty.
+fn text_value(text: &str) -> Option<String> {
+    (!text.trim().is_empty()).then(|| text.trim().to_string())
+}
+
 /// The edit form.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -215,6 +223,11 @@ pub struct EditForm {
     pub audiences: String,
     pub expires: String,
     pub expires_on: String,
+    /// A `private_key_jwt` key's public keys (JSON text), or where they are published.
+    pub jwks: String,
+    pub jwks_uri: String,
+    /// `on`: every token must be DPoP-bound.
+    pub dpop_bound_access_tokens: String,
     pub intent: String,
 }
 
@@ -228,6 +241,13 @@ impl EditForm {
             allowed_cidrs: key.allowed_cidrs.join("\n"),
             audiences: key.audiences.join("\n"),
             expires: "keep".into(),
+            jwks: key
+                .jwks
+                .as_ref()
+                .and_then(|set| serde_json::to_string_pretty(set).ok())
+                .unwrap_or_default(),
+            jwks_uri: key.jwks_uri.clone().unwrap_or_default(),
+            dpop_bound_access_tokens: if key.dpop_bound_access_tokens { "on" } else { "" }.into(),
             ..EditForm::default()
         }
     }
@@ -246,6 +266,10 @@ impl EditForm {
             audiences: Some(lines(&self.audiences)),
             expires_at,
             expires_in,
+            // Only a private_key_jwt key shows these; an empty field changes nothing.
+            jwks: jwks_value(&self.jwks),
+            jwks_uri: text_value(&self.jwks_uri),
+            dpop_bound_access_tokens: Some(self.dpop_bound_access_tokens == "on"),
             ..KeyUpdate::default()
         }
     }
@@ -259,6 +283,9 @@ impl EditForm {
             ("audiences", self.audiences.clone()),
             ("expires", self.expires.clone()),
             ("expires_on", self.expires_on.clone()),
+            ("jwks", self.jwks.clone()),
+            ("jwks_uri", self.jwks_uri.clone()),
+            ("dpop_bound_access_tokens", self.dpop_bound_access_tokens.clone()),
         ]
     }
 }
