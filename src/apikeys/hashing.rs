@@ -90,12 +90,17 @@ pub fn sha256_hex(value: &str) -> String {
     let d = digest::digest(&digest::SHA256, value.as_bytes());
     let mut out = String::with_capacity(SHA256_PREFIX.len() + 64);
     out.push_str(SHA256_PREFIX);
+    push_hex(&mut out, d.as_ref());
+    out
+}
+
+/// Appends `bytes` to `out` as lower-case hex.
+fn push_hex(out: &mut String, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for b in d.as_ref() {
+    for b in bytes {
         out.push(char::from(HEX[usize::from(b >> 4)]));
         out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
-    out
 }
 
 fn argon2_hash(value: &str) -> String {
@@ -184,9 +189,7 @@ impl Hasher {
     pub fn lookup(&self, value: &Secret) -> String {
         let tag = hmac::sign(&self.lookup_key, value.expose().as_bytes());
         let mut out = String::with_capacity(64);
-        for b in tag.as_ref() {
-            out.push_str(&format!("{b:02x}"));
-        }
+        push_hex(&mut out, tag.as_ref());
         out
     }
 

@@ -360,11 +360,12 @@ pub async fn token(
 /// header, of visible ASCII.
 fn dpop_header(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
     let mut values = headers.get_all("dpop").iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return match headers.get_all("dpop").iter().count() {
-            0 => Ok(None),
-            _ => Err(OAuthError::invalid_dpop_proof("send exactly one DPoP header")),
-        };
+    let value = match (values.next(), values.next()) {
+        (None, _) => return Ok(None),
+        (Some(value), None) => value,
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_dpop_proof("send exactly one DPoP header"))
+        }
     };
     let text = value
         .to_str()
