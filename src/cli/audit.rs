@@ -1,9 +1,7 @@
 //! `keymint audit`: read the audit log.
 
-use super::output::{self, opt};
-use crate::apikeys::Actor;
-use crate::audit::AuditQuery;
-use crate::config::Config;
+use super::api::Api;
+use super::output::{self, text};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -42,46 +40,34 @@ pub struct Args {
     json: bool,
 }
 
-pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
-    crate::apikeys::validate_limit(Some(args.limit))
-        .map_err(|_| anyhow::anyhow!("--limit {}: must be between 1 and 100", args.limit))?;
-    let app = super::open(config).await?;
-    let query = AuditQuery {
-        workspace_id: args.workspace,
-        target_id: args.target,
-        actor: args.actor,
-        action: args.action,
-        actor_ip: args.address,
-        from: args.since,
-        to: args.until,
-        limit: Some(args.limit),
-        cursor: args.cursor,
-    };
-    let page = if args.all {
-        let data = app.audit.export(&Actor::cli(), &query).await?;
-        crate::audit::AuditPage { data, next_cursor: None }
-    } else {
-        app.audit.list(&Actor::cli(), &query).await?
-    };
+pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
+    output::check_limit(args.limit)?;
+    let query = [
+        ("workspace_id", args.workspace),
+        ("target_id", args.target),
+        ("actor", args.actor),
+        ("action", args.action),
+        ("actor_ip", args.address),
+        ("from", args.since),
+        ("to", args.until),
+        ("limit", Some(args.limit.to_string())),
+    ];
+    let max = Some(crate::audit::EXPORT_MAX);
+    let page = output::pages(api, "/v1/audit", &query, args.cursor, args.all, max).await?;
     if args.json {
         return output::json(&page);
     }
-    let rows: Vec<Vec<String>> = page
-        .data
-        .iter()
+    let rows: Vec<Vec<String>> = output::items(&page)
         .map(|e| {
-            vec![
-                e.at.clone(),
-                e.actor.clone(),
-                opt(&e.actor_ip),
-                e.action.clone(),
-                e.target_id.clone(),
-                e.details.to_string(),
-            ]
+            ["at", "actor", "actor_ip", "action", "target_id"]
+                .iter()
+                .map(|f| text(e, f))
+                .chain([e["details"].to_string()])
+                .collect()
         })
         .collect();
     output::table(&["at", "actor", "ip", "action", "target", "details"], &rows);
-    if let Some(next) = &page.next_cursor {
+    if let Some(next) = page["next_cursor"].as_str() {
         println!("(more events: add --cursor {next} for the next page, or --all)");
     }
     println!("(refused exchanges reach the log with a running keymint's next usage flush)");

@@ -14,28 +14,30 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     // The first admin key of a new installation: the database may not exist yet.
     let app = crate::app::App::open(config, std::sync::Arc::new(crate::clock::SystemClock)).await?;
     let revealed = app.bootstrap().await?;
+    let secret = revealed.secret.as_ref().map(|s| s.expose());
     if args.json {
         super::output::json(&serde_json::json!({
             "client_id": revealed.key.id,
-            "client_secret": revealed.secret.as_ref().map(|s| s.expose()),
+            "client_secret": secret,
         }))
     } else {
-        print_credentials("Created a platform-admin API key", &revealed);
+        print_credentials("Created a platform-admin API key", &revealed.key.id, secret);
         Ok(())
     }
 }
 
-/// Prints a key's credentials for a person, with the warning that this is the only time.
-pub fn print_credentials(title: &str, revealed: &crate::apikeys::Revealed) {
-    match &revealed.secret {
+/// Prints a key's credentials for a person, with the warning that this is the only
+/// time; a key without a secret authenticates with private_key_jwt.
+pub fn print_credentials(title: &str, client_id: &str, secret: Option<&str>) {
+    match secret {
         Some(secret) => {
             println!("{title} (the secret is shown once; store it now):");
-            println!("  client_id:     {}", revealed.key.id);
-            println!("  client_secret: {}", secret.expose());
+            println!("  client_id:     {client_id}");
+            println!("  client_secret: {secret}");
         }
         None => {
             println!("{title} (it authenticates with private_key_jwt: no secret):");
-            println!("  client_id:     {}", revealed.key.id);
+            println!("  client_id:     {client_id}");
         }
     }
 }

@@ -1,17 +1,23 @@
-//! The `keymint` command line: `serve` (the default) and the admin commands, which
-//! work on the database directly through the same services as the API, acting as `cli`.
+//! The `keymint` command line: `serve` (the default), the local commands
+//! (`migrate`, `bootstrap`), and the admin commands, which speak the `/v1` API
+//! either to a running server (`--server`, as the admin's key) or in process on the
+//! database (as `cli`); see [`api`].
 
+pub mod api;
 mod audit;
 mod bootstrap;
 mod errors;
 mod keys;
+mod login;
 mod output;
+pub mod remote;
 mod serve;
 pub mod settings;
 mod signing_keys;
 mod usage;
 mod workspaces;
 
+use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::Config;
@@ -58,7 +64,7 @@ pub fn parse() -> Cli {
     if let Some((name, _)) = matches.subcommand() {
         let given = settings::SERVER_FLAGS
             .iter()
-            .find(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine));
+            .find(|id| matches.value_source(id) == Some(ValueSource::CommandLine));
         if let Some(id) = given {
             let flag = id.replace('_', "-");
             let message = if name == "serve" {
@@ -73,8 +79,10 @@ pub fn parse() -> Cli {
         }
     }
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    cli.shared.master_key_from_flag =
-        matches.value_source("master_key") == Some(clap::parser::ValueSource::CommandLine);
+    let source = |id: &str| matches.value_source(id);
+    cli.shared.master_key_from_flag = source("master_key") == Some(ValueSource::CommandLine);
+    cli.shared.database_url_given =
+        matches!(source("database_url"), Some(ValueSource::CommandLine | ValueSource::EnvVariable));
     cli
 }
 
@@ -99,41 +107,83 @@ pub enum Command {
     /// Manage token signing keys.
     #[command(subcommand)]
     SigningKeys(signing_keys::SigningKeysCommand),
+    /// Save an admin key's credentials for --server (asks for its secret, which is
+    /// not shown); admin commands then use that server by default.
+    ///
+    /// Example: keymint login --server https://keymint.example.com --client-id PcyU0ZyJPo3Qxpd1
+    Login(login::LoginArgs),
+    /// Forget the credentials `keymint login` saved for --server (default: the
+    /// default server).
+    Logout,
+}
+
+impl Command {
+    /// The name of a command that works on the database itself, never remotely.
+    fn local_only(&self) -> Option<&'static str> {
+        match self {
+            Command::Serve(_) => Some("serve"),
+            Command::Migrate => Some("migrate"),
+            Command::Bootstrap(_) => Some("bootstrap"),
+            _ => None,
+        }
+    }
 }
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.settings().into_config();
-    match cli.command {
-        None | Some(Command::Serve(_)) => serve::run(config).await,
-        Some(Command::Migrate) => {
+    let command = cli.command.unwrap_or(Command::Serve(ServeArgs { server: cli.server }));
+    if let (Some(name), Some(_)) = (command.local_only(), &cli.shared.server) {
+        anyhow::bail!(
+            "`keymint {name}` works on the database itself: run it where the database is, \
+             with --database-url, not --server"
+        );
+    }
+    let admin = match command {
+        Command::Serve(_) => return serve::run(config).await,
+        Command::Migrate => {
             crate::store::open(&config.database_url).await?;
             eprintln!("migrations applied to {}", crate::store::redact_url(&config.database_url));
-            Ok(())
+            return Ok(());
         }
-        Some(Command::Bootstrap(args)) => bootstrap::run(config, args).await,
-        Some(Command::Keys(cmd)) => {
-            let id = cmd.id().map(str::to_string);
-            keys::run(config, cmd).await.map_err(|e| errors::in_flags(e, id.as_deref()))
+        Command::Bootstrap(args) => return bootstrap::run(config, args).await,
+        Command::Login(args) => return login::login(cli.shared.server, args).await,
+        Command::Logout => return login::logout(cli.shared.server),
+        admin => admin,
+    };
+    let api = connect(&cli.shared, config).await?;
+    let place = api.place();
+    let (id, done) = match admin {
+        Command::Keys(cmd) => (cmd.id().map(str::to_string), keys::run(&api, cmd).await),
+        Command::Workspaces(cmd) => {
+            (cmd.id().map(str::to_string), workspaces::run(&api, cmd).await)
         }
-        Some(Command::Workspaces(cmd)) => {
-            let id = cmd.id().map(str::to_string);
-            workspaces::run(config, cmd).await.map_err(|e| errors::in_flags(e, id.as_deref()))
-        }
-        Some(Command::Audit(args)) => {
-            audit::run(config, args).await.map_err(|e| errors::in_flags(e, None))
-        }
-        Some(Command::Usage(args)) => {
-            usage::run(config, args).await.map_err(|e| errors::in_flags(e, None))
-        }
-        Some(Command::SigningKeys(cmd)) => signing_keys::run(config, cmd).await,
-    }
+        Command::Audit(args) => (None, audit::run(&api, args).await),
+        Command::Usage(args) => (None, usage::run(&api, args).await),
+        Command::SigningKeys(cmd) => (None, signing_keys::run(&api, cmd).await),
+        _ => unreachable!("the other commands returned above"),
+    };
+    done.map_err(|e| errors::in_flags(e, id.as_deref(), &place))
 }
 
-/// Opens the app for an admin command: only an existing database (`serve`,
-/// `migrate` and `bootstrap` are the commands that may create one).
-async fn open(config: Config) -> anyhow::Result<std::sync::Arc<crate::app::App>> {
-    crate::app::App::open_existing(config, std::sync::Arc::new(crate::clock::SystemClock)).await
+/// Where admin commands act: the server of `--server` (or of `keymint login`, when
+/// no database is named), else the database.
+async fn connect(shared: &Shared, config: Config) -> anyhow::Result<api::Api> {
+    let server = match (&shared.server, shared.database_url_given) {
+        (Some(_), true) => anyhow::bail!(
+            "give --server (a running keymint) or --database-url (its database), not both"
+        ),
+        (Some(server), false) => Some(server.clone()),
+        (None, true) => None,
+        (None, false) => login::default_server()?,
+    };
+    match server {
+        Some(server) => {
+            let remote = remote::Remote::new(&server, login::credentials_for(&server)?)?;
+            Ok(api::Api::remote(remote))
+        }
+        None => api::Api::local(config).await,
+    }
 }
 
 #[cfg(test)]

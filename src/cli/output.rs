@@ -1,6 +1,9 @@
 //! Printing for admin commands: aligned tables for people, JSON for scripts.
 
 use serde::Serialize;
+use serde_json::Value;
+
+use super::api::{Api, Query};
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
@@ -27,9 +30,70 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// `-` for an absent value.
-pub fn opt(value: &Option<String>) -> String {
-    value.clone().unwrap_or_else(|| "-".into())
+/// Member `name` of an API object as a table cell: `-` when absent, null or empty,
+/// a list joined with commas, anything else as JSON.
+pub fn text(object: &Value, name: &str) -> String {
+    match object.get(name) {
+        None | Some(Value::Null) => "-".into(),
+        Some(Value::String(s)) if s.is_empty() => "-".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) if items.is_empty() => "-".into(),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+            items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+        }
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The items of a list answer (`{"data": [...]}`).
+pub fn items(list: &Value) -> impl Iterator<Item = &Value> {
+    list["data"].as_array().into_iter().flatten()
+}
+
+/// An id as one URL path segment.
+pub fn segment(id: &str) -> String {
+    form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
+/// Refuses a page size the API would refuse, naming the flag and the value.
+pub fn check_limit(limit: i64) -> anyhow::Result<()> {
+    crate::apikeys::validate_limit(Some(limit))
+        .map(|_| ())
+        .map_err(|_| anyhow::anyhow!("--limit {limit}: must be between 1 and 100"))
+}
+
+/// A page of `path` from `cursor`, or with `all` every page after it joined into
+/// one (at most `max` items), as `{"data": [...], "next_cursor": ...}`.
+pub async fn pages(
+    api: &Api,
+    path: &str,
+    query: &Query<'_>,
+    cursor: Option<String>,
+    all: bool,
+    max: Option<usize>,
+) -> anyhow::Result<Value> {
+    let mut cursor = cursor;
+    let mut data = Vec::new();
+    loop {
+        let mut asked = query.to_vec();
+        asked.push(("cursor", cursor.take()));
+        let mut page = api.get(path, &asked).await?;
+        if let Some(items) = page["data"].as_array_mut() {
+            data.append(items);
+        }
+        let next = page["next_cursor"].as_str().map(str::to_string);
+        let full = max.is_some_and(|max| data.len() >= max);
+        match next {
+            Some(next) if all && !full => cursor = Some(next),
+            next => {
+                if let Some(max) = max {
+                    data.truncate(max);
+                }
+                let next = if all { None } else { next };
+                return Ok(serde_json::json!({ "data": data, "next_cursor": next }));
+            }
+        }
+    }
 }
 
 /// Asks the person at the terminal to type `expected` (a name) before a destructive

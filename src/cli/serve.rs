@@ -19,7 +19,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     if let Some(revealed) = app.bootstrap_if_empty().await? {
         super::bootstrap::print_credentials(
             "Empty database: created a platform-admin API key",
-            &revealed,
+            &revealed.key.id,
+            revealed.secret.as_ref().map(|s| s.expose()),
         );
     }
     tracing::info!(addr = %listener.local_addr()?, issuer = %app.config.issuer(), "listening");

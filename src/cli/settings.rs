@@ -12,14 +12,23 @@ use crate::apikeys::hashing::HashPolicy;
 use crate::config::Config;
 use crate::signing::Algorithm;
 
-/// Settings every command reads: where the database and the master key are, and
-/// how secrets and signing keys are made (an admin command creating a key must
-/// store it as the server would).
+/// The help heading of the settings local commands read (remote ones ignore them).
+const LOCAL: &str = "Shared settings (local commands)";
+
+/// Settings every command reads: where commands act (a database, or a running
+/// server), where the master key is, and how secrets and signing keys are made (an
+/// admin command creating a key must store it as the server would).
 #[derive(Clone, Args)]
-#[command(next_help_heading = "Shared settings (every command)")]
+#[command(next_help_heading = "Connection")]
 pub struct Shared {
+    /// A running keymint to manage over its API, e.g. https://keymint.example.com,
+    /// as the admin key of KEYMINT_CLIENT_ID / KEYMINT_CLIENT_SECRET or of
+    /// `keymint login` (whose server is the default once logged in).
+    #[arg(long, env = "KEYMINT_SERVER", global = true, value_name = "URL")]
+    pub server: Option<String>,
+
     /// Database URL: `sqlite:<file>` or `postgres://user@host/db` (only `serve`,
-    /// `migrate` and `bootstrap` create it).
+    /// `migrate` and `bootstrap` create it). Admin commands act on it directly.
     #[arg(
         long,
         env = "KEYMINT_DATABASE_URL",
@@ -28,12 +37,22 @@ pub struct Shared {
     )]
     pub database_url: String,
 
+    /// Whether `database_url` was given (set by [`super::parse`]), not the default.
+    #[arg(skip)]
+    pub database_url_given: bool,
+
     /// File holding the master key (base64 of 32 bytes); created on first start.
-    #[arg(long, env = "KEYMINT_MASTER_KEY_FILE", default_value = "keys/master.key", global = true)]
+    #[arg(
+        long,
+        env = "KEYMINT_MASTER_KEY_FILE",
+        default_value = "keys/master.key",
+        global = true,
+        help_heading = LOCAL
+    )]
     pub master_key_file: PathBuf,
 
     /// The master key itself (base64 of 32 bytes); overrides the file.
-    #[arg(long, env = "KEYMINT_MASTER_KEY", hide_env_values = true, global = true)]
+    #[arg(long, env = "KEYMINT_MASTER_KEY", hide_env_values = true, global = true, help_heading = LOCAL)]
     pub master_key: Option<String>,
 
     /// Whether `master_key` came from the command line (set by [`super::parse`]).
@@ -42,7 +61,7 @@ pub struct Shared {
 
     /// Signing algorithm for new signing keys.
     #[arg(long, env = "KEYMINT_SIGNING_ALG", value_parser = named(Algorithm::ALL, Algorithm::name),
-          default_value = "ES256", global = true)]
+          default_value = "ES256", global = true, help_heading = LOCAL)]
     pub signing_alg: Algorithm,
 
     /// How secrets are stored: `by-entropy` (SHA-256 for generated, argon2id for imported)
@@ -52,23 +71,24 @@ pub struct Shared {
         env = "KEYMINT_SECRET_HASHING",
         value_parser = named(HashPolicy::ALL, HashPolicy::name),
         default_value = "by-entropy",
-        global = true
+        global = true,
+        help_heading = LOCAL
     )]
     pub secret_hashing: HashPolicy,
 
     /// How long a signing key signs before the next one takes over, in seconds
     /// (default 30 days). The next key is published one JWKS max-age before.
     #[arg(long, env = "KEYMINT_SIGNING_KEY_ROTATION", default_value_t = 30 * 86_400,
-          value_parser = clap::value_parser!(u32).range(3600..), global = true)]
+          value_parser = clap::value_parser!(u32).range(3600..), global = true, help_heading = LOCAL)]
     pub signing_key_rotation: u32,
 
     /// Log format: `text` or `json`. Levels come from `RUST_LOG` (default `info`).
-    #[arg(long, env = "KEYMINT_LOG_FORMAT", default_value = "text", global = true)]
+    #[arg(long, env = "KEYMINT_LOG_FORMAT", default_value = "text", global = true, help_heading = LOCAL)]
     pub log_format: LogFormat,
 
     /// Let keys' `jwks_uri` point at loopback and private addresses, over `http`
     /// too (development and tests; never on a server reachable from outside).
-    #[arg(long, env = "KEYMINT_ALLOW_PRIVATE_JWKS_URI", global = true)]
+    #[arg(long, env = "KEYMINT_ALLOW_PRIVATE_JWKS_URI", global = true, help_heading = LOCAL)]
     pub allow_private_jwks_uri: bool,
 }
 

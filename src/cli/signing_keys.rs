@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::output::{self, opt};
-use crate::apikeys::Actor;
-use crate::config::Config;
+use super::api::Api;
+use super::output::{self, text};
 use crate::signing::MasterKey;
 
 #[derive(Debug, Subcommand)]
@@ -37,45 +36,49 @@ pub enum SigningKeysCommand {
     },
 }
 
-pub async fn run(config: Config, cmd: SigningKeysCommand) -> anyhow::Result<()> {
-    let app = super::open(config).await?;
-    let now = app.clock.now();
+pub async fn run(api: &Api, cmd: SigningKeysCommand) -> anyhow::Result<()> {
     match cmd {
         SigningKeysCommand::List { json } => {
-            let keys = app.signing_keys.list(&Actor::cli()).await?;
+            let keys = api.get("/v1/signing-keys", &[]).await?;
             if json {
-                return output::json(&serde_json::json!({ "data": keys }));
+                return output::json(&keys);
             }
-            let rows: Vec<Vec<String>> = keys
-                .iter()
+            let rows: Vec<Vec<String>> = output::items(&keys)
                 .map(|k| {
-                    vec![
-                        k.kid.clone(),
-                        k.alg.clone(),
-                        k.state.to_string(),
-                        k.created_at.clone(),
-                        opt(&k.transition_at),
-                    ]
+                    ["kid", "alg", "state", "created_at", "transition_at"]
+                        .iter()
+                        .map(|f| text(k, f))
+                        .collect()
                 })
                 .collect();
             output::table(&["kid", "alg", "state", "created", "next transition"], &rows);
             Ok(())
         }
         SigningKeysCommand::Rotate { emergency, json } => {
-            let outcome = app.signing_keys.rotate(&Actor::cli(), emergency).await?;
+            let outcome = api
+                .post("/v1/signing-keys/rotate", serde_json::json!({ "emergency": emergency }))
+                .await?;
             if json {
                 return output::json(&outcome);
             }
-            println!("{}: key {} signs from {}", outcome.outcome, outcome.kid, outcome.signs_from);
+            let [what, kid, from] = ["outcome", "kid", "signs_from"].map(|f| text(&outcome, f));
+            println!("{what}: key {kid} signs from {from}");
             Ok(())
         }
         SigningKeysCommand::RotateMaster { new_master_key_file } => {
+            let Some(app) = api.local_app() else {
+                anyhow::bail!(
+                    "`signing-keys rotate-master` re-seals the private keys in the database \
+                     with the master key: run it where the database is, with --database-url, \
+                     not --server"
+                );
+            };
             let new_master = if new_master_key_file.exists() {
                 MasterKey::read_file(&new_master_key_file)?
             } else {
                 MasterKey::create_file(&new_master_key_file)?
             };
-            let count = app.keyring.reseal(&new_master, now).await?;
+            let count = app.keyring.reseal(&new_master, app.clock.now()).await?;
             println!(
                 "re-sealed {count} signing keys under master key {} ({}); restart every instance with it",
                 new_master.id(),

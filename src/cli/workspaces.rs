@@ -1,12 +1,11 @@
 //! `keymint workspaces ...`.
 
-use crate::apikeys::catalog::{CatalogResource, ScopeCatalog};
+use axum::http::Method;
 use clap::Subcommand;
+use serde_json::{json, Value};
 
-use super::output;
-use crate::apikeys::Actor;
-use crate::config::Config;
-use crate::workspaces::WorkspaceInput;
+use super::api::Api;
+use super::output::{self, text};
 
 #[derive(Debug, Subcommand)]
 pub enum WorkspacesCommand {
@@ -104,27 +103,29 @@ impl WorkspacesCommand {
     }
 }
 
-pub async fn run(config: Config, cmd: WorkspacesCommand) -> anyhow::Result<()> {
-    let app = super::open(config).await?;
-    let actor = Actor::cli();
+/// `/v1/workspaces/{id}{rest}`, the id escaped.
+fn path(id: &str, rest: &str) -> String {
+    format!("/v1/workspaces/{}{rest}", output::segment(id))
+}
+
+pub async fn run(api: &Api, cmd: WorkspacesCommand) -> anyhow::Result<()> {
     match cmd {
         WorkspacesCommand::Create { name, json } => {
-            let ws = app.workspaces.create(&actor, WorkspaceInput { name }).await?;
+            let ws = api.post("/v1/workspaces", json!({ "name": name })).await?;
             if json {
                 output::json(&ws)
             } else {
-                println!("created workspace {} ({})", ws.id, ws.name);
+                println!("created workspace {} ({})", text(&ws, "id"), text(&ws, "name"));
                 Ok(())
             }
         }
         WorkspacesCommand::List { json } => {
-            let list = app.workspaces.list(&actor).await?;
+            let list = api.get("/v1/workspaces", &[]).await?;
             if json {
                 return output::json(&list);
             }
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|w| vec![w.id.clone(), w.name.clone(), w.created_at.clone()])
+            let rows: Vec<Vec<String>> = output::items(&list)
+                .map(|w| vec![text(w, "id"), text(w, "name"), text(w, "created_at")])
                 .collect();
             output::table(&["id", "name", "created"], &rows);
             Ok(())
@@ -139,90 +140,100 @@ pub async fn run(config: Config, cmd: WorkspacesCommand) -> anyhow::Result<()> {
             catalog_scopes_only,
             json,
         } => {
-            let mut policy = app.workspaces.key_policy(&actor, &id).await?;
-            let before = policy.clone();
+            let before = api.get(&path(&id, "/key-policy"), &[]).await?;
+            let mut policy = before.clone();
             if let Some(preset) = default_expires_in {
-                policy.default_expires_in = (preset != "none").then_some(preset);
+                policy["default_expires_in"] = json!((preset != "none").then_some(preset));
             }
             if let Some(days) = max_lifetime_days {
-                policy.max_lifetime_days = (days != 0).then_some(days);
+                policy["max_lifetime_days"] = json!((days != 0).then_some(days));
             }
-            policy.expiry_editable = expiry_editable.unwrap_or(policy.expiry_editable);
-            policy.require_scope = require_scope.unwrap_or(policy.require_scope);
-            policy.allow_wildcard_ranges =
-                allow_wildcard_ranges.unwrap_or(policy.allow_wildcard_ranges);
-            policy.catalog_scopes_only = catalog_scopes_only.unwrap_or(policy.catalog_scopes_only);
+            for (name, given) in [
+                ("expiry_editable", expiry_editable),
+                ("require_scope", require_scope),
+                ("allow_wildcard_ranges", allow_wildcard_ranges),
+                ("catalog_scopes_only", catalog_scopes_only),
+            ] {
+                if let Some(value) = given {
+                    policy[name] = json!(value);
+                }
+            }
             if policy != before {
-                policy = app.workspaces.set_key_policy(&actor, &id, policy).await?;
+                let put = Method::PUT;
+                policy = api.send(put, &path(&id, "/key-policy"), &[], Some(policy)).await?;
             }
             if json {
                 return output::json(&policy);
             }
-            let or = |v: &Option<String>, none: &str| v.clone().unwrap_or_else(|| none.into());
+            let or = |name: &str, none: &str| match text(&policy, name).as_str() {
+                "-" => none.to_string(),
+                value => value.to_string(),
+            };
             println!("key policy of {id}:");
-            println!("  default_expires_in:    {}", or(&policy.default_expires_in, "none"));
-            let days = policy.max_lifetime_days.map(|d| d.to_string());
-            println!("  max_lifetime_days:     {}", or(&days, "no limit"));
-            println!("  expiry_editable:       {}", policy.expiry_editable);
-            println!("  require_scope:         {}", policy.require_scope);
-            println!("  allow_wildcard_ranges: {}", policy.allow_wildcard_ranges);
-            println!("  catalog_scopes_only:   {}", policy.catalog_scopes_only);
+            println!("  default_expires_in:    {}", or("default_expires_in", "none"));
+            println!("  max_lifetime_days:     {}", or("max_lifetime_days", "no limit"));
+            for name in
+                ["expiry_editable", "require_scope", "allow_wildcard_ranges", "catalog_scopes_only"]
+            {
+                println!("  {:<23}{}", format!("{name}:"), text(&policy, name));
+            }
             Ok(())
         }
         WorkspacesCommand::Catalog { id, resources, clear, json } => {
-            let mut catalog = app.workspaces.scope_catalog(&actor, &id).await?;
+            let mut catalog = api.get(&path(&id, "/scope-catalog"), &[]).await?;
             if clear || !resources.is_empty() {
-                let wanted = ScopeCatalog {
-                    resources: resources
-                        .iter()
-                        .map(|r| {
-                            let (name, actions) = r.split_once('=').unwrap_or((r, ""));
-                            let actions: Vec<String> = actions
-                                .split(',')
-                                .filter(|a| !a.is_empty())
-                                .map(str::to_string)
-                                .collect();
-                            CatalogResource::new(name, "", actions)
-                        })
-                        .collect(),
-                };
+                let wanted: Vec<Value> = resources
+                    .iter()
+                    .map(|r| {
+                        let (name, actions) = r.split_once('=').unwrap_or((r, ""));
+                        let actions: Vec<&str> =
+                            actions.split(',').filter(|a| !a.is_empty()).collect();
+                        if actions.is_empty() {
+                            json!({ "name": name })
+                        } else {
+                            json!({ "name": name, "actions": actions })
+                        }
+                    })
+                    .collect();
+                let body = json!({ "resources": wanted });
                 catalog =
-                    app.workspaces.set_scope_catalog(&actor, &id, wanted).await.map_err(|e| {
-                        anyhow::anyhow!("{}", e.to_string().replace("resources[", "--resource["))
-                    })?;
+                    api.send(Method::PUT, &path(&id, "/scope-catalog"), &[], Some(body)).await?;
             }
             if json {
                 return output::json(&catalog);
             }
             println!("scope catalog of {id}:");
-            if catalog.resources.is_empty() {
+            let resources = catalog["resources"].as_array().cloned().unwrap_or_default();
+            if resources.is_empty() {
                 println!("  (none: no scope is flagged)");
             }
-            for r in &catalog.resources {
-                println!("  {} ({})", r.name, r.actions.join(", "));
+            for r in &resources {
+                println!("  {} ({})", text(r, "name"), text(r, "actions"));
             }
             Ok(())
         }
         WorkspacesCommand::Rename { id, name, json } => {
-            let ws = app.workspaces.rename(&actor, &id, WorkspaceInput { name }).await?;
+            let body = json!({ "name": name });
+            let ws = api.send(Method::PATCH, &path(&id, ""), &[], Some(body)).await?;
             if json {
                 output::json(&ws)
             } else {
-                println!("renamed {} to {}", ws.id, ws.name);
+                println!("renamed {} to {}", text(&ws, "id"), text(&ws, "name"));
                 Ok(())
             }
         }
         WorkspacesCommand::Delete { id, force, yes } => {
             if force && !yes {
-                let ws = app.workspaces.get(&actor, &id).await?;
+                let ws = api.get(&path(&id, ""), &[]).await?;
+                let name = text(&ws, "name");
                 let warning = format!(
-                    "This deletes workspace {} ({}) and every key in it; they stop working at \
-                     once.",
-                    ws.id, ws.name
+                    "This deletes workspace {id} ({name}) and every key in it; they stop working \
+                     at once."
                 );
-                output::confirm_by_typing(&warning, "workspace name", &ws.name)?;
+                output::confirm_by_typing(&warning, "workspace name", &name)?;
             }
-            app.workspaces.delete(&actor, &id, force).await?;
+            let query = [("force", force.then(|| "true".to_string()))];
+            api.send(Method::DELETE, &path(&id, ""), &query, None).await?;
             println!("deleted workspace {id}");
             Ok(())
         }

@@ -217,6 +217,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 /// The authenticated management caller (`Authorization: Bearer <keymint token>`).
 pub struct Caller(pub Actor);
 
+/// The actor of a request made in process by the local CLI (`keymint keys ...` on
+/// the database itself), which holds no token. Only code in this process can put
+/// it in a request's extensions: nothing received from the network can.
+#[derive(Debug, Clone)]
+pub struct LocalCaller(pub Actor);
+
 impl FromRequestParts<Arc<App>> for Caller {
     type Rejection = Problem;
 
@@ -224,6 +230,9 @@ impl FromRequestParts<Arc<App>> for Caller {
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(LocalCaller(actor)) = parts.extensions.get::<LocalCaller>() {
+            return Ok(Caller(actor.clone()));
+        }
         let ClientIp(ip) = ClientIp::from_request_parts(parts, app).await.unwrap_or(ClientIp(None));
         let missing = || Problem::invalid_token("send Authorization: Bearer <access token>");
         let proofs: Vec<&str> =

@@ -727,7 +727,8 @@ async fn open_as(url: &str, opening: Opening) -> anyhow::Result<Arc<dyn Store>> 
 fn no_database(url: &str, why: &str) -> anyhow::Error {
     anyhow::anyhow!(
         "no keymint database at {}: {why}. Check --database-url (KEYMINT_DATABASE_URL); \
-         `keymint serve` or `keymint migrate` creates one",
+         `keymint serve` or `keymint migrate` creates one. To manage a keymint running \
+         elsewhere, give --server (or run `keymint login`)",
         redact_url(url)
     )
 }

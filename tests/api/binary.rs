@@ -8,7 +8,8 @@ use serde_json::Value;
 
 fn keymint(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keymint"));
-    cmd.current_dir(dir).env_remove("RUST_LOG");
+    // The user's own `keymint login` never reaches a test: config lives in `dir`.
+    cmd.current_dir(dir).env_remove("RUST_LOG").env("XDG_CONFIG_HOME", dir.join("config"));
     for (name, _) in std::env::vars() {
         if name.starts_with("KEYMINT_") {
             cmd.env_remove(name);
@@ -289,7 +290,7 @@ fn a_forced_workspace_delete_asks_first_and_never_removes_the_last_platform_admi
     let d = dir.path();
     let admin = run_json(d, &["bootstrap", "--json"]);
     let workspaces = run_json(d, &["workspaces", "list", "--json"]);
-    let default_id = workspaces[0]["id"].as_str().unwrap().to_string();
+    let default_id = workspaces["data"][0]["id"].as_str().unwrap().to_string();
     let ws = run_json(d, &["workspaces", "create", "tenant", "--json"]);
     let ws_id = ws["id"].as_str().unwrap();
     let key = run_json(d, &["keys", "create", "--name", "k", "--workspace", ws_id, "--json"]);
@@ -384,7 +385,7 @@ fn the_cli_sets_a_key_policy_that_refuses_a_key_without_expiry() {
     // its key lives the maximum lifetime.
     run_json(d, &["bootstrap", "--json"]);
     let all = run_json(d, &["workspaces", "list", "--json"]);
-    let default = all.as_array().unwrap().iter().find(|w| w["name"] == "default").unwrap();
+    let default = all["data"].as_array().unwrap().iter().find(|w| w["name"] == "default").unwrap();
     let default_id = default["id"].as_str().unwrap();
     run_json(d, &["workspaces", "policy", default_id, "--max-lifetime-days", "30", "--json"]);
     let admin = run_json(d, &["bootstrap", "--json"]);

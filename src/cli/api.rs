@@ -1,0 +1,160 @@
+//! How admin commands reach keymint: through its `/v1` API, either over HTTP(S) to
+//! a running server (remote mode, as the admin's key) or in process on the
+//! database itself (local mode, as `cli`). Both give the same JSON and the same
+//! problem documents, so a command prints the same, and fails the same, in both.
+
+use std::sync::Arc;
+
+use axum::http::{Method, StatusCode};
+use serde_json::Value;
+use tower::ServiceExt;
+
+use super::remote::Remote;
+use crate::apikeys::Actor;
+use crate::app::App;
+use crate::config::Config;
+use crate::http::extract::LocalCaller;
+
+/// The `/v1` API, wherever it is.
+pub struct Api {
+    transport: Transport,
+}
+
+enum Transport {
+    /// The router of an app opened on the database, called in process.
+    Local {
+        app: Arc<App>,
+        router: axum::Router,
+        database: String,
+    },
+    Remote(Remote),
+}
+
+/// A request the API refused: its problem document (RFC 9457).
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: StatusCode,
+    /// The problem type without its `urn:keymint:problem:` prefix, e.g. `not-found`.
+    pub kind: String,
+    pub detail: String,
+    /// For a validation problem, the invalid field and why.
+    pub field: Option<(String, String)>,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some((field, reason)) => write!(f, "{field}: {reason}"),
+            None => f.write_str(&self.detail),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl Refusal {
+    fn new(status: StatusCode, body: &[u8]) -> Refusal {
+        let problem: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        let kind = text(&problem["type"])
+            .map(|t| t.trim_start_matches(crate::http::error::PROBLEM_TYPE_PREFIX).to_string());
+        let detail = text(&problem["detail"]).unwrap_or_else(|| {
+            format!("the server answered {status} {}", String::from_utf8_lossy(body).trim())
+        });
+        let first = &problem["errors"][0];
+        let field = text(&first["field"]).zip(text(&first["reason"]));
+        Refusal { status, kind: kind.unwrap_or_default(), detail, field }
+    }
+}
+
+/// Query parameters; those without a value are left out.
+pub type Query<'a> = [(&'a str, Option<String>)];
+
+impl Api {
+    /// Local mode on the database `config` names, which must exist.
+    pub async fn local(config: Config) -> anyhow::Result<Api> {
+        let database = crate::store::redact_url(&config.database_url);
+        let app = App::open_existing(config, Arc::new(crate::clock::SystemClock)).await?;
+        let router = crate::http::router(app.clone());
+        Ok(Api { transport: Transport::Local { app, router, database } })
+    }
+
+    /// Remote mode.
+    pub fn remote(remote: Remote) -> Api {
+        Api { transport: Transport::Remote(remote) }
+    }
+
+    /// The app of local mode (for the commands that are local only).
+    pub fn local_app(&self) -> Option<&Arc<App>> {
+        match &self.transport {
+            Transport::Local { app, .. } => Some(app),
+            Transport::Remote(_) => None,
+        }
+    }
+
+    /// Where the commands act, for errors to say what to check: `--database-url
+    /// sqlite://keymint.db` or `--server https://...`.
+    pub fn place(&self) -> String {
+        match &self.transport {
+            Transport::Local { database, .. } => format!("--database-url {database}"),
+            Transport::Remote(remote) => format!("--server {}", remote.base()),
+        }
+    }
+
+    /// The workspace a new key goes to when the command names none: the caller's
+    /// own remotely (the server decides); locally, where `cli` has none, the
+    /// `default` workspace.
+    pub async fn default_workspace(&self) -> anyhow::Result<Option<String>> {
+        match &self.transport {
+            Transport::Local { app, .. } => Ok(Some(app.workspaces.ensure_default().await?.id)),
+            Transport::Remote(_) => Ok(None),
+        }
+    }
+
+    pub async fn get(&self, path: &str, query: &Query<'_>) -> anyhow::Result<Value> {
+        self.send(Method::GET, path, query, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(Method::POST, path, &[], Some(body)).await
+    }
+
+    /// Sends one request; a 2xx answers its JSON body (`null` when empty), any
+    /// other status a [`Refusal`].
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &Query<'_>,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut target = path.to_string();
+        let pairs: Vec<(&str, &str)> =
+            query.iter().filter_map(|(k, v)| v.as_deref().map(|v| (*k, v))).collect();
+        if !pairs.is_empty() {
+            target = format!("{target}?{}", serde_urlencoded::to_string(&pairs)?);
+        }
+        let body = body.map(|b| serde_json::to_vec(&b)).transpose()?;
+        let (status, bytes) = match &self.transport {
+            Transport::Local { router, .. } => {
+                let mut request = axum::http::Request::builder().method(method).uri(&target);
+                if body.is_some() {
+                    request = request.header("content-type", "application/json");
+                }
+                let mut request = request.body(axum::body::Body::from(body.unwrap_or_default()))?;
+                request.extensions_mut().insert(LocalCaller(Actor::cli()));
+                let response = router.clone().oneshot(request).await?;
+                let status = response.status();
+                (status, axum::body::to_bytes(response.into_body(), usize::MAX).await?.to_vec())
+            }
+            Transport::Remote(remote) => remote.send(method, &target, body).await?,
+        };
+        if !status.is_success() {
+            return Err(Refusal::new(status, &bytes).into());
+        }
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+}

@@ -1,0 +1,216 @@
+//! `keymint login` and `keymint logout`: an admin key's credentials kept for the
+//! CLI's remote mode, in a file only its owner can read
+//! (`$XDG_CONFIG_HOME/keymint/credentials.json`, else `~/.config/keymint/...`).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::remote::{self, Credentials, Remote};
+use crate::apikeys::secret::Secret;
+
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// The admin key's id (asked for when not given).
+    #[arg(long)]
+    client_id: Option<String>,
+}
+
+/// The credentials file: the servers logged in to, and the one commands use when
+/// no `--server` is given (the last logged in to).
+#[derive(Default, Serialize, Deserialize)]
+struct Stored {
+    default_server: Option<String>,
+    servers: BTreeMap<String, StoredKey>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredKey {
+    client_id: String,
+    client_secret: String,
+}
+
+/// Where the credentials file is, when the user has a config directory.
+pub fn credentials_path() -> Option<PathBuf> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
+        .or_else(|| std::env::var_os("APPDATA").map(PathBuf::from))?;
+    Some(config.join("keymint").join("credentials.json"))
+}
+
+fn read(path: &Path) -> anyhow::Result<Stored> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!("{}: not a keymint credentials file: {e}", path.display())
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Stored::default()),
+        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Writes the file readable by its owner only (its directory too), replacing it
+/// in one step so a crash never leaves half of it.
+fn write(path: &Path, stored: &Stored) -> anyhow::Result<()> {
+    let dir = path.parent().expect("the file is in a directory");
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    let partial = path.with_extension("json.partial");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&partial).and_then(|mut file| {
+        file.write_all(serde_json::to_string_pretty(stored)?.as_bytes())?;
+        file.sync_all()
+    });
+    written
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
+/// The server commands use without `--server`: the last one logged in to.
+pub fn default_server() -> anyhow::Result<Option<String>> {
+    match credentials_path() {
+        Some(path) if path.exists() => Ok(read(&path)?.default_server),
+        _ => Ok(None),
+    }
+}
+
+/// The credentials for `server`: `KEYMINT_CLIENT_ID` and `KEYMINT_CLIENT_SECRET`
+/// when set, else the ones `keymint login` saved for it.
+pub fn credentials_for(server: &str) -> anyhow::Result<Credentials> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (var("KEYMINT_CLIENT_ID"), var("KEYMINT_CLIENT_SECRET")) {
+        (Some(client_id), Some(secret)) => {
+            return Ok(Credentials {
+                client_id,
+                client_secret: Secret::new(secret),
+                origin: "KEYMINT_CLIENT_ID and KEYMINT_CLIENT_SECRET".into(),
+            })
+        }
+        (Some(_), None) => {
+            anyhow::bail!("KEYMINT_CLIENT_ID is set but KEYMINT_CLIENT_SECRET is not")
+        }
+        (None, Some(_)) => {
+            anyhow::bail!("KEYMINT_CLIENT_SECRET is set but KEYMINT_CLIENT_ID is not")
+        }
+        (None, None) => {}
+    }
+    let base = remote::server_url(server)?;
+    let path = credentials_path();
+    let stored = match &path {
+        Some(path) => read(path)?.servers.remove(&base),
+        None => None,
+    };
+    match (stored, path) {
+        (Some(key), Some(path)) => Ok(Credentials {
+            client_id: key.client_id,
+            client_secret: Secret::new(key.client_secret),
+            origin: path.display().to_string(),
+        }),
+        _ => anyhow::bail!(
+            "no credentials for {base}: run `keymint login --server {base}`, or set \
+             KEYMINT_CLIENT_ID and KEYMINT_CLIENT_SECRET to an admin key's"
+        ),
+    }
+}
+
+/// Reads one line the person at the terminal types, `prompt` first (on stderr).
+fn ask(prompt: &str) -> anyhow::Result<String> {
+    eprint!("{prompt}");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_string())
+}
+
+/// Reads the secret: from the terminal without echoing it, or one line of stdin
+/// when it is not a terminal (`keymint login < secret-file`).
+fn ask_secret() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        Ok(rpassword::prompt_password("client secret (not shown): ")?.trim().to_string())
+    } else {
+        ask("")
+    }
+}
+
+/// `keymint login`: checks an admin key against the server, then saves it.
+pub async fn login(server: Option<String>, args: LoginArgs) -> anyhow::Result<()> {
+    let Some(path) = credentials_path() else {
+        anyhow::bail!("no config directory (set HOME or XDG_CONFIG_HOME); set KEYMINT_CLIENT_ID and KEYMINT_CLIENT_SECRET instead");
+    };
+    let server = match server.or(default_server()?) {
+        Some(server) => remote::server_url(&server)?,
+        None => {
+            anyhow::bail!("which server? e.g. keymint login --server https://keymint.example.com")
+        }
+    };
+    let client_id = match args.client_id {
+        Some(id) => id,
+        None => ask("client id: ")?,
+    };
+    let secret = ask_secret()?;
+    if client_id.is_empty() || secret.is_empty() {
+        anyhow::bail!("give the admin key's client id and its secret");
+    }
+    let credentials = Credentials {
+        client_id: client_id.clone(),
+        client_secret: Secret::new(secret.clone()),
+        origin: "the secret typed".into(),
+    };
+    let grant = Remote::new(&server, credentials)?.check().await?;
+    let management: Vec<&str> = grant
+        .scope
+        .split(' ')
+        .filter(|s| s.starts_with("keymint:") && *s != "keymint:introspect")
+        .collect();
+    if management.is_empty() {
+        anyhow::bail!("key {client_id} holds no management scope: it cannot run admin commands");
+    }
+    let mut stored = read(&path)?;
+    stored
+        .servers
+        .insert(server.clone(), StoredKey { client_id: client_id.clone(), client_secret: secret });
+    stored.default_server = Some(server.clone());
+    write(&path, &stored)?;
+    println!("logged in to {server} as {client_id} ({})", management.join(" "));
+    println!("credentials saved to {} (readable by you only)", path.display());
+    Ok(())
+}
+
+/// `keymint logout`: forgets the credentials for a server (the default one unless
+/// `--server` names another).
+pub fn logout(server: Option<String>) -> anyhow::Result<()> {
+    let Some(path) = credentials_path().filter(|p| p.exists()) else {
+        println!("no change: not logged in anywhere");
+        return Ok(());
+    };
+    let mut stored = read(&path)?;
+    let Some(server) =
+        server.map(|s| remote::server_url(&s)).transpose()?.or(stored.default_server.clone())
+    else {
+        println!("no change: not logged in anywhere");
+        return Ok(());
+    };
+    if stored.servers.remove(&server).is_none() {
+        println!("no change: not logged in to {server}");
+        return Ok(());
+    }
+    if stored.default_server.as_deref() == Some(server.as_str()) {
+        stored.default_server = stored.servers.keys().next().cloned();
+    }
+    if stored.servers.is_empty() {
+        std::fs::remove_file(&path)
+            .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", path.display()))?;
+    } else {
+        write(&path, &stored)?;
+    }
+    println!("logged out of {server}");
+    Ok(())
+}
