@@ -454,6 +454,17 @@ pub async fn assert_problem(response: Response, status: StatusCode, kind: &str) 
 
 /// Reads a `keymint serve` child's stderr on a thread of its own and hands over the
 /// address it logs as `listening addr=...` (it binds port 0 itself).
+/// A child process (a `keymint serve`), killed and reaped when dropped: a failed
+/// test leaves no server behind.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn logged_address(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<String> {
     use std::io::BufRead;
     let (tx, rx) = std::sync::mpsc::channel();

@@ -6,6 +6,7 @@ mod helpers;
 mod assertions;
 mod binary;
 mod browser;
+mod cli;
 mod cluster;
 mod console;
 mod discovery;

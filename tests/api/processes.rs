@@ -1,25 +1,18 @@
 //! Two real `keymint` processes on one database: a revoke through one is refused by
 //! the other within a second, and both serve the same JWKS.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{Backend, TestDatabase};
+use crate::helpers::{Backend, Running, TestDatabase};
 
 /// A `keymint serve` child process, killed on drop.
 struct Process {
-    child: Child,
+    _child: Running,
     base: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn serve(db: &TestDatabase, master_key: &str) -> Process {
@@ -42,7 +35,7 @@ async fn serve(db: &TestDatabase, master_key: &str) -> Process {
         reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status() == StatusCode::OK)
     })
     .await;
-    Process { child, base }
+    Process { _child: Running(child), base }
 }
 
 async fn token(base: &str, id: &str, secret: &str) -> reqwest::Response {

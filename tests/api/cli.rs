@@ -1,0 +1,767 @@
+//! The admin commands as admins run them, each scenario in both modes: local (on
+//! the database, as `cli`) and remote (`--server`, to a `keymint serve` on that
+//! database, as a platform-admin key). The same commands must print the same and
+//! fail the same in both.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::binary::{keymint, migrated_dir};
+use crate::helpers::Running;
+
+/// Where the CLI under test acts.
+pub struct Cli {
+    dir: tempfile::TempDir,
+    server: Option<Server>,
+}
+
+/// A `keymint serve` on the test's database, and the admin key the CLI uses there.
+struct Server {
+    _process: Running,
+    url: String,
+    client_id: String,
+    client_secret: String,
+}
+
+/// Starts `keymint serve` on port 0 in `dir`: the process and its URL.
+fn serve(dir: &std::path::Path) -> (Running, String) {
+    let mut child = keymint(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = crate::helpers::logged_address(child.stderr.take().unwrap());
+    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("the server reports its address");
+    (Running(child), format!("http://{addr}"))
+}
+
+impl Cli {
+    /// Local mode on a migrated, empty database.
+    pub fn local() -> Cli {
+        Cli { dir: migrated_dir(), server: None }
+    }
+
+    /// Remote mode: a platform-admin key (from `bootstrap`) and a server.
+    pub fn remote() -> Cli {
+        let dir = migrated_dir();
+        let out = keymint(dir.path()).args(["bootstrap", "--json"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let admin: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (process, url) = serve(dir.path());
+        let server = Server {
+            _process: process,
+            url,
+            client_id: admin["client_id"].as_str().unwrap().into(),
+            client_secret: admin["client_secret"].as_str().unwrap().into(),
+        };
+        Cli { dir, server: Some(server) }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The `keymint` command, pointed at the server in remote mode.
+    pub fn command(&self) -> Command {
+        let mut cmd = keymint(self.dir.path());
+        if let Some(server) = &self.server {
+            cmd.env("KEYMINT_SERVER", &server.url)
+                .env("KEYMINT_CLIENT_ID", &server.client_id)
+                .env("KEYMINT_CLIENT_SECRET", &server.client_secret);
+        }
+        cmd
+    }
+
+    /// Runs a command that must succeed and print JSON.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.command().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Runs a command: whether it succeeded, its stdout and its stderr.
+    pub fn text(&self, args: &[&str]) -> (bool, String, String) {
+        self.answering(args, "")
+    }
+
+    /// Runs a command that asks a question, answering `input` on its stdin.
+    pub fn answering(&self, args: &[&str], input: &str) -> (bool, String, String) {
+        run(self.command(), args, input)
+    }
+
+    /// Runs a command in the test's directory with no server or credentials in
+    /// the environment (local mode, unless `keymint login` saved a server).
+    pub fn plain(&self, args: &[&str], input: &str) -> (bool, String, String) {
+        run(keymint(self.dir.path()), args, input)
+    }
+
+    /// `keymint bootstrap --json`: a local command in both modes.
+    pub fn bootstrap(&self) -> Value {
+        let out = keymint(self.dir.path()).args(["bootstrap", "--json"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Who the audit log says acted: `cli` locally, the admin key remotely.
+    pub fn actor(&self) -> &str {
+        self.server.as_ref().map_or("cli", |s| s.client_id.as_str())
+    }
+
+    /// What an error tells the admin to check.
+    pub fn place(&self) -> String {
+        match &self.server {
+            Some(server) => format!("--server {}", server.url),
+            None => "--database-url sqlite://keymint.db".into(),
+        }
+    }
+}
+
+/// Runs `cmd` with `args`, answering `input` on its stdin: whether it succeeded, its
+/// stdout and its stderr.
+fn run(mut cmd: Command, args: &[&str], input: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = cmd
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs each scenario as two tests, `<scenario>::local` and `<scenario>::remote`.
+macro_rules! in_both_modes {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn local() {
+                super::$scenario(&super::Cli::local());
+            }
+            #[test]
+            fn remote() {
+                super::$scenario(&super::Cli::remote());
+            }
+        }
+    )*};
+}
+
+in_both_modes!(
+    the_cli_manages_the_whole_key_lifecycle_and_is_audited_as_its_caller,
+    a_forced_workspace_delete_asks_first_and_never_removes_the_last_platform_admin,
+    the_cli_sets_a_key_policy_that_refuses_a_key_without_expiry,
+    lists_page_with_a_cursor_or_all_and_refuse_limits_out_of_range,
+    key_commands_take_key_flags_only_and_server_settings_stay_with_serve,
+    every_list_the_api_sets_the_cli_clears_and_show_prints_every_field,
+    the_cli_creates_and_switches_keys_that_authenticate_with_public_keys,
+    commands_that_change_nothing_say_so,
+    cli_errors_speak_in_flags_and_name_the_value,
+    each_subcommand_describes_every_flag_and_shows_an_example,
+);
+
+fn the_cli_manages_the_whole_key_lifecycle_and_is_audited_as_its_caller(cli: &Cli) {
+    let ws = cli.json(&["workspaces", "create", "tenant", "--json"]);
+    let ws_id = ws["id"].as_str().unwrap();
+    let created = cli.json(&[
+        "keys",
+        "create",
+        "--name",
+        "cli-key",
+        "--workspace",
+        ws_id,
+        "--scope",
+        "read:a/*",
+        "--cidr",
+        "10.0.0.0/8",
+        "--environment",
+        "staging",
+        "--expires-in",
+        "30d",
+        "--json",
+    ]);
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let first_secret = created["client_secret"].as_str().unwrap().to_string();
+    assert!(first_secret.starts_with("km_test_"));
+
+    let (ok, table, _) = cli.text(&["keys", "list"]);
+    assert!(
+        ok && table.contains("cli-key") && table.contains("ID") && table.contains("km_test_****"),
+        "{table}"
+    );
+    assert!(!table.contains(&first_secret));
+
+    let shown = cli.json(&["keys", "show", &id, "--json"]);
+    assert_eq!(shown["allowed_cidrs"], serde_json::json!(["10.0.0.0/8"]));
+
+    let updated = cli.json(&["keys", "update", &id, "--scope", "read:b", "--no-expiry", "--json"]);
+    assert_eq!(updated["changes"]["scopes"]["to"], serde_json::json!(["read:b"]));
+    assert_eq!(updated["expires_at"], Value::Null);
+
+    let rotated = cli.json(&["keys", "rotate", &id, "--grace-seconds", "60", "--json"]);
+    assert_ne!(rotated["client_secret"], first_secret.as_str());
+    assert!(rotated["previous_secret_expires_at"].is_string());
+    let ended = cli.json(&["keys", "end-grace", &id, "--json"]);
+    assert_eq!(ended["previous_secret_expires_at"], serde_json::Value::Null);
+    assert_eq!(cli.json(&["keys", "deactivate", &id, "--json"])["status"], "inactive");
+    assert_eq!(cli.json(&["keys", "activate", &id, "--json"])["status"], "active");
+    let usage = cli.json(&["keys", "usage", &id, "--granularity", "hour", "--json"]);
+    assert_eq!(
+        (usage["granularity"].as_str(), usage["total"]["issued"].as_i64()),
+        (Some("hour"), Some(0))
+    );
+    assert_eq!(usage["data"].as_array().map(Vec::len), Some(24), "the last 24 hours, each shown");
+    let all = cli.json(&[
+        "usage",
+        "--since",
+        "2026-01-01T00:00:00Z",
+        "--until",
+        "2026-01-08T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(all["data"].as_array().map(Vec::len), Some(7));
+    assert_eq!(all["top_keys"], serde_json::json!([]));
+    let (ok, out, _) = cli.text(&["keys", "usage", &id]);
+    assert!(
+        ok && out.contains("newer ones are not counted here yet"),
+        "says what it misses: {out}"
+    );
+    let hygiene = cli.json(&["keys", "hygiene", "--json"]);
+    assert_eq!(hygiene["data"][0]["check"], "never-expires");
+    assert!(hygiene["data"][0]["keys"].as_i64().is_some_and(|n| n >= 1), "{hygiene}");
+    let (ok, _, err) =
+        cli.text(&["usage", "--since", "2026-01-08T00:00:00Z", "--until", "2026-01-01T00:00:00Z"]);
+    assert!(!ok && err.contains("--since: must be before --until"), "{err}");
+    let (ok, _, err) = cli.answering(&["keys", "revoke", &id], "not-its-name\n");
+    assert!(!ok && err.contains("not confirmed; nothing was changed"), "{err}");
+    assert_eq!(cli.json(&["keys", "revoke", &id, "--yes", "--json"])["status"], "revoked");
+    let (ok, out, _) = cli.text(&["keys", "revoke", &id]);
+    assert!(ok && out.starts_with("no change:"), "a second revoke changes nothing: {out}");
+
+    let (ok, _, err) = cli.text(&["keys", "activate", &id]);
+    assert!(!ok && err.contains("revoked"), "an illegal transition fails with the reason: {err}");
+
+    let (ok, _, err) = cli.text(&["keys", "delete", &id]);
+    assert!(!ok && err.contains("Type the key name"), "asks first: {err}");
+    let name = cli.json(&["keys", "show", &id, "--json"])["name"].as_str().unwrap().to_string();
+    let (ok, out, _) = cli.answering(&["keys", "delete", &id], &format!("{name}\n"));
+    assert!(ok && out.contains("deleted"));
+    let (ok, _, err) = cli.text(&["workspaces", "delete", ws_id]);
+    assert!(ok, "{err}");
+
+    let audit = cli.json(&["audit", "--target", &id, "--json"]);
+    let events = audit["data"].as_array().unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        [
+            "key.delete",
+            "key.revoke",
+            "key.activate",
+            "key.deactivate",
+            "key.end_grace",
+            "key.rotate",
+            "key.update",
+            "key.create"
+        ]
+    );
+    assert!(events.iter().all(|e| e["actor"] == cli.actor()), "{audit}");
+    let all = cli.command().args(["audit", "--limit", "100"]).output().unwrap();
+    let all = String::from_utf8_lossy(&all.stdout);
+    assert!(all.contains("key.create") && !all.contains(&first_secret));
+}
+
+fn a_forced_workspace_delete_asks_first_and_never_removes_the_last_platform_admin(cli: &Cli) {
+    let admin = cli.bootstrap();
+    let workspaces = cli.json(&["workspaces", "list", "--json"]);
+    let default_id = workspaces["data"][0]["id"].as_str().unwrap().to_string();
+    let ws = cli.json(&["workspaces", "create", "tenant", "--json"]);
+    let ws_id = ws["id"].as_str().unwrap();
+    let key = cli.json(&["keys", "create", "--name", "k", "--workspace", ws_id, "--json"]);
+    let key_id = key["client_id"].as_str().unwrap();
+
+    // Without --yes, a wrong answer deletes nothing.
+    let delete = ["workspaces", "delete", ws_id, "--force"];
+    let (ok, _, err) = cli.answering(&delete, "not-the-name\n");
+    assert!(!ok && err.contains("Type the workspace name"), "{err}");
+    assert_eq!(cli.json(&["keys", "show", key_id, "--json"])["name"], "k");
+
+    // Typing the name confirms.
+    let (ok, _, err) = cli.answering(&delete, "tenant\n");
+    assert!(ok, "{err}");
+    let audit = cli.json(&["audit", "--target", key_id, "--json"]);
+    assert_eq!(audit["data"][0]["action"], "key.delete", "{audit}");
+
+    // The default workspace holds the only platform admins: refused, even with --yes
+    // (remotely, the caller's own workspace is refused first).
+    let (ok, _, err) = cli.text(&["workspaces", "delete", &default_id, "--force", "--yes"]);
+    let why = match cli.server {
+        None => "last active platform-admin key",
+        Some(_) => "a caller cannot delete its own workspace",
+    };
+    assert!(!ok && err.contains(why), "{err}");
+    let admin_id = admin["client_id"].as_str().unwrap();
+    assert_eq!(cli.json(&["keys", "show", admin_id, "--json"])["status"], "active");
+}
+
+fn the_cli_sets_a_key_policy_that_refuses_a_key_without_expiry(cli: &Cli) {
+    let ws = cli.json(&["workspaces", "create", "strict", "--json"]);
+    let ws_id = ws["id"].as_str().unwrap();
+    let policy = cli.json(&[
+        "workspaces",
+        "policy",
+        ws_id,
+        "--max-lifetime-days",
+        "30",
+        "--require-scope",
+        "true",
+        "--json",
+    ]);
+    assert_eq!(policy, serde_json::json!({"max_lifetime_days": 30, "require_scope": true}));
+    let (ok, _, err) = cli.text(&[
+        "keys",
+        "create",
+        "--name",
+        "forever",
+        "--workspace",
+        ws_id,
+        "--scope",
+        "read:a",
+    ]);
+    assert!(!ok && err.contains("max_lifetime_days: 30"), "the refusal names the policy: {err}");
+    let key = cli.json(&[
+        "keys",
+        "create",
+        "--name",
+        "ok",
+        "--workspace",
+        ws_id,
+        "--scope",
+        "read:a",
+        "--expires-in",
+        "7d",
+        "--json",
+    ]);
+    assert!(key["expires_at"].is_string());
+    let (ok, out, _) = cli.text(&["workspaces", "policy", ws_id, "--max-lifetime-days", "0"]);
+    assert!(ok && out.contains("max_lifetime_days:     no limit"), "{out}");
+
+    // A scope catalog: a typo is a warning, then a refusal once the policy says so.
+    let catalog =
+        cli.json(&["workspaces", "catalog", ws_id, "--resource", "agents=read,write", "--json"]);
+    assert_eq!(catalog["resources"][0]["actions"], serde_json::json!(["read", "write"]));
+    let typo =
+        ["keys", "create", "--workspace", ws_id, "--expires-in", "7d", "--scope", "read:agnets/x"];
+    let (ok, _, err) = cli.text(&[&typo[..], &["--name", "typo"]].concat());
+    assert!(
+        ok && err.contains(
+            "warning: not in the workspace's scope catalog, perhaps a typo: read:agnets/x"
+        ),
+        "{err}"
+    );
+    cli.text(&["workspaces", "policy", ws_id, "--catalog-scopes-only", "true"]);
+    let (ok, _, err) = cli.text(&[&typo[..], &["--name", "refused"]].concat());
+    assert!(!ok && err.contains("catalog_scopes_only: true"), "{err}");
+    let (ok, _, err) = cli.text(&["workspaces", "catalog", ws_id, "--resource", "a/*"]);
+    assert!(!ok && err.contains("not a resource path"), "{err}");
+    let cleared = cli.json(&["workspaces", "catalog", ws_id, "--clear", "--json"]);
+    assert_eq!(cleared, serde_json::json!({"resources": []}));
+
+    // A policy on the default workspace never locks out `bootstrap`, the way back in:
+    // its key lives the maximum lifetime.
+    cli.bootstrap();
+    let all = cli.json(&["workspaces", "list", "--json"]);
+    let default = all["data"].as_array().unwrap().iter().find(|w| w["name"] == "default").unwrap();
+    let default_id = default["id"].as_str().unwrap();
+    cli.json(&["workspaces", "policy", default_id, "--max-lifetime-days", "30", "--json"]);
+    let admin = cli.bootstrap();
+    let id = admin["client_id"].as_str().unwrap();
+    let key = cli.json(&["keys", "show", id, "--json"]);
+    assert!(key["expires_at"].is_string(), "{key}");
+}
+
+fn lists_page_with_a_cursor_or_all_and_refuse_limits_out_of_range(cli: &Cli) {
+    let ws = cli.json(&["workspaces", "create", "paged", "--json"]);
+    let ws = ws["id"].as_str().unwrap();
+    for name in ["one", "two", "three"] {
+        cli.json(&["keys", "create", "--name", name, "--workspace", ws, "--json"]);
+    }
+    let list = ["keys", "list", "--workspace", ws];
+    let first = cli.json(&[&list[..], &["--limit", "2", "--json"]].concat());
+    assert_eq!(first["data"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let rest = cli.json(&[&list[..], &["--limit", "2", "--cursor", cursor, "--json"]].concat());
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let names = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut paged = [names(&first), names(&rest)].concat();
+    paged.sort();
+    assert_eq!(paged, ["one", "three", "two"], "each key once across the pages");
+    let all = cli.json(&[&list[..], &["--limit", "1", "--all", "--json"]].concat());
+    let mut every = names(&all);
+    every.sort();
+    assert_eq!(every, paged);
+    let (ok, out, _) = cli.text(&[&list[..], &["--limit", "2"]].concat());
+    assert!(ok && out.contains(&format!("--cursor {cursor}")), "the hint pages: {out}");
+    assert!(
+        out.lines().next().is_some_and(|h| h.contains("WORKSPACE") && h.contains("EXPIRES")),
+        "{out}"
+    );
+    for limit in ["0", "101"] {
+        let (ok, _, err) = cli.text(&["keys", "list", "--limit", limit]);
+        assert!(
+            !ok && err.contains(&format!("--limit {limit}: must be between 1 and 100")),
+            "{err}"
+        );
+    }
+    let (ok, _, err) = cli.text(&["audit", "--limit", "500"]);
+    assert!(!ok && err.contains("--limit 500: must be between 1 and 100"), "{err}");
+    let (ok, out, _) = cli.text(&["audit", "--limit", "2"]);
+    assert!(ok && out.contains("--cursor "), "{out}");
+    let events = cli.json(&["audit", "--all", "--limit", "1", "--json"]);
+    assert!(events["data"].as_array().unwrap().len() >= 3, "{events}");
+}
+
+fn key_commands_take_key_flags_only_and_server_settings_stay_with_serve(cli: &Cli) {
+    let key = cli.json(&[
+        "keys",
+        "create",
+        "--name",
+        "api",
+        "--audience",
+        "https://api.example.com",
+        "--json",
+    ]);
+    assert_eq!(key["audiences"], serde_json::json!(["https://api.example.com"]), "the key's own");
+    let (ok, _, err) = cli.text(&["--audience", "https://x.example", "keys", "list"]);
+    assert!(!ok && err.contains("--audience is a server setting"), "{err}");
+    let (ok, _, err) = cli.text(&["--listen", "127.0.0.1:1", "serve"]);
+    assert!(!ok && err.contains("--listen goes after `serve`"), "never silently ignored: {err}");
+    let (ok, _, err) = cli.text(&["keys", "list", "--listen", "127.0.0.1:1"]);
+    assert!(!ok && err.contains("unexpected argument '--listen'"), "{err}");
+    let (ok, help, _) = cli.text(&["keys", "create", "--help"]);
+    assert!(ok && !help.contains("--listen") && !help.contains("--token-ttl"), "{help}");
+    assert!(help.contains("--database-url"), "the shared settings stay: {help}");
+    let (ok, help, _) = cli.text(&["serve", "--help"]);
+    assert!(ok && help.contains("--listen") && help.contains("Server settings"), "{help}");
+}
+
+fn every_list_the_api_sets_the_cli_clears_and_show_prints_every_field(cli: &Cli) {
+    let key = cli.json(&[
+        "keys",
+        "create",
+        "--name",
+        "full",
+        "--description",
+        "the whole key",
+        "--scope",
+        "read:a",
+        "--cidr",
+        "10.0.0.0/8",
+        "--audience",
+        "https://api.example.com",
+        "--json",
+    ]);
+    let id = key["id"].as_str().unwrap();
+    let cleared =
+        cli.json(&["keys", "update", id, "--no-scopes", "--no-cidrs", "--no-audiences", "--json"]);
+    for list in ["scopes", "allowed_cidrs", "audiences"] {
+        assert_eq!(cleared[list], serde_json::json!([]), "{list} cleared");
+    }
+    let (ok, _, err) = cli.text(&["keys", "update", id, "--no-cidrs", "--cidr", "10.0.0.0/8"]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+    let (ok, out, _) = cli.text(&["keys", "show", id]);
+    assert!(ok, "{out}");
+    for field in
+        ["description", "the whole key", "updated_at", "previous_secret_expires_at", "imported"]
+    {
+        assert!(out.contains(field), "{field} in: {out}");
+    }
+}
+
+fn the_cli_creates_and_switches_keys_that_authenticate_with_public_keys(cli: &Cli) {
+    let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
+    let file = cli.dir().join("client-jwks.json");
+    std::fs::write(&file, jwks.to_string()).unwrap();
+    let file = file.to_str().unwrap();
+    let key = cli.json(&["keys", "create", "--name", "signer", "--jwks-file", file, "--json"]);
+    assert_eq!(key["token_endpoint_auth_method"], "private_key_jwt");
+    assert!(key.get("client_secret").is_none(), "no secret: {key}");
+    assert_eq!(key["jwks"], jwks);
+    let id = key["id"].as_str().unwrap();
+    let (ok, out, _) = cli.text(&["keys", "show", id]);
+    assert!(ok && out.contains("private_key_jwt") && out.contains("\"kid\":\"k1\""), "{out}");
+    let (ok, _, err) = cli.text(&["keys", "rotate", id]);
+    assert!(!ok && err.contains("private_key_jwt"), "{err}");
+    let back = cli.json(&["keys", "update", id, "--auth-method", "client_secret_basic", "--json"]);
+    assert!(back["warnings"].to_string().contains("rotate"), "{back}");
+    let (ok, out, _) = cli.text(&["keys", "rotate", id]);
+    assert!(ok && out.contains("client_secret"), "{out}");
+    std::fs::write(cli.dir().join("bad.json"), "{not json").unwrap();
+    let bad = cli.dir().join("bad.json");
+    let (ok, _, err) =
+        cli.text(&["keys", "create", "--name", "x", "--jwks-file", bad.to_str().unwrap()]);
+    assert!(!ok && err.contains("--jwks-file") && err.contains("not JSON"), "{err}");
+}
+
+fn commands_that_change_nothing_say_so(cli: &Cli) {
+    let id = cli.json(&["keys", "create", "--name", "steady", "--json"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ok, out, _) = cli.text(&["keys", "update", &id]);
+    assert!(ok && out.starts_with("no change to"), "{out}");
+    let (ok, out, _) = cli.text(&["keys", "deactivate", &id]);
+    assert!(ok && out.starts_with("deactivated"), "{out}");
+    let (ok, out, _) = cli.text(&["keys", "deactivate", &id]);
+    assert!(ok && out.starts_with("no change:"), "{out}");
+    let deleted = cli.json(&["keys", "delete", &id, "--yes", "--json"]);
+    assert_eq!(deleted, serde_json::json!({"id": id, "deleted": true}));
+}
+
+fn cli_errors_speak_in_flags_and_name_the_value(cli: &Cli) {
+    let (ok, _, err) = cli.text(&[
+        "keys",
+        "create",
+        "--name",
+        "n",
+        "--cidr",
+        "10.0.0.0/8",
+        "--cidr",
+        "10.0.0.300",
+    ]);
+    assert!(!ok && err.contains("--cidr: ") && err.contains("10.0.0.300"), "{err}");
+    assert!(!err.contains("allowed_cidrs"), "{err}");
+    let (ok, _, err) = cli.text(&["keys", "show", "AAAAAAAAAAAAAAAA"]);
+    assert!(!ok && err.contains("no key AAAAAAAAAAAAAAAA"), "{err}");
+    assert!(err.contains(&cli.place()), "says where it looked: {err}");
+    let ws = cli.json(&["workspaces", "create", "held", "--json"]);
+    let ws_id = ws["id"].as_str().unwrap();
+    cli.json(&["keys", "create", "--name", "k", "--workspace", ws_id, "--json"]);
+    let (ok, _, err) = cli.text(&["workspaces", "delete", ws_id]);
+    assert!(!ok && err.contains("pass --force") && !err.contains("force=true"), "{err}");
+}
+
+fn each_subcommand_describes_every_flag_and_shows_an_example(cli: &Cli) {
+    cli.json(&["keys", "create", "--name", "searched", "--json"]);
+    let found = cli.json(&["keys", "list", "--search", "search", "--json"]);
+    assert_eq!(found["data"][0]["name"], "searched", "--search finds by name");
+    for command in [
+        &["keys", "create"][..],
+        &["keys", "list"],
+        &["keys", "update"],
+        &["signing-keys", "rotate"],
+    ] {
+        let (ok, help, _) = cli.text(&[command, &["--help"]].concat());
+        assert!(ok, "{command:?}");
+        let own = help.split("Shared settings").next().unwrap();
+        let lines: Vec<&str> = own.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let flag = line.trim_start();
+            if flag.starts_with("--")
+                && !flag.starts_with("--help")
+                && !flag.starts_with("--version")
+            {
+                // The description follows on the same line (after two spaces) or below.
+                let same_line = flag.split("  ").skip(1).any(|part| !part.trim().is_empty());
+                let below = lines.get(i + 1).is_some_and(|next| {
+                    let next = next.trim();
+                    !next.is_empty() && !next.starts_with("--") && !next.starts_with("-h")
+                });
+                let described = same_line || below;
+                assert!(described, "{command:?}: {flag} has no description:\n{own}");
+            }
+        }
+    }
+    let (_, help, _) = cli.text(&["keys", "create", "--help"]);
+    assert!(help.contains("Example: keymint keys create"), "{help}");
+}
+
+#[test]
+fn both_modes_print_the_same_for_the_same_database() {
+    let cli = Cli::remote();
+    let ws = cli.json(&["workspaces", "create", "same", "--json"]);
+    let ws = ws["id"].as_str().unwrap();
+    let key = cli.json(&[
+        "keys",
+        "create",
+        "--name",
+        "printed",
+        "--workspace",
+        ws,
+        "--scope",
+        "read:a",
+        "--cidr",
+        "10.0.0.0/8",
+        "--description",
+        "shown both ways",
+        "--json",
+    ]);
+    let id = key["id"].as_str().unwrap();
+    cli.json(&["keys", "rotate", id, "--grace-seconds", "60", "--json"]);
+    let range = ["--since", "2026-01-01T00:00:00Z", "--until", "2026-01-03T00:00:00Z"];
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["keys", "list", "--workspace", ws],
+        vec!["keys", "list", "--workspace", ws, "--json"],
+        vec!["keys", "show", id],
+        vec!["keys", "show", id, "--json"],
+        vec!["keys", "hygiene", "--workspace", ws],
+        vec!["workspaces", "list"],
+        vec!["workspaces", "policy", ws],
+        vec!["workspaces", "catalog", ws, "--json"],
+        vec!["signing-keys", "list"],
+        vec!["audit", "--target", id],
+        vec!["audit", "--target", id, "--json"],
+        [&["usage", "--workspace", ws][..], &range].concat(),
+        [&["keys", "usage", id, "--granularity", "hour"][..], &range].concat(),
+    ];
+    for args in commands {
+        let remote = cli.command().args(&args).output().unwrap();
+        let local = keymint(cli.dir()).args(&args).output().unwrap();
+        let (remote_out, local_out) = (
+            String::from_utf8_lossy(&remote.stdout).into_owned(),
+            String::from_utf8_lossy(&local.stdout).into_owned(),
+        );
+        assert!(remote.status.success() && local.status.success(), "{args:?}");
+        assert!(remote_out.lines().count() >= 2, "{args:?} prints rows: {remote_out}");
+        assert_eq!(remote_out, local_out, "{args:?}");
+    }
+}
+
+#[test]
+fn login_keeps_the_key_for_its_owner_only_and_the_server_becomes_the_default() {
+    let cli = Cli::remote();
+    let server = cli.server.as_ref().unwrap();
+    let login = ["login", "--server", &server.url, "--client-id", &server.client_id];
+    let (ok, out, err) = cli.plain(&login, "km_live_not_the_secret\n");
+    assert!(!ok && err.contains("invalid_client") && err.contains("the secret typed"), "{err}");
+    let file = cli.dir().join("config/keymint/credentials.json");
+    assert!(!file.exists(), "refused credentials are not saved");
+
+    let (ok, out_ok, err_ok) = cli.plain(&login, &format!("{}\n", server.client_secret));
+    assert!(ok, "{err_ok}");
+    assert!(out_ok.contains(&format!("logged in to {} as {}", server.url, server.client_id)));
+    for said in [&out, &err, &out_ok, &err_ok] {
+        assert!(!said.contains(&server.client_secret), "the secret is never shown: {said}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&file), 0o600, "the credentials file is its owner's only");
+        assert_eq!(mode(file.parent().unwrap()), 0o700);
+    }
+
+    // With no --server and no --database-url, commands go to the logged-in server,
+    // as the key; naming the database acts on it locally, as `cli`.
+    let (ok, out, err) =
+        cli.plain(&["keys", "create", "--name", "remote-by-default", "--json"], "");
+    assert!(ok, "{err}");
+    let remote_id =
+        serde_json::from_str::<Value>(&out).unwrap()["id"].as_str().unwrap().to_string();
+    let local = ["--database-url", "sqlite://keymint.db", "keys", "create", "--name", "here"];
+    let (ok, out, err) = cli.plain(&[&local[..], &["--json"]].concat(), "");
+    assert!(ok, "{err}");
+    let local_id = serde_json::from_str::<Value>(&out).unwrap()["id"].as_str().unwrap().to_string();
+    for (id, actor) in [(&remote_id, server.client_id.as_str()), (&local_id, "cli")] {
+        let audit = cli.json(&["audit", "--target", id, "--json"]);
+        assert_eq!(audit["data"][0]["actor"], actor, "{audit}");
+    }
+
+    let (ok, out, _) = cli.plain(&["logout"], "");
+    assert!(ok && out.contains(&format!("logged out of {}", server.url)), "{out}");
+    assert!(!file.exists());
+    let (ok, out, _) = cli.plain(&["logout"], "");
+    assert!(ok && out.starts_with("no change"), "{out}");
+    let (ok, _, err) = cli.plain(&["--server", &server.url, "keys", "list"], "");
+    assert!(!ok && err.contains(&format!("run `keymint login --server {}`", server.url)), "{err}");
+}
+
+#[test]
+fn remote_mode_says_what_failed_and_what_to_do() {
+    let cli = Cli::remote();
+    let server = cli.server.as_ref().unwrap();
+    let with = |vars: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = keymint(cli.dir());
+        for (name, value) in vars {
+            cmd.env(name, value);
+        }
+        run(cmd, args, "")
+    };
+    let creds = [
+        ("KEYMINT_CLIENT_ID", server.client_id.as_str()),
+        ("KEYMINT_CLIENT_SECRET", "km_live_wrong"),
+    ];
+    let (ok, _, err) = with(&creds, &["--server", &server.url, "keys", "list"]);
+    assert!(
+        !ok && err.contains("invalid_client")
+            && err.contains("from KEYMINT_CLIENT_ID and KEYMINT_CLIENT_SECRET"),
+        "names where the credentials came from: {err}"
+    );
+    let (ok, _, err) = cli.text(&["--server", "http://127.0.0.1:1", "keys", "list"]);
+    assert!(!ok && err.contains("keymint at http://127.0.0.1:1 is unreachable"), "{err}");
+    let (ok, _, err) = cli.text(&["--server", "http://keymint.example.com", "keys", "list"]);
+    assert!(!ok && err.contains("use https://"), "{err}");
+    let (ok, _, err) = cli.text(&["--database-url", "sqlite://keymint.db", "keys", "list"]);
+    assert!(!ok && err.contains("not both"), "{err}");
+    let (ok, _, err) = cli.text(&["bootstrap"]);
+    assert!(!ok && err.contains("`keymint bootstrap` works on the database itself"), "{err}");
+    let (ok, _, err) = cli.text(&["signing-keys", "rotate-master", "--new-master-key-file", "x"]);
+    assert!(!ok && err.contains("run it where the database is"), "{err}");
+    let (ok, _, err) = with(&[("KEYMINT_CLIENT_ID", "x")], &["--server", &server.url, "audit"]);
+    assert!(!ok && err.contains("KEYMINT_CLIENT_SECRET is not"), "{err}");
+
+    // A read-only admin key reads, and is told which scope a change needs.
+    let reader =
+        cli.json(&["keys", "create", "--name", "reader", "--scope", "keymint:keys:read", "--json"]);
+    let reader = [
+        ("KEYMINT_SERVER", server.url.as_str()),
+        ("KEYMINT_CLIENT_ID", reader["client_id"].as_str().unwrap()),
+        ("KEYMINT_CLIENT_SECRET", reader["client_secret"].as_str().unwrap()),
+    ];
+    let (ok, _, err) = with(&reader, &["keys", "list"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = with(&reader, &["keys", "create", "--name", "nope"]);
+    assert!(!ok && err.contains("keymint:keys:write"), "{err}");
+}
+
+#[tokio::test]
+async fn the_cli_renews_a_token_the_server_no_longer_accepts() {
+    use keymint::cli::remote::{Credentials, Remote};
+    let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await;
+    let credentials = Credentials {
+        client_id: app.admin_id.clone(),
+        client_secret: keymint::apikeys::secret::Secret::new(app.admin_secret.clone()),
+        origin: "the test".into(),
+    };
+    let remote = Remote::new(&app.base, credentials).unwrap();
+    let get = || remote.send(reqwest::Method::GET, "/v1/keys?limit=1", None);
+    let (status, _) = get().await.unwrap();
+    assert_eq!(status, reqwest::StatusCode::OK);
+    // The server's clock moves past the token's ten minutes: the token the CLI holds
+    // is refused, and the CLI gets a new one and sends the request again.
+    app.clock.advance(11 * 60);
+    let (status, body) = get().await.unwrap();
+    assert_eq!(status, reqwest::StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let usage = format!("/v1/keys/{}/usage?granularity=hour", app.admin_id);
+    let (_, body) = remote.send(reqwest::Method::GET, &usage, None).await.unwrap();
+    let usage: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(usage["total"]["issued"], 2, "one token, then one more: {usage}");
+}
