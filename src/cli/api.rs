@@ -5,15 +5,13 @@
 
 use std::sync::Arc;
 
-use axum::http::{Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use tower::ServiceExt;
 
 use super::remote::Remote;
-use crate::apikeys::Actor;
 use crate::app::App;
 use crate::config::Config;
-use crate::http::extract::LocalCaller;
+use crate::http::local::InProcess;
 
 /// The `/v1` API, wherever it is.
 pub struct Api {
@@ -21,10 +19,10 @@ pub struct Api {
 }
 
 enum Transport {
-    /// The router of an app opened on the database, called in process.
+    /// An app opened on the database, its API called in process.
     Local {
         app: Arc<App>,
-        router: axum::Router,
+        api: InProcess,
         database: String,
     },
     Remote(Remote),
@@ -75,8 +73,8 @@ impl Api {
     pub async fn local(config: Config) -> anyhow::Result<Api> {
         let database = crate::store::redact_url(&config.database_url);
         let app = App::open_existing(config, Arc::new(crate::clock::SystemClock)).await?;
-        let router = crate::http::router(app.clone());
-        Ok(Api { transport: Transport::Local { app, router, database } })
+        let api = InProcess::new(app.clone());
+        Ok(Api { transport: Transport::Local { app, api, database } })
     }
 
     /// Remote mode.
@@ -136,17 +134,7 @@ impl Api {
         }
         let body = body.map(|b| serde_json::to_vec(&b)).transpose()?;
         let (status, bytes) = match &self.transport {
-            Transport::Local { router, .. } => {
-                let mut request = axum::http::Request::builder().method(method).uri(&target);
-                if body.is_some() {
-                    request = request.header("content-type", "application/json");
-                }
-                let mut request = request.body(axum::body::Body::from(body.unwrap_or_default()))?;
-                request.extensions_mut().insert(LocalCaller(Actor::cli()));
-                let response = router.clone().oneshot(request).await?;
-                let status = response.status();
-                (status, axum::body::to_bytes(response.into_body(), usize::MAX).await?.to_vec())
-            }
+            Transport::Local { api, .. } => api.send(method, &target, body).await?,
             Transport::Remote(remote) => remote.send(method, &target, body).await?,
         };
         if !status.is_success() {

@@ -60,7 +60,7 @@ pub fn in_flags(e: anyhow::Error, id: Option<&str>, place: &str) -> anyhow::Erro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
+    use reqwest::StatusCode;
 
     fn said(status: StatusCode, kind: &str, detail: &str, field: Option<(&str, &str)>) -> String {
         let refusal = Refusal {

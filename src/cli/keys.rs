@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 
-use axum::http::Method;
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::api::Api;

@@ -1,7 +1,7 @@
 //! The `keymint` command line: `serve` (the default), the local commands
 //! (`migrate`, `bootstrap`), and the admin commands, which speak the `/v1` API
 //! either to a running server (`--server`, as the admin's key) or in process on the
-//! database (as `cli`); see [`api`].
+//! database (as `cli`); see [`api`](crate::cli::api).
 
 pub mod api;
 mod audit;
@@ -110,7 +110,7 @@ pub enum Command {
     /// Save an admin key's credentials for --server (asks for its secret, which is
     /// not shown); admin commands then use that server by default.
     ///
-    /// Example: keymint login --server https://keymint.example.com --client-id PcyU0ZyJPo3Qxpd1
+    /// Example: `keymint login --server https://keymint.example.com --client-id PcyU0ZyJPo3Qxpd1`
     Login(login::LoginArgs),
     /// Forget the credentials `keymint login` saved for --server (default: the
     /// default server).

@@ -21,7 +21,7 @@ const LOCAL: &str = "Shared settings (local commands)";
 #[derive(Clone, Args)]
 #[command(next_help_heading = "Connection")]
 pub struct Shared {
-    /// A running keymint to manage over its API, e.g. https://keymint.example.com,
+    /// A running keymint to manage over its API, e.g. `https://keymint.example.com`,
     /// as the admin key of KEYMINT_CLIENT_ID / KEYMINT_CLIENT_SECRET or of
     /// `keymint login` (whose server is the default once logged in).
     #[arg(long, env = "KEYMINT_SERVER", global = true, value_name = "URL")]

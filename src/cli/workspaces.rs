@@ -1,7 +1,7 @@
 //! `keymint workspaces ...`.
 
-use axum::http::Method;
 use clap::Subcommand;
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::api::Api;

@@ -9,6 +9,7 @@ pub mod console;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod local;
 pub mod oauth;
 pub mod openapi;
 mod server;
