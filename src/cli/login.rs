@@ -43,6 +43,17 @@ pub fn credentials_path() -> Option<PathBuf> {
 }
 
 fn read(path: &Path) -> anyhow::Result<Stored> {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            anyhow::bail!(
+                "{} holds secrets but other users may read it: run `chmod 600 {0}` (or \
+                 `keymint logout` and log in again)",
+                path.display()
+            );
+        }
+    }
     match std::fs::read_to_string(path) {
         Ok(text) => serde_json::from_str(&text).map_err(|e| {
             anyhow::anyhow!("{}: not a keymint credentials file: {e}", path.display())
@@ -67,6 +78,8 @@ fn write(path: &Path, stored: &Stored) -> anyhow::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let written = options.open(&partial).and_then(|mut file| {
+        #[cfg(unix)]
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
         file.write_all(serde_json::to_string_pretty(stored)?.as_bytes())?;
         file.sync_all()
     });
@@ -191,7 +204,13 @@ pub fn logout(server: Option<String>) -> anyhow::Result<()> {
         println!("no change: not logged in anywhere");
         return Ok(());
     };
-    let mut stored = read(&path)?;
+    let Ok(mut stored) = read(&path) else {
+        // Unreadable or open to others: nothing in it should be kept.
+        std::fs::remove_file(&path)
+            .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", path.display()))?;
+        println!("removed {}, which could not be used", path.display());
+        return Ok(());
+    };
     let Some(server) =
         server.map(|s| remote::server_url(&s)).transpose()?.or(stored.default_server.clone())
     else {

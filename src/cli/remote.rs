@@ -97,14 +97,10 @@ impl Remote {
         &self.base
     }
 
-    /// The key the CLI acts as.
-    pub fn client_id(&self) -> &str {
-        &self.credentials.client_id
-    }
-
     /// Sends a request to `path_and_query` under the base URL with a token, and
     /// answers the status and body. A refused token is renewed and the request
-    /// sent once more.
+    /// sent once more: a 401 is answered before anything is done, so even a
+    /// create is safe to repeat.
     pub async fn send(
         &self,
         method: Method,

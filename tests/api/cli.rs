@@ -669,6 +669,17 @@ fn login_keeps_the_key_for_its_owner_only_and_the_server_becomes_the_default() {
         assert_eq!(mode(file.parent().unwrap()), 0o700);
     }
 
+    // A credentials file others may read is refused, as ssh refuses such a key.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let open = std::fs::Permissions::from_mode(0o644);
+        std::fs::set_permissions(&file, open).unwrap();
+        let (ok, _, err) = cli.plain(&["keys", "list"], "");
+        assert!(!ok && err.contains("other users may read it: run `chmod 600"), "{err}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
     // With no --server and no --database-url, commands go to the logged-in server,
     // as the key; naming the database acts on it locally, as `cli`.
     let (ok, out, err) =
@@ -690,6 +701,17 @@ fn login_keeps_the_key_for_its_owner_only_and_the_server_becomes_the_default() {
     assert!(!file.exists());
     let (ok, out, _) = cli.plain(&["logout"], "");
     assert!(ok && out.starts_with("no change"), "{out}");
+    // A damaged file is named, and `logout` clears it.
+    std::fs::write(&file, "{not json").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let (ok, _, err) = cli.plain(&["keys", "list"], "");
+    assert!(!ok && err.contains("not a keymint credentials file"), "{err}");
+    let (ok, out, _) = cli.plain(&["logout"], "");
+    assert!(ok && out.contains("could not be used") && !file.exists(), "{out}");
     let (ok, _, err) = cli.plain(&["--server", &server.url, "keys", "list"], "");
     assert!(!ok && err.contains(&format!("run `keymint login --server {}`", server.url)), "{err}");
 }
