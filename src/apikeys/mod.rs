@@ -6,8 +6,10 @@ mod auth;
 pub mod cache;
 pub mod catalog;
 pub mod client_auth;
+mod edit;
 pub mod hashing;
 pub mod jwks;
+mod listing;
 mod manage;
 pub mod policy;
 pub mod secret;
@@ -19,10 +21,9 @@ pub use auth::{
     address_allowed, authenticate, secret_backed, secret_tag, token_backed, usable, valid_key_id,
     AuthFailure, Authenticated, TOKEN_ID_LEN,
 };
-pub use manage::{
-    validate_limit, EditPreview, HygieneCount, KeyDraft, KeyListQuery, KeyPage, KeyUpdate, Keys,
-    NewKey, Revealed, Rotation, HYGIENE_CHECKS, MAX_GRACE_SECONDS,
-};
+pub use edit::{EditPreview, KeyUpdate};
+pub use listing::{validate_limit, HygieneCount, KeyListQuery, KeyPage, HYGIENE_CHECKS};
+pub use manage::{KeyDraft, Keys, NewKey, Revealed, Rotation, MAX_GRACE_SECONDS};
 pub use usage::PREVIEW_DAYS;
 pub use validate::{
     cidrs as validate_cidrs, confirmation as validate_confirmation, filter as validate_filter,
