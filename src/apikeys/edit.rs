@@ -101,6 +101,12 @@ fn edit_warnings(before: &KeyRecord, after: &KeyRecord, now: i64) -> Vec<String>
     if client_auth::awaits_secret(after) {
         warnings.push("this key has no secret yet: rotate it to get one".into());
     }
+    let to_assertions = |k: &KeyRecord| k.auth_method == client_auth::PRIVATE_KEY_JWT;
+    if to_assertions(after) && !to_assertions(before) {
+        warnings.push(
+            "its secret stops working: the client must sign assertions with its own key".into(),
+        );
+    }
     warnings
 }
 

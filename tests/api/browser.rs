@@ -638,7 +638,32 @@ async fn an_edit_review_counts_the_callers_a_narrower_range_refuses(backend: Bac
     browser.client.close().await.unwrap();
 }
 
+async fn a_key_moves_to_public_keys_in_the_browser(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let (id, secret) = app.new_client("mover", &["read:a"]).await;
+    let signer = crate::assertions::ClientKey::new(Some("browser-key"));
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    browser.go(&format!("/console/keys/{id}")).await;
+    browser.click("Edit").await;
+    let summary = "Authenticate with the client's own keys instead of a secret";
+    let xpath = format!("//summary[normalize-space()={}]", xpath_text(summary));
+    browser.client.find(Locator::XPath(&xpath)).await.unwrap().click().await.unwrap();
+    browser.fill("Public keys (JWK Set)", &signer.jwks().to_string()).await;
+    browser.click("Review changes").await;
+    let review = browser.text().await;
+    assert!(review.contains("its secret stops working"), "{review}");
+    browser.click("Save changes").await;
+    let page = browser.text().await;
+    assert!(page.contains("signed assertions (private_key_jwt)"), "{page}");
+    assert!(page.contains("browser-key (EC P-256)"), "{page}");
+    let refused = app.token_basic(&id, &secret, &[]).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "the secret no longer works");
+    browser.client.close().await.unwrap();
+}
+
 in_a_browser_on_both_backends!(
+    a_key_moves_to_public_keys_in_the_browser,
     an_edit_review_counts_the_callers_a_narrower_range_refuses,
     the_create_form_offers_the_catalog_and_flags_a_typo,
     a_key_page_charts_its_usage_and_the_usage_page_ranks_keys,

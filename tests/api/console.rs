@@ -590,6 +590,54 @@ async fn public_keys_and_the_dpop_requirement_are_edited_in_the_console(backend:
     assert!(refused.text().await.unwrap().contains("id=\"jwks_uri-error\""));
 }
 
+async fn a_key_moves_between_a_secret_and_public_keys_in_the_console(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (id, secret) = app.new_client("mover", &["read:a"]).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let path = format!("/console/keys/{id}/edit");
+    let page = console.get(&path).await.text().await.unwrap();
+    assert!(page.contains("Authenticate with the client's own keys instead of a secret"), "{page}");
+    assert!(!page.contains("id=\"use_secret\""), "a secret key has nothing to go back to");
+
+    let signer = crate::assertions::ClientKey::new(Some("mover-key"));
+    let jwks = signer.jwks().to_string();
+    let mut form = vec![
+        ("name", "mover"),
+        ("description", ""),
+        ("scopes", "read:a"),
+        ("allowed_cidrs", ""),
+        ("audiences", ""),
+        ("expires", "keep"),
+        ("jwks", jwks.as_str()),
+        ("jwks_uri", ""),
+    ];
+    let review = console.submit(&path, &[&form[..], &[("intent", "review")]].concat()).await;
+    let page = review.text().await.unwrap();
+    assert!(page.contains("token_endpoint_auth_method"), "{page}");
+    assert!(page.contains("its secret stops working"), "warned first: {page}");
+    let saved = console.submit(&path, &[&form[..], &[("intent", "save")]].concat()).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let stored = app.app.store.find_key(&id).await.unwrap().unwrap();
+    assert_eq!(stored.auth_method, "private_key_jwt");
+    let refused = app.token_basic(&id, &secret, &[]).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "the secret no longer works");
+
+    // Back to a secret: the form still shows the public keys, the box says go back.
+    let page = console.get(&path).await.text().await.unwrap();
+    assert!(page.contains("Authenticate with a secret instead"), "{page}");
+    form.push(("use_secret", "on"));
+    let review = console.submit(&path, &[&form[..], &[("intent", "review")]].concat()).await;
+    let page = review.text().await.unwrap();
+    assert!(page.contains("rotate it to get one"), "{page}");
+    let saved = console.submit(&path, &[&form[..], &[("intent", "save")]].concat()).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let stored = app.app.store.find_key(&id).await.unwrap().unwrap();
+    assert_eq!((stored.auth_method.as_str(), stored.jwks), ("client_secret_basic", None));
+    let page = console.get(&format!("/console/keys/{id}")).await.text().await.unwrap();
+    assert!(page.contains("<button type=\"submit\">Rotate</button>"), "{page}");
+}
+
 async fn a_platform_admin_imports_a_legacy_secret_that_is_never_shown_back(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut console = ConsoleClient::new(&app);
@@ -860,6 +908,7 @@ async fn the_keys_list_sorts_by_the_chosen_order(backend: Backend) {
 
 crate::on_both_backends!(
     public_keys_and_the_dpop_requirement_are_edited_in_the_console,
+    a_key_moves_between_a_secret_and_public_keys_in_the_console,
     a_key_page_shows_how_the_key_authenticates,
     a_key_with_public_keys_is_created_in_the_console,
     the_keys_list_sorts_by_the_chosen_order,

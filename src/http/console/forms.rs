@@ -7,7 +7,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{message, unavailable, Me};
-use crate::apikeys::{KeyUpdate, ManageError, NewKey};
+use crate::apikeys::{client_auth, KeyUpdate, ManageError, NewKey};
 use crate::report::Chain;
 
 /// Expiry choices when creating a key: `(value, label)`.
@@ -228,6 +228,8 @@ pub struct EditForm {
     pub jwks_uri: String,
     /// `on`: every token must be DPoP-bound.
     pub dpop_bound_access_tokens: String,
+    /// `on`: a `private_key_jwt` key goes back to a secret.
+    pub use_secret: String,
     pub intent: String,
 }
 
@@ -253,10 +255,21 @@ impl EditForm {
     }
 
     /// The update this form makes: every list and text field is set as shown.
+    /// Public keys make the key authenticate with assertions (a `private_key_jwt`
+    /// key's own keys, shown in the form, leave it as it is); `use_secret` takes
+    /// it back to a secret.
     pub fn to_update(&self) -> KeyUpdate {
         let (expires_at, expires_in) = match expiry(&self.expires, &self.expires_on) {
             None => (None, None),
             Some((at, in_)) => (Some(at), in_),
+        };
+        let secret = self.use_secret == "on";
+        let jwks = jwks_value(&self.jwks).filter(|_| !secret);
+        let jwks_uri = text_value(&self.jwks_uri).filter(|_| !secret);
+        let method = match (secret, jwks.is_some() || jwks_uri.is_some()) {
+            (true, _) => Some(client_auth::CLIENT_SECRET_BASIC.to_string()),
+            (false, true) => Some(client_auth::PRIVATE_KEY_JWT.to_string()),
+            (false, false) => None,
         };
         KeyUpdate {
             name: Some(self.name.clone()),
@@ -266,11 +279,10 @@ impl EditForm {
             audiences: Some(lines(&self.audiences)),
             expires_at,
             expires_in,
-            // Only a private_key_jwt key shows these; an empty field changes nothing.
-            jwks: jwks_value(&self.jwks),
-            jwks_uri: text_value(&self.jwks_uri),
+            token_endpoint_auth_method: method,
+            jwks,
+            jwks_uri,
             dpop_bound_access_tokens: Some(self.dpop_bound_access_tokens == "on"),
-            ..KeyUpdate::default()
         }
     }
 
@@ -286,6 +298,7 @@ impl EditForm {
             ("jwks", self.jwks.clone()),
             ("jwks_uri", self.jwks_uri.clone()),
             ("dpop_bound_access_tokens", self.dpop_bound_access_tokens.clone()),
+            ("use_secret", self.use_secret.clone()),
         ]
     }
 }
