@@ -175,7 +175,7 @@ pub async fn login(server: Option<String>, args: LoginArgs) -> anyhow::Result<()
     let credentials = Credentials {
         client_id: client_id.clone(),
         client_secret: Secret::new(secret.clone()),
-        origin: "the secret typed".into(),
+        origin: "the secret given".into(),
     };
     let grant = Remote::new(&server, credentials)?.check().await?;
     let management: Vec<&str> = grant

@@ -651,9 +651,16 @@ fn login_keeps_the_key_for_its_owner_only_and_the_server_becomes_the_default() {
     let server = cli.server.as_ref().unwrap();
     let login = ["login", "--server", &server.url, "--client-id", &server.client_id];
     let (ok, out, err) = cli.plain(&login, "km_live_not_the_secret\n");
-    assert!(!ok && err.contains("invalid_client") && err.contains("the secret typed"), "{err}");
+    assert!(!ok && err.contains("invalid_client") && err.contains("the secret given"), "{err}");
     let file = cli.dir().join("config/keymint/credentials.json");
     assert!(!file.exists(), "refused credentials are not saved");
+    let client = cli.json(&["keys", "create", "--name", "client", "--scope", "read:a", "--json"]);
+    let client_login =
+        ["login", "--server", &server.url, "--client-id", client["id"].as_str().unwrap()];
+    let secret = format!("{}\n", client["client_secret"].as_str().unwrap());
+    let (ok, _, err) = cli.plain(&client_login, &secret);
+    assert!(!ok && err.contains("holds no management scope"), "{err}");
+    assert!(!file.exists(), "a key that cannot administer is not saved");
 
     let (ok, out_ok, err_ok) = cli.plain(&login, &format!("{}\n", server.client_secret));
     assert!(ok, "{err_ok}");
