@@ -190,6 +190,8 @@ pub struct Problem {
     pub detail: String,
     pub extra: Option<(&'static str, Value)>,
     pub www_authenticate: Option<String>,
+    /// A `DPoP-Nonce` header (RFC 9449 section 9).
+    pub dpop_nonce: Option<String>,
 }
 
 /// The `type` URN prefix of every keymint problem.
@@ -202,7 +204,32 @@ impl Problem {
         title: &'static str,
         detail: impl Into<String>,
     ) -> Self {
-        Problem { status, kind, title, detail: detail.into(), extra: None, www_authenticate: None }
+        Problem {
+            status,
+            kind,
+            title,
+            detail: detail.into(),
+            extra: None,
+            www_authenticate: None,
+            dpop_nonce: None,
+        }
+    }
+
+    /// 401 asking for a DPoP proof with this server nonce (RFC 9449 section 9).
+    pub fn use_dpop_nonce(nonce: String) -> Self {
+        let detail = "the DPoP proof must carry the server nonce of the DPoP-Nonce header";
+        Problem {
+            www_authenticate: Some(format!(
+                r#"DPoP realm="keymint", error="use_dpop_nonce", error_description="{detail}""#
+            )),
+            dpop_nonce: Some(nonce),
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "use-dpop-nonce",
+                "A DPoP server nonce is required",
+                detail,
+            )
+        }
     }
 
     /// 400 for a body or query that cannot be parsed.
@@ -287,6 +314,9 @@ impl IntoResponse for Problem {
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        if let Some(nonce) = self.dpop_nonce.and_then(|n| HeaderValue::try_from(n).ok()) {
+            headers.insert("dpop-nonce", nonce);
         }
         response
     }

@@ -262,6 +262,7 @@ impl FromRequestParts<Arc<App>> for Caller {
             Err(VerifyError::Unavailable(_)) => {
                 Err(Problem::unavailable("the database is unavailable; retry shortly"))
             }
+            Err(VerifyError::UseDpopNonce(nonce)) => Err(Problem::use_dpop_nonce(nonce)),
             Err(VerifyError::Busy) => {
                 Err(Problem::unavailable("secret verification is saturated; retry shortly"))
             }

@@ -234,8 +234,13 @@ impl TokenService {
                 let url = format!("{}{path}", self.settings.issuer);
                 let target = Target { method, url: &url, access_token: Some(token) };
                 let now = self.clock.now();
-                let proof = check(proof, target, now, None)
-                    .map_err(|e| VerifyError::Invalid(format!("DPoP proof refused: {e}")))?;
+                let proof =
+                    check(proof, target, now, self.dpop_nonces.as_ref()).map_err(|e| {
+                        match (e, self.dpop_nonce()) {
+                            (DpopError::UseNonce, Some(nonce)) => VerifyError::UseDpopNonce(nonce),
+                            (e, _) => VerifyError::Invalid(format!("DPoP proof refused: {e}")),
+                        }
+                    })?;
                 if proof.jkt != cnf.jkt {
                     return invalid("the DPoP proof is signed by another key than the token's");
                 }

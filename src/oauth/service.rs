@@ -62,6 +62,10 @@ pub enum VerifyError {
     /// Secret verification is saturated (raw-key checks): retry shortly.
     #[error("secret verification is saturated")]
     Busy,
+    /// The DPoP proof lacks a current server nonce (`--dpop-nonces`): retry with
+    /// this one (RFC 9449 section 9).
+    #[error("a DPoP nonce is required")]
+    UseDpopNonce(String),
 }
 
 /// How a client proves it holds a key: the key's secret, or (`private_key_jwt`)

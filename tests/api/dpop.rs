@@ -188,6 +188,36 @@ async fn server_nonces_are_required_when_asked_for_and_shared_by_instances(backe
     forged["nonce"] = json!("1.AAAAAAAAAAAAAAAAAAAAAA");
     let response = token(&app, &id, &secret, &[&proof(&key, &forged)]).await;
     assert_oauth_error(response, StatusCode::BAD_REQUEST, "use_dpop_nonce").await;
+
+    // keymint's own API asks for the nonce too (RFC 9449 section 9).
+    let mut admin_claims = claims(&app, "POST", &endpoint);
+    admin_claims["nonce"] = json!(nonce);
+    let admin = token(&app, &app.admin_id, &app.admin_secret, &[&proof(&key, &admin_claims)]).await;
+    let admin: Value = admin.json().await.unwrap();
+    let bound = admin["access_token"].as_str().unwrap();
+    let keys_url = app.url("/v1/keys");
+    let ath = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, bound.as_bytes()).as_ref());
+    let list = |nonce: Option<&str>| {
+        let mut c = claims(&app, "GET", &keys_url);
+        c["ath"] = json!(ath);
+        if let Some(nonce) = nonce {
+            c["nonce"] = json!(nonce);
+        }
+        let request = app
+            .client
+            .get(&keys_url)
+            .header("Authorization", format!("DPoP {bound}"))
+            .header("DPoP", proof(&key, &c));
+        async move { request.send().await.unwrap() }
+    };
+    let asked = list(None).await;
+    assert_eq!(asked.status(), StatusCode::UNAUTHORIZED);
+    let challenge = asked.headers()["www-authenticate"].to_str().unwrap().to_string();
+    assert!(challenge.starts_with("DPoP ") && challenge.contains("use_dpop_nonce"), "{challenge}");
+    let nonce = asked.headers()["dpop-nonce"].to_str().unwrap().to_string();
+    let problem: Value = asked.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:keymint:problem:use-dpop-nonce");
+    assert_eq!(list(Some(&nonce)).await.status(), StatusCode::OK);
 }
 
 async fn the_management_api_takes_a_bound_token_only_with_its_proof(backend: Backend) {
