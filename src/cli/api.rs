@@ -20,12 +20,9 @@ pub struct Api {
 
 enum Transport {
     /// An app opened on the database, its API called in process.
-    Local {
-        app: Arc<App>,
-        api: InProcess,
-        database: String,
-    },
-    Remote(Remote),
+    Local { app: Arc<App>, api: InProcess, database: String },
+    /// A server's API (boxed: it holds the admin key's credentials).
+    Remote(Box<Remote>),
 }
 
 /// A request the API refused: its problem document (RFC 9457).
@@ -79,7 +76,7 @@ impl Api {
 
     /// Remote mode.
     pub fn remote(remote: Remote) -> Api {
-        Api { transport: Transport::Remote(remote) }
+        Api { transport: Transport::Remote(Box::new(remote)) }
     }
 
     /// The app of local mode (for the commands that are local only).

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::remote::{self, Credentials, Remote};
+use super::remote::{self, ClientProof, Credentials, Remote};
 use crate::apikeys::secret::Secret;
 
 #[derive(Debug, clap::Args)]
@@ -16,6 +16,14 @@ pub struct LoginArgs {
     /// The admin key's id (asked for when not given).
     #[arg(long)]
     client_id: Option<String>,
+    /// For an admin key that authenticates with private_key_jwt: the PKCS#8 PEM
+    /// private key file whose public key it carries (kept as a path; no secret is
+    /// asked for).
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// The `kid` to name in assertions (when the key's JWK Set has several keys).
+    #[arg(long, requires = "key_file")]
+    key_id: Option<String>,
 }
 
 /// The credentials file: the servers logged in to, and the one commands use when
@@ -26,10 +34,27 @@ struct Stored {
     servers: BTreeMap<String, StoredKey>,
 }
 
+/// One server's admin key: its secret, or where its private key is.
 #[derive(Serialize, Deserialize)]
 struct StoredKey {
     client_id: String,
-    client_secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_id: Option<String>,
+}
+
+impl StoredKey {
+    /// How the CLI proves it holds this key.
+    fn proof(&self) -> anyhow::Result<ClientProof> {
+        match (&self.client_secret, &self.key_file) {
+            (Some(secret), _) => Ok(ClientProof::Secret(Secret::new(secret.clone()))),
+            (None, Some(file)) => ClientProof::key_file(file, self.key_id.clone()),
+            (None, None) => anyhow::bail!("no secret and no key file for {}", self.client_id),
+        }
+    }
 }
 
 /// Where the credentials file is, when the user has a config directory.
@@ -96,25 +121,42 @@ pub fn default_server() -> anyhow::Result<Option<String>> {
     }
 }
 
-/// The credentials for `server`: `KEYMINT_CLIENT_ID` and `KEYMINT_CLIENT_SECRET`
-/// when set, else the ones `keymint login` saved for it.
+/// The credentials for `server`: `KEYMINT_CLIENT_ID` with `KEYMINT_CLIENT_SECRET`
+/// (or `KEYMINT_CLIENT_KEY_FILE`, and `KEYMINT_CLIENT_KEY_ID`) when set, else the
+/// ones `keymint login` saved for it.
 pub fn credentials_for(server: &str) -> anyhow::Result<Credentials> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    match (var("KEYMINT_CLIENT_ID"), var("KEYMINT_CLIENT_SECRET")) {
-        (Some(client_id), Some(secret)) => {
-            return Ok(Credentials {
-                client_id,
-                client_secret: Secret::new(secret),
-                origin: "KEYMINT_CLIENT_ID and KEYMINT_CLIENT_SECRET".into(),
-            })
+    let (id, secret, key_file) =
+        (var("KEYMINT_CLIENT_ID"), var("KEYMINT_CLIENT_SECRET"), var("KEYMINT_CLIENT_KEY_FILE"));
+    let proof = match (&id, secret, key_file) {
+        (_, Some(_), Some(_)) => anyhow::bail!(
+            "KEYMINT_CLIENT_SECRET and KEYMINT_CLIENT_KEY_FILE are both set: give one"
+        ),
+        (Some(_), Some(secret), None) => {
+            Some((ClientProof::Secret(Secret::new(secret)), "KEYMINT_CLIENT_SECRET"))
         }
-        (Some(_), None) => {
-            anyhow::bail!("KEYMINT_CLIENT_ID is set but KEYMINT_CLIENT_SECRET is not")
-        }
-        (None, Some(_)) => {
+        (Some(_), None, Some(file)) => Some((
+            ClientProof::key_file(Path::new(&file), var("KEYMINT_CLIENT_KEY_ID"))?,
+            "KEYMINT_CLIENT_KEY_FILE",
+        )),
+        (Some(_), None, None) => anyhow::bail!(
+            "KEYMINT_CLIENT_ID is set but neither KEYMINT_CLIENT_SECRET nor \
+             KEYMINT_CLIENT_KEY_FILE is"
+        ),
+        (None, Some(_), _) => {
             anyhow::bail!("KEYMINT_CLIENT_SECRET is set but KEYMINT_CLIENT_ID is not")
         }
-        (None, None) => {}
+        (None, None, Some(_)) => {
+            anyhow::bail!("KEYMINT_CLIENT_KEY_FILE is set but KEYMINT_CLIENT_ID is not")
+        }
+        (None, None, None) => None,
+    };
+    if let (Some(client_id), Some((proof, from))) = (id, proof) {
+        return Ok(Credentials {
+            client_id,
+            proof,
+            origin: format!("KEYMINT_CLIENT_ID and {from}"),
+        });
     }
     let base = remote::server_url(server)?;
     let path = credentials_path();
@@ -124,8 +166,8 @@ pub fn credentials_for(server: &str) -> anyhow::Result<Credentials> {
     };
     match (stored, path) {
         (Some(key), Some(path)) => Ok(Credentials {
+            proof: key.proof()?,
             client_id: key.client_id,
-            client_secret: Secret::new(key.client_secret),
             origin: path.display().to_string(),
         }),
         _ => anyhow::bail!(
@@ -168,15 +210,30 @@ pub async fn login(server: Option<String>, args: LoginArgs) -> anyhow::Result<()
         Some(id) => id,
         None => ask("client id: ")?,
     };
-    let secret = ask_secret()?;
-    if client_id.is_empty() || secret.is_empty() {
+    let stored_key = match args.key_file {
+        Some(file) => StoredKey {
+            client_id: client_id.clone(),
+            client_secret: None,
+            key_file: Some(std::path::absolute(&file)?),
+            key_id: args.key_id,
+        },
+        None => StoredKey {
+            client_id: client_id.clone(),
+            client_secret: Some(ask_secret()?).filter(|s| !s.is_empty()),
+            key_file: None,
+            key_id: None,
+        },
+    };
+    if client_id.is_empty() || (stored_key.client_secret.is_none() && stored_key.key_file.is_none())
+    {
         anyhow::bail!("give the admin key's client id and its secret");
     }
-    let credentials = Credentials {
-        client_id: client_id.clone(),
-        client_secret: Secret::new(secret.clone()),
-        origin: "the secret given".into(),
+    let origin = match &stored_key.key_file {
+        Some(file) => format!("the private key {}", file.display()),
+        None => "the secret given".into(),
     };
+    let credentials =
+        Credentials { client_id: client_id.clone(), proof: stored_key.proof()?, origin };
     let grant = Remote::new(&server, credentials)?.check().await?;
     let management: Vec<&str> = grant
         .scope
@@ -187,9 +244,7 @@ pub async fn login(server: Option<String>, args: LoginArgs) -> anyhow::Result<()
         anyhow::bail!("key {client_id} holds no management scope: it cannot run admin commands");
     }
     let mut stored = read(&path)?;
-    stored
-        .servers
-        .insert(server.clone(), StoredKey { client_id: client_id.clone(), client_secret: secret });
+    stored.servers.insert(server.clone(), stored_key);
     stored.default_server = Some(server.clone());
     write(&path, &stored)?;
     println!("logged in to {server} as {client_id} ({})", management.join(" "));

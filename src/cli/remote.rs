@@ -7,7 +7,12 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::apikeys::secret::Secret;
+use base64::Engine;
+
+use crate::apikeys::secret::{random_base62, Secret};
+use crate::clock::Clock;
+use crate::oauth::assertion::ASSERTION_TYPE;
+use crate::signing::{Algorithm, SigningKey};
 
 /// How long the CLI waits for the server to answer one request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -19,8 +24,48 @@ const RENEW_MARGIN: Duration = Duration::from_secs(30);
 /// An admin key's credentials, and where they were found (said in errors).
 pub struct Credentials {
     pub client_id: String,
-    pub client_secret: Secret,
+    pub proof: ClientProof,
     pub origin: String,
+}
+
+/// How the CLI proves it holds the admin key.
+pub enum ClientProof {
+    /// The key's secret (`client_secret_basic`).
+    Secret(Secret),
+    /// A private key whose public half the admin key carries (`private_key_jwt`):
+    /// each token request sends an assertion signed with it, naming `kid` if given.
+    PrivateKey { key: SigningKey, kid: Option<String> },
+}
+
+impl ClientProof {
+    /// Reads a PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`): P-256
+    /// (ES256), Ed25519 (EdDSA) or RSA of 2048 bits or more (RS256).
+    pub fn key_file(path: &std::path::Path, kid: Option<String>) -> anyhow::Result<ClientProof> {
+        let fail = |why: &str| anyhow::anyhow!("private key {}: {why}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| fail(&e.to_string()))?;
+        if text.contains("-----BEGIN EC PRIVATE KEY") || text.contains("-----BEGIN RSA PRIVATE KEY")
+        {
+            return Err(fail(
+                "give it as PKCS#8 (`openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.p8`)",
+            ));
+        }
+        let body: String = text
+            .lines()
+            .skip_while(|l| !l.starts_with("-----BEGIN PRIVATE KEY-----"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("-----END"))
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body.trim())
+            .ok()
+            .filter(|der| !der.is_empty())
+            .ok_or_else(|| fail("not a PEM `PRIVATE KEY` (PKCS#8)"))?;
+        let key = Algorithm::ALL
+            .into_iter()
+            .find_map(|alg| SigningKey::from_pkcs8(alg, &der).ok())
+            .ok_or_else(|| fail("not a P-256, Ed25519 or RSA (2048+ bits) private key"))?;
+        Ok(ClientProof::PrivateKey { key, kid })
+    }
 }
 
 /// A keymint server and the key the CLI acts as there.
@@ -146,14 +191,23 @@ impl Remote {
     /// Exchanges the credentials for a token (client credentials grant).
     async fn exchange(&self) -> anyhow::Result<(Token, Grant)> {
         let asked = Instant::now();
-        let response = self
-            .http
-            .post(format!("{}/oauth/token", self.base))
-            .basic_auth(&self.credentials.client_id, Some(self.credentials.client_secret.expose()))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+        let id = &self.credentials.client_id;
+        let request = self.http.post(format!("{}/oauth/token", self.base));
+        let request = match &self.credentials.proof {
+            ClientProof::Secret(secret) => request
+                .basic_auth(id, Some(secret.expose()))
+                .form(&[("grant_type", "client_credentials")]),
+            ClientProof::PrivateKey { key, kid } => {
+                let assertion = self.assertion(key, kid.as_deref()).await?;
+                request.form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", id),
+                    ("client_assertion_type", ASSERTION_TYPE),
+                    ("client_assertion", &assertion),
+                ])
+            }
+        };
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -181,6 +235,27 @@ impl Remote {
         }
         let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(60));
         Ok((Token::new(value, asked, lifetime), Grant { scope: text("scope") }))
+    }
+
+    /// A client assertion (RFC 7523) for the server's issuer, signed with `key`,
+    /// living a minute, with a fresh `jti`.
+    async fn assertion(&self, key: &SigningKey, kid: Option<&str>) -> anyhow::Result<String> {
+        let discovery = format!("{}/.well-known/oauth-authorization-server", self.base);
+        let response = self.http.get(&discovery).send().await.map_err(|e| self.unreachable(e))?;
+        let body = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        let metadata: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let Some(issuer) = metadata["issuer"].as_str() else {
+            anyhow::bail!("{discovery} names no issuer: is --server the address of a keymint?");
+        };
+        let now = crate::clock::SystemClock.now();
+        let id = &self.credentials.client_id;
+        let claims = serde_json::json!({"iss": id, "sub": id, "aud": issuer, "iat": now,
+            "exp": now + 60, "jti": random_base62(22)});
+        let mut header = serde_json::json!({"alg": key.alg().name(), "typ": "JWT"});
+        if let Some(kid) = kid {
+            header["kid"] = Value::from(kid);
+        }
+        Ok(key.sign_with_header(&header, claims.to_string().as_bytes())?)
     }
 
     /// Checks the credentials: what the server grants them.

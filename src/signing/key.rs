@@ -179,8 +179,18 @@ impl SigningKey {
     /// Signs `claims` (a JSON object) as a compact JWS with header
     /// `{"alg", "kid", "typ": "at+jwt"}` (RFC 9068 section 2.1).
     pub fn sign(&self, claims: &[u8]) -> Result<String, KeyError> {
-        let mut token = String::with_capacity(self.header_b64.len() + claims.len() * 4 / 3 + 100);
-        token.push_str(&self.header_b64);
+        self.sign_encoded(&self.header_b64, claims)
+    }
+
+    /// Signs `claims` as a compact JWS with this header (which names this key's
+    /// `alg`), e.g. a client assertion's.
+    pub fn sign_with_header(&self, header: &Value, claims: &[u8]) -> Result<String, KeyError> {
+        self.sign_encoded(&B64.encode(header.to_string()), claims)
+    }
+
+    fn sign_encoded(&self, header_b64: &str, claims: &[u8]) -> Result<String, KeyError> {
+        let mut token = String::with_capacity(header_b64.len() + claims.len() * 4 / 3 + 100);
+        token.push_str(header_b64);
         token.push('.');
         B64.encode_string(claims, &mut token);
         let rng = SystemRandom::new();

@@ -99,6 +99,14 @@ impl Cli {
         run(keymint(self.dir.path()), args, input)
     }
 
+    /// Runs a command in the test's directory with exactly these `KEYMINT_*`
+    /// variables (no server or credentials unless given).
+    pub fn with(&self, vars: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
+        let mut cmd = keymint(self.dir.path());
+        cmd.envs(vars.iter().copied());
+        run(cmd, args, "")
+    }
+
     /// `keymint bootstrap --json`: a local command in both modes.
     pub fn bootstrap(&self) -> Value {
         let out = keymint(self.dir.path()).args(["bootstrap", "--json"]).output().unwrap();
@@ -727,18 +735,11 @@ fn login_keeps_the_key_for_its_owner_only_and_the_server_becomes_the_default() {
 fn remote_mode_says_what_failed_and_what_to_do() {
     let cli = Cli::remote();
     let server = cli.server.as_ref().unwrap();
-    let with = |vars: &[(&str, &str)], args: &[&str]| {
-        let mut cmd = keymint(cli.dir());
-        for (name, value) in vars {
-            cmd.env(name, value);
-        }
-        run(cmd, args, "")
-    };
     let creds = [
         ("KEYMINT_CLIENT_ID", server.client_id.as_str()),
         ("KEYMINT_CLIENT_SECRET", "km_live_wrong"),
     ];
-    let (ok, _, err) = with(&creds, &["--server", &server.url, "keys", "list"]);
+    let (ok, _, err) = cli.with(&creds, &["--server", &server.url, "keys", "list"]);
     assert!(
         !ok && err.contains("invalid_client")
             && err.contains("from KEYMINT_CLIENT_ID and KEYMINT_CLIENT_SECRET"),
@@ -754,8 +755,11 @@ fn remote_mode_says_what_failed_and_what_to_do() {
     assert!(!ok && err.contains("`keymint bootstrap` works on the database itself"), "{err}");
     let (ok, _, err) = cli.text(&["signing-keys", "rotate-master", "--new-master-key-file", "x"]);
     assert!(!ok && err.contains("run it where the database is"), "{err}");
-    let (ok, _, err) = with(&[("KEYMINT_CLIENT_ID", "x")], &["--server", &server.url, "audit"]);
-    assert!(!ok && err.contains("KEYMINT_CLIENT_SECRET is not"), "{err}");
+    let (ok, _, err) = cli.with(&[("KEYMINT_CLIENT_ID", "x")], &["--server", &server.url, "audit"]);
+    assert!(
+        !ok && err.contains("neither KEYMINT_CLIENT_SECRET nor KEYMINT_CLIENT_KEY_FILE"),
+        "{err}"
+    );
 
     // A read-only admin key reads, and is told which scope a change needs.
     let reader =
@@ -765,19 +769,19 @@ fn remote_mode_says_what_failed_and_what_to_do() {
         ("KEYMINT_CLIENT_ID", reader["client_id"].as_str().unwrap()),
         ("KEYMINT_CLIENT_SECRET", reader["client_secret"].as_str().unwrap()),
     ];
-    let (ok, _, err) = with(&reader, &["keys", "list"]);
+    let (ok, _, err) = cli.with(&reader, &["keys", "list"]);
     assert!(ok, "{err}");
-    let (ok, _, err) = with(&reader, &["keys", "create", "--name", "nope"]);
+    let (ok, _, err) = cli.with(&reader, &["keys", "create", "--name", "nope"]);
     assert!(!ok && err.contains("keymint:keys:write"), "{err}");
 }
 
 #[tokio::test]
 async fn the_cli_renews_a_token_the_server_no_longer_accepts() {
-    use keymint::cli::remote::{Credentials, Remote};
+    use keymint::cli::remote::{ClientProof, Credentials, Remote};
     let app = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await;
     let credentials = Credentials {
         client_id: app.admin_id.clone(),
-        client_secret: keymint::apikeys::secret::Secret::new(app.admin_secret.clone()),
+        proof: ClientProof::Secret(keymint::apikeys::secret::Secret::new(app.admin_secret.clone())),
         origin: "the test".into(),
     };
     let remote = Remote::new(&app.base, credentials).unwrap();
@@ -793,4 +797,89 @@ async fn the_cli_renews_a_token_the_server_no_longer_accepts() {
     let (_, body) = remote.send(reqwest::Method::GET, &usage, None).await.unwrap();
     let usage: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(usage["total"]["issued"], 2, "one token, then one more: {usage}");
+}
+
+/// A PKCS#8 PEM file of a new P-256 key, and the public JWK Set of it.
+fn key_pair(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, Value) {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+    let point = pair.public_key().as_ref();
+    let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])}]});
+    let b64 = STANDARD.encode(pkcs8.as_ref());
+    let lines: Vec<&str> =
+        b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    let pem =
+        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"));
+    let path = dir.join(name);
+    std::fs::write(&path, pem).unwrap();
+    (path, jwks)
+}
+
+#[test]
+fn an_admin_key_without_a_secret_runs_the_cli_with_its_private_key() {
+    let cli = Cli::remote();
+    let server = cli.server.as_ref().unwrap();
+    let (pem, jwks) = key_pair(cli.dir(), "ci-admin.pem");
+    std::fs::write(cli.dir().join("ci-admin.jwks"), jwks.to_string()).unwrap();
+    let admin = cli.json(&[
+        "keys",
+        "create",
+        "--name",
+        "ci-admin",
+        "--scope",
+        "keymint:keys:read",
+        "--scope",
+        "keymint:keys:write",
+        "--scope",
+        "keymint:audit:read",
+        "--jwks-file",
+        "ci-admin.jwks",
+        "--json",
+    ]);
+    let id = admin["id"].as_str().unwrap();
+    assert!(admin.get("client_secret").is_none(), "no secret at all: {admin}");
+    let pem = pem.to_str().unwrap();
+    let env = [
+        ("KEYMINT_SERVER", server.url.as_str()),
+        ("KEYMINT_CLIENT_ID", id),
+        ("KEYMINT_CLIENT_KEY_FILE", pem),
+    ];
+    let (ok, out, err) = cli.with(&env, &["keys", "create", "--name", "made-by-ci", "--json"]);
+    assert!(ok, "{err}");
+    let made: Value = serde_json::from_str(&out).unwrap();
+    let audit = cli.json(&["audit", "--target", made["id"].as_str().unwrap(), "--json"]);
+    assert_eq!(audit["data"][0]["actor"], id, "audited as the key: {audit}");
+
+    // Another key's private key is refused, naming where the credentials came from.
+    let (stranger, _) = key_pair(cli.dir(), "stranger.pem");
+    let wrong = [env[0], env[1], ("KEYMINT_CLIENT_KEY_FILE", stranger.to_str().unwrap())];
+    let (ok, _, err) = cli.with(&wrong, &["keys", "list"]);
+    assert!(
+        !ok && err.contains("invalid_client") && err.contains("KEYMINT_CLIENT_KEY_FILE"),
+        "{err}"
+    );
+    std::fs::write(cli.dir().join("not-a-key.pem"), "hello").unwrap();
+    let bad = [env[0], env[1], ("KEYMINT_CLIENT_KEY_FILE", "not-a-key.pem")];
+    let (ok, _, err) = cli.with(&bad, &["keys", "list"]);
+    assert!(!ok && err.contains("not a PEM `PRIVATE KEY` (PKCS#8)"), "{err}");
+    let both = [env[0], env[1], env[2], ("KEYMINT_CLIENT_SECRET", "x")];
+    let (ok, _, err) = cli.with(&both, &["keys", "list"]);
+    assert!(!ok && err.contains("both set"), "{err}");
+
+    // `login --key-file` keeps the path, not the key, and asks for no secret.
+    let login = ["login", "--server", &server.url, "--client-id", id, "--key-file", "ci-admin.pem"];
+    let (ok, out, err) = cli.plain(&login, "");
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("as {id}")), "{out}");
+    let saved = std::fs::read_to_string(cli.dir().join("config/keymint/credentials.json")).unwrap();
+    assert!(saved.contains("ci-admin.pem") && !saved.contains("PRIVATE KEY"), "{saved}");
+    let (ok, _, err) = cli.plain(&["keys", "list"], "");
+    assert!(ok, "{err}");
 }
