@@ -53,6 +53,9 @@ pub fn in_flags(e: anyhow::Error, id: Option<&str>, place: &str) -> anyhow::Erro
         ("insufficient-scope", _) | ("invalid-token", _) => {
             anyhow::anyhow!("{place} refused: {}", refusal.detail)
         }
+        _ if refusal.status.is_server_error() => {
+            anyhow::anyhow!("{place} answered {}: {}", refusal.status, refusal.detail)
+        }
         _ => anyhow::anyhow!("{}", reworded(&refusal.detail)),
     }
 }
@@ -106,6 +109,11 @@ mod tests {
                 None
             ),
             "--server https://k.example refused: this action needs the keymint:keys:write scope"
+        );
+        let down = "the database is unavailable; retry shortly";
+        assert_eq!(
+            said(StatusCode::SERVICE_UNAVAILABLE, "unavailable", down, None),
+            format!("--server https://k.example answered 503 Service Unavailable: {down}")
         );
     }
 }
