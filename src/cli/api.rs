@@ -96,6 +96,32 @@ impl Api {
         }
     }
 
+    /// Who commands act as, and where: `{"mode", "server" | "database", "actor",
+    /// "scopes"}` (`keymint whoami`). Remotely this checks the credentials.
+    pub async fn whoami(&self) -> anyhow::Result<Value> {
+        Ok(match &self.transport {
+            Transport::Local { database, .. } => serde_json::json!({
+                "mode": "local",
+                "database": database,
+                "actor": "cli",
+                "scopes": crate::oauth::scope::ManagementScope::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>(),
+            }),
+            Transport::Remote(remote) => {
+                let grant = remote.check().await?;
+                serde_json::json!({
+                    "mode": "remote",
+                    "server": remote.base(),
+                    "actor": remote.client_id(),
+                    "credentials": remote.origin(),
+                    "scopes": grant.scope.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+                })
+            }
+        })
+    }
+
     /// The workspace a new key goes to when the command names none: the caller's
     /// own remotely (the server decides); locally, where `cli` has none, the
     /// `default` workspace.

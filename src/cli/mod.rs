@@ -115,6 +115,13 @@ pub enum Command {
     /// Forget the credentials `keymint login` saved for --server (default: the
     /// default server).
     Logout,
+    /// Say where admin commands act (a server or a database) and as whom, with
+    /// which scopes; remotely, check the credentials.
+    Whoami {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl Command {
@@ -161,9 +168,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(args) => (None, audit::run(&api, args).await),
         Command::Usage(args) => (None, usage::run(&api, args).await),
         Command::SigningKeys(cmd) => (None, signing_keys::run(&api, cmd).await),
+        Command::Whoami { json } => (None, whoami(&api, json).await),
         _ => unreachable!("the other commands returned above"),
     };
     done.map_err(|e| errors::in_flags(e, id.as_deref(), &place))
+}
+
+/// `keymint whoami`.
+async fn whoami(api: &api::Api, json: bool) -> anyhow::Result<()> {
+    let me = api.whoami().await?;
+    if json {
+        return output::json(&me);
+    }
+    let text = |name: &str| output::text(&me, name);
+    match me["mode"].as_str() {
+        Some("remote") => println!(
+            "remote: {} as {} (credentials from {})",
+            text("server"),
+            text("actor"),
+            text("credentials")
+        ),
+        _ => println!("local: {} as cli", text("database")),
+    }
+    println!("scopes: {}", text("scopes"));
+    Ok(())
 }
 
 /// Where admin commands act: the server of `--server` (or of `keymint login`, when

@@ -142,6 +142,16 @@ impl Remote {
         &self.base
     }
 
+    /// The key the CLI acts as.
+    pub fn client_id(&self) -> &str {
+        &self.credentials.client_id
+    }
+
+    /// Where its credentials came from.
+    pub fn origin(&self) -> &str {
+        &self.credentials.origin
+    }
+
     /// Sends a request to `path_and_query` under the base URL with a token, and
     /// answers the status and body. A refused token is renewed and the request
     /// sent once more: a 401 is answered before anything is done, so even a

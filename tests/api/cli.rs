@@ -175,7 +175,23 @@ in_both_modes!(
     commands_that_change_nothing_say_so,
     cli_errors_speak_in_flags_and_name_the_value,
     each_subcommand_describes_every_flag_and_shows_an_example,
+    whoami_says_where_commands_act_and_as_whom,
 );
+
+fn whoami_says_where_commands_act_and_as_whom(cli: &Cli) {
+    let me = cli.json(&["whoami", "--json"]);
+    assert_eq!(me["actor"], cli.actor(), "{me}");
+    assert!(me["scopes"].to_string().contains("keymint:keys:write"), "{me}");
+    let (ok, out, _) = cli.text(&["whoami"]);
+    let expected = match &cli.server {
+        None => "local: sqlite://keymint.db as cli".to_string(),
+        Some(server) => format!(
+            "remote: {} as {} (credentials from KEYMINT_CLIENT_ID and KEYMINT_CLIENT_SECRET)",
+            server.url, server.client_id
+        ),
+    };
+    assert!(ok && out.starts_with(&expected), "{out}");
+}
 
 fn the_cli_manages_the_whole_key_lifecycle_and_is_audited_as_its_caller(cli: &Cli) {
     let ws = cli.json(&["workspaces", "create", "tenant", "--json"]);
