@@ -185,14 +185,21 @@ fn ask(prompt: &str) -> anyhow::Result<String> {
     Ok(line.trim().to_string())
 }
 
-/// Reads the secret: from the terminal without echoing it, or one line of stdin
-/// when it is not a terminal (`keymint login < secret-file`).
+/// Reads the secret: from the terminal on stdin without echoing it (the prompt on
+/// stderr), or one line of stdin when it is not a terminal (`keymint login <
+/// secret-file`).
 fn ask_secret() -> anyhow::Result<String> {
-    if std::io::stdin().is_terminal() {
-        Ok(rpassword::prompt_password("client secret (not shown): ")?.trim().to_string())
-    } else {
-        ask("")
+    if !std::io::stdin().is_terminal() {
+        return ask("");
     }
+    let hidden = rpassword::ConfigBuilder::new()
+        .input_file_path("/dev/stdin")
+        .output_file_path("/dev/stderr")
+        .password_feedback_hide()
+        .build();
+    let secret = rpassword::prompt_password_with_config("client secret (not shown): ", hidden)?;
+    eprintln!();
+    Ok(secret.trim().to_string())
 }
 
 /// `keymint login`: checks an admin key against the server, then saves it.

@@ -899,3 +899,57 @@ fn an_admin_key_without_a_secret_runs_the_cli_with_its_private_key() {
     let (ok, _, err) = cli.plain(&["keys", "list"], "");
     assert!(ok, "{err}");
 }
+
+/// `keymint login` at a real terminal (a pseudo-terminal): the prompt shows, the
+/// secret typed is never echoed back, and the login succeeds.
+#[cfg(unix)]
+#[test]
+fn login_at_a_terminal_never_shows_the_secret() {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    use rustix::termios::{tcgetattr, LocalModes};
+    use std::io::{Read, Write};
+
+    let cli = Cli::remote();
+    let server = cli.server.as_ref().unwrap();
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal =
+        std::fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap();
+    let mut child = keymint(cli.dir())
+        .args(["login", "--server", &server.url, "--client-id", &server.client_id])
+        .stdin(terminal.try_clone().unwrap())
+        .stdout(terminal.try_clone().unwrap())
+        .stderr(terminal)
+        .spawn()
+        .unwrap();
+    let master = std::fs::File::from(master);
+    let mut reader = master.try_clone().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        // Reading ends with EIO once the terminal's last user exits.
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            let _ = tx.send(buf[..n].to_vec());
+        }
+    });
+    let mut shown = String::new();
+    while !shown.contains("client secret (not shown): ") {
+        let chunk = rx.recv_timeout(Duration::from_secs(20)).expect("the prompt");
+        shown.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    // The prompt is written just before the terminal stops echoing: wait for that.
+    let started = std::time::Instant::now();
+    while tcgetattr(&master).unwrap().local_modes.contains(LocalModes::ECHO) {
+        assert!(started.elapsed() < Duration::from_secs(20), "echo is never turned off");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (&master).write_all(format!("{}\n", server.client_secret).as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "{shown}");
+    while let Ok(chunk) = rx.recv_timeout(Duration::from_secs(2)) {
+        shown.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(shown.contains("logged in to"), "{shown}");
+    assert!(!shown.contains(&server.client_secret), "the secret was shown: {shown}");
+}
