@@ -29,10 +29,12 @@ pub struct Args {
     /// Events per page, 1 to 100.
     #[arg(long, default_value_t = 50)]
     limit: i64,
-    /// Start after this point: the cursor the previous page printed.
-    #[arg(long, conflicts_with = "all")]
+    /// Start after this point: the cursor the previous page printed (with --all,
+    /// every page from there).
+    #[arg(long)]
     cursor: Option<String>,
-    /// Every page, one after the other (at most 10 000 events).
+    /// Every page, one after the other (at most 10 000 events; then the cursor to
+    /// go on from).
     #[arg(long)]
     all: bool,
     /// Print JSON instead of text.
@@ -67,8 +69,13 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         })
         .collect();
     output::table(&["at", "actor", "ip", "action", "target", "details"], &rows);
-    if let Some(next) = page["next_cursor"].as_str() {
-        println!("(more events: add --cursor {next} for the next page, or --all)");
+    match page["next_cursor"].as_str() {
+        Some(next) if args.all => println!(
+            "(stopped after {} events, the most --all reads at once: add --cursor {next} to go on)",
+            rows.len()
+        ),
+        Some(next) => println!("(more events: add --cursor {next} for the next page, or --all)"),
+        None => {}
     }
     println!("(refused exchanges reach the log with a running keymint's next usage flush)");
     Ok(())

@@ -99,8 +99,9 @@ pub enum KeysCommand {
         /// Keys per page, 1 to 100.
         #[arg(long, default_value_t = 100)]
         limit: i64,
-        /// Start after this point: the cursor the previous page printed.
-        #[arg(long, conflicts_with = "all")]
+        /// Start after this point: the cursor the previous page printed (with
+        /// --all, every page from there).
+        #[arg(long)]
         cursor: Option<String>,
         /// Every page, one after the other.
         #[arg(long)]

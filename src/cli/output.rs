@@ -63,7 +63,8 @@ pub fn check_limit(limit: i64) -> anyhow::Result<()> {
 }
 
 /// A page of `path` from `cursor`, or with `all` every page after it joined into
-/// one (at most `max` items), as `{"data": [...], "next_cursor": ...}`.
+/// one, as `{"data": [...], "next_cursor": ...}`. With `max`, `all` stops before a
+/// page could take it past `max` items and answers the cursor to go on from.
 pub async fn pages(
     api: &Api,
     path: &str,
@@ -78,20 +79,14 @@ pub async fn pages(
         let mut asked = query.to_vec();
         asked.push(("cursor", cursor.take()));
         let mut page = api.get(path, &asked).await?;
-        if let Some(items) = page["data"].as_array_mut() {
-            data.append(items);
-        }
+        let items = page["data"].as_array_mut().map(std::mem::take).unwrap_or_default();
+        let size = items.len();
+        data.extend(items);
         let next = page["next_cursor"].as_str().map(str::to_string);
-        let full = max.is_some_and(|max| data.len() >= max);
+        let room = max.is_none_or(|max| data.len() + size <= max);
         match next {
-            Some(next) if all && !full => cursor = Some(next),
-            next => {
-                if let Some(max) = max {
-                    data.truncate(max);
-                }
-                let next = if all { None } else { next };
-                return Ok(serde_json::json!({ "data": data, "next_cursor": next }));
-            }
+            Some(next) if all && room => cursor = Some(next),
+            next => return Ok(serde_json::json!({ "data": data, "next_cursor": next })),
         }
     }
 }

@@ -22,8 +22,9 @@ const LOCAL: &str = "Shared settings (local commands)";
 #[command(next_help_heading = "Connection")]
 pub struct Shared {
     /// A running keymint to manage over its API, e.g. `https://keymint.example.com`,
-    /// as the admin key of KEYMINT_CLIENT_ID / KEYMINT_CLIENT_SECRET or of
-    /// `keymint login` (whose server is the default once logged in).
+    /// as the admin key of KEYMINT_CLIENT_ID with KEYMINT_CLIENT_SECRET (or
+    /// KEYMINT_CLIENT_KEY_FILE), or of `keymint login` (whose server is the
+    /// default once logged in).
     #[arg(long, env = "KEYMINT_SERVER", global = true, value_name = "URL")]
     pub server: Option<String>,
 

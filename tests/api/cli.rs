@@ -176,7 +176,40 @@ in_both_modes!(
     cli_errors_speak_in_flags_and_name_the_value,
     each_subcommand_describes_every_flag_and_shows_an_example,
     whoami_says_where_commands_act_and_as_whom,
+    audit_all_stops_at_ten_thousand_events_and_says_where_to_go_on,
 );
+
+fn audit_all_stops_at_ten_thousand_events_and_says_where_to_go_on(cli: &Cli) {
+    // 10 050 events of one made-up key, written straight into the database.
+    let url = format!("sqlite://{}", cli.dir().join("keymint.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10050) \
+             INSERT INTO audit_log (at, actor, action, target_type, target_id, details) \
+             SELECT 1700000000 + i, 'cli', 'key.update', 'key', 'AAAAAAAAAAAAAAAA', '{}' FROM n",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    });
+    let target = ["audit", "--target", "AAAAAAAAAAAAAAAA", "--all"];
+    let first = cli.json(&[&target[..], &["--limit", "30", "--json"]].concat());
+    let events = first["data"].as_array().unwrap().len();
+    assert_eq!(events, 9990, "whole pages of 30, at most 10 000");
+    let cursor = first["next_cursor"].as_str().expect("where to go on");
+    let rest = cli.json(&[&target[..], &["--cursor", cursor, "--json"]].concat());
+    assert_eq!(rest["data"].as_array().unwrap().len(), 60, "every event once");
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let (ok, out, _) = cli.text(&target);
+    assert!(
+        ok && out
+            .contains("(stopped after 10000 events, the most --all reads at once: add --cursor "),
+        "{}",
+        out.lines().last().unwrap_or_default()
+    );
+}
 
 fn whoami_says_where_commands_act_and_as_whom(cli: &Cli) {
     let me = cli.json(&["whoami", "--json"]);
