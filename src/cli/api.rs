@@ -20,7 +20,7 @@ pub struct Api {
 
 enum Transport {
     /// An app opened on the database, its API called in process.
-    Local { app: Arc<App>, api: InProcess, database: String },
+    Local { app: Arc<App>, api: InProcess },
     /// A server's API (boxed: it holds the admin key's credentials).
     Remote(Box<Remote>),
 }
@@ -68,10 +68,9 @@ pub type Query<'a> = [(&'a str, Option<String>)];
 impl Api {
     /// Local mode on the database `config` names, which must exist.
     pub async fn local(config: Config) -> anyhow::Result<Api> {
-        let database = crate::store::redact_url(&config.database_url);
         let app = App::open_existing(config, Arc::new(crate::clock::SystemClock)).await?;
         let api = InProcess::new(app.clone());
-        Ok(Api { transport: Transport::Local { app, api, database } })
+        Ok(Api { transport: Transport::Local { app, api } })
     }
 
     /// Remote mode.
@@ -91,7 +90,9 @@ impl Api {
     /// sqlite://keymint.db` or `--server https://...`.
     pub fn place(&self) -> String {
         match &self.transport {
-            Transport::Local { database, .. } => format!("--database-url {database}"),
+            Transport::Local { app, .. } => {
+                format!("--database-url {}", crate::store::redact_url(&app.config.database_url))
+            }
             Transport::Remote(remote) => format!("--server {}", remote.base()),
         }
     }
@@ -100,9 +101,9 @@ impl Api {
     /// "scopes"}` (`keymint whoami`). Remotely this checks the credentials.
     pub async fn whoami(&self) -> anyhow::Result<Value> {
         Ok(match &self.transport {
-            Transport::Local { database, .. } => serde_json::json!({
+            Transport::Local { app, .. } => serde_json::json!({
                 "mode": "local",
-                "database": database,
+                "database": crate::store::redact_url(&app.config.database_url),
                 "actor": "cli",
                 "scopes": crate::oauth::scope::ManagementScope::ALL
                     .iter()

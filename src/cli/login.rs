@@ -3,11 +3,12 @@
 //! (`$XDG_CONFIG_HOME/keymint/credentials.json`, else `~/.config/keymint/...`).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::output;
 use super::remote::{self, ClientProof, Credentials, Remote};
 use crate::apikeys::secret::Secret;
 
@@ -177,20 +178,12 @@ pub fn credentials_for(server: &str) -> anyhow::Result<Credentials> {
     }
 }
 
-/// Reads one line the person at the terminal types, `prompt` first (on stderr).
-fn ask(prompt: &str) -> anyhow::Result<String> {
-    eprint!("{prompt}");
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim().to_string())
-}
-
 /// Reads the secret: from the terminal on stdin without echoing it (the prompt on
 /// stderr), or one line of stdin when it is not a terminal (`keymint login <
 /// secret-file`).
 fn ask_secret() -> anyhow::Result<String> {
     if !std::io::stdin().is_terminal() {
-        return ask("");
+        return output::ask("");
     }
     let hidden = rpassword::ConfigBuilder::new()
         .input_file_path("/dev/stdin")
@@ -215,7 +208,7 @@ pub async fn login(server: Option<String>, args: LoginArgs) -> anyhow::Result<()
     };
     let client_id = match args.client_id {
         Some(id) => id,
-        None => ask("client id: ")?,
+        None => output::ask("client id: ")?,
     };
     let stored_key = match args.key_file {
         Some(file) => StoredKey {

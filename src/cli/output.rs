@@ -95,11 +95,17 @@ pub async fn pages(
 /// command goes on; `warning` says what will happen. Refuses when the answer
 /// differs, and says how scripts skip the question.
 pub fn confirm_by_typing(warning: &str, what: &str, expected: &str) -> anyhow::Result<()> {
-    eprint!("{warning}\nType the {what} to confirm: ");
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    if answer.trim() != expected {
+    if ask(&format!("{warning}\nType the {what} to confirm: "))? != expected {
         anyhow::bail!("not confirmed; nothing was changed (pass --yes to skip this question)");
     }
     Ok(())
+}
+
+/// Reads one line the person at the terminal types, `prompt` first (on stderr),
+/// without its surrounding whitespace.
+pub fn ask(prompt: &str) -> anyhow::Result<String> {
+    eprint!("{prompt}");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim().to_string())
 }

@@ -74,6 +74,9 @@ pub struct Remote {
     credentials: Credentials,
     http: reqwest::Client,
     token: tokio::sync::Mutex<Option<Token>>,
+    /// The server's issuer, from its discovery document (read once, when an
+    /// assertion first needs it).
+    issuer: tokio::sync::OnceCell<String>,
 }
 
 struct Token {
@@ -134,7 +137,13 @@ impl Remote {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("keymint-cli/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Remote { base: server_url(server)?, credentials, http, token: Default::default() })
+        Ok(Remote {
+            base: server_url(server)?,
+            credentials,
+            http,
+            token: Default::default(),
+            issuer: Default::default(),
+        })
     }
 
     /// The server's base URL.
@@ -250,13 +259,7 @@ impl Remote {
     /// A client assertion (RFC 7523) for the server's issuer, signed with `key`,
     /// living a minute, with a fresh `jti`.
     async fn assertion(&self, key: &SigningKey, kid: Option<&str>) -> anyhow::Result<String> {
-        let discovery = format!("{}/.well-known/oauth-authorization-server", self.base);
-        let response = self.http.get(&discovery).send().await.map_err(|e| self.unreachable(e))?;
-        let body = response.bytes().await.map_err(|e| self.unreachable(e))?;
-        let metadata: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let Some(issuer) = metadata["issuer"].as_str() else {
-            anyhow::bail!("{discovery} names no issuer: is --server the address of a keymint?");
-        };
+        let issuer = self.issuer.get_or_try_init(|| self.discover_issuer()).await?;
         let now = crate::clock::SystemClock.now();
         let id = &self.credentials.client_id;
         let claims = serde_json::json!({"iss": id, "sub": id, "aud": issuer, "iat": now,
@@ -266,6 +269,20 @@ impl Remote {
             header["kid"] = Value::from(kid);
         }
         Ok(key.sign_with_header(&header, claims.to_string().as_bytes())?)
+    }
+
+    /// The `issuer` the server's discovery document names.
+    async fn discover_issuer(&self) -> anyhow::Result<String> {
+        let discovery = format!("{}/.well-known/oauth-authorization-server", self.base);
+        let response = self.http.get(&discovery).send().await.map_err(|e| self.unreachable(e))?;
+        let body = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        let metadata: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        match metadata["issuer"].as_str() {
+            Some(issuer) => Ok(issuer.to_string()),
+            None => {
+                anyhow::bail!("{discovery} names no issuer: is --server the address of a keymint?")
+            }
+        }
     }
 
     /// Checks the credentials: what the server grants them.
