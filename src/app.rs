@@ -38,6 +38,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The newest change when the app opened: the change feed starts after it.
     pub feed_start: i64,
+    /// Whether the change feed is in sync (`/readyz` says not while it resyncs).
+    pub feed_status: crate::feed::Status,
     pub usage: Arc<Usage>,
     pub tokens: Arc<TokenService>,
     /// Console sign-in and sessions.
@@ -140,6 +142,7 @@ impl App {
             cache,
             metrics,
             feed_start,
+            feed_status: crate::feed::Status::default(),
             usage,
             config,
             store,
@@ -202,31 +205,61 @@ pub const SCHEDULE_INTERVAL: std::time::Duration = std::time::Duration::from_sec
 /// and the signing key schedule. Any front door that runs an instance starts them.
 pub struct Jobs {
     app: Arc<App>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Tells the usage flusher to stop after the flush it may be doing.
+    stop_flusher: tokio::sync::watch::Sender<bool>,
+    flusher: tokio::task::JoinHandle<()>,
+    /// The change feed and the signing key schedule: nothing of theirs is lost
+    /// when they stop mid-way.
+    others: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
     /// Starts the background jobs.
     pub fn start_jobs(self: &Arc<Self>) -> Jobs {
         let interval = std::time::Duration::from_secs(u64::from(self.config.usage_flush_interval));
-        let tasks = vec![
-            self.usage.spawn_flusher(interval),
-            tokio::spawn(crate::feed::run(self.clone())),
-            tokio::spawn(rotate_on_schedule(self.clone())),
-        ];
-        Jobs { app: self.clone(), tasks }
+        let (stop_flusher, stop) = tokio::sync::watch::channel(false);
+        Jobs {
+            app: self.clone(),
+            stop_flusher,
+            flusher: self.usage.spawn_flusher(interval, stop),
+            others: vec![
+                tokio::spawn(crate::feed::run(self.clone())),
+                tokio::spawn(rotate_on_schedule(self.clone())),
+            ],
+        }
     }
 }
 
 impl Jobs {
     /// Stops the jobs, writes the usage still counted in memory, and closes the
-    /// store (a clean shutdown).
+    /// store (a clean shutdown). A usage flush under way is let finish, then what
+    /// is left is written; both within `--request-timeout`. Whatever could not be
+    /// written is logged with its numbers.
     pub async fn stop(self) {
-        for task in self.tasks {
+        for task in self.others {
             task.abort();
         }
-        if let Err(e) = self.app.usage.flush().await {
-            tracing::error!(error = %e, "could not flush usage counters at shutdown");
+        let _ = self.stop_flusher.send(true);
+        let usage = self.app.usage.clone();
+        let flusher = self.flusher;
+        let cut_short = flusher.abort_handle();
+        let limit = std::time::Duration::from_secs(u64::from(self.app.config.request_timeout));
+        let written = tokio::time::timeout(limit, async move {
+            let _ = flusher.await;
+            usage.flush().await
+        })
+        .await;
+        // Past the limit, a flush still waiting is abandoned (its transaction rolls
+        // back), so what is reported lost below is lost.
+        cut_short.abort();
+        let failure = match written {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(crate::report::Chain(&e).to_string()),
+            Err(_) => Some(format!("not written within {} s (--request-timeout)", limit.as_secs())),
+        };
+        if let Some(error) = failure {
+            let lost = self.app.usage.unwritten();
+            tracing::error!(%error, "could not flush usage counters at shutdown; lost {lost}");
         }
         self.app.store.close().await;
     }

@@ -7,6 +7,12 @@ use std::sync::Arc;
 /// A source of "now" in unix seconds.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> i64;
+
+    /// Now in unix microseconds, for ordering events within one second (the audit
+    /// log); decisions use [`Clock::now`].
+    fn now_micros(&self) -> i64 {
+        self.now() * 1_000_000
+    }
 }
 
 /// The system clock.
@@ -21,26 +27,48 @@ impl Clock for SystemClock {
     fn now(&self) -> i64 {
         time::OffsetDateTime::now_utc().unix_timestamp()
     }
+
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "this is the one place that reads the system clock"
+    )]
+    fn now_micros(&self) -> i64 {
+        i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000)
+            .unwrap_or(i64::MAX)
+    }
 }
 
-/// A clock that only moves when told to; starts at the system time.
+/// A clock that only moves when told to; starts at the system time, on a whole
+/// second. Within a second its microseconds still advance, one per reading, so
+/// events keep the order they happened in.
 #[derive(Debug)]
-pub struct ManualClock(AtomicI64);
+pub struct ManualClock {
+    seconds: AtomicI64,
+    micros: AtomicI64,
+}
 
 impl ManualClock {
     pub fn new() -> Arc<Self> {
-        Arc::new(ManualClock(AtomicI64::new(SystemClock.now())))
+        Arc::new(ManualClock {
+            seconds: AtomicI64::new(SystemClock.now()),
+            micros: AtomicI64::new(0),
+        })
     }
 
     /// Moves the clock forward by `seconds`.
     pub fn advance(&self, seconds: i64) {
-        self.0.fetch_add(seconds, Ordering::SeqCst);
+        self.seconds.fetch_add(seconds, Ordering::SeqCst);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
+        self.seconds.load(Ordering::SeqCst)
+    }
+
+    fn now_micros(&self) -> i64 {
+        let within = self.micros.fetch_add(1, Ordering::SeqCst).rem_euclid(1_000_000);
+        self.now() * 1_000_000 + within
     }
 }
 
@@ -65,6 +93,21 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .ok()
         .map(|t| t.unix_timestamp())
+}
+
+/// Parses an RFC 3339 timestamp into unix microseconds (finer digits dropped).
+pub fn parse_rfc3339_micros(s: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(|t| i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000)).ok())
+}
+
+/// Parses an RFC 3339 timestamp into unix seconds, rounded up: the end of a range
+/// at 17:00:00.4 covers the second 17:00:00.
+pub fn parse_rfc3339_ceil(s: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp() + i64::from(t.nanosecond() > 0))
 }
 
 /// The UTC calendar day of `at`, as `YYYY-MM-DD`.

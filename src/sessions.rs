@@ -274,7 +274,7 @@ impl Sessions {
             user_agent.chars().filter(|c| !c.is_control()).take(USER_AGENT_MAX).collect();
         AuditRecord {
             id: 0,
-            at: self.clock.now(),
+            at_us: self.clock.now_micros(),
             actor: key.id.clone(),
             actor_ip: ip.map(|ip| ip.to_string()),
             workspace_id: Some(key.workspace_id.clone()),

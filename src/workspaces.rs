@@ -69,7 +69,7 @@ impl Workspaces {
     ) -> AuditRecord {
         AuditRecord {
             id: 0,
-            at: self.clock.now(),
+            at_us: self.clock.now_micros(),
             actor: actor.id.clone(),
             actor_ip: actor.ip.clone(),
             workspace_id: Some(id.to_string()),

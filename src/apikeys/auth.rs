@@ -93,17 +93,30 @@ pub async fn authenticate(
 ) -> Result<Authenticated, AuthFailure> {
     let well_formed = if secret::looks_generated(presented.expose()) {
         match secret::parse(presented.expose()) {
-            Ok(embedded) if embedded == client_id => true,
-            Ok(_) => return Err(AuthFailure::Refused("secret belongs to another key id")),
-            Err(_) => return Err(AuthFailure::Refused("malformed secret")),
+            Ok(embedded) if embedded == client_id => Ok(true),
+            Ok(_) => Err("secret belongs to another key id"),
+            Err(_) => Err("malformed secret"),
         }
     } else {
-        false
+        Ok(false)
     };
     if !valid_key_id(client_id) {
-        hasher.verify_unknown(presented).await?;
-        return Err(AuthFailure::Refused("malformed client id"));
+        if well_formed.is_ok() {
+            hasher.verify_unknown(presented).await?;
+        }
+        return Err(AuthFailure::Refused(well_formed.err().unwrap_or("malformed client id")));
     }
+    // Refused offline, with no hashing; but a key that exists was presented a
+    // wrong secret, which its usage and audit log show like any other.
+    let well_formed = match well_formed {
+        Ok(well_formed) => well_formed,
+        Err(reason) => {
+            return Err(match keys.find(store, client_id).await.map_err(unavailable)? {
+                Some(key) => AuthFailure::refused(&key, Outcome::WrongSecret, reason),
+                None => AuthFailure::Refused(reason),
+            })
+        }
+    };
     let mut key = keys.find(store, client_id).await.map_err(unavailable)?;
     if key.is_none() && well_formed {
         if let Some(fresh) = keys.refresh(store, client_id).await.map_err(unavailable)? {

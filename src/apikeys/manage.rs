@@ -163,7 +163,7 @@ impl Keys {
     fn audit(&self, actor: &Actor, key: &KeyRecord, action: &str, details: Value) -> AuditRecord {
         AuditRecord {
             id: 0,
-            at: self.clock.now(),
+            at_us: self.clock.now_micros(),
             actor: actor.id.clone(),
             actor_ip: actor.ip.clone(),
             workspace_id: Some(key.workspace_id.clone()),

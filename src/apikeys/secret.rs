@@ -123,6 +123,18 @@ pub fn looks_generated(value: &str) -> bool {
 /// Checks the structure and checksum of a generated secret, offline, and returns
 /// the key id it embeds.
 pub fn parse(value: &str) -> Result<&str, FormatError> {
+    let id = claimed_id(value)?;
+    let split = value.len() - CHECKSUM_LEN;
+    if checksum(&value[..split]) != value[split..] {
+        return Err(FormatError::Checksum);
+    }
+    Ok(id)
+}
+
+/// The key id a value in the generated secret's structure names, whatever its
+/// checksum: the key a mistyped or tampered secret was meant for, which its
+/// refusal counts against (at the token endpoint and raw-key verification alike).
+pub fn claimed_id(value: &str) -> Result<&str, FormatError> {
     let rest = value.strip_prefix(PRODUCT_PREFIX).ok_or(FormatError::NotKeymint)?;
     let rest = rest
         .strip_prefix("live_")
@@ -135,10 +147,6 @@ pub fn parse(value: &str) -> Result<&str, FormatError> {
     let (id, tail) = (&rest[..ID_LEN], &rest[ID_LEN + 1..]);
     if !id.bytes().chain(tail.bytes()).all(|b| b.is_ascii_alphanumeric()) {
         return Err(FormatError::Malformed);
-    }
-    let split = value.len() - CHECKSUM_LEN;
-    if checksum(&value[..split]) != value[split..] {
-        return Err(FormatError::Checksum);
     }
     Ok(id)
 }

@@ -62,8 +62,10 @@ impl TokenService {
         ip: Option<IpAddr>,
     ) -> Result<Option<Authenticated>, AuthFailure> {
         if secret::looks_generated(value.expose()) {
-            // The key id is in the value; a malformed one is checked as an unknown id.
-            let id = secret::parse(value.expose()).unwrap_or("-").to_string();
+            // The value names its key even when its checksum fails (the refusal then
+            // counts against that key, as at the token endpoint); a value without
+            // a key id is checked as an unknown id.
+            let id = secret::claimed_id(value.expose()).unwrap_or("-").to_string();
             return self.verify_for(&id, value, ip).await;
         }
         let now = self.clock.now();
@@ -119,7 +121,7 @@ impl TokenService {
         ip: Option<IpAddr>,
     ) -> Result<Option<Authenticated>, AuthFailure> {
         let auth = self.authenticate_client(id, Proof::Secret(value), ip).await?;
-        self.usage.used(&auth.key.id, Outcome::Verified, ip, auth.previous_secret);
+        self.usage.used(&auth.key, Outcome::Verified, ip, auth.previous_secret);
         Ok(Some(auth))
     }
 }

@@ -132,7 +132,7 @@ impl TokenService {
                 }) => {}
             Err(blocked) => {
                 if apikeys::valid_key_id(client_id) {
-                    self.usage.count(client_id, Outcome::Throttled);
+                    self.usage.count(client_id, None, Outcome::Throttled);
                 }
                 return Err(AuthFailure::Throttled(blocked.seconds()));
             }
@@ -150,14 +150,15 @@ impl TokenService {
         match &result {
             Err(AuthFailure::KeyRefused { reason, outcome, workspace_id }) => {
                 self.limiter.failed(per_key, ip, now).await;
-                self.usage.count(client_id, *outcome);
+                self.usage.count(client_id, Some(workspace_id), *outcome);
                 self.usage.refused(client_id, workspace_id, ip, reason);
             }
-            // A secret of another key, or malformed: a wrong secret if the id is a key.
+            // No such key (or one that cannot be read): counted as a wrong secret,
+            // which is dropped when written unless the id is a key.
             Err(AuthFailure::Refused(_)) => {
                 self.limiter.failed(per_key, ip, now).await;
                 if apikeys::valid_key_id(client_id) {
-                    self.usage.count(client_id, Outcome::WrongSecret);
+                    self.usage.count(client_id, None, Outcome::WrongSecret);
                 }
             }
             Ok(auth) => {
@@ -247,7 +248,7 @@ impl TokenService {
         let auth = self.authenticate_client(client_id, proof, ip).await?;
         let now = self.clock.now();
         if auth.key.dpop_bound && dpop.is_none() {
-            self.usage.count(&auth.key.id, Outcome::ScopeRefused);
+            self.usage.count(&auth.key.id, Some(&auth.key.workspace_id), Outcome::ScopeRefused);
             return Err(DpopError::Invalid(
                 "this client's tokens must be DPoP-bound: send a DPoP proof",
             )
@@ -259,13 +260,13 @@ impl TokenService {
         let jti = format!("{}{}", auth.secret_tag(), random_base62(apikeys::TOKEN_ID_LEN));
         let mut claims =
             decide(&auth.key, request, &self.settings, now, jti).inspect_err(|_| {
-                self.usage.count(&auth.key.id, Outcome::ScopeRefused);
+                self.usage.count(&auth.key.id, Some(&auth.key.workspace_id), Outcome::ScopeRefused);
             })?;
         claims.cnf = dpop.map(|p| Confirmation { jkt: p.jkt });
         let body = serde_json::to_vec(&claims).map_err(|e| ExchangeError::Internal(Box::new(e)))?;
         let access_token =
             self.keyring.current().sign(&body).map_err(|e| ExchangeError::Internal(Box::new(e)))?;
-        self.usage.issued(&auth.key.id, ip, auth.previous_secret);
+        self.usage.issued(&auth.key, ip, auth.previous_secret);
         Ok(Issued {
             access_token,
             token_type: if claims.cnf.is_some() { "DPoP" } else { "Bearer" },

@@ -81,10 +81,12 @@ impl std::fmt::Debug for Keyring {
     }
 }
 
+/// An event about signing key `kid` at `at` (unix seconds: the keyring's
+/// decisions are taken at whole seconds).
 fn audit(actor: &str, action: &str, kid: &str, at: i64, details: Value) -> AuditRecord {
     AuditRecord {
         id: 0,
-        at,
+        at_us: at * 1_000_000,
         actor: actor.into(),
         actor_ip: None,
         workspace_id: None,

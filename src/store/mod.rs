@@ -367,7 +367,9 @@ impl std::fmt::Debug for SigningKeyRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {
     pub id: i64,
-    pub at: i64,
+    /// When it happened, in unix microseconds: events within one second keep
+    /// their order.
+    pub at_us: i64,
     pub actor: String,
     pub actor_ip: Option<String>,
     pub workspace_id: Option<String>,
@@ -387,7 +389,7 @@ impl AuditRecord {
 }
 
 /// Filters for reading the audit log, newest first by the time events happened
-/// (`at`, then `id`).
+/// (`at_us`, then `id`). Times are unix microseconds.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub workspace_id: Option<String>,
@@ -399,7 +401,7 @@ pub struct AuditFilter {
     pub from: Option<i64>,
     /// Events before this instant.
     pub to: Option<i64>,
-    /// Keyset pagination: events before this `(at, id)`, in the listing's order.
+    /// Keyset pagination: events before this `(at_us, id)`, in the listing's order.
     pub before: Option<(i64, i64)>,
     pub limit: i64,
 }

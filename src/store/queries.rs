@@ -95,10 +95,10 @@ async fn insert_audit(
     a: &AuditRecord,
 ) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO audit_log (at, actor, actor_ip, workspace_id, action, target_type, \
+        "INSERT INTO audit_log (at_us, actor, actor_ip, workspace_id, action, target_type, \
          target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(a.at)
+    .bind(a.at_us)
     .bind(&a.actor)
     .bind(&a.actor_ip)
     .bind(&a.workspace_id)
@@ -479,7 +479,7 @@ impl Store for This {
 
     async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
         let mut q = sqlx::QueryBuilder::<Db>::new(
-            "SELECT id, at, actor, actor_ip, workspace_id, action, target_type, \
+            "SELECT id, at_us, actor, actor_ip, workspace_id, action, target_type, \
              target_id, details FROM audit_log WHERE 1 = 1",
         );
         if let Some(ws) = &f.workspace_id {
@@ -498,18 +498,18 @@ impl Store for This {
             q.push(" AND actor_ip = ").push_bind(ip.clone());
         }
         if let Some(from) = f.from {
-            q.push(" AND at >= ").push_bind(from);
+            q.push(" AND at_us >= ").push_bind(from);
         }
         if let Some(to) = f.to {
-            q.push(" AND at < ").push_bind(to);
+            q.push(" AND at_us < ").push_bind(to);
         }
         if let Some((at, id)) = f.before {
-            q.push(" AND (at < ").push_bind(at);
-            q.push(" OR (at = ").push_bind(at);
+            q.push(" AND (at_us < ").push_bind(at);
+            q.push(" OR (at_us = ").push_bind(at);
             q.push(" AND id < ").push_bind(id);
             q.push("))");
         }
-        q.push(" ORDER BY at DESC, id DESC LIMIT ").push_bind(f.limit);
+        q.push(" ORDER BY at_us DESC, id DESC LIMIT ").push_bind(f.limit);
         let rows: Vec<AuditRow> = q.build_query_as().fetch_all(&self.pool).await?;
         rows.into_iter().map(AuditRecord::try_from).collect()
     }
@@ -734,7 +734,13 @@ impl Store for This {
                     .iter()
                     .map(|r| {
                         let t = &r.tally;
-                        let mut row = serde_json::json!([r.key_id, r.start, t.issued, t.failed]);
+                        let mut row = serde_json::json!([
+                            r.key_id,
+                            r.workspace_id,
+                            r.start,
+                            t.issued,
+                            t.failed
+                        ]);
                         if let Some(row) = row.as_array_mut() {
                             row.extend(t.refused.iter().map(|&n| serde_json::Value::from(n)));
                             row.push(serde_json::Value::from(t.verified));
@@ -742,21 +748,26 @@ impl Store for This {
                         row
                     })
                     .collect();
-                let columns: Vec<(&str, &str)> = [("key_id", "TEXT"), ("start", "BIGINT")]
-                    .into_iter()
-                    .chain(COUNT_COLUMNS.iter().map(|&c| (c, "BIGINT")))
-                    .collect();
+                let columns: Vec<(&str, &str)> =
+                    [("key_id", "TEXT"), ("workspace_id", "TEXT"), ("start", "BIGINT")]
+                        .into_iter()
+                        .chain(COUNT_COLUMNS.iter().map(|&c| (c, "BIGINT")))
+                        .collect();
                 let counts = COUNT_COLUMNS.join(", ");
                 let values: Vec<String> = COUNT_COLUMNS.iter().map(|c| format!("v.{c}")).collect();
                 let sums: Vec<String> = COUNT_COLUMNS
                     .iter()
                     .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
                     .collect();
-                // `WHERE 1 = 1` tells SQLite's parser the ON CONFLICT is the upsert's.
+                // The key's workspace, or the one counted with it when the key was
+                // deleted since (its counts stay); counts for ids that were never
+                // keys are dropped. `WHERE ... IS NOT NULL` also tells SQLite's
+                // parser the ON CONFLICT is the upsert's.
+                let workspace = "COALESCE(k.workspace_id, NULLIF(v.workspace_id, ''))";
                 let sql = format!(
                     "INSERT INTO {table} (key_id, workspace_id, start, {counts}) \
-                     SELECT k.id, k.workspace_id, v.start, {} FROM {} \
-                     JOIN api_keys k ON k.id = v.key_id WHERE 1 = 1 \
+                     SELECT v.key_id, {workspace}, v.start, {} FROM {} \
+                     LEFT JOIN api_keys k ON k.id = v.key_id WHERE {workspace} IS NOT NULL \
                      ON CONFLICT (key_id, start) DO UPDATE SET {}",
                     values.join(", "),
                     json_rows(&columns),

@@ -138,7 +138,7 @@ impl From<WorkspaceRow> for WorkspaceRecord {
 #[derive(FromRow)]
 pub(super) struct AuditRow {
     id: i64,
-    at: i64,
+    at_us: i64,
     actor: String,
     actor_ip: Option<String>,
     workspace_id: Option<String>,
@@ -156,7 +156,7 @@ impl TryFrom<AuditRow> for AuditRecord {
             details: serde_json::from_str(&r.details)
                 .map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))?,
             id: r.id,
-            at: r.at,
+            at_us: r.at_us,
             actor: r.actor,
             actor_ip: r.actor_ip,
             workspace_id: r.workspace_id,

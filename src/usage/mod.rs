@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::store::{
-    AddressUse, AuditRecord, Granularity, LastUse, PreviousUse, Store, StoreError, UsageBatch,
-    UsageRow,
+    AddressUse, AuditRecord, Granularity, KeyRecord, LastUse, PreviousUse, Store, StoreError,
+    UsageBatch, UsageRow,
 };
 
 pub use report::{
@@ -81,6 +81,9 @@ struct Pending {
     /// Per key: (hour start, counts). Looked up by `&str`, so counting an exchange
     /// of a key already seen allocates nothing.
     counts: HashMap<String, Vec<(i64, Tally)>>,
+    /// The workspace of each key in `counts` whose workspace was known when it was
+    /// counted: its counts are written even if the key is deleted before they are.
+    workspaces: HashMap<String, String>,
     /// Per key: tokens issued per (day, client address). Looked up by `&str`, like
     /// `counts`, so a token for a key already seen allocates nothing.
     addresses: HashMap<String, HashMap<(i64, IpAddr), i64>>,
@@ -93,7 +96,12 @@ struct Pending {
 }
 
 impl Pending {
-    fn add(&mut self, key_id: &str, hour: i64, tally: &Tally) {
+    fn add(&mut self, key_id: &str, workspace_id: Option<&str>, hour: i64, tally: &Tally) {
+        if let Some(ws) = workspace_id {
+            if !self.workspaces.contains_key(key_id) {
+                self.workspaces.insert(key_id.to_string(), ws.to_string());
+            }
+        }
         if let Some(hours) = self.counts.get_mut(key_id) {
             match hours.iter_mut().find(|h| h.0 == hour) {
                 Some(h) => h.1.add(tally),
@@ -150,8 +158,19 @@ impl Pending {
         self.counts.is_empty() && self.last_uses.is_empty() && self.events.is_empty()
     }
 
+    fn summary(&self) -> Unwritten {
+        let mut tally = Tally::default();
+        for (_, t) in self.counts.values().flatten() {
+            tally.add(t);
+        }
+        let keys = self.counts.len()
+            + self.last_uses.keys().filter(|k| !self.counts.contains_key(*k)).count();
+        Unwritten { keys, tally, events: self.events.len() }
+    }
+
     /// What the store writes: hourly rows, the same summed per day, and the rest.
     fn batch(&self) -> UsageBatch {
+        let workspace = |key_id: &str| self.workspaces.get(key_id).cloned().unwrap_or_default();
         let mut days: HashMap<(&str, i64), Tally> = HashMap::new();
         let mut hours = Vec::new();
         for (key_id, buckets) in &self.counts {
@@ -159,7 +178,7 @@ impl Pending {
                 days.entry((key_id, Granularity::Day.bucket(*hour))).or_default().add(tally);
                 hours.push(UsageRow {
                     key_id: key_id.clone(),
-                    workspace_id: String::new(),
+                    workspace_id: workspace(key_id),
                     start: *hour,
                     tally: *tally,
                 });
@@ -169,7 +188,7 @@ impl Pending {
             .into_iter()
             .map(|((key_id, start), tally)| UsageRow {
                 key_id: key_id.to_string(),
-                workspace_id: String::new(),
+                workspace_id: workspace(key_id),
                 start,
                 tally,
             })
@@ -212,8 +231,9 @@ impl Pending {
     /// Puts a batch that could not be written back in front of what came since.
     fn restore(&mut self, batch: Pending) {
         for (key_id, hours) in batch.counts {
+            let workspace_id = batch.workspaces.get(&key_id).map(String::as_str);
             for (hour, tally) in hours {
-                self.add(&key_id, hour, &tally);
+                self.add(&key_id, workspace_id, hour, &tally);
             }
         }
         for (key_id, per_key) in batch.addresses {
@@ -237,6 +257,8 @@ pub struct Usage {
     pending: Mutex<Pending>,
     /// Serialises flushes so batches are applied in order.
     flushing: tokio::sync::Mutex<()>,
+    /// What the flush under way took out of `pending`, until it is written.
+    in_flight: Mutex<Unwritten>,
     /// The hour of the last purge of expired usage.
     purged: AtomicI64,
 }
@@ -248,6 +270,7 @@ impl Usage {
             clock,
             pending: Mutex::new(Pending::default()),
             flushing: tokio::sync::Mutex::new(()),
+            in_flight: Mutex::new(Unwritten::default()),
             purged: AtomicI64::new(i64::MIN),
         }
     }
@@ -261,24 +284,37 @@ impl Usage {
     }
 
     /// An exchange naming `key_id` ended with `outcome`. Counts for ids that are
-    /// not keys are dropped when written.
-    pub fn count(&self, key_id: &str, outcome: Outcome) {
+    /// not keys are dropped when written; those of a key in a known workspace
+    /// (`workspace_id`) are kept even if the key is deleted before they are written.
+    pub fn count(&self, key_id: &str, workspace_id: Option<&str>, outcome: Outcome) {
         let hour = Granularity::Hour.bucket(self.clock.now());
-        self.with_pending(|p| p.add(key_id, hour, &Tally::of(outcome)));
+        self.with_pending(|p| p.add(key_id, workspace_id, hour, &Tally::of(outcome)));
     }
 
-    /// A token was issued to `key_id`, from `ip`, with its pre-rotation secret or not.
-    pub fn issued(&self, key_id: &str, ip: Option<IpAddr>, previous_secret: bool) {
-        self.used(key_id, Outcome::Issued, ip, previous_secret);
+    /// A token was issued to `key`, from `ip`, with its pre-rotation secret or not.
+    pub fn issued(&self, key: &KeyRecord, ip: Option<IpAddr>, previous_secret: bool) {
+        self.used(key, Outcome::Issued, ip, previous_secret);
     }
 
-    /// `key_id` was used successfully (`Issued` or `Verified`), from `ip`, with its
+    /// `key` was used successfully (`Issued` or `Verified`), from `ip`, with its
     /// pre-rotation secret or not: counted, and its last use marked.
-    pub fn used(&self, key_id: &str, outcome: Outcome, ip: Option<IpAddr>, previous_secret: bool) {
+    pub fn used(
+        &self,
+        key: &KeyRecord,
+        outcome: Outcome,
+        ip: Option<IpAddr>,
+        previous_secret: bool,
+    ) {
         let at = self.clock.now();
         let used = Use::new(at, ip, previous_secret);
+        let key_id = key.id.as_str();
         self.with_pending(|p| {
-            p.add(key_id, Granularity::Hour.bucket(at), &Tally::of(outcome));
+            p.add(
+                key_id,
+                Some(&key.workspace_id),
+                Granularity::Hour.bucket(at),
+                &Tally::of(outcome),
+            );
             if let Some(ip) = ip {
                 p.add_address(key_id, Granularity::Day.bucket(at), ip, 1);
             }
@@ -291,7 +327,7 @@ impl Usage {
     pub fn refused(&self, key_id: &str, workspace_id: &str, ip: Option<IpAddr>, reason: &str) {
         let event = AuditRecord {
             id: 0,
-            at: self.clock.now(),
+            at_us: self.clock.now_micros(),
             actor: key_id.to_string(),
             actor_ip: ip.map(|ip| ip.to_string()),
             workspace_id: Some(workspace_id.to_string()),
@@ -319,25 +355,10 @@ impl Usage {
             pending.dropped = 0;
         }
         if !pending.is_empty() {
-            if let Err(e) = self.store.record_usage(&pending.batch()).await {
-                self.with_pending(|p| p.restore(pending));
-                return Err(e);
-            }
-            let marks = pending.last_uses();
-            for (n, chunk) in marks.chunks(LAST_USE_CHUNK).enumerate() {
-                if let Err(e) = self.store.record_last_uses(chunk).await {
-                    // Only the marks not yet written go back.
-                    let unwritten: HashMap<String, Use> = marks[n * LAST_USE_CHUNK..]
-                        .iter()
-                        .filter_map(|m| {
-                            Some((m.key_id.clone(), *pending.last_uses.get(&m.key_id)?))
-                        })
-                        .collect();
-                    let rest = Pending { last_uses: unwritten, ..Pending::default() };
-                    self.with_pending(|p| p.restore(rest));
-                    return Err(e);
-                }
-            }
+            self.set_in_flight(pending.summary());
+            let written = self.write(pending).await;
+            self.set_in_flight(Unwritten::default());
+            written?;
         }
         let now = self.clock.now();
         let hour = Granularity::Hour.bucket(now);
@@ -350,19 +371,108 @@ impl Usage {
         Ok(())
     }
 
-    /// Flushes every `interval` until the returned handle is aborted.
-    pub fn spawn_flusher(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    fn set_in_flight(&self, what: Unwritten) {
+        match self.in_flight.lock() {
+            Ok(mut f) => *f = what,
+            Err(poisoned) => *poisoned.into_inner() = what,
+        }
+    }
+
+    /// Writes one batch: the counters and events, then the last-use marks. What
+    /// could not be written goes back into memory.
+    async fn write(&self, pending: Pending) -> Result<(), StoreError> {
+        if let Err(e) = self.store.record_usage(&pending.batch()).await {
+            self.with_pending(|p| p.restore(pending));
+            return Err(e);
+        }
+        let marks = pending.last_uses();
+        for (n, chunk) in marks.chunks(LAST_USE_CHUNK).enumerate() {
+            if let Err(e) = self.store.record_last_uses(chunk).await {
+                // Only the marks not yet written go back.
+                let unwritten: HashMap<String, Use> = marks[n * LAST_USE_CHUNK..]
+                    .iter()
+                    .filter_map(|m| Some((m.key_id.clone(), *pending.last_uses.get(&m.key_id)?)))
+                    .collect();
+                let rest = Pending { last_uses: unwritten, ..Pending::default() };
+                self.with_pending(|p| p.restore(rest));
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes every `interval` until `stop` says so. A flush under way when it
+    /// does is finished, never cut short: it has taken its batch out of memory.
+    pub fn spawn_flusher(
+        self: &Arc<Self>,
+        interval: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
         let usage = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.wait_for(|stopped| *stopped) => return,
+                }
                 if let Err(e) = usage.flush().await {
                     tracing::warn!(error = %e, "usage flush failed; will retry");
                 }
             }
         })
+    }
+
+    /// What is counted in memory and not yet written (a flush under way included).
+    pub fn unwritten(&self) -> Unwritten {
+        let mut total = Unwritten::default();
+        self.with_pending(|p| total = p.summary());
+        total.add(&self.in_flight());
+        total
+    }
+
+    /// What the flush under way is writing (nothing when none is).
+    pub fn in_flight(&self) -> Unwritten {
+        match self.in_flight.lock() {
+            Ok(f) => *f,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+}
+
+/// A summary of usage not yet written: what a shutdown that cannot write it loses.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Unwritten {
+    /// Keys with counts or a last use.
+    pub keys: usize,
+    pub tally: Tally,
+    /// `token.refused` audit events.
+    pub events: usize,
+}
+
+impl Unwritten {
+    fn add(&mut self, other: &Unwritten) {
+        self.keys += other.keys;
+        self.tally.add(&other.tally);
+        self.events += other.events;
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.keys == 0 && self.events == 0
+    }
+}
+
+impl std::fmt::Display for Unwritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = &self.tally;
+        write!(
+            f,
+            "{} tokens issued, {} refusals and {} raw-key verifications of {} keys, \
+             and {} token.refused audit events",
+            t.issued, t.failed, t.verified, self.keys, self.events
+        )
     }
 }
 

@@ -45,7 +45,15 @@ impl UsageRange {
             Granularity::Hour => (24, 31 * 24),
             Granularity::Day => (30, 366),
         };
-        let end = instant("to", to)?.unwrap_or(now);
+        // The range ends before `to`, rounded up to a whole second and then to a
+        // whole bucket; by default after the second under way (`now` is whole
+        // seconds), so the current bucket is in from its first instant.
+        let end = match to {
+            Some(to) => crate::clock::parse_rfc3339_ceil(to).ok_or_else(|| {
+                invalid("to", "must be an RFC 3339 time, e.g. 2026-11-30T12:00:00Z")
+            })?,
+            None => now + 1,
+        };
         let to = granularity.bucket(end + size - 1);
         let from = match instant("from", from)? {
             Some(from) => granularity.bucket(from),
@@ -88,7 +96,9 @@ impl UsageRange {
 }
 
 /// Refusals by reason (see [`Outcome`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct Refusals {
     pub wrong_secret: i64,
     pub address_not_allowed: i64,
@@ -99,7 +109,9 @@ pub struct Refusals {
 
 /// Exchanges by outcome: tokens `issued`, refusals in all (`failed`) and by reason,
 /// and raw keys `verified` at introspection (callers not yet on tokens).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct Counts {
     pub issued: i64,
     pub failed: i64,
@@ -141,7 +153,7 @@ impl Counts {
 }
 
 /// One bucket: its start (RFC 3339) and its counts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Bucket {
     #[schema(example = "2026-11-30T00:00:00Z")]
     pub start: String,
@@ -192,7 +204,7 @@ impl KeyUsage {
 }
 
 /// A key among a workspace's most used or most refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct TopKey {
     pub key_id: String,
     /// Absent when the key was deleted since.
@@ -283,6 +295,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!((hours.from, hours.to), (1_764_547_200, 1_764_547_200 + 7_200));
+    }
+
+    #[test]
+    fn the_bucket_under_way_is_in_the_range_from_its_first_instant() {
+        let hour = 1_764_547_200 + 3_600; // 2025-12-01T01:00:00Z
+        let by_default = UsageRange::parse(Some(Granularity::Hour), None, None, hour).unwrap();
+        assert_eq!(by_default.to, hour + 3_600, "read at 01:00:00.4, 01:00 is under way");
+        let fraction = Some("2025-12-01T01:00:00.4Z");
+        let explicit = UsageRange::parse(Some(Granularity::Hour), None, fraction, hour).unwrap();
+        assert_eq!(explicit.to, hour + 3_600, "01:00:00.4 is inside the 01:00 bucket");
+        let whole = Some("2025-12-01T01:00:00Z");
+        let exclusive = UsageRange::parse(Some(Granularity::Hour), None, whole, hour).unwrap();
+        assert_eq!(exclusive.to, hour, "a whole-hour end is exclusive");
     }
 
     #[test]

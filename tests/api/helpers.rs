@@ -406,6 +406,21 @@ impl TestApp {
         response.json().await.expect("json")
     }
 
+    /// Tokens issued to `key_id` in the last day, as the database holds them
+    /// (nothing read from this instance's memory).
+    pub async fn stored_issued(&self, key_id: &str) -> i64 {
+        let now = self.clock_now();
+        let query = keymint::store::UsageQuery {
+            granularity: keymint::store::Granularity::Hour,
+            key_ids: vec![key_id.to_string()],
+            workspace_id: None,
+            from: now - 86_400,
+            to: now + 3_600,
+        };
+        let rows = self.app.store.usage(&query, keymint::store::UsageGroup::Bucket).await;
+        rows.expect("usage rows").iter().map(|r| r.tally.issued).sum()
+    }
+
     /// Creates a key named `name` with `scopes`; returns `(client_id, client_secret)`.
     pub async fn new_client(&self, name: &str, scopes: &[&str]) -> (String, String) {
         let body = self.create_key(json!({"name": name, "scopes": scopes})).await;
@@ -550,5 +565,48 @@ impl DbProxy {
 
     pub fn restore(&self) {
         self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A write lock held by another session, as a long transaction, a migration or a
+/// backup holds one: keymint's writes to the locked table wait until it is released.
+pub enum TableLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl TableLock {
+    /// Locks `table` of `db` against writes (on SQLite, the whole file: SQLite
+    /// has one writer at a time).
+    pub async fn take(db: &TestDatabase, table: &str) -> TableLock {
+        use sqlx::Connection;
+        if db.url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.expect("lock");
+            TableLock::Sqlite(conn)
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            sqlx::query("BEGIN").execute(&mut conn).await.expect("begin");
+            sqlx::query(&format!("LOCK TABLE {table} IN EXCLUSIVE MODE"))
+                .execute(&mut conn)
+                .await
+                .expect("lock");
+            TableLock::Postgres(conn)
+        }
+    }
+
+    /// Ends the transaction, releasing the lock.
+    pub async fn release(self) {
+        use sqlx::Connection;
+        match self {
+            TableLock::Sqlite(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.expect("release");
+                conn.close().await.ok();
+            }
+            TableLock::Postgres(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.expect("release");
+                conn.close().await.ok();
+            }
+        }
     }
 }

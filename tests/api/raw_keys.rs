@@ -173,7 +173,7 @@ async fn keys_imported_before_lookups_are_found_after_their_next_exchange(backen
     record.secret_lookup = None;
     let audit = keymint::store::AuditRecord {
         id: 0,
-        at: app.clock_now(),
+        at_us: app.clock_now() * 1_000_000,
         actor: "test".into(),
         actor_ip: None,
         workspace_id: None,

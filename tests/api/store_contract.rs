@@ -14,7 +14,7 @@ use crate::on_both_backends;
 fn audit(target: &str, action: &str) -> AuditRecord {
     AuditRecord {
         id: 0,
-        at: 1_000,
+        at_us: 1_000,
         actor: "tester".into(),
         actor_ip: Some("192.0.2.1".into()),
         workspace_id: Some("ws_a".into()),
@@ -467,7 +467,7 @@ async fn the_audit_log_filters_and_pages_newest_first(backend: Backend) {
     let all = store.list_audit(&AuditFilter { limit: 100, ..Default::default() }).await.unwrap();
     assert_eq!(all.len(), 5, "the workspace and four keys");
     assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
-    let before = Some((all[1].at, all[1].id));
+    let before = Some((all[1].at_us, all[1].id));
     let page =
         store.list_audit(&AuditFilter { before, limit: 2, ..Default::default() }).await.unwrap();
     assert_eq!(page.iter().map(|e| e.id).collect::<Vec<_>>(), [all[2].id, all[3].id]);
@@ -490,7 +490,7 @@ async fn the_audit_log_filters_and_pages_newest_first(backend: Backend) {
         0
     );
     // An event written late (a batch of the token path) is listed when it happened.
-    let late = AuditRecord { at: 999, ..audit("k9", "token.refused") };
+    let late = AuditRecord { at_us: 999, ..audit("k9", "token.refused") };
     store.record_usage(&UsageBatch { events: vec![late], ..Default::default() }).await.unwrap();
     let all = store.list_audit(&AuditFilter { limit: 100, ..Default::default() }).await.unwrap();
     assert_eq!(all.last().unwrap().action, "token.refused", "oldest, though written last");

@@ -1,0 +1,109 @@
+//! Usage that must not be lost or misreported: a flush under way at shutdown, the
+//! counts of a key deleted before they were written, and the hour under way.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{captured_logs, spawn_app_with, wait_until, Backend, TableLock, TestApp};
+use crate::on_both_backends;
+
+/// Issues `n` tokens to a new key, then waits until the periodic flush has taken
+/// them out of memory and is stuck on `lock`.
+async fn tokens_in_a_stuck_flush(app: &TestApp, name: &str, n: usize) -> (String, TableLock) {
+    let (id, secret) = app.new_client(name, &["read:a"]).await;
+    app.app.usage.flush().await.unwrap();
+    let lock = TableLock::take(&app.db, "usage_hours").await;
+    for _ in 0..n {
+        assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
+    }
+    let usage = app.app.usage.clone();
+    wait_until(Duration::from_secs(10), "a flush takes the tokens and waits", || {
+        let usage = usage.clone();
+        async move { usage.in_flight().tally.issued >= n as i64 }
+    })
+    .await;
+    (id, lock)
+}
+
+async fn a_flush_under_way_at_shutdown_is_finished_and_loses_nothing(backend: Backend) {
+    let app = spawn_app_with(backend, &["--usage-flush-interval", "1"]).await;
+    let (id, lock) = tokens_in_a_stuck_flush(&app, "counted", 50).await;
+    // The shutdown starts while the flush waits for the lock, which is then released.
+    let restarting = tokio::spawn(app.restart());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!restarting.is_finished(), "the shutdown waits for the flush under way");
+    lock.release().await;
+    let app = restarting.await.unwrap();
+    assert_eq!(app.stored_issued(&id).await, 50, "every token counted before the shutdown");
+}
+
+async fn usage_a_shutdown_cannot_write_is_logged_with_its_numbers(backend: Backend) {
+    let app =
+        spawn_app_with(backend, &["--usage-flush-interval", "1", "--request-timeout", "1"]).await;
+    let (id, lock) = tokens_in_a_stuck_flush(&app, "lost", 37).await;
+    let restarting = tokio::spawn(app.restart());
+    // Held past the shutdown's limit (--request-timeout): the flush is abandoned.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    lock.release().await;
+    let app = restarting.await.unwrap();
+    let logs = captured_logs();
+    let line = logs
+        .lines()
+        .find(|l| {
+            l.contains("could not flush usage counters at shutdown")
+                && l.contains("lost 37 tokens issued")
+        })
+        .unwrap_or_else(|| panic!("the loss is logged with its numbers:\n{logs}"));
+    assert!(line.contains("not written within 1 s"), "and why: {line}");
+    assert_eq!(app.stored_issued(&id).await, 0, "what the log says was lost was lost");
+}
+
+async fn a_deleted_keys_counts_are_kept(backend: Backend) {
+    let app = spawn_app_with(backend, &[]).await;
+    let admin = app.admin_token().await;
+    let (id, secret) = app.new_client("short-lived", &["read:a"]).await;
+    for _ in 0..3 {
+        assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
+    }
+    // Deleted while its counts are still in memory.
+    let deleted = app.delete_with(&admin, &format!("/v1/keys/{id}")).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let usage: Value = app.get_with(&admin, "/v1/usage").await.json().await.unwrap();
+    let top = usage["top_keys"].as_array().unwrap();
+    let entry = top.iter().find(|k| k["key_id"] == id.as_str());
+    let entry = entry.unwrap_or_else(|| panic!("the deleted key's tokens are counted: {usage}"));
+    assert_eq!(entry["issued"], 3, "{entry}");
+    assert_eq!(entry["name"], Value::Null, "a deleted key has no name: {entry}");
+    assert_eq!(app.stored_issued(&id).await, 3);
+}
+
+async fn the_hour_under_way_is_counted_from_its_first_second(backend: Backend) {
+    let app = spawn_app_with(backend, &[]).await;
+    let (id, secret) = app.new_client("on-the-hour", &["read:a"]).await;
+    // The service clock stands on the first second of an hour (a read at
+    // hh:00:00.4 sees hh:00:00).
+    let now = app.clock_now();
+    app.clock.advance(3_600 - now.rem_euclid(3_600));
+    let admin = app.admin_token().await;
+    let hour = keymint::clock::rfc3339(app.clock_now());
+    assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
+    let path = format!("/v1/keys/{id}/usage?granularity=hour");
+    let usage: Value = app.get_with(&admin, &path).await.json().await.unwrap();
+    let last = usage["data"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["start"], hour.as_str(), "the hour under way is the last bucket: {usage}");
+    assert_eq!(last["issued"], 1, "{usage}");
+    // An explicit end within that first second covers it too.
+    let to = format!("{}.400Z", hour.trim_end_matches('Z'));
+    let path = format!("/v1/keys/{id}/usage?granularity=hour&to={to}");
+    let usage: Value = app.get_with(&admin, &path).await.json().await.unwrap();
+    assert_eq!(usage["total"]["issued"], 1, "{usage}");
+}
+
+on_both_backends!(
+    a_flush_under_way_at_shutdown_is_finished_and_loses_nothing,
+    usage_a_shutdown_cannot_write_is_logged_with_its_numbers,
+    a_deleted_keys_counts_are_kept,
+    the_hour_under_way_is_counted_from_its_first_second,
+);
