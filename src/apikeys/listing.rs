@@ -80,17 +80,8 @@ impl Keys {
         self.flush_usage().await?;
         let now = self.clock.now();
         let limit = validate_limit(query.limit)?;
-        let asked = validate::filter("workspace_id", query.workspace_id.as_deref())?;
-        let workspace_id = if actor.platform {
-            asked
-        } else {
-            match (&asked, &actor.workspace_id) {
-                (Some(asked), Some(own)) if asked != own => {
-                    return Ok(KeyPage { data: vec![], next_cursor: None })
-                }
-                (_, own) => own.clone(),
-            }
-        };
+        let workspace_id =
+            actor.read_scope(validate::filter("workspace_id", query.workspace_id.as_deref())?)?;
         let asked = query.status.as_deref().unwrap_or("active");
         let (status, unexpired_at) = match KeyStatus::parse(asked) {
             Some(KeyStatus::Active) => (Some(KeyStatus::Active), Some((now, true))),
@@ -180,13 +171,7 @@ impl Keys {
         workspace_id: Option<&str>,
     ) -> Result<Vec<HygieneCount>, ManageError> {
         Self::require_read(actor)?;
-        let asked = validate::filter("workspace_id", workspace_id)?;
-        let workspace_id = match (asked, &actor.workspace_id) {
-            (Some(ws), _) if actor.reaches(&ws) => Some(ws),
-            (Some(_), _) => Some(String::new()),
-            (None, own) if !actor.platform => own.clone(),
-            (None, _) => None,
-        };
+        let workspace_id = actor.read_scope(validate::filter("workspace_id", workspace_id)?)?;
         self.flush_usage().await?;
         let now = self.clock.now();
         let mut counts = Vec::with_capacity(HYGIENE_CHECKS.len());

@@ -112,6 +112,19 @@ impl Actor {
     pub fn reaches(&self, workspace_id: &str) -> bool {
         self.platform || self.workspace_id.as_deref() == Some(workspace_id)
     }
+
+    /// The workspace a read across a workspace covers: the one `asked` for, which
+    /// the caller must reach (a workspace out of its reach is not found, as it is
+    /// on every door and every read), else the caller's own, or every workspace
+    /// (`None`) for a platform admin.
+    pub fn read_scope(&self, asked: Option<String>) -> Result<Option<String>, ManageError> {
+        match asked {
+            Some(ws) if self.reaches(&ws) => Ok(Some(ws)),
+            Some(_) => Err(ManageError::NotFound("workspace")),
+            None if self.platform => Ok(None),
+            None => Ok(self.workspace_id.clone()),
+        }
+    }
 }
 
 /// Errors of management operations; the HTTP layer maps each to a problem type.

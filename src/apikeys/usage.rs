@@ -42,13 +42,8 @@ impl Keys {
         range: UsageRange,
     ) -> Result<WorkspaceUsage, ManageError> {
         Self::require_read(actor)?;
-        let asked = super::validate_filter("workspace_id", workspace_id)?;
-        let workspace_id = match (asked, &actor.workspace_id) {
-            (Some(ws), _) if actor.reaches(&ws) => Some(ws),
-            (Some(ws), _) => return Ok(WorkspaceUsage::new(Some(ws), range, &[], vec![], vec![])),
-            (None, own) if !actor.platform => own.clone(),
-            (None, _) => None,
-        };
+        let workspace_id =
+            actor.read_scope(super::validate_filter("workspace_id", workspace_id)?)?;
         self.flush_usage().await?;
         let query = usage_query(range, vec![], workspace_id.clone());
         let rows = self.store.usage(&query, UsageGroup::Bucket).await?;
@@ -125,8 +120,13 @@ impl Keys {
             .address_usage(&after.id, since)
             .await?
             .into_iter()
+            // Callers the ranges allowed and the edit would refuse: not those
+            // refused already.
             .filter(|(address, _)| {
-                address.parse().is_ok_and(|ip| !address_allowed(&after.allowed_cidrs, Some(ip)))
+                address.parse().is_ok_and(|ip| {
+                    address_allowed(&before.allowed_cidrs, Some(ip))
+                        && !address_allowed(&after.allowed_cidrs, Some(ip))
+                })
             })
             .map(|(address, exchanges)| AddressExchanges { address, exchanges })
             .collect();

@@ -256,7 +256,7 @@ pub fn narrowing_warnings(before: &KeyRecord, after: &KeyRecord, now: i64) -> Ve
     let narrows = |from: &[String], to: &[String]| {
         (from.is_empty() && !to.is_empty()) || (!to.is_empty() && !removed(from, to).is_empty())
     };
-    if narrows(&before.allowed_cidrs, &after.allowed_cidrs) {
+    if refuses_more(&before.allowed_cidrs, &after.allowed_cidrs) {
         warnings.push(
             "narrower IP ranges: calls from addresses outside them are refused at once".into(),
         );
@@ -277,6 +277,24 @@ pub fn narrowing_warnings(before: &KeyRecord, after: &KeyRecord, now: i64) -> Ve
     warnings
 }
 
+/// Whether allowed ranges `after` refuse some address that `before` allowed (an
+/// empty list allows every address): a widened or merely rewritten list does not.
+pub fn refuses_more(before: &[String], after: &[String]) -> bool {
+    if after.is_empty() {
+        return false;
+    }
+    let nets = |cidrs: &[String]| -> Vec<ipnet::IpNet> {
+        cidrs.iter().filter_map(|c| c.parse().ok()).collect()
+    };
+    // Aggregated, the new ranges are disjoint blocks, so an old block is allowed
+    // in full exactly when one of them contains it.
+    let allowed = ipnet::IpNet::aggregate(&nets(after));
+    let covered = |old: &ipnet::IpNet| allowed.iter().any(|new| new.contains(old));
+    let before =
+        if before.is_empty() { nets(&["0.0.0.0/0".into(), "::/0".into()]) } else { nets(before) };
+    !before.iter().all(covered)
+}
+
 /// An optional RFC 3339 time of a filter, as unix seconds.
 pub fn instant(field: &str, value: Option<&str>) -> Result<Option<i64>, FieldError> {
     value
@@ -293,6 +311,19 @@ pub fn instant(field: &str, value: Option<&str>) -> Result<Option<i64>, FieldErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_ranges_that_refuse_an_address_allowed_before_are_narrower() {
+        let v = |cidrs: &[&str]| cidrs.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        assert!(!refuses_more(&v(&["10.50.0.0/16"]), &v(&["10.0.0.0/8"])), "widened");
+        assert!(refuses_more(&v(&["10.0.0.0/8"]), &v(&["10.50.0.0/16"])), "narrowed");
+        assert!(!refuses_more(&v(&["10.0.0.0/8"]), &v(&["10.0.0.0/9", "10.128.0.0/9"])), "split");
+        assert!(refuses_more(&v(&["10.0.0.0/8"]), &v(&["10.0.0.0/9"])), "half of it");
+        assert!(refuses_more(&v(&[]), &v(&["10.0.0.0/8"])), "a first range narrows");
+        assert!(!refuses_more(&v(&["10.0.0.0/8"]), &v(&[])), "no range allows all");
+        assert!(!refuses_more(&v(&[]), &v(&["0.0.0.0/0", "::/0"])), "everything, written out");
+        assert!(refuses_more(&v(&["2001:db8::/32"]), &v(&["10.0.0.0/8"])), "another family");
+    }
 
     #[test]
     fn cidrs_accept_v4_v6_and_bare_addresses_in_canonical_form() {

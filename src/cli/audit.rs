@@ -70,13 +70,13 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         .collect();
     output::table(&["at", "actor", "ip", "action", "target", "details"], &rows);
     match page["next_cursor"].as_str() {
-        Some(next) if args.all => println!(
+        Some(next) if args.all => outln!(
             "(stopped after {} events, the most --all reads at once: add --cursor {next} to go on)",
             rows.len()
         ),
-        Some(next) => println!("(more events: add --cursor {next} for the next page, or --all)"),
+        Some(next) => outln!("(more events: add --cursor {next} for the next page, or --all)"),
         None => {}
     }
-    println!("(refused exchanges reach the log with a running keymint's next usage flush)");
+    outln!("(refused exchanges reach the log with a running keymint's next usage flush)");
     Ok(())
 }

@@ -31,13 +31,13 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
 pub fn print_credentials(title: &str, client_id: &str, secret: Option<&str>) {
     match secret {
         Some(secret) => {
-            println!("{title} (the secret is shown once; store it now):");
-            println!("  client_id:     {client_id}");
-            println!("  client_secret: {secret}");
+            outln!("{title} (the secret is shown once; store it now):");
+            outln!("  client_id:     {client_id}");
+            outln!("  client_secret: {secret}");
         }
         None => {
-            println!("{title} (it authenticates with private_key_jwt: no secret):");
-            println!("  client_id:     {client_id}");
+            outln!("{title} (it authenticates with private_key_jwt: no secret):");
+            outln!("  client_id:     {client_id}");
         }
     }
 }

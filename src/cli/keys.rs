@@ -275,7 +275,7 @@ fn done(key: &Value, json: bool, verb: &str) -> anyhow::Result<()> {
     if json {
         output::json(key)
     } else {
-        println!(
+        outln!(
             "{verb} {} ({}), status {}",
             text(key, "id"),
             text(key, "name"),
@@ -477,7 +477,7 @@ pub async fn run(api: &Api, cmd: KeysCommand) -> anyhow::Result<()> {
                 &rows,
             );
             if let Some(next) = page["next_cursor"].as_str() {
-                println!("(more keys: add --cursor {next} for the next page, or --all)");
+                outln!("(more keys: add --cursor {next} for the next page, or --all)");
             }
             Ok(())
         }
@@ -487,7 +487,7 @@ pub async fn run(api: &Api, cmd: KeysCommand) -> anyhow::Result<()> {
                 return output::json(&key);
             }
             for (name, value) in key_rows(&key) {
-                println!("{name:<30}{value}");
+                outln!("{name:<30}{value}");
             }
             Ok(())
         }
@@ -522,7 +522,7 @@ pub async fn run(api: &Api, cmd: KeysCommand) -> anyhow::Result<()> {
             if json {
                 return output::json(&json!({"id": id, "deleted": true}));
             }
-            println!("deleted {id} ({name})");
+            outln!("deleted {id} ({name})");
             Ok(())
         }
         KeysCommand::Update {
@@ -581,12 +581,12 @@ pub async fn run(api: &Api, cmd: KeysCommand) -> anyhow::Result<()> {
                 (true, false) => "would update (nothing saved)",
                 (false, false) => "updated",
             };
-            println!("{verb} {} ({})", text(&edited, "id"), text(&edited, "name"));
+            outln!("{verb} {} ({})", text(&edited, "id"), text(&edited, "name"));
             for (field, change) in changes.into_iter().flatten() {
-                println!("  {field}: {} -> {}", change["from"], change["to"]);
+                outln!("  {field}: {} -> {}", change["from"], change["to"]);
             }
             for warning in edited["warnings"].as_array().into_iter().flatten() {
-                println!("  warning: {}", warning.as_str().unwrap_or_default());
+                outln!("  warning: {}", warning.as_str().unwrap_or_default());
             }
             Ok(())
         }
@@ -596,8 +596,8 @@ pub async fn run(api: &Api, cmd: KeysCommand) -> anyhow::Result<()> {
             print_revealed(&rotated, json, "Rotated the key's secret")?;
             if !json {
                 match rotated["previous_secret_expires_at"].as_str() {
-                    Some(at) => println!("  the old secret works until {at}"),
-                    None => println!("  the old secret no longer works"),
+                    Some(at) => outln!("  the old secret works until {at}"),
+                    None => outln!("  the old secret no longer works"),
                 }
             }
             Ok(())
@@ -619,8 +619,8 @@ pub async fn run(api: &Api, cmd: KeysCommand) -> anyhow::Result<()> {
             if json {
                 return output::json(&usage);
             }
-            super::usage::buckets(&usage);
-            println!("{}", super::usage::PENDING_NOTE);
+            super::usage::buckets(&usage)?;
+            outln!("{}", super::usage::PENDING_NOTE);
             Ok(())
         }
     }

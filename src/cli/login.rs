@@ -247,8 +247,8 @@ pub async fn login(server: Option<String>, args: LoginArgs) -> anyhow::Result<()
     stored.servers.insert(server.clone(), stored_key);
     stored.default_server = Some(server.clone());
     write(&path, &stored)?;
-    println!("logged in to {server} as {client_id} ({})", management.join(" "));
-    println!("credentials saved to {} (readable by you only)", path.display());
+    outln!("logged in to {server} as {client_id} ({})", management.join(" "));
+    outln!("credentials saved to {} (readable by you only)", path.display());
     Ok(())
 }
 
@@ -256,24 +256,24 @@ pub async fn login(server: Option<String>, args: LoginArgs) -> anyhow::Result<()
 /// `--server` names another).
 pub fn logout(server: Option<String>) -> anyhow::Result<()> {
     let Some(path) = credentials_path().filter(|p| p.exists()) else {
-        println!("no change: not logged in anywhere");
+        outln!("no change: not logged in anywhere");
         return Ok(());
     };
     let Ok(mut stored) = read(&path) else {
         // Unreadable or open to others: nothing in it should be kept.
         std::fs::remove_file(&path)
             .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", path.display()))?;
-        println!("removed {}, which could not be used", path.display());
+        outln!("removed {}, which could not be used", path.display());
         return Ok(());
     };
     let Some(server) =
         server.map(|s| remote::server_url(&s)).transpose()?.or(stored.default_server.clone())
     else {
-        println!("no change: not logged in anywhere");
+        outln!("no change: not logged in anywhere");
         return Ok(());
     };
     if stored.servers.remove(&server).is_none() {
-        println!("no change: not logged in to {server}");
+        outln!("no change: not logged in to {server}");
         return Ok(());
     }
     if stored.default_server.as_deref() == Some(server.as_str()) {
@@ -285,6 +285,6 @@ pub fn logout(server: Option<String>) -> anyhow::Result<()> {
     } else {
         write(&path, &stored)?;
     }
-    println!("logged out of {server}");
+    outln!("logged out of {server}");
     Ok(())
 }

@@ -3,6 +3,15 @@
 //! either to a running server (`--server`, as the admin's key) or in process on the
 //! database (as `cli`); see [`api`](crate::cli::api).
 
+/// `println!` for what a command prints on stdout: a closed stdout (`keymint audit
+/// | head -1`) ends the command quietly, as it ends every Unix tool, instead of
+/// panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::output::line(format_args!($($arg)*))
+    };
+}
+
 pub mod api;
 mod audit;
 mod bootstrap;
@@ -182,15 +191,15 @@ async fn whoami(api: &api::Api, json: bool) -> anyhow::Result<()> {
     }
     let text = |name: &str| output::text(&me, name);
     match me["mode"].as_str() {
-        Some("remote") => println!(
+        Some("remote") => outln!(
             "remote: {} as {} (credentials from {})",
             text("server"),
             text("actor"),
             text("credentials")
         ),
-        _ => println!("local: {} as cli", text("database")),
+        _ => outln!("local: {} as cli", text("database")),
     }
-    println!("scopes: {}", text("scopes"));
+    outln!("scopes: {}", text("scopes"));
     Ok(())
 }
 

@@ -5,9 +5,24 @@ use serde_json::Value;
 
 use super::api::{Api, Query};
 
+/// Writes one line on stdout. A reader that went away (a closed pipe) ends the
+/// command at once with success: what it asked for was done, and nobody is left
+/// to read the rest. Any other failure to write ends it with an error.
+pub fn line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -22,7 +37,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     let line = |cells: Vec<String>| {
         let padded: Vec<String> =
             cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
+        outln!("{}", padded.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_uppercase()).collect());
     for row in rows {

@@ -62,7 +62,7 @@ pub async fn run(api: &Api, cmd: SigningKeysCommand) -> anyhow::Result<()> {
                 return output::json(&outcome);
             }
             let [what, kid, from] = ["outcome", "kid", "signs_from"].map(|f| text(&outcome, f));
-            println!("{what}: key {kid} signs from {from}");
+            outln!("{what}: key {kid} signs from {from}");
             Ok(())
         }
         SigningKeysCommand::RotateMaster { new_master_key_file } => {
@@ -79,7 +79,7 @@ pub async fn run(api: &Api, cmd: SigningKeysCommand) -> anyhow::Result<()> {
                 MasterKey::create_file(&new_master_key_file)?
             };
             let count = app.keyring.reseal(&new_master, app.clock.now()).await?;
-            println!(
+            outln!(
                 "re-sealed {count} signing keys under master key {} ({}); restart every instance with it",
                 new_master.id(),
                 new_master_key_file.display()

@@ -1,12 +1,13 @@
 //! `keymint usage` and `keymint keys usage`: exchanges by outcome over a range.
 
+use anyhow::Context;
 use serde_json::Value;
 
 use super::api::Api;
-use super::output::{self, text};
+use super::output;
 use crate::clock::Clock;
 use crate::store::Granularity;
-use crate::usage::{Outcome, UsageRange};
+use crate::usage::{Bucket, Outcome, TopKey, UsageRange};
 
 /// The range of a usage read.
 #[derive(Debug, clap::Args)]
@@ -64,25 +65,31 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
     if args.json {
         return output::json(&usage);
     }
-    buckets(&usage);
-    println!("{PENDING_NOTE}");
+    buckets(&usage)?;
+    outln!("{PENDING_NOTE}");
     for (title, list) in [("most tokens", "top_keys"), ("most refusals", "top_refused")] {
-        let top = usage[list].as_array().cloned().unwrap_or_default();
+        let top: Vec<TopKey> = answer(&usage, list)?;
         if top.is_empty() {
             continue;
         }
-        println!("\nkeys with the {title}:");
+        outln!("\nkeys with the {title}:");
         let rows: Vec<Vec<String>> = top
-            .iter()
+            .into_iter()
             .map(|k| {
-                let name = k["name"].as_str().unwrap_or("(deleted)").to_string();
-                let counts = &k["counts"];
-                vec![text(k, "key_id"), name, text(counts, "issued"), text(counts, "failed")]
+                let name = k.name.unwrap_or_else(|| "(deleted)".into());
+                vec![k.key_id, name, k.counts.issued.to_string(), k.counts.failed.to_string()]
             })
             .collect();
         output::table(&["key", "name", "issued", "failed"], &rows);
     }
     Ok(())
+}
+
+/// Member `name` of a usage answer, read as the API's own type: an answer of
+/// another shape is an error, never a table of zeros.
+fn answer<T: serde::de::DeserializeOwned>(usage: &Value, name: &str) -> anyhow::Result<T> {
+    serde_json::from_value(usage[name].clone())
+        .with_context(|| format!("the server's usage answer has no readable {name}"))
 }
 
 /// What a local read cannot show: a running server's counts not yet written.
@@ -91,22 +98,20 @@ pub const PENDING_NOTE: &str = "(a running keymint writes the exchanges it serve
 
 /// Prints a usage answer's buckets as a table: start, issued, raw keys verified,
 /// refusals in all and by reason.
-pub fn buckets(usage: &Value) {
+pub fn buckets(usage: &Value) -> anyhow::Result<()> {
     let mut header = vec!["start", "issued", "verified", "failed"];
     header.extend(Outcome::REFUSALS.iter().map(|o| o.as_str()));
-    let rows: Vec<Vec<String>> = output::items(usage)
+    let data: Vec<Bucket> = answer(usage, "data")?;
+    let rows: Vec<Vec<String>> = data
+        .into_iter()
         .map(|b| {
-            let counts = &b["counts"];
-            let mut row = vec![text(b, "start")];
-            row.extend(header[1..].iter().map(|name| counts_cell(counts, name)));
+            let c = b.counts;
+            let mut row = vec![b.start, c.issued.to_string(), c.verified.to_string()];
+            row.push(c.failed.to_string());
+            row.extend(Outcome::REFUSALS.iter().map(|&o| c.get(o).to_string()));
             row
         })
         .collect();
     output::table(&header, &rows);
-}
-
-/// A count of a bucket: a top-level count, or one of its refusals by reason.
-fn counts_cell(counts: &Value, name: &str) -> String {
-    let value = counts.get(name).or_else(|| counts["refused"].get(name));
-    value.and_then(Value::as_i64).unwrap_or(0).to_string()
+    Ok(())
 }

@@ -115,7 +115,7 @@ pub async fn run(api: &Api, cmd: WorkspacesCommand) -> anyhow::Result<()> {
             if json {
                 output::json(&ws)
             } else {
-                println!("created workspace {} ({})", text(&ws, "id"), text(&ws, "name"));
+                outln!("created workspace {} ({})", text(&ws, "id"), text(&ws, "name"));
                 Ok(())
             }
         }
@@ -169,13 +169,13 @@ pub async fn run(api: &Api, cmd: WorkspacesCommand) -> anyhow::Result<()> {
                 "-" => none.to_string(),
                 value => value.to_string(),
             };
-            println!("key policy of {id}:");
-            println!("  default_expires_in:    {}", or("default_expires_in", "none"));
-            println!("  max_lifetime_days:     {}", or("max_lifetime_days", "no limit"));
+            outln!("key policy of {id}:");
+            outln!("  default_expires_in:    {}", or("default_expires_in", "none"));
+            outln!("  max_lifetime_days:     {}", or("max_lifetime_days", "no limit"));
             for name in
                 ["expiry_editable", "require_scope", "allow_wildcard_ranges", "catalog_scopes_only"]
             {
-                println!("  {:<23}{}", format!("{name}:"), text(&policy, name));
+                outln!("  {:<23}{}", format!("{name}:"), text(&policy, name));
             }
             Ok(())
         }
@@ -202,13 +202,13 @@ pub async fn run(api: &Api, cmd: WorkspacesCommand) -> anyhow::Result<()> {
             if json {
                 return output::json(&catalog);
             }
-            println!("scope catalog of {id}:");
+            outln!("scope catalog of {id}:");
             let resources = catalog["resources"].as_array().cloned().unwrap_or_default();
             if resources.is_empty() {
-                println!("  (none: no scope is flagged)");
+                outln!("  (none: no scope is flagged)");
             }
             for r in &resources {
-                println!("  {} ({})", text(r, "name"), text(r, "actions"));
+                outln!("  {} ({})", text(r, "name"), text(r, "actions"));
             }
             Ok(())
         }
@@ -218,7 +218,7 @@ pub async fn run(api: &Api, cmd: WorkspacesCommand) -> anyhow::Result<()> {
             if json {
                 output::json(&ws)
             } else {
-                println!("renamed {} to {}", text(&ws, "id"), text(&ws, "name"));
+                outln!("renamed {} to {}", text(&ws, "id"), text(&ws, "name"));
                 Ok(())
             }
         }
@@ -234,7 +234,7 @@ pub async fn run(api: &Api, cmd: WorkspacesCommand) -> anyhow::Result<()> {
             }
             let query = [("force", force.then(|| "true".to_string()))];
             api.send(Method::DELETE, &path(&id, ""), &query, None).await?;
-            println!("deleted workspace {id}");
+            outln!("deleted workspace {id}");
             Ok(())
         }
     }

@@ -25,10 +25,11 @@ struct Server {
     client_secret: String,
 }
 
-/// Starts `keymint serve` on port 0 in `dir`: the process and its URL.
-fn serve(dir: &std::path::Path) -> (Running, String) {
+/// Starts `keymint serve` on port 0 in `dir`, with `args`: the process and its URL.
+fn serve(dir: &std::path::Path, args: &[&str]) -> (Running, String) {
     let mut child = keymint(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -50,7 +51,7 @@ impl Cli {
         let out = keymint(dir.path()).args(["bootstrap", "--json"]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let admin: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let (process, url) = serve(dir.path());
+        let (process, url) = serve(dir.path(), &[]);
         let server = Server {
             _process: process,
             url,
@@ -177,7 +178,89 @@ in_both_modes!(
     each_subcommand_describes_every_flag_and_shows_an_example,
     whoami_says_where_commands_act_and_as_whom,
     audit_all_stops_at_ten_thousand_events_and_says_where_to_go_on,
+    usage_tables_print_the_counts_the_api_answers,
+    a_closed_stdout_ends_a_command_quietly,
 );
+
+/// Gets `n` tokens for a key, from the server the CLI talks to, or locally from a
+/// `keymint serve` on the same database that writes its counts every second.
+fn tokens(cli: &Cli, id: &str, secret: &str, n: usize) {
+    let (_local_server, url) = match &cli.server {
+        Some(server) => (None, server.url.clone()),
+        None => {
+            let (process, url) = serve(cli.dir(), &["--usage-flush-interval", "1"]);
+            (Some(process), url)
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        for _ in 0..n {
+            let response = client
+                .post(format!("{url}/oauth/token"))
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), reqwest::StatusCode::OK);
+        }
+    });
+    // Locally, the counts reach the database with the server's next flush.
+    let started = std::time::Instant::now();
+    while cli.json(&["keys", "usage", id, "--json"])["total"]["issued"] != n {
+        assert!(started.elapsed() < Duration::from_secs(10), "the counts are written");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The cells of the table row of `text` whose first cell is `first`.
+fn row<'a>(text: &'a str, first: &str) -> Vec<&'a str> {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cells| cells.first() == Some(&first))
+        .unwrap_or_else(|| panic!("no row {first} in:\n{text}"))
+}
+
+fn usage_tables_print_the_counts_the_api_answers(cli: &Cli) {
+    let key = cli.json(&["keys", "create", "--name", "busy", "--json"]);
+    let id = key["client_id"].as_str().unwrap();
+    tokens(cli, id, key["client_secret"].as_str().unwrap(), 3);
+    let json = cli.json(&["keys", "usage", id, "--json"]);
+    let today = json["data"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(today["issued"], 3, "{json}");
+    let start = today["start"].as_str().unwrap();
+
+    let (ok, table, err) = cli.text(&["keys", "usage", id]);
+    assert!(ok, "{err}");
+    let header = row(&table, "START");
+    let cells = row(&table, start);
+    let cell = |name: &str| cells[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!((cell("ISSUED"), cell("FAILED"), cell("VERIFIED")), ("3", "0", "0"), "{table}");
+
+    // Across the workspace (remotely, the CLI's own admin tokens count too).
+    let (ok, table, err) = cli.text(&["usage"]);
+    assert!(ok, "{err}");
+    let issued_today: i64 = row(&table, start)[1].parse().unwrap();
+    assert!(issued_today >= 3, "{table}");
+    let top = row(&table, id);
+    assert_eq!(top[1..], ["busy", "3", "0"], "the top keys' counts: {table}");
+}
+
+fn a_closed_stdout_ends_a_command_quietly(cli: &Cli) {
+    for i in 0..3 {
+        cli.json(&["keys", "create", "--name", &format!("k{i}"), "--json"]);
+    }
+    for args in [&["audit", "--limit", "100"][..], &["keys", "list", "--status", "all"][..]] {
+        // The reader is gone before the command writes a byte (`| head -0`).
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = cli.command().args(args).stdout(writer).stderr(Stdio::piped()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {err}", out.status);
+        assert!(err.is_empty(), "{args:?} says nothing: {err}");
+    }
+}
 
 fn audit_all_stops_at_ten_thousand_events_and_says_where_to_go_on(cli: &Cli) {
     // 10 050 events of one made-up key, written straight into the database.
@@ -186,8 +269,8 @@ fn audit_all_stops_at_ten_thousand_events_and_says_where_to_go_on(cli: &Cli) {
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
         sqlx::query(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10050) \
-             INSERT INTO audit_log (at, actor, action, target_type, target_id, details) \
-             SELECT 1700000000 + i, 'cli', 'key.update', 'key', 'AAAAAAAAAAAAAAAA', '{}' FROM n",
+             INSERT INTO audit_log (at_us, actor, action, target_type, target_id, details) \
+             SELECT (1700000000 + i) * 1000000, 'cli', 'key.update', 'key', 'AAAAAAAAAAAAAAAA', '{}' FROM n",
         )
         .execute(&pool)
         .await

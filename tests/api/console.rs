@@ -405,6 +405,28 @@ async fn a_read_only_admin_gets_no_write_controls_and_no_writes(backend: Backend
     let refused = console.submit(&format!("/console/keys/{victim}/deactivate"), &[]).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert_eq!(console.get("/console/keys/new").await.status(), StatusCode::FORBIDDEN);
+    // Forged posts of the create and edit forms get what /v1 answers: 403, and no
+    // form to go on with.
+    let keys_before = app.app.store.count_keys(&Default::default()).await.unwrap();
+    let create = [("name", "forged"), ("scopes", "read:a"), ("expires", "none")];
+    let edit = [("name", "renamed"), ("scopes", "write:a"), ("expires", "keep")];
+    let edit_path = format!("/console/keys/{victim}/edit");
+    for (path, form, intent) in [
+        ("/console/keys/new", &create[..], "create"),
+        ("/console/keys/new", &create[..], "review"),
+        (edit_path.as_str(), &edit[..], "save"),
+        (edit_path.as_str(), &edit[..], "review"),
+    ] {
+        let response = console.submit(path, &[form, &[("intent", intent)]].concat()).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path} {intent}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("keymint:keys:write"), "{path} {intent} says why: {page}");
+        assert!(!page.contains("name=\"intent\""), "{path} {intent}: no form: {page}");
+    }
+    assert_eq!(app.app.store.count_keys(&Default::default()).await.unwrap(), keys_before);
+    let after = app.app.store.find_key(&victim).await.unwrap().expect("still there");
+    assert_eq!((after.name.as_str(), after.status), ("victim", keymint::store::KeyStatus::Active));
+    assert_eq!(after.scopes, ["read:a"], "not edited");
 }
 
 async fn an_edit_is_reviewed_with_its_risks_before_it_is_saved(backend: Backend) {
@@ -896,11 +918,14 @@ async fn the_keys_list_sorts_by_the_chosen_order(backend: Backend) {
         let console = &console;
         async move { console.get(path).await.text().await.unwrap() }
     };
+    let at = |page: &str, name: &str| {
+        page.find(name).unwrap_or_else(|| panic!("{name} is listed: {page}"))
+    };
     let newest = page("/console/keys?sort=-created").await;
-    assert!(newest.find("newer-key") < newest.find("older-key"), "newest first");
+    assert!(at(&newest, "newer-key") < at(&newest, "older-key"), "newest first");
     assert!(newest.contains("<option value=\"-created\" selected>Newest first"), "{newest}");
     let oldest = page("/console/keys").await;
-    assert!(oldest.find("older-key") < oldest.find("newer-key"), "oldest first by default");
+    assert!(at(&oldest, "older-key") < at(&oldest, "newer-key"), "oldest first by default");
     let bad = console.get("/console/keys?sort=name").await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.text().await.unwrap().contains("sort: must be created, last_used or expires"));

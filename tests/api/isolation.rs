@@ -54,11 +54,26 @@ async fn a_workspace_admin_sees_and_changes_its_own_workspace_only(backend: Back
         "not-found",
     )
     .await;
-    let default_ws = app.app.store.find_key(&a_key).await.unwrap().unwrap().workspace_id;
+    let untouched = app.app.store.find_key(&a_key).await.unwrap().expect("not deleted");
+    assert_eq!(untouched.status, keymint::store::KeyStatus::Active, "not revoked");
+    let default_ws = untouched.workspace_id;
+    let keys_before = app.app.store.count_keys(&Default::default()).await.unwrap();
     let elsewhere = app
         .post_with(&b_token, "/v1/keys", &json!({"name": "x", "workspace_id": default_ws}))
         .await;
     assert_problem(elsewhere, StatusCode::NOT_FOUND, "not-found").await;
+    assert_eq!(app.app.store.count_keys(&Default::default()).await.unwrap(), keys_before);
+
+    // Every read across another workspace is a 404 too, never an empty answer.
+    for read in ["/v1/keys", "/v1/usage", "/v1/audit", "/v1/hygiene"] {
+        let path = format!("{read}?workspace_id={default_ws}");
+        let problem =
+            assert_problem(app.get_with(&b_token, &path).await, StatusCode::NOT_FOUND, "not-found")
+                .await;
+        assert!(problem["detail"].as_str().unwrap().contains("workspace"), "{path}: {problem}");
+        let own = format!("{read}?workspace_id={ws_b}");
+        assert_eq!(app.get_with(&b_token, &own).await.status(), StatusCode::OK, "{own}");
+    }
 
     // No escalation: it cannot grant a management scope it does not hold, nor manage workspaces.
     let escalate = app
@@ -112,6 +127,9 @@ async fn a_read_only_admin_reads_but_cannot_change(backend: Backend) {
         "insufficient-scope",
     )
     .await;
+    let after = app.app.store.find_key(&target).await.unwrap().expect("not deleted");
+    assert_eq!(after.status, keymint::store::KeyStatus::Active, "not revoked or deactivated");
+    assert_eq!(after.rotated_at, None, "not rotated");
 }
 
 async fn an_admin_token_stops_working_when_its_key_is_revoked(backend: Backend) {

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, Backend};
+use crate::helpers::{assert_problem, spawn_app, Backend, TestApp};
 use crate::on_both_backends;
 
 async fn usage_counts_match_the_exchanges_made(backend: Backend) {
@@ -128,6 +128,14 @@ async fn usage_ranges_are_checked(backend: Backend) {
     );
 }
 
+/// The preview (`dry_run`) of setting key `id`'s allowed ranges to `cidrs`.
+async fn preview_ranges(app: &TestApp, admin: &str, id: &str, cidrs: Value) -> Value {
+    let path = format!("/v1/keys/{id}?dry_run=true");
+    let response = app.patch_with(admin, &path, &json!({"allowed_cidrs": cidrs})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json::<Value>().await.unwrap()
+}
+
 async fn an_edit_preview_counts_the_recent_exchanges_a_narrower_range_refuses(backend: Backend) {
     let app = spawn_app(backend).await;
     let (id, secret) = app.new_client("callers", &["read:a"]).await;
@@ -135,15 +143,7 @@ async fn an_edit_preview_counts_the_recent_exchanges_a_narrower_range_refuses(ba
         assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
     }
     let admin = app.admin_token().await;
-    let preview = |cidrs: Value| {
-        let (app, admin, id) = (&app, &admin, &id);
-        async move {
-            let path = format!("/v1/keys/{id}?dry_run=true");
-            let response = app.patch_with(admin, &path, &json!({"allowed_cidrs": cidrs})).await;
-            assert_eq!(response.status(), StatusCode::OK);
-            response.json::<Value>().await.unwrap()
-        }
-    };
+    let preview = |cidrs: Value| preview_ranges(&app, &admin, &id, cidrs);
     let narrowed = preview(json!(["10.0.0.0/8"])).await;
     assert_eq!(
         narrowed["callers_refused"],
@@ -158,6 +158,43 @@ async fn an_edit_preview_counts_the_recent_exchanges_a_narrower_range_refuses(ba
     assert_eq!(key["allowed_cidrs"], json!([]), "a preview saves nothing");
 }
 
+async fn an_edit_preview_warns_only_of_callers_the_old_ranges_allowed(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(backend, &["--trusted-proxies", "127.0.0.1/32"]).await;
+    let (id, secret) = app.new_client("behind-a-proxy", &["read:a"]).await;
+    let token_from = |address: &'static str| {
+        let request = app
+            .client
+            .post(app.url("/oauth/token"))
+            .basic_auth(&id, Some(&secret))
+            .header("X-Forwarded-For", address)
+            .form(&[("grant_type", "client_credentials")]);
+        async move { request.send().await.unwrap().status() }
+    };
+    for address in ["10.50.1.1", "10.50.1.1", "192.0.2.7"] {
+        assert_eq!(token_from(address).await, StatusCode::OK);
+    }
+    let admin = app.admin_token().await;
+    let path = format!("/v1/keys/{id}");
+    let saved = app.patch_with(&admin, &path, &json!({"allowed_cidrs": ["10.50.0.0/16"]})).await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    let preview = |cidrs: Value| preview_ranges(&app, &admin, &id, cidrs);
+    // Wider: 192.0.2.7 is outside both, refused already; nothing to warn of.
+    let widened = preview(json!(["10.0.0.0/8"])).await;
+    assert_eq!(widened["callers_refused"], Value::Null, "{widened}");
+    let warnings = widened["warnings"].to_string();
+    assert!(!warnings.contains("narrower"), "widening is not narrowing: {warnings}");
+    // Narrower: only the caller it newly refuses is counted.
+    let narrowed = preview(json!(["10.50.1.0/24"])).await;
+    assert_eq!(narrowed["callers_refused"], Value::Null, "10.50.1.1 is still allowed");
+    assert!(narrowed["warnings"].to_string().contains("narrower IP ranges"), "{narrowed}");
+    let narrowed = preview(json!(["10.50.0.0/24"])).await;
+    assert_eq!(
+        narrowed["callers_refused"],
+        json!({"days": 7, "exchanges": 2, "addresses": [{"address": "10.50.1.1", "exchanges": 2}]})
+    );
+    assert!(narrowed["warnings"].to_string().contains("narrower IP ranges"), "{narrowed}");
+}
+
 async fn usage_survives_a_clean_shutdown(backend: Backend) {
     let app = spawn_app(backend).await;
     let (id, secret) = app.new_client("flushed", &["read:a"]).await;
@@ -165,20 +202,7 @@ async fn usage_survives_a_clean_shutdown(backend: Backend) {
         app.token_basic(&id, &secret, &[]).await;
     }
     let app = app.restart().await;
-    let now = app.clock_now();
-    let query = keymint::store::UsageQuery {
-        granularity: keymint::store::Granularity::Hour,
-        key_ids: vec![id.clone()],
-        workspace_id: None,
-        from: now - 86_400,
-        to: now + 3_600,
-    };
-    let rows = app.app.store.usage(&query, keymint::store::UsageGroup::Bucket).await.unwrap();
-    assert_eq!(
-        rows.iter().map(|r| r.tally.issued).sum::<i64>(),
-        4,
-        "counted before the restart, flushed at shutdown"
-    );
+    assert_eq!(app.stored_issued(&id).await, 4, "counted before the restart, flushed at shutdown");
 }
 
 async fn pagination_visits_every_key_once_while_keys_are_created(backend: Backend) {
@@ -472,6 +496,7 @@ on_both_backends!(
     usage_counts_match_the_exchanges_made,
     usage_ranges_are_checked,
     an_edit_preview_counts_the_recent_exchanges_a_narrower_range_refuses,
+    an_edit_preview_warns_only_of_callers_the_old_ranges_allowed,
     usage_survives_a_clean_shutdown,
     pagination_visits_every_key_once_while_keys_are_created,
     listing_filters_by_status_environment_type_and_creator,

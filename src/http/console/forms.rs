@@ -327,7 +327,7 @@ impl Errors {
     }
 
     /// The refusal `e` placed on the form field it concerns; `None` when `e` is no
-    /// refusal of the input (the database is down, an internal fault ...).
+    /// refusal of the input (not allowed, the database is down, an internal fault ...).
     pub fn from_refusal(e: &ManageError) -> Option<Self> {
         let mut errors = Errors::default();
         match e {
@@ -363,13 +363,16 @@ impl Errors {
             ManageError::Conflict(why) if why.contains("name") => {
                 errors.fields.push(("name".into(), format!("Name: {why}")));
             }
-            ManageError::Conflict(why) | ManageError::Forbidden(why) => {
+            ManageError::Conflict(why) => {
                 errors.general = Some(why.clone());
             }
             ManageError::NotFound(what) => errors.general = Some(format!("{what} not found")),
-            ManageError::Busy | ManageError::Unavailable(_) | ManageError::Internal(_) => {
-                return None
-            }
+            // Not allowed is the caller's rights, not the input: 403 with no form,
+            // as `/v1` answers it and every other console action shows it.
+            ManageError::Forbidden(_)
+            | ManageError::Busy
+            | ManageError::Unavailable(_)
+            | ManageError::Internal(_) => return None,
         }
         Some(errors)
     }
