@@ -1,10 +1,13 @@
 //! The change feed consumer: applies changes committed by any instance (including
 //! this one) to this instance's memory. It polls the `changes` table every 250 ms
-//! and, on PostgreSQL, wakes at once on `NOTIFY`. When the notification connection
-//! drops or the database is unreachable it cannot know what it missed, so once the
-//! database answers again it resyncs: every cached key is dropped and the signing
-//! keys are reloaded.
+//! and, on PostgreSQL, wakes at once on `NOTIFY`. A lost notification connection
+//! loses nothing (the table holds every change; the feed goes on polling it and
+//! listens again). When the table cannot be read, the feed cannot know what it
+//! will have missed, so it resyncs as soon as the database answers again: every
+//! cached key is dropped and the signing keys are reloaded. Meanwhile the
+//! instance is not ready (`/readyz`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +17,34 @@ use crate::store::Change;
 
 /// How often the feed polls without a notification.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// How soon a feed that lost the database tries again: the first attempt after it
+/// returns resyncs.
+pub const RETRY_INTERVAL: Duration = Duration::from_millis(100);
 /// How long changes are kept for instances to read.
 const RETENTION_MILLIS: i64 = 60 * 60 * 1000;
+
+/// Whether this instance's memory follows the change feed: false from the moment
+/// the feed cannot read the table until its resync.
+#[derive(Debug)]
+pub struct Status(AtomicBool);
+
+impl Default for Status {
+    fn default() -> Self {
+        Status(AtomicBool::new(true))
+    }
+}
+
+impl Status {
+    /// Whether every change committed so far (by any instance) has been applied,
+    /// but those of the last poll interval.
+    pub fn in_sync(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn set(&self, in_sync: bool) {
+        self.0.store(in_sync, Ordering::SeqCst);
+    }
+}
 
 /// Applies one batch of changes; returns whether signing keys changed.
 fn apply(app: &App, changes: &[Change]) -> bool {
@@ -48,23 +77,38 @@ pub async fn run(app: Arc<App>) {
     // Changes from the moment the app opened are replayed; nothing is cleared.
     let mut last: Option<i64> = Some(app.feed_start);
     let mut pruned_at = 0i64;
+    let mut listening = true;
     loop {
         let Some(after) = last else {
             match resync(&app).await {
-                Ok(latest) => last = Some(latest),
+                Ok(latest) => {
+                    last = Some(latest);
+                    app.feed_status.set(true);
+                    tracing::info!("change feed resynced");
+                }
                 Err(e) => {
                     app.metrics.database_errors.inc();
-                    tracing::warn!(error = %format!("{e:#}"), "change feed cannot sync; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tracing::debug!(error = %format!("{e:#}"), "change feed cannot sync; retrying");
+                    tokio::time::sleep(RETRY_INTERVAL).await;
                 }
             }
             continue;
         };
-        if let Err(e) = app.store.wait_for_change(POLL_INTERVAL).await {
-            tracing::warn!(error = %e, "change notifications lost; resyncing");
-            last = None;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
+        match app.store.wait_for_change(POLL_INTERVAL).await {
+            Ok(_) if !listening => {
+                listening = true;
+                tracing::info!("change notifications restored");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                // The table has every change: go on polling it, and listen again
+                // at the next wait.
+                if listening {
+                    tracing::warn!(error = %e, "change notifications lost; polling until they return");
+                }
+                listening = false;
+                tokio::time::sleep(POLL_INTERVAL).await;
+            }
         }
         match app.store.changes_since(after, 1000).await {
             Ok(changes) => {
@@ -79,9 +123,9 @@ pub async fn run(app: Arc<App>) {
             }
             Err(e) => {
                 app.metrics.database_errors.inc();
-                tracing::warn!(error = %e, "change feed cannot read; will resync");
+                tracing::warn!(error = %e, "change feed cannot read; will resync when the database answers");
+                app.feed_status.set(false);
                 last = None;
-                tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         }

@@ -24,22 +24,26 @@ pub async fn metrics(State(app): State<Arc<App>>) -> impl axum::response::IntoRe
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.render())
 }
 
-/// `GET /readyz`: 200 when the database answers and a signing key is loaded, else 503.
+/// `GET /readyz`: 200 when the database accepts a write, a signing key is loaded
+/// and this instance's memory follows the change feed; else 503.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "Ready", body = crate::http::openapi::schemas::Readiness), (status = 503, description = "Not ready: the database does not accept writes", body = crate::http::openapi::schemas::Readiness)))]
+    responses((status = 200, description = "Ready", body = crate::http::openapi::schemas::Readiness), (status = 503, description = "Not ready: the database does not accept writes, or the instance is resyncing after an outage", body = crate::http::openapi::schemas::Readiness)))]
 pub async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, Json<Value>) {
     let database = tokio::time::timeout(std::time::Duration::from_secs(2), app.store.ping()).await;
     let database_ok = matches!(database, Ok(Ok(())));
     if !database_ok {
         app.metrics.database_errors.inc();
     }
+    let in_sync = app.feed_status.in_sync();
+    let ready = database_ok && in_sync;
     let kid = app.keyring.current().kid().to_string();
-    let status = if database_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         status,
         Json(json!({
-            "status": if database_ok { "ready" } else { "not ready" },
+            "status": if ready { "ready" } else { "not ready" },
             "database": if database_ok { "ok" } else { "unavailable" },
+            "change_feed": if in_sync { "in sync" } else { "resyncing" },
             "signing_key": kid,
         })),
     )

@@ -313,6 +313,9 @@ pub mod schemas {
         status: String,
         #[schema(example = "ok")]
         database: String,
+        /// `in sync`, or `resyncing` after the change feed could not be read.
+        #[schema(example = "in sync")]
+        change_feed: String,
         signing_key: String,
     }
 }

@@ -83,6 +83,49 @@ async fn an_outage_degrades_safely_and_recovers_without_a_restart() {
     assert!(issued >= 2, "{rows:?} {rows_after:?}");
 }
 
+/// An instance cut off from the database while another revokes a key: once the
+/// database answers again it resyncs before it says it is ready, and refuses the key.
+async fn an_instance_back_from_an_outage_resyncs_before_it_is_ready() {
+    let db = Arc::new(TestDatabase::new(Backend::Postgres).await);
+    let mut a = start_instance(db.clone(), &[]).await;
+    let revealed = a.app.bootstrap().await.unwrap();
+    a.admin_id = revealed.key.id.clone();
+    a.admin_secret = revealed.secret.as_ref().unwrap().expose().to_string();
+    // Instance B reaches the same database through a proxy the test can cut.
+    let target = db.url.split('@').nth(1).unwrap().split('/').next().unwrap().to_string();
+    let proxy = DbProxy::start(target).await;
+    let mut proxied = TestDatabase::at(db.url.clone());
+    proxied.route_through(proxy.port);
+    std::fs::create_dir_all(proxied.dir().join("keys")).unwrap();
+    std::fs::copy(db.dir().join("keys/master.key"), proxied.dir().join("keys/master.key")).unwrap();
+    let b = start_instance(Arc::new(proxied), &[]).await;
+    let (id, secret) = a.new_client("revoked-meanwhile", &["read:a"]).await;
+    assert_eq!(b.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK, "B holds it");
+
+    proxy.cut();
+    crate::helpers::wait_until(Duration::from_secs(10), "B sees the outage", || async {
+        reqwest::get(b.url("/readyz")).await.unwrap().status() == StatusCode::SERVICE_UNAVAILABLE
+    })
+    .await;
+    let feed = b.app.clone();
+    crate::helpers::wait_until(Duration::from_secs(10), "B's change feed loses sync", || {
+        let feed = feed.clone();
+        async move { !feed.feed_status.in_sync() }
+    })
+    .await;
+    let admin = a.admin_token().await;
+    let revoke = format!("/v1/keys/{id}/revoke");
+    let revoked = a.post_with(&admin, &revoke, &serde_json::json!({})).await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    proxy.restore();
+    crate::helpers::wait_until(Duration::from_secs(15), "B is ready again", || async {
+        reqwest::get(b.url("/readyz")).await.unwrap().status() == StatusCode::OK
+    })
+    .await;
+    let response = b.token_basic(&id, &secret, &[]).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "B decides from the database's state");
+}
+
 mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[cfg_attr(
@@ -91,5 +134,14 @@ mod postgres {
     )]
     async fn an_outage_degrades_safely_and_recovers_without_a_restart() {
         super::an_outage_degrades_safely_and_recovers_without_a_restart().await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(keymint_postgres_tests),
+        ignore = "PostgreSQL run skipped: TEST_DATABASE_URL is not set"
+    )]
+    async fn an_instance_back_from_an_outage_resyncs_before_it_is_ready() {
+        super::an_instance_back_from_an_outage_resyncs_before_it_is_ready().await
     }
 }
