@@ -29,7 +29,10 @@ fn door() -> &'static Door {
         .expect("arguments");
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let app = runtime
-            .block_on(keymint::app::App::open(cli.config, Arc::new(keymint::clock::SystemClock)))
+            .block_on(keymint::app::App::open(
+                cli.settings().into_config(),
+                Arc::new(keymint::clock::SystemClock),
+            ))
             .expect("app");
         std::mem::forget(runtime);
         Door { app, _dir: dir }

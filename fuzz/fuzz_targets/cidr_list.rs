@@ -10,7 +10,10 @@ fuzz_target!(|text: &str| {
         assert_eq!(keymint::apikeys::validate_cidrs(&ranges).as_ref(), Ok(&ranges));
         for item in &items {
             if let Ok(ip) = item.trim().parse::<std::net::IpAddr>() {
-                assert!(keymint::apikeys::address_allowed(&ranges, Some(ip)), "{item} in {ranges:?}");
+                assert!(
+                    keymint::apikeys::address_allowed(&ranges, Some(ip)),
+                    "{item} in {ranges:?}"
+                );
             }
         }
     }

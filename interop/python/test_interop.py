@@ -79,9 +79,16 @@ def test_authlib_gets_a_token_that_verifies_against_the_remote_jwks(metadata, ke
     assert claims["scope"] == "read:reports/** write:prompts/welcome"
 
 
+def wrong_secret(secret):
+    """The secret with its last character changed (whatever that character is)."""
+    return secret[:-1] + ("x" if secret[-1] != "x" else "y")
+
+
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
 def test_authlib_reports_a_wrong_secret_as_invalid_client(metadata, key, method):
-    session = AuthlibSession(key["client_id"], key["client_secret"][:-1] + "x", token_endpoint_auth_method=method)
+    wrong = wrong_secret(key["client_secret"])
+    assert wrong != key["client_secret"]
+    session = AuthlibSession(key["client_id"], wrong, token_endpoint_auth_method=method)
     with pytest.raises(OAuthError) as refused:
         session.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
     assert refused.value.error == "invalid_client"
@@ -127,7 +134,9 @@ def test_requests_oauthlib_reports_a_wrong_secret_as_invalid_client(metadata, ke
 def test_jwks_is_cacheable_and_holds_public_keys_only(metadata):
     response = requests.get(metadata["jwks_uri"], timeout=10)
     assert "max-age=" in response.headers["Cache-Control"]
-    for jwk in response.json()["keys"]:
+    keys = response.json()["keys"]
+    assert keys, "the JWKS publishes at least the current signing key"
+    for jwk in keys:
         assert jwk["kid"] and "d" not in jwk and "p" not in jwk
 
 
@@ -176,7 +185,7 @@ def test_a_gateway_verifies_raw_keys_with_authlib_introspection(metadata):
     assert outside == {"active": False}
     assert gateway.introspect_token(url, token=legacy + "x").json() == {"active": False}
     generated = gateway_key["client_secret"]
-    flipped = generated[:-1] + ("A" if generated[-1] != "A" else "B")
+    flipped = wrong_secret(generated)
     assert gateway.introspect_token(url, token=flipped).json() == {"active": False}
     assert gateway.introspect_token(url, token=generated).json()["client_id"] == gateway_key["id"]
 

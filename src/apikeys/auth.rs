@@ -91,6 +91,7 @@ pub async fn authenticate(
     now: i64,
     ip: Option<IpAddr>,
 ) -> Result<Authenticated, AuthFailure> {
+    let failed = |e| store_failure(e, client_id);
     let well_formed = if secret::looks_generated(presented.expose()) {
         match secret::parse(presented.expose()) {
             Ok(embedded) if embedded == client_id => Ok(true),
@@ -111,15 +112,15 @@ pub async fn authenticate(
     let well_formed = match well_formed {
         Ok(well_formed) => well_formed,
         Err(reason) => {
-            return Err(match keys.find(store, client_id).await.map_err(unavailable)? {
+            return Err(match keys.find(store, client_id).await.map_err(failed)? {
                 Some(key) => AuthFailure::refused(&key, Outcome::WrongSecret, reason),
                 None => AuthFailure::Refused(reason),
             })
         }
     };
-    let mut key = keys.find(store, client_id).await.map_err(unavailable)?;
+    let mut key = keys.find(store, client_id).await.map_err(failed)?;
     if key.is_none() && well_formed {
-        if let Some(fresh) = keys.refresh(store, client_id).await.map_err(unavailable)? {
+        if let Some(fresh) = keys.refresh(store, client_id).await.map_err(failed)? {
             key = fresh;
         }
     }
@@ -129,7 +130,7 @@ pub async fn authenticate(
     };
     let mut matched = matching_secret(hasher, &key, presented, now).await?;
     if matched.is_none() && well_formed {
-        if let Some(Some(fresh)) = keys.refresh(store, client_id).await.map_err(unavailable)? {
+        if let Some(Some(fresh)) = keys.refresh(store, client_id).await.map_err(failed)? {
             key = fresh;
             matched = matching_secret(hasher, &key, presented, now).await?;
         }
@@ -157,17 +158,17 @@ pub fn usable(key: &KeyRecord, now: i64, ip: Option<IpAddr>) -> Result<(), AuthF
     Ok(())
 }
 
-/// A store failure on the authentication path: logged here, once, with its cause
-/// (never a secret), and answered as "unavailable" or, for a row that cannot be
-/// decoded, as a refusal.
-fn unavailable(e: StoreError) -> AuthFailure {
+/// A store failure on the authentication path for `client_id`: logged here, once,
+/// with its cause and the client it concerns (never a secret), and answered as
+/// "unavailable" or, for a row that cannot be decoded, as a refusal.
+fn store_failure(e: StoreError, client_id: &str) -> AuthFailure {
     match e {
         StoreError::Corrupt(why) => {
-            tracing::error!(error = %why, "a key row cannot be decoded");
+            tracing::error!(error = %why, client_id, "a key row cannot be decoded");
             AuthFailure::Refused("corrupt key row")
         }
         e => {
-            tracing::warn!(error = %e, "database error while authenticating a client");
+            tracing::warn!(error = %e, client_id, "database error while authenticating a client");
             AuthFailure::Unavailable(e)
         }
     }

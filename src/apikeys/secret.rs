@@ -234,5 +234,32 @@ mod tests {
                 prop_assert_eq!(checksum(&s[..split]), &s[split..]);
             }
         }
+
+        /// Valid secrets (any id, random part and class), each then changed in one
+        /// character: the valid one parses to its id, the changed one never does,
+        /// and it still names its id while its structure holds.
+        #[test]
+        fn valid_secrets_parse_and_any_one_character_change_is_refused(
+            class in "live|test",
+            id in "[A-Za-z0-9]{16}",
+            random in "[A-Za-z0-9]{32}",
+            at in 8usize..(8 + ID_LEN + 1 + RANDOM_LEN + CHECKSUM_LEN),
+            replacement in "[A-Za-z0-9_]",
+        ) {
+            let body = format!("{PRODUCT_PREFIX}{class}_{id}_{random}");
+            let valid = format!("{body}{}", checksum(&body));
+            prop_assert_eq!(parse(&valid), Ok(id.as_str()));
+            let mut bytes = valid.clone().into_bytes();
+            prop_assume!(bytes[at] != replacement.as_bytes()[0]);
+            bytes[at] = replacement.as_bytes()[0];
+            let changed = String::from_utf8(bytes).unwrap();
+            prop_assert!(parse(&changed).is_err(), "accepted {} (from {})", changed, valid);
+            let structure_kept = at != 8 + ID_LEN && replacement != "_";
+            let id_kept = !(8..8 + ID_LEN).contains(&at);
+            if structure_kept && id_kept {
+                prop_assert_eq!(claimed_id(&changed), Ok(id.as_str()));
+                prop_assert_eq!(parse(&changed), Err(FormatError::Checksum));
+            }
+        }
     }
 }

@@ -208,10 +208,17 @@ fn database_errors_say_what_failed_once_and_what_to_do() {
     let (ok, _, err) = run_text(d, &["keys", "list", "--database-url", closed]);
     assert!(!ok && err.contains("the connection to 127.0.0.1:1 was refused"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(4), "no pool timeout: {:?}", started.elapsed());
-    let Ok(admin) = std::env::var("TEST_DATABASE_URL") else {
-        eprintln!("PostgreSQL part skipped: TEST_DATABASE_URL is not set");
-        return;
-    };
+}
+
+#[test]
+#[cfg_attr(
+    not(keymint_postgres_tests),
+    ignore = "PostgreSQL run skipped: TEST_DATABASE_URL is not set"
+)]
+fn a_missing_postgres_database_is_named_once_with_the_command_that_creates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let admin = std::env::var("TEST_DATABASE_URL").unwrap();
     let base = admin.split('?').next().unwrap();
     let missing = format!("{}/keymint_no_such_database", &base[..base.rfind('/').unwrap()]);
     let (ok, _, err) = run_text(d, &["keys", "list", "--database-url", &missing]);

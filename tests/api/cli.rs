@@ -441,16 +441,43 @@ fn a_forced_workspace_delete_asks_first_and_never_removes_the_last_platform_admi
     let audit = cli.json(&["audit", "--target", key_id, "--json"]);
     assert_eq!(audit["data"][0]["action"], "key.delete", "{audit}");
 
-    // The default workspace holds the only platform admins: refused, even with --yes
-    // (remotely, the caller's own workspace is refused first).
-    let (ok, _, err) = cli.text(&["workspaces", "delete", &default_id, "--force", "--yes"]);
-    let why = match cli.server {
-        None => "last active platform-admin key",
-        Some(_) => "a caller cannot delete its own workspace",
-    };
-    assert!(!ok && err.contains(why), "{err}");
+    let delete_default = ["workspaces", "delete", &default_id, "--force", "--yes"];
     let admin_id = admin["client_id"].as_str().unwrap();
+    match cli.server {
+        // The default workspace holds every platform admin: refused, even with --yes.
+        None => {
+            let (ok, _, err) = cli.text(&delete_default);
+            assert!(!ok && err.contains("last active platform-admin key"), "{err}");
+        }
+        // A remote caller is itself an active platform admin, kept outside any
+        // workspace it may delete: a workspace holding another platform admin
+        // goes, and its own workspace never does.
+        Some(_) => {
+            let ops = cli.json(&["workspaces", "create", "ops", "--json"]);
+            let ops_id = ops["id"].as_str().unwrap();
+            let other = cli.json(&[
+                "keys",
+                "create",
+                "--name",
+                "ops-admin",
+                "--workspace",
+                ops_id,
+                "--scope",
+                "keymint:workspaces:admin",
+                "--json",
+            ]);
+            let (ok, _, err) = cli.text(&["workspaces", "delete", ops_id, "--force", "--yes"]);
+            assert!(ok, "the caller remains a platform admin: {err}");
+            let other_id = other["client_id"].as_str().unwrap();
+            let (ok, _, _) = cli.text(&["keys", "show", other_id, "--json"]);
+            assert!(!ok, "deleted with its workspace");
+            let (ok, _, err) = cli.text(&delete_default);
+            assert!(!ok && err.contains("a caller cannot delete its own workspace"), "{err}");
+        }
+    }
     assert_eq!(cli.json(&["keys", "show", admin_id, "--json"])["status"], "active");
+    let listed = cli.json(&["workspaces", "list", "--json"]);
+    assert!(listed["data"].as_array().unwrap().iter().any(|w| w["id"] == default_id.as_str()));
 }
 
 fn the_cli_sets_a_key_policy_that_refuses_a_key_without_expiry(cli: &Cli) {

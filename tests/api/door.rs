@@ -20,7 +20,7 @@ fn assemble(header: &Value, claims: &Value, signature: &str) -> String {
     format!("{}.{}.{signature}", B64.encode(header.to_string()), B64.encode(claims.to_string()))
 }
 
-async fn refused(app: &TestApp, token: &str, why: &str) {
+async fn refused(app: &TestApp, token: &str, why: &str) -> Value {
     let response = app.get_with(token, "/v1/keys").await;
     let challenge =
         response.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_string());
@@ -28,7 +28,16 @@ async fn refused(app: &TestApp, token: &str, why: &str) {
         challenge.as_deref().is_some_and(|c| c.contains(r#"error="invalid_token""#)),
         "{why}: {challenge:?}"
     );
-    assert_problem(response, StatusCode::UNAUTHORIZED, "invalid-token").await;
+    assert_problem(response, StatusCode::UNAUTHORIZED, "invalid-token").await
+}
+
+/// Refused for `reason` (the problem's detail): a token signed by keymint's own
+/// current key, so the signature is not what refuses it.
+async fn refused_for(app: &TestApp, header: &Value, claims: &Value, reason: &str) {
+    let key = app.app.keyring.current();
+    let token = key.sign_with_header(header, claims.to_string().as_bytes()).unwrap();
+    let problem = refused(app, &token, reason).await;
+    assert_eq!(problem["detail"], reason, "{problem}");
 }
 
 async fn forged_and_confused_tokens_are_refused(backend: Backend) {
@@ -58,17 +67,22 @@ async fn forged_and_confused_tokens_are_refused(backend: Backend) {
     unknown_kid["kid"] = json!("not-a-published-kid");
     refused(&app, &assemble(&unknown_kid, &claims, &signature), "unknown kid").await;
 
+    // The real key signing the same header and claims again is accepted: what
+    // refuses each variant below is the check it names.
+    let key = app.app.keyring.current();
+    let resigned = key.sign_with_header(&header, claims.to_string().as_bytes()).unwrap();
+    assert_eq!(app.get_with(&resigned, "/v1/keys").await.status(), StatusCode::OK);
     for (name, value) in
         [("jku", "https://evil.example/jwks.json"), ("x5u", "https://evil.example/cert.pem")]
     {
         let mut h = header.clone();
         h[name] = json!(value);
-        refused(&app, &assemble(&h, &claims, &signature), name).await;
+        refused_for(&app, &h, &claims, "key-location headers are not accepted").await;
     }
 
     let mut jwt_typ = header.clone();
     jwt_typ["typ"] = json!("JWT");
-    refused(&app, &assemble(&jwt_typ, &claims, &signature), "typ JWT").await;
+    refused_for(&app, &jwt_typ, &claims, "token type must be at+jwt").await;
 
     let mut escalated = claims.clone();
     escalated["scope"] = json!("keymint:workspaces:admin");
@@ -76,7 +90,7 @@ async fn forged_and_confused_tokens_are_refused(backend: Backend) {
 
     let mut other_issuer = claims.clone();
     other_issuer["iss"] = json!("https://elsewhere.example");
-    refused(&app, &assemble(&header, &other_issuer, &signature), "other issuer").await;
+    refused_for(&app, &header, &other_issuer, "token rejected: wrong issuer").await;
 }
 
 on_both_backends!(forged_and_confused_tokens_are_refused);

@@ -259,16 +259,27 @@ async fn the_management_api_takes_a_bound_token_only_with_its_proof(backend: Bac
     let mut no_ath = for_list();
     no_ath.as_object_mut().unwrap().remove("ath");
     assert_eq!(get("DPoP", Some(proof(&key, &no_ath))).await.status(), StatusCode::UNAUTHORIZED);
-    // An unbound token is not accepted with the DPoP scheme.
+    // An unbound token is not accepted with the DPoP scheme, even with a proof
+    // that is right in every other way (its key, this request, the token's ath).
     let plain = app.admin_token().await;
+    let mut c = claims(&app, "GET", &keys_url);
+    c["ath"] =
+        json!(URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, plain.as_bytes()).as_ref()));
     let response = app
         .client
         .get(&keys_url)
         .header("Authorization", format!("DPoP {plain}"))
+        .header("DPoP", proof(&key, &c))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let problem =
+        crate::helpers::assert_problem(response, StatusCode::UNAUTHORIZED, "invalid-token");
+    assert_eq!(
+        problem.await["detail"],
+        "this token is not DPoP-bound: send it with Authorization: Bearer"
+    );
+    assert_eq!(get("DPoP", Some(proof(&key, &for_list()))).await.status(), StatusCode::OK);
 }
 
 on_both_backends!(
