@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::apikeys::cache::KeyCache;
 use crate::apikeys::hashing::Hasher;
-use crate::apikeys::{Actor, Keys, ManageError, NewKey, Revealed};
+use crate::apikeys::{Keys, NewKey, Revealed};
 use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -16,12 +16,13 @@ use crate::oauth::dpop::Nonces;
 use crate::oauth::jwks_uri::RemoteKeys;
 use crate::oauth::limiter::{FailureLimiter, Limits};
 use crate::oauth::once::UsedIds;
-use crate::oauth::scope::ManagementScope;
 use crate::oauth::{Issuance, TokenService};
 use crate::sessions::Sessions;
 use crate::signing::{self, Keyring, SigningKeys};
 use crate::store::{self, Store};
 use crate::usage::Usage;
+use crate::vocab::scope::ManagementScope;
+use crate::vocab::{Actor, ManageError};
 use crate::workspaces::Workspaces;
 
 /// Everything a request or a command needs.
@@ -39,7 +40,7 @@ pub struct App {
     /// The newest change when the app opened: the change feed starts after it.
     pub feed_start: i64,
     /// Whether the change feed is in sync (`/readyz` says not while it resyncs).
-    pub feed_status: crate::feed::Status,
+    pub feed_status: Arc<crate::feed::Status>,
     pub usage: Arc<Usage>,
     pub tokens: Arc<TokenService>,
     /// Console sign-in and sessions.
@@ -142,7 +143,7 @@ impl App {
             cache,
             metrics,
             feed_start,
-            feed_status: crate::feed::Status::default(),
+            feed_status: Arc::default(),
             usage,
             config,
             store,
@@ -223,7 +224,14 @@ impl App {
             stop_flusher,
             flusher: self.usage.spawn_flusher(interval, stop),
             others: vec![
-                tokio::spawn(crate::feed::run(self.clone())),
+                tokio::spawn(crate::feed::run(crate::feed::Feed {
+                    store: self.store.clone(),
+                    cache: self.cache.clone(),
+                    keyring: self.keyring.clone(),
+                    metrics: self.metrics.clone(),
+                    status: self.feed_status.clone(),
+                    start: self.feed_start,
+                })),
                 tokio::spawn(rotate_on_schedule(self.clone())),
             ],
         }

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::apikeys::{
-    validate_filter, validate_instant as instant, validate_limit, Actor, ManageError,
-};
+use crate::apikeys::{validate_filter, validate_instant as instant, validate_limit};
 use crate::clock::rfc3339;
 use crate::store::{AuditFilter, AuditRecord, Store};
 use crate::usage::Usage;
+use crate::vocab::{Actor, ManageError};
 
 /// Filters of `GET /v1/audit` (newest first).
 #[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
@@ -92,7 +91,7 @@ impl Audit {
 
     /// A page of events the caller may see (`keymint:audit:read`).
     pub async fn list(&self, actor: &Actor, query: &AuditQuery) -> Result<AuditPage, ManageError> {
-        actor.require(crate::oauth::scope::ManagementScope::AuditRead)?;
+        actor.require(crate::vocab::scope::ManagementScope::AuditRead)?;
         let limit = validate_limit(query.limit)?;
         let workspace_id =
             actor.read_scope(validate_filter("workspace_id", query.workspace_id.as_deref())?)?;
@@ -127,11 +126,11 @@ fn instant_micros(field: &str, value: Option<&str>) -> Result<Option<i64>, Manag
     Ok(value.filter(|v| !v.is_empty()).and_then(crate::clock::parse_rfc3339_micros))
 }
 
-fn decode_cursor(cursor: &str) -> Result<(i64, i64), crate::apikeys::FieldError> {
+fn decode_cursor(cursor: &str) -> Result<(i64, i64), crate::vocab::FieldError> {
     cursor
         .split_once('.')
         .and_then(|(at, id)| Some((at.parse().ok()?, id.parse().ok()?)))
-        .ok_or_else(|| crate::apikeys::FieldError {
+        .ok_or_else(|| crate::vocab::FieldError {
             field: "cursor".into(),
             reason: "is not a cursor returned by this API".into(),
         })

@@ -11,9 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::App;
+use crate::apikeys::cache::KeyCache;
 use crate::clock::wall_clock_millis;
-use crate::store::Change;
+use crate::metrics::Metrics;
+use crate::signing::Keyring;
+use crate::store::{Change, Store};
 
 /// How often the feed polls without a notification.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -46,55 +48,66 @@ impl Status {
     }
 }
 
+/// What the feed reads, and the memory it keeps in step.
+pub struct Feed {
+    pub store: Arc<dyn Store>,
+    pub cache: Arc<KeyCache>,
+    pub keyring: Arc<Keyring>,
+    pub metrics: Arc<Metrics>,
+    pub status: Arc<Status>,
+    /// The newest change when the memory was loaded: the feed starts after it.
+    pub start: i64,
+}
+
 /// Applies one batch of changes; returns whether signing keys changed.
-fn apply(app: &App, changes: &[Change]) -> bool {
+fn apply(feed: &Feed, changes: &[Change]) -> bool {
     let mut signing = false;
     for change in changes {
         match change.kind.as_str() {
-            "key" => app.cache.apply_change(&change.target, change.id),
-            "workspace" => app.cache.apply_workspace_change(&change.target, change.id),
+            "key" => feed.cache.apply_change(&change.target, change.id),
+            "workspace" => feed.cache.apply_workspace_change(&change.target, change.id),
             "signing_key" => signing = true,
             _ => {}
         }
     }
     if let Some(last) = changes.last() {
         let lag = (wall_clock_millis() - last.at_millis).max(0) as f64 / 1000.0;
-        app.metrics.change_feed_lag_seconds.set(lag);
+        feed.metrics.change_feed_lag_seconds.set(lag);
     }
     signing
 }
 
 /// Drops everything cached and reloads the signing keys.
-async fn resync(app: &App) -> anyhow::Result<i64> {
-    let latest = app.store.latest_change().await?;
-    app.cache.clear();
-    app.keyring.reload().await?;
+async fn resync(feed: &Feed) -> anyhow::Result<i64> {
+    let latest = feed.store.latest_change().await?;
+    feed.cache.clear();
+    feed.keyring.reload().await?;
     Ok(latest)
 }
 
 /// Runs until the task is aborted.
-pub async fn run(app: Arc<App>) {
-    // Changes from the moment the app opened are replayed; nothing is cleared.
-    let mut last: Option<i64> = Some(app.feed_start);
+pub async fn run(feed: Feed) {
+    // Changes from the moment the memory was loaded are replayed; nothing is cleared.
+    let mut last: Option<i64> = Some(feed.start);
     let mut pruned_at = 0i64;
     let mut listening = true;
     loop {
         let Some(after) = last else {
-            match resync(&app).await {
+            match resync(&feed).await {
                 Ok(latest) => {
                     last = Some(latest);
-                    app.feed_status.set(true);
+                    feed.status.set(true);
                     tracing::info!("change feed resynced");
                 }
                 Err(e) => {
-                    app.metrics.database_errors.inc();
+                    feed.metrics.database_errors.inc();
                     tracing::debug!(error = %format!("{e:#}"), "change feed cannot sync; retrying");
                     tokio::time::sleep(RETRY_INTERVAL).await;
                 }
             }
             continue;
         };
-        match app.store.wait_for_change(POLL_INTERVAL).await {
+        match feed.store.wait_for_change(POLL_INTERVAL).await {
             Ok(_) if !listening => {
                 listening = true;
                 tracing::info!("change notifications restored");
@@ -110,21 +123,21 @@ pub async fn run(app: Arc<App>) {
                 tokio::time::sleep(POLL_INTERVAL).await;
             }
         }
-        match app.store.changes_since(after, 1000).await {
+        match feed.store.changes_since(after, 1000).await {
             Ok(changes) => {
                 if let Some(newest) = changes.last() {
                     last = Some(newest.id);
-                    if apply(&app, &changes) {
-                        if let Err(e) = app.keyring.reload().await {
+                    if apply(&feed, &changes) {
+                        if let Err(e) = feed.keyring.reload().await {
                             tracing::error!(error = %crate::report::Chain(&e), "cannot reload signing keys");
                         }
                     }
                 }
             }
             Err(e) => {
-                app.metrics.database_errors.inc();
+                feed.metrics.database_errors.inc();
                 tracing::warn!(error = %e, "change feed cannot read; will resync when the database answers");
-                app.feed_status.set(false);
+                feed.status.set(false);
                 last = None;
                 continue;
             }
@@ -132,7 +145,7 @@ pub async fn run(app: Arc<App>) {
         let now = wall_clock_millis();
         if now - pruned_at > 60_000 {
             pruned_at = now;
-            let _ = app.store.prune_changes(now - RETENTION_MILLIS).await;
+            let _ = feed.store.prune_changes(now - RETENTION_MILLIS).await;
         }
     }
 }

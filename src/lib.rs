@@ -31,5 +31,7 @@ pub mod signing;
 pub mod store;
 /// Usage accounting, batched off the request path.
 pub mod usage;
+/// The typed floor every module stands on: scopes, who acts, errors, outcomes.
+pub mod vocab;
 /// Workspaces (tenants).
 pub mod workspaces;

@@ -22,17 +22,24 @@ impl fmt::Display for Chain<'_> {
 #[cfg(test)]
 mod tests {
     use super::Chain;
-    use crate::signing::MasterKeyError;
+
+    /// An error with an optional cause, as every layer's errors are.
+    #[derive(Debug, thiserror::Error)]
+    #[error("{what}")]
+    struct Layer {
+        what: &'static str,
+        #[source]
+        cause: Option<Box<Layer>>,
+    }
 
     #[test]
     fn a_chain_names_every_cause() {
-        let e = MasterKeyError::Invalid {
-            origin: "KEYMINT_MASTER_KEY".into(),
-            source: Box::new(MasterKeyError::WrongLength(16)),
-        };
+        let inner = Layer { what: "the master key must be 32 bytes, found 16", cause: None };
+        let middle = Layer { what: "invalid master key", cause: Some(Box::new(inner)) };
+        let e = Layer { what: "cannot start", cause: Some(Box::new(middle)) };
         assert_eq!(
             Chain(&e).to_string(),
-            "invalid master key in KEYMINT_MASTER_KEY: the master key must be 32 bytes, found 16"
+            "cannot start: invalid master key: the master key must be 32 bytes, found 16"
         );
     }
 }

@@ -23,11 +23,12 @@ use serde_json::json;
 
 use crate::apikeys::cache::KeyCache;
 use crate::apikeys::secret::{self, Secret};
-use crate::apikeys::{self, Actor, AuthFailure};
+use crate::apikeys::{self, AuthFailure};
 use crate::clock::Clock;
 use crate::oauth::{Proof, TokenService};
 use crate::signing::{MasterKey, MasterKeyError};
 use crate::store::{AuditRecord, KeyRecord, SessionRecord, Store, StoreError};
+use crate::vocab::Actor;
 
 /// A session ends after this long without a request: 30 minutes.
 pub const IDLE_SECONDS: i64 = 30 * 60;

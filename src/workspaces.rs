@@ -11,10 +11,10 @@ use crate::apikeys::cache::KeyCache;
 use crate::apikeys::catalog::ScopeCatalog;
 use crate::apikeys::policy::KeyPolicy;
 use crate::apikeys::secret::random_base62;
-use crate::apikeys::{Actor, FieldError, ManageError};
 use crate::clock::{rfc3339, Clock};
-use crate::oauth::scope::ManagementScope;
 use crate::store::{AuditRecord, KeyFilter, Store, StoreError, WorkspaceRecord, WorkspaceSetting};
+use crate::vocab::scope::ManagementScope;
+use crate::vocab::{Actor, FieldError, ManageError};
 
 /// The name of the workspace created on first start.
 pub const DEFAULT_WORKSPACE: &str = "default";

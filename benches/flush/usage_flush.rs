@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use keymint::store::{AddressUse, LastUse, UsageBatch, UsageRow};
-use keymint::usage::{Outcome, Tally};
+use keymint::vocab::{Outcome, Tally};
 
 use super::Res;
 

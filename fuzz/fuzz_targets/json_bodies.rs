@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = keymint::apikeys::validate_name("name", &new.name);
         let _ = keymint::apikeys::validate_cidrs(&new.allowed_cidrs);
         for s in &new.scopes {
-            let _ = keymint::oauth::scope::Scope::parse(s);
+            let _ = keymint::vocab::scope::Scope::parse(s);
         }
     }
     if let Ok(update) = json_body::<KeyUpdate>(data) {

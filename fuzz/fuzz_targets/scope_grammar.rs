@@ -1,7 +1,7 @@
 //! The scope grammar: parsing, the canonical text, and coverage.
 #![no_main]
 
-use keymint::oauth::scope::{self, Scope};
+use keymint::vocab::scope::{self, Scope};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

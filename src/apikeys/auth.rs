@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::cache::KeyCache;
 use crate::store::{KeyRecord, KeyStatus, Store, StoreError};
-use crate::usage::Outcome;
+use crate::vocab::Outcome;
 
 /// A successful authentication.
 #[derive(Debug, Clone)]

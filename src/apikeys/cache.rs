@@ -324,7 +324,7 @@ mod tests {
     #[test]
     fn a_change_read_already_does_not_evict_the_row() {
         let cache = KeyCache::with_capacity(10);
-        let key = crate::oauth::tests::key(&[], &[], None);
+        let key = crate::store::fixtures::key(&[], &[], None);
         cache.map.write().unwrap().insert("k1".into(), (Arc::new(key), 7));
         cache.apply_change("k1", 7);
         assert_eq!(cache.len(), 1, "change 7 was committed before the read");

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::validate::{invalid, FieldError};
-use crate::oauth::scope::Scope;
+use crate::vocab::scope::Scope;
 
 /// Most resources one catalog lists.
 const MAX_RESOURCES: usize = 100;

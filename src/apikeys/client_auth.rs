@@ -149,7 +149,7 @@ fn known(method: &str) -> Result<&'static str, FieldError> {
 
 fn checked_uri(uri: Option<&str>, allow_private: bool) -> Result<Option<String>, FieldError> {
     uri.map(|uri| {
-        crate::oauth::jwks_uri::check_uri(uri, allow_private)
+        super::jwks_uri::check_uri(uri, allow_private)
             .map(|()| uri.to_string())
             .map_err(|why| invalid("jwks_uri", why))
     })
@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn switching_to_assertions_drops_the_secret_and_back_warns_until_a_rotation() {
-        let mut key = crate::oauth::tests::key(&[], &[], None);
+        let mut key = crate::store::fixtures::key(&[], &[], None);
         key.secret_hash = "sha256:00".into();
         key.previous_secret_hash = Some("sha256:11".into());
         key.previous_expires_at = Some(100);

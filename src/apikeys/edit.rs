@@ -8,9 +8,9 @@ use super::client_auth::{self, ClientAuth};
 use super::validate::{self, invalid};
 use super::{Actor, KeyView, Keys, ManageError};
 use crate::clock::rfc3339;
-use crate::oauth::scope::ManagementScope;
 use crate::store::KeyRecord;
 use crate::usage::CallersRefused;
+use crate::vocab::scope::ManagementScope;
 
 /// The body of an update request: only the fields present change.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]

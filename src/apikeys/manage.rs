@@ -17,9 +17,9 @@ use super::validate::{self, invalid};
 use super::{Actor, KeyView, ManageError};
 use crate::clock::rfc3339;
 use crate::clock::Clock;
-use crate::oauth::scope::ManagementScope;
 use crate::store::{AuditRecord, KeyRecord, KeyStatus, Store, StoreError, WorkspaceSetting};
 use crate::usage::Usage;
+use crate::vocab::scope::ManagementScope;
 
 /// Longest grace period for the old secret after a rotation: 7 days.
 pub const MAX_GRACE_SECONDS: i64 = 7 * 86_400;

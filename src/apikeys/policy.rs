@@ -246,7 +246,7 @@ mod tests {
     use super::*;
 
     fn key(scopes: &[&str], cidrs: &[&str], expires_at: Option<i64>) -> KeyRecord {
-        let mut k = crate::oauth::tests::key(scopes, &[], expires_at);
+        let mut k = crate::store::fixtures::key(scopes, &[], expires_at);
         k.allowed_cidrs = cidrs.iter().map(|c| c.to_string()).collect();
         k
     }

@@ -9,9 +9,7 @@
 //! secret scanner (or keymint itself, before any database lookup) can tell a real key
 //! from noise. Secrets live in [`Secret`], whose `Debug` prints `[REDACTED]`.
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+use crate::vocab::base62::BASE62;
 /// Every generated secret starts with this.
 pub const PRODUCT_PREFIX: &str = "km_";
 /// Length of a key id.
@@ -48,38 +46,7 @@ pub fn env_class(environment: &str) -> &'static str {
     }
 }
 
-/// `count` random base62 characters, unbiased (rejection sampling).
-pub fn random_base62(count: usize) -> String {
-    let rng = SystemRandom::new();
-    let mut out = String::with_capacity(count);
-    let mut buf = [0u8; 64];
-    while out.len() < count {
-        // The system RNG failing is unrecoverable; there is no safe fallback.
-        rng.fill(&mut buf).expect("system random number generator failed");
-        for b in buf {
-            // 248 = 4 * 62: bytes at or above it would bias the distribution.
-            if b < 248 && out.len() < count {
-                out.push(BASE62[usize::from(b % 62)] as char);
-            }
-        }
-    }
-    out
-}
-
-/// `len` base62 characters of the number in the first 8 bytes of `bytes` (a
-/// fixed-width encoding of a digest, for tags; not for secrets).
-pub fn base62(bytes: &[u8], len: usize) -> String {
-    let mut word = [0u8; 8];
-    let n = bytes.len().min(8);
-    word[..n].copy_from_slice(&bytes[..n]);
-    let mut n = u64::from_be_bytes(word);
-    let mut out = vec![b'0'; len];
-    for slot in out.iter_mut().rev() {
-        *slot = BASE62[(n % 62) as usize];
-        n /= 62;
-    }
-    String::from_utf8(out).unwrap_or_default()
-}
+pub use crate::vocab::base62::{base62, random_base62};
 
 /// A new key id.
 pub fn new_key_id() -> String {

@@ -4,20 +4,10 @@ use std::str::FromStr;
 
 use ipnet::IpNet;
 
-use crate::oauth::scope::Scope;
 use crate::store::KeyRecord;
+use crate::vocab::scope::Scope;
 
-/// One invalid field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct FieldError {
-    pub field: String,
-    pub reason: String,
-}
-
-pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> FieldError {
-    FieldError { field: field.into(), reason: reason.into() }
-}
+pub use crate::vocab::{instant, invalid, FieldError};
 
 /// A display name: 1 to 100 characters, no control characters, not blank.
 pub fn name(field: &str, value: &str) -> Result<String, FieldError> {
@@ -295,19 +285,6 @@ pub fn refuses_more(before: &[String], after: &[String]) -> bool {
     !before.iter().all(covered)
 }
 
-/// An optional RFC 3339 time of a filter, as unix seconds.
-pub fn instant(field: &str, value: Option<&str>) -> Result<Option<i64>, FieldError> {
-    value
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            crate::clock::parse_rfc3339(v).ok_or_else(|| FieldError {
-                field: field.into(),
-                reason: "must be an RFC 3339 time, e.g. 2026-11-30T12:00:00Z".into(),
-            })
-        })
-        .transpose()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,7 +380,7 @@ mod tests {
 
     #[test]
     fn narrowing_an_edit_is_named_and_widening_is_not() {
-        let before = crate::oauth::tests::key(&["read:a", "write:b"], &[], Some(10_000));
+        let before = crate::store::fixtures::key(&["read:a", "write:b"], &[], Some(10_000));
         let mut after = before.clone();
         assert!(narrowing_warnings(&before, &after, 0).is_empty(), "no change, no warning");
         after.scopes = vec!["read:a".into()];

@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn badges_add_expires_soon_and_in_grace_where_they_apply() {
-        let mut key = crate::oauth::tests::key(&[], &[], Some(100 + EXPIRES_SOON_SECONDS));
+        let mut key = crate::store::fixtures::key(&[], &[], Some(100 + EXPIRES_SOON_SECONDS));
         key.previous_expires_at = Some(200);
         let view = KeyView::new(&key, 100);
         assert_eq!(view.badges(100), ["active", "expires soon", "in grace"]);

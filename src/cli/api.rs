@@ -105,7 +105,7 @@ impl Api {
                 "mode": "local",
                 "database": crate::store::redact_url(&app.config.database_url),
                 "actor": "cli",
-                "scopes": crate::oauth::scope::ManagementScope::ALL
+                "scopes": crate::vocab::scope::ManagementScope::ALL
                     .iter()
                     .map(|s| s.as_str())
                     .collect::<Vec<_>>(),

@@ -647,7 +647,7 @@ fn without_nulls(mut body: Value) -> Value {
 mod tests {
     #[test]
     fn keys_show_knows_every_field_the_api_has() {
-        let record = crate::oauth::tests::key(&["read:a"], &[], None);
+        let record = crate::store::fixtures::key(&["read:a"], &[], None);
         let view = crate::apikeys::KeyView::new(&record, 0);
         let json = serde_json::to_value(&view).unwrap();
         let mut api: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();

@@ -7,7 +7,8 @@ use super::api::Api;
 use super::output;
 use crate::clock::Clock;
 use crate::store::Granularity;
-use crate::usage::{Bucket, Outcome, TopKey, UsageRange};
+use crate::usage::{Bucket, TopKey, UsageRange};
+use crate::vocab::Outcome;
 
 /// The range of a usage read.
 #[derive(Debug, clap::Args)]

@@ -11,8 +11,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use crate::apikeys::{FieldError, ManageError};
 use crate::report::Chain;
+use crate::vocab::{FieldError, ManageError};
 
 /// Seconds a client should wait after a 503.
 pub const RETRY_AFTER_SECONDS: u64 = 2;
@@ -333,7 +333,7 @@ impl From<ManageError> for Problem {
             ManageError::Forbidden(why) => Problem::insufficient_scope(why),
             ManageError::Busy => Problem::unavailable("the service is busy; retry shortly"),
             ManageError::Unavailable(cause) => {
-                tracing::warn!(error = %Chain(&cause), "database unavailable");
+                tracing::warn!(error = %Chain(&*cause), "database unavailable");
                 Problem::unavailable("the database is unavailable; retry shortly")
             }
             ManageError::Internal(cause) => {

@@ -11,9 +11,9 @@ use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 
 use super::error::Problem;
-use crate::apikeys::Actor;
 use crate::app::App;
 use crate::oauth::{Presented, VerifyError};
+use crate::vocab::Actor;
 
 /// The client's address: the socket peer, unless the peer is a trusted proxy; then
 /// the rightmost `X-Forwarded-For` (or `Forwarded: for=`) address that is not itself

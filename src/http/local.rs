@@ -6,9 +6,9 @@ use std::sync::Arc;
 use axum::http::{Method, StatusCode};
 use tower::ServiceExt;
 
-use crate::apikeys::Actor;
 use crate::app::App;
 use crate::http::extract::LocalCaller;
+use crate::vocab::Actor;
 
 /// keymint's router, called without a network.
 pub struct InProcess {

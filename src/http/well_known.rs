@@ -33,7 +33,7 @@ fn cache_control(max_age: u32) -> HeaderValue {
 pub fn metadata_document(app: &App) -> serde_json::Value {
     let issuer = app.config.issuer();
     let mut scopes: Vec<&str> =
-        crate::oauth::scope::ManagementScope::ALL.iter().map(|s| s.as_str()).collect();
+        crate::vocab::scope::ManagementScope::ALL.iter().map(|s| s.as_str()).collect();
     scopes.sort_unstable();
     json!({
         "issuer": issuer,

@@ -17,7 +17,7 @@ use crate::apikeys::client_auth::PRIVATE_KEY_JWT;
 use crate::apikeys::jwks::PublicKeys;
 use crate::apikeys::{self, AuthFailure, Authenticated};
 use crate::store::KeyRecord;
-use crate::usage::Outcome;
+use crate::vocab::Outcome;
 
 /// `client_assertion_type` of a JWT client assertion.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";

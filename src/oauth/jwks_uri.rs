@@ -14,11 +14,12 @@
 //!   keys cannot make keymint fetch in a loop.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::apikeys::jwks::PublicKeys;
+use crate::apikeys::jwks_uri::{check_uri, is_public};
 use crate::clock::Clock;
 
 /// How long fetched keys are used before they are fetched again, in seconds.
@@ -42,68 +43,6 @@ pub struct RemoteKeys {
     allow_private: bool,
     clock: Arc<dyn Clock>,
     cache: Mutex<HashMap<String, Entry>>,
-}
-
-/// Whether `ip` is an address on the public internet.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-                || (a == 198 && (b == 18 || b == 19))
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8)
-        }
-    }
-}
-
-/// Checks a `jwks_uri` an admin gives (its form; its addresses are checked at
-/// each fetch). The error says what to fix.
-pub fn check_uri(uri: &str, allow_private: bool) -> Result<(), String> {
-    let url = reqwest::Url::parse(uri).map_err(|e| format!("is not a URL: {e}"))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if allow_private => {}
-        _ => return Err("must be an https URL".into()),
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not carry credentials".into());
-    }
-    if url.fragment().is_some() {
-        return Err("must not have a fragment".into());
-    }
-    if uri.len() > 2000 {
-        return Err("is longer than 2000 characters".into());
-    }
-    let host = url.host_str().ok_or("must name a host")?;
-    let literal = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>();
-    if let Ok(ip) = literal {
-        if !allow_private && !is_public(ip) {
-            return Err(format!(
-                "points at {ip}, a loopback or private address (allowed only with --allow-private-jwks-uri)"
-            ));
-        }
-    }
-    Ok(())
 }
 
 impl RemoteKeys {
@@ -206,51 +145,5 @@ impl RemoteKeys {
             tracing::info!(%host, error = %e, "jwks_uri answered unusable keys");
             "jwks_uri answered unusable keys"
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_public_addresses_are_public() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "198.18.0.1",
-        ] {
-            assert!(!is_public(private.parse().unwrap()), "{private}");
-        }
-        for public in ["93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8"] {
-            assert!(is_public(public.parse().unwrap()), "{public}");
-        }
-    }
-
-    #[test]
-    fn a_jwks_uri_is_https_to_a_public_host_unless_the_operator_allows_otherwise() {
-        assert!(check_uri("https://client.example.com/jwks.json", false).is_ok());
-        for (uri, why) in [
-            ("http://client.example.com/jwks.json", "https"),
-            ("https://127.0.0.1/jwks.json", "loopback"),
-            ("https://[::1]/jwks.json", "loopback"),
-            ("https://10.0.0.5/jwks.json", "private"),
-            ("https://user:pw@client.example.com/jwks", "credentials"),
-            ("https://client.example.com/jwks#x", "fragment"),
-            ("not a url", "not a URL"),
-        ] {
-            let err = check_uri(uri, false).unwrap_err();
-            assert!(err.contains(why), "{uri}: {err}");
-        }
-        assert!(check_uri("http://127.0.0.1:8080/jwks.json", true).is_ok());
     }
 }

@@ -8,7 +8,6 @@ pub mod jws;
 pub mod limiter;
 pub mod once;
 mod raw_key;
-pub mod scope;
 mod service;
 
 pub use dpop::Presented;
@@ -18,7 +17,7 @@ pub use service::{ExchangeError, Issued, Proof, TokenService, VerifyError, CLOCK
 use serde::Serialize;
 
 use crate::store::KeyRecord;
-use scope::Scope;
+use crate::vocab::scope::{self, Scope};
 
 /// What the client asked for at the token endpoint (beyond authentication).
 #[derive(Debug, Default, Clone)]
@@ -193,47 +192,9 @@ pub fn ascii(text: &str) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    pub(crate) fn key(scopes: &[&str], audiences: &[&str], expires_at: Option<i64>) -> KeyRecord {
-        KeyRecord {
-            id: "k1".into(),
-            workspace_id: "ws_1".into(),
-            name: "n".into(),
-            description: String::new(),
-            environment: "production".into(),
-            key_type: "access".into(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            allowed_cidrs: vec![],
-            audiences: audiences.iter().map(|s| s.to_string()).collect(),
-            expires_at,
-            status: crate::store::KeyStatus::Active,
-            secret_hash: String::new(),
-            masked_secret: String::new(),
-            imported: false,
-            secret_lookup: None,
-            previous_secret_hash: None,
-            previous_secret_lookup: None,
-            auth_method: "client_secret_basic".into(),
-            jwks: None,
-            dpop_bound: false,
-            jwks_uri: None,
-            previous_expires_at: None,
-            previous_last_used_at: None,
-            previous_use_count: 0,
-            previous_last_used_ip: None,
-            created_at: 0,
-            created_by: None,
-            updated_at: 0,
-            last_used_at: None,
-            last_used_ip: None,
-            rotated_at: None,
-            revoked_at: None,
-            revoked_by: None,
-            version: 1,
-        }
-    }
+    use crate::store::fixtures::key;
 
     fn settings() -> Issuance {
         Issuance {

@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use crate::apikeys::secret::{self, Secret};
 use crate::apikeys::{AuthFailure, Authenticated};
-use crate::oauth::scope::ManagementScope;
 use crate::oauth::{Proof, TokenService, VerifyError};
 use crate::store::KeyRecord;
-use crate::usage::Outcome;
+use crate::vocab::scope::ManagementScope;
+use crate::vocab::Outcome;
 
 /// What raw-key introspection says of a value.
 #[derive(Debug)]

@@ -7,18 +7,20 @@ use std::sync::Arc;
 use crate::apikeys::cache::KeyCache;
 use crate::apikeys::hashing::Hasher;
 use crate::apikeys::secret::{self, random_base62, Secret};
-use crate::apikeys::{self, client_auth, Actor, AuthFailure, Authenticated};
+use crate::apikeys::{self, client_auth, AuthFailure, Authenticated};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::oauth::dpop::{self, DpopError, Nonces, Presented, Target};
 use crate::oauth::jwks_uri::RemoteKeys;
 use crate::oauth::limiter::{Blocked, FailureLimiter};
 use crate::oauth::once::UsedIds;
-use crate::oauth::scope::ManagementScope;
 use crate::oauth::{decide, Claims, Confirmation, Denial, Issuance, TokenRequest};
 use crate::signing::Keyring;
 use crate::store::Store;
-use crate::usage::{Outcome, Usage};
+use crate::usage::Usage;
+use crate::vocab::scope::ManagementScope;
+use crate::vocab::Actor;
+use crate::vocab::Outcome;
 
 /// A successful exchange (RFC 6749 section 5.1).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]

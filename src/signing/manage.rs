@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use super::{Keyring, RotationOutcome, SigningError, SigningKeyView};
-use crate::apikeys::{Actor, ManageError};
 use crate::clock::Clock;
-use crate::oauth::scope::ManagementScope;
+use crate::vocab::scope::ManagementScope;
+use crate::vocab::{Actor, ManageError};
 
 /// The signing-key service of the management doors.
 #[derive(Clone)]
@@ -37,7 +37,7 @@ impl SigningKeys {
         let current = self.list(actor).await?;
         let current = current.iter().find(|k| k.state == crate::store::SigningKeyState::Current);
         if current.is_none_or(|k| k.kid != typed.trim()) {
-            return Err(crate::apikeys::FieldError {
+            return Err(crate::vocab::FieldError {
                 field: "confirm".into(),
                 reason: "type the kid of the current signing key exactly as shown".into(),
             }

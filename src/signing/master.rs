@@ -99,7 +99,7 @@ impl MasterKey {
             std::fs::create_dir_all(dir).map_err(io("create directory", dir))?;
         }
         let key = Self::generate()?;
-        let temp = path.with_extension(format!("tmp-{}", crate::apikeys::secret::random_base62(8)));
+        let temp = path.with_extension(format!("tmp-{}", crate::vocab::base62::random_base62(8)));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]

@@ -6,6 +6,8 @@
 //! migrations under `migrations/<backend>/`. Instants are unix seconds (`i64`); list
 //! fields are JSON text, so both backends store exactly the same shapes.
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -14,7 +16,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::usage::Tally;
+use crate::vocab::Tally;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -751,6 +753,22 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+/// A store failure as a management door reports it: not found and conflicts as
+/// they are, the database being down as unavailable, anything else internal.
+impl From<StoreError> for crate::vocab::ManageError {
+    fn from(e: StoreError) -> Self {
+        use crate::vocab::ManageError;
+        match e {
+            StoreError::NotFound => ManageError::NotFound("resource"),
+            StoreError::Conflict(why) => ManageError::Conflict(why.to_string()),
+            e @ (StoreError::Corrupt(_) | StoreError::Rejected(_)) => {
+                ManageError::Internal(Box::new(e))
+            }
+            e @ StoreError::Unavailable(_) => ManageError::Unavailable(Box::new(e)),
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::store::{
 };
 use crate::store::{Granularity, UsageBatch, UsageGroup, UsageQuery, WorkspaceSetting};
 
-/// The counters of a usage row, in the order of [`crate::usage::Tally`]'s fields.
+/// The counters of a usage row, in the order of [`crate::vocab::Tally`]'s fields.
 const COUNT_COLUMNS: [&str; 8] = [
     "issued",
     "failed",

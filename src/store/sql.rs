@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use crate::usage::Tally;
+use crate::vocab::Tally;
 
 use super::{AuditRecord, KeyRecord, SigningKeyRecord, StoreError, UsageRow, WorkspaceRecord};
 

@@ -1,5 +1,5 @@
 //! Usage accounting off the request path: token exchanges are counted in memory
-//! (per key and hour, by [`Outcome`](crate::usage::Outcome); tokens per key, day
+//! (per key and hour, by [`Outcome`](crate::vocab::Outcome); tokens per key, day
 //! and client address; each key's last use) and flushed to the store (the counters
 //! in one transaction of a few multi-row statements, the last-use marks in small
 //! transactions after it) by a background task, on demand before a usage read, and
@@ -9,7 +9,6 @@
 //! [`DAYS_KEPT`](crate::usage::DAYS_KEPT).
 
 mod report;
-mod tally;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,12 +21,12 @@ use crate::store::{
     AddressUse, AuditRecord, Granularity, KeyRecord, LastUse, PreviousUse, Store, StoreError,
     UsageBatch, UsageRow,
 };
+use crate::vocab::{Outcome, Tally};
 
 pub use report::{
     AddressExchanges, Bucket, CallersRefused, Counts, KeyUsage, Refusals, TopKey, UsageRange,
     WorkspaceUsage,
 };
-pub use tally::{Outcome, Tally};
 
 /// How long hourly usage (and tokens per address) is kept: 30 days.
 pub const HOURS_KEPT: i64 = 30 * 86_400;

@@ -3,10 +3,9 @@
 
 use serde::Serialize;
 
-use super::{Outcome, Tally};
-use crate::apikeys::{field_error as invalid, validate_instant as instant, FieldError};
 use crate::clock::rfc3339;
 use crate::store::{Granularity, UsageRow};
+use crate::vocab::{instant, invalid, FieldError, Outcome, Tally};
 
 /// A usage range: buckets of `granularity` starting in `[from, to)`, both on bucket
 /// boundaries.

@@ -590,7 +590,7 @@ async fn the_create_form_offers_the_catalog_and_flags_a_typo(backend: Backend) {
         r#"{"resources": [{"name": "agents", "description": "AI agents", "actions": ["read"]}]}"#,
     )
     .unwrap();
-    let cli = keymint::apikeys::Actor::cli();
+    let cli = keymint::vocab::Actor::cli();
     app.app.workspaces.set_scope_catalog(&cli, &ws, catalog).await.unwrap();
     let browser = Browser::open(&app).await;
     browser.sign_in(&app.admin_id, &app.admin_secret).await;

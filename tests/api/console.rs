@@ -812,7 +812,7 @@ async fn workspaces_are_created_renamed_switched_and_deleted_with_the_api_guards
     let page = console.get(&path).await.text().await.unwrap();
     assert!(page.contains("agents read write -- AI agents\nprompts read write admin"), "{page}");
     let stored =
-        app.app.workspaces.scope_catalog(&keymint::apikeys::Actor::cli(), &ws.id).await.unwrap();
+        app.app.workspaces.scope_catalog(&keymint::vocab::Actor::cli(), &ws.id).await.unwrap();
     assert_eq!(stored.resources.len(), 2);
     let bad = console.submit(&format!("{path}/catalog"), &[("catalog", "agents/* read")]).await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);

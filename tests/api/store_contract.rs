@@ -5,7 +5,7 @@ use keymint::store::{
     LastUse, PreviousUse, SessionRecord, SigningKeyRecord, SigningKeyState, StoreError, UsageBatch,
     UsageGroup, UsageQuery, UsageRow, WorkspaceRecord, WorkspaceSetting,
 };
-use keymint::usage::{Outcome, Tally};
+use keymint::vocab::{Outcome, Tally};
 use serde_json::json;
 
 use crate::helpers::{Backend, TestDatabase};

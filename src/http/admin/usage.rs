@@ -7,12 +7,13 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 
-use crate::apikeys::{HygieneCount, ManageError};
+use crate::apikeys::HygieneCount;
 use crate::app::App;
 use crate::http::error::Problem;
 use crate::http::extract::{ApiQuery, Caller};
 use crate::store::Granularity;
 use crate::usage::{KeyUsage, UsageRange, WorkspaceUsage};
+use crate::vocab::ManageError;
 
 /// The range of a usage read.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

@@ -13,9 +13,9 @@ use serde_json::Value;
 use super::filters;
 use super::forms::{self, shown};
 use super::{render_refusal, Console, Me};
-use crate::apikeys::ManageError;
 use crate::app::App;
 use crate::audit::{AuditEvent, AuditQuery};
+use crate::vocab::ManageError;
 
 /// The filters, as the form and the address carry them.
 #[derive(Debug, Default, Clone, Deserialize)]

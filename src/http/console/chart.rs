@@ -6,7 +6,8 @@
 use std::fmt::Write;
 
 use crate::store::Granularity;
-use crate::usage::{Bucket, Counts, Outcome, UsageRange};
+use crate::usage::{Bucket, Counts, UsageRange};
+use crate::vocab::Outcome;
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 200.0;
@@ -201,7 +202,7 @@ pub fn period(value: &str, now: i64) -> (&'static str, UsageRange, &'static str)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::usage::Tally;
+    use crate::vocab::Tally;
 
     fn bucket(start: &str, tally: Tally) -> Bucket {
         Bucket { start: start.into(), counts: tally.into() }

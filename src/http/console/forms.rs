@@ -7,8 +7,9 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{message, unavailable, Me};
-use crate::apikeys::{client_auth, KeyUpdate, ManageError, NewKey};
+use crate::apikeys::{client_auth, KeyUpdate, NewKey};
 use crate::report::Chain;
+use crate::vocab::ManageError;
 
 /// Expiry choices when creating a key: `(value, label)`.
 pub const CREATE_EXPIRY: [(&str, &str); 9] = [
@@ -422,7 +423,7 @@ pub fn refused(e: ManageError, me: Option<Me>) -> Response {
             "The service is busy. Try again in a moment.",
             back,
         ),
-        ManageError::Unavailable(cause) => unavailable(&cause),
+        ManageError::Unavailable(cause) => unavailable(&*cause),
         ManageError::Internal(cause) => {
             tracing::error!(error = %Chain(&*cause), "internal error in the console");
             message(

@@ -14,13 +14,12 @@ use super::filters;
 use super::forms::{self, shown, EditForm, Errors, KeyForm, Offer};
 use super::session::NoFields;
 use super::{render, render_refusal, Console, Me, Posted};
-use crate::apikeys::{
-    HygieneCount, KeyDraft, KeyListQuery, KeyView, ManageError, Revealed, HYGIENE_CHECKS,
-};
+use crate::apikeys::{HygieneCount, KeyDraft, KeyListQuery, KeyView, Revealed, HYGIENE_CHECKS};
 use crate::app::App;
 use crate::clock::rfc3339;
-use crate::oauth::scope::ManagementScope;
 use crate::report::Chain;
+use crate::vocab::scope::ManagementScope;
+use crate::vocab::ManageError;
 
 /// Status filter choices: `(value, label)`, as `GET /v1/keys` takes them.
 const STATUSES: [(&str, &str); 5] = [

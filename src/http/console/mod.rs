@@ -32,9 +32,9 @@ use serde::de::DeserializeOwned;
 
 use crate::app::App;
 use crate::http::extract::ClientIp;
-use crate::oauth::scope::ManagementScope;
 use crate::report::Chain;
 use crate::sessions::{form_token_matches, Session, SessionError, SessionId};
+use crate::vocab::scope::ManagementScope;
 
 /// Filters of the console's templates (askama finds them as `filters` in the
 /// module of each template).

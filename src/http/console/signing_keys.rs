@@ -10,10 +10,10 @@ use serde::Deserialize;
 
 use super::filters;
 use super::{forms, render_refusal, Console, Me, Posted};
-use crate::apikeys::ManageError;
 use crate::app::App;
 use crate::signing::SigningKeyView;
 use crate::store::SigningKeyState;
+use crate::vocab::ManageError;
 
 #[derive(Template)]
 #[template(path = "console/signing_keys.html")]

@@ -13,7 +13,8 @@ use super::chart::{self, Chart};
 use super::forms;
 use super::{render, Console, Me};
 use crate::app::App;
-use crate::usage::{Outcome, TopKey};
+use crate::usage::TopKey;
+use crate::vocab::Outcome;
 
 #[derive(Template)]
 #[template(path = "console/usage.html")]

@@ -11,9 +11,9 @@ use serde::Deserialize;
 use super::filters;
 use super::{forms, render_refusal, Console, Me, Posted};
 use crate::apikeys::policy::KeyPolicy;
-use crate::apikeys::ManageError;
 use crate::app::App;
-use crate::oauth::scope::ManagementScope;
+use crate::vocab::scope::ManagementScope;
+use crate::vocab::ManageError;
 use crate::workspaces::{WorkspaceInput, WorkspaceView};
 
 #[derive(Template)]
