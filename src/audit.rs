@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::apikeys::{validate_filter, validate_instant as instant, validate_limit};
 use crate::clock::rfc3339;
-use crate::store::{AuditFilter, AuditRecord, Store};
+use crate::store::{AuditEntry, AuditFilter, Store};
 use crate::usage::Usage;
 use crate::vocab::{Actor, ManageError};
 
@@ -53,8 +53,8 @@ pub struct AuditEvent {
     pub details: Value,
 }
 
-impl From<&AuditRecord> for AuditEvent {
-    fn from(r: &AuditRecord) -> Self {
+impl From<&AuditEntry> for AuditEvent {
+    fn from(r: &AuditEntry) -> Self {
         AuditEvent {
             id: r.id,
             at: rfc3339(r.at_us.div_euclid(1_000_000)),

@@ -16,6 +16,7 @@ use crate::clock::wall_clock_millis;
 use crate::metrics::Metrics;
 use crate::signing::Keyring;
 use crate::store::{Change, Store};
+use crate::vocab::Target;
 
 /// How often the feed polls without a notification.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -59,15 +60,20 @@ pub struct Feed {
     pub start: i64,
 }
 
-/// Applies one batch of changes; returns whether signing keys changed.
+/// Applies one batch of changes; returns whether signing keys changed. A change
+/// of a kind this version does not know (a newer keymint wrote it) could be about
+/// anything held: every cached key is dropped, and the signing keys reloaded.
 fn apply(feed: &Feed, changes: &[Change]) -> bool {
     let mut signing = false;
     for change in changes {
-        match change.kind.as_str() {
-            "key" => feed.cache.apply_change(&change.target, change.id),
-            "workspace" => feed.cache.apply_workspace_change(&change.target, change.id),
-            "signing_key" => signing = true,
-            _ => {}
+        match change.kind {
+            Some(Target::Key) => feed.cache.apply_change(&change.target, change.id),
+            Some(Target::Workspace) => feed.cache.apply_workspace_change(&change.target, change.id),
+            Some(Target::SigningKey) => signing = true,
+            None => {
+                feed.cache.clear();
+                signing = true;
+            }
         }
     }
     if let Some(last) = changes.last() {
@@ -117,7 +123,7 @@ pub async fn run(feed: Feed) {
                 // The table has every change: go on polling it, and listen again
                 // at the next wait.
                 if listening {
-                    tracing::warn!(error = %e, "change notifications lost; polling until they return");
+                    tracing::warn!(error = %crate::report::Chain(&e), "change notifications lost; polling until they return");
                 }
                 listening = false;
                 tokio::time::sleep(POLL_INTERVAL).await;
@@ -136,7 +142,7 @@ pub async fn run(feed: Feed) {
             }
             Err(e) => {
                 feed.metrics.database_errors.inc();
-                tracing::warn!(error = %e, "change feed cannot read; will resync when the database answers");
+                tracing::warn!(error = %crate::report::Chain(&e), "change feed cannot read; will resync when the database answers");
                 feed.status.set(false);
                 last = None;
                 continue;

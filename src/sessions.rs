@@ -28,7 +28,7 @@ use crate::clock::Clock;
 use crate::oauth::{Proof, TokenService};
 use crate::signing::{MasterKey, MasterKeyError};
 use crate::store::{AuditRecord, KeyRecord, SessionRecord, Store, StoreError};
-use crate::vocab::Actor;
+use crate::vocab::{Action, Actor};
 
 /// A session ends after this long without a request: 30 minutes.
 pub const IDLE_SECONDS: i64 = 30 * 60;
@@ -164,7 +164,7 @@ impl Sessions {
             created_at: now,
             seen_at: now,
         };
-        let audit = self.audit(key, ip, "session.sign_in", user_agent);
+        let audit = self.audit(key, ip, Action::SessionSignIn, user_agent);
         self.store
             .insert_session(&record, &audit, now - IDLE_SECONDS, now - LIFETIME_SECONDS)
             .await
@@ -213,7 +213,7 @@ impl Sessions {
         user_agent: &str,
     ) -> Result<(), SessionError> {
         let key = self.cache.find(self.store.as_ref(), &session.actor.id).await?;
-        let audit = key.map(|key| self.audit(&key, ip, "session.sign_out", user_agent));
+        let audit = key.map(|key| self.audit(&key, ip, Action::SessionSignOut, user_agent));
         self.store.delete_session(&id.hash(), audit.as_ref()).await?;
         Ok(())
     }
@@ -268,7 +268,7 @@ impl Sessions {
         &self,
         key: &KeyRecord,
         ip: Option<IpAddr>,
-        action: &str,
+        action: Action,
         user_agent: &str,
     ) -> AuditRecord {
         let user_agent: String =
@@ -279,8 +279,7 @@ impl Sessions {
             actor: key.id.clone(),
             actor_ip: ip.map(|ip| ip.to_string()),
             workspace_id: Some(key.workspace_id.clone()),
-            action: action.into(),
-            target_type: "key".into(),
+            action,
             target_id: key.id.clone(),
             details: json!({ "user_agent": user_agent }),
         }

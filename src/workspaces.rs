@@ -14,7 +14,7 @@ use crate::apikeys::secret::random_base62;
 use crate::clock::{rfc3339, Clock};
 use crate::store::{AuditRecord, KeyFilter, Store, StoreError, WorkspaceRecord, WorkspaceSetting};
 use crate::vocab::scope::ManagementScope;
-use crate::vocab::{Actor, FieldError, ManageError};
+use crate::vocab::{Action, Actor, FieldError, ManageError};
 
 /// The name of the workspace created on first start.
 pub const DEFAULT_WORKSPACE: &str = "default";
@@ -64,7 +64,7 @@ impl Workspaces {
         &self,
         actor: &Actor,
         id: &str,
-        action: &str,
+        action: Action,
         details: serde_json::Value,
     ) -> AuditRecord {
         AuditRecord {
@@ -73,8 +73,7 @@ impl Workspaces {
             actor: actor.id.clone(),
             actor_ip: actor.ip.clone(),
             workspace_id: Some(id.to_string()),
-            action: action.into(),
-            target_type: "workspace".into(),
+            action,
             target_id: id.to_string(),
             details,
         }
@@ -113,7 +112,7 @@ impl Workspaces {
             name,
             created_at: self.clock.now(),
         };
-        let audit = self.audit(actor, &ws.id, "workspace.create", json!({"name": ws.name}));
+        let audit = self.audit(actor, &ws.id, Action::WorkspaceCreate, json!({"name": ws.name}));
         self.store.insert_workspace(&ws, &audit).await?;
         Ok((&ws).into())
     }
@@ -148,7 +147,8 @@ impl Workspaces {
         Self::require_platform(actor)?;
         let before = self.get(actor, id).await?;
         let name = crate::apikeys::validate_name("name", &input.name)?;
-        let audit = self.audit(actor, id, "workspace.rename", json!({"name": [before.name, name]}));
+        let audit =
+            self.audit(actor, id, Action::WorkspaceRename, json!({"name": [before.name, name]}));
         self.store.rename_workspace(id, &name, &audit).await.map_err(|e| match e {
             StoreError::NotFound => ManageError::NotFound("workspace"),
             e => e.into(),
@@ -180,7 +180,7 @@ impl Workspaces {
             return Ok(value);
         }
         let details = json!({ T::NAME: {"from": before, "to": value} });
-        let audit = self.audit(actor, id, &format!("workspace.{}", T::NAME), details);
+        let audit = self.audit(actor, id, T::ACTION, details);
         let text = serde_json::to_string(&value).unwrap_or_else(|_| "{}".into());
         self.store.set_workspace_setting(id, T::KIND, &text, &audit).await.map_err(
             |e| match e {
@@ -252,8 +252,12 @@ impl Workspaces {
                     .into(),
             ));
         }
-        let audit =
-            self.audit(actor, id, "workspace.delete", json!({"name": before.name, "force": force}));
+        let audit = self.audit(
+            actor,
+            id,
+            Action::WorkspaceDelete,
+            json!({"name": before.name, "force": force}),
+        );
         let deleted = self.store.delete_workspace(id, force, &audit).await;
         self.cache.clear();
         deleted.map_err(|e| match e {
@@ -294,7 +298,7 @@ impl Workspaces {
             created_at: self.clock.now(),
         };
         let actor = Actor { id: "system".into(), ..Actor::cli() };
-        let audit = self.audit(&actor, &ws.id, "workspace.create", json!({"name": ws.name}));
+        let audit = self.audit(&actor, &ws.id, Action::WorkspaceCreate, json!({"name": ws.name}));
         match self.store.insert_workspace(&ws, &audit).await {
             Ok(()) => Ok(ws),
             // Created concurrently by another instance.
@@ -311,8 +315,10 @@ impl Workspaces {
 /// A workspace setting kept as JSON text: the key policy or the scope catalog.
 pub trait Setting: Serialize + DeserializeOwned + PartialEq {
     const KIND: WorkspaceSetting;
-    /// Its name in the audit log (`workspace.{NAME}`) and in messages.
+    /// Its name in messages.
     const NAME: &'static str;
+    /// What the audit log calls setting it.
+    const ACTION: Action;
     /// Refuses a value an admin may not set.
     fn check(&self, now: i64) -> Result<(), FieldError>;
 }
@@ -320,6 +326,7 @@ pub trait Setting: Serialize + DeserializeOwned + PartialEq {
 impl Setting for KeyPolicy {
     const KIND: WorkspaceSetting = WorkspaceSetting::KeyPolicy;
     const NAME: &'static str = "key_policy";
+    const ACTION: Action = Action::WorkspaceKeyPolicy;
     fn check(&self, now: i64) -> Result<(), FieldError> {
         KeyPolicy::check(self, now)
     }
@@ -328,6 +335,7 @@ impl Setting for KeyPolicy {
 impl Setting for ScopeCatalog {
     const KIND: WorkspaceSetting = WorkspaceSetting::ScopeCatalog;
     const NAME: &'static str = "scope_catalog";
+    const ACTION: Action = Action::WorkspaceScopeCatalog;
     fn check(&self, _now: i64) -> Result<(), FieldError> {
         ScopeCatalog::check(self)
     }

@@ -168,7 +168,7 @@ fn store_failure(e: StoreError, client_id: &str) -> AuthFailure {
             AuthFailure::Refused("corrupt key row")
         }
         e => {
-            tracing::warn!(error = %e, client_id, "database error while authenticating a client");
+            tracing::warn!(error = %crate::report::Chain(&e), client_id, "database error while authenticating a client");
             AuthFailure::Unavailable(e)
         }
     }

@@ -11,6 +11,7 @@ use crate::clock::rfc3339;
 use crate::store::KeyRecord;
 use crate::usage::CallersRefused;
 use crate::vocab::scope::ManagementScope;
+use crate::vocab::Action;
 
 /// The body of an update request: only the fields present change.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -196,7 +197,7 @@ impl Keys {
         let mut warnings = Vec::new();
         let mut before = None;
         let (key, details) = self
-            .write_change(actor, key, "key.update", |key, _| {
+            .write_change(actor, key, Action::KeyUpdate, |key, _| {
                 Self::refuse_if_revoked(key, "edited")?;
                 let earlier = key.clone();
                 let changes = edit.apply(key)?;

@@ -336,7 +336,7 @@ fn start_pool(workers: usize, max_pending: usize) -> std::sync::mpsc::SyncSender
             }
         });
         if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start an argon2 worker thread");
+            tracing::error!(error = %crate::report::Chain(&e), "cannot start an argon2 worker thread");
         }
     }
     tx

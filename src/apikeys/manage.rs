@@ -20,6 +20,7 @@ use crate::clock::Clock;
 use crate::store::{AuditRecord, KeyRecord, KeyStatus, Store, StoreError, WorkspaceSetting};
 use crate::usage::Usage;
 use crate::vocab::scope::ManagementScope;
+use crate::vocab::Action;
 
 /// Longest grace period for the old secret after a rotation: 7 days.
 pub const MAX_GRACE_SECONDS: i64 = 7 * 86_400;
@@ -160,15 +161,14 @@ impl Keys {
         Keys { store, hasher, clock, cache, usage: None, allow_private_jwks_uri: false }
     }
 
-    fn audit(&self, actor: &Actor, key: &KeyRecord, action: &str, details: Value) -> AuditRecord {
+    fn audit(&self, actor: &Actor, key: &KeyRecord, action: Action, details: Value) -> AuditRecord {
         AuditRecord {
             id: 0,
             at_us: self.clock.now_micros(),
             actor: actor.id.clone(),
             actor_ip: actor.ip.clone(),
             workspace_id: Some(key.workspace_id.clone()),
-            action: action.into(),
-            target_type: "key".into(),
+            action,
             target_id: key.id.clone(),
             details,
         }
@@ -221,6 +221,12 @@ impl Keys {
 
     /// Checks a create request without creating anything: what [`Keys::create`]
     /// would store, with warnings for a console to show before the admin commits.
+    /// Whether `actor` may import an existing secret instead of having one
+    /// generated: the one rule the API applies and the console's form follows.
+    pub fn may_import(actor: &Actor) -> bool {
+        actor.holds(ManagementScope::KeysWrite)
+    }
+
     pub async fn review(&self, actor: &Actor, new: &NewKey) -> Result<KeyDraft, ManageError> {
         actor.require(ManagementScope::KeysWrite)?;
         let now = self.clock.now();
@@ -254,6 +260,11 @@ impl Keys {
         let expires_at = validate::expiry(new.expires_at.as_deref(), expires_in, now)?;
         let mut warnings = guardrails.check_new(expires_at, &scopes, &allowed_cidrs, now)?;
         if let Some(value) = &new.secret {
+            if !Self::may_import(actor) {
+                return Err(ManageError::Forbidden(
+                    "importing a secret needs the keymint:keys:write scope".into(),
+                ));
+            }
             validate::imported_secret(value)?;
         }
         let client_auth = ClientAuth::new_key(
@@ -350,7 +361,7 @@ impl Keys {
             "token_endpoint_auth_method": key.auth_method,
             "dpop_bound_access_tokens": key.dpop_bound,
         });
-        self.store.insert_key(&key, &self.audit(actor, &key, "key.create", details)).await?;
+        self.store.insert_key(&key, &self.audit(actor, &key, Action::KeyCreate, details)).await?;
         // In case the id was looked up (and remembered as absent) before it existed.
         self.cache.invalidate(&key.id);
         Ok(Revealed { key: KeyView::new(&key, now), secret, warnings })
@@ -370,7 +381,7 @@ impl Keys {
         &self,
         actor: &Actor,
         id: &str,
-        action: &str,
+        action: Action,
         change: impl FnOnce(&mut KeyRecord, i64) -> Result<Option<Value>, ManageError>,
     ) -> Result<(KeyRecord, Option<Value>), ManageError> {
         actor.require(ManagementScope::KeysWrite)?;
@@ -384,7 +395,7 @@ impl Keys {
         &self,
         actor: &Actor,
         mut key: KeyRecord,
-        action: &str,
+        action: Action,
         change: impl FnOnce(&mut KeyRecord, i64) -> Result<Option<Value>, ManageError>,
     ) -> Result<(KeyRecord, Option<Value>), ManageError> {
         let now = self.clock.now();
@@ -431,7 +442,7 @@ impl Keys {
     pub async fn revoke(&self, actor: &Actor, id: &str) -> Result<KeyView, ManageError> {
         let by = actor.id.clone();
         let (key, _) = self
-            .mutate(actor, id, "key.revoke", |key, now| {
+            .mutate(actor, id, Action::KeyRevoke, |key, now| {
                 if key.status == KeyStatus::Revoked {
                     return Ok(None);
                 }
@@ -455,9 +466,9 @@ impl Keys {
         active: bool,
     ) -> Result<KeyView, ManageError> {
         let (action, target) = if active {
-            ("key.activate", KeyStatus::Active)
+            (Action::KeyActivate, KeyStatus::Active)
         } else {
-            ("key.deactivate", KeyStatus::Inactive)
+            (Action::KeyDeactivate, KeyStatus::Inactive)
         };
         let (key, _) = self
             .mutate(actor, id, action, |key, _| {
@@ -495,7 +506,7 @@ impl Keys {
         let secret = secret::generate(&current.id, &current.environment);
         let hash = self.hasher.hash(&secret, false).await?;
         let (key, _) = self
-            .mutate(actor, id, "key.rotate", |key, now| {
+            .mutate(actor, id, Action::KeyRotate, |key, now| {
                 Self::refuse_if_revoked(key, "rotated")?;
                 Self::refuse_if_secretless(key)?;
                 let old = std::mem::replace(&mut key.secret_hash, hash);
@@ -537,7 +548,7 @@ impl Keys {
     /// Without a grace period running, nothing changes.
     pub async fn end_grace(&self, actor: &Actor, id: &str) -> Result<KeyView, ManageError> {
         let (key, _) = self
-            .mutate(actor, id, "key.end_grace", |key, now| {
+            .mutate(actor, id, Action::KeyEndGrace, |key, now| {
                 let Some(until) = key.previous_expires_at.filter(|until| *until > now) else {
                     return Ok(None);
                 };
@@ -569,7 +580,7 @@ impl Keys {
         actor.require(ManagementScope::KeysWrite)?;
         let key = self.load(actor, id).await?;
         let details = json!({"name": key.name, "status": key.status});
-        let audit = self.audit(actor, &key, "key.delete", details);
+        let audit = self.audit(actor, &key, Action::KeyDelete, details);
         let deleted = self.store.delete_key(&key.id, &audit).await;
         self.cache.invalidate(&key.id);
         deleted.map_err(|e| match e {

@@ -174,6 +174,6 @@ pub async fn serve_until(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     if let Err(e) = serve(app, listener, shutdown).await {
-        tracing::error!(error = %e, "server stopped with an error");
+        tracing::error!(error = %crate::report::Chain(&e), "server stopped with an error");
     }
 }

@@ -43,7 +43,7 @@ pub async fn run(
             Err(e) => {
                 // Out of file descriptors, or a connection reset before accept: wait
                 // a moment instead of spinning.
-                tracing::warn!(error = %e, "accepting a connection failed");
+                tracing::warn!(error = %crate::report::Chain(&e), "accepting a connection failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -64,7 +64,7 @@ pub async fn run(
             tokio::select! {
                 result = conn.as_mut() => {
                     if let Err(e) = result {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                        tracing::debug!(error = %crate::report::Chain(&*e), "connection ended with an error");
                     }
                     return;
                 }

@@ -127,7 +127,7 @@ impl TokenService {
             return Err(AuthFailure::Refused("malformed client id"));
         }
         let key = self.keys.find(self.store.as_ref(), client_id).await.map_err(|e| {
-            tracing::warn!(error = %e, "database error while authenticating a client");
+            tracing::warn!(error = %crate::report::Chain(&e), "database error while authenticating a client");
             AuthFailure::Unavailable(e)
         })?;
         let Some(key) = key else { return Err(AuthFailure::Refused("unknown client id")) };
@@ -149,7 +149,7 @@ impl TokenService {
         let subject = format!("assertion:{}", key.id);
         let first =
             self.used_ids.use_once(&subject, &verified.jti, verified.exp).await.map_err(|e| {
-                tracing::warn!(error = %e, "database error while recording an assertion");
+                tracing::warn!(error = %crate::report::Chain(&e), "database error while recording an assertion");
                 AuthFailure::Unavailable(e)
             })?;
         if !first {

@@ -203,7 +203,7 @@ impl TokenService {
             Ok(true) => Ok(()),
             Ok(false) => Err(DpopError::Invalid("the proof was used before").into()),
             Err(e) => {
-                tracing::warn!(error = %e, "database error while recording a DPoP proof");
+                tracing::warn!(error = %crate::report::Chain(&e), "database error while recording a DPoP proof");
                 Err(ExchangeError::Unavailable(e))
             }
         }

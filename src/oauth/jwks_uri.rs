@@ -125,7 +125,7 @@ impl RemoteKeys {
             .send()
             .await
             .map_err(|e| {
-                tracing::info!(%host, error = %e, "jwks_uri fetch failed");
+                tracing::info!(%host, error = %crate::report::Chain(&e), "jwks_uri fetch failed");
                 "jwks_uri fetch failed"
             })?;
         if !response.status().is_success() {
@@ -142,7 +142,7 @@ impl RemoteKeys {
         let set: serde_json::Value =
             serde_json::from_slice(&body).map_err(|_| "jwks_uri answered no JSON")?;
         PublicKeys::parse(&set, "jwks_uri").map_err(|e| {
-            tracing::info!(%host, error = %e, "jwks_uri answered unusable keys");
+            tracing::info!(%host, error = %crate::report::Chain(&e), "jwks_uri answered unusable keys");
             "jwks_uri answered unusable keys"
         })
     }

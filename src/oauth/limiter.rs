@@ -151,7 +151,9 @@ impl FailureLimiter {
                 }
                 // The local count still applies; the database's trouble is logged
                 // where it is noticed by everything else.
-                Err(e) => tracing::debug!(error = %e, "failure not counted in the database"),
+                Err(e) => {
+                    tracing::debug!(error = %crate::report::Chain(&e), "failure not counted in the database")
+                }
             }
         }
         // Windows last at most a day: forget older ones, at most once an hour.
@@ -160,7 +162,7 @@ impl FailureLimiter {
             && self.purged.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
         {
             if let Err(e) = store.purge_failures(now - 86_400 - length).await {
-                tracing::debug!(error = %e, "stale failure windows not purged");
+                tracing::debug!(error = %crate::report::Chain(&e), "stale failure windows not purged");
             }
         }
     }

@@ -77,7 +77,7 @@ async fn write_in_batches(
         if now - purged.load(Ordering::Relaxed) >= 60 {
             purged.store(now, Ordering::Relaxed);
             if let Err(e) = store.purge_jtis(now).await {
-                tracing::debug!(error = %e, "expired JWT ids not purged");
+                tracing::debug!(error = %crate::report::Chain(&e), "expired JWT ids not purged");
             }
         }
     }

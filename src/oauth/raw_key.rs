@@ -84,7 +84,7 @@ impl TokenService {
             }
         }
         let ids = self.store.find_keys_by_lookup(&lookup).await.map_err(|e| {
-            tracing::warn!(error = %e, "database error while looking up a raw key");
+            tracing::warn!(error = %crate::report::Chain(&e), "database error while looking up a raw key");
             AuthFailure::Unavailable(e)
         })?;
         // The key just tried from memory already answered (and was counted).

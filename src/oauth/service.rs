@@ -191,7 +191,9 @@ impl TokenService {
         }
         match self.store.set_secret_lookup(&auth.key.id, &lookup).await {
             Ok(()) => self.keys.invalidate(&auth.key.id),
-            Err(e) => tracing::warn!(error = %e, "could not index an imported secret; will retry"),
+            Err(e) => {
+                tracing::warn!(error = %crate::report::Chain(&e), "could not index an imported secret; will retry")
+            }
         }
     }
 
@@ -412,7 +414,7 @@ impl TokenService {
 
 /// A store failure while checking a token: logged here, once, with its cause.
 fn store_failed(e: crate::store::StoreError) -> VerifyError {
-    tracing::warn!(error = %e, "database error while checking an access token");
+    tracing::warn!(error = %crate::report::Chain(&e), "database error while checking an access token");
     VerifyError::Unavailable(e)
 }
 

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use super::{check_master_key, decoding_key, Algorithm, MasterKey, SigningError, SigningKey};
 use crate::clock::rfc3339;
 use crate::store::{AuditRecord, SigningKeyRecord, SigningKeyState, Store, StoreError};
+use crate::vocab::Action;
 
 /// When keys move between states.
 #[derive(Debug, Clone, Copy)]
@@ -83,15 +84,14 @@ impl std::fmt::Debug for Keyring {
 
 /// An event about signing key `kid` at `at` (unix seconds: the keyring's
 /// decisions are taken at whole seconds).
-fn audit(actor: &str, action: &str, kid: &str, at: i64, details: Value) -> AuditRecord {
+fn audit(actor: &str, action: Action, kid: &str, at: i64, details: Value) -> AuditRecord {
     AuditRecord {
         id: 0,
         at_us: at * 1_000_000,
         actor: actor.into(),
         actor_ip: None,
         workspace_id: None,
-        action: action.into(),
-        target_type: "signing_key".into(),
+        action,
         target_id: kid.into(),
         details,
     }
@@ -112,7 +112,7 @@ impl Keyring {
             let record = new_record(&master, alg, SigningKeyState::Current, now)?;
             let event = audit(
                 "system",
-                "signing_key.create",
+                Action::SigningKeyCreate,
                 &record.kid,
                 now,
                 json!({"alg": alg.name(), "state": "current"}),
@@ -220,7 +220,7 @@ impl Keyring {
             if now >= old.retired_at.unwrap_or(old.created_at) + self.policy.retire_seconds {
                 let event = audit(
                     "system",
-                    "signing_key.remove",
+                    Action::SigningKeyRemove,
                     &old.kid,
                     now,
                     json!({"state": {"from": "retired", "to": "removed"}}),
@@ -243,7 +243,7 @@ impl Keyring {
     ) -> Result<bool, SigningError> {
         let event = audit(
             actor,
-            "signing_key.rotate",
+            Action::SigningKeyRotate,
             next,
             now,
             json!({"current": {"from": current, "to": next}}),
@@ -260,7 +260,7 @@ impl Keyring {
         let record = new_record(&self.master, self.alg, SigningKeyState::Next, now)?;
         let event = audit(
             actor,
-            "signing_key.create",
+            Action::SigningKeyCreate,
             &record.kid,
             now,
             json!({"alg": self.alg.name(), "state": "next"}),
@@ -294,7 +294,7 @@ impl Keyring {
             let record = new_record(&self.master, self.alg, SigningKeyState::Current, now)?;
             let event = audit(
                 actor,
-                "signing_key.emergency_rotate",
+                Action::SigningKeyEmergencyRotate,
                 &record.kid,
                 now,
                 json!({"removed": current.kid, "current": record.kid}),
@@ -354,7 +354,7 @@ impl Keyring {
         }
         let event = audit(
             "cli",
-            "signing_key.reseal",
+            Action::SigningKeyReseal,
             "*",
             now,
             json!({"master_key": {"from": self.master.id(), "to": new_master.id()}, "keys": records.len()}),

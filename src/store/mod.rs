@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::vocab::Tally;
+use crate::vocab::{Action, Tally, Target};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -36,11 +36,11 @@ pub enum StoreError {
     Conflict(&'static str),
     /// The database could not be reached, or cannot work now (connection lost, pool
     /// exhausted, disk full, locked): worth a retry (503).
-    #[error("database unavailable: {0}")]
+    #[error("database unavailable")]
     Unavailable(#[source] Cause),
     /// The database refused this statement or its values: retrying will not help
     /// (a bug, or input that should have been validated) (500).
-    #[error("statement refused by the database: {0}")]
+    #[error("statement refused by the database")]
     Rejected(#[source] Cause),
     /// A stored value could not be decoded: a bug or a hand-edited row (500).
     #[error("corrupt row: {0}")]
@@ -366,6 +366,8 @@ impl std::fmt::Debug for SigningKeyRecord {
 }
 
 /// One audit event, written in the same transaction as the change it describes.
+/// Its target's kind and whether the change feed carries it follow from its
+/// [`Action`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {
     pub id: i64,
@@ -375,19 +377,26 @@ pub struct AuditRecord {
     pub actor: String,
     pub actor_ip: Option<String>,
     pub workspace_id: Option<String>,
-    pub action: String,
-    pub target_type: String,
+    pub action: Action,
     pub target_id: String,
     pub details: serde_json::Value,
 }
 
-impl AuditRecord {
-    /// Whether the event records a change other instances must apply (keys,
-    /// workspaces, signing keys); events of the token path and of console sessions
-    /// change nothing another instance holds.
-    pub fn announces_change(&self) -> bool {
-        !(self.action.starts_with("token.") || self.action.starts_with("session."))
-    }
+/// One audit event as the log holds it. The log also holds what other keymint
+/// versions wrote, so its action and target are read as text: an action this
+/// version does not know is shown as it is, never refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// When it happened, in unix microseconds.
+    pub at_us: i64,
+    pub actor: String,
+    pub actor_ip: Option<String>,
+    pub workspace_id: Option<String>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub details: serde_json::Value,
 }
 
 /// Filters for reading the audit log, newest first by the time events happened
@@ -414,8 +423,9 @@ pub struct Change {
     pub id: i64,
     /// Wall-clock unix milliseconds of the commit, for the feed's lag.
     pub at_millis: i64,
-    /// `key`, `workspace` or `signing_key`.
-    pub kind: String,
+    /// What changed; `None` for a kind this version does not know (written by a
+    /// newer keymint), which the feed answers by dropping everything it holds.
+    pub kind: Option<Target>,
     pub target: String,
 }
 
@@ -560,7 +570,7 @@ pub trait Store: Send + Sync + 'static {
     async fn update_key(&self, key: &KeyRecord, audit: &AuditRecord) -> StoreResult<()>;
     async fn delete_key(&self, id: &str, audit: &AuditRecord) -> StoreResult<()>;
 
-    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
 
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     async fn insert_signing_key(

@@ -12,10 +12,11 @@ use crate::store::sql::{
     WorkspaceRow, KEY_COLUMNS,
 };
 use crate::store::{
-    AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, SessionRecord,
+    AuditEntry, AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, SessionRecord,
     SigningKeyRecord, Store, StoreError, StoreResult, UsageRow, UsedJti, WorkspaceRecord,
 };
 use crate::store::{Granularity, UsageBatch, UsageGroup, UsageQuery, WorkspaceSetting};
+use crate::vocab::{Action, Target};
 
 /// The counters of a usage row, in the order of [`crate::vocab::Tally`]'s fields.
 const COUNT_COLUMNS: [&str; 8] = [
@@ -102,15 +103,15 @@ async fn insert_audit(
     .bind(&a.actor)
     .bind(&a.actor_ip)
     .bind(&a.workspace_id)
-    .bind(&a.action)
-    .bind(&a.target_type)
+    .bind(a.action.as_str())
+    .bind(a.action.target().as_str())
     .bind(&a.target_id)
     .bind(a.details.to_string())
     .execute(&mut *conn)
     .await?;
     // Every audited change to a key, workspace or signing key is also a change other
-    // instances must see ([`AuditRecord::announces_change`]).
-    if a.announces_change() {
+    // instances must see ([`Action::announces_change`]).
+    if a.action.announces_change() {
         if let Some(sql) = SERIALIZE {
             // Change ids must commit in order, or a reader could pass one by.
             sqlx::query(sql).execute(&mut *conn).await?;
@@ -118,13 +119,13 @@ async fn insert_audit(
         let at = crate::clock::wall_clock_millis();
         sqlx::query("INSERT INTO changes (at, kind, target) VALUES ($1, $2, $3)")
             .bind(at)
-            .bind(&a.target_type)
+            .bind(a.action.target().as_str())
             .bind(&a.target_id)
             .execute(&mut *conn)
             .await?;
         if let Some(sql) = NOTIFY {
             sqlx::query(sql)
-                .bind(format!("{}:{}", a.target_type, a.target_id))
+                .bind(format!("{}:{}", a.action.target().as_str(), a.target_id))
                 .execute(&mut *conn)
                 .await?;
         }
@@ -255,8 +256,7 @@ impl Store for This {
                 .await?;
         for (key_id, name) in deleted {
             let event = AuditRecord {
-                action: "key.delete".into(),
-                target_type: "key".into(),
+                action: Action::KeyDelete,
                 target_id: key_id,
                 details: serde_json::json!({"name": name, "with_workspace": id}),
                 ..audit.clone()
@@ -477,7 +477,7 @@ impl Store for This {
         Ok(())
     }
 
-    async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
+    async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
         let mut q = sqlx::QueryBuilder::<Db>::new(
             "SELECT id, at_us, actor, actor_ip, workspace_id, action, target_type, \
              target_id, details FROM audit_log WHERE 1 = 1",
@@ -511,7 +511,7 @@ impl Store for This {
         }
         q.push(" ORDER BY at_us DESC, id DESC LIMIT ").push_bind(f.limit);
         let rows: Vec<AuditRow> = q.build_query_as().fetch_all(&self.pool).await?;
-        rows.into_iter().map(AuditRecord::try_from).collect()
+        rows.into_iter().map(AuditEntry::try_from).collect()
     }
 
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
@@ -637,7 +637,12 @@ impl Store for This {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, at, kind, target)| Change { id, at_millis: at, kind, target })
+            .map(|(id, at, kind, target)| Change {
+                id,
+                at_millis: at,
+                kind: Target::parse(&kind),
+                target,
+            })
             .collect())
     }
 

@@ -5,7 +5,7 @@ use sqlx::FromRow;
 
 use crate::vocab::Tally;
 
-use super::{AuditRecord, KeyRecord, SigningKeyRecord, StoreError, UsageRow, WorkspaceRecord};
+use super::{AuditEntry, KeyRecord, SigningKeyRecord, StoreError, UsageRow, WorkspaceRecord};
 
 pub(super) const KEY_COLUMNS: &str = "id, workspace_id, name, description, environment, key_type, \
     scopes, allowed_cidrs, audiences, expires_at, status, secret_hash, masked_secret, imported, \
@@ -148,11 +148,11 @@ pub(super) struct AuditRow {
     details: String,
 }
 
-impl TryFrom<AuditRow> for AuditRecord {
+impl TryFrom<AuditRow> for AuditEntry {
     type Error = StoreError;
 
     fn try_from(r: AuditRow) -> Result<Self, StoreError> {
-        Ok(AuditRecord {
+        Ok(AuditEntry {
             details: serde_json::from_str(&r.details)
                 .map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))?,
             id: r.id,

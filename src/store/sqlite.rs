@@ -93,7 +93,7 @@ impl SqliteStore {
     /// database file alone is a complete copy.
     async fn close_pool(&self) {
         if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await {
-            tracing::warn!(error = %e, "could not checkpoint the SQLite WAL at shutdown");
+            tracing::warn!(error = %crate::report::Chain(&e), "could not checkpoint the SQLite WAL at shutdown");
         }
         self.pool.close().await;
     }

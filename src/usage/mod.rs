@@ -21,7 +21,7 @@ use crate::store::{
     AddressUse, AuditRecord, Granularity, KeyRecord, LastUse, PreviousUse, Store, StoreError,
     UsageBatch, UsageRow,
 };
-use crate::vocab::{Outcome, Tally};
+use crate::vocab::{Action, Outcome, Tally};
 
 pub use report::{
     AddressExchanges, Bucket, CallersRefused, Counts, KeyUsage, Refusals, TopKey, UsageRange,
@@ -330,8 +330,7 @@ impl Usage {
             actor: key_id.to_string(),
             actor_ip: ip.map(|ip| ip.to_string()),
             workspace_id: Some(workspace_id.to_string()),
-            action: "token.refused".into(),
-            target_type: "key".into(),
+            action: Action::TokenRefused,
             target_id: key_id.to_string(),
             details: serde_json::json!({ "reason": reason }),
         };
@@ -417,7 +416,7 @@ impl Usage {
                     _ = stop.wait_for(|stopped| *stopped) => return,
                 }
                 if let Err(e) = usage.flush().await {
-                    tracing::warn!(error = %e, "usage flush failed; will retry");
+                    tracing::warn!(error = %crate::report::Chain(&e), "usage flush failed; will retry");
                 }
             }
         })

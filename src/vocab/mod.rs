@@ -1,15 +1,18 @@
 //! The words every door and every domain module speaks, on a floor of their own
 //! below all of them: the scope grammar and the management scopes, who acts
-//! (`Actor`), what went wrong (`ManageError`, `FieldError`), how a token
+//! (`Actor`), what went wrong (`ManageError`, `FieldError`), what happened
+//! (`Action`, `Target`: the audit log's and the change feed's words), how a token
 //! exchange ended (`Outcome`, `Tally`), and base62 identifiers. Nothing here
 //! imports another module of keymint but the clock.
 
 mod actor;
 pub mod base62;
 mod error;
+pub mod event;
 pub mod outcome;
 pub mod scope;
 
 pub use actor::Actor;
 pub use error::{instant, invalid, FieldError, ManageError};
+pub use event::{Action, Target};
 pub use outcome::{Outcome, Tally};

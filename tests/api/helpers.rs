@@ -141,6 +141,21 @@ impl TestDatabase {
     pub fn dir(&self) -> PathBuf {
         self._dir.path().to_path_buf()
     }
+
+    /// Runs one SQL statement on this database from a connection of its own, as
+    /// another program (or another keymint version) would.
+    pub async fn execute(&self, sql: &str) {
+        use sqlx::Connection;
+        if self.url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("connect");
+            sqlx::query(sql).execute(&mut conn).await.expect("statement");
+            conn.close().await.ok();
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("connect");
+            sqlx::query(sql).execute(&mut conn).await.expect("statement");
+            conn.close().await.ok();
+        }
+    }
 }
 
 impl Drop for TestDatabase {

@@ -177,8 +177,7 @@ async fn keys_imported_before_lookups_are_found_after_their_next_exchange(backen
         actor: "test".into(),
         actor_ip: None,
         workspace_id: None,
-        action: "test.clear_lookup".into(),
-        target_type: "test".into(),
+        action: keymint::vocab::Action::KeyUpdate,
         target_id: id.into(),
         details: json!({}),
     };

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::helpers::{Backend, TestDatabase};
 use crate::on_both_backends;
+use keymint::vocab::{Action, Target};
 
 fn audit(target: &str, action: &str) -> AuditRecord {
     AuditRecord {
@@ -18,8 +19,7 @@ fn audit(target: &str, action: &str) -> AuditRecord {
         actor: "tester".into(),
         actor_ip: Some("192.0.2.1".into()),
         workspace_id: Some("ws_a".into()),
-        action: action.into(),
-        target_type: "key".into(),
+        action: Action::parse(action).expect("an action the audit log knows"),
         target_id: target.into(),
         details: json!({"changed": ["x", "y"]}),
     }
@@ -261,7 +261,7 @@ async fn workspaces_refuse_deletion_while_they_hold_keys(backend: Backend) {
     store.insert_workspace(&dup, &audit("ws_b", "workspace.create")).await.unwrap();
     let same_name = WorkspaceRecord { id: "ws_c".into(), name: "b".into(), created_at: 1 };
     assert!(matches!(
-        store.insert_workspace(&same_name, &audit("ws_c", "x")).await,
+        store.insert_workspace(&same_name, &audit("ws_c", "workspace.create")).await,
         Err(StoreError::Conflict(_))
     ));
 }
@@ -509,7 +509,7 @@ async fn the_audit_log_filters_and_pages_newest_first(backend: Backend) {
 
 async fn signing_key_transitions_tell_the_loser_of_a_race(backend: Backend) {
     let (_db, store) = open(backend).await;
-    let event = |kid: &str| audit(kid, "signing_key.x");
+    let event = |kid: &str| audit(kid, "signing_key.rotate");
     store
         .insert_signing_key(&signing_key("a", SigningKeyState::Current), &event("a"))
         .await
@@ -557,7 +557,7 @@ async fn the_change_feed_lists_prunes_and_announces(backend: Backend) {
     assert!(after > before);
     let changes = store.changes_since(before, 10).await.unwrap();
     assert_eq!(changes.len(), 1);
-    assert_eq!((changes[0].kind.as_str(), changes[0].target.as_str()), ("key", "k1"));
+    assert_eq!((changes[0].kind, changes[0].target.as_str()), (Some(Target::Key), "k1"));
     assert!(store.changes_since(after, 10).await.unwrap().is_empty());
     // Token-path events change nothing other instances must see.
     let events = vec![audit("k1", "token.refused")];

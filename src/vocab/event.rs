@@ -1,0 +1,190 @@
+//! What happened: every action the audit log records, what it is about, and
+//! whether other instances must apply it. A new action is a new variant, and the
+//! compiler then asks every place that must react (its name, its target, the
+//! change feed) to say how.
+
+/// What an audit event, or a change of the change feed, is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    Key,
+    Workspace,
+    SigningKey,
+}
+
+impl Target {
+    /// Every target, in a fixed order.
+    pub const ALL: [Target; 3] = [Target::Key, Target::Workspace, Target::SigningKey];
+
+    /// Its name in the audit log and the change feed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Key => "key",
+            Target::Workspace => "workspace",
+            Target::SigningKey => "signing_key",
+        }
+    }
+
+    /// The target `name` names, if any (a newer keymint may name others).
+    pub fn parse(name: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+/// Every action the audit log records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    KeyCreate,
+    KeyUpdate,
+    KeyRotate,
+    KeyEndGrace,
+    KeyActivate,
+    KeyDeactivate,
+    KeyRevoke,
+    KeyDelete,
+    WorkspaceCreate,
+    WorkspaceRename,
+    WorkspaceDelete,
+    WorkspaceKeyPolicy,
+    WorkspaceScopeCatalog,
+    SigningKeyCreate,
+    SigningKeyRotate,
+    SigningKeyEmergencyRotate,
+    SigningKeyRemove,
+    SigningKeyReseal,
+    SessionSignIn,
+    SessionSignOut,
+    /// An existing key was refused at the token, introspection or revocation
+    /// endpoint (the client only ever sees `invalid_client`).
+    TokenRefused,
+}
+
+impl Action {
+    /// Every action, in the order of the audit log's documentation.
+    pub const ALL: [Action; 21] = [
+        Action::KeyCreate,
+        Action::KeyUpdate,
+        Action::KeyRotate,
+        Action::KeyEndGrace,
+        Action::KeyActivate,
+        Action::KeyDeactivate,
+        Action::KeyRevoke,
+        Action::KeyDelete,
+        Action::WorkspaceCreate,
+        Action::WorkspaceRename,
+        Action::WorkspaceDelete,
+        Action::WorkspaceKeyPolicy,
+        Action::WorkspaceScopeCatalog,
+        Action::SigningKeyCreate,
+        Action::SigningKeyRotate,
+        Action::SigningKeyEmergencyRotate,
+        Action::SigningKeyRemove,
+        Action::SigningKeyReseal,
+        Action::SessionSignIn,
+        Action::SessionSignOut,
+        Action::TokenRefused,
+    ];
+
+    /// Its name in the audit log, e.g. `key.revoke`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::KeyCreate => "key.create",
+            Action::KeyUpdate => "key.update",
+            Action::KeyRotate => "key.rotate",
+            Action::KeyEndGrace => "key.end_grace",
+            Action::KeyActivate => "key.activate",
+            Action::KeyDeactivate => "key.deactivate",
+            Action::KeyRevoke => "key.revoke",
+            Action::KeyDelete => "key.delete",
+            Action::WorkspaceCreate => "workspace.create",
+            Action::WorkspaceRename => "workspace.rename",
+            Action::WorkspaceDelete => "workspace.delete",
+            Action::WorkspaceKeyPolicy => "workspace.key_policy",
+            Action::WorkspaceScopeCatalog => "workspace.scope_catalog",
+            Action::SigningKeyCreate => "signing_key.create",
+            Action::SigningKeyRotate => "signing_key.rotate",
+            Action::SigningKeyEmergencyRotate => "signing_key.emergency_rotate",
+            Action::SigningKeyRemove => "signing_key.remove",
+            Action::SigningKeyReseal => "signing_key.reseal",
+            Action::SessionSignIn => "session.sign_in",
+            Action::SessionSignOut => "session.sign_out",
+            Action::TokenRefused => "token.refused",
+        }
+    }
+
+    /// The action `name` names, if any.
+    pub fn parse(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    /// What it is about.
+    pub fn target(self) -> Target {
+        use Action::*;
+        match self {
+            KeyCreate | KeyUpdate | KeyRotate | KeyEndGrace | KeyActivate | KeyDeactivate
+            | KeyRevoke | KeyDelete | SessionSignIn | SessionSignOut | TokenRefused => Target::Key,
+            WorkspaceCreate
+            | WorkspaceRename
+            | WorkspaceDelete
+            | WorkspaceKeyPolicy
+            | WorkspaceScopeCatalog => Target::Workspace,
+            SigningKeyCreate
+            | SigningKeyRotate
+            | SigningKeyEmergencyRotate
+            | SigningKeyRemove
+            | SigningKeyReseal => Target::SigningKey,
+        }
+    }
+
+    /// Whether it changes what other instances hold in memory (a key, a
+    /// workspace's keys, the signing keys), so that the change feed must carry
+    /// it. A refusal or a console session changes nothing they hold.
+    pub fn announces_change(self) -> bool {
+        use Action::*;
+        match self {
+            KeyCreate
+            | KeyUpdate
+            | KeyRotate
+            | KeyEndGrace
+            | KeyActivate
+            | KeyDeactivate
+            | KeyRevoke
+            | KeyDelete
+            | WorkspaceCreate
+            | WorkspaceRename
+            | WorkspaceDelete
+            | WorkspaceKeyPolicy
+            | WorkspaceScopeCatalog
+            | SigningKeyCreate
+            | SigningKeyRotate
+            | SigningKeyEmergencyRotate
+            | SigningKeyRemove
+            | SigningKeyReseal => true,
+            SessionSignIn | SessionSignOut | TokenRefused => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_parses_back_to_its_action_and_names_its_target() {
+        for action in Action::ALL {
+            assert_eq!(Action::parse(action.as_str()), Some(action));
+            let (target, _) = action.as_str().split_once('.').unwrap_or_default();
+            let target = if target == "session" || target == "token" { "key" } else { target };
+            assert_eq!(action.target().as_str(), target, "{action}");
+        }
+        for target in Target::ALL {
+            assert_eq!(Target::parse(target.as_str()), Some(target));
+        }
+        assert_eq!(Action::parse("key.teleport"), None);
+    }
+}
