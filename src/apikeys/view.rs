@@ -134,10 +134,18 @@ impl KeyView {
         {
             badges.push("expires soon");
         }
-        if at(&self.previous_secret_expires_at).is_some_and(|t| t > now) {
+        if self.in_grace(now) {
             badges.push("in grace");
         }
         badges
+    }
+
+    /// Whether the pre-rotation secret still works at `now` (its grace period).
+    pub fn in_grace(&self, now: i64) -> bool {
+        self.previous_secret_expires_at
+            .as_deref()
+            .and_then(crate::clock::parse_rfc3339)
+            .is_some_and(|t| t > now)
     }
 }
 

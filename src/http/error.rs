@@ -275,12 +275,7 @@ impl Problem {
     pub fn insufficient_scope(detail: String) -> Self {
         Problem {
             www_authenticate: Some(r#"Bearer realm="keymint", error="insufficient_scope""#.into()),
-            ..Self::new(
-                StatusCode::FORBIDDEN,
-                "insufficient-scope",
-                "The access token lacks a required scope",
-                detail,
-            )
+            ..Self::new(StatusCode::FORBIDDEN, "insufficient-scope", "Not allowed", detail)
         }
     }
 
@@ -322,29 +317,82 @@ impl IntoResponse for Problem {
     }
 }
 
-impl From<ManageError> for Problem {
-    fn from(e: ManageError) -> Self {
-        match e {
-            ManageError::NotFound(what) => Problem::not_found(format!("{what} not found")),
-            ManageError::Conflict(why) => {
-                Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", why)
+/// How every door answers a refused management request: its status, problem type,
+/// title and the words a person reads. `/v1` sends it as a problem document, the
+/// console shows it as a page, so the two cannot disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+}
+
+impl Refusal {
+    /// The one table from a domain refusal to its answer. The causes of a fault
+    /// (the database, an internal error) are logged here, once, and never shown.
+    pub fn of(e: &ManageError) -> Refusal {
+        let (status, kind, title, detail) = match e {
+            ManageError::NotFound(what) => {
+                (StatusCode::NOT_FOUND, "not-found", "Not found", format!("{what} not found"))
             }
-            ManageError::Invalid(field) => Problem::invalid_field(&field),
-            ManageError::Forbidden(why) => Problem::insufficient_scope(why),
-            ManageError::Busy => Problem::unavailable("the service is busy; retry shortly"),
+            ManageError::Conflict(why) => {
+                (StatusCode::CONFLICT, "conflict", "Conflict", why.clone())
+            }
+            ManageError::Invalid(field) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "A field is invalid",
+                field.to_string(),
+            ),
+            ManageError::Forbidden(why) => {
+                (StatusCode::FORBIDDEN, "insufficient-scope", "Not allowed", why.clone())
+            }
+            ManageError::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Temporarily unavailable",
+                "the service is busy; retry shortly".into(),
+            ),
             ManageError::Unavailable(cause) => {
-                tracing::warn!(error = %Chain(&*cause), "database unavailable");
-                Problem::unavailable("the database is unavailable; retry shortly")
+                tracing::warn!(error = %Chain(&**cause), "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Temporarily unavailable",
+                    "the database is unavailable; retry shortly".into(),
+                )
             }
             ManageError::Internal(cause) => {
-                tracing::error!(error = %Chain(&*cause), "internal error");
-                Problem::new(
+                tracing::error!(error = %Chain(&**cause), "internal error");
+                (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
                     "Internal error",
-                    "internal error",
+                    "internal error".into(),
                 )
             }
+        };
+        Refusal { status, kind, title, detail }
+    }
+}
+
+impl From<ManageError> for Problem {
+    fn from(e: ManageError) -> Self {
+        let Refusal { status, kind, title, detail } = Refusal::of(&e);
+        let problem = Problem::new(status, kind, title, detail);
+        match e {
+            ManageError::Invalid(field) => Problem {
+                extra: Some(("errors", json!([{"field": field.field, "reason": field.reason}]))),
+                ..problem
+            },
+            ManageError::Forbidden(_) => Problem {
+                www_authenticate: Some(
+                    r#"Bearer realm="keymint", error="insufficient_scope""#.into(),
+                ),
+                ..problem
+            },
+            _ => problem,
         }
     }
 }

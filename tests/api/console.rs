@@ -4,7 +4,7 @@
 
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect::Policy, Response, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_at, spawn_app_with, Backend, TestApp};
 
@@ -319,6 +319,97 @@ async fn admin_session<'a>(app: &'a TestApp, name: &str) -> (String, ConsoleClie
     assert_eq!(console.sign_in(&id, &secret).await.status(), StatusCode::SEE_OTHER);
     assert_eq!(console.get("/console/keys").await.status(), StatusCode::OK);
     (id, console)
+}
+
+async fn a_workspace_admin_is_offered_the_import_the_api_allows(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, console) = admin_session(&app, "workspace-admin").await;
+    let form = console.get("/console/keys/new").await.text().await.unwrap();
+    assert!(form.contains("Secret to import"), "the import the API allows is offered: {form}");
+    let secret = "legacy-Imported-by-a-workspace-admin-42";
+    let create = [
+        ("name", "imported"),
+        ("environment", "production"),
+        ("type", "access"),
+        ("expires", "none"),
+        ("secret", secret),
+        ("intent", "create"),
+    ];
+    let done = console.submit("/console/keys/new", &create).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER, "{}", done.text().await.unwrap());
+    let id = location(&done).split('/').nth(3).unwrap().split('?').next().unwrap().to_string();
+    assert_eq!(app.token_basic(&id, secret, &[]).await.status(), StatusCode::OK, "it imported");
+}
+
+/// The console page for a refusal says what `/v1` says: the same status, and
+/// the problem's `members` (a form shows the detail beside its field, a page
+/// the title and the detail).
+async fn agrees(page: Response, problem: Response, members: &[&str], what: &str) {
+    let status = page.status();
+    assert_eq!(status, problem.status(), "{what}: the same status");
+    let page = page.text().await.unwrap();
+    let problem: Value = problem.json().await.unwrap();
+    let escaped = |text: &str| text.replace('\'', "&#39;").replace('"', "&#34;");
+    for member in members {
+        let words = escaped(problem[member].as_str().unwrap());
+        assert!(page.contains(&words), "{what}: the console says the {member} {words:?}: {page}");
+    }
+}
+
+async fn the_console_and_the_api_refuse_with_the_same_status_and_words(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let platform = app.admin_token().await;
+    let ws: Value = app.post_json(&platform, "/v1/workspaces", &json!({"name": "other"})).await;
+    let elsewhere = app
+        .create_key(json!({"name": "elsewhere", "workspace_id": ws["id"], "scopes": ["read:a"]}))
+        .await;
+    let elsewhere = elsewhere["id"].as_str().unwrap();
+    let (target, _) = app.new_client("target", &["read:a"]).await;
+
+    // A read-only admin revoking: not allowed.
+    let (reader, secret) = app.new_client("reader", &["keymint:keys:read"]).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&reader, &secret).await;
+    let token = app.access_token(&reader, &secret).await;
+    let path = format!("/v1/keys/{target}/deactivate");
+    agrees(
+        console.submit(&format!("/console/keys/{target}/deactivate"), &[]).await,
+        app.post_with(&token, &path, &json!({})).await,
+        &["title", "detail"],
+        "read-only deactivate",
+    )
+    .await;
+
+    // A workspace admin reading another workspace's key: not found.
+    let (writer, secret) = app.new_client("writer", &["keymint:keys:write"]).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&writer, &secret).await;
+    let token = app.access_token(&writer, &secret).await;
+    agrees(
+        console.get(&format!("/console/keys/{elsewhere}")).await,
+        app.get_with(&token, &format!("/v1/keys/{elsewhere}")).await,
+        &["title", "detail"],
+        "workspace admin, another workspace",
+    )
+    .await;
+
+    // A platform admin creating a second key of one name: a conflict.
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let form = [
+        ("name", "target"),
+        ("environment", "production"),
+        ("type", "access"),
+        ("expires", "none"),
+        ("intent", "create"),
+    ];
+    agrees(
+        console.submit("/console/keys/new", &form).await,
+        app.post_with(&platform, "/v1/keys", &json!({"name": "target"})).await,
+        &["detail"],
+        "platform admin, a taken name",
+    )
+    .await;
 }
 
 async fn ended(console: &ConsoleClient<'_>) {
@@ -687,11 +778,11 @@ async fn a_platform_admin_imports_a_legacy_secret_that_is_never_shown_back(backe
     assert!(key.contains("never shown again") && !key.contains(legacy));
     assert_eq!(app.token_basic(&id, legacy, &[]).await.status(), StatusCode::OK);
 
-    let (ws_admin, secret) = app.new_client("team", &["keymint:keys:write"]).await;
-    let mut team = ConsoleClient::new(&app);
-    team.sign_in(&ws_admin, &secret).await;
-    let form = team.get("/console/keys/new").await.text().await.unwrap();
-    assert!(!form.contains("Import an existing secret"), "platform admins only");
+    let (reader, secret) = app.new_client("reader", &["keymint:keys:read"]).await;
+    let mut read_only = ConsoleClient::new(&app);
+    read_only.sign_in(&reader, &secret).await;
+    let response = read_only.get("/console/keys/new").await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "no import without keys:write");
 }
 
 async fn the_audit_page_filters_pages_and_exports_csv(backend: Backend) {
@@ -932,6 +1023,8 @@ async fn the_keys_list_sorts_by_the_chosen_order(backend: Backend) {
 }
 
 crate::on_both_backends!(
+    a_workspace_admin_is_offered_the_import_the_api_allows,
+    the_console_and_the_api_refuse_with_the_same_status_and_words,
     public_keys_and_the_dpop_requirement_are_edited_in_the_console,
     a_key_moves_between_a_secret_and_public_keys_in_the_console,
     a_key_page_shows_how_the_key_authenticates,

@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{message, unavailable, Me};
+use super::{message, Me};
 use crate::apikeys::{client_auth, KeyUpdate, NewKey};
-use crate::report::Chain;
+use crate::http::error::Refusal;
 use crate::vocab::ManageError;
 
 /// Expiry choices when creating a key: `(value, label)`.
@@ -309,6 +309,8 @@ impl EditForm {
 pub struct Errors {
     fields: Vec<(String, String)>,
     general: Option<String>,
+    /// The status of the refusal the messages come from ([`Refusal`]).
+    status: Option<StatusCode>,
 }
 
 impl Errors {
@@ -327,10 +329,23 @@ impl Errors {
         self.general.as_deref()
     }
 
+    /// The status of the page that shows them: the refusal's, as `/v1` answers
+    /// it (422 for a field); 200 with nothing to say.
+    pub fn status(&self) -> StatusCode {
+        match self.status {
+            Some(status) => status,
+            None if self.is_empty() => StatusCode::OK,
+            None => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
     /// The refusal `e` placed on the form field it concerns; `None` when `e` is no
     /// refusal of the input (not allowed, the database is down, an internal fault ...).
     pub fn from_refusal(e: &ManageError) -> Option<Self> {
         let mut errors = Errors::default();
+        if let ManageError::Invalid(_) | ManageError::Conflict(_) | ManageError::NotFound(_) = e {
+            errors.status = Some(Refusal::of(e).status);
+        }
         match e {
             ManageError::Invalid(field) => {
                 // API field names (`allowed_cidrs[2]`, `expires_in`) to form fields.
@@ -398,43 +413,18 @@ fn label(field: &str) -> &str {
     }
 }
 
-/// The page for a refusal that is not about a form field.
+/// The page for a refusal that is not about a form field: status, heading and
+/// words from the one table `/v1` answers with ([`Refusal`]).
 pub fn refused(e: ManageError, me: Option<Me>) -> Response {
-    let back = "/console/keys";
-    match e {
-        ManageError::NotFound(what) => message(
-            StatusCode::NOT_FOUND,
-            me,
-            "Not found",
-            &format!("No such {what}, or it is outside your workspace."),
-            back,
-        ),
-        ManageError::Forbidden(why) => {
-            message(StatusCode::FORBIDDEN, me, "Not allowed", &why, back)
-        }
-        ManageError::Conflict(why) => message(StatusCode::CONFLICT, me, "Conflict", &why, back),
-        ManageError::Invalid(field) => {
-            message(StatusCode::UNPROCESSABLE_ENTITY, me, "Invalid input", &field.to_string(), back)
-        }
-        ManageError::Busy => message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            me,
-            "Busy",
-            "The service is busy. Try again in a moment.",
-            back,
-        ),
-        ManageError::Unavailable(cause) => unavailable(&*cause),
-        ManageError::Internal(cause) => {
-            tracing::error!(error = %Chain(&*cause), "internal error in the console");
-            message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                me,
-                "Something went wrong",
-                "The request failed. It has been logged.",
-                back,
-            )
-        }
+    let refusal = Refusal::of(&e);
+    let mut response = message(refusal.status, me, refusal.title, &refusal.detail, "/console/keys");
+    if refusal.status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(crate::http::error::RETRY_AFTER_SECONDS),
+        );
     }
+    response
 }
 
 /// A scope catalog as the workspace page shows it: one resource per line, its

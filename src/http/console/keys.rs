@@ -14,7 +14,9 @@ use super::filters;
 use super::forms::{self, shown, EditForm, Errors, KeyForm, Offer};
 use super::session::NoFields;
 use super::{render, render_refusal, Console, Me, Posted};
-use crate::apikeys::{HygieneCount, KeyDraft, KeyListQuery, KeyView, Revealed, HYGIENE_CHECKS};
+use crate::apikeys::{
+    HygieneCount, KeyDraft, KeyListQuery, KeyView, Keys, Revealed, HYGIENE_CHECKS,
+};
 use crate::app::App;
 use crate::clock::rfc3339;
 use crate::report::Chain;
@@ -234,8 +236,8 @@ async fn new_page(app: &App, console: &Console, mut form: KeyForm, errors: Error
     } else {
         vec![]
     };
-    render_refusal(
-        !errors.is_empty(),
+    render(
+        errors.status(),
         &NewPage {
             me: console.me(),
             form_token: console.session.form_token.clone(),
@@ -243,7 +245,7 @@ async fn new_page(app: &App, console: &Console, mut form: KeyForm, errors: Error
             errors,
             workspaces,
             expiry_choices: forms::CREATE_EXPIRY,
-            can_import: actor.platform,
+            can_import: Keys::may_import(actor),
             offered,
         },
     )
@@ -406,12 +408,12 @@ async fn key_page(
         None => (StatusCode::OK, None),
     };
     use crate::store::KeyStatus;
-    let badges = key.badges(app.clock.now());
+    let now = app.clock.now();
     let template = KeyPage {
         me: console.me(),
         form_token: console.session.form_token.clone(),
-        in_grace: badges.contains(&"in grace"),
-        badges,
+        in_grace: key.in_grace(now),
+        badges: key.badges(now),
         can_write: console.session.actor.holds(ManagementScope::KeysWrite),
         active: key.status != KeyStatus::Inactive,
         revoked: key.status == KeyStatus::Revoked,
@@ -476,12 +478,13 @@ pub async fn rotate(
 /// A refused action on the key page: a conflict or an invalid value is shown on
 /// the key's page; anything else (not found, not allowed, unavailable) as its own.
 async fn action_refused(app: &App, console: &Console, id: &str, e: ManageError) -> Response {
-    let status = match e {
-        ManageError::Conflict(_) => StatusCode::CONFLICT,
-        ManageError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        e => return forms::refused(e, console.me()),
-    };
-    key_page(app, console, id, None, Some((status, e.to_string())), "").await
+    match e {
+        ManageError::Conflict(_) | ManageError::Invalid(_) => {
+            let refusal = crate::http::error::Refusal::of(&e);
+            key_page(app, console, id, None, Some((refusal.status, refusal.detail)), "").await
+        }
+        e => forms::refused(e, console.me()),
+    }
 }
 
 /// `POST /console/keys/{id}/activate`.
@@ -669,8 +672,8 @@ struct EditReviewPage {
 }
 
 fn edit_page(console: &Console, key: KeyView, form: EditForm, errors: Errors) -> Response {
-    render_refusal(
-        !errors.is_empty(),
+    render(
+        errors.status(),
         &EditPage {
             me: console.me(),
             form_token: console.session.form_token.clone(),
