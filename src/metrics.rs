@@ -26,6 +26,8 @@ pub struct Metrics {
     pub cache_misses: Counter,
     pub signing_key_age_seconds: Gauge<i64, AtomicI64>,
     pub change_feed_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// HTTP connections this instance holds open now.
+    pub connections_open: Gauge<i64, AtomicI64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -79,6 +81,12 @@ impl Default for Metrics {
             "Delay between a change's commit and this instance applying it",
             change_feed_lag_seconds.clone(),
         );
+        let connections_open = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "http_connections_open",
+            "HTTP connections this instance holds open",
+            connections_open.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             tokens_issued,
@@ -90,6 +98,7 @@ impl Default for Metrics {
             cache_misses,
             signing_key_age_seconds,
             change_feed_lag_seconds,
+            connections_open,
         }
     }
 }

@@ -162,7 +162,8 @@ pub async fn serve(
     // A request in flight ends within the request timeout (answered 408 at the
     // latest); a second more lets its answer leave.
     let drain = timeout + Duration::from_secs(1);
-    server::run(listener, router(app.clone()), timeout, drain, shutdown).await;
+    let open = app.metrics.connections_open.clone();
+    server::run(listener, router(app.clone()), timeout, drain, open, shutdown).await;
     jobs.stop().await;
     Ok(())
 }

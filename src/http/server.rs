@@ -15,18 +15,38 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
+use prometheus_client::metrics::gauge::Gauge;
+use std::sync::atomic::AtomicI64;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
+/// One open connection on the gauge, for as long as it lives (however its task ends).
+struct Held(Gauge<i64, AtomicI64>);
+
+impl Held {
+    fn new(gauge: Gauge<i64, AtomicI64>) -> Self {
+        gauge.inc();
+        Held(gauge)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then drains: every
 /// connection is asked to close after its current request, and any still open
-/// after `drain` is dropped. `head_timeout` bounds the arrival of each request head.
+/// after `drain` is dropped. `head_timeout` bounds the arrival of each request head;
+/// `open` counts the connections held.
 pub async fn run(
     listener: TcpListener,
     router: Router,
     head_timeout: Duration,
     drain: Duration,
+    open: Gauge<i64, AtomicI64>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let (closing, _) = tokio::sync::watch::channel(false);
@@ -54,7 +74,9 @@ pub async fn run(
             req.map(axum::body::Body::new)
         });
         let mut closing = closing.subscribe();
+        let held = Held::new(open.clone());
         connections.spawn(async move {
+            let _held = held;
             let mut builder = Builder::new(TokioExecutor::new());
             builder.http1().timer(TokioTimer::new()).header_read_timeout(head_timeout);
             builder.http2().timer(TokioTimer::new());

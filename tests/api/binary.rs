@@ -203,11 +203,11 @@ fn a_bad_master_key_is_reported_where_it_was_given() {
 fn database_errors_say_what_failed_once_and_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let started = Instant::now();
     let closed = "postgres://postgres@127.0.0.1:1/keymint";
     let (ok, _, err) = run_text(d, &["keys", "list", "--database-url", closed]);
+    // Said at once: waiting out the pool would end in "pool timed out" instead.
     assert!(!ok && err.contains("the connection to 127.0.0.1:1 was refused"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(4), "no pool timeout: {:?}", started.elapsed());
+    assert!(!err.contains("timed out"), "{err}");
 }
 
 #[test]
@@ -261,8 +261,16 @@ async fn request_logs_are_one_line_per_request() {
     };
     let health = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
     assert_eq!(health.status(), reqwest::StatusCode::OK);
+    // A request's line is written before its answer leaves, so a second request's
+    // line marks the end of the first's.
+    let marker = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    assert_eq!(marker.status(), reqwest::StatusCode::OK);
     let mut request_lines = Vec::new();
-    while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+    loop {
+        let line = rx.recv_timeout(Duration::from_secs(30)).expect("the marker's line");
+        if line.contains("path=/readyz") {
+            break;
+        }
         if line.contains("path=/healthz") {
             request_lines.push(line);
         }

@@ -203,8 +203,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts an app with extra command-line settings, e.g. `["--trusted-proxies", "127.0.0.1/32"]`.
 pub async fn spawn_app_with(backend: Backend, extra_args: &[&str]) -> TestApp {
     let db = Arc::new(TestDatabase::new(backend).await);
-    bootstrapped(start(db, extra_args.iter().map(|s| s.to_string()).collect(), None, None).await)
-        .await
+    bootstrapped(start(db, extra_args.iter().map(|s| s.to_string()).collect(), None).await).await
 }
 
 /// `app` with its first platform-admin key.
@@ -220,23 +219,17 @@ async fn bootstrapped(mut app: TestApp) -> TestApp {
 /// an https URL in front of this plain-http test server.
 pub async fn spawn_app_at(backend: Backend, issuer: &str) -> TestApp {
     let db = Arc::new(TestDatabase::new(backend).await);
-    bootstrapped(start(db, vec![], None, Some(issuer.to_string())).await).await
+    bootstrapped(start(db, vec![], Some(issuer.to_string())).await).await
 }
 
 /// Starts an instance on `db` without bootstrapping (for instances that start together).
 pub async fn start_instance(db: Arc<TestDatabase>, extra_args: &[&str]) -> TestApp {
-    start(db, extra_args.iter().map(|s| s.to_string()).collect(), None, None).await
+    start(db, extra_args.iter().map(|s| s.to_string()).collect(), None).await
 }
 
-async fn start(
-    db: Arc<TestDatabase>,
-    extra_args: Vec<String>,
-    port: Option<u16>,
-    issuer: Option<String>,
-) -> TestApp {
+async fn start(db: Arc<TestDatabase>, extra_args: Vec<String>, issuer: Option<String>) -> TestApp {
     init_logs();
-    let listener =
-        tokio::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(0))).await.expect("bind");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let base = format!("http://{addr}");
     let issuer = issuer.unwrap_or_else(|| base.clone());
@@ -289,16 +282,12 @@ impl TestApp {
     }
 
     /// Stops the server (finishing in-flight requests) and starts a new process-like
-    /// instance on the same database, master key and port.
+    /// instance on the same database, master key and issuer. It listens on a port
+    /// of its own: the one just released may be taken by another test meanwhile.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
-        let mut next = start(
-            self.db.clone(),
-            self.extra_args.clone(),
-            Some(self.addr.port()),
-            Some(self.issuer.clone()),
-        )
-        .await;
+        let mut next =
+            start(self.db.clone(), self.extra_args.clone(), Some(self.issuer.clone())).await;
         next.admin_id = std::mem::take(&mut self.admin_id);
         next.admin_secret = std::mem::take(&mut self.admin_secret);
         next
@@ -307,7 +296,7 @@ impl TestApp {
     /// Another instance on the same database and master key, on its own port.
     pub async fn spawn_peer(&self) -> TestApp {
         let mut peer =
-            start(self.db.clone(), self.extra_args.clone(), None, Some(self.issuer.clone())).await;
+            start(self.db.clone(), self.extra_args.clone(), Some(self.issuer.clone())).await;
         peer.admin_id = self.admin_id.clone();
         peer.admin_secret = self.admin_secret.clone();
         peer

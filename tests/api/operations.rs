@@ -28,6 +28,7 @@ async fn metrics_report_tokens_latency_cache_and_keys(backend: Backend) {
     assert!(value("keymint_key_cache_hits_total") >= 1.0);
     assert!(value("keymint_key_cache_misses_total") >= 1.0);
     assert!(value("keymint_signing_key_age_seconds") >= 0.0);
+    assert!(value("keymint_http_connections_open") >= 1.0, "this request's own connection");
     assert!(
         text.contains(
             "keymint_http_request_duration_seconds_bucket{le=\"0.005\",endpoint=\"/oauth/token\"}"
