@@ -967,10 +967,24 @@ async fn workspaces_are_created_renamed_switched_and_deleted_with_the_api_guards
     team.sign_in(&id, &secret).await;
     let list = team.get("/console/workspaces").await.text().await.unwrap();
     assert!(!list.contains("Create workspace") && list.contains("default"), "{list}");
-    assert_eq!(
-        team.get(&format!("/console/workspaces/{own}")).await.status(),
-        StatusCode::FORBIDDEN
-    );
+    // Its own workspace reads as /v1 reads it, with nothing to change; another
+    // is not found, as on /v1.
+    let page = team.get(&format!("/console/workspaces/{own}")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Key policy") && page.contains("Only platform admins"), "{page}");
+    assert!(!page.contains("/policy\"") && !page.contains("Delete workspace"), "{page}");
+    let token = app.access_token(&id, &secret).await;
+    let api = app.get_with(&token, &format!("/v1/workspaces/{own}")).await;
+    assert_eq!(api.status(), StatusCode::OK);
+    let elsewhere = team.get(&format!("/console/workspaces/{}", ws.id)).await;
+    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
+    let api = app.get_with(&token, &format!("/v1/workspaces/{}", ws.id)).await;
+    assert_eq!(api.status(), StatusCode::NOT_FOUND);
+    let changed = team
+        .submit(&format!("/console/workspaces/{own}/policy"), &[("require_scope", "true")])
+        .await;
+    assert_eq!(changed.status(), StatusCode::FORBIDDEN, "changing it is not allowed");
     let keys = team.get("/console/keys").await.text().await.unwrap();
     assert!(!keys.contains("All workspaces"), "no switcher for a workspace admin");
     // Even a switch forged to another workspace leaves a workspace admin in their own.
