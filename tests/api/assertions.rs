@@ -165,8 +165,7 @@ async fn a_key_with_public_keys_authenticates_with_signed_assertions(backend: Ba
     // Usage counts the refusals against the key: all but the one whose iss named
     // someone else (it names no key).
     let admin = app.admin_token().await;
-    let usage: Value =
-        app.get_with(&admin, &format!("/v1/keys/{id}/usage")).await.json().await.unwrap();
+    let usage: Value = app.get_json(&admin, &format!("/v1/keys/{id}/usage")).await;
     assert_eq!(usage["total"]["issued"], 4, "{}", usage["total"]);
     assert_eq!(usage["total"]["refused"]["wrong_secret"], 12, "{}", usage["total"]);
 }

@@ -465,7 +465,7 @@ async fn signing_in_and_out_is_audited_with_address_and_user_agent(backend: Back
     assert!(out.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
     ended(&console).await;
     let admin = app.admin_token().await;
-    let audit: serde_json::Value = app.get_with(&admin, "/v1/audit").await.json().await.unwrap();
+    let audit: serde_json::Value = app.get_json(&admin, "/v1/audit").await;
     let events: Vec<&serde_json::Value> = audit["data"]
         .as_array()
         .unwrap()

@@ -364,6 +364,15 @@ impl TestApp {
         self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request")
     }
 
+    /// `GET path` with `token`, which must succeed: its JSON body.
+    pub async fn get_json(&self, token: &str, path: &str) -> Value {
+        let response = self.get_with(token, path).await;
+        let status = response.status();
+        let body = response.text().await.expect("body");
+        assert!(status.is_success(), "GET {path}: {status} {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
     pub async fn post_with(&self, token: &str, path: &str, body: &Value) -> Response {
         self.client
             .post(self.url(path))

@@ -91,21 +91,21 @@ async fn a_body_with_anything_after_its_json_value_changes_nothing(backend: Back
     let created = send("/v1/keys", r#"{"name":"x","scopes":["read:x"]} xyz"#).await.unwrap();
     let body = assert_problem(created, StatusCode::BAD_REQUEST, "malformed-request").await;
     assert!(!body.to_string().contains("km_"), "no secret revealed: {body}");
-    let listed: Value = app.get_with(&token, "/v1/keys?q=x&status=all").await.json().await.unwrap();
+    let listed: Value = app.get_json(&token, "/v1/keys?q=x&status=all").await;
     assert_eq!(listed["data"], json!([]), "no key was created");
 
     let (id, _) = app.new_client("rotate-me", &["read:a"]).await;
     let path = format!("/v1/keys/{id}/rotate");
     let twice = send(&path, r#"{"grace_seconds": 0}{"grace_seconds": 600}"#).await.unwrap();
     assert_problem(twice, StatusCode::BAD_REQUEST, "malformed-request").await;
-    let key: Value = app.get_with(&token, &format!("/v1/keys/{id}")).await.json().await.unwrap();
+    let key: Value = app.get_json(&token, &format!("/v1/keys/{id}")).await;
     assert_eq!(key["rotated_at"], Value::Null, "the key was not rotated: {key}");
     // Only an object: serde would read `[0]` as `{"grace_seconds": 0}`.
     let array = send(&path, "[0]").await.unwrap();
     assert_problem(array, StatusCode::BAD_REQUEST, "malformed-request").await;
     let emergency = send("/v1/signing-keys/rotate", "[true]").await.unwrap();
     assert_problem(emergency, StatusCode::BAD_REQUEST, "malformed-request").await;
-    let key: Value = app.get_with(&token, &format!("/v1/keys/{id}")).await.json().await.unwrap();
+    let key: Value = app.get_json(&token, &format!("/v1/keys/{id}")).await;
     assert_eq!(key["rotated_at"], Value::Null, "the key was not rotated: {key}");
     // Whitespace around the value is fine.
     let ok = send(&path, " \n{\"grace_seconds\": 0}\n\t ").await.unwrap();
@@ -272,8 +272,7 @@ async fn a_forced_workspace_delete_audits_every_key_it_removes(backend: Backend)
     let deleted = app.delete_with(&admin, &format!("/v1/workspaces/{ws_id}?force=true")).await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     for id in &ids {
-        let audit: Value =
-            app.get_with(&admin, &format!("/v1/audit?target_id={id}")).await.json().await.unwrap();
+        let audit: Value = app.get_json(&admin, &format!("/v1/audit?target_id={id}")).await;
         let newest = &audit["data"][0];
         assert_eq!(newest["action"], "key.delete", "{audit}");
         assert_eq!(newest["actor"], app.admin_id.as_str());

@@ -26,7 +26,7 @@ async fn a_workspace_admin_sees_and_changes_its_own_workspace_only(backend: Back
     let own: Value = own.json().await.unwrap();
     assert_eq!(own["workspace_id"], ws_b);
 
-    let listed: Value = app.get_with(&b_token, "/v1/keys?status=all").await.json().await.unwrap();
+    let listed: Value = app.get_json(&b_token, "/v1/keys?status=all").await;
     let workspaces: Vec<&str> = listed["data"]
         .as_array()
         .unwrap()
@@ -86,16 +86,15 @@ async fn a_workspace_admin_sees_and_changes_its_own_workspace_only(backend: Back
     assert_problem(escalate, StatusCode::FORBIDDEN, "insufficient-scope").await;
     let new_ws = app.post_with(&b_token, "/v1/workspaces", &json!({"name": "mine"})).await;
     assert_problem(new_ws, StatusCode::FORBIDDEN, "insufficient-scope").await;
-    let seen: Value = app.get_with(&b_token, "/v1/workspaces").await.json().await.unwrap();
+    let seen: Value = app.get_json(&b_token, "/v1/workspaces").await;
     assert_eq!(seen["data"].as_array().unwrap().len(), 1);
 
     // Its audit view holds only its workspace's events.
-    let audit: Value = app.get_with(&b_token, "/v1/audit").await.json().await.unwrap();
+    let audit: Value = app.get_json(&b_token, "/v1/audit").await;
     assert!(audit["data"].as_array().unwrap().iter().all(|e| e["workspace_id"] == ws_b), "{audit}");
 
     // The platform admin still sees both.
-    let all: Value =
-        app.get_with(&platform, "/v1/keys?status=all&limit=100").await.json().await.unwrap();
+    let all: Value = app.get_json(&platform, "/v1/keys?status=all&limit=100").await;
     let ids: Vec<&str> =
         all["data"].as_array().unwrap().iter().map(|k| k["id"].as_str().unwrap()).collect();
     assert!(ids.contains(&a_key.as_str()) && ids.contains(&own["id"].as_str().unwrap()));

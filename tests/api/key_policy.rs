@@ -14,7 +14,7 @@ async fn a_key_policy_guards_creates_and_edits_and_names_itself(backend: Backend
     let ws = app.post_json(&admin, "/v1/workspaces", &json!({"name": "strict"})).await;
     let ws_id = ws["id"].as_str().unwrap();
     let path = format!("/v1/workspaces/{ws_id}/key-policy");
-    let none: Value = app.get_with(&admin, &path).await.json().await.unwrap();
+    let none: Value = app.get_json(&admin, &path).await;
     assert_eq!(none, json!({}), "no policy until one is set");
 
     let policy = json!({
@@ -23,7 +23,7 @@ async fn a_key_policy_guards_creates_and_edits_and_names_itself(backend: Backend
     });
     let put = app.client.put(app.url(&path)).bearer_auth(&admin).json(&policy).send().await;
     assert_eq!(put.unwrap().status(), StatusCode::OK);
-    let read: Value = app.get_with(&admin, &path).await.json().await.unwrap();
+    let read: Value = app.get_json(&admin, &path).await;
     assert_eq!(read, policy);
 
     let create = |body: Value| {

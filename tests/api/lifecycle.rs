@@ -52,7 +52,7 @@ async fn each_state_allows_or_refuses_a_token(backend: Backend) {
     let edit = app.patch_with(&admin, &format!("/v1/keys/{id}"), &json!({"name": "renamed"})).await;
     assert_problem(edit, StatusCode::CONFLICT, "conflict").await;
     // The revoked row stays for audit and still reads.
-    let row: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
+    let row: Value = app.get_json(&admin, &format!("/v1/keys/{id}")).await;
     assert_eq!(row["status"], "revoked");
 
     let (gone, gone_secret) = app.new_client("deleted", &["read:a"]).await;
@@ -65,16 +65,14 @@ async fn each_state_allows_or_refuses_a_token(backend: Backend) {
     assert_problem(again, StatusCode::NOT_FOUND, "not-found").await;
 
     // The audit log kept every transition, including the delete, once each.
-    let audit: Value =
-        app.get_with(&admin, &format!("/v1/audit?target_id={id}")).await.json().await.unwrap();
+    let audit: Value = app.get_json(&admin, &format!("/v1/audit?target_id={id}")).await;
     let actions: Vec<&str> =
         audit["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     let changes: Vec<&str> = actions.iter().copied().filter(|a| a.starts_with("key.")).collect();
     assert_eq!(changes, ["key.revoke", "key.activate", "key.deactivate", "key.create"]);
     // The refused exchanges are there too, with their reasons.
     assert_eq!(actions.iter().filter(|a| **a == "token.refused").count(), 2);
-    let audit: Value =
-        app.get_with(&admin, &format!("/v1/audit?target_id={gone}")).await.json().await.unwrap();
+    let audit: Value = app.get_json(&admin, &format!("/v1/audit?target_id={gone}")).await;
     assert_eq!(audit["data"][0]["action"], "key.delete");
 }
 
@@ -122,13 +120,13 @@ async fn rotation_with_grace_accepts_both_secrets_until_the_grace_ends(backend: 
     );
     assert_eq!(exchange_status(&app, &id, &new).await, StatusCode::OK);
     let admin = app.admin_token().await;
-    let key: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
+    let key: Value = app.get_json(&admin, &format!("/v1/keys/{id}")).await;
     assert!(
         key["previous_secret_last_used_at"].is_string(),
         "the key shows the old secret was still used: {key}"
     );
     assert_eq!(exchange_status(&app, &id, &old).await, StatusCode::OK);
-    let key: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
+    let key: Value = app.get_json(&admin, &format!("/v1/keys/{id}")).await;
     assert_eq!(key["previous_secret_use_count"], 2, "how often: {key}");
     assert_eq!(key["previous_secret_last_used_ip"], "127.0.0.1", "and from where");
 
@@ -229,8 +227,7 @@ async fn ending_the_grace_stops_the_old_secret_and_its_tokens_at_once(backend: B
         post(&app, &admin, &format!("/v1/keys/{id}/end-grace")).await.status(),
         StatusCode::OK
     );
-    let audit: Value =
-        app.get_with(&admin, &format!("/v1/audit?target_id={id}")).await.json().await.unwrap();
+    let audit: Value = app.get_json(&admin, &format!("/v1/audit?target_id={id}")).await;
     let ends =
         audit["data"].as_array().unwrap().iter().filter(|e| e["action"] == "key.end_grace").count();
     assert_eq!(ends, 1);
@@ -258,7 +255,7 @@ async fn a_dry_run_edit_answers_the_change_and_its_risks_and_saves_nothing(backe
     let warnings = preview["warnings"].as_array().unwrap();
     assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("removing write:b")));
     assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("0.0.0.0/0 allows every")));
-    let stored: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
+    let stored: Value = app.get_json(&admin, &format!("/v1/keys/{id}")).await;
     assert_eq!(stored["scopes"], json!(["read:a", "write:b"]), "nothing saved");
     assert_eq!(stored["updated_at"], key["updated_at"]);
 

@@ -60,11 +60,11 @@ async fn keys_are_created_listed_read_and_revoked(backend: Backend) {
     assert_eq!(created["created_by"], app.admin_id.as_str());
     assert!(created["masked_secret"].as_str().unwrap().starts_with("km_test_****"));
 
-    let got: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
+    let got: Value = app.get_json(&admin, &format!("/v1/keys/{id}")).await;
     assert_eq!(got["name"], "Checkout Service");
     assert!(got.get("client_secret").is_none() && got.get("secret").is_none());
 
-    let list: Value = app.get_with(&admin, "/v1/keys?q=checkout").await.json().await.unwrap();
+    let list: Value = app.get_json(&admin, "/v1/keys?q=checkout").await;
     let ids: Vec<&str> =
         list["data"].as_array().unwrap().iter().map(|k| k["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [id]);
@@ -78,9 +78,9 @@ async fn keys_are_created_listed_read_and_revoked(backend: Backend) {
     let again = app.post_with(&admin, &format!("/v1/keys/{id}/revoke"), &json!({})).await;
     assert_eq!(again.status(), StatusCode::OK);
     // Default listing shows active keys; status=revoked shows it.
-    let active: Value = app.get_with(&admin, "/v1/keys?q=checkout").await.json().await.unwrap();
+    let active: Value = app.get_json(&admin, "/v1/keys?q=checkout").await;
     assert!(active["data"].as_array().unwrap().is_empty());
-    let listed: Value = app.get_with(&admin, "/v1/keys?status=revoked").await.json().await.unwrap();
+    let listed: Value = app.get_json(&admin, "/v1/keys?status=revoked").await;
     assert_eq!(listed["data"][0]["id"], id);
 }
 
@@ -167,7 +167,7 @@ async fn workspaces_are_created_renamed_and_deleted_only_when_empty_or_forced(ba
         .patch_with(&admin, &format!("/v1/workspaces/{ws_id}"), &json!({"name": "acme-corp"}))
         .await;
     assert_eq!(renamed.status(), StatusCode::OK);
-    let listed: Value = app.get_with(&admin, "/v1/workspaces").await.json().await.unwrap();
+    let listed: Value = app.get_json(&admin, "/v1/workspaces").await;
     let names: Vec<&str> =
         listed["data"].as_array().unwrap().iter().map(|w| w["name"].as_str().unwrap()).collect();
     assert!(names.contains(&"acme-corp") && names.contains(&"default"), "{names:?}");

@@ -18,13 +18,13 @@ fn with_wrong_checksum(secret: &str) -> String {
 /// The `token.refused` events about `key_id`, newest first.
 async fn refusals(app: &TestApp, admin: &str, key_id: &str) -> Vec<Value> {
     let path = format!("/v1/audit?action=token.refused&target_id={key_id}");
-    let page: Value = app.get_with(admin, &path).await.json().await.unwrap();
+    let page: Value = app.get_json(admin, &path).await;
     page["data"].as_array().unwrap().clone()
 }
 
 async fn wrong_secrets(app: &TestApp, admin: &str, key_id: &str) -> Value {
     let path = format!("/v1/keys/{key_id}/usage");
-    let usage: Value = app.get_with(admin, &path).await.json().await.unwrap();
+    let usage: Value = app.get_json(admin, &path).await;
     usage["total"]["refused"]["wrong_secret"].clone()
 }
 
@@ -98,8 +98,7 @@ async fn events_within_one_second_are_listed_in_the_order_they_happened(backend:
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let revoked = app.post_with(&admin, &format!("/v1/keys/{k}/revoke"), &json!({})).await;
     assert_eq!(revoked.status(), StatusCode::OK);
-    let page: Value =
-        app.get_with(&admin, &format!("/v1/audit?target_id={k}")).await.json().await.unwrap();
+    let page: Value = app.get_json(&admin, &format!("/v1/audit?target_id={k}")).await;
     let actions: Vec<&str> =
         page["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["key.revoke", "token.refused", "key.create"], "newest first: {page}");

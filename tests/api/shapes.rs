@@ -16,7 +16,7 @@ async fn responses_keep_their_documented_shapes(backend: Backend) {
     insta::assert_json_snapshot!("token_response", token, { ".access_token" => "[token]" });
 
     let admin = app.admin_token().await;
-    let key: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
+    let key: Value = app.get_json(&admin, &format!("/v1/keys/{id}")).await;
     insta::assert_json_snapshot!("key_object", key, {
         ".id" => "[key id]",
         ".workspace_id" => "[workspace id]",

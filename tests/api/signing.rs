@@ -79,7 +79,7 @@ async fn keys_rotate_on_schedule_published_before_they_sign(backend: Backend) {
     assert_eq!(jwks_kids(&app).await, vec![next]);
 
     let admin = app.admin_token().await;
-    let audit: Value = app.get_with(&admin, "/v1/audit?limit=100").await.json().await.unwrap();
+    let audit: Value = app.get_json(&admin, "/v1/audit?limit=100").await;
     let actions: Vec<&str> = audit["data"]
         .as_array()
         .unwrap()
@@ -98,7 +98,7 @@ async fn rotation_on_demand_publishes_first_and_emergency_replaces_at_once(backe
     let admin = app.admin_token().await;
     let first = app.app.keyring.current().kid().to_string();
 
-    let listed: Value = app.get_with(&admin, "/v1/signing-keys").await.json().await.unwrap();
+    let listed: Value = app.get_json(&admin, "/v1/signing-keys").await;
     assert_eq!(listed["data"][0]["state"], "current");
     let (reader, reader_secret) = app.new_client("reader", &["keymint:keys:read"]).await;
     let reader_token = app.access_token(&reader, &reader_secret).await;

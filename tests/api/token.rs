@@ -243,7 +243,7 @@ async fn an_expiring_key_caps_its_tokens_and_stops_when_it_expires(backend: Back
     let refused = app.token_basic(id, secret, &[]).await;
     assert_oauth_error(refused, StatusCode::UNAUTHORIZED, "invalid_client").await;
     let admin = app.admin_token().await;
-    let key: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
+    let key: Value = app.get_json(&admin, &format!("/v1/keys/{id}")).await;
     assert_eq!(key["status"], "expired");
 }
 

@@ -40,8 +40,7 @@ async fn usage_counts_match_the_exchanges_made(backend: Backend) {
     app.post_with(&admin, &format!("/v1/keys/{id}/deactivate"), &json!({})).await;
     assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::UNAUTHORIZED);
 
-    let usage: Value =
-        app.get_with(&admin, &format!("/v1/keys/{id}/usage")).await.json().await.unwrap();
+    let usage: Value = app.get_json(&admin, &format!("/v1/keys/{id}/usage")).await;
     let today = format!("{}T00:00:00Z", keymint::clock::day(app.clock_now()));
     assert_eq!(usage["granularity"], "day");
     let days = usage["data"].as_array().unwrap();
@@ -68,11 +67,10 @@ async fn usage_counts_match_the_exchanges_made(backend: Backend) {
     assert_eq!(hours.last().unwrap()["issued"], 8, "the current hour holds them");
     assert_eq!(hourly["total"], counts);
 
-    let walled_usage: Value =
-        app.get_with(&admin, &format!("/v1/keys/{walled_id}/usage")).await.json().await.unwrap();
+    let walled_usage: Value = app.get_json(&admin, &format!("/v1/keys/{walled_id}/usage")).await;
     assert_eq!(walled_usage["total"]["refused"]["address_not_allowed"], 1);
 
-    let all: Value = app.get_with(&admin, "/v1/usage").await.json().await.unwrap();
+    let all: Value = app.get_json(&admin, "/v1/usage").await;
     let day = all["data"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(day["start"], today.as_str());
     // 8 + 1 client tokens and the admin's own tokens.
@@ -84,7 +82,7 @@ async fn usage_counts_match_the_exchanges_made(backend: Backend) {
     assert_eq!(all["top_refused"][0]["failed"], 4);
     assert_eq!(all["top_refused"][1]["key_id"], walled_id);
 
-    let key: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
+    let key: Value = app.get_json(&admin, &format!("/v1/keys/{id}")).await;
     assert!(key["last_used_at"].is_string());
     assert_eq!(key["last_used_ip"], "127.0.0.1");
 }
@@ -154,7 +152,7 @@ async fn an_edit_preview_counts_the_recent_exchanges_a_narrower_range_refuses(ba
     assert!(warnings.contains("127.0.0.1"), "{warnings}");
     let kept = preview(json!(["127.0.0.0/8"])).await;
     assert_eq!(kept["callers_refused"], Value::Null, "every recent caller is still allowed");
-    let key: Value = app.get_with(&admin, &format!("/v1/keys/{id}")).await.json().await.unwrap();
+    let key: Value = app.get_json(&admin, &format!("/v1/keys/{id}")).await;
     assert_eq!(key["allowed_cidrs"], json!([]), "a preview saves nothing");
 }
 
@@ -224,7 +222,7 @@ async fn pagination_visits_every_key_once_while_keys_are_created(backend: Backen
             Some(c) => format!("/v1/keys?limit=5&cursor={c}"),
             None => "/v1/keys?limit=5".to_string(),
         };
-        let page: Value = app.get_with(&admin, &path).await.json().await.unwrap();
+        let page: Value = app.get_json(&admin, &path).await;
         seen.extend(
             page["data"].as_array().unwrap().iter().map(|k| k["id"].as_str().unwrap().to_string()),
         );
@@ -266,15 +264,13 @@ async fn listing_filters_by_status_environment_type_and_creator(backend: Backend
             .map(|k| k["name"].as_str().unwrap().to_string())
             .collect()
     };
-    let worker: Value = app.get_with(&admin, "/v1/keys?q=WORKER").await.json().await.unwrap();
+    let worker: Value = app.get_json(&admin, "/v1/keys?q=WORKER").await;
     assert_eq!(names(&worker), ["Staging Worker"], "default status is active; search ignores case");
-    let inactive: Value =
-        app.get_with(&admin, "/v1/keys?status=inactive").await.json().await.unwrap();
+    let inactive: Value = app.get_json(&admin, "/v1/keys?status=inactive").await;
     assert_eq!(names(&inactive), ["Old Worker"]);
-    let staging: Value =
-        app.get_with(&admin, "/v1/keys?environment=staging").await.json().await.unwrap();
+    let staging: Value = app.get_json(&admin, "/v1/keys?environment=staging").await;
     assert_eq!(names(&staging), ["Staging Worker"]);
-    let gateways: Value = app.get_with(&admin, "/v1/keys?type=gateway").await.json().await.unwrap();
+    let gateways: Value = app.get_json(&admin, "/v1/keys?type=gateway").await;
     assert_eq!(names(&gateways), ["Prod Gateway"]);
     let mine: Value = app
         .get_with(&admin, &format!("/v1/keys?created_by={}&status=all", app.admin_id))
@@ -325,8 +321,7 @@ async fn audit_records_actor_time_ip_target_and_changes_without_secrets(backend:
     assert_eq!(rest["data"][0]["action"], "key.create");
     assert_eq!(rest["next_cursor"], Value::Null);
 
-    let by_action: Value =
-        app.get_with(&admin, "/v1/audit?action=key.rotate").await.json().await.unwrap();
+    let by_action: Value = app.get_json(&admin, "/v1/audit?action=key.rotate").await;
     assert_eq!(by_action["data"].as_array().unwrap().len(), 1);
 
     let everything = app.get_with(&admin, "/v1/audit?limit=100").await.text().await.unwrap();
@@ -346,8 +341,7 @@ async fn audit_filters_by_address_and_time_range(backend: Backend) {
         let app = &app;
         let admin = admin.clone();
         async move {
-            let page: serde_json::Value =
-                app.get_with(&admin, &format!("/v1/audit?{query}")).await.json().await.unwrap();
+            let page: serde_json::Value = app.get_json(&admin, &format!("/v1/audit?{query}")).await;
             page["data"].as_array().unwrap().iter().map(|e| e["action"].clone()).collect::<Vec<_>>()
         }
     };
@@ -400,7 +394,7 @@ async fn keys_to_review_are_listed_by_hygiene_check(backend: Backend) {
     let counts = |admin: String| {
         let app = &app;
         async move {
-            let report: Value = app.get_with(&admin, "/v1/hygiene").await.json().await.unwrap();
+            let report: Value = app.get_json(&admin, "/v1/hygiene").await;
             let counts: Vec<(String, i64)> = report["data"]
                 .as_array()
                 .unwrap()
@@ -426,8 +420,7 @@ async fn keys_to_review_are_listed_by_hygiene_check(backend: Backend) {
     let admin = app.admin_token().await;
     let after = counts(admin.clone()).await;
     assert_eq!(after[2], ("unused-90d".to_string(), 1), "{after:?}");
-    let page: Value =
-        app.get_with(&admin, "/v1/keys?hygiene=unused-90d").await.json().await.unwrap();
+    let page: Value = app.get_json(&admin, "/v1/keys?hygiene=unused-90d").await;
     let stale: Vec<&str> =
         page["data"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
     assert_eq!(stale, ["forever"], "expired keys are not active; the admin was just used");
@@ -463,7 +456,7 @@ async fn keys_sort_by_last_use_creation_and_expiry_across_pages(backend: Backend
             let mut cursor = String::new();
             loop {
                 let path = format!("/v1/keys?q=sorted-&sort={sort}&limit=1{cursor}");
-                let page: Value = app.get_with(&admin, &path).await.json().await.unwrap();
+                let page: Value = app.get_json(&admin, &path).await;
                 names.extend(
                     page["data"]
                         .as_array()

@@ -70,7 +70,7 @@ async fn a_deleted_keys_counts_are_kept(backend: Backend) {
     // Deleted while its counts are still in memory.
     let deleted = app.delete_with(&admin, &format!("/v1/keys/{id}")).await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    let usage: Value = app.get_with(&admin, "/v1/usage").await.json().await.unwrap();
+    let usage: Value = app.get_json(&admin, "/v1/usage").await;
     let top = usage["top_keys"].as_array().unwrap();
     let entry = top.iter().find(|k| k["key_id"] == id.as_str());
     let entry = entry.unwrap_or_else(|| panic!("the deleted key's tokens are counted: {usage}"));
@@ -90,14 +90,14 @@ async fn the_hour_under_way_is_counted_from_its_first_second(backend: Backend) {
     let hour = keymint::clock::rfc3339(app.clock_now());
     assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
     let path = format!("/v1/keys/{id}/usage?granularity=hour");
-    let usage: Value = app.get_with(&admin, &path).await.json().await.unwrap();
+    let usage: Value = app.get_json(&admin, &path).await;
     let last = usage["data"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["start"], hour.as_str(), "the hour under way is the last bucket: {usage}");
     assert_eq!(last["issued"], 1, "{usage}");
     // An explicit end within that first second covers it too.
     let to = format!("{}.400Z", hour.trim_end_matches('Z'));
     let path = format!("/v1/keys/{id}/usage?granularity=hour&to={to}");
-    let usage: Value = app.get_with(&admin, &path).await.json().await.unwrap();
+    let usage: Value = app.get_json(&admin, &path).await;
     assert_eq!(usage["total"]["issued"], 1, "{usage}");
 }
 
