@@ -1,0 +1,27 @@
+//! Child processes of the tests that drive the `keymint` binary.
+
+/// A child process (a `keymint serve`), killed and reaped when dropped: a failed
+/// test leaves no server behind.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads a `keymint serve` child's stderr on a thread of its own and hands over the
+/// address it logs as `listening addr=...` (it binds port 0 itself).
+pub fn logged_address(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("addr=").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+        }
+    });
+    rx
+}
