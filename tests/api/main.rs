@@ -16,6 +16,7 @@ mod hostile;
 mod introspection;
 mod isolation;
 mod key_policy;
+mod layering;
 mod lifecycle;
 mod management;
 mod openapi;
