@@ -6,94 +6,26 @@
 //! migrations under `migrations/<backend>/`. Instants are unix seconds (`i64`); list
 //! fields are JSON text, so both backends store exactly the same shapes.
 
+mod error;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod postgres;
 mod sql;
 mod sqlite;
+mod usage;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::vocab::{Action, Tally, Target};
+use crate::vocab::{Action, Target};
 
+pub use error::{Cause, StoreError, StoreResult};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-
-/// The cause of a database failure, shared so that one failure can answer several
-/// waiters (a batched load) without losing it.
-pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
-
-/// Errors of the storage layer. The HTTP layer maps them to status codes.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    /// The row does not exist (404).
-    #[error("not found")]
-    NotFound,
-    /// A uniqueness rule was violated, or the row changed under us (409).
-    #[error("conflict: {0}")]
-    Conflict(&'static str),
-    /// The database could not be reached, or cannot work now (connection lost, pool
-    /// exhausted, disk full, locked): worth a retry (503).
-    #[error("database unavailable")]
-    Unavailable(#[source] Cause),
-    /// The database refused this statement or its values: retrying will not help
-    /// (a bug, or input that should have been validated) (500).
-    #[error("statement refused by the database")]
-    Rejected(#[source] Cause),
-    /// A stored value could not be decoded: a bug or a hand-edited row (500).
-    #[error("corrupt row: {0}")]
-    Corrupt(String),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::RowNotFound => StoreError::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict("a row with the same unique value exists")
-            }
-            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
-                StoreError::Corrupt(err.to_string())
-            }
-            sqlx::Error::Database(db)
-                if refused_statement(
-                    db.code().as_deref(),
-                    db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some(),
-                ) =>
-            {
-                StoreError::Rejected(Arc::new(err))
-            }
-            sqlx::Error::Encode(_) | sqlx::Error::TypeNotFound { .. } => {
-                StoreError::Rejected(Arc::new(err))
-            }
-            _ => StoreError::Unavailable(Arc::new(err)),
-        }
-    }
-}
-
-/// Whether a database error code says the statement itself was refused, as opposed
-/// to the database being unable to work now. PostgreSQL: SQLSTATE classes 22 (data
-/// exception, e.g. NUL in text), 23 (integrity) and 42 (syntax or access rule).
-/// SQLite (primary result code): 1 (SQL error), 19 (constraint), 20 (type
-/// mismatch), 25 (parameter out of range).
-fn refused_statement(code: Option<&str>, postgres: bool) -> bool {
-    match code {
-        Some(sqlstate) if postgres => matches!(sqlstate.get(..2), Some("22" | "23" | "42")),
-        Some(sqlite) => sqlite.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 1 | 19 | 20 | 25)),
-        None => false,
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
-
-impl StoreError {
-    /// The database cannot work now, for a reason described in `why`.
-    pub fn unavailable(why: &str) -> StoreError {
-        StoreError::Unavailable(Arc::new(std::io::Error::other(why.to_string())))
-    }
-}
+pub use usage::{
+    AddressUse, Granularity, LastUse, PreviousUse, UsageBatch, UsageGroup, UsageQuery, UsageRow,
+};
 
 /// The status of an API key. `Expired` is never stored: it is derived from
 /// `expires_at` (see `apikeys::key_status`).
@@ -429,104 +361,6 @@ pub struct Change {
     pub target: String,
 }
 
-/// Usage counters for one key and one bucket (an hour or a UTC day starting at
-/// `start`). When written, `workspace_id` is taken from the key; counters of ids
-/// that are not keys are dropped. Read grouped by bucket, `key_id` is empty; read
-/// grouped by key, `start` is the start of the range.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageRow {
-    pub key_id: String,
-    pub workspace_id: String,
-    pub start: i64,
-    pub tally: Tally,
-}
-
-/// The size of a usage bucket.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Granularity {
-    Hour,
-    Day,
-}
-
-impl Granularity {
-    pub fn seconds(self) -> i64 {
-        match self {
-            Granularity::Hour => 3_600,
-            Granularity::Day => 86_400,
-        }
-    }
-
-    /// The start of the bucket holding `at`.
-    pub fn bucket(self, at: i64) -> i64 {
-        at - at.rem_euclid(self.seconds())
-    }
-}
-
-/// Which usage to read: buckets of `granularity` starting in `[from, to)`, of the
-/// keys `key_ids` (all when empty) in `workspace_id` (all when `None`).
-#[derive(Debug, Clone)]
-pub struct UsageQuery {
-    pub granularity: Granularity,
-    pub key_ids: Vec<String>,
-    pub workspace_id: Option<String>,
-    pub from: i64,
-    pub to: i64,
-}
-
-/// How usage rows are grouped when read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UsageGroup {
-    /// One row per key and bucket, oldest bucket first.
-    KeyAndBucket,
-    /// One row per bucket (every key summed), oldest first.
-    Bucket,
-    /// One row per key over the whole range: the `limit` keys with the most tokens
-    /// issued (or, `refusals`, the most refusals) first, keys with none left out;
-    /// `start` is the key's first bucket in the range.
-    TopKeys { refusals: bool, limit: u32 },
-}
-
-/// Tokens issued to one key from one client address on one UTC day.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddressUse {
-    pub key_id: String,
-    pub day: i64,
-    pub address: String,
-    pub issued: i64,
-}
-
-/// The counters and events one usage flush writes, in one transaction that
-/// touches no key row (so it never waits for, or holds up, an admin's change).
-#[derive(Debug, Clone, Default)]
-pub struct UsageBatch {
-    pub hours: Vec<UsageRow>,
-    pub days: Vec<UsageRow>,
-    pub addresses: Vec<AddressUse>,
-    pub events: Vec<AuditRecord>,
-}
-
-/// Last-use information for one key, applied in batches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LastUse {
-    pub key_id: String,
-    pub at: i64,
-    pub ip: Option<String>,
-    /// Uses of the old secret (during a rotation grace) since the last write, and
-    /// the time and address of the last of them.
-    pub previous: Option<PreviousUse>,
-}
-
-/// Uses of a key's pre-rotation secret during its grace period.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PreviousUse {
-    pub count: i64,
-    pub at: i64,
-    pub ip: Option<String>,
-}
-
 /// Everything keymint persists, named by intent. One implementation per backend.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -766,25 +600,10 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// A store failure as a management door reports it: not found and conflicts as
-/// they are, the database being down as unavailable, anything else internal.
-impl From<StoreError> for crate::vocab::ManageError {
-    fn from(e: StoreError) -> Self {
-        use crate::vocab::ManageError;
-        match e {
-            StoreError::NotFound => ManageError::NotFound("resource"),
-            StoreError::Conflict(why) => ManageError::Conflict(why.to_string()),
-            e @ (StoreError::Corrupt(_) | StoreError::Rejected(_)) => {
-                ManageError::Internal(Box::new(e))
-            }
-            e @ StoreError::Unavailable(_) => ManageError::Unavailable(Box::new(e)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{redact_url, refused_statement};
+    use super::error::refused_statement;
+    use super::redact_url;
 
     #[test]
     fn only_errors_of_the_statement_are_refusals() {

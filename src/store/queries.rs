@@ -7,89 +7,20 @@
 //! `ON CONFLICT ... DO UPDATE`, BIGINT/INTEGER instants and JSON stored as text.
 
 use super::{json_rows, Db, This, BACKEND, NOTIFY, SERIALIZE};
-use crate::store::sql::{
-    to_json, unique_violation, AuditRow, KeyRow, SeenKeyRow, SigningKeyRow, UsageDbRow,
-    WorkspaceRow, KEY_COLUMNS,
-};
+use crate::store::sql::{unique_violation, AuditRow, SigningKeyRow, WorkspaceRow};
 use crate::store::{
     AuditEntry, AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, SessionRecord,
     SigningKeyRecord, Store, StoreError, StoreResult, UsageRow, UsedJti, WorkspaceRecord,
 };
-use crate::store::{Granularity, UsageBatch, UsageGroup, UsageQuery, WorkspaceSetting};
+use crate::store::{UsageBatch, UsageGroup, UsageQuery, WorkspaceSetting};
 use crate::vocab::{Action, Target};
 
-/// The counters of a usage row, in the order of [`crate::vocab::Tally`]'s fields.
-const COUNT_COLUMNS: [&str; 8] = [
-    "issued",
-    "failed",
-    "wrong_secret",
-    "address_not_allowed",
-    "scope_refused",
-    "key_inactive",
-    "throttled",
-    "verified",
-];
-
-/// Most rows one usage statement carries; a flush of more keys takes a few more.
-const USAGE_CHUNK: usize = 100_000;
-
-/// The `AND ...` conditions of a key filter (all but its page position).
-fn push_key_filter(q: &mut sqlx::QueryBuilder<'_, Db>, f: &KeyFilter) {
-    if let Some(ws) = &f.workspace_id {
-        q.push(" AND workspace_id = ").push_bind(ws.clone());
-    }
-    if let Some(needle) = &f.name_contains {
-        let escaped =
-            needle.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        q.push(" AND name_lower LIKE ").push_bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
-    }
-    if let Some(status) = f.status {
-        q.push(" AND status = ").push_bind(status.as_str());
-    }
-    if let Some((now, unexpired)) = f.unexpired_at {
-        if unexpired {
-            q.push(" AND (expires_at IS NULL OR expires_at > ").push_bind(now).push(")");
-        } else {
-            q.push(" AND expires_at <= ").push_bind(now);
-        }
-    }
-    if let Some(env) = &f.environment {
-        q.push(" AND environment = ").push_bind(env.clone());
-    }
-    if let Some(t) = &f.key_type {
-        q.push(" AND key_type = ").push_bind(t.clone());
-    }
-    if let Some(by) = &f.created_by {
-        q.push(" AND created_by = ").push_bind(by.clone());
-    }
-    if let Some(scope) = &f.has_scope {
-        // Scopes are a JSON array of strings: match one whole element.
-        let element = serde_json::Value::from(scope.as_str()).to_string();
-        let escaped = element.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        q.push(" AND scopes LIKE ").push_bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
-    }
-    if let Some(ws) = &f.outside_workspace_id {
-        q.push(" AND workspace_id <> ").push_bind(ws.clone());
-    }
-    if f.never_expires {
-        q.push(" AND expires_at IS NULL");
-    }
-    if f.never_used {
-        q.push(" AND last_used_at IS NULL");
-    }
-    if let Some(since) = f.unused_since {
-        q.push(" AND COALESCE(last_used_at, created_at) < ").push_bind(since);
-    }
-    if f.any_address {
-        q.push(
-            " AND (allowed_cidrs = '[]' OR allowed_cidrs LIKE '%\"0.0.0.0/0\"%' \
-             OR allowed_cidrs LIKE '%\"::/0\"%')",
-        );
-    }
-    if f.no_scope {
-        q.push(" AND scopes = '[]'");
-    }
-}
+#[path = "key_queries.rs"]
+#[expect(clippy::duplicate_mod, reason = "compiled once for each backend, as its parent is")]
+mod keys;
+#[path = "usage_queries.rs"]
+#[expect(clippy::duplicate_mod, reason = "compiled once for each backend, as its parent is")]
+mod usage;
 
 async fn insert_audit(
     conn: &mut <Db as sqlx::Database>::Connection,
@@ -274,207 +205,39 @@ impl Store for This {
     }
 
     async fn insert_key(&self, k: &KeyRecord, audit: &AuditRecord) -> StoreResult<()> {
-        let mut tx = self.begin_tx().await?;
-        sqlx::query(&format!(
-            "INSERT INTO api_keys ({KEY_COLUMNS}, name_lower) VALUES ($1, $2, $3, $4, \
-             $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-             $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)"
-        ))
-        .bind(&k.id)
-        .bind(&k.workspace_id)
-        .bind(&k.name)
-        .bind(&k.description)
-        .bind(&k.environment)
-        .bind(&k.key_type)
-        .bind(to_json(&k.scopes))
-        .bind(to_json(&k.allowed_cidrs))
-        .bind(to_json(&k.audiences))
-        .bind(k.expires_at)
-        .bind(k.status.as_str())
-        .bind(&k.secret_hash)
-        .bind(&k.masked_secret)
-        .bind(i64::from(k.imported))
-        .bind(&k.previous_secret_hash)
-        .bind(k.previous_expires_at)
-        .bind(k.previous_last_used_at)
-        .bind(k.previous_use_count)
-        .bind(&k.previous_last_used_ip)
-        .bind(k.created_at)
-        .bind(&k.created_by)
-        .bind(k.updated_at)
-        .bind(k.last_used_at)
-        .bind(&k.last_used_ip)
-        .bind(k.rotated_at)
-        .bind(k.revoked_at)
-        .bind(&k.revoked_by)
-        .bind(k.version)
-        .bind(&k.secret_lookup)
-        .bind(&k.previous_secret_lookup)
-        .bind(&k.auth_method)
-        .bind(&k.jwks)
-        .bind(i64::from(k.dpop_bound))
-        .bind(&k.jwks_uri)
-        .bind(k.name.to_lowercase())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| unique_violation(e, "a key with this name exists in the workspace"))?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        keys::insert_key(self, k, audit).await
     }
 
     async fn find_key(&self, id: &str) -> StoreResult<Option<KeyRecord>> {
-        let row: Option<KeyRow> =
-            sqlx::query_as(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(KeyRecord::try_from).transpose()
+        keys::find_key(self, id).await
     }
 
     async fn find_keys(&self, ids: &[String]) -> StoreResult<(Vec<KeyRecord>, i64)> {
-        if ids.is_empty() {
-            return Ok((Vec::new(), 0));
-        }
-        // One statement, one snapshot: the rows and the feed position agree.
-        let mut q = sqlx::QueryBuilder::<Db>::new(format!(
-            "SELECT {KEY_COLUMNS}, (SELECT COALESCE(MAX(id), 0) FROM changes) AS seen \
-             FROM api_keys WHERE id IN ("
-        ));
-        let mut list = q.separated(", ");
-        for id in ids {
-            list.push_bind(id.clone());
-        }
-        q.push(")");
-        // Not prepared for reuse: each batch size is a different statement.
-        let rows: Vec<SeenKeyRow> =
-            q.build_query_as().persistent(false).fetch_all(&self.pool).await?;
-        let seen = rows.first().map_or(0, |r| r.seen);
-        let keys =
-            rows.into_iter().map(|r| KeyRecord::try_from(r.key)).collect::<Result<_, _>>()?;
-        Ok((keys, seen))
+        keys::find_keys(self, ids).await
     }
 
     async fn find_keys_by_lookup(&self, lookup: &str) -> StoreResult<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM api_keys WHERE secret_lookup = $1 \
-             UNION SELECT id FROM api_keys WHERE previous_secret_lookup = $1 \
-             ORDER BY id LIMIT $2",
-        )
-        .bind(lookup)
-        .bind(crate::store::MAX_LOOKUP_MATCHES)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+        keys::find_keys_by_lookup(self, lookup).await
     }
 
     async fn set_secret_lookup(&self, id: &str, lookup: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE api_keys SET secret_lookup = $1 WHERE id = $2")
-            .bind(lookup)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        keys::set_secret_lookup(self, id, lookup).await
     }
 
     async fn list_keys(&self, f: &KeyFilter) -> StoreResult<Vec<KeyRecord>> {
-        let mut q = sqlx::QueryBuilder::<Db>::new(format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE 1 = 1"
-        ));
-        push_key_filter(&mut q, f);
-        let by = f.sort.expression();
-        let (past, direction) = if f.sort.descending { ("<", "DESC") } else { (">", "ASC") };
-        if let Some((value, id)) = &f.after {
-            q.push(format!(" AND ({by} {past} "))
-                .push_bind(*value)
-                .push(format!(" OR ({by} = "))
-                .push_bind(*value)
-                .push(format!(" AND id {past} "))
-                .push_bind(id.clone())
-                .push("))");
-        }
-        q.push(format!(" ORDER BY {by} {direction}, id {direction} LIMIT ")).push_bind(f.limit);
-        let rows: Vec<KeyRow> = q.build_query_as().fetch_all(&self.pool).await?;
-        rows.into_iter().map(KeyRecord::try_from).collect()
+        keys::list_keys(self, f).await
     }
 
     async fn count_keys(&self, f: &KeyFilter) -> StoreResult<i64> {
-        let mut q = sqlx::QueryBuilder::<Db>::new("SELECT COUNT(*) FROM api_keys WHERE 1 = 1");
-        push_key_filter(&mut q, f);
-        let (count,): (i64,) = q.build_query_as().fetch_one(&self.pool).await?;
-        Ok(count)
+        keys::count_keys(self, f).await
     }
 
     async fn update_key(&self, k: &KeyRecord, audit: &AuditRecord) -> StoreResult<()> {
-        let mut tx = self.begin_tx().await?;
-        let done = sqlx::query(
-            "UPDATE api_keys SET name = $1, name_lower = $2, description = $3, \
-             scopes = $4, allowed_cidrs = $5, audiences = $6, expires_at = $7, \
-             status = $8, secret_hash = $9, masked_secret = $10, imported = $11, \
-             previous_secret_hash = $12, previous_expires_at = $13, \
-             previous_last_used_at = $14, updated_at = $15, rotated_at = $16, \
-             revoked_at = $17, revoked_by = $18, previous_use_count = $19, \
-             previous_last_used_ip = $20, secret_lookup = $21, \
-             previous_secret_lookup = $22, token_endpoint_auth_method = $23, jwks = $24, \
-             dpop_bound_access_tokens = $25, jwks_uri = $26, version = version + 1 \
-             WHERE id = $27 AND version = $28",
-        )
-        .bind(&k.name)
-        .bind(k.name.to_lowercase())
-        .bind(&k.description)
-        .bind(to_json(&k.scopes))
-        .bind(to_json(&k.allowed_cidrs))
-        .bind(to_json(&k.audiences))
-        .bind(k.expires_at)
-        .bind(k.status.as_str())
-        .bind(&k.secret_hash)
-        .bind(&k.masked_secret)
-        .bind(i64::from(k.imported))
-        .bind(&k.previous_secret_hash)
-        .bind(k.previous_expires_at)
-        .bind(k.previous_last_used_at)
-        .bind(k.updated_at)
-        .bind(k.rotated_at)
-        .bind(k.revoked_at)
-        .bind(&k.revoked_by)
-        .bind(k.previous_use_count)
-        .bind(&k.previous_last_used_ip)
-        .bind(&k.secret_lookup)
-        .bind(&k.previous_secret_lookup)
-        .bind(&k.auth_method)
-        .bind(&k.jwks)
-        .bind(i64::from(k.dpop_bound))
-        .bind(&k.jwks_uri)
-        .bind(&k.id)
-        .bind(k.version)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| unique_violation(e, "a key with this name exists in the workspace"))?;
-        if done.rows_affected() == 0 {
-            let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM api_keys WHERE id = $1")
-                .bind(&k.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            return Err(match exists {
-                Some(_) => StoreError::Conflict("the key was changed concurrently; retry"),
-                None => StoreError::NotFound,
-            });
-        }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        keys::update_key(self, k, audit).await
     }
 
     async fn delete_key(&self, id: &str, audit: &AuditRecord) -> StoreResult<()> {
-        let mut tx = self.begin_tx().await?;
-        let done =
-            sqlx::query("DELETE FROM api_keys WHERE id = $1").bind(id).execute(&mut *tx).await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        keys::delete_key(self, id, audit).await
     }
 
     async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
@@ -729,129 +492,11 @@ impl Store for This {
     }
 
     async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<()> {
-        let mut tx = self.begin_tx().await?;
-        for event in &batch.events {
-            insert_audit(&mut tx, event).await?;
-        }
-        for (table, rows) in [("usage_hours", &batch.hours), ("usage_days", &batch.days)] {
-            for chunk in rows.chunks(USAGE_CHUNK) {
-                let json: Vec<serde_json::Value> = chunk
-                    .iter()
-                    .map(|r| {
-                        let t = &r.tally;
-                        let mut row = serde_json::json!([
-                            r.key_id,
-                            r.workspace_id,
-                            r.start,
-                            t.issued,
-                            t.failed
-                        ]);
-                        if let Some(row) = row.as_array_mut() {
-                            row.extend(t.refused.iter().map(|&n| serde_json::Value::from(n)));
-                            row.push(serde_json::Value::from(t.verified));
-                        }
-                        row
-                    })
-                    .collect();
-                let columns: Vec<(&str, &str)> =
-                    [("key_id", "TEXT"), ("workspace_id", "TEXT"), ("start", "BIGINT")]
-                        .into_iter()
-                        .chain(COUNT_COLUMNS.iter().map(|&c| (c, "BIGINT")))
-                        .collect();
-                let counts = COUNT_COLUMNS.join(", ");
-                let values: Vec<String> = COUNT_COLUMNS.iter().map(|c| format!("v.{c}")).collect();
-                let sums: Vec<String> = COUNT_COLUMNS
-                    .iter()
-                    .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
-                    .collect();
-                // The key's workspace, or the one counted with it when the key was
-                // deleted since (its counts stay); counts for ids that were never
-                // keys are dropped. `WHERE ... IS NOT NULL` also tells SQLite's
-                // parser the ON CONFLICT is the upsert's.
-                let workspace = "COALESCE(k.workspace_id, NULLIF(v.workspace_id, ''))";
-                let sql = format!(
-                    "INSERT INTO {table} (key_id, workspace_id, start, {counts}) \
-                     SELECT v.key_id, {workspace}, v.start, {} FROM {} \
-                     LEFT JOIN api_keys k ON k.id = v.key_id WHERE {workspace} IS NOT NULL \
-                     ON CONFLICT (key_id, start) DO UPDATE SET {}",
-                    values.join(", "),
-                    json_rows(&columns),
-                    sums.join(", ")
-                );
-                sqlx::query(&sql)
-                    .bind(serde_json::Value::from(json).to_string())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        for chunk in batch.addresses.chunks(USAGE_CHUNK) {
-            let json: Vec<serde_json::Value> = chunk
-                .iter()
-                .map(|a| serde_json::json!([a.key_id, a.day, a.address, a.issued]))
-                .collect();
-            let sql = format!(
-                "INSERT INTO usage_addresses (key_id, start, address, issued) \
-                 SELECT v.key_id, v.start, v.address, v.issued FROM {} WHERE 1 = 1 \
-                 ON CONFLICT (key_id, start, address) DO UPDATE SET \
-                 issued = usage_addresses.issued + excluded.issued",
-                json_rows(&[
-                    ("key_id", "TEXT"),
-                    ("start", "BIGINT"),
-                    ("address", "TEXT"),
-                    ("issued", "BIGINT")
-                ])
-            );
-            sqlx::query(&sql)
-                .bind(serde_json::Value::from(json).to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        usage::record_usage(self, batch).await
     }
 
     async fn record_last_uses(&self, chunk: &[LastUse]) -> StoreResult<()> {
-        let mut tx = self.begin_tx().await?;
-        let json: Vec<serde_json::Value> =
-            chunk.iter().map(|u| serde_json::json!([u.key_id, u.at, u.ip])).collect();
-        let sql = format!(
-            "UPDATE api_keys AS k SET last_used_at = v.at, last_used_ip = v.ip FROM {} \
-             WHERE k.id = v.key_id AND (k.last_used_at IS NULL OR k.last_used_at <= v.at)",
-            json_rows(&[("key_id", "TEXT"), ("at", "BIGINT"), ("ip", "TEXT")])
-        );
-        sqlx::query(&sql).bind(serde_json::Value::from(json).to_string()).execute(&mut *tx).await?;
-        // Uses of the old secret count only while it still has a grace period
-        // (a rotation since then reset the counters and must not be undone).
-        let previous: Vec<serde_json::Value> = chunk
-            .iter()
-            .filter_map(|u| {
-                let p = u.previous.as_ref()?;
-                Some(serde_json::json!([u.key_id, p.count, p.at, p.ip]))
-            })
-            .collect();
-        if !previous.is_empty() {
-            let later = "k.previous_last_used_at IS NULL OR k.previous_last_used_at <= v.at";
-            let sql = format!(
-                "UPDATE api_keys AS k SET previous_use_count = k.previous_use_count + v.count, \
-             previous_last_used_at = CASE WHEN {later} THEN v.at \
-             ELSE k.previous_last_used_at END, \
-             previous_last_used_ip = CASE WHEN {later} THEN v.ip \
-             ELSE k.previous_last_used_ip END \
-             FROM {} WHERE k.id = v.key_id AND k.previous_secret_hash IS NOT NULL",
-                json_rows(&[
-                    ("key_id", "TEXT"),
-                    ("count", "BIGINT"),
-                    ("at", "BIGINT"),
-                    ("ip", "TEXT")
-                ])
-            );
-            sqlx::query(&sql)
-                .bind(serde_json::Value::from(previous).to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        usage::record_last_uses(self, chunk).await
     }
 
     async fn count_failure(&self, subject: &str, now: i64, window: i64) -> StoreResult<(i64, i64)> {
@@ -876,74 +521,15 @@ impl Store for This {
     }
 
     async fn purge_usage(&self, hours_before: i64, days_before: i64) -> StoreResult<()> {
-        for (sql, before) in [
-            ("DELETE FROM usage_hours WHERE start < $1", hours_before),
-            ("DELETE FROM usage_addresses WHERE start < $1", hours_before),
-            ("DELETE FROM usage_days WHERE start < $1", days_before),
-        ] {
-            sqlx::query(sql).bind(before).execute(&self.pool).await?;
-        }
-        Ok(())
+        usage::purge_usage(self, hours_before, days_before).await
     }
 
     async fn address_usage(&self, key_id: &str, from: i64) -> StoreResult<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT address, CAST(SUM(issued) AS BIGINT) AS issued FROM usage_addresses \
-             WHERE key_id = $1 AND start >= $2 GROUP BY address ORDER BY issued DESC, address",
-        )
-        .bind(key_id)
-        .bind(from)
-        .fetch_all(&self.pool)
-        .await?)
+        usage::address_usage(self, key_id, from).await
     }
 
     async fn usage(&self, query: &UsageQuery, group: UsageGroup) -> StoreResult<Vec<UsageRow>> {
-        let table = match query.granularity {
-            Granularity::Hour => "usage_hours",
-            Granularity::Day => "usage_days",
-        };
-        let sums: Vec<String> =
-            COUNT_COLUMNS.iter().map(|c| format!("CAST(SUM({c}) AS BIGINT) AS {c}")).collect();
-        let (keys, start) = match group {
-            UsageGroup::KeyAndBucket => ("key_id, MIN(workspace_id) AS workspace_id", "start"),
-            UsageGroup::Bucket => ("'' AS key_id, '' AS workspace_id", "start"),
-            UsageGroup::TopKeys { .. } => {
-                ("key_id, MIN(workspace_id) AS workspace_id", "MIN(start)")
-            }
-        };
-        let mut q = sqlx::QueryBuilder::<Db>::new(format!(
-            "SELECT {keys}, {start} AS start, {} FROM {table} WHERE start >= ",
-            sums.join(", ")
-        ));
-        q.push_bind(query.from).push(" AND start < ").push_bind(query.to);
-        if !query.key_ids.is_empty() {
-            q.push(" AND key_id IN (");
-            let mut ids = q.separated(", ");
-            for id in &query.key_ids {
-                ids.push_bind(id.clone());
-            }
-            q.push(")");
-        }
-        if let Some(ws) = &query.workspace_id {
-            q.push(" AND workspace_id = ").push_bind(ws.clone());
-        }
-        match group {
-            UsageGroup::KeyAndBucket => {
-                q.push(" GROUP BY key_id, start ORDER BY start, key_id");
-            }
-            UsageGroup::Bucket => {
-                q.push(" GROUP BY start ORDER BY start");
-            }
-            UsageGroup::TopKeys { refusals, limit } => {
-                let by = if refusals { "failed" } else { "issued" };
-                q.push(format!(
-                    " GROUP BY key_id HAVING SUM({by}) > 0 ORDER BY SUM({by}) DESC, key_id LIMIT "
-                ))
-                .push_bind(i64::from(limit));
-            }
-        }
-        let rows: Vec<UsageDbRow> = q.build_query_as().fetch_all(&self.pool).await?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        usage::usage(self, query, group).await
     }
 
     async fn workspace_setting(

@@ -1096,3 +1096,47 @@ fn login_at_a_terminal_never_shows_the_secret() {
     assert!(shown.contains("logged in to"), "{shown}");
     assert!(!shown.contains(&server.client_secret), "the secret was shown: {shown}");
 }
+
+/// The binary as an operator stops it: SIGTERM while a usage flush waits on a lock
+/// another program holds. The flush is let finish, and every token is counted.
+#[test]
+fn sigterm_during_a_stuck_usage_flush_loses_no_count() {
+    let cli = Cli::local();
+    let key = cli.json(&["keys", "create", "--name", "busy", "--json"]);
+    let id = key["client_id"].as_str().unwrap().to_string();
+    let secret = key["client_secret"].as_str().unwrap().to_string();
+    let (mut server, url) = serve(cli.dir(), &["--usage-flush-interval", "1"]);
+    let database = format!("sqlite://{}", cli.dir().join("keymint.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let lock = runtime.block_on(async {
+        let lock = crate::helpers::TableLock::take(
+            &crate::helpers::TestDatabase::at(database),
+            "usage_hours",
+        )
+        .await;
+        let client = reqwest::Client::new();
+        for _ in 0..20 {
+            let response = client
+                .post(format!("{url}/oauth/token"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), reqwest::StatusCode::OK);
+        }
+        // Past the next flush tick: the flush holds the 20 tokens and waits.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        lock
+    });
+    let pid = server.0.id().to_string();
+    let term = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(term.success());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(server.0.try_wait().unwrap().is_none(), "the shutdown waits for the flush");
+    runtime.block_on(lock.release());
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "a clean exit: {status:?}");
+    let usage = cli.json(&["keys", "usage", &id, "--json"]);
+    assert_eq!(usage["total"]["issued"], 20, "every token counted: {usage}");
+}

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::chart::{self, Chart};
 use super::filters;
-use super::forms::{self, shown, EditForm, Errors, KeyForm, Offer};
+use super::forms::{self, Errors, KeyForm, Offer};
 use super::session::NoFields;
 use super::{render, render_refusal, Console, Me, Posted};
 use crate::apikeys::{
@@ -451,7 +451,7 @@ pub async fn show(
     key_page(&app, &console, &id, notice, None, &params.range).await
 }
 
-fn after(id: &str, done: &str) -> Response {
+pub(super) fn after(id: &str, done: &str) -> Response {
     Redirect::to(&format!("/console/keys/{id}?done={done}")).into_response()
 }
 
@@ -646,111 +646,4 @@ pub async fn delete(
 ) -> Response {
     let form: ConfirmForm = form;
     Destructive::Delete.perform(&app, console, &id, &form.confirm).await
-}
-
-#[derive(Template)]
-#[template(path = "console/key_edit.html")]
-struct EditPage {
-    me: Option<Me>,
-    form_token: String,
-    key: KeyView,
-    form: EditForm,
-    errors: Errors,
-    expiry_choices: [(&'static str, &'static str); 10],
-}
-
-#[derive(Template)]
-#[template(path = "console/key_edit_review.html")]
-struct EditReviewPage {
-    me: Option<Me>,
-    form_token: String,
-    key: KeyView,
-    /// `(field, now, after)`.
-    changes: Vec<(String, String, String)>,
-    warnings: Vec<String>,
-    hidden: Vec<(&'static str, String)>,
-}
-
-fn edit_page(console: &Console, key: KeyView, form: EditForm, errors: Errors) -> Response {
-    render(
-        errors.status(),
-        &EditPage {
-            me: console.me(),
-            form_token: console.session.form_token.clone(),
-            key,
-            form,
-            errors,
-            expiry_choices: forms::EDIT_EXPIRY,
-        },
-    )
-}
-
-/// `GET /console/keys/{id}/edit`.
-pub async fn edit_form(
-    State(app): State<Arc<App>>,
-    console: Console,
-    Path(id): Path<String>,
-) -> Response {
-    if let Err(e) = console.session.actor.require(ManagementScope::KeysWrite) {
-        return forms::refused(e, console.me());
-    }
-    match app.keys.get(&console.session.actor, &id).await {
-        Ok(key) => {
-            let form = EditForm::of(&key);
-            edit_page(&console, key, form, Errors::default())
-        }
-        Err(e) => forms::refused(e, console.me()),
-    }
-}
-
-/// `POST /console/keys/{id}/edit`: `intent=review` shows the change and what it may
-/// break; `intent=save` saves it; `intent=edit` goes back to the form.
-pub async fn edit(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    Posted { console, form }: Posted<EditForm>,
-) -> Response {
-    let form: EditForm = form;
-    let actor = &console.session.actor;
-    let result = match form.intent.as_str() {
-        "save" => match app.keys.update(actor, &id, form.to_update()).await {
-            Ok(edited) => return after(&edited.key.id, "updated"),
-            Err(e) => e,
-        },
-        "review" => match app.keys.preview_update(actor, &id, form.to_update()).await {
-            Ok(preview) => {
-                let changes = preview
-                    .changes
-                    .as_object()
-                    .map(|m| {
-                        m.iter()
-                            .map(|(field, c)| (field.clone(), shown(&c["from"]), shown(&c["to"])))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                return render(
-                    StatusCode::OK,
-                    &EditReviewPage {
-                        me: console.me(),
-                        form_token: console.session.form_token.clone(),
-                        key: preview.key,
-                        changes,
-                        warnings: preview.warnings,
-                        hidden: form.hidden(),
-                    },
-                );
-            }
-            Err(e) => e,
-        },
-        _ => match app.keys.get(actor, &id).await {
-            Ok(key) => return edit_page(&console, key, form, Errors::default()),
-            Err(e) => e,
-        },
-    };
-    match (Errors::from_refusal(&result), app.keys.get(actor, &id).await) {
-        (Some(errors), Ok(key)) if !matches!(result, ManageError::NotFound(_)) => {
-            edit_page(&console, key, form, errors)
-        }
-        _ => forms::refused(result, console.me()),
-    }
 }

@@ -13,6 +13,7 @@ mod assets;
 mod audit;
 mod chart;
 mod forms;
+mod key_edit;
 mod keys;
 mod session;
 mod signing_keys;
@@ -62,7 +63,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/keys/new", get(keys::new_form).post(keys::create))
         .route("/console/keys/{id}", get(keys::show))
         .route("/console/keys/{id}/secret", get(keys::secret))
-        .route("/console/keys/{id}/edit", get(keys::edit_form).post(keys::edit))
+        .route("/console/keys/{id}/edit", get(key_edit::edit_form).post(key_edit::edit))
         .route("/console/keys/{id}/rotate", post(keys::rotate))
         .route("/console/keys/{id}/end-grace", post(keys::end_grace))
         .route("/console/keys/{id}/activate", post(keys::activate))

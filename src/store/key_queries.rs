@@ -1,0 +1,265 @@
+//! The key queries, written once for both backends like the rest of
+//! `queries.rs` (whose child module this is): keys inserted, found, listed,
+//! counted, updated and deleted, each change with its audit event.
+
+use super::{insert_audit, Db, This};
+use crate::store::sql::{to_json, unique_violation, KeyRow, SeenKeyRow, KEY_COLUMNS};
+use crate::store::{AuditRecord, KeyFilter, KeyRecord, StoreError, StoreResult};
+
+/// The `AND ...` conditions of a key filter (all but its page position).
+fn push_key_filter(q: &mut sqlx::QueryBuilder<'_, Db>, f: &KeyFilter) {
+    if let Some(ws) = &f.workspace_id {
+        q.push(" AND workspace_id = ").push_bind(ws.clone());
+    }
+    if let Some(needle) = &f.name_contains {
+        let escaped =
+            needle.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        q.push(" AND name_lower LIKE ").push_bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
+    }
+    if let Some(status) = f.status {
+        q.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some((now, unexpired)) = f.unexpired_at {
+        if unexpired {
+            q.push(" AND (expires_at IS NULL OR expires_at > ").push_bind(now).push(")");
+        } else {
+            q.push(" AND expires_at <= ").push_bind(now);
+        }
+    }
+    if let Some(env) = &f.environment {
+        q.push(" AND environment = ").push_bind(env.clone());
+    }
+    if let Some(t) = &f.key_type {
+        q.push(" AND key_type = ").push_bind(t.clone());
+    }
+    if let Some(by) = &f.created_by {
+        q.push(" AND created_by = ").push_bind(by.clone());
+    }
+    if let Some(scope) = &f.has_scope {
+        // Scopes are a JSON array of strings: match one whole element.
+        let element = serde_json::Value::from(scope.as_str()).to_string();
+        let escaped = element.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        q.push(" AND scopes LIKE ").push_bind(format!("%{escaped}%")).push(" ESCAPE '\\'");
+    }
+    if let Some(ws) = &f.outside_workspace_id {
+        q.push(" AND workspace_id <> ").push_bind(ws.clone());
+    }
+    if f.never_expires {
+        q.push(" AND expires_at IS NULL");
+    }
+    if f.never_used {
+        q.push(" AND last_used_at IS NULL");
+    }
+    if let Some(since) = f.unused_since {
+        q.push(" AND COALESCE(last_used_at, created_at) < ").push_bind(since);
+    }
+    if f.any_address {
+        q.push(
+            " AND (allowed_cidrs = '[]' OR allowed_cidrs LIKE '%\"0.0.0.0/0\"%' \
+             OR allowed_cidrs LIKE '%\"::/0\"%')",
+        );
+    }
+    if f.no_scope {
+        q.push(" AND scopes = '[]'");
+    }
+}
+
+pub(super) async fn insert_key(this: &This, k: &KeyRecord, audit: &AuditRecord) -> StoreResult<()> {
+    let mut tx = this.begin_tx().await?;
+    sqlx::query(&format!(
+        "INSERT INTO api_keys ({KEY_COLUMNS}, name_lower) VALUES ($1, $2, $3, $4, \
+         $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+         $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)"
+    ))
+    .bind(&k.id)
+    .bind(&k.workspace_id)
+    .bind(&k.name)
+    .bind(&k.description)
+    .bind(&k.environment)
+    .bind(&k.key_type)
+    .bind(to_json(&k.scopes))
+    .bind(to_json(&k.allowed_cidrs))
+    .bind(to_json(&k.audiences))
+    .bind(k.expires_at)
+    .bind(k.status.as_str())
+    .bind(&k.secret_hash)
+    .bind(&k.masked_secret)
+    .bind(i64::from(k.imported))
+    .bind(&k.previous_secret_hash)
+    .bind(k.previous_expires_at)
+    .bind(k.previous_last_used_at)
+    .bind(k.previous_use_count)
+    .bind(&k.previous_last_used_ip)
+    .bind(k.created_at)
+    .bind(&k.created_by)
+    .bind(k.updated_at)
+    .bind(k.last_used_at)
+    .bind(&k.last_used_ip)
+    .bind(k.rotated_at)
+    .bind(k.revoked_at)
+    .bind(&k.revoked_by)
+    .bind(k.version)
+    .bind(&k.secret_lookup)
+    .bind(&k.previous_secret_lookup)
+    .bind(&k.auth_method)
+    .bind(&k.jwks)
+    .bind(i64::from(k.dpop_bound))
+    .bind(&k.jwks_uri)
+    .bind(k.name.to_lowercase())
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| unique_violation(e, "a key with this name exists in the workspace"))?;
+    insert_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn find_key(this: &This, id: &str) -> StoreResult<Option<KeyRecord>> {
+    let row: Option<KeyRow> =
+        sqlx::query_as(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&this.pool)
+            .await?;
+    row.map(KeyRecord::try_from).transpose()
+}
+
+pub(super) async fn find_keys(this: &This, ids: &[String]) -> StoreResult<(Vec<KeyRecord>, i64)> {
+    if ids.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    // One statement, one snapshot: the rows and the feed position agree.
+    let mut q = sqlx::QueryBuilder::<Db>::new(format!(
+        "SELECT {KEY_COLUMNS}, (SELECT COALESCE(MAX(id), 0) FROM changes) AS seen \
+         FROM api_keys WHERE id IN ("
+    ));
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(id.clone());
+    }
+    q.push(")");
+    // Not prepared for reuse: each batch size is a different statement.
+    let rows: Vec<SeenKeyRow> = q.build_query_as().persistent(false).fetch_all(&this.pool).await?;
+    let seen = rows.first().map_or(0, |r| r.seen);
+    let keys = rows.into_iter().map(|r| KeyRecord::try_from(r.key)).collect::<Result<_, _>>()?;
+    Ok((keys, seen))
+}
+
+pub(super) async fn find_keys_by_lookup(this: &This, lookup: &str) -> StoreResult<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM api_keys WHERE secret_lookup = $1 \
+         UNION SELECT id FROM api_keys WHERE previous_secret_lookup = $1 \
+         ORDER BY id LIMIT $2",
+    )
+    .bind(lookup)
+    .bind(crate::store::MAX_LOOKUP_MATCHES)
+    .fetch_all(&this.pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+pub(super) async fn set_secret_lookup(this: &This, id: &str, lookup: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE api_keys SET secret_lookup = $1 WHERE id = $2")
+        .bind(lookup)
+        .bind(id)
+        .execute(&this.pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn list_keys(this: &This, f: &KeyFilter) -> StoreResult<Vec<KeyRecord>> {
+    let mut q =
+        sqlx::QueryBuilder::<Db>::new(format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE 1 = 1"));
+    push_key_filter(&mut q, f);
+    let by = f.sort.expression();
+    let (past, direction) = if f.sort.descending { ("<", "DESC") } else { (">", "ASC") };
+    if let Some((value, id)) = &f.after {
+        q.push(format!(" AND ({by} {past} "))
+            .push_bind(*value)
+            .push(format!(" OR ({by} = "))
+            .push_bind(*value)
+            .push(format!(" AND id {past} "))
+            .push_bind(id.clone())
+            .push("))");
+    }
+    q.push(format!(" ORDER BY {by} {direction}, id {direction} LIMIT ")).push_bind(f.limit);
+    let rows: Vec<KeyRow> = q.build_query_as().fetch_all(&this.pool).await?;
+    rows.into_iter().map(KeyRecord::try_from).collect()
+}
+
+pub(super) async fn count_keys(this: &This, f: &KeyFilter) -> StoreResult<i64> {
+    let mut q = sqlx::QueryBuilder::<Db>::new("SELECT COUNT(*) FROM api_keys WHERE 1 = 1");
+    push_key_filter(&mut q, f);
+    let (count,): (i64,) = q.build_query_as().fetch_one(&this.pool).await?;
+    Ok(count)
+}
+
+pub(super) async fn update_key(this: &This, k: &KeyRecord, audit: &AuditRecord) -> StoreResult<()> {
+    let mut tx = this.begin_tx().await?;
+    let done = sqlx::query(
+        "UPDATE api_keys SET name = $1, name_lower = $2, description = $3, \
+         scopes = $4, allowed_cidrs = $5, audiences = $6, expires_at = $7, \
+         status = $8, secret_hash = $9, masked_secret = $10, imported = $11, \
+         previous_secret_hash = $12, previous_expires_at = $13, \
+         previous_last_used_at = $14, updated_at = $15, rotated_at = $16, \
+         revoked_at = $17, revoked_by = $18, previous_use_count = $19, \
+         previous_last_used_ip = $20, secret_lookup = $21, \
+         previous_secret_lookup = $22, token_endpoint_auth_method = $23, jwks = $24, \
+         dpop_bound_access_tokens = $25, jwks_uri = $26, version = version + 1 \
+         WHERE id = $27 AND version = $28",
+    )
+    .bind(&k.name)
+    .bind(k.name.to_lowercase())
+    .bind(&k.description)
+    .bind(to_json(&k.scopes))
+    .bind(to_json(&k.allowed_cidrs))
+    .bind(to_json(&k.audiences))
+    .bind(k.expires_at)
+    .bind(k.status.as_str())
+    .bind(&k.secret_hash)
+    .bind(&k.masked_secret)
+    .bind(i64::from(k.imported))
+    .bind(&k.previous_secret_hash)
+    .bind(k.previous_expires_at)
+    .bind(k.previous_last_used_at)
+    .bind(k.updated_at)
+    .bind(k.rotated_at)
+    .bind(k.revoked_at)
+    .bind(&k.revoked_by)
+    .bind(k.previous_use_count)
+    .bind(&k.previous_last_used_ip)
+    .bind(&k.secret_lookup)
+    .bind(&k.previous_secret_lookup)
+    .bind(&k.auth_method)
+    .bind(&k.jwks)
+    .bind(i64::from(k.dpop_bound))
+    .bind(&k.jwks_uri)
+    .bind(&k.id)
+    .bind(k.version)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| unique_violation(e, "a key with this name exists in the workspace"))?;
+    if done.rows_affected() == 0 {
+        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM api_keys WHERE id = $1")
+            .bind(&k.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        return Err(match exists {
+            Some(_) => StoreError::Conflict("the key was changed concurrently; retry"),
+            None => StoreError::NotFound,
+        });
+    }
+    insert_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn delete_key(this: &This, id: &str, audit: &AuditRecord) -> StoreResult<()> {
+    let mut tx = this.begin_tx().await?;
+    let done = sqlx::query("DELETE FROM api_keys WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    insert_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(())
+}
