@@ -28,6 +28,7 @@ use crate::clock::Clock;
 use crate::oauth::{Proof, TokenService};
 use crate::signing::{MasterKey, MasterKeyError};
 use crate::store::{AuditRecord, KeyRecord, SessionRecord, Store, StoreError};
+use crate::vocab::scope::Scope;
 use crate::vocab::{Action, Actor};
 
 /// A session ends after this long without a request: 30 minutes.
@@ -153,7 +154,7 @@ impl Sessions {
             Err(AuthFailure::Unavailable(e)) => return Err(SignInError::Unavailable(e)),
         };
         let key = auth.key.as_ref();
-        let actor = Actor::for_key(key, key.scopes.iter().map(String::as_str), ip)
+        let actor = Actor::for_key(key, key.scopes.iter().filter_map(Scope::management), ip)
             .ok_or(SignInError::NotAdmin)?;
         let now = self.clock.now();
         let id = SessionId(Secret::new(secret::random_base62(ID_LEN)));
@@ -192,7 +193,8 @@ impl Sessions {
                     .filter(|key| apikeys::secret_backed(key, &record.secret_tag, now))
             };
         let actor = key.as_ref().and_then(|key| {
-            Actor::for_key(key, key.scopes.iter().map(String::as_str), ip).map(|a| (key, a))
+            Actor::for_key(key, key.scopes.iter().filter_map(Scope::management), ip)
+                .map(|a| (key, a))
         });
         let Some((key, actor)) = actor else {
             self.store.delete_session(&hash, None).await?;
@@ -258,7 +260,7 @@ impl Sessions {
         Session {
             actor,
             key_name: key.name.clone(),
-            masked_secret: key.masked_secret.clone(),
+            masked_secret: key.credential.masked().to_string(),
             workspace_id: key.workspace_id.clone(),
             form_token: hex(&id.derive(b"keymint console form")),
         }

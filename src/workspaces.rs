@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::apikeys::cache::KeyCache;
 use crate::apikeys::catalog::ScopeCatalog;
+use crate::apikeys::default_workspace;
 use crate::apikeys::policy::KeyPolicy;
 use crate::apikeys::secret::random_base62;
 use crate::clock::{rfc3339, Clock};
@@ -16,8 +17,7 @@ use crate::store::{AuditRecord, KeyFilter, Store, StoreError, WorkspaceRecord, W
 use crate::vocab::scope::ManagementScope;
 use crate::vocab::{Action, Actor, FieldError, ManageError};
 
-/// The name of the workspace created on first start.
-pub const DEFAULT_WORKSPACE: &str = "default";
+pub use crate::apikeys::default_workspace::DEFAULT_WORKSPACE;
 
 /// A workspace as the API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -225,26 +225,24 @@ impl Workspaces {
         self.set_setting(actor, id, catalog).await
     }
 
-    /// Refuses unless `typed` is the workspace's name: the guard a person passes
-    /// before deleting it from a console.
-    pub async fn confirm_name(
+    /// Deletes a workspace; refused while it holds keys unless `force` (which deletes them).
+    /// With `typed` (a console asks a person to type the workspace's name), only if
+    /// it is that name.
+    pub async fn delete(
         &self,
         actor: &Actor,
         id: &str,
-        typed: &str,
+        force: bool,
+        typed: Option<&str>,
     ) -> Result<(), ManageError> {
-        Self::require_platform(actor)?;
-        let ws = self.get(actor, id).await?;
-        Ok(crate::apikeys::validate_confirmation(typed, &ws.name, "workspace")?)
-    }
-
-    /// Deletes a workspace; refused while it holds keys unless `force` (which deletes them).
-    pub async fn delete(&self, actor: &Actor, id: &str, force: bool) -> Result<(), ManageError> {
         Self::require_platform(actor)?;
         if actor.workspace_id.as_deref() == Some(id) {
             return Err(ManageError::Conflict("a caller cannot delete its own workspace".into()));
         }
         let before = self.get(actor, id).await?;
+        if let Some(typed) = typed {
+            crate::apikeys::validate_confirmation(typed, &before.name, "workspace")?;
+        }
         if self.holds_last_platform_admin(id).await? {
             return Err(ManageError::Conflict(
                 "this workspace holds the last active platform-admin key; create one in \
@@ -289,26 +287,7 @@ impl Workspaces {
 
     /// The default workspace, created if missing.
     pub async fn ensure_default(&self) -> Result<WorkspaceRecord, ManageError> {
-        if let Some(ws) = self.store.find_workspace_by_name(DEFAULT_WORKSPACE).await? {
-            return Ok(ws);
-        }
-        let ws = WorkspaceRecord {
-            id: format!("ws_{}", random_base62(12)),
-            name: DEFAULT_WORKSPACE.into(),
-            created_at: self.clock.now(),
-        };
-        let actor = Actor { id: "system".into(), ..Actor::cli() };
-        let audit = self.audit(&actor, &ws.id, Action::WorkspaceCreate, json!({"name": ws.name}));
-        match self.store.insert_workspace(&ws, &audit).await {
-            Ok(()) => Ok(ws),
-            // Created concurrently by another instance.
-            Err(StoreError::Conflict(_)) => self
-                .store
-                .find_workspace_by_name(DEFAULT_WORKSPACE)
-                .await?
-                .ok_or(ManageError::NotFound("workspace")),
-            Err(e) => Err(e.into()),
-        }
+        default_workspace::ensure(self.store.as_ref(), self.clock.as_ref()).await
     }
 }
 

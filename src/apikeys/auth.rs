@@ -182,14 +182,30 @@ async fn matching_secret(
     presented: &Secret,
     now: i64,
 ) -> Result<Option<bool>, HashError> {
-    if hasher.verify(&key.secret_hash, presented).await? {
+    let current = match key.credential.current() {
+        Some(current) => hasher.verify(&current.hash, presented).await?,
+        // No secret (public keys, or none yet): as long as a key that does not exist takes.
+        None => {
+            hasher.verify_unknown(presented).await?;
+            false
+        }
+    };
+    if current {
         return Ok(Some(false));
     }
-    let in_grace = matches!(key.previous_expires_at, Some(until) if until > now);
-    match &key.previous_secret_hash {
-        Some(previous) if in_grace && hasher.verify(previous, presented).await? => Ok(Some(true)),
+    match key.credential.in_grace(now) {
+        Some(previous) if hasher.verify(&previous.hash, presented).await? => Ok(Some(true)),
         _ => Ok(None),
     }
+}
+
+/// What the tag of a key without a secret is computed from: its tokens (minted by
+/// assertion) carry the tag of this text, as they always have.
+const NO_SECRET: &str = "none";
+
+/// The tag of `key`'s current secret ([`NO_SECRET`]'s for a key without one).
+fn current_tag(key: &KeyRecord) -> String {
+    secret_tag(key.credential.current().map_or(NO_SECRET, |s| s.hash.as_str()))
 }
 
 /// A short tag naming one stored secret hash (8 base62 characters of its SHA-256),
@@ -206,9 +222,9 @@ pub const SECRET_TAG_LEN: usize = 8;
 impl Authenticated {
     /// The tag of the secret that authenticated (current or pre-rotation).
     pub fn secret_tag(&self) -> String {
-        match (&self.key.previous_secret_hash, self.previous_secret) {
-            (Some(previous), true) => secret_tag(previous),
-            _ => secret_tag(&self.key.secret_hash),
+        match (self.key.credential.previous(), self.previous_secret) {
+            (Some(previous), true) => secret_tag(&previous.hash),
+            _ => current_tag(&self.key),
         }
     }
 }
@@ -223,7 +239,8 @@ pub fn token_backed(key: &KeyRecord, jti: &str, iat: i64, now: i64) -> bool {
         // A token minted before tags existed: judged by its issue time.
         None => {
             super::key_status(key, now) == KeyStatus::Active
-                && (in_grace(key, now) || key.rotated_at.is_none_or(|rotated| rotated <= iat))
+                && (key.credential.in_grace(now).is_some()
+                    || key.rotated_at.is_none_or(|rotated| rotated <= iat))
         }
     }
 }
@@ -233,13 +250,8 @@ pub fn token_backed(key: &KeyRecord, jti: &str, iat: i64, now: i64) -> bool {
 /// while the grace period runs. Tokens and console sessions end by this rule.
 pub fn secret_backed(key: &KeyRecord, tag: &str, now: i64) -> bool {
     super::key_status(key, now) == KeyStatus::Active
-        && (tag == secret_tag(&key.secret_hash)
-            || (in_grace(key, now)
-                && key.previous_secret_hash.as_deref().is_some_and(|p| tag == secret_tag(p))))
-}
-
-fn in_grace(key: &KeyRecord, now: i64) -> bool {
-    matches!(key.previous_expires_at, Some(until) if until > now)
+        && (tag == current_tag(key)
+            || key.credential.in_grace(now).is_some_and(|p| tag == secret_tag(&p.hash)))
 }
 
 /// Random characters of a token id after the secret tag.

@@ -125,30 +125,30 @@ impl ScopeCatalog {
     /// not list (or a path under none), or an action that resource does not take.
     /// Wildcard resources (`read:*`), the `*` action and management scopes are
     /// always known; with no catalog, every scope is.
-    pub fn unknown(&self, scopes: &[String]) -> Vec<String> {
+    pub fn unknown(&self, scopes: &[Scope]) -> Vec<String> {
         if self.resources.is_empty() {
             return vec![];
         }
         scopes
             .iter()
-            .filter(|s| match Scope::parse(s) {
-                Ok(Scope::Resource { filter, .. })
+            .filter(|s| match s {
+                Scope::Resource { filter, .. }
                     if matches!(filter.first().map(String::as_str), Some("*" | "**")) =>
                 {
                     false
                 }
-                Ok(Scope::Resource { filter, raw, .. }) => {
+                Scope::Resource { filter, raw, .. } => {
                     let action = raw.split_once(':').map(|(a, _)| a).unwrap_or_default();
                     !self.resources.iter().any(|r| {
                         let path: Vec<&str> = r.name.split('/').collect();
                         let under = filter.len() >= path.len()
-                            && path.iter().zip(&filter).all(|(p, f)| p == f);
+                            && path.iter().zip(filter).all(|(p, f)| p == f);
                         under && (action == "*" || r.actions.iter().any(|a| a == action))
                     })
                 }
                 _ => false,
             })
-            .cloned()
+            .map(Scope::to_string)
             .collect()
     }
 
@@ -211,6 +211,7 @@ mod tests {
             "read:*",
             "keymint:keys:read",
         ]);
+        let scopes: Vec<Scope> = scopes.iter().map(|s| Scope::parse(s).unwrap()).collect();
         assert_eq!(c.unknown(&scopes), ["read:agnets/*", "admin:agents/x"]);
         assert!(ScopeCatalog::default().unknown(&scopes).is_empty(), "no catalog, no opinion");
     }

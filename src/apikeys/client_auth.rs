@@ -6,31 +6,27 @@
 
 use serde_json::{json, Value};
 
-use super::hashing::NO_SECRET;
 use super::jwks::PublicKeys;
 use super::validate::{invalid, FieldError};
-use crate::store::KeyRecord;
+use crate::store::{AuthMethod, Credential, KeyRecord, PublicKeySource};
 
-pub const CLIENT_SECRET_BASIC: &str = "client_secret_basic";
-pub const CLIENT_SECRET_POST: &str = "client_secret_post";
-pub const PRIVATE_KEY_JWT: &str = "private_key_jwt";
+/// Every method's name, as discovery lists them.
+pub fn methods() -> Vec<&'static str> {
+    AuthMethod::ALL.iter().map(|m| m.as_str()).collect()
+}
 
-/// Every method, as discovery lists them.
-pub const METHODS: [&str; 3] = [CLIENT_SECRET_BASIC, CLIENT_SECRET_POST, PRIVATE_KEY_JWT];
-
-/// A checked method with its public keys (stored JSON) or where the client
-/// publishes them, for a new key or an edit.
+/// A checked way for a key to authenticate, for a new key or an edit: a secret
+/// method, or the public keys (held or published) that verify its assertions.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientAuth {
-    pub method: String,
-    pub jwks: Option<String>,
-    pub jwks_uri: Option<String>,
+pub enum ClientAuth {
+    Secret(AuthMethod),
+    PublicKeys(PublicKeySource),
 }
 
 impl ClientAuth {
     /// Whether the key authenticates by assertion.
     pub fn by_assertion(&self) -> bool {
-        self.method == PRIVATE_KEY_JWT
+        matches!(self, ClientAuth::PublicKeys(_))
     }
 
     /// Checks the method and public keys of a new key (`importing`: a secret is
@@ -44,18 +40,13 @@ impl ClientAuth {
     ) -> Result<Self, FieldError> {
         let method = match method {
             Some(m) => known(m)?,
-            None if jwks.is_some() || jwks_uri.is_some() => PRIVATE_KEY_JWT,
-            None => CLIENT_SECRET_BASIC,
+            None if jwks.is_some() || jwks_uri.is_some() => AuthMethod::PrivateKeyJwt,
+            None => AuthMethod::ClientSecretBasic,
         };
-        let auth = ClientAuth {
-            method: method.into(),
-            jwks: checked(jwks)?,
-            jwks_uri: checked_uri(jwks_uri, allow_private)?,
-        };
+        let auth = checked(method, checked_jwks(jwks)?, checked_uri(jwks_uri, allow_private)?)?;
         if auth.by_assertion() && importing {
             return Err(invalid("secret", "a private_key_jwt key has no secret; give jwks"));
         }
-        auth.consistent()?;
         Ok(auth)
     }
 
@@ -72,78 +63,104 @@ impl ClientAuth {
         if method.is_none() && jwks.is_none() && jwks_uri.is_none() {
             return Ok(None);
         }
-        let method = method.map(known).transpose()?.unwrap_or(key.auth_method.as_str());
-        let by_assertion = method == PRIVATE_KEY_JWT;
-        let (jwks, jwks_uri) = match (jwks, jwks_uri) {
-            (None, None) if by_assertion => (key.jwks.clone(), key.jwks_uri.clone()),
-            // Back to a secret: the public keys go with the method.
-            (None, None) => (None, None),
-            (jwks, uri) => (checked(jwks)?, checked_uri(uri, allow_private)?),
+        let method = method.map(known).transpose()?.unwrap_or(key.credential.method());
+        let auth = match (jwks, jwks_uri, key.credential.public_keys()) {
+            // The same public keys under the same method.
+            (None, None, Some(kept)) if method.by_assertion() => {
+                ClientAuth::PublicKeys(kept.clone())
+            }
+            // Back to a secret, the public keys go with the method.
+            (jwks, uri, _) => {
+                checked(method, checked_jwks(jwks)?, checked_uri(uri, allow_private)?)?
+            }
         };
-        let auth = ClientAuth { method: method.into(), jwks, jwks_uri };
-        auth.consistent()?;
         Ok(Some(auth))
     }
 
-    fn consistent(&self) -> Result<(), FieldError> {
-        match (self.by_assertion(), &self.jwks, &self.jwks_uri) {
-            (_, Some(_), Some(_)) => Err(invalid("jwks_uri", "give jwks or jwks_uri, not both")),
-            (true, None, None) => {
-                Err(invalid("jwks", "is required for private_key_jwt (or give jwks_uri)"))
-            }
-            (false, Some(_), _) | (false, _, Some(_)) => Err(invalid(
-                if self.jwks.is_some() { "jwks" } else { "jwks_uri" },
-                "only a private_key_jwt key carries public keys; set token_endpoint_auth_method",
-            )),
-            _ => Ok(()),
-        }
-    }
-
     /// Applies an edit to `key`: what changed (`{field: {from, to}}` entries).
-    /// Moving to assertions drops the secret (and any grace of a previous one).
+    /// Moving to assertions drops the secret (and any grace of a previous one);
+    /// moving back leaves the key without a secret until it is rotated.
     pub fn apply(self, key: &mut KeyRecord) -> Vec<(&'static str, Value)> {
         let mut changes = Vec::new();
-        if key.auth_method != self.method {
+        let before = key.credential.public_keys().cloned();
+        let after = match &self {
+            ClientAuth::PublicKeys(source) => Some(source.clone()),
+            ClientAuth::Secret(_) => None,
+        };
+        let (from, to) = (key.credential.method(), self.method());
+        if from != to {
             changes.push((
                 "token_endpoint_auth_method",
-                json!({"from": key.auth_method, "to": self.method}),
+                json!({"from": from.as_str(), "to": to.as_str()}),
             ));
         }
-        if key.jwks_uri != self.jwks_uri {
-            changes.push(("jwks_uri", json!({"from": key.jwks_uri, "to": self.jwks_uri})));
+        let uri = |s: &Option<PublicKeySource>| match s {
+            Some(PublicKeySource::Published(uri)) => Some(uri.clone()),
+            _ => None,
+        };
+        if uri(&before) != uri(&after) {
+            changes.push(("jwks_uri", json!({"from": uri(&before), "to": uri(&after)})));
         }
-        if key.jwks != self.jwks {
-            let shown = |j: &Option<String>| {
-                j.as_deref().and_then(PublicKeys::from_stored).map(|k| k.to_json())
-            };
-            changes.push(("jwks", json!({"from": shown(&key.jwks), "to": shown(&self.jwks)})));
+        let held = |s: &Option<PublicKeySource>| match s {
+            Some(PublicKeySource::Held(jwks)) => PublicKeys::from_stored(jwks).map(|k| k.to_json()),
+            _ => None,
+        };
+        if held(&before) != held(&after) {
+            changes.push(("jwks", json!({"from": held(&before), "to": held(&after)})));
         }
-        let to_assertion = self.by_assertion() && key.auth_method != PRIVATE_KEY_JWT;
-        key.auth_method = self.method;
-        key.jwks = self.jwks;
-        key.jwks_uri = self.jwks_uri;
-        if to_assertion {
-            key.secret_hash = NO_SECRET.into();
-            key.masked_secret = String::new();
-            key.imported = false;
-            key.secret_lookup = None;
-            key.previous_secret_hash = None;
-            key.previous_secret_lookup = None;
-            key.previous_expires_at = None;
-        }
+        key.credential = match (self, &key.credential) {
+            (ClientAuth::PublicKeys(source), _) => Credential::PublicKeys(source),
+            (ClientAuth::Secret(method), Credential::Secret { current, previous, .. }) => {
+                Credential::Secret { method, current: current.clone(), previous: previous.clone() }
+            }
+            (ClientAuth::Secret(method), Credential::PublicKeys(_)) => {
+                Credential::Secret { method, current: None, previous: None }
+            }
+        };
         changes
+    }
+
+    /// Where the client publishes its public keys, when it does.
+    pub fn jwks_uri(&self) -> Option<&str> {
+        match self {
+            ClientAuth::PublicKeys(PublicKeySource::Published(uri)) => Some(uri),
+            _ => None,
+        }
+    }
+
+    /// The method this names.
+    pub fn method(&self) -> AuthMethod {
+        match self {
+            ClientAuth::Secret(method) => *method,
+            ClientAuth::PublicKeys(_) => AuthMethod::PrivateKeyJwt,
+        }
     }
 }
 
-/// Whether `key` has no way in yet: a secret method, but no secret (it left
-/// `private_key_jwt` and was not rotated since).
-pub fn awaits_secret(key: &KeyRecord) -> bool {
-    key.auth_method != PRIVATE_KEY_JWT && key.secret_hash == NO_SECRET
+/// The one consistent reading of a method with its (checked) public keys.
+fn checked(
+    method: AuthMethod,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+) -> Result<ClientAuth, FieldError> {
+    match (method.by_assertion(), jwks, jwks_uri) {
+        (_, Some(_), Some(_)) => Err(invalid("jwks_uri", "give jwks or jwks_uri, not both")),
+        (true, Some(jwks), None) => Ok(ClientAuth::PublicKeys(PublicKeySource::Held(jwks))),
+        (true, None, Some(uri)) => Ok(ClientAuth::PublicKeys(PublicKeySource::Published(uri))),
+        (true, None, None) => {
+            Err(invalid("jwks", "is required for private_key_jwt (or give jwks_uri)"))
+        }
+        (false, jwks, uri) if jwks.is_some() || uri.is_some() => Err(invalid(
+            if jwks.is_some() { "jwks" } else { "jwks_uri" },
+            "only a private_key_jwt key carries public keys; set token_endpoint_auth_method",
+        )),
+        (false, _, _) => Ok(ClientAuth::Secret(method)),
+    }
 }
 
-fn known(method: &str) -> Result<&'static str, FieldError> {
-    METHODS.iter().copied().find(|m| *m == method).ok_or_else(|| {
-        invalid("token_endpoint_auth_method", format!("must be one of {}", METHODS.join(", ")))
+fn known(method: &str) -> Result<AuthMethod, FieldError> {
+    AuthMethod::parse(method).ok_or_else(|| {
+        invalid("token_endpoint_auth_method", format!("must be one of {}", methods().join(", ")))
     })
 }
 
@@ -156,7 +173,7 @@ fn checked_uri(uri: Option<&str>, allow_private: bool) -> Result<Option<String>,
     .transpose()
 }
 
-fn checked(jwks: Option<&Value>) -> Result<Option<String>, FieldError> {
+fn checked_jwks(jwks: Option<&Value>) -> Result<Option<String>, FieldError> {
     jwks.map(|set| {
         PublicKeys::parse(set, "jwks")
             .map(|keys| keys.to_json().to_string())
@@ -178,14 +195,14 @@ mod tests {
     #[test]
     fn a_new_key_with_public_keys_authenticates_by_assertion() {
         let auth = ClientAuth::new_key(None, Some(&jwks()), None, false, false).unwrap();
-        assert_eq!(auth.method, PRIVATE_KEY_JWT);
+        assert_eq!(auth.method(), AuthMethod::PrivateKeyJwt);
         assert_eq!(
-            ClientAuth::new_key(None, None, None, false, false).unwrap().method,
-            CLIENT_SECRET_BASIC
+            ClientAuth::new_key(None, None, None, false, false).unwrap(),
+            ClientAuth::Secret(AuthMethod::ClientSecretBasic)
         );
         let field = |r: Result<ClientAuth, FieldError>| r.unwrap_err().field;
         assert_eq!(
-            field(ClientAuth::new_key(Some(PRIVATE_KEY_JWT), None, None, false, false)),
+            field(ClientAuth::new_key(Some("private_key_jwt"), None, None, false, false)),
             "jwks"
         );
         assert_eq!(
@@ -194,14 +211,22 @@ mod tests {
         );
         assert_eq!(field(ClientAuth::new_key(None, Some(&jwks()), None, true, false)), "secret");
         assert_eq!(
-            field(ClientAuth::new_key(Some(CLIENT_SECRET_POST), Some(&jwks()), None, false, false)),
+            field(ClientAuth::new_key(
+                Some("client_secret_post"),
+                Some(&jwks()),
+                None,
+                false,
+                false
+            )),
             "jwks"
         );
         let uri = Some("https://client.example.com/jwks.json");
         let published = ClientAuth::new_key(None, None, uri, false, false).unwrap();
         assert_eq!(
-            (published.method.as_str(), published.jwks_uri.as_deref()),
-            (PRIVATE_KEY_JWT, uri)
+            published,
+            ClientAuth::PublicKeys(PublicKeySource::Published(
+                "https://client.example.com/jwks.json".into()
+            ))
         );
         assert_eq!(field(ClientAuth::new_key(None, Some(&jwks()), uri, false, false)), "jwks_uri");
         let loopback = Some("https://127.0.0.1/jwks.json");
@@ -211,21 +236,34 @@ mod tests {
 
     #[test]
     fn switching_to_assertions_drops_the_secret_and_back_warns_until_a_rotation() {
+        use crate::store::{PreviousSecret, StoredSecret};
         let mut key = crate::store::fixtures::key(&[], &[], None);
-        key.secret_hash = "sha256:00".into();
-        key.previous_secret_hash = Some("sha256:11".into());
-        key.previous_expires_at = Some(100);
-        let to_jwt = ClientAuth::edit(&key, Some(PRIVATE_KEY_JWT), Some(&jwks()), None, false)
+        key.credential = Credential::Secret {
+            method: AuthMethod::ClientSecretBasic,
+            current: Some(StoredSecret {
+                hash: "sha256:00".into(),
+                masked: "km_...0000".into(),
+                imported: false,
+                lookup: None,
+            }),
+            previous: Some(PreviousSecret {
+                hash: "sha256:11".into(),
+                lookup: None,
+                expires_at: 100,
+            }),
+        };
+        let to_jwt = ClientAuth::edit(&key, Some("private_key_jwt"), Some(&jwks()), None, false)
             .unwrap()
             .unwrap();
         assert_eq!(to_jwt.apply(&mut key).len(), 2, "method and keys");
-        assert_eq!((key.secret_hash.as_str(), key.previous_secret_hash.clone()), (NO_SECRET, None));
-        assert!(!awaits_secret(&key));
+        assert_eq!((key.credential.current(), key.credential.previous()), (None, None));
+        assert!(!key.credential.awaits_secret());
         assert_eq!(ClientAuth::edit(&key, None, None, None, false).unwrap(), None, "nothing named");
-        let back =
-            ClientAuth::edit(&key, Some(CLIENT_SECRET_BASIC), None, None, false).unwrap().unwrap();
+        let back = ClientAuth::edit(&key, Some("client_secret_basic"), None, None, false)
+            .unwrap()
+            .unwrap();
         back.apply(&mut key);
-        assert_eq!(key.jwks, None, "the public keys go with the method");
-        assert!(awaits_secret(&key), "no way in until a rotation");
+        assert_eq!(key.credential.public_keys(), None, "the public keys go with the method");
+        assert!(key.credential.awaits_secret(), "no way in until a rotation");
     }
 }

@@ -4,13 +4,13 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::client_auth::{self, ClientAuth};
+use super::client_auth::ClientAuth;
 use super::validate::{self, invalid};
 use super::{Actor, KeyView, Keys, ManageError};
 use crate::clock::rfc3339;
 use crate::store::KeyRecord;
 use crate::usage::CallersRefused;
-use crate::vocab::scope::ManagementScope;
+use crate::vocab::scope::{ManagementScope, Scope};
 use crate::vocab::Action;
 
 /// The body of an update request: only the fields present change.
@@ -99,11 +99,11 @@ fn edit_warnings(before: &KeyRecord, after: &KeyRecord, now: i64) -> Vec<String>
     if after.allowed_cidrs != before.allowed_cidrs {
         warnings.extend(validate::cidr_warnings(&after.allowed_cidrs));
     }
-    if client_auth::awaits_secret(after) {
+    if after.credential.awaits_secret() {
         warnings.push("this key has no secret yet: rotate it to get one".into());
     }
-    let to_assertions = |k: &KeyRecord| k.auth_method == client_auth::PRIVATE_KEY_JWT;
-    if to_assertions(after) && !to_assertions(before) {
+    let by_assertion = |k: &KeyRecord| k.credential.method().by_assertion();
+    if by_assertion(after) && !by_assertion(before) {
         warnings.push(
             "its secret stops working: the client must sign assertions with its own key".into(),
         );
@@ -115,7 +115,7 @@ fn edit_warnings(before: &KeyRecord, after: &KeyRecord, now: i64) -> Vec<String>
 struct Edit {
     name: Option<String>,
     description: Option<String>,
-    scopes: Option<Vec<String>>,
+    scopes: Option<Vec<Scope>>,
     cidrs: Option<Vec<String>>,
     audiences: Option<Vec<String>>,
     expires_at: Option<Option<i64>>,

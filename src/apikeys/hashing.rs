@@ -57,9 +57,6 @@ pub enum HashError {
 }
 
 const SHA256_PREFIX: &str = "sha256:";
-/// The stored hash of a key that has no secret (it authenticates by assertion):
-/// no presented value matches it.
-pub const NO_SECRET: &str = "none";
 const MEMO_CAPACITY: usize = 100_000;
 
 /// Hashes and verifies secrets. One per process, shared.
@@ -225,11 +222,6 @@ impl Hasher {
 
     /// Checks `presented` against a stored hash, in constant time.
     pub async fn verify(&self, stored: &str, presented: &Secret) -> Result<bool, HashError> {
-        if stored == NO_SECRET {
-            // As long as a key that does not exist takes.
-            self.verify_unknown(presented).await?;
-            return Ok(false);
-        }
         if let Some(hex) = stored.strip_prefix(SHA256_PREFIX) {
             // A key keeps the hash it was stored with, whatever the policy is now.
             if !secret::looks_generated(presented.expose()) {

@@ -9,17 +9,21 @@ use serde_json::{json, Value};
 
 use super::cache::KeyCache;
 use super::catalog::ScopeCatalog;
-use super::client_auth::{self, ClientAuth};
-use super::hashing::{Hasher, NO_SECRET};
+use super::client_auth::ClientAuth;
+use super::default_workspace;
+use super::hashing::Hasher;
 use super::policy::{Guardrails, KeyPolicy};
 use super::secret::{self, Secret};
 use super::validate::{self, invalid};
 use super::{Actor, KeyView, ManageError};
 use crate::clock::rfc3339;
 use crate::clock::Clock;
-use crate::store::{AuditRecord, KeyRecord, KeyStatus, Store, StoreError, WorkspaceSetting};
+use crate::store::{
+    AuditRecord, Credential, KeyRecord, KeyStatus, PreviousSecret, Store, StoreError, StoredSecret,
+    WorkspaceSetting,
+};
 use crate::usage::Usage;
-use crate::vocab::scope::ManagementScope;
+use crate::vocab::scope::{ManagementScope, Scope};
 use crate::vocab::Action;
 
 /// Longest grace period for the old secret after a rotation: 7 days.
@@ -108,7 +112,7 @@ pub struct KeyDraft {
     pub description: String,
     pub environment: String,
     pub key_type: String,
-    pub scopes: Vec<String>,
+    pub scopes: Vec<Scope>,
     pub allowed_cidrs: Vec<String>,
     pub audiences: Vec<String>,
     pub expires_at: Option<i64>,
@@ -182,8 +186,8 @@ impl Keys {
     }
 
     /// Refuses management scopes the caller does not hold itself (no escalation).
-    pub(super) fn check_grantable(actor: &Actor, scopes: &[String]) -> Result<(), ManageError> {
-        let not_held = |s: &&String| ManagementScope::parse(s).is_some_and(|m| !actor.holds(m));
+    pub(super) fn check_grantable(actor: &Actor, scopes: &[Scope]) -> Result<(), ManageError> {
+        let not_held = |s: &&Scope| s.management().is_some_and(|m| !actor.holds(m));
         match scopes.iter().find(not_held) {
             Some(s) => Err(ManageError::Forbidden(format!(
                 "cannot grant {s}: the caller does not hold it"
@@ -233,7 +237,18 @@ impl Keys {
         let workspace_id = match (&new.workspace_id, &actor.workspace_id) {
             (Some(ws), _) => validate::filter("workspace_id", Some(ws))?.unwrap_or_default(),
             (None, Some(own)) => own.clone(),
-            (None, None) => return Err(invalid("workspace_id", "is required here").into()),
+            // A caller with no workspace of its own (the local CLI) creates in the
+            // default one ([`Keys::create`] makes it first if there is none yet).
+            (None, None) => match default_workspace::find(self.store.as_ref()).await? {
+                Some(ws) => ws.id,
+                None => {
+                    return Err(invalid(
+                        "workspace_id",
+                        "is required: there is no default workspace yet",
+                    )
+                    .into())
+                }
+            },
         };
         if !actor.reaches(&workspace_id) || !validate::workspace_id_form(&workspace_id) {
             return Err(ManageError::NotFound("workspace"));
@@ -293,6 +308,10 @@ impl Keys {
 
     /// Creates a key and reveals its secret, once.
     pub async fn create(&self, actor: &Actor, new: NewKey) -> Result<Revealed, ManageError> {
+        if new.workspace_id.is_none() && actor.workspace_id.is_none() {
+            actor.require(ManagementScope::KeysWrite)?;
+            default_workspace::ensure(self.store.as_ref(), self.clock.as_ref()).await?;
+        }
         let KeyDraft {
             workspace_id,
             name,
@@ -314,13 +333,17 @@ impl Keys {
             Some(value) => (Some(Secret::new(value)), true),
             None => (Some(secret::generate(&id, &environment)), false),
         };
-        let (secret_hash, masked_secret) = match &secret {
-            Some(s) => (self.hasher.hash(s, imported).await?, secret::mask(s.expose())),
-            None => (NO_SECRET.to_string(), String::new()),
+        let credential = match client_auth {
+            ClientAuth::PublicKeys(source) => Credential::PublicKeys(source),
+            ClientAuth::Secret(method) => {
+                let current = match &secret {
+                    Some(s) => Some(self.stored_secret(s, imported).await?),
+                    None => None,
+                };
+                Credential::Secret { method, current, previous: None }
+            }
         };
         let key = KeyRecord {
-            secret_hash,
-            masked_secret,
             id,
             workspace_id,
             name,
@@ -332,18 +355,9 @@ impl Keys {
             audiences,
             expires_at,
             status: KeyStatus::Active,
-            imported,
-            secret_lookup: secret.as_ref().filter(|_| imported).map(|s| self.hasher.lookup(s)),
-            previous_secret_hash: None,
-            previous_secret_lookup: None,
-            auth_method: client_auth.method,
-            jwks: client_auth.jwks,
+            credential,
             dpop_bound: new.dpop_bound_access_tokens.unwrap_or(false),
-            jwks_uri: client_auth.jwks_uri,
-            previous_expires_at: None,
-            previous_last_used_at: None,
-            previous_use_count: 0,
-            previous_last_used_ip: None,
+            previous_use: None,
             created_at: now,
             created_by: Some(actor.id.clone()),
             updated_at: now,
@@ -358,13 +372,27 @@ impl Keys {
             "name": key.name, "environment": key.environment, "type": key.key_type,
             "scopes": key.scopes, "allowed_cidrs": key.allowed_cidrs, "audiences": key.audiences,
             "expires_at": key.expires_at.map(crate::clock::rfc3339), "imported": imported,
-            "token_endpoint_auth_method": key.auth_method,
+            "token_endpoint_auth_method": key.credential.method().as_str(),
             "dpop_bound_access_tokens": key.dpop_bound,
         });
         self.store.insert_key(&key, &self.audit(actor, &key, Action::KeyCreate, details)).await?;
         // In case the id was looked up (and remembered as absent) before it existed.
         self.cache.invalidate(&key.id);
         Ok(Revealed { key: KeyView::new(&key, now), secret, warnings })
+    }
+
+    /// How `secret` is stored: hashed, masked, and (imported) findable by its value.
+    async fn stored_secret(
+        &self,
+        secret: &Secret,
+        imported: bool,
+    ) -> Result<StoredSecret, ManageError> {
+        Ok(StoredSecret {
+            hash: self.hasher.hash(secret, imported).await?,
+            masked: secret::mask(secret.expose()),
+            imported,
+            lookup: imported.then(|| self.hasher.lookup(secret)),
+        })
     }
 
     /// One key.
@@ -416,15 +444,17 @@ impl Keys {
 
     /// A key that authenticates by assertion has no secret to rotate: its public
     /// keys change by an edit of `jwks`.
-    fn refuse_if_secretless(key: &KeyRecord) -> Result<(), ManageError> {
-        if key.auth_method == client_auth::PRIVATE_KEY_JWT {
-            return Err(ManageError::Conflict(format!(
+    fn secrets_of(
+        key: &mut KeyRecord,
+    ) -> Result<(&mut Option<StoredSecret>, &mut Option<PreviousSecret>), ManageError> {
+        match &mut key.credential {
+            Credential::Secret { current, previous, .. } => Ok((current, previous)),
+            Credential::PublicKeys(_) => Err(ManageError::Conflict(format!(
                 "key {} authenticates with private_key_jwt and has no secret; change its jwks, \
                  or set token_endpoint_auth_method to client_secret_basic first",
                 key.id
-            )));
+            ))),
         }
-        Ok(())
     }
 
     pub(super) fn refuse_if_revoked(key: &KeyRecord, what: &str) -> Result<(), ManageError> {
@@ -438,19 +468,30 @@ impl Keys {
         }
     }
 
-    /// Revokes a key, permanently. Revoking a revoked key changes nothing.
-    pub async fn revoke(&self, actor: &Actor, id: &str) -> Result<KeyView, ManageError> {
+    /// Revokes a key, permanently. Revoking a revoked key changes nothing. With
+    /// `typed` (a console asks a person to type the key's name), the name is checked
+    /// against the very row the revocation writes.
+    pub async fn revoke(
+        &self,
+        actor: &Actor,
+        id: &str,
+        typed: Option<&str>,
+    ) -> Result<KeyView, ManageError> {
         let by = actor.id.clone();
         let (key, _) = self
             .mutate(actor, id, Action::KeyRevoke, |key, now| {
+                if let Some(typed) = typed {
+                    validate::confirmation(typed, &key.name, "key")?;
+                }
                 if key.status == KeyStatus::Revoked {
                     return Ok(None);
                 }
                 let before = std::mem::replace(&mut key.status, KeyStatus::Revoked);
                 key.revoked_at = Some(now);
                 key.revoked_by = Some(by);
-                key.previous_secret_hash = None;
-                key.previous_expires_at = None;
+                if let Credential::Secret { previous, .. } = &mut key.credential {
+                    *previous = None;
+                }
                 Ok(Some(json!({"status": {"from": before, "to": "revoked"}})))
             })
             .await?;
@@ -500,41 +541,33 @@ impl Keys {
             .into());
         }
         actor.require(ManagementScope::KeysWrite)?;
-        let current = self.load(actor, id).await?;
+        let mut current = self.load(actor, id).await?;
         Self::refuse_if_revoked(&current, "rotated")?;
-        Self::refuse_if_secretless(&current)?;
+        Self::secrets_of(&mut current)?;
         let secret = secret::generate(&current.id, &current.environment);
-        let hash = self.hasher.hash(&secret, false).await?;
+        let stored = self.stored_secret(&secret, false).await?;
         let (key, _) = self
             .mutate(actor, id, Action::KeyRotate, |key, now| {
                 Self::refuse_if_revoked(key, "rotated")?;
-                Self::refuse_if_secretless(key)?;
-                let old = std::mem::replace(&mut key.secret_hash, hash);
-                key.masked_secret = secret::mask(secret.expose());
-                key.imported = false;
-                key.rotated_at = Some(now);
-                key.previous_last_used_at = None;
-                key.previous_use_count = 0;
-                key.previous_last_used_ip = None;
-                let old_lookup = key.secret_lookup.take();
+                let (current, previous) = Self::secrets_of(key)?;
                 // A key that had no secret has nothing to keep working.
-                if grace_seconds > 0 && old != NO_SECRET {
-                    key.previous_secret_hash = Some(old);
-                    key.previous_secret_lookup = old_lookup;
-                    key.previous_expires_at = Some(now + grace_seconds);
-                } else {
-                    key.previous_secret_hash = None;
-                    key.previous_secret_lookup = None;
-                    key.previous_expires_at = None;
-                }
+                *previous = current.replace(stored).filter(|_| grace_seconds > 0).map(|old| {
+                    PreviousSecret {
+                        hash: old.hash,
+                        lookup: old.lookup,
+                        expires_at: now + grace_seconds,
+                    }
+                });
+                key.rotated_at = Some(now);
+                key.previous_use = None;
                 Ok(Some(json!({
                     "grace_seconds": grace_seconds,
-                    "previous_secret_expires_at": key.previous_expires_at.map(rfc3339),
+                    "previous_secret_expires_at": previous_expires_at(key).map(rfc3339),
                 })))
             })
             .await?;
         Ok(Rotation {
-            previous_expires_at: key.previous_expires_at,
+            previous_expires_at: previous_expires_at(&key),
             revealed: Revealed {
                 key: KeyView::new(&key, self.clock.now()),
                 secret: Some(secret),
@@ -549,11 +582,14 @@ impl Keys {
     pub async fn end_grace(&self, actor: &Actor, id: &str) -> Result<KeyView, ManageError> {
         let (key, _) = self
             .mutate(actor, id, Action::KeyEndGrace, |key, now| {
-                let Some(until) = key.previous_expires_at.filter(|until| *until > now) else {
+                let Credential::Secret { previous, .. } = &mut key.credential else {
                     return Ok(None);
                 };
-                key.previous_secret_hash = None;
-                key.previous_expires_at = None;
+                let Some(until) = previous.as_ref().map(|p| p.expires_at).filter(|at| *at > now)
+                else {
+                    return Ok(None);
+                };
+                *previous = None;
                 Ok(Some(json!({
                     "previous_secret_expires_at": {"from": rfc3339(until), "to": rfc3339(now)},
                 })))
@@ -562,23 +598,19 @@ impl Keys {
         Ok(KeyView::new(&key, self.clock.now()))
     }
 
-    /// Refuses unless `typed` is the key's name: the guard a person passes before a
-    /// permanent action (revoke, delete) from a console.
-    pub async fn confirm_name(
+    /// Deletes the row; the audit log keeps the event. With `typed`, only if it is
+    /// the key's name (see [`Keys::revoke`]).
+    pub async fn delete(
         &self,
         actor: &Actor,
         id: &str,
-        typed: &str,
+        typed: Option<&str>,
     ) -> Result<(), ManageError> {
         actor.require(ManagementScope::KeysWrite)?;
         let key = self.load(actor, id).await?;
-        Ok(validate::confirmation(typed, &key.name, "key")?)
-    }
-
-    /// Deletes the row; the audit log keeps the event.
-    pub async fn delete(&self, actor: &Actor, id: &str) -> Result<(), ManageError> {
-        actor.require(ManagementScope::KeysWrite)?;
-        let key = self.load(actor, id).await?;
+        if let Some(typed) = typed {
+            validate::confirmation(typed, &key.name, "key")?;
+        }
         let details = json!({"name": key.name, "status": key.status});
         let audit = self.audit(actor, &key, Action::KeyDelete, details);
         let deleted = self.store.delete_key(&key.id, &audit).await;
@@ -595,4 +627,9 @@ impl Keys {
         }
         Ok(())
     }
+}
+
+/// When the pre-rotation secret of `key` stops (or stopped) working.
+fn previous_expires_at(key: &KeyRecord) -> Option<i64> {
+    key.credential.previous().map(|p| p.expires_at)
 }

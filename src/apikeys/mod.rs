@@ -6,6 +6,7 @@ mod auth;
 pub mod cache;
 pub mod catalog;
 pub mod client_auth;
+pub mod default_workspace;
 mod edit;
 pub mod hashing;
 pub mod jwks;
@@ -32,23 +33,20 @@ pub use validate::{
 };
 pub use view::{key_status, KeyView};
 
-use crate::vocab::scope::ManagementScope;
+use crate::vocab::scope::{ManagementScope, Scope};
 use crate::vocab::{Actor, ManageError};
 
 impl Actor {
     /// Key `key` acting with the management scopes among `granted` that it still
     /// holds; `None` when none of them opens the management API. The one rule for
     /// `/v1` tokens and console sessions.
-    pub fn for_key<'a>(
+    pub fn for_key(
         key: &crate::store::KeyRecord,
-        granted: impl IntoIterator<Item = &'a str>,
+        granted: impl IntoIterator<Item = ManagementScope>,
         ip: Option<std::net::IpAddr>,
     ) -> Option<Actor> {
-        let scopes: Vec<ManagementScope> = granted
-            .into_iter()
-            .filter(|s| key.scopes.iter().any(|k| k == s))
-            .filter_map(ManagementScope::parse)
-            .collect();
+        let scopes: Vec<ManagementScope> =
+            granted.into_iter().filter(|s| key.scopes.contains(&Scope::Management(*s))).collect();
         scopes.iter().any(|s| s.opens_management_api()).then(|| Actor {
             id: key.id.clone(),
             ip: ip.map(|ip| ip.to_string()),

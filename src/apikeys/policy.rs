@@ -7,6 +7,7 @@ use super::catalog::ScopeCatalog;
 use super::validate::{self, invalid, FieldError};
 use crate::clock::rfc3339;
 use crate::store::KeyRecord;
+use crate::vocab::scope::Scope;
 
 /// Longest maximum lifetime a policy may set: 10 years.
 const MAX_LIFETIME_DAYS: i64 = 3650;
@@ -108,7 +109,7 @@ impl KeyPolicy {
     pub fn check_new(
         &self,
         expires_at: Option<i64>,
-        scopes: &[String],
+        scopes: &[Scope],
         cidrs: &[String],
         now: i64,
     ) -> Result<(), FieldError> {
@@ -163,7 +164,7 @@ impl KeyPolicy {
 
     fn check_scopes_and_ranges(
         &self,
-        scopes: &[String],
+        scopes: &[Scope],
         cidrs: &[String],
     ) -> Result<(), FieldError> {
         if self.require_scope && scopes.is_empty() {
@@ -198,7 +199,7 @@ impl Guardrails {
     pub fn check_new(
         &self,
         expires_at: Option<i64>,
-        scopes: &[String],
+        scopes: &[Scope],
         cidrs: &[String],
         now: i64,
     ) -> Result<Vec<String>, FieldError> {
@@ -222,7 +223,7 @@ impl Guardrails {
 
     /// Scopes outside the catalog: a warning, or a refusal when the policy says
     /// `catalog_scopes_only`.
-    fn check_catalog(&self, scopes: &[String]) -> Result<Vec<String>, FieldError> {
+    fn check_catalog(&self, scopes: &[Scope]) -> Result<Vec<String>, FieldError> {
         let unknown = self.catalog.unknown(scopes);
         if unknown.is_empty() {
             return Ok(vec![]);

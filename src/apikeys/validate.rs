@@ -71,17 +71,16 @@ pub fn label(field: &str, value: &str) -> Result<String, FieldError> {
 }
 
 /// A scope list: every scope valid, duplicates dropped, at most 100.
-pub fn scopes(values: &[String]) -> Result<Vec<String>, FieldError> {
+pub fn scopes(values: &[String]) -> Result<Vec<Scope>, FieldError> {
     if values.len() > 100 {
         return Err(invalid("scopes", "at most 100 scopes"));
     }
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<Scope> = Vec::new();
     for (i, v) in values.iter().enumerate() {
         let scope =
             Scope::parse(v).map_err(|e| invalid(format!("scopes[{i}]"), format!("{v:?}: {e}")))?;
-        let text = scope.to_string();
-        if !out.contains(&text) {
-            out.push(text);
+        if !out.contains(&scope) {
+            out.push(scope);
         }
     }
     Ok(out)
@@ -235,7 +234,7 @@ pub fn narrowing_warnings(before: &KeyRecord, after: &KeyRecord, now: i64) -> Ve
     let removed = |from: &[String], to: &[String]| -> Vec<String> {
         from.iter().filter(|v| !to.contains(v)).cloned().collect()
     };
-    let gone = removed(&before.scopes, &after.scopes);
+    let gone = removed(&Scope::texts(&before.scopes), &Scope::texts(&after.scopes));
     if !gone.is_empty() {
         warnings.push(format!(
             "removing {}: token requests that need them are refused at once",
@@ -383,7 +382,7 @@ mod tests {
         let before = crate::store::fixtures::key(&["read:a", "write:b"], &[], Some(10_000));
         let mut after = before.clone();
         assert!(narrowing_warnings(&before, &after, 0).is_empty(), "no change, no warning");
-        after.scopes = vec!["read:a".into()];
+        after.scopes = vec![Scope::parse("read:a").unwrap()];
         after.allowed_cidrs = vec!["10.0.0.0/8".into()];
         after.audiences = vec!["https://api.example".into()];
         after.expires_at = Some(5_000);

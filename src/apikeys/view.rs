@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::clock::rfc3339;
-use crate::store::{KeyRecord, KeyStatus};
+use crate::store::{KeyRecord, KeyStatus, PublicKeySource};
 
 /// The status shown for a key: the stored one, or `Expired` once `expires_at` has passed.
 pub fn key_status(key: &KeyRecord, now: i64) -> KeyStatus {
@@ -69,20 +69,24 @@ impl KeyView {
             description: key.description.clone(),
             environment: key.environment.clone(),
             key_type: key.key_type.clone(),
-            scopes: key.scopes.clone(),
+            scopes: crate::vocab::scope::Scope::texts(&key.scopes),
             allowed_cidrs: key.allowed_cidrs.clone(),
             audiences: key.audiences.clone(),
             expires_at: key.expires_at.map(rfc3339),
             status: key_status(key, now),
-            masked_secret: key.masked_secret.clone(),
-            imported: key.imported,
-            token_endpoint_auth_method: key.auth_method.clone(),
-            jwks: key
-                .jwks
-                .as_deref()
-                .and_then(super::jwks::PublicKeys::from_stored)
-                .map(|k| k.to_json()),
-            jwks_uri: key.jwks_uri.clone(),
+            masked_secret: key.credential.masked().to_string(),
+            imported: key.credential.imported(),
+            token_endpoint_auth_method: key.credential.method().as_str().to_string(),
+            jwks: match key.credential.public_keys() {
+                Some(PublicKeySource::Held(jwks)) => {
+                    super::jwks::PublicKeys::from_stored(jwks).map(|k| k.to_json())
+                }
+                _ => None,
+            },
+            jwks_uri: match key.credential.public_keys() {
+                Some(PublicKeySource::Published(uri)) => Some(uri.clone()),
+                _ => None,
+            },
             dpop_bound_access_tokens: key.dpop_bound,
             created_at: rfc3339(key.created_at),
             created_by: key.created_by.clone(),
@@ -90,10 +94,10 @@ impl KeyView {
             last_used_at: key.last_used_at.map(rfc3339),
             last_used_ip: key.last_used_ip.clone(),
             rotated_at: key.rotated_at.map(rfc3339),
-            previous_secret_expires_at: key.previous_expires_at.map(rfc3339),
-            previous_secret_last_used_at: key.previous_last_used_at.map(rfc3339),
-            previous_secret_use_count: key.previous_use_count,
-            previous_secret_last_used_ip: key.previous_last_used_ip.clone(),
+            previous_secret_expires_at: key.credential.previous().map(|p| rfc3339(p.expires_at)),
+            previous_secret_last_used_at: key.previous_use.as_ref().map(|u| rfc3339(u.at)),
+            previous_secret_use_count: key.previous_use.as_ref().map_or(0, |u| u.count),
+            previous_secret_last_used_ip: key.previous_use.as_ref().and_then(|u| u.ip.clone()),
             revoked_at: key.revoked_at.map(rfc3339),
             revoked_by: key.revoked_by.clone(),
         }
@@ -156,7 +160,15 @@ mod tests {
     #[test]
     fn badges_add_expires_soon_and_in_grace_where_they_apply() {
         let mut key = crate::store::fixtures::key(&[], &[], Some(100 + EXPIRES_SOON_SECONDS));
-        key.previous_expires_at = Some(200);
+        key.credential = crate::store::Credential::Secret {
+            method: crate::store::AuthMethod::ClientSecretBasic,
+            current: None,
+            previous: Some(crate::store::PreviousSecret {
+                hash: "h".into(),
+                lookup: None,
+                expires_at: 200,
+            }),
+        };
         let view = KeyView::new(&key, 100);
         assert_eq!(view.badges(100), ["active", "expires soon", "in grace"]);
         assert_eq!(view.badges(99), ["active", "in grace"], "8 days ahead is not soon");

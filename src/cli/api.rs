@@ -123,16 +123,6 @@ impl Api {
         })
     }
 
-    /// The workspace a new key goes to when the command names none: the caller's
-    /// own remotely (the server decides); locally, where `cli` has none, the
-    /// `default` workspace.
-    pub async fn default_workspace(&self) -> anyhow::Result<Option<String>> {
-        match &self.transport {
-            Transport::Local { app, .. } => Ok(Some(app.workspaces.ensure_default().await?.id)),
-            Transport::Remote(_) => Ok(None),
-        }
-    }
-
     pub async fn get(&self, path: &str, query: &Query<'_>) -> anyhow::Result<Value> {
         self.send(Method::GET, path, query, None).await
     }

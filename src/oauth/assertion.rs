@@ -13,10 +13,9 @@ use std::net::IpAddr;
 use super::jws::Jws;
 use super::TokenService;
 use super::{Audience, CLOCK_LEEWAY_SECONDS};
-use crate::apikeys::client_auth::PRIVATE_KEY_JWT;
 use crate::apikeys::jwks::PublicKeys;
 use crate::apikeys::{self, AuthFailure, Authenticated};
-use crate::store::KeyRecord;
+use crate::store::{KeyRecord, PublicKeySource};
 use crate::vocab::Outcome;
 
 /// `client_assertion_type` of a JWT client assertion.
@@ -74,7 +73,7 @@ pub fn verify(
     audiences: &[&str],
     now: i64,
 ) -> Result<Verified, &'static str> {
-    if key.auth_method != PRIVATE_KEY_JWT {
+    if key.credential.public_keys().is_none() {
         return Err("the key does not authenticate by assertion");
     }
     let jws = Jws::parse(assertion)?;
@@ -134,15 +133,15 @@ impl TokenService {
         let token_endpoint = self.token_endpoint();
         let audiences = [self.settings.issuer.as_str(), token_endpoint.as_str()];
         let refused = |reason| AuthFailure::refused(&key, Outcome::WrongSecret, reason);
-        let keys = match (&key.jwks_uri, &key.jwks) {
-            (Some(uri), _) => {
+        let keys = match key.credential.public_keys() {
+            Some(PublicKeySource::Published(uri)) => {
                 let kid = claimed_kid(assertion);
                 self.remote_keys.keys(uri, kid.as_deref()).await.map_err(refused)?
             }
-            (None, Some(stored)) => {
+            Some(PublicKeySource::Held(stored)) => {
                 PublicKeys::from_stored(stored).ok_or(refused("no public keys"))?
             }
-            (None, None) => return Err(refused("the key does not authenticate by assertion")),
+            None => return Err(refused("the key does not authenticate by assertion")),
         };
         let verified = verify(&key, &keys, assertion, &audiences, now).map_err(refused)?;
         apikeys::usable(&key, now, ip)?;

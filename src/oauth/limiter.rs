@@ -135,15 +135,14 @@ impl FailureLimiter {
         self.count_locally(key_id, ip, now);
         let Some(store) = &self.shared else { return };
         let length = self.limits.window_seconds;
-        let subjects = [key_id.map(|id| format!("key:{id}")), ip.map(|ip| format!("ip:{ip}"))];
+        let subjects = [key_id.map(Subject::Key), ip.map(Subject::Address)];
         for subject in subjects.into_iter().flatten() {
-            match store.count_failure(&subject, now, length).await {
+            match store.count_failure(&subject.stored(), now, length).await {
                 Ok((start, failures)) => {
                     let Ok(mut w) = self.windows.lock() else { return };
-                    let window = match subject.split_once(':') {
-                        Some(("ip", ip)) => ip.parse().ok().and_then(|ip| w.ips.get_mut(&ip)),
-                        Some((_, id)) => w.keys.get_mut(id),
-                        None => None,
+                    let window = match subject {
+                        Subject::Address(ip) => w.ips.get_mut(&ip),
+                        Subject::Key(id) => w.keys.get_mut(id),
                     };
                     if let Some(window) = window {
                         window.join(start, failures);
@@ -188,6 +187,23 @@ impl FailureLimiter {
         }
         if let Some(ip) = ip {
             w.ips.entry(ip).or_insert(fresh).count(length, now);
+        }
+    }
+}
+
+/// Whose failures a window counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject<'a> {
+    Key(&'a str),
+    Address(IpAddr),
+}
+
+impl Subject<'_> {
+    /// How the shared store names it: `key:<id>` or `ip:<address>`.
+    fn stored(self) -> String {
+        match self {
+            Subject::Key(id) => format!("key:{id}"),
+            Subject::Address(ip) => format!("ip:{ip}"),
         }
     }
 }

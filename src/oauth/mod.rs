@@ -96,11 +96,6 @@ impl Audience {
     }
 }
 
-/// Parses a key's stored scopes; stored scopes were validated when written.
-pub fn key_scopes(key: &KeyRecord) -> Vec<Scope> {
-    key.scopes.iter().filter_map(|s| Scope::parse(s).ok()).collect()
-}
-
 /// Decides what a token for `key` carries, or why none may be issued.
 /// `jti` is supplied by the caller so this stays deterministic.
 pub fn decide(
@@ -110,7 +105,7 @@ pub fn decide(
     now: i64,
     jti: String,
 ) -> Result<Claims, Denial> {
-    let granted = key_scopes(key);
+    let granted = &key.scopes;
     let scopes: Vec<Scope> = match req.scope.as_deref() {
         None => granted.clone(),
         Some(text) => {
@@ -120,7 +115,7 @@ pub fn decide(
             if requested.is_empty() {
                 return Err(Denial::InvalidScope("scope is empty".into()));
             }
-            if let Some(missing) = requested.iter().find(|r| !scope::any_covers(&granted, r)) {
+            if let Some(missing) = requested.iter().find(|r| !scope::any_covers(granted, r)) {
                 return Err(Denial::InvalidScope(format!(
                     "scope '{}' is not granted to this client",
                     ascii(&missing.to_string())

@@ -16,7 +16,7 @@ use crate::apikeys::secret::{self, Secret};
 use crate::apikeys::{AuthFailure, Authenticated};
 use crate::oauth::{Proof, TokenService, VerifyError};
 use crate::store::KeyRecord;
-use crate::vocab::scope::ManagementScope;
+use crate::vocab::scope::{ManagementScope, Scope};
 use crate::vocab::Outcome;
 
 /// What raw-key introspection says of a value.
@@ -41,7 +41,7 @@ impl TokenService {
         value: &Secret,
         client_ip: Option<IpAddr>,
     ) -> Result<RawKeyCheck, VerifyError> {
-        if !caller.key.scopes.iter().any(|s| s == ManagementScope::Introspect.as_str()) {
+        if !caller.key.scopes.contains(&Scope::Management(ManagementScope::Introspect)) {
             return Err(VerifyError::Insufficient(
                 "introspection needs the keymint:introspect scope".into(),
             ));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::apikeys::cache::KeyCache;
 use crate::apikeys::hashing::Hasher;
 use crate::apikeys::secret::{self, random_base62, Secret};
-use crate::apikeys::{self, client_auth, AuthFailure, Authenticated};
+use crate::apikeys::{self, AuthFailure, Authenticated};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::oauth::dpop::{self, DpopError, Nonces, Presented, Target};
@@ -18,7 +18,7 @@ use crate::oauth::{decide, Claims, Confirmation, Denial, Issuance, TokenRequest}
 use crate::signing::Keyring;
 use crate::store::Store;
 use crate::usage::Usage;
-use crate::vocab::scope::ManagementScope;
+use crate::vocab::scope::{ManagementScope, Scope};
 use crate::vocab::Actor;
 use crate::vocab::Outcome;
 
@@ -129,8 +129,11 @@ impl TokenService {
             // stay refused.
             Err(Blocked::Address(_))
                 if self.keys.peek(client_id).is_some_and(|k| match proof {
-                    Proof::Secret(secret) => self.hasher.is_cheap(&k.secret_hash, secret),
-                    Proof::Assertion(_) => k.auth_method == client_auth::PRIVATE_KEY_JWT,
+                    Proof::Secret(secret) => k
+                        .credential
+                        .current()
+                        .is_some_and(|s| self.hasher.is_cheap(&s.hash, secret)),
+                    Proof::Assertion(_) => k.credential.public_keys().is_some(),
                 }) => {}
             Err(blocked) => {
                 if apikeys::valid_key_id(client_id) {
@@ -182,11 +185,14 @@ impl TokenService {
     /// (raw-key verification) when it is not yet: imported before lookups existed,
     /// or under another master key. One write, the first time only.
     async fn index_secret(&self, auth: &Authenticated, secret: &Secret) {
-        if !auth.key.imported || auth.previous_secret || secret::looks_generated(secret.expose()) {
+        let Some(current) = auth.key.credential.current() else {
+            return;
+        };
+        if !current.imported || auth.previous_secret || secret::looks_generated(secret.expose()) {
             return;
         }
         let lookup = self.hasher.lookup(secret);
-        if auth.key.secret_lookup.as_deref() == Some(lookup.as_str()) {
+        if current.lookup.as_deref() == Some(lookup.as_str()) {
             return;
         }
         match self.store.set_secret_lookup(&auth.key.id, &lookup).await {
@@ -348,7 +354,8 @@ impl TokenService {
             ));
         };
         // The token's management scopes that its key still holds.
-        Actor::for_key(&key, claims.scope.split(' '), ip).ok_or_else(|| {
+        let carried = claims.scope.split(' ').filter_map(ManagementScope::parse);
+        Actor::for_key(&key, carried, ip).ok_or_else(|| {
             VerifyError::Insufficient(
                 "the token carries no management scope (keymint:introspect is not one)".into(),
             )
@@ -366,7 +373,7 @@ impl TokenService {
         caller: &Authenticated,
         token: &str,
     ) -> Result<Option<Claims>, VerifyError> {
-        if !caller.key.scopes.iter().any(|s| s == ManagementScope::Introspect.as_str()) {
+        if !caller.key.scopes.contains(&Scope::Management(ManagementScope::Introspect)) {
             return Err(VerifyError::Insufficient(
                 "introspection needs the keymint:introspect scope".into(),
             ));

@@ -58,11 +58,32 @@ pub struct SigningKeyView {
 }
 
 /// What an on-demand rotation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Rotated {
+    /// A next key is published and will sign at `signs_from`.
+    Scheduled,
+    /// The next key signs now.
+    Rotated,
+    /// Emergency: the old key is gone and a new one signs.
+    Replaced,
+}
+
+impl Rotated {
+    /// The name `/v1`, the CLI and the console give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rotated::Scheduled => "scheduled",
+            Rotated::Rotated => "rotated",
+            Rotated::Replaced => "replaced",
+        }
+    }
+}
+
+/// What an on-demand rotation did, to which key, and when it signs.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RotationOutcome {
-    /// `scheduled` (a next key is published and will sign at `signs_from`),
-    /// `rotated` (the next key signs now) or `replaced` (emergency: the old key is gone).
-    pub outcome: &'static str,
+    pub outcome: Rotated,
     pub kid: String,
     pub signs_from: String,
 }
@@ -174,7 +195,7 @@ impl Keyring {
             .iter()
             .map(|r| SigningKeyView {
                 kid: r.kid.clone(),
-                alg: r.alg.clone(),
+                alg: r.alg.name().to_string(),
                 state: r.state,
                 created_at: rfc3339(r.created_at),
                 activated_at: r.activated_at.map(rfc3339),
@@ -305,7 +326,7 @@ impl Keyring {
             self.reload().await?;
             tracing::warn!(removed = %current.kid, current = %record.kid, "emergency signing key rotation");
             return Ok(RotationOutcome {
-                outcome: "replaced",
+                outcome: Rotated::Replaced,
                 kid: record.kid,
                 signs_from: rfc3339(now),
             });
@@ -327,9 +348,9 @@ impl Keyring {
         let signs_from = next.1 + self.policy.publish_seconds;
         let outcome =
             if now >= signs_from && self.promote(&current.kid, &next.0, now, actor).await? {
-                "rotated"
+                Rotated::Rotated
             } else {
-                "scheduled"
+                Rotated::Scheduled
             };
         self.reload().await?;
         Ok(RotationOutcome { outcome, kid: next.0, signs_from: rfc3339(signs_from.max(now)) })
@@ -374,7 +395,7 @@ fn new_record(
     let (key, der) = SigningKey::generate(alg)?;
     Ok(SigningKeyRecord {
         kid: key.kid().to_string(),
-        alg: alg.name().to_string(),
+        alg,
         state,
         public_jwk: key.public_jwk().to_string(),
         sealed_private: master.seal(key.kid(), &der)?,
@@ -398,8 +419,7 @@ fn build_set(master: &MasterKey, records: &[SigningKeyRecord]) -> Result<KeySet,
             verifiers.insert(record.kid.clone(), verifier);
         }
         if record.state == SigningKeyState::Current {
-            let alg = Algorithm::from_name(&record.alg)
-                .ok_or_else(|| corrupt(format!("unknown alg {}", record.alg)))?;
+            let alg = record.alg;
             let der = master.open(&record.kid, &record.sealed_private).map_err(|_| {
                 SigningError::Damaged { kid: record.kid.clone(), master: master.id().to_string() }
             })?;

@@ -13,7 +13,7 @@ mod master;
 
 pub use error::{MasterKeyError, SigningError};
 pub use key::{decoding_key, Algorithm, KeyError, SigningKey};
-pub use keyring::{Keyring, RotationOutcome, RotationPolicy, SigningKeyView};
+pub use keyring::{Keyring, Rotated, RotationOutcome, RotationPolicy, SigningKeyView};
 pub use manage::SigningKeys;
 pub use master::MasterKey;
 

@@ -3,7 +3,9 @@
 //! counted, updated and deleted, each change with its audit event.
 
 use super::{insert_audit, Db, This};
-use crate::store::sql::{to_json, unique_violation, KeyRow, SeenKeyRow, KEY_COLUMNS};
+use crate::store::sql::{
+    unique_violation, KeyRow, SeenKeyRow, SqlValue, KEY_COLUMNS_KEPT_BY_UPDATE,
+};
 use crate::store::{AuditRecord, KeyFilter, KeyRecord, StoreError, StoreResult};
 
 /// The `AND ...` conditions of a key filter (all but its page position).
@@ -64,62 +66,45 @@ fn push_key_filter(q: &mut sqlx::QueryBuilder<'_, Db>, f: &KeyFilter) {
     }
 }
 
+/// Binds one column's value.
+fn push_value(q: &mut sqlx::QueryBuilder<'_, Db>, value: SqlValue) {
+    match value {
+        SqlValue::Text(v) => q.push_bind(v),
+        SqlValue::MaybeText(v) => q.push_bind(v),
+        SqlValue::Int(v) => q.push_bind(v),
+        SqlValue::MaybeInt(v) => q.push_bind(v),
+    };
+}
+
 pub(super) async fn insert_key(this: &This, k: &KeyRecord, audit: &AuditRecord) -> StoreResult<()> {
+    let values = KeyRow::from(k).values();
+    let names: Vec<&str> = values.iter().map(|(name, _)| *name).collect();
+    let mut q = sqlx::QueryBuilder::<Db>::new(format!(
+        "INSERT INTO api_keys ({}) VALUES (",
+        names.join(", ")
+    ));
+    for (i, (_, value)) in values.into_iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        push_value(&mut q, value);
+    }
+    q.push(")");
     let mut tx = this.begin_tx().await?;
-    sqlx::query(&format!(
-        "INSERT INTO api_keys ({KEY_COLUMNS}, name_lower) VALUES ($1, $2, $3, $4, \
-         $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-         $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35)"
-    ))
-    .bind(&k.id)
-    .bind(&k.workspace_id)
-    .bind(&k.name)
-    .bind(&k.description)
-    .bind(&k.environment)
-    .bind(&k.key_type)
-    .bind(to_json(&k.scopes))
-    .bind(to_json(&k.allowed_cidrs))
-    .bind(to_json(&k.audiences))
-    .bind(k.expires_at)
-    .bind(k.status.as_str())
-    .bind(&k.secret_hash)
-    .bind(&k.masked_secret)
-    .bind(i64::from(k.imported))
-    .bind(&k.previous_secret_hash)
-    .bind(k.previous_expires_at)
-    .bind(k.previous_last_used_at)
-    .bind(k.previous_use_count)
-    .bind(&k.previous_last_used_ip)
-    .bind(k.created_at)
-    .bind(&k.created_by)
-    .bind(k.updated_at)
-    .bind(k.last_used_at)
-    .bind(&k.last_used_ip)
-    .bind(k.rotated_at)
-    .bind(k.revoked_at)
-    .bind(&k.revoked_by)
-    .bind(k.version)
-    .bind(&k.secret_lookup)
-    .bind(&k.previous_secret_lookup)
-    .bind(&k.auth_method)
-    .bind(&k.jwks)
-    .bind(i64::from(k.dpop_bound))
-    .bind(&k.jwks_uri)
-    .bind(k.name.to_lowercase())
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| unique_violation(e, "a key with this name exists in the workspace"))?;
+    q.build()
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_violation(e, "a key with this name exists in the workspace"))?;
     insert_audit(&mut tx, audit).await?;
     tx.commit().await?;
     Ok(())
 }
 
 pub(super) async fn find_key(this: &This, id: &str) -> StoreResult<Option<KeyRecord>> {
-    let row: Option<KeyRow> =
-        sqlx::query_as(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&this.pool)
-            .await?;
+    let row: Option<KeyRow> = sqlx::query_as("SELECT * FROM api_keys WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&this.pool)
+        .await?;
     row.map(KeyRecord::try_from).transpose()
 }
 
@@ -128,10 +113,10 @@ pub(super) async fn find_keys(this: &This, ids: &[String]) -> StoreResult<(Vec<K
         return Ok((Vec::new(), 0));
     }
     // One statement, one snapshot: the rows and the feed position agree.
-    let mut q = sqlx::QueryBuilder::<Db>::new(format!(
-        "SELECT {KEY_COLUMNS}, (SELECT COALESCE(MAX(id), 0) FROM changes) AS seen \
-         FROM api_keys WHERE id IN ("
-    ));
+    let mut q = sqlx::QueryBuilder::<Db>::new(
+        "SELECT api_keys.*, (SELECT COALESCE(MAX(id), 0) FROM changes) AS seen \
+         FROM api_keys WHERE id IN (",
+    );
     let mut list = q.separated(", ");
     for id in ids {
         list.push_bind(id.clone());
@@ -167,8 +152,7 @@ pub(super) async fn set_secret_lookup(this: &This, id: &str, lookup: &str) -> St
 }
 
 pub(super) async fn list_keys(this: &This, f: &KeyFilter) -> StoreResult<Vec<KeyRecord>> {
-    let mut q =
-        sqlx::QueryBuilder::<Db>::new(format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE 1 = 1"));
+    let mut q = sqlx::QueryBuilder::<Db>::new("SELECT * FROM api_keys WHERE 1 = 1");
     push_key_filter(&mut q, f);
     let by = f.sort.expression();
     let (past, direction) = if f.sort.descending { ("<", "DESC") } else { (">", "ASC") };
@@ -194,50 +178,24 @@ pub(super) async fn count_keys(this: &This, f: &KeyFilter) -> StoreResult<i64> {
 }
 
 pub(super) async fn update_key(this: &This, k: &KeyRecord, audit: &AuditRecord) -> StoreResult<()> {
+    let mut q = sqlx::QueryBuilder::<Db>::new("UPDATE api_keys SET ");
+    let written = KeyRow::from(k)
+        .values()
+        .into_iter()
+        .filter(|(name, _)| !KEY_COLUMNS_KEPT_BY_UPDATE.contains(name));
+    for (name, value) in written {
+        q.push(format!("{name} = "));
+        push_value(&mut q, value);
+        q.push(", ");
+    }
+    q.push("version = version + 1 WHERE id = ").push_bind(&k.id);
+    q.push(" AND version = ").push_bind(k.version);
     let mut tx = this.begin_tx().await?;
-    let done = sqlx::query(
-        "UPDATE api_keys SET name = $1, name_lower = $2, description = $3, \
-         scopes = $4, allowed_cidrs = $5, audiences = $6, expires_at = $7, \
-         status = $8, secret_hash = $9, masked_secret = $10, imported = $11, \
-         previous_secret_hash = $12, previous_expires_at = $13, \
-         previous_last_used_at = $14, updated_at = $15, rotated_at = $16, \
-         revoked_at = $17, revoked_by = $18, previous_use_count = $19, \
-         previous_last_used_ip = $20, secret_lookup = $21, \
-         previous_secret_lookup = $22, token_endpoint_auth_method = $23, jwks = $24, \
-         dpop_bound_access_tokens = $25, jwks_uri = $26, version = version + 1 \
-         WHERE id = $27 AND version = $28",
-    )
-    .bind(&k.name)
-    .bind(k.name.to_lowercase())
-    .bind(&k.description)
-    .bind(to_json(&k.scopes))
-    .bind(to_json(&k.allowed_cidrs))
-    .bind(to_json(&k.audiences))
-    .bind(k.expires_at)
-    .bind(k.status.as_str())
-    .bind(&k.secret_hash)
-    .bind(&k.masked_secret)
-    .bind(i64::from(k.imported))
-    .bind(&k.previous_secret_hash)
-    .bind(k.previous_expires_at)
-    .bind(k.previous_last_used_at)
-    .bind(k.updated_at)
-    .bind(k.rotated_at)
-    .bind(k.revoked_at)
-    .bind(&k.revoked_by)
-    .bind(k.previous_use_count)
-    .bind(&k.previous_last_used_ip)
-    .bind(&k.secret_lookup)
-    .bind(&k.previous_secret_lookup)
-    .bind(&k.auth_method)
-    .bind(&k.jwks)
-    .bind(i64::from(k.dpop_bound))
-    .bind(&k.jwks_uri)
-    .bind(&k.id)
-    .bind(k.version)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| unique_violation(e, "a key with this name exists in the workspace"))?;
+    let done = q
+        .build()
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_violation(e, "a key with this name exists in the workspace"))?;
     if done.rows_affected() == 0 {
         let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM api_keys WHERE id = $1")
             .bind(&k.id)

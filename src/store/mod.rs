@@ -6,6 +6,30 @@
 //! migrations under `migrations/<backend>/`. Instants are unix seconds (`i64`); list
 //! fields are JSON text, so both backends store exactly the same shapes.
 
+/// The text of an enum as stored and shown, and its parsing back.
+macro_rules! stored_text {
+    ($ty:ty { $($variant:ident => $text:literal),* $(,)? }) => {
+        impl $ty {
+            /// The stored and displayed text.
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$ty>::$variant => $text),* }
+            }
+
+            /// Parses the stored text.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some(<$ty>::$variant),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+mod credential;
 mod error;
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -18,8 +42,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::vocab::{Action, Target};
+use crate::vocab::scope::Scope;
+use crate::vocab::{Action, Algorithm, Target};
 
+pub use credential::{AuthMethod, Credential, PreviousSecret, PublicKeySource, StoredSecret};
 pub use error::{Cause, StoreError, StoreResult};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -52,29 +78,6 @@ pub enum SigningKeyState {
     Current,
     /// Published until every token it signed has expired.
     Retired,
-}
-
-/// The text of an enum as stored and shown, and its parsing back.
-macro_rules! stored_text {
-    ($ty:ty { $($variant:ident => $text:literal),* $(,)? }) => {
-        impl $ty {
-            /// The stored and displayed text.
-            pub fn as_str(self) -> &'static str {
-                match self { $(<$ty>::$variant => $text),* }
-            }
-
-            /// Parses the stored text.
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some(<$ty>::$variant),)* _ => None }
-            }
-        }
-
-        impl std::fmt::Display for $ty {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
 }
 
 stored_text!(KeyStatus {
@@ -118,7 +121,7 @@ pub struct UsedJti {
 /// is checked against each, and no more.
 pub const MAX_LOOKUP_MATCHES: i64 = 4;
 
-/// An API key row. `secret_hash` is a hash, never the secret.
+/// An API key row. Its credential holds hashes, never a secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     pub id: String,
@@ -127,36 +130,19 @@ pub struct KeyRecord {
     pub description: String,
     pub environment: String,
     pub key_type: String,
-    pub scopes: Vec<String>,
+    /// Parsed when the row is read: a stored scope that does not parse is an error.
+    pub scopes: Vec<Scope>,
     pub allowed_cidrs: Vec<String>,
     pub audiences: Vec<String>,
     pub expires_at: Option<i64>,
     /// Stored status: active, inactive or revoked; expired is derived.
     pub status: KeyStatus,
-    pub secret_hash: String,
-    pub masked_secret: String,
-    pub imported: bool,
-    /// The keyed hash that finds an imported secret from its value alone
-    /// ([`crate::apikeys::hashing::Hasher::lookup`]); `None` for generated secrets.
-    pub secret_lookup: Option<String>,
-    pub previous_secret_hash: Option<String>,
-    /// [`KeyRecord::secret_lookup`] of the pre-rotation secret.
-    pub previous_secret_lookup: Option<String>,
-    /// `client_secret_basic`, `client_secret_post` (both work for a key with a
-    /// secret) or `private_key_jwt` (a signed assertion; the key has no secret).
-    pub auth_method: String,
-    /// The public keys that verify its assertions: a checked JWK Set, as JSON.
-    pub jwks: Option<String>,
-    /// Or the URL where the client publishes them.
-    pub jwks_uri: Option<String>,
+    /// Its secret (and the pre-rotation one), or its public keys.
+    pub credential: Credential,
     /// Its tokens must be DPoP-bound (RFC 9449 `dpop_bound_access_tokens`).
     pub dpop_bound: bool,
-    pub previous_expires_at: Option<i64>,
-    pub previous_last_used_at: Option<i64>,
-    /// Uses of the pre-rotation secret during the grace period.
-    pub previous_use_count: i64,
-    /// Client address of the last such use.
-    pub previous_last_used_ip: Option<String>,
+    /// Uses of the pre-rotation secret since the last rotation.
+    pub previous_use: Option<PreviousUse>,
     pub created_at: i64,
     pub created_by: Option<String>,
     pub updated_at: i64,
@@ -176,7 +162,7 @@ impl std::fmt::Debug for KeyRecord {
             .field("workspace_id", &self.workspace_id)
             .field("name", &self.name)
             .field("status", &self.status)
-            .field("secret_hash", &"[REDACTED]")
+            .field("credential", &self.credential)
             .field("version", &self.version)
             .finish_non_exhaustive()
     }
@@ -277,7 +263,7 @@ impl KeySort {
 #[derive(Clone)]
 pub struct SigningKeyRecord {
     pub kid: String,
-    pub alg: String,
+    pub alg: Algorithm,
     pub state: SigningKeyState,
     pub public_jwk: String,
     pub sealed_private: Vec<u8>,
@@ -390,7 +376,7 @@ pub trait Store: Send + Sync + 'static {
     /// later changes it has already seen).
     async fn find_keys(&self, ids: &[String]) -> StoreResult<(Vec<KeyRecord>, i64)>;
     /// The ids of the keys (at most [`MAX_LOOKUP_MATCHES`]) whose current or
-    /// pre-rotation secret has this lookup hash ([`KeyRecord::secret_lookup`]).
+    /// pre-rotation secret has this lookup hash ([`StoredSecret::lookup`]).
     async fn find_keys_by_lookup(&self, lookup: &str) -> StoreResult<Vec<String>>;
     /// Records the lookup hash of key `id`'s current secret (for keys imported
     /// before lookups existed, or under another master key). Not a change an

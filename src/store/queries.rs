@@ -74,7 +74,7 @@ async fn insert_signing_key_row(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&k.kid)
-    .bind(&k.alg)
+    .bind(k.alg.name())
     .bind(k.state.as_str())
     .bind(&k.public_jwk)
     .bind(&k.sealed_private)

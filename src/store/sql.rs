@@ -5,53 +5,117 @@ use sqlx::FromRow;
 
 use crate::vocab::Tally;
 
-use super::{AuditEntry, KeyRecord, SigningKeyRecord, StoreError, UsageRow, WorkspaceRecord};
+use super::credential::CredentialColumns;
+use super::{
+    AuditEntry, Credential, KeyRecord, PreviousUse, SigningKeyRecord, StoreError, UsageRow,
+    WorkspaceRecord,
+};
+use crate::vocab::scope::Scope;
+use crate::vocab::Algorithm;
 
-pub(super) const KEY_COLUMNS: &str = "id, workspace_id, name, description, environment, key_type, \
-    scopes, allowed_cidrs, audiences, expires_at, status, secret_hash, masked_secret, imported, \
-    previous_secret_hash, previous_expires_at, previous_last_used_at, previous_use_count, \
-    previous_last_used_ip, created_at, created_by, \
-    updated_at, last_used_at, last_used_ip, rotated_at, revoked_at, revoked_by, version, \
-    secret_lookup, previous_secret_lookup, token_endpoint_auth_method, jwks, \
-    dpop_bound_access_tokens, jwks_uri";
-
-#[derive(FromRow)]
-pub(super) struct KeyRow {
-    id: String,
-    workspace_id: String,
-    name: String,
-    description: String,
-    environment: String,
-    key_type: String,
-    scopes: String,
-    allowed_cidrs: String,
-    audiences: String,
-    expires_at: Option<i64>,
-    status: String,
-    secret_hash: String,
-    masked_secret: String,
-    imported: i64,
-    previous_secret_hash: Option<String>,
-    previous_expires_at: Option<i64>,
-    previous_last_used_at: Option<i64>,
-    previous_use_count: i64,
-    previous_last_used_ip: Option<String>,
-    created_at: i64,
-    created_by: Option<String>,
-    updated_at: i64,
-    last_used_at: Option<i64>,
-    last_used_ip: Option<String>,
-    rotated_at: Option<i64>,
-    revoked_at: Option<i64>,
-    revoked_by: Option<String>,
-    version: i64,
-    secret_lookup: Option<String>,
-    previous_secret_lookup: Option<String>,
-    token_endpoint_auth_method: String,
-    jwks: Option<String>,
-    dpop_bound_access_tokens: i64,
-    jwks_uri: Option<String>,
+/// A value of a column, as both backends bind it.
+pub(super) enum SqlValue {
+    Text(String),
+    MaybeText(Option<String>),
+    Int(i64),
+    MaybeInt(Option<i64>),
 }
+
+impl From<String> for SqlValue {
+    fn from(v: String) -> Self {
+        SqlValue::Text(v)
+    }
+}
+impl From<Option<String>> for SqlValue {
+    fn from(v: Option<String>) -> Self {
+        SqlValue::MaybeText(v)
+    }
+}
+impl From<i64> for SqlValue {
+    fn from(v: i64) -> Self {
+        SqlValue::Int(v)
+    }
+}
+impl From<Option<i64>> for SqlValue {
+    fn from(v: Option<i64>) -> Self {
+        SqlValue::MaybeInt(v)
+    }
+}
+
+/// A row type read by column name (`FromRow`) and written by the same names
+/// ([`Self::values`]): a column is added to a table's row in one line.
+macro_rules! named_row {
+    ($(#[$meta:meta])* struct $row:ident { $($(#[$doc:meta])* $column:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(FromRow)]
+        pub(super) struct $row {
+            $($(#[$doc])* pub(super) $column: $ty,)*
+        }
+
+        impl $row {
+            /// Every column with its value, by name.
+            pub(super) fn values(self) -> Vec<(&'static str, SqlValue)> {
+                vec![$((stringify!($column), SqlValue::from(self.$column)),)*]
+            }
+        }
+    };
+}
+
+named_row! {
+    /// An `api_keys` row, column for column.
+    struct KeyRow {
+        id: String,
+        workspace_id: String,
+        name: String,
+        /// Lowercased `name`, for case-insensitive search and uniqueness.
+        name_lower: String,
+        description: String,
+        environment: String,
+        key_type: String,
+        scopes: String,
+        allowed_cidrs: String,
+        audiences: String,
+        expires_at: Option<i64>,
+        status: String,
+        token_endpoint_auth_method: String,
+        secret_hash: String,
+        masked_secret: String,
+        imported: i64,
+        secret_lookup: Option<String>,
+        previous_secret_hash: Option<String>,
+        previous_secret_lookup: Option<String>,
+        previous_expires_at: Option<i64>,
+        jwks: Option<String>,
+        jwks_uri: Option<String>,
+        dpop_bound_access_tokens: i64,
+        previous_last_used_at: Option<i64>,
+        previous_use_count: i64,
+        previous_last_used_ip: Option<String>,
+        created_at: i64,
+        created_by: Option<String>,
+        updated_at: i64,
+        last_used_at: Option<i64>,
+        last_used_ip: Option<String>,
+        rotated_at: Option<i64>,
+        revoked_at: Option<i64>,
+        revoked_by: Option<String>,
+        version: i64,
+    }
+}
+
+/// The `api_keys` columns an update leaves as they are: what never changes, what
+/// usage writes (last use), and the version, which the update increments.
+pub(super) const KEY_COLUMNS_KEPT_BY_UPDATE: [&str; 9] = [
+    "id",
+    "workspace_id",
+    "environment",
+    "key_type",
+    "created_at",
+    "created_by",
+    "last_used_at",
+    "last_used_ip",
+    "version",
+];
 
 /// A key row with the change feed position of the statement that read it.
 #[derive(FromRow)]
@@ -82,10 +146,31 @@ impl TryFrom<KeyRow> for KeyRecord {
     type Error = StoreError;
 
     fn try_from(r: KeyRow) -> Result<Self, StoreError> {
+        let credential = Credential::try_from(CredentialColumns {
+            method: r.token_endpoint_auth_method,
+            secret_hash: r.secret_hash,
+            masked_secret: r.masked_secret,
+            imported: r.imported != 0,
+            secret_lookup: r.secret_lookup,
+            previous_secret_hash: r.previous_secret_hash,
+            previous_secret_lookup: r.previous_secret_lookup,
+            previous_expires_at: r.previous_expires_at,
+            jwks: r.jwks,
+            jwks_uri: r.jwks_uri,
+        })
+        .map_err(|why| StoreError::Corrupt(format!("key {}: {why}", r.id)))?;
+        let previous_use = r.previous_last_used_at.map(|at| PreviousUse {
+            count: r.previous_use_count,
+            at,
+            ip: r.previous_last_used_ip,
+        });
         Ok(KeyRecord {
-            scopes: json_list("scopes", &r.scopes)?,
+            scopes: serde_json::from_str(&r.scopes)
+                .map_err(|e| StoreError::Corrupt(format!("key {}: scopes: {e}", r.id)))?,
             allowed_cidrs: json_list("allowed_cidrs", &r.allowed_cidrs)?,
             audiences: json_list("audiences", &r.audiences)?,
+            status: super::KeyStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("key status {:?}", r.status)))?,
             id: r.id,
             workspace_id: r.workspace_id,
             name: r.name,
@@ -93,16 +178,9 @@ impl TryFrom<KeyRow> for KeyRecord {
             environment: r.environment,
             key_type: r.key_type,
             expires_at: r.expires_at,
-            status: super::KeyStatus::parse(&r.status)
-                .ok_or_else(|| StoreError::Corrupt(format!("key status {:?}", r.status)))?,
-            secret_hash: r.secret_hash,
-            masked_secret: r.masked_secret,
-            imported: r.imported != 0,
-            previous_secret_hash: r.previous_secret_hash,
-            previous_expires_at: r.previous_expires_at,
-            previous_last_used_at: r.previous_last_used_at,
-            previous_use_count: r.previous_use_count,
-            previous_last_used_ip: r.previous_last_used_ip,
+            credential,
+            dpop_bound: r.dpop_bound_access_tokens != 0,
+            previous_use,
             created_at: r.created_at,
             created_by: r.created_by,
             updated_at: r.updated_at,
@@ -112,13 +190,51 @@ impl TryFrom<KeyRow> for KeyRecord {
             revoked_at: r.revoked_at,
             revoked_by: r.revoked_by,
             version: r.version,
-            secret_lookup: r.secret_lookup,
-            previous_secret_lookup: r.previous_secret_lookup,
-            auth_method: r.token_endpoint_auth_method,
-            jwks: r.jwks,
-            dpop_bound: r.dpop_bound_access_tokens != 0,
-            jwks_uri: r.jwks_uri,
         })
+    }
+}
+
+impl From<&KeyRecord> for KeyRow {
+    fn from(k: &KeyRecord) -> Self {
+        let c = CredentialColumns::from(&k.credential);
+        let previous_use = k.previous_use.clone();
+        KeyRow {
+            id: k.id.clone(),
+            workspace_id: k.workspace_id.clone(),
+            name: k.name.clone(),
+            name_lower: k.name.to_lowercase(),
+            description: k.description.clone(),
+            environment: k.environment.clone(),
+            key_type: k.key_type.clone(),
+            scopes: to_json(&Scope::texts(&k.scopes)),
+            allowed_cidrs: to_json(&k.allowed_cidrs),
+            audiences: to_json(&k.audiences),
+            expires_at: k.expires_at,
+            status: k.status.as_str().to_string(),
+            token_endpoint_auth_method: c.method,
+            secret_hash: c.secret_hash,
+            masked_secret: c.masked_secret,
+            imported: i64::from(c.imported),
+            secret_lookup: c.secret_lookup,
+            previous_secret_hash: c.previous_secret_hash,
+            previous_secret_lookup: c.previous_secret_lookup,
+            previous_expires_at: c.previous_expires_at,
+            jwks: c.jwks,
+            jwks_uri: c.jwks_uri,
+            dpop_bound_access_tokens: i64::from(k.dpop_bound),
+            previous_use_count: previous_use.as_ref().map_or(0, |u| u.count),
+            previous_last_used_at: previous_use.as_ref().map(|u| u.at),
+            previous_last_used_ip: previous_use.and_then(|u| u.ip),
+            created_at: k.created_at,
+            created_by: k.created_by.clone(),
+            updated_at: k.updated_at,
+            last_used_at: k.last_used_at,
+            last_used_ip: k.last_used_ip.clone(),
+            rotated_at: k.rotated_at,
+            revoked_at: k.revoked_at,
+            revoked_by: k.revoked_by.clone(),
+            version: k.version,
+        }
     }
 }
 
@@ -187,8 +303,9 @@ impl TryFrom<SigningKeyRow> for SigningKeyRecord {
         Ok(SigningKeyRecord {
             state: super::SigningKeyState::parse(&r.state)
                 .ok_or_else(|| StoreError::Corrupt(format!("signing key state {:?}", r.state)))?,
+            alg: Algorithm::from_name(&r.alg)
+                .ok_or_else(|| StoreError::Corrupt(format!("signing key alg {:?}", r.alg)))?,
             kid: r.kid,
-            alg: r.alg,
             public_jwk: r.public_jwk,
             sealed_private: r.sealed_private,
             master_key_id: r.master_key_id,

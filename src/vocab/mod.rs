@@ -2,10 +2,12 @@
 //! below all of them: the scope grammar and the management scopes, who acts
 //! (`Actor`), what went wrong (`ManageError`, `FieldError`), what happened
 //! (`Action`, `Target`: the audit log's and the change feed's words), how a token
-//! exchange ended (`Outcome`, `Tally`), and base62 identifiers. Nothing here
+//! exchange ended (`Outcome`, `Tally`), the signing algorithms (`Algorithm`) and
+//! base62 identifiers. Nothing here
 //! imports another module of keymint but the clock.
 
 mod actor;
+mod alg;
 pub mod base62;
 mod error;
 pub mod event;
@@ -13,6 +15,7 @@ pub mod outcome;
 pub mod scope;
 
 pub use actor::Actor;
+pub use alg::Algorithm;
 pub use error::{instant, invalid, FieldError, ManageError};
 pub use event::{Action, Target};
 pub use outcome::{Outcome, Tally};

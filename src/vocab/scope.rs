@@ -206,6 +206,36 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// The management scope this is, if it is one.
+    pub fn management(&self) -> Option<ManagementScope> {
+        match self {
+            Scope::Management(m) => Some(*m),
+            Scope::Resource { .. } => None,
+        }
+    }
+
+    /// Texts of `scopes`, as stored and shown.
+    pub fn texts(scopes: &[Scope]) -> Vec<String> {
+        scopes.iter().map(Scope::to_string).collect()
+    }
+}
+
+/// A scope is written as its text.
+impl serde::Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// And read by parsing it: a text that is not a valid scope is an error.
+impl<'de> serde::Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Scope::parse(&text).map_err(|e| serde::de::Error::custom(format!("{text:?}: {e}")))
+    }
+}
+
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -169,18 +169,10 @@ fn admin_commands_never_create_a_database_and_say_where_they_looked() {
 #[test]
 fn serve_listens_on_a_host_name() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = keymint(dir.path())
-        .args(["serve", "--listen", "localhost:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let rx = crate::helpers::logged_address(child.stderr.take().unwrap());
-    let addr = rx.recv_timeout(Duration::from_secs(30));
-    child.kill().ok();
-    child.wait().ok();
-    let addr = addr.expect("the server reports its address");
-    assert!(addr.starts_with("127.0.0.1:") || addr.starts_with("[::1]:"), "{addr}");
+    let mut cmd = keymint(dir.path());
+    cmd.args(["serve", "--listen", "localhost:0"]);
+    let (_server, url) = crate::helpers::serve(cmd);
+    assert!(url.starts_with("http://127.0.0.1:") || url.starts_with("http://[::1]:"), "{url}");
 }
 
 #[test]

@@ -27,16 +27,9 @@ struct Server {
 
 /// Starts `keymint serve` on port 0 in `dir`, with `args`: the process and its URL.
 fn serve(dir: &std::path::Path, args: &[&str]) -> (Running, String) {
-    let mut child = keymint(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let rx = crate::helpers::logged_address(child.stderr.take().unwrap());
-    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("the server reports its address");
-    (Running(child), format!("http://{addr}"))
+    let mut cmd = keymint(dir);
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args);
+    crate::helpers::serve(cmd)
 }
 
 impl Cli {
@@ -180,7 +173,34 @@ in_both_modes!(
     audit_all_stops_at_ten_thousand_events_and_says_where_to_go_on,
     usage_tables_print_the_counts_the_api_answers,
     a_closed_stdout_ends_a_command_quietly,
+    a_key_created_without_a_workspace_lands_in_the_default_one,
 );
+
+/// Locally, `cli` has no workspace of its own: the domain puts the key in the
+/// `default` workspace, creating it (audited as `system`) on an empty database.
+/// Remotely the admin key's own workspace is that same default one.
+fn a_key_created_without_a_workspace_lands_in_the_default_one(cli: &Cli) {
+    let (ok, out, err) = cli.text(&["keys", "create", "--name", "homeless", "--scope", "read:a"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("homeless"), "{out}");
+    let keys = cli.json(&["keys", "list", "--q", "homeless", "--json"]);
+    let key = &keys["data"][0];
+    let workspaces = cli.json(&["workspaces", "list", "--json"]);
+    let data = workspaces["data"].as_array().expect("workspaces");
+    let default = data
+        .iter()
+        .find(|w| w["name"] == "default")
+        .unwrap_or_else(|| panic!("a default workspace: {workspaces}"));
+    assert_eq!(key["workspace_id"], default["id"]);
+    let events = cli.json(&["audit", "--action", "workspace.create", "--json"]);
+    let made = events["data"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["target_id"] == default["id"])
+        .unwrap_or_else(|| panic!("its creation is audited: {events}"));
+    assert_eq!(made["actor"], "system");
+}
 
 /// Gets `n` tokens for a key, from the server the CLI talks to, or locally from a
 /// `keymint serve` on the same database that writes its counts every second.

@@ -2,6 +2,8 @@
 //! one-time secret, and what ends a session. (`browser.rs` drives the same pages in
 //! a real browser.)
 
+use keymint::store::{AuthMethod, PublicKeySource};
+use keymint::vocab::scope::Scope;
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect::Policy, Response, StatusCode};
 use serde_json::{json, Value};
@@ -517,7 +519,7 @@ async fn a_read_only_admin_gets_no_write_controls_and_no_writes(backend: Backend
     assert_eq!(app.app.store.count_keys(&Default::default()).await.unwrap(), keys_before);
     let after = app.app.store.find_key(&victim).await.unwrap().expect("still there");
     assert_eq!((after.name.as_str(), after.status), ("victim", keymint::store::KeyStatus::Active));
-    assert_eq!(after.scopes, ["read:a"], "not edited");
+    assert_eq!(Scope::texts(&after.scopes), ["read:a"], "not edited");
 }
 
 async fn an_edit_is_reviewed_with_its_risks_before_it_is_saved(backend: Backend) {
@@ -546,13 +548,13 @@ async fn an_edit_is_reviewed_with_its_risks_before_it_is_saved(backend: Backend)
     assert!(page.contains("removing write:b"), "{page}");
     assert!(page.contains("narrower IP ranges"), "{page}");
     let stored = app.app.store.find_key(id).await.unwrap().unwrap();
-    assert_eq!(stored.scopes, ["read:a", "write:b"], "a review changes nothing");
+    assert_eq!(Scope::texts(&stored.scopes), ["read:a", "write:b"], "a review changes nothing");
 
     let saved = console.submit(&path, &[&form[..], &[("intent", "save")]].concat()).await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&saved), format!("/console/keys/{id}?done=updated"));
     let stored = app.app.store.find_key(id).await.unwrap().unwrap();
-    assert_eq!(stored.scopes, ["read:a"]);
+    assert_eq!(Scope::texts(&stored.scopes), ["read:a"]);
     assert_eq!(stored.allowed_cidrs, ["10.0.0.0/8"]);
     assert_eq!(stored.environment, "staging", "the environment is fixed");
 
@@ -692,7 +694,11 @@ async fn public_keys_and_the_dpop_requirement_are_edited_in_the_console(backend:
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     let stored = app.app.store.find_key(id).await.unwrap().unwrap();
     assert!(stored.dpop_bound);
-    assert!(stored.jwks.unwrap().contains("\"new\""), "the public keys were replaced");
+    let held = match stored.credential.public_keys() {
+        Some(PublicKeySource::Held(jwks)) => jwks.clone(),
+        other => panic!("public keys held: {other:?}"),
+    };
+    assert!(held.contains("\"new\""), "the public keys were replaced");
 
     // Both places at once is refused beside the URL field.
     let mut both = form.to_vec();
@@ -732,7 +738,7 @@ async fn a_key_moves_between_a_secret_and_public_keys_in_the_console(backend: Ba
     let saved = console.submit(&path, &[&form[..], &[("intent", "save")]].concat()).await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     let stored = app.app.store.find_key(&id).await.unwrap().unwrap();
-    assert_eq!(stored.auth_method, "private_key_jwt");
+    assert_eq!(stored.credential.method(), AuthMethod::PrivateKeyJwt);
     let refused = app.token_basic(&id, &secret, &[]).await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "the secret no longer works");
 
@@ -746,7 +752,8 @@ async fn a_key_moves_between_a_secret_and_public_keys_in_the_console(backend: Ba
     let saved = console.submit(&path, &[&form[..], &[("intent", "save")]].concat()).await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     let stored = app.app.store.find_key(&id).await.unwrap().unwrap();
-    assert_eq!((stored.auth_method.as_str(), stored.jwks), ("client_secret_basic", None));
+    assert_eq!(stored.credential.method(), AuthMethod::ClientSecretBasic);
+    assert_eq!(stored.credential.public_keys(), None);
     let page = console.get(&format!("/console/keys/{id}")).await.text().await.unwrap();
     assert!(page.contains("<button type=\"submit\">Rotate</button>"), "{page}");
 }

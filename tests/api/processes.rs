@@ -1,7 +1,7 @@
 //! Two real `keymint` processes on one database: a revoke through one is refused by
 //! the other within a second, and both serve the same JWKS.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -18,24 +18,18 @@ struct Process {
 async fn serve(db: &TestDatabase, master_key: &str) -> Process {
     // Port 0: the process binds a free port itself and logs it (a port found free
     // here could be taken by another test before the child binds it).
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keymint"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keymint"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url])
         .args(["--issuer", "http://keymint.test"])
         .env("KEYMINT_MASTER_KEY", master_key)
         .env("RUST_LOG", "warn,keymint::cli::serve=info")
-        .current_dir(db.dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let rx = crate::helpers::logged_address(child.stderr.take().unwrap());
-    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("keymint reports its address");
-    let base = format!("http://{addr}");
+        .current_dir(db.dir());
+    let (child, base) = crate::helpers::serve(cmd);
     crate::helpers::wait_until(Duration::from_secs(30), "keymint starts", || async {
         reqwest::get(format!("{base}/readyz")).await.is_ok_and(|r| r.status() == StatusCode::OK)
     })
     .await;
-    Process { _child: Running(child), base }
+    Process { _child: child, base }
 }
 
 async fn token(base: &str, id: &str, secret: &str) -> reqwest::Response {

@@ -170,7 +170,11 @@ async fn keys_imported_before_lookups_are_found_after_their_next_exchange(backen
     // As a key imported before lookups existed (or under another master key) is:
     // a fresh instance has no memory of it, and the row has no lookup.
     let mut record = app.app.store.find_key(id).await.unwrap().unwrap();
-    record.secret_lookup = None;
+    if let keymint::store::Credential::Secret { current: Some(current), .. } =
+        &mut record.credential
+    {
+        current.lookup = None;
+    }
     let audit = keymint::store::AuditRecord {
         id: 0,
         at_us: app.clock_now() * 1_000_000,

@@ -1,15 +1,17 @@
 //! The `Store` contract: the same behaviour from every backend.
 
 use keymint::store::{
-    self, AddressUse, AuditFilter, AuditRecord, Granularity, KeyFilter, KeyRecord, KeyStatus,
-    LastUse, PreviousUse, SessionRecord, SigningKeyRecord, SigningKeyState, StoreError, UsageBatch,
-    UsageGroup, UsageQuery, UsageRow, WorkspaceRecord, WorkspaceSetting,
+    self, AddressUse, AuditFilter, AuditRecord, Credential, Granularity, KeyFilter, KeyRecord,
+    KeyStatus, LastUse, PreviousSecret, PreviousUse, SessionRecord, SigningKeyRecord,
+    SigningKeyState, StoreError, StoredSecret, UsageBatch, UsageGroup, UsageQuery, UsageRow,
+    WorkspaceRecord, WorkspaceSetting,
 };
 use keymint::vocab::{Outcome, Tally};
 use serde_json::json;
 
 use crate::helpers::{Backend, TestDatabase};
 use crate::on_both_backends;
+use keymint::vocab::scope::Scope;
 use keymint::vocab::{Action, Target};
 
 fn audit(target: &str, action: &str) -> AuditRecord {
@@ -33,25 +35,19 @@ fn key(id: &str, workspace: &str, name: &str, created_at: i64) -> KeyRecord {
         description: "d".into(),
         environment: "production".into(),
         key_type: "access".into(),
-        scopes: vec!["read:a/*".into()],
+        scopes: vec![Scope::parse("read:a/*").unwrap()],
         allowed_cidrs: vec!["10.0.0.0/8".into()],
         audiences: vec!["https://a".into()],
         expires_at: None,
         status: KeyStatus::Active,
-        secret_hash: "sha256:00".into(),
-        masked_secret: "km_live_****abcd".into(),
-        imported: false,
-        secret_lookup: None,
-        previous_secret_hash: None,
-        previous_secret_lookup: None,
-        auth_method: "client_secret_basic".into(),
-        jwks: None,
+        credential: Credential::secret(StoredSecret {
+            hash: "sha256:00".into(),
+            masked: "km_live_****abcd".into(),
+            imported: false,
+            lookup: None,
+        }),
         dpop_bound: false,
-        jwks_uri: None,
-        previous_expires_at: None,
-        previous_last_used_at: None,
-        previous_use_count: 0,
-        previous_last_used_ip: None,
+        previous_use: None,
         created_at,
         created_by: Some("tester".into()),
         updated_at: created_at,
@@ -125,10 +121,19 @@ async fn keys_round_trip_and_names_are_unique_per_workspace(backend: Backend) {
 async fn imported_secrets_are_found_by_their_lookup_hash(backend: Backend) {
     let (_db, store) = open(backend).await;
     let mut a = key("k1", "ws_a", "One", 10);
-    a.secret_lookup = Some("lookup-1".into());
+    if let Credential::Secret { current: Some(current), .. } = &mut a.credential {
+        current.imported = true;
+        current.lookup = Some("lookup-1".into());
+    }
     store.insert_key(&a, &audit("k1", "key.create")).await.unwrap();
     let mut b = key("k2", "ws_a", "Two", 11);
-    b.previous_secret_lookup = Some("lookup-1".into());
+    if let Credential::Secret { previous, .. } = &mut b.credential {
+        *previous = Some(PreviousSecret {
+            hash: "sha256:11".into(),
+            lookup: Some("lookup-1".into()),
+            expires_at: 99,
+        });
+    }
     store.insert_key(&b, &audit("k2", "key.create")).await.unwrap();
     store.insert_key(&key("k3", "ws_a", "Three", 12), &audit("k3", "key.create")).await.unwrap();
     assert_eq!(store.find_key("k1").await.unwrap(), Some(a), "the lookup round-trips");
@@ -379,7 +384,7 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
     assert_eq!(events.len(), 1, "events gathered on the token path are written with the batch");
     let k = store.find_key("k1").await.unwrap().unwrap();
     assert_eq!(k.last_used_at, Some(50), "an older mark never moves it back");
-    assert_eq!(k.previous_use_count, 0);
+    assert_eq!(k.previous_use, None);
 
     // Uses of an old secret count only while the key has one (a grace is running).
     let old = |count, at, ip: &str| LastUse {
@@ -387,24 +392,28 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         ..used(at)
     };
     store.record_last_uses(&[old(2, 60, "10.0.0.2")]).await.unwrap();
-    assert_eq!(store.find_key("k1").await.unwrap().unwrap().previous_use_count, 0, "no grace");
+    assert_eq!(store.find_key("k1").await.unwrap().unwrap().previous_use, None, "no grace");
     let mut k = store.find_key("k1").await.unwrap().unwrap();
-    k.previous_secret_hash = Some("sha256:old".into());
-    k.previous_expires_at = Some(1_000);
+    if let Credential::Secret { previous, .. } = &mut k.credential {
+        *previous =
+            Some(PreviousSecret { hash: "sha256:old".into(), lookup: None, expires_at: 1_000 });
+    }
     store.update_key(&k, &audit("k1", "key.rotate")).await.unwrap();
     store.record_last_uses(&[old(2, 60, "10.0.0.2")]).await.unwrap();
     store.record_last_uses(&[old(3, 55, "10.0.0.3")]).await.unwrap();
     let k = store.find_key("k1").await.unwrap().unwrap();
-    assert_eq!(k.previous_use_count, 5, "counts add up");
-    assert_eq!(k.previous_last_used_at, Some(60), "the latest use wins");
-    assert_eq!(k.previous_last_used_ip.as_deref(), Some("10.0.0.2"), "with its address");
+    assert_eq!(
+        k.previous_use,
+        Some(PreviousUse { count: 5, at: 60, ip: Some("10.0.0.2".into()) }),
+        "counts add up, and the latest use wins, with its address"
+    );
 }
 
 async fn only_one_signing_key_is_current(backend: Backend) {
     let (_db, store) = open(backend).await;
     let record = |kid: &str| SigningKeyRecord {
         kid: kid.into(),
-        alg: "ES256".into(),
+        alg: keymint::vocab::Algorithm::Es256,
         state: keymint::store::SigningKeyState::Current,
         public_jwk: "{}".into(),
         sealed_private: vec![1, 2, 3],
@@ -424,7 +433,7 @@ async fn only_one_signing_key_is_current(backend: Backend) {
 fn signing_key(kid: &str, state: SigningKeyState) -> SigningKeyRecord {
     SigningKeyRecord {
         kid: kid.into(),
-        alg: "ES256".into(),
+        alg: keymint::vocab::Algorithm::Es256,
         state,
         public_jwk: "{}".into(),
         sealed_private: vec![1, 2, 3],

@@ -247,7 +247,31 @@ async fn an_expiring_key_caps_its_tokens_and_stops_when_it_expires(backend: Back
     assert_eq!(key["status"], "expired");
 }
 
+/// Scopes are parsed once, when a key is read: a stored scope that does not parse
+/// stops the key (and says so to the admin), rather than being dropped from its
+/// tokens while the rest are granted.
+async fn a_stored_scope_that_does_not_parse_stops_the_key_instead_of_being_dropped(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let (id, secret) = app.new_client("hand-edited", &["read:a", "write:b"]).await;
+    let (other_id, other_secret) = app.new_client("untouched", &["read:a"]).await;
+    app.db
+        .execute(&format!(
+            "UPDATE api_keys SET scopes = '[\"read:a\", \"write:b c\"]' WHERE id = '{id}'"
+        ))
+        .await;
+    let refused = app.token_basic(&id, &secret, &[("scope", "read:a")]).await;
+    assert_oauth_error(refused, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    let admin = app.admin_token().await;
+    let shown = app.get_with(&admin, &format!("/v1/keys/{id}")).await;
+    assert_eq!(shown.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(shown.headers()["content-type"], "application/problem+json");
+    assert_eq!(app.token_basic(&other_id, &other_secret, &[]).await.status(), StatusCode::OK);
+}
+
 on_both_backends!(
+    a_stored_scope_that_does_not_parse_stops_the_key_instead_of_being_dropped,
     an_expiring_key_caps_its_tokens_and_stops_when_it_expires,
     oauth2_crate_gets_tokens_with_basic_and_post_that_verify_against_the_jwks,
     success_response_is_exactly_rfc6749_section_5_1,

@@ -109,7 +109,7 @@ pub async fn delete(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    app.keys.delete(&actor, &id).await?;
+    app.keys.delete(&actor, &id, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -185,5 +185,5 @@ pub async fn revoke(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<KeyView>, Problem> {
-    Ok(Json(app.keys.revoke(&actor, &id).await?))
+    Ok(Json(app.keys.revoke(&actor, &id, None).await?))
 }

@@ -79,7 +79,7 @@ pub async fn delete(
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<StatusCode, Problem> {
-    app.workspaces.delete(&actor, &id, query.force).await?;
+    app.workspaces.delete(&actor, &id, query.force, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,11 +4,12 @@
 use crate::apikeys::catalog::{CatalogResource, ScopeCatalog};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{message, Me};
-use crate::apikeys::{client_auth, KeyUpdate, NewKey};
+use crate::apikeys::{KeyUpdate, NewKey};
 use crate::http::error::Refusal;
+use crate::store::AuthMethod;
 use crate::vocab::ManageError;
 
 /// Expiry choices when creating a key: `(value, label)`.
@@ -77,7 +78,7 @@ fn expiry(expires: &str, on: &str) -> Option<(Option<String>, Option<String>)> {
 }
 
 /// The create form, as posted (and as shown again with its errors).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct KeyForm {
     pub workspace_id: String,
@@ -92,6 +93,7 @@ pub struct KeyForm {
     pub expires: String,
     pub expires_on: String,
     /// A legacy secret to import; never put back into a page.
+    #[serde(skip_serializing)]
     pub secret: String,
     /// The client's public keys (a JWK Set, as JSON text), for `private_key_jwt`.
     pub jwks: String,
@@ -99,9 +101,10 @@ pub struct KeyForm {
     pub jwks_uri: String,
     /// `on`: every token must be DPoP-bound.
     pub dpop_bound_access_tokens: String,
+    #[serde(skip_serializing)]
     pub intent: String,
     /// The catalog's checkboxes, `pick:{scope}`; merged into `scopes` on arrival.
-    #[serde(flatten)]
+    #[serde(flatten, skip_serializing)]
     pub picks: std::collections::HashMap<String, String>,
 }
 
@@ -180,23 +183,22 @@ impl KeyForm {
         }
     }
 
-    /// The fields a review page carries forward (never the secret).
-    pub fn hidden(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("workspace_id", self.workspace_id.clone()),
-            ("name", self.name.clone()),
-            ("description", self.description.clone()),
-            ("environment", self.environment.clone()),
-            ("type", self.key_type.clone()),
-            ("scopes", self.scopes.clone()),
-            ("allowed_cidrs", self.allowed_cidrs.clone()),
-            ("audiences", self.audiences.clone()),
-            ("expires", self.expires.clone()),
-            ("expires_on", self.expires_on.clone()),
-            ("jwks", self.jwks.clone()),
-            ("jwks_uri", self.jwks_uri.clone()),
-            ("dpop_bound_access_tokens", self.dpop_bound_access_tokens.clone()),
-        ]
+    /// The fields a review page carries forward: every field but the secret.
+    pub fn hidden(&self) -> Vec<(String, String)> {
+        carried(self)
+    }
+}
+
+/// The fields of a form a review page carries forward as hidden inputs, by the
+/// names the form reads them: every field but those it never serializes (a
+/// secret, the intent of the button pressed).
+fn carried(form: &impl Serialize) -> Vec<(String, String)> {
+    match serde_json::to_value(form) {
+        Ok(serde_json::Value::Object(fields)) => fields
+            .into_iter()
+            .map(|(name, value)| (name, value.as_str().unwrap_or_default().to_string()))
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -214,7 +216,7 @@ fn text_value(text: &str) -> Option<String> {
 }
 
 /// The edit form.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
 pub struct EditForm {
     pub name: String,
@@ -231,6 +233,7 @@ pub struct EditForm {
     pub dpop_bound_access_tokens: String,
     /// `on`: a `private_key_jwt` key goes back to a secret.
     pub use_secret: String,
+    #[serde(skip_serializing)]
     pub intent: String,
 }
 
@@ -268,8 +271,8 @@ impl EditForm {
         let jwks = jwks_value(&self.jwks).filter(|_| !secret);
         let jwks_uri = text_value(&self.jwks_uri).filter(|_| !secret);
         let method = match (secret, jwks.is_some() || jwks_uri.is_some()) {
-            (true, _) => Some(client_auth::CLIENT_SECRET_BASIC.to_string()),
-            (false, true) => Some(client_auth::PRIVATE_KEY_JWT.to_string()),
+            (true, _) => Some(AuthMethod::ClientSecretBasic.as_str().to_string()),
+            (false, true) => Some(AuthMethod::PrivateKeyJwt.as_str().to_string()),
             (false, false) => None,
         };
         KeyUpdate {
@@ -287,20 +290,9 @@ impl EditForm {
         }
     }
 
-    pub fn hidden(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("name", self.name.clone()),
-            ("description", self.description.clone()),
-            ("scopes", self.scopes.clone()),
-            ("allowed_cidrs", self.allowed_cidrs.clone()),
-            ("audiences", self.audiences.clone()),
-            ("expires", self.expires.clone()),
-            ("expires_on", self.expires_on.clone()),
-            ("jwks", self.jwks.clone()),
-            ("jwks_uri", self.jwks_uri.clone()),
-            ("dpop_bound_access_tokens", self.dpop_bound_access_tokens.clone()),
-            ("use_secret", self.use_secret.clone()),
-        ]
+    /// The fields a review page carries forward.
+    pub fn hidden(&self) -> Vec<(String, String)> {
+        carried(self)
     }
 }
 
@@ -462,4 +454,34 @@ pub fn parse_catalog(text: &str) -> Result<ScopeCatalog, String> {
         resources.push(CatalogResource::new(name, &description, actions));
     }
     Ok(ScopeCatalog { resources })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_review_carries_every_field_forward_but_the_secret_and_the_button() {
+        let mut form = KeyForm {
+            name: "n".into(),
+            key_type: "gateway".into(),
+            secret: "legacy-secret-value".into(),
+            intent: "review".into(),
+            ..KeyForm::default()
+        };
+        form.picks.insert("pick:read:a".into(), "on".into());
+        let hidden = form.hidden();
+        let names: Vec<&str> = hidden.iter().map(|(n, _)| n.as_str()).collect();
+        for expected in ["workspace_id", "name", "type", "scopes", "jwks_uri", "expires_on"] {
+            assert!(names.contains(&expected), "{expected} in {names:?}");
+        }
+        for never in ["secret", "intent", "pick:read:a", "picks"] {
+            assert!(!names.contains(&never), "{never} in {names:?}");
+        }
+        assert!(hidden.iter().all(|(_, v)| v != "legacy-secret-value"));
+        assert!(hidden.contains(&("type".into(), "gateway".into())));
+        let edit = EditForm { use_secret: "on".into(), ..EditForm::default() }.hidden();
+        assert!(edit.contains(&("use_secret".into(), "on".into())));
+        assert!(!edit.iter().any(|(n, _)| n == "intent"));
+    }
 }

@@ -37,7 +37,7 @@ struct EditReviewPage {
     /// `(field, now, after)`.
     changes: Vec<(String, String, String)>,
     warnings: Vec<String>,
-    hidden: Vec<(&'static str, String)>,
+    hidden: Vec<(String, String)>,
 }
 
 fn edit_page(console: &Console, key: KeyView, form: EditForm, errors: Errors) -> Response {

@@ -218,7 +218,7 @@ struct ReviewPage {
     form_token: String,
     draft: KeyDraft,
     expires_at: Option<String>,
-    hidden: Vec<(&'static str, String)>,
+    hidden: Vec<(String, String)>,
 }
 
 async fn new_page(app: &App, console: &Console, mut form: KeyForm, errors: Errors) -> Response {
@@ -582,24 +582,27 @@ impl Destructive {
 
     async fn perform(self, app: &App, console: Console, id: &str, typed: &str) -> Response {
         let actor = &console.session.actor;
-        if let Err(e) = app.keys.confirm_name(actor, id, typed).await {
-            return match (&e, app.keys.get(actor, id).await) {
-                (ManageError::Invalid(field), Ok(key)) => render(
+        let done = match self {
+            Destructive::Revoke => {
+                app.keys.revoke(actor, id, Some(typed)).await.map(|key| after(&key.id, "revoked"))
+            }
+            Destructive::Delete => app
+                .keys
+                .delete(actor, id, Some(typed))
+                .await
+                .map(|()| Redirect::to("/console/keys?status=all").into_response()),
+        };
+        match done {
+            Ok(response) => response,
+            // A name that is not the key's: the same page, the message beside the field.
+            Err(ManageError::Invalid(field)) => match app.keys.get(actor, id).await {
+                Ok(key) => render(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    &self.page(key, &console, Some(field.reason.clone())),
+                    &self.page(key, &console, Some(field.reason)),
                 ),
-                _ => forms::refused(e, console.me()),
-            };
-        }
-        match self {
-            Destructive::Revoke => match app.keys.revoke(actor, id).await {
-                Ok(key) => after(&key.id, "revoked"),
                 Err(e) => forms::refused(e, console.me()),
             },
-            Destructive::Delete => match app.keys.delete(actor, id).await {
-                Ok(()) => Redirect::to("/console/keys?status=all").into_response(),
-                Err(e) => forms::refused(e, console.me()),
-            },
+            Err(e) => forms::refused(e, console.me()),
         }
     }
 }

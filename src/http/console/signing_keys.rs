@@ -94,7 +94,7 @@ pub async fn rotate(
     match app.signing_keys.rotate_confirmed(actor, form.emergency, &form.confirm).await {
         Ok(outcome) => {
             let query = form_urlencoded::Serializer::new(String::new())
-                .append_pair("done", outcome.outcome)
+                .append_pair("done", outcome.outcome.as_str())
                 .append_pair("kid", &outcome.kid)
                 .finish();
             Redirect::to(&format!("/console/signing-keys?{query}")).into_response()

@@ -204,10 +204,7 @@ pub async fn delete(
 ) -> Response {
     let form: DeleteForm = form;
     let actor = &console.session.actor;
-    let deleted = match app.workspaces.confirm_name(actor, &id, &form.confirm).await {
-        Ok(()) => app.workspaces.delete(actor, &id, form.force).await,
-        Err(e) => Err(e),
-    };
+    let deleted = app.workspaces.delete(actor, &id, form.force, Some(&form.confirm)).await;
     match deleted {
         Ok(()) => Redirect::to("/console/workspaces?done=deleted").into_response(),
         Err(e) => match field_message(&e) {

@@ -11,6 +11,20 @@ impl Drop for Running {
     }
 }
 
+/// Spawns `cmd` (a `keymint serve` told to listen on port 0) with its stderr read
+/// on a thread of its own, and waits for the address it logs: the running process
+/// and `http://<address>`. Every test that runs a server process starts it here.
+pub fn serve(mut cmd: std::process::Command) -> (Running, String) {
+    use std::process::Stdio;
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("keymint runs");
+    let rx = logged_address(child.stderr.take().expect("stderr is piped"));
+    let running = Running(child);
+    let addr = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("keymint serve reports the address it listens on");
+    (running, format!("http://{addr}"))
+}
+
 /// Reads a `keymint serve` child's stderr on a thread of its own and hands over the
 /// address it logs as `listening addr=...` (it binds port 0 itself).
 pub fn logged_address(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<String> {
