@@ -1,6 +1,7 @@
 //! The assembled service: store, clock, hashing, signing keys and the domain
 //! services built on them. `serve` and every admin command start from [`App::open`](crate::app::App::open).
 
+use crate::access::RoleBindings;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -33,6 +34,7 @@ pub struct App {
     pub keyring: Arc<Keyring>,
     pub keys: Keys,
     pub workspaces: Workspaces,
+    pub role_bindings: RoleBindings,
     pub signing_keys: SigningKeys,
     pub audit: Audit,
     pub cache: Arc<KeyCache>,
@@ -138,6 +140,7 @@ impl App {
                 .with_usage(usage.clone())
                 .allowing_private_jwks_uris(config.allow_private_jwks_uri),
             workspaces: Workspaces::new(store.clone(), clock.clone(), cache.clone()),
+            role_bindings: RoleBindings::new(store.clone(), clock.clone()),
             signing_keys: SigningKeys::new(keyring.clone(), clock.clone()),
             audit: Audit::new(store.clone(), usage.clone()),
             cache,

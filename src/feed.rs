@@ -70,6 +70,8 @@ fn apply(feed: &Feed, changes: &[Change]) -> bool {
             Some(Target::Key) => feed.cache.apply_change(&change.target, change.id),
             Some(Target::Workspace) => feed.cache.apply_workspace_change(&change.target, change.id),
             Some(Target::SigningKey) => signing = true,
+            // Not announced (`Action::announces_change`): nothing in memory holds them.
+            Some(Target::RoleBinding) => {}
             None => {
                 feed.cache.clear();
                 signing = true;

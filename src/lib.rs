@@ -1,6 +1,8 @@
 //! keymint: an OAuth 2.0 authorization server that turns long-lived API keys into
 //! short-lived signed JWTs. See docs/ARCHITECTURE.md for how a request flows.
 
+/// Role bindings: the rights people who sign in get.
+pub mod access;
 /// API keys: secret format, secret storage, client authentication, key lifecycle.
 pub mod apikeys;
 /// The assembled service that `serve` and the admin commands share.

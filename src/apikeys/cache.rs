@@ -2,7 +2,7 @@
 //! Misses are loaded in batches: concurrent misses (a fleet restarting together)
 //! share one `WHERE id IN (...)` query instead of one round trip each.
 //! Entries are loaded on first use and dropped when the key changes: at once for
-//! changes made by this instance, and through the change feed (`crate::feed`) for
+//! changes made by this instance, and through the change feed for
 //! changes made by others. A generation counter and a short log of recent
 //! invalidations keep a load that raced with an invalidation of the same key from
 //! putting the stale row back.

@@ -20,6 +20,7 @@ mod keys;
 mod login;
 mod output;
 pub mod remote;
+mod role_bindings;
 mod serve;
 pub mod settings;
 mod signing_keys;
@@ -109,6 +110,9 @@ pub enum Command {
     /// Manage workspaces.
     #[command(subcommand)]
     Workspaces(workspaces::WorkspacesCommand),
+    /// Give people rights: roles bound to identity-provider groups or addresses.
+    #[command(subcommand)]
+    RoleBindings(role_bindings::RoleBindingsCommand),
     /// Read the audit log, newest first.
     Audit(audit::Args),
     /// Token exchanges by outcome across a workspace, and its top keys.
@@ -173,6 +177,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => (cmd.id().map(str::to_string), keys::run(&api, cmd).await),
         Command::Workspaces(cmd) => {
             (cmd.id().map(str::to_string), workspaces::run(&api, cmd).await)
+        }
+        Command::RoleBindings(cmd) => {
+            (cmd.id().map(str::to_string), role_bindings::run(&api, cmd).await)
         }
         Command::Audit(args) => (None, audit::run(&api, args).await),
         Command::Usage(args) => (None, usage::run(&api, args).await),

@@ -271,6 +271,11 @@ pub mod schemas {
     }
 
     #[derive(Serialize, ToSchema)]
+    pub struct RoleBindingList {
+        data: Vec<crate::access::RoleBindingView>,
+    }
+
+    #[derive(Serialize, ToSchema)]
     pub struct SigningKeyList {
         data: Vec<SigningKeyView>,
     }

@@ -42,6 +42,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::vocab::role::{Role, Subject};
 use crate::vocab::scope::Scope;
 use crate::vocab::{Action, Algorithm, Target};
 
@@ -106,6 +107,19 @@ pub struct WorkspaceRecord {
     pub id: String,
     pub name: String,
     pub created_at: i64,
+}
+
+/// A role binding: the rights people matching `subject` get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleBindingRecord {
+    pub id: String,
+    pub subject: Subject,
+    /// `None`: every workspace (platform admins).
+    pub workspace_id: Option<String>,
+    pub role: Role,
+    /// When it was made, in unix microseconds: bindings list in that order.
+    pub created_at_us: i64,
+    pub created_by: String,
 }
 
 /// A JWT id to use once (a client assertion's, a DPoP proof's), per subject.
@@ -206,9 +220,9 @@ pub struct KeyFilter {
 /// A workspace's settings, each stored as JSON text in a column of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkspaceSetting {
-    /// The guardrails of its keys ([`crate::apikeys::policy::KeyPolicy`]).
+    /// The guardrails of its keys (the key policy, as JSON).
     KeyPolicy,
-    /// The resources its APIs understand ([`crate::apikeys::catalog::ScopeCatalog`]).
+    /// The resources its APIs understand (the scope catalog, as JSON).
     ScopeCatalog,
 }
 
@@ -477,6 +491,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Usage matching `query`, grouped by `group`.
     async fn usage(&self, query: &UsageQuery, group: UsageGroup) -> StoreResult<Vec<UsageRow>>;
+
+    /// Stores a role binding with its audit event; `Conflict` when the same
+    /// subject already has the same role there, `NotFound` when its workspace is gone.
+    async fn insert_role_binding(
+        &self,
+        binding: &RoleBindingRecord,
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+    /// Every role binding, oldest first.
+    async fn list_role_bindings(&self) -> StoreResult<Vec<RoleBindingRecord>>;
+    /// Removes a role binding with its audit event. `false`: there was none.
+    async fn delete_role_binding(&self, id: &str, audit: &AuditRecord) -> StoreResult<bool>;
 
     /// A setting of workspace `id` (JSON text; `{}` when none was set).
     async fn workspace_setting(

@@ -9,8 +9,9 @@
 use super::{json_rows, Db, This, BACKEND, NOTIFY, SERIALIZE};
 use crate::store::sql::{unique_violation, AuditRow, SigningKeyRow, WorkspaceRow};
 use crate::store::{
-    AuditEntry, AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, SessionRecord,
-    SigningKeyRecord, Store, StoreError, StoreResult, UsageRow, UsedJti, WorkspaceRecord,
+    AuditEntry, AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, RoleBindingRecord,
+    SessionRecord, SigningKeyRecord, Store, StoreError, StoreResult, UsageRow, UsedJti,
+    WorkspaceRecord,
 };
 use crate::store::{UsageBatch, UsageGroup, UsageQuery, WorkspaceSetting};
 use crate::vocab::{Action, Target};
@@ -18,6 +19,9 @@ use crate::vocab::{Action, Target};
 #[path = "key_queries.rs"]
 #[expect(clippy::duplicate_mod, reason = "compiled once for each backend, as its parent is")]
 mod keys;
+#[path = "role_binding_queries.rs"]
+#[expect(clippy::duplicate_mod, reason = "compiled once for each backend, as its parent is")]
+mod role_bindings;
 #[path = "usage_queries.rs"]
 #[expect(clippy::duplicate_mod, reason = "compiled once for each backend, as its parent is")]
 mod usage;
@@ -530,6 +534,22 @@ impl Store for This {
 
     async fn usage(&self, query: &UsageQuery, group: UsageGroup) -> StoreResult<Vec<UsageRow>> {
         usage::usage(self, query, group).await
+    }
+
+    async fn insert_role_binding(
+        &self,
+        binding: &RoleBindingRecord,
+        audit: &AuditRecord,
+    ) -> StoreResult<()> {
+        role_bindings::insert(self, binding, audit).await
+    }
+
+    async fn list_role_bindings(&self) -> StoreResult<Vec<RoleBindingRecord>> {
+        role_bindings::list(self).await
+    }
+
+    async fn delete_role_binding(&self, id: &str, audit: &AuditRecord) -> StoreResult<bool> {
+        role_bindings::delete(self, id, audit).await
     }
 
     async fn workspace_setting(

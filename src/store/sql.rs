@@ -7,9 +7,10 @@ use crate::vocab::Tally;
 
 use super::credential::CredentialColumns;
 use super::{
-    AuditEntry, Credential, KeyRecord, PreviousUse, SigningKeyRecord, StoreError, UsageRow,
-    WorkspaceRecord,
+    AuditEntry, Credential, KeyRecord, PreviousUse, RoleBindingRecord, SigningKeyRecord,
+    StoreError, UsageRow, WorkspaceRecord,
 };
+use crate::vocab::role::{Role, Subject};
 use crate::vocab::scope::Scope;
 use crate::vocab::Algorithm;
 
@@ -350,5 +351,31 @@ impl From<UsageDbRow> for UsageRow {
                 verified: r.verified,
             },
         }
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct RoleBindingRow {
+    id: String,
+    subject: String,
+    workspace_id: Option<String>,
+    role: String,
+    created_at_us: i64,
+    created_by: String,
+}
+
+impl TryFrom<RoleBindingRow> for RoleBindingRecord {
+    type Error = StoreError;
+
+    fn try_from(r: RoleBindingRow) -> Result<Self, StoreError> {
+        let corrupt = |what: String| StoreError::Corrupt(format!("role binding {}: {what}", r.id));
+        Ok(RoleBindingRecord {
+            subject: Subject::parse(&r.subject).map_err(|e| corrupt(e.to_string()))?,
+            role: Role::parse(&r.role).ok_or_else(|| corrupt(format!("role {:?}", r.role)))?,
+            id: r.id,
+            workspace_id: r.workspace_id,
+            created_at_us: r.created_at_us,
+            created_by: r.created_by,
+        })
     }
 }

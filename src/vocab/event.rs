@@ -9,11 +9,13 @@ pub enum Target {
     Key,
     Workspace,
     SigningKey,
+    RoleBinding,
 }
 
 impl Target {
     /// Every target, in a fixed order.
-    pub const ALL: [Target; 3] = [Target::Key, Target::Workspace, Target::SigningKey];
+    pub const ALL: [Target; 4] =
+        [Target::Key, Target::Workspace, Target::SigningKey, Target::RoleBinding];
 
     /// Its name in the audit log and the change feed.
     pub fn as_str(self) -> &'static str {
@@ -21,6 +23,7 @@ impl Target {
             Target::Key => "key",
             Target::Workspace => "workspace",
             Target::SigningKey => "signing_key",
+            Target::RoleBinding => "role_binding",
         }
     }
 
@@ -53,6 +56,8 @@ pub enum Action {
     SigningKeyReseal,
     SessionSignIn,
     SessionSignOut,
+    RoleBindingCreate,
+    RoleBindingDelete,
     /// An existing key was refused at the token, introspection or revocation
     /// endpoint (the client only ever sees `invalid_client`).
     TokenRefused,
@@ -60,7 +65,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the audit log's documentation.
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 23] = [
         Action::KeyCreate,
         Action::KeyUpdate,
         Action::KeyRotate,
@@ -81,6 +86,8 @@ impl Action {
         Action::SigningKeyReseal,
         Action::SessionSignIn,
         Action::SessionSignOut,
+        Action::RoleBindingCreate,
+        Action::RoleBindingDelete,
         Action::TokenRefused,
     ];
 
@@ -107,6 +114,8 @@ impl Action {
             Action::SigningKeyReseal => "signing_key.reseal",
             Action::SessionSignIn => "session.sign_in",
             Action::SessionSignOut => "session.sign_out",
+            Action::RoleBindingCreate => "role_binding.create",
+            Action::RoleBindingDelete => "role_binding.delete",
             Action::TokenRefused => "token.refused",
         }
     }
@@ -132,12 +141,14 @@ impl Action {
             | SigningKeyEmergencyRotate
             | SigningKeyRemove
             | SigningKeyReseal => Target::SigningKey,
+            RoleBindingCreate | RoleBindingDelete => Target::RoleBinding,
         }
     }
 
     /// Whether it changes what other instances hold in memory (a key, a
     /// workspace's keys, the signing keys), so that the change feed must carry
-    /// it. A refusal or a console session changes nothing they hold.
+    /// it. A refusal or a console session changes nothing they hold, nor does a
+    /// role binding: rights are read from the database at each sign-in.
     pub fn announces_change(self) -> bool {
         use Action::*;
         match self {
@@ -159,7 +170,8 @@ impl Action {
             | SigningKeyEmergencyRotate
             | SigningKeyRemove
             | SigningKeyReseal => true,
-            SessionSignIn | SessionSignOut | TokenRefused => false,
+            SessionSignIn | SessionSignOut | RoleBindingCreate | RoleBindingDelete
+            | TokenRefused => false,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod base62;
 mod error;
 pub mod event;
 pub mod outcome;
+pub mod role;
 pub mod scope;
 
 pub use actor::Actor;

@@ -174,7 +174,36 @@ in_both_modes!(
     usage_tables_print_the_counts_the_api_answers,
     a_closed_stdout_ends_a_command_quietly,
     a_key_created_without_a_workspace_lands_in_the_default_one,
+    role_bindings_are_made_listed_and_removed_from_the_cli,
 );
+
+fn role_bindings_are_made_listed_and_removed_from_the_cli(cli: &Cli) {
+    let (ok, out, err) =
+        cli.text(&["role-bindings", "create", "--subject", "group:support", "--role", "read-only"]);
+    assert!(ok, "{err}");
+    let made: Vec<&str> = out
+        .lines()
+        .find(|line| line.starts_with("rb_"))
+        .unwrap_or_else(|| panic!("a row for the binding: {out}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(made[1..4], ["group:support", "read-only", "every"], "{out}");
+    let (ok, out, _) = cli.text(&["role-bindings", "list"]);
+    assert!(ok && out.contains("group:support") && out.contains(made[0]), "{out}");
+    let (ok, _, err) =
+        cli.text(&["role-bindings", "create", "--subject", "support", "--role", "read-only"]);
+    assert!(!ok && err.contains("group:<name> or email:<address>"), "{err}");
+    let (ok, _, err) =
+        cli.text(&["role-bindings", "create", "--subject", "group:x", "--role", "owner"]);
+    assert!(!ok && err.contains("platform-admin, workspace-admin, read-only"), "{err}");
+    let (ok, out, err) = cli.text(&["role-bindings", "delete", made[0]]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), format!("deleted role binding {}", made[0]));
+    let listed = cli.json(&["role-bindings", "list", "--json"]);
+    assert_eq!(listed["data"], serde_json::json!([]));
+    let events = cli.json(&["audit", "--action", "role_binding.delete", "--json"]);
+    assert_eq!(events["data"][0]["actor"], cli.actor(), "{events}");
+}
 
 /// Locally, `cli` has no workspace of its own: the domain puts the key in the
 /// `default` workspace, creating it (audited as `system`) on an empty database.

@@ -14,6 +14,7 @@ const ORDER: &[&str] = &[
     "apikeys",
     "workspaces",
     "audit",
+    "access",
     "oauth",
     "sessions",
     "feed",

@@ -27,6 +27,7 @@ mod processes;
 mod raw_keys;
 mod refusals;
 mod restart;
+mod role_bindings;
 mod secrets;
 mod shapes;
 mod shared_limits;
