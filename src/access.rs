@@ -135,15 +135,13 @@ impl RoleBindings {
             "workspace_id": binding.workspace_id,
             "role": binding.role.as_str(),
         });
-        AuditRecord {
-            id: 0,
-            at_us: self.clock.now_micros(),
-            actor: actor.id.clone(),
-            actor_ip: actor.ip.clone(),
-            workspace_id: binding.workspace_id.clone(),
+        AuditRecord::by(
+            actor,
+            self.clock.now_micros(),
             action,
-            target_id: binding.id.clone(),
+            &binding.id,
+            binding.workspace_id.as_deref(),
             details,
-        }
+        )
     }
 }

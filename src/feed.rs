@@ -109,7 +109,7 @@ pub async fn run(feed: Feed) {
                 }
                 Err(e) => {
                     feed.metrics.database_errors.inc();
-                    tracing::debug!(error = %format!("{e:#}"), "change feed cannot sync; retrying");
+                    tracing::debug!(error = %crate::report::Chain(e.as_ref()), "change feed cannot sync; retrying");
                     tokio::time::sleep(RETRY_INTERVAL).await;
                 }
             }

@@ -67,16 +67,7 @@ impl Workspaces {
         action: Action,
         details: serde_json::Value,
     ) -> AuditRecord {
-        AuditRecord {
-            id: 0,
-            at_us: self.clock.now_micros(),
-            actor: actor.id.clone(),
-            actor_ip: actor.ip.clone(),
-            workspace_id: Some(id.to_string()),
-            action,
-            target_id: id.to_string(),
-            details,
-        }
+        AuditRecord::by(actor, self.clock.now_micros(), action, id, Some(id), details)
     }
 
     /// Reading workspaces takes a key or workspace management scope.

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::secret::random_base62;
 use crate::clock::Clock;
 use crate::store::{AuditRecord, Store, StoreError, WorkspaceRecord};
-use crate::vocab::{Action, ManageError};
+use crate::vocab::{Action, Actor, ManageError};
 
 /// Its name.
 pub const DEFAULT_WORKSPACE: &str = "default";
@@ -27,16 +27,11 @@ pub async fn ensure(store: &dyn Store, clock: &dyn Clock) -> Result<WorkspaceRec
         name: DEFAULT_WORKSPACE.into(),
         created_at: clock.now(),
     };
-    let audit = AuditRecord {
-        id: 0,
-        at_us: clock.now_micros(),
-        actor: "system".into(),
-        actor_ip: None,
-        workspace_id: Some(ws.id.clone()),
-        action: Action::WorkspaceCreate,
-        target_id: ws.id.clone(),
-        details: json!({"name": ws.name}),
-    };
+    let system = Actor { id: "system".into(), ..Actor::cli() };
+    let details = json!({"name": ws.name});
+    let at_us = clock.now_micros();
+    let audit =
+        AuditRecord::by(&system, at_us, Action::WorkspaceCreate, &ws.id, Some(&ws.id), details);
     match store.insert_workspace(&ws, &audit).await {
         Ok(()) => Ok(ws),
         // Created concurrently by another instance.

@@ -166,16 +166,8 @@ impl Keys {
     }
 
     fn audit(&self, actor: &Actor, key: &KeyRecord, action: Action, details: Value) -> AuditRecord {
-        AuditRecord {
-            id: 0,
-            at_us: self.clock.now_micros(),
-            actor: actor.id.clone(),
-            actor_ip: actor.ip.clone(),
-            workspace_id: Some(key.workspace_id.clone()),
-            action,
-            target_id: key.id.clone(),
-            details,
-        }
+        let at_us = self.clock.now_micros();
+        AuditRecord::by(actor, at_us, action, &key.id, Some(&key.workspace_id), details)
     }
 
     /// Reading keys takes `keymint:keys:read` (or `write`, which implies it).

@@ -44,7 +44,7 @@ use async_trait::async_trait;
 
 use crate::vocab::role::{Role, Subject};
 use crate::vocab::scope::Scope;
-use crate::vocab::{Action, Algorithm, Target};
+use crate::vocab::{Action, Actor, Algorithm, Target};
 
 pub use credential::{AuthMethod, Credential, PreviousSecret, PublicKeySource, StoredSecret};
 pub use error::{Cause, StoreError, StoreResult};
@@ -312,6 +312,30 @@ pub struct AuditRecord {
     pub action: Action,
     pub target_id: String,
     pub details: serde_json::Value,
+}
+
+impl AuditRecord {
+    /// The event of `action` on `target_id` (in `workspace_id`) by `actor`, from
+    /// its address, at `at_us`: how every management change is recorded.
+    pub fn by(
+        actor: &Actor,
+        at_us: i64,
+        action: Action,
+        target_id: &str,
+        workspace_id: Option<&str>,
+        details: serde_json::Value,
+    ) -> Self {
+        AuditRecord {
+            id: 0,
+            at_us,
+            actor: actor.id.clone(),
+            actor_ip: actor.ip.clone(),
+            workspace_id: workspace_id.map(str::to_string),
+            action,
+            target_id: target_id.to_string(),
+            details,
+        }
+    }
 }
 
 /// One audit event as the log holds it. The log also holds what other keymint

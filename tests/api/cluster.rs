@@ -179,7 +179,13 @@ async fn a_change_of_a_kind_this_version_does_not_know_drops_every_cached_key(ba
     let (id, secret) = app.new_client("cached", &["read:a"]).await;
     assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
     assert!(!app.app.cache.is_empty(), "the key is held");
-    app.db.execute("INSERT INTO changes (at, kind, target) VALUES (0, 'a_future_kind', 'x')").await;
+    // Committed now, as every change is: an old one could be pruned before it is read.
+    let at = keymint::clock::wall_clock_millis();
+    app.db
+        .execute(&format!(
+            "INSERT INTO changes (at, kind, target) VALUES ({at}, 'a_future_kind', 'x')"
+        ))
+        .await;
     let cache = app.app.cache.clone();
     wait_until(PROPAGATION, "the feed drops every cached key", || {
         let cache = cache.clone();

@@ -1043,7 +1043,34 @@ async fn the_keys_list_sorts_by_the_chosen_order(backend: Backend) {
     assert!(bad.text().await.unwrap().contains("sort: must be created, last_used or expires"));
 }
 
+/// The typed name is checked by the call that revokes, against the row it
+/// revokes: a key renamed after its confirmation page was shown is not revoked
+/// by its old name.
+async fn a_revoke_checks_the_typed_name_against_the_key_it_revokes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (id, secret) = app.new_client("alpha", &["read:a"]).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let path = format!("/console/keys/{id}/revoke");
+    assert!(console.get(&path).await.text().await.unwrap().contains("alpha"));
+    let admin = app.admin_token().await;
+    let renamed = app.patch_with(&admin, &format!("/v1/keys/{id}"), &json!({"name": "beta"})).await;
+    assert_eq!(renamed.status(), StatusCode::OK);
+    let stale = console.submit(&path, &[("confirm", "alpha")]).await;
+    assert_eq!(stale.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = stale.text().await.unwrap();
+    assert!(page.contains("name exactly as shown to confirm"), "{page}");
+    assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK, "not revoked");
+    let revoked = console.submit(&path, &[("confirm", "beta")]).await;
+    assert_eq!(location(&revoked), format!("/console/keys/{id}?done=revoked"));
+    assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::UNAUTHORIZED);
+    let events: Value =
+        app.get_json(&admin, &format!("/v1/audit?target_id={id}&action=key.revoke")).await;
+    assert_eq!(events["data"].as_array().unwrap().len(), 1, "one revocation, audited once");
+}
+
 crate::on_both_backends!(
+    a_revoke_checks_the_typed_name_against_the_key_it_revokes,
     a_workspace_admin_is_offered_the_import_the_api_allows,
     the_console_and_the_api_refuse_with_the_same_status_and_words,
     public_keys_and_the_dpop_requirement_are_edited_in_the_console,
