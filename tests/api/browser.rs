@@ -341,6 +341,30 @@ async fn rotating_in_the_browser_replaces_the_secret(backend: Backend) {
     browser.client.close().await.unwrap();
 }
 
+async fn access_is_granted_and_removed_from_the_access_page(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    browser.click("Access").await;
+    assert_eq!(browser.path().await, "/console/access");
+    browser.fill("Subject", "support").await;
+    browser.click("Add role binding").await;
+    assert!(browser.text().await.contains("must be group:<name> or email:<address>"));
+    browser.fill("Subject", "email:Ana@Example.com").await;
+    browser.choose("Role", "workspace-admin").await;
+    browser.choose("Workspace", "").await;
+    browser.click("Add role binding").await;
+    let page = browser.text().await;
+    assert!(page.contains("Role binding added."), "{page}");
+    assert!(page.contains("email:ana@example.com") && page.contains("workspace-admin"), "{page}");
+    browser.click("Remove").await;
+    let page = browser.text().await;
+    assert!(
+        page.contains("the rights it gave have ended") && page.contains("No role bindings yet.")
+    );
+    browser.client.close().await.unwrap();
+}
+
 async fn revoke_and_delete_ask_for_the_name(backend: Backend) {
     let app = crate::helpers::spawn_app(backend).await;
     let (id, secret) = app.new_client("doomed", &["read:a"]).await;
@@ -676,6 +700,7 @@ in_a_browser_on_both_backends!(
     search_and_filters_narrow_the_list_and_stay_in_the_url,
     rotating_in_the_browser_replaces_the_secret,
     revoke_and_delete_ask_for_the_name,
+    access_is_granted_and_removed_from_the_access_page,
     read_only_and_workspace_admins_see_only_what_they_may,
     a_hostile_name_is_text_and_a_cross_site_form_changes_nothing,
     revoking_the_signed_in_key_ends_the_session,

@@ -1069,7 +1069,73 @@ async fn a_revoke_checks_the_typed_name_against_the_key_it_revokes(backend: Back
     assert_eq!(events["data"].as_array().unwrap().len(), 1, "one revocation, audited once");
 }
 
+/// The Access page adds and removes role bindings as `/v1/role-bindings` does,
+/// refusing beside the field; only platform admins see it.
+async fn platform_admins_grant_and_remove_access_in_the_console(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut console = ConsoleClient::new(&app);
+    console.sign_in(&app.admin_id, &app.admin_secret).await;
+    let keys = console.get("/console/keys").await.text().await.unwrap();
+    assert!(keys.contains("<a href=\"/console/access\">Access</a>"), "in the navigation");
+    let page = console.get("/console/access").await.text().await.unwrap();
+    assert!(page.contains("<h1>Access</h1>") && page.contains("No role bindings yet."), "{page}");
+
+    let typo = console
+        .submit(
+            "/console/access",
+            &[("subject", "support"), ("role", "read-only"), ("workspace_id", "")],
+        )
+        .await;
+    assert_eq!(typo.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = typo.text().await.unwrap();
+    assert!(page.contains("id=\"subject-error\""), "beside the Subject field: {page}");
+    assert!(page.contains("must be group:&#60;name&#62; or email:&#60;address&#62;"), "{page}");
+    assert!(page.contains("value=\"support\""), "the value is kept");
+
+    let added = console
+        .submit(
+            "/console/access",
+            &[("subject", "group:support"), ("role", "read-only"), ("workspace_id", "")],
+        )
+        .await;
+    assert_eq!(location(&added), "/console/access?done=added");
+    let admin = app.admin_token().await;
+    let listed: Value = app.get_json(&admin, "/v1/role-bindings").await;
+    let binding = &listed["data"][0];
+    assert_eq!(
+        (binding["subject"].as_str(), binding["role"].as_str()),
+        (Some("group:support"), Some("read-only"))
+    );
+    assert_eq!(binding["workspace_id"], Value::Null);
+    let page = console.get("/console/access").await.text().await.unwrap();
+    assert!(
+        page.contains("Remove read-only from group:support") && page.contains("Every workspace")
+    );
+
+    let id = binding["id"].as_str().unwrap();
+    let removed = console.submit(&format!("/console/access/{id}/delete"), &[]).await;
+    assert_eq!(location(&removed), "/console/access?done=removed");
+    let listed: Value = app.get_json(&admin, "/v1/role-bindings").await;
+    assert_eq!(listed["data"], json!([]));
+    let events: Value = app.get_json(&admin, "/v1/audit?action=role_binding.delete").await;
+    assert_eq!(events["data"][0]["actor"], app.admin_id, "audited as the signed-in key");
+
+    let (reader_id, reader_secret) = app.new_client("reader", &["keymint:keys:read"]).await;
+    let mut reader = ConsoleClient::new(&app);
+    reader.sign_in(&reader_id, &reader_secret).await;
+    let keys = reader.get("/console/keys").await.text().await.unwrap();
+    assert!(!keys.contains("/console/access"), "no Access link for a reader");
+    assert_eq!(reader.get("/console/access").await.status(), StatusCode::FORBIDDEN);
+    let refused = reader
+        .submit("/console/access", &[("subject", "group:x"), ("role", "platform-admin")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let listed: Value = app.get_json(&admin, "/v1/role-bindings").await;
+    assert_eq!(listed["data"], json!([]), "nothing was added");
+}
+
 crate::on_both_backends!(
+    platform_admins_grant_and_remove_access_in_the_console,
     a_revoke_checks_the_typed_name_against_the_key_it_revokes,
     a_workspace_admin_is_offered_the_import_the_api_allows,
     the_console_and_the_api_refuse_with_the_same_status_and_words,

@@ -9,6 +9,7 @@
 //! metadata or `Origin`) and, once signed in, carry the session's form token. GET
 //! never changes anything.
 
+mod access;
 mod assets;
 mod audit;
 mod chart;
@@ -70,6 +71,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/keys/{id}/deactivate", post(keys::deactivate))
         .route("/console/keys/{id}/revoke", get(keys::revoke_page).post(keys::revoke))
         .route("/console/keys/{id}/delete", get(keys::delete_page).post(keys::delete))
+        .route("/console/access", get(access::list).post(access::create))
+        .route("/console/access/{id}/delete", post(access::delete))
         .route("/console/audit", get(audit::list))
         .route("/console/audit.csv", get(audit::export))
         .route("/console/workspaces", get(workspaces::list).post(workspaces::create))
@@ -150,6 +153,8 @@ pub struct Me {
     pub can_audit: bool,
     /// Whether the signing keys are open to this admin.
     pub can_sign: bool,
+    /// Whether the Access page (role bindings) is open to this admin.
+    pub can_grant: bool,
     /// `(id, name)` of each workspace the switcher offers (a platform admin's).
     pub workspaces: Vec<(String, String)>,
     /// The workspace the pages show: the switcher's choice, empty for every one.
@@ -172,6 +177,7 @@ impl Me {
             form_token: session.form_token.clone(),
             can_audit: session.actor.holds(ManagementScope::AuditRead),
             can_sign: session.actor.holds(ManagementScope::SigningKeysAdmin),
+            can_grant: session.actor.holds(ManagementScope::WorkspacesAdmin),
         }
     }
 }
