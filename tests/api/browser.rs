@@ -788,6 +788,17 @@ async fn screenshots_of_the_console() {
     shot("signing-keys").await;
     browser.go("/console/workspaces").await;
     shot("workspaces").await;
+    let admin = app.admin_token().await;
+    for (subject, role) in [
+        ("group:keymint-admins", "platform-admin"),
+        ("group:support", "read-only"),
+        ("email:ana@example.com", "workspace-admin"),
+    ] {
+        let binding = json!({"subject": subject, "role": role});
+        app.post_json(&admin, "/v1/role-bindings", &binding).await;
+    }
+    browser.go("/console/access").await;
+    shot("access").await;
     browser.client.set_window_size(400, 860).await.unwrap();
     browser.go("/console/keys").await;
     shot("keys-phone").await;
