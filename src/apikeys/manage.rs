@@ -434,8 +434,9 @@ impl Keys {
         Ok((key, Some(details)))
     }
 
-    /// A key that authenticates by assertion has no secret to rotate: its public
-    /// keys change by an edit of `jwks`.
+    /// The current and pre-rotation secrets of `key`, to change them. A key that
+    /// authenticates by assertion has none to rotate: its public keys change by an
+    /// edit of `jwks`.
     fn secrets_of(
         key: &mut KeyRecord,
     ) -> Result<(&mut Option<StoredSecret>, &mut Option<PreviousSecret>), ManageError> {
