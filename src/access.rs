@@ -23,12 +23,16 @@ use crate::vocab::{invalid, Action, Actor, ManageError};
 pub struct RoleBindingInput {
     /// `group:<name>` (members of an identity-provider group) or
     /// `email:<address>` (one person, by verified email).
-    #[schema(example = "group:keymint-admins")]
+    #[schema(
+        example = "group:keymint-admins",
+        max_length = 256,
+        pattern = r"^(group:[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?|email:[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f])$"
+    )]
     pub subject: String,
     /// The workspace the role applies in; absent or null for every workspace.
     pub workspace_id: Option<String>,
     /// `platform-admin`, `workspace-admin` or `read-only`.
-    #[schema(example = "read-only")]
+    #[schema(example = "read-only", pattern = "^(platform-admin|workspace-admin|read-only)$")]
     pub role: String,
 }
 

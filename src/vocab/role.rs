@@ -78,7 +78,7 @@ impl Subject {
     /// Parses `group:<name>` or `email:<address>`; an address is kept in lower case.
     pub fn parse(text: &str) -> Result<Subject, FieldError> {
         let bad = |why: &str| invalid("subject", why);
-        if text.len() > MAX_SUBJECT_LEN {
+        if text.chars().count() > MAX_SUBJECT_LEN {
             return Err(bad("must be at most 256 characters"));
         }
         if text.chars().any(char::is_control) {
