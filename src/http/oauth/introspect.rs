@@ -69,7 +69,12 @@ fn introspection_failed(e: VerifyError) -> OAuthError {
         VerifyError::Busy => {
             OAuthError::unavailable("secret verification is saturated; retry shortly")
         }
-        _ => OAuthError::unavailable("the database is unavailable; retry shortly"),
+        VerifyError::Unavailable(_) => {
+            OAuthError::unavailable("the database is unavailable; retry shortly")
+        }
+        // Introspection answers an invalid token with `active: false`, and asks
+        // for no DPoP proof: either here is a fault, named as one, not renamed.
+        e @ (VerifyError::Invalid(_) | VerifyError::UseDpopNonce(_)) => OAuthError::internal(&e),
     }
 }
 
