@@ -1,7 +1,8 @@
 //! Enables the parts of the test suite that need outside programs, and says why
 //! when they are skipped:
 //! - the PostgreSQL half, when `TEST_DATABASE_URL` is set;
-//! - the browser tests, when `chromedriver` is found (`CHROMEDRIVER`, or on `PATH`).
+//! - the browser tests, when `chromedriver` is found (`CHROMEDRIVER`, or on `PATH`);
+//! - the sign-in tests, when node-oidc-provider is installed in `tests/idp`.
 //!   Under `CI=true` a missing `chromedriver` fails a test instead (`browser.rs`):
 //!   CI must run them.
 
@@ -10,11 +11,19 @@ use std::path::{Path, PathBuf};
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(keymint_postgres_tests)");
     println!("cargo:rustc-check-cfg=cfg(keymint_browser_tests)");
+    println!("cargo:rustc-check-cfg=cfg(keymint_idp_tests)");
     println!("cargo:rerun-if-env-changed=TEST_DATABASE_URL");
     println!("cargo:rerun-if-env-changed=CHROMEDRIVER");
     println!("cargo:rerun-if-env-changed=PATH");
     if std::env::var("TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty()) {
         println!("cargo:rustc-cfg=keymint_postgres_tests");
+    }
+    // The OpenID provider of the sign-in tests: node-oidc-provider and the Node it
+    // needs, installed into tests/idp/node_modules by `npm ci --prefix tests/idp`.
+    let idp = Path::new("tests/idp/node_modules");
+    println!("cargo:rerun-if-changed=tests/idp/node_modules/.package-lock.json");
+    if idp.join(".bin/node").is_file() && idp.join("oidc-provider/package.json").is_file() {
+        println!("cargo:rustc-cfg=keymint_idp_tests");
     }
     if let Some(path) = chromedriver() {
         println!("cargo:rerun-if-changed={}", path.display());

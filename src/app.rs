@@ -18,8 +18,10 @@ use crate::oauth::jwks_uri::RemoteKeys;
 use crate::oauth::limiter::{FailureLimiter, Limits};
 use crate::oauth::once::UsedIds;
 use crate::oauth::{Issuance, TokenService};
+use crate::people::People;
 use crate::sessions::Sessions;
 use crate::signing::{self, Keyring, SigningKeys};
+use crate::sso::Provider;
 use crate::store::{self, Store};
 use crate::usage::Usage;
 use crate::vocab::scope::ManagementScope;
@@ -35,6 +37,10 @@ pub struct App {
     pub keys: Keys,
     pub workspaces: Workspaces,
     pub role_bindings: RoleBindings,
+    /// People who sign in through the identity provider.
+    pub people: People,
+    /// The identity provider, when `--sso-issuer` is set.
+    pub sso: Option<Arc<Provider>>,
     pub signing_keys: SigningKeys,
     pub audit: Audit,
     pub cache: Arc<KeyCache>,
@@ -133,8 +139,24 @@ impl App {
             used_ids: UsedIds::new(store.clone(), clock.clone()),
             remote_keys: RemoteKeys::new(config.allow_private_jwks_uri, clock.clone()),
         });
+        let sso = match &config.sso {
+            Some(sso) => {
+                Some(Arc::new(Provider::new(sso.clone(), &config.issuer(), clock.clone())?))
+            }
+            None => None,
+        };
+        let admin_groups = config.sso.as_ref().map(|s| s.admin_groups.clone()).unwrap_or_default();
+        let people = People::new(store.clone(), clock.clone(), admin_groups);
         Ok(Arc::new(App {
-            sessions: Sessions::new(store.clone(), cache.clone(), tokens.clone(), clock.clone()),
+            sessions: Sessions::new(
+                store.clone(),
+                cache.clone(),
+                tokens.clone(),
+                people.clone(),
+                clock.clone(),
+            ),
+            people,
+            sso,
             tokens,
             keys: Keys::new(store.clone(), hasher.clone(), clock.clone(), cache.clone())
                 .with_usage(usage.clone())

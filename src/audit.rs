@@ -21,7 +21,7 @@ pub struct AuditQuery {
     pub workspace_id: Option<String>,
     /// Only events about this key, workspace or signing key id.
     pub target_id: Option<String>,
-    /// Only events by this actor (a key id, `cli`, `bootstrap` or `system`).
+    /// Only events by this actor (a key id, a person's id, `cli`, `bootstrap` or `system`).
     pub actor: Option<String>,
     /// Only this action, e.g. `key.revoke`.
     pub action: Option<String>,
@@ -43,7 +43,10 @@ pub struct AuditQuery {
 pub struct AuditEvent {
     pub id: i64,
     pub at: String,
+    /// A key id, a person's id (`p_...`), `cli`, `bootstrap` or `system`.
     pub actor: String,
+    /// The person's email when a person acted (as it was then); `null` for a key.
+    pub actor_email: Option<String>,
     pub actor_ip: Option<String>,
     pub workspace_id: Option<String>,
     pub action: String,
@@ -59,6 +62,7 @@ impl From<&AuditEntry> for AuditEvent {
             id: r.id,
             at: rfc3339(r.at_us.div_euclid(1_000_000)),
             actor: r.actor.clone(),
+            actor_email: r.actor_email.clone(),
             actor_ip: r.actor_ip.clone(),
             workspace_id: r.workspace_id.clone(),
             action: r.action.clone(),

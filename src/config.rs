@@ -9,6 +9,7 @@ use ipnet::IpNet;
 
 use crate::apikeys::hashing::HashPolicy;
 use crate::signing::{Algorithm, MasterKeySource};
+use crate::sso::SsoConfig;
 
 /// Settings shared by `serve` and every admin command (see `cli::settings` for
 /// their flags and defaults).
@@ -82,6 +83,12 @@ pub struct Config {
 
     /// Keys' `jwks_uri` may point at loopback and private addresses, over `http`.
     pub allow_private_jwks_uri: bool,
+
+    /// Sign-in through the organisation's OpenID provider (`--sso-*`), when set.
+    pub sso: Option<SsoConfig>,
+
+    /// Whether the console offers sign-in with an admin key (the break-glass door).
+    pub console_key_sign_in: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -96,6 +103,8 @@ impl std::fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("signing_alg", &self.signing_alg)
             .field("secret_hashing", &self.secret_hashing)
+            .field("sso", &self.sso)
+            .field("console_key_sign_in", &self.console_key_sign_in)
             .finish_non_exhaustive()
     }
 }
@@ -147,6 +156,11 @@ impl Config {
         }
         if self.audience().trim().is_empty() {
             anyhow::bail!("--audience must not be empty");
+        }
+        if !self.console_key_sign_in && self.sso.is_none() {
+            anyhow::bail!(
+                "--console-key-sign-in false needs --sso-issuer: the console would have no way in"
+            );
         }
         Ok(())
     }

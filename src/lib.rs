@@ -23,12 +23,17 @@ pub mod http;
 pub mod metrics;
 /// Token issuance policy, scopes, and the token service.
 pub mod oauth;
+/// People who sign in through the identity provider, and the rights role
+/// bindings give them.
+pub mod people;
 /// How errors are written to logs, with their causes.
 pub mod report;
-/// Console sessions: sign-in with an admin key, and what ends a session.
+/// Console sessions: sign-in as a person or with an admin key, and what ends a session.
 pub mod sessions;
 /// Signing keys, the master key, the JWKS.
 pub mod signing;
+/// The organisation's OpenID provider: the code flow and ID token checks.
+pub mod sso;
 /// Persistence: the `Store` trait and its SQLite and PostgreSQL implementations.
 pub mod store;
 /// Usage accounting, batched off the request path.

@@ -26,8 +26,12 @@ use crate::apikeys::secret::{self, Secret};
 use crate::apikeys::{self, AuthFailure};
 use crate::clock::Clock;
 use crate::oauth::{Proof, TokenService};
+use crate::people::People;
 use crate::signing::{MasterKey, MasterKeyError};
-use crate::store::{AuditRecord, KeyRecord, SessionRecord, Store, StoreError};
+use crate::sso::Pending;
+use crate::store::{
+    AuditRecord, KeyRecord, PersonRecord, SessionHolder, SessionRecord, Store, StoreError,
+};
 use crate::vocab::scope::Scope;
 use crate::vocab::{Action, Actor};
 
@@ -79,14 +83,25 @@ impl std::fmt::Debug for SessionId {
 /// A live session: who is signed in and what the console may offer them.
 #[derive(Debug, Clone)]
 pub struct Session {
-    /// The signed-in key, acting with its management scopes.
+    /// Who acts: the signed-in key with its management scopes, or the person with
+    /// the scopes of their role as the bindings stand now.
     pub actor: Actor,
-    pub key_name: String,
-    pub masked_secret: String,
-    pub workspace_id: String,
+    pub who: SignedIn,
     /// The token every form of this session carries.
     pub form_token: String,
 }
+
+/// Who signed in, as the console's header shows them.
+#[derive(Debug, Clone)]
+pub enum SignedIn {
+    /// An admin key (the break-glass door).
+    Key { name: String, masked_secret: String },
+    /// A person, by the email (or else the name, or the subject) their provider gave.
+    Person { shown_as: String },
+}
+
+/// How long a sign-in through the identity provider may take, in seconds.
+pub const SSO_LOGIN_SECONDS: i64 = 10 * 60;
 
 /// Why a sign-in was refused.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +137,7 @@ pub struct Sessions {
     store: Arc<dyn Store>,
     cache: Arc<KeyCache>,
     tokens: Arc<TokenService>,
+    people: People,
     clock: Arc<dyn Clock>,
 }
 
@@ -130,9 +146,10 @@ impl Sessions {
         store: Arc<dyn Store>,
         cache: Arc<KeyCache>,
         tokens: Arc<TokenService>,
+        people: People,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Sessions { store, cache, tokens, clock }
+        Sessions { store, cache, tokens, people, clock }
     }
 
     /// Signs in with an admin key's id and secret; a new session id every time.
@@ -156,21 +173,42 @@ impl Sessions {
         let key = auth.key.as_ref();
         let actor = Actor::for_key(key, key.scopes.iter().filter_map(Scope::management), ip)
             .ok_or(SignInError::NotAdmin)?;
+        let holder = SessionHolder::Key { key_id: key.id.clone(), secret_tag: auth.secret_tag() };
+        let session = Session { actor, who: Self::key_shown(key), form_token: String::new() };
+        self.open(holder, session, Action::SessionSignIn, user_agent)
+            .await
+            .map_err(SignInError::Unavailable)
+    }
+
+    /// Signs in a person the identity provider vouched for, as the actor their
+    /// role makes them (see [`People::sign_in`]).
+    pub async fn sign_in_person(
+        &self,
+        person: &PersonRecord,
+        actor: Actor,
+        user_agent: &str,
+    ) -> Result<(SessionId, Session), StoreError> {
+        let holder = SessionHolder::Person { person_id: person.id.clone() };
+        let session = Session { actor, who: Self::person_shown(person), form_token: String::new() };
+        self.open(holder, session, Action::PersonSignIn, user_agent).await
+    }
+
+    /// Stores a new session held by `holder`, audited as `action` by its actor.
+    async fn open(
+        &self,
+        holder: SessionHolder,
+        mut session: Session,
+        action: Action,
+        user_agent: &str,
+    ) -> Result<(SessionId, Session), StoreError> {
         let now = self.clock.now();
         let id = SessionId(Secret::new(secret::random_base62(ID_LEN)));
-        let record = SessionRecord {
-            id_hash: id.hash(),
-            key_id: key.id.clone(),
-            secret_tag: auth.secret_tag(),
-            created_at: now,
-            seen_at: now,
-        };
-        let audit = self.audit(key, ip, Action::SessionSignIn, user_agent);
+        let record = SessionRecord { id_hash: id.hash(), holder, created_at: now, seen_at: now };
+        let audit = self.audit(&session.actor, action, user_agent);
         self.store
             .insert_session(&record, &audit, now - IDLE_SECONDS, now - LIFETIME_SECONDS)
-            .await
-            .map_err(SignInError::Unavailable)?;
-        let session = Self::session(&id, key, actor);
+            .await?;
+        session.form_token = Self::form_token(&id);
         Ok((id, session))
     }
 
@@ -183,27 +221,47 @@ impl Sessions {
         let hash = id.hash();
         let record = self.store.find_session(&hash).await?.ok_or(SessionError::Ended)?;
         let now = self.clock.now();
-        let key =
-            if now - record.seen_at > IDLE_SECONDS || now - record.created_at > LIFETIME_SECONDS {
-                None
-            } else {
-                self.cache
-                    .find(self.store.as_ref(), &record.key_id)
-                    .await?
-                    .filter(|key| apikeys::secret_backed(key, &record.secret_tag, now))
-            };
-        let actor = key.as_ref().and_then(|key| {
-            Actor::for_key(key, key.scopes.iter().filter_map(Scope::management), ip)
-                .map(|a| (key, a))
-        });
-        let Some((key, actor)) = actor else {
+        let live =
+            now - record.seen_at <= IDLE_SECONDS && now - record.created_at <= LIFETIME_SECONDS;
+        let standing = if live { self.standing(&record.holder, ip, now).await? } else { None };
+        let Some((actor, who)) = standing else {
             self.store.delete_session(&hash, None).await?;
             return Err(SessionError::Ended);
         };
         if now - record.seen_at >= TOUCH_SECONDS {
             self.store.touch_session(&hash, now).await?;
         }
-        Ok(Self::session(id, key, actor))
+        Ok(Session { actor, who, form_token: Self::form_token(id) })
+    }
+
+    /// Who `holder` acts as now, if they still may: a key that still stands with
+    /// the secret it signed in with and a management scope; a person whom a role
+    /// still reaches.
+    async fn standing(
+        &self,
+        holder: &SessionHolder,
+        ip: Option<IpAddr>,
+        now: i64,
+    ) -> Result<Option<(Actor, SignedIn)>, StoreError> {
+        Ok(match holder {
+            SessionHolder::Key { key_id, secret_tag } => self
+                .cache
+                .find(self.store.as_ref(), key_id)
+                .await?
+                .filter(|key| apikeys::secret_backed(key, secret_tag, now))
+                .and_then(|key| {
+                    Actor::for_key(&key, key.scopes.iter().filter_map(Scope::management), ip)
+                        .map(|actor| (actor, Self::key_shown(&key)))
+                }),
+            SessionHolder::Person { person_id } => match self.people.find(person_id).await? {
+                Some(person) => self
+                    .people
+                    .actor_of(&person, ip)
+                    .await?
+                    .map(|actor| (actor, Self::person_shown(&person))),
+                None => None,
+            },
+        })
     }
 
     /// Ends the session, audited with the address and user agent.
@@ -214,9 +272,13 @@ impl Sessions {
         ip: Option<IpAddr>,
         user_agent: &str,
     ) -> Result<(), SessionError> {
-        let key = self.cache.find(self.store.as_ref(), &session.actor.id).await?;
-        let audit = key.map(|key| self.audit(&key, ip, Action::SessionSignOut, user_agent));
-        self.store.delete_session(&id.hash(), audit.as_ref()).await?;
+        let action = match session.who {
+            SignedIn::Key { .. } => Action::SessionSignOut,
+            SignedIn::Person { .. } => Action::PersonSignOut,
+        };
+        let actor = Actor { ip: ip.map(|ip| ip.to_string()), ..session.actor.clone() };
+        let audit = self.audit(&actor, action, user_agent);
+        self.store.delete_session(&id.hash(), Some(&audit)).await?;
         Ok(())
     }
 
@@ -256,35 +318,63 @@ impl Sessions {
         MasterKey::from_bytes(id.derive(b"keymint console reveal"))
     }
 
-    fn session(id: &SessionId, key: &KeyRecord, actor: Actor) -> Session {
-        Session {
-            actor,
-            key_name: key.name.clone(),
-            masked_secret: key.credential.masked().to_string(),
-            workspace_id: key.workspace_id.clone(),
-            form_token: hex(&id.derive(b"keymint console form")),
-        }
+    fn form_token(id: &SessionId) -> String {
+        hex(&id.derive(b"keymint console form"))
     }
 
-    fn audit(
-        &self,
-        key: &KeyRecord,
-        ip: Option<IpAddr>,
-        action: Action,
-        user_agent: &str,
-    ) -> AuditRecord {
+    fn key_shown(key: &KeyRecord) -> SignedIn {
+        SignedIn::Key { name: key.name.clone(), masked_secret: key.credential.masked().to_string() }
+    }
+
+    fn person_shown(person: &PersonRecord) -> SignedIn {
+        let shown_as = person.email.clone().or_else(|| person.name.clone());
+        SignedIn::Person { shown_as: shown_as.unwrap_or_else(|| person.subject.clone()) }
+    }
+
+    /// The event of a session's `action` by `actor` (who is also its target).
+    fn audit(&self, actor: &Actor, action: Action, user_agent: &str) -> AuditRecord {
         let user_agent: String =
             user_agent.chars().filter(|c| !c.is_control()).take(USER_AGENT_MAX).collect();
-        AuditRecord {
-            id: 0,
-            at_us: self.clock.now_micros(),
-            actor: key.id.clone(),
-            actor_ip: ip.map(|ip| ip.to_string()),
-            workspace_id: Some(key.workspace_id.clone()),
+        AuditRecord::by(
+            actor,
+            self.clock.now_micros(),
             action,
-            target_id: key.id.clone(),
-            details: json!({ "user_agent": user_agent }),
+            &actor.id,
+            actor.workspace_id.as_deref(),
+            json!({ "user_agent": user_agent }),
+        )
+    }
+
+    /// Keeps a sign-in through the identity provider under way for the browser
+    /// that began it: the handle for its cookie.
+    pub async fn hold_sso_login(&self, pending: &Pending) -> Result<SessionId, SessionError> {
+        let handle = SessionId(Secret::new(secret::random_base62(ID_LEN)));
+        let plain = serde_json::to_vec(pending).map_err(|e| {
+            SessionError::Unavailable(StoreError::Corrupt(format!("sso login: {e}")))
+        })?;
+        let sealed = Self::login_sealer(&handle).seal("sso", &plain)?;
+        let now = self.clock.now();
+        self.store.insert_sso_login(&handle.hash(), &sealed, now, now - SSO_LOGIN_SECONDS).await?;
+        Ok(handle)
+    }
+
+    /// Takes the sign-in under way behind `handle`, once: `None` when it was
+    /// taken already, never begun, or began too long ago.
+    pub async fn take_sso_login(&self, handle: &SessionId) -> Result<Option<Pending>, StoreError> {
+        let Some((sealed, at)) = self.store.take_sso_login(&handle.hash()).await? else {
+            return Ok(None);
+        };
+        if self.clock.now() - at > SSO_LOGIN_SECONDS {
+            return Ok(None);
         }
+        Ok(Self::login_sealer(handle)
+            .open("sso", &sealed)
+            .ok()
+            .and_then(|plain| serde_json::from_slice(&plain).ok()))
+    }
+
+    fn login_sealer(handle: &SessionId) -> MasterKey {
+        MasterKey::from_bytes(handle.derive(b"keymint sso login"))
     }
 }
 

@@ -81,13 +81,7 @@ impl Workspaces {
     }
 
     fn require_platform(actor: &Actor) -> Result<(), ManageError> {
-        if actor.platform {
-            Ok(())
-        } else {
-            Err(ManageError::Forbidden(
-                "this action needs the keymint:workspaces:admin scope".into(),
-            ))
-        }
+        actor.require(ManagementScope::WorkspacesAdmin)
     }
 
     /// Creates a workspace (platform admins only).

@@ -49,6 +49,7 @@ impl Actor {
             granted.into_iter().filter(|s| key.scopes.contains(&Scope::Management(*s))).collect();
         scopes.iter().any(|s| s.opens_management_api()).then(|| Actor {
             id: key.id.clone(),
+            email: None,
             ip: ip.map(|ip| ip.to_string()),
             workspace_id: Some(key.workspace_id.clone()),
             platform: scopes.contains(&ManagementScope::WorkspacesAdmin),

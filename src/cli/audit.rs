@@ -11,7 +11,7 @@ pub struct Args {
     /// Only events about this key, workspace or signing key.
     #[arg(long)]
     target: Option<String>,
-    /// Only events by this actor (key id, cli, bootstrap, system).
+    /// Only events by this actor (key id, person id, cli, bootstrap, system).
     #[arg(long)]
     actor: Option<String>,
     /// Only this action, e.g. key.revoke.
@@ -61,14 +61,14 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
     }
     let rows: Vec<Vec<String>> = output::items(&page)
         .map(|e| {
-            ["at", "actor", "actor_ip", "action", "target_id"]
+            ["at", "actor", "actor_email", "actor_ip", "action", "target_id"]
                 .iter()
                 .map(|f| text(e, f))
                 .chain([e["details"].to_string()])
                 .collect()
         })
         .collect();
-    output::table(&["at", "actor", "ip", "action", "target", "details"], &rows);
+    output::table(&["at", "actor", "email", "ip", "action", "target", "details"], &rows);
     match page["next_cursor"].as_str() {
         Some(next) if args.all => outln!(
             "(stopped after {} events, the most --all reads at once: add --cursor {next} to go on)",

@@ -9,8 +9,10 @@ use clap::Args;
 use ipnet::IpNet;
 
 use crate::apikeys::hashing::HashPolicy;
+use crate::apikeys::secret::Secret;
 use crate::config::Config;
 use crate::signing::Algorithm;
+use crate::sso::SsoConfig;
 
 /// The help heading of the settings local commands read (remote ones ignore them).
 const LOCAL: &str = "Shared settings (local commands)";
@@ -160,10 +162,47 @@ pub struct Server {
     /// the master key issues and accepts the same nonces.
     #[arg(long, env = "KEYMINT_DPOP_NONCES")]
     pub dpop_nonces: bool,
+
+    /// The issuer URL of the organisation's OpenID provider: people sign in to the
+    /// console through it ("Sign in with SSO"). https, or http on loopback only.
+    /// keymint's redirect URI is `<issuer>/console/sso/callback`.
+    #[arg(long, env = "KEYMINT_SSO_ISSUER", help_heading = SSO)]
+    pub sso_issuer: Option<String>,
+
+    /// keymint's client id at the OpenID provider.
+    #[arg(long, env = "KEYMINT_SSO_CLIENT_ID", help_heading = SSO)]
+    pub sso_client_id: Option<String>,
+
+    /// keymint's client secret at the OpenID provider (prefer the file, or the
+    /// environment, to a flag other users can read).
+    #[arg(long, env = "KEYMINT_SSO_CLIENT_SECRET", hide_env_values = true, help_heading = SSO)]
+    pub sso_client_secret: Option<String>,
+
+    /// A file holding the client secret.
+    #[arg(long, env = "KEYMINT_SSO_CLIENT_SECRET_FILE", help_heading = SSO)]
+    pub sso_client_secret_file: Option<PathBuf>,
+
+    /// The ID token claim that lists a person's groups.
+    #[arg(long, env = "KEYMINT_SSO_GROUPS_CLAIM", default_value = "groups", help_heading = SSO)]
+    pub sso_groups_claim: String,
+
+    /// Groups (comma-separated) whose members are platform admins, with no role
+    /// binding needed: how the first person gets in.
+    #[arg(long, env = "KEYMINT_SSO_ADMIN_GROUPS", value_delimiter = ',', help_heading = SSO)]
+    pub sso_admin_groups: Vec<String>,
+
+    /// Whether the console offers sign-in with an admin key's secret, the
+    /// break-glass door beside SSO (`false` for organisations that require SSO).
+    #[arg(long, env = "KEYMINT_CONSOLE_KEY_SIGN_IN", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub console_key_sign_in: bool,
 }
 
+/// The help heading of the SSO settings.
+const SSO: &str = "Sign-in through the organisation's OpenID provider";
+
 /// The ids of [`Server`]'s flags, to tell an admin command given one of them.
-pub const SERVER_FLAGS: [&str; 13] = [
+pub const SERVER_FLAGS: [&str; 20] = [
     "listen",
     "issuer",
     "audience",
@@ -177,6 +216,13 @@ pub const SERVER_FLAGS: [&str; 13] = [
     "usage_flush_interval",
     "jwks_max_age",
     "dpop_nonces",
+    "sso_issuer",
+    "sso_client_id",
+    "sso_client_secret",
+    "sso_client_secret_file",
+    "sso_groups_claim",
+    "sso_admin_groups",
+    "console_key_sign_in",
 ];
 
 /// How logs are written.
@@ -229,6 +275,20 @@ impl Settings {
             jwks_max_age: server.jwks_max_age,
             dpop_nonces: server.dpop_nonces,
             allow_private_jwks_uri: shared.allow_private_jwks_uri,
+            sso: server.sso_issuer.map(|issuer| SsoConfig {
+                issuer: issuer.trim_end_matches('/').to_string(),
+                client_id: server.sso_client_id.unwrap_or_default(),
+                client_secret: server.sso_client_secret.map(Secret::new),
+                client_secret_file: server.sso_client_secret_file,
+                groups_claim: server.sso_groups_claim,
+                admin_groups: server
+                    .sso_admin_groups
+                    .into_iter()
+                    .map(|g| g.trim().to_string())
+                    .filter(|g| !g.is_empty())
+                    .collect(),
+            }),
+            console_key_sign_in: server.console_key_sign_in,
         }
     }
 }

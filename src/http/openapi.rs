@@ -271,6 +271,18 @@ pub mod schemas {
     }
 
     #[derive(Serialize, ToSchema)]
+    pub struct PersonList {
+        data: Vec<crate::people::PersonView>,
+    }
+
+    /// What ending a person's sessions did.
+    #[derive(Serialize, ToSchema)]
+    pub struct SignedOut {
+        /// How many sessions ended.
+        sessions_ended: u64,
+    }
+
+    #[derive(Serialize, ToSchema)]
     pub struct RoleBindingList {
         data: Vec<crate::access::RoleBindingView>,
     }

@@ -110,6 +110,7 @@ fn audit(actor: &str, action: Action, kid: &str, at: i64, details: Value) -> Aud
         id: 0,
         at_us: at * 1_000_000,
         actor: actor.into(),
+        actor_email: None,
         actor_ip: None,
         workspace_id: None,
         action,

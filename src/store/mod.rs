@@ -94,11 +94,37 @@ stored_text!(SigningKeyState { Next => "next", Current => "current", Retired => 
 pub struct SessionRecord {
     /// Hex SHA-256 of the session id.
     pub id_hash: String,
-    pub key_id: String,
-    /// Tag of the stored hash of the secret the key signed in with.
-    pub secret_tag: String,
+    pub holder: SessionHolder,
     pub created_at: i64,
     pub seen_at: i64,
+}
+
+/// Who signed in to a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionHolder {
+    /// An admin key (the break-glass door), with the tag of the stored hash of the
+    /// secret it signed in with: a rotation ends the session.
+    Key { key_id: String, secret_tag: String },
+    /// A person who signed in through the identity provider.
+    Person { person_id: String },
+}
+
+/// A person who signed in through the identity provider: what their last sign-in
+/// said of them. Their rights come from role bindings, not from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRecord {
+    /// `p_...`, keymint's own id.
+    pub id: String,
+    pub issuer: String,
+    /// The identity provider's `sub`.
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    /// The groups the last sign-in carried.
+    pub groups: Vec<String>,
+    pub first_sign_in_us: i64,
+    pub last_sign_in_us: i64,
 }
 
 /// A tenant.
@@ -307,6 +333,8 @@ pub struct AuditRecord {
     /// their order.
     pub at_us: i64,
     pub actor: String,
+    /// The email of the person who acted, as it was then (none for a key).
+    pub actor_email: Option<String>,
     pub actor_ip: Option<String>,
     pub workspace_id: Option<String>,
     pub action: Action,
@@ -329,6 +357,7 @@ impl AuditRecord {
             id: 0,
             at_us,
             actor: actor.id.clone(),
+            actor_email: actor.email.clone(),
             actor_ip: actor.ip.clone(),
             workspace_id: workspace_id.map(str::to_string),
             action,
@@ -347,6 +376,8 @@ pub struct AuditEntry {
     /// When it happened, in unix microseconds.
     pub at_us: i64,
     pub actor: String,
+    /// The email of the person who acted, as it was then (none for a key).
+    pub actor_email: Option<String>,
     pub actor_ip: Option<String>,
     pub workspace_id: Option<String>,
     pub action: String,
@@ -429,6 +460,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_key(&self, id: &str, audit: &AuditRecord) -> StoreResult<()>;
 
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+    /// Records an event that changes nothing else (e.g. a refused sign-in).
+    async fn append_audit(&self, audit: &AuditRecord) -> StoreResult<()>;
 
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     async fn insert_signing_key(
@@ -560,6 +593,34 @@ pub trait Store: Send + Sync + 'static {
     /// one is given (`session.sign_out`). `false`: there was no such session.
     async fn delete_session(&self, id_hash: &str, audit: Option<&AuditRecord>)
         -> StoreResult<bool>;
+    /// Ends every session of person `person_id` (and drops secrets waiting in them),
+    /// with its audit event: how many ended.
+    async fn delete_person_sessions(
+        &self,
+        person_id: &str,
+        audit: &AuditRecord,
+    ) -> StoreResult<u64>;
+
+    /// Records a sign-in of `person` (by issuer and subject): a new row, or the
+    /// existing one with what this sign-in said and its time. Returns the row as
+    /// stored (its id and first sign-in kept).
+    async fn record_person(&self, person: &PersonRecord) -> StoreResult<PersonRecord>;
+    /// The person with id `id`.
+    async fn find_person(&self, id: &str) -> StoreResult<Option<PersonRecord>>;
+    /// Every person, most recent sign-in first.
+    async fn list_people(&self) -> StoreResult<Vec<PersonRecord>>;
+    /// Keeps a sign-in through the identity provider under way, and drops those
+    /// begun before `expired_before`.
+    async fn insert_sso_login(
+        &self,
+        id_hash: &str,
+        sealed: &[u8],
+        at: i64,
+        expired_before: i64,
+    ) -> StoreResult<()>;
+    /// Takes (and deletes) a sign-in under way: `(sealed, created_at)`.
+    async fn take_sso_login(&self, id_hash: &str) -> StoreResult<Option<(Vec<u8>, i64)>>;
+
     /// Keeps a sealed secret for the session to show once, replacing any before it.
     async fn put_reveal(
         &self,

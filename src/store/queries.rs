@@ -7,11 +7,11 @@
 //! `ON CONFLICT ... DO UPDATE`, BIGINT/INTEGER instants and JSON stored as text.
 
 use super::{json_rows, Db, This, BACKEND, NOTIFY, SERIALIZE};
-use crate::store::sql::{unique_violation, AuditRow, SigningKeyRow, WorkspaceRow};
+use crate::store::sql::{unique_violation, AuditRow, SessionRow, SigningKeyRow, WorkspaceRow};
 use crate::store::{
-    AuditEntry, AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, RoleBindingRecord,
-    SessionRecord, SigningKeyRecord, Store, StoreError, StoreResult, UsageRow, UsedJti,
-    WorkspaceRecord,
+    AuditEntry, AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, PersonRecord,
+    RoleBindingRecord, SessionHolder, SessionRecord, SigningKeyRecord, Store, StoreError,
+    StoreResult, UsageRow, UsedJti, WorkspaceRecord,
 };
 use crate::store::{UsageBatch, UsageGroup, UsageQuery, WorkspaceSetting};
 use crate::vocab::{Action, Target};
@@ -19,6 +19,9 @@ use crate::vocab::{Action, Target};
 #[path = "key_queries.rs"]
 #[expect(clippy::duplicate_mod, reason = "compiled once for each backend, as its parent is")]
 mod keys;
+#[path = "people_queries.rs"]
+#[expect(clippy::duplicate_mod, reason = "compiled once for each backend, as its parent is")]
+mod people;
 #[path = "role_binding_queries.rs"]
 #[expect(clippy::duplicate_mod, reason = "compiled once for each backend, as its parent is")]
 mod role_bindings;
@@ -31,11 +34,12 @@ async fn insert_audit(
     a: &AuditRecord,
 ) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO audit_log (at_us, actor, actor_ip, workspace_id, action, target_type, \
-         target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO audit_log (at_us, actor, actor_email, actor_ip, workspace_id, action, \
+         target_type, target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(a.at_us)
     .bind(&a.actor)
+    .bind(&a.actor_email)
     .bind(&a.actor_ip)
     .bind(&a.workspace_id)
     .bind(a.action.as_str())
@@ -244,9 +248,16 @@ impl Store for This {
         keys::delete_key(self, id, audit).await
     }
 
+    async fn append_audit(&self, audit: &AuditRecord) -> StoreResult<()> {
+        let mut tx = self.begin_tx().await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
         let mut q = sqlx::QueryBuilder::<Db>::new(
-            "SELECT id, at_us, actor, actor_ip, workspace_id, action, target_type, \
+            "SELECT id, at_us, actor, actor_email, actor_ip, workspace_id, action, target_type, \
              target_id, details FROM audit_log WHERE 1 = 1",
         );
         if let Some(ws) = &f.workspace_id {
@@ -594,13 +605,18 @@ impl Store for This {
             .bind(created_before)
             .execute(&mut *tx)
             .await?;
+        let (key_id, secret_tag, person_id) = match &session.holder {
+            SessionHolder::Key { key_id, secret_tag } => (Some(key_id), Some(secret_tag), None),
+            SessionHolder::Person { person_id } => (None, None, Some(person_id)),
+        };
         sqlx::query(
-            "INSERT INTO console_sessions (id_hash, key_id, secret_tag, created_at, seen_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO console_sessions (id_hash, key_id, secret_tag, person_id, created_at, \
+             seen_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&session.id_hash)
-        .bind(&session.key_id)
-        .bind(&session.secret_tag)
+        .bind(key_id)
+        .bind(secret_tag)
+        .bind(person_id)
         .bind(session.created_at)
         .bind(session.seen_at)
         .execute(&mut *tx)
@@ -611,20 +627,14 @@ impl Store for This {
     }
 
     async fn find_session(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>> {
-        let row: Option<(String, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT id_hash, key_id, secret_tag, created_at, seen_at FROM console_sessions \
-             WHERE id_hash = $1",
+        let row: Option<SessionRow> = sqlx::query_as(
+            "SELECT id_hash, key_id, secret_tag, person_id, created_at, seen_at \
+             FROM console_sessions WHERE id_hash = $1",
         )
         .bind(id_hash)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(id_hash, key_id, secret_tag, created_at, seen_at)| SessionRecord {
-            id_hash,
-            key_id,
-            secret_tag,
-            created_at,
-            seen_at,
-        }))
+        row.map(SessionRecord::try_from).transpose()
     }
 
     async fn touch_session(&self, id_hash: &str, at: i64) -> StoreResult<()> {
@@ -655,6 +665,40 @@ impl Store for This {
         }
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_person_sessions(
+        &self,
+        person_id: &str,
+        audit: &AuditRecord,
+    ) -> StoreResult<u64> {
+        people::delete_sessions(self, person_id, audit).await
+    }
+
+    async fn record_person(&self, person: &PersonRecord) -> StoreResult<PersonRecord> {
+        people::record(self, person).await
+    }
+
+    async fn find_person(&self, id: &str) -> StoreResult<Option<PersonRecord>> {
+        people::find(self, id).await
+    }
+
+    async fn list_people(&self) -> StoreResult<Vec<PersonRecord>> {
+        people::list(self).await
+    }
+
+    async fn insert_sso_login(
+        &self,
+        id_hash: &str,
+        sealed: &[u8],
+        at: i64,
+        expired_before: i64,
+    ) -> StoreResult<()> {
+        people::insert_login(self, id_hash, sealed, at, expired_before).await
+    }
+
+    async fn take_sso_login(&self, id_hash: &str) -> StoreResult<Option<(Vec<u8>, i64)>> {
+        people::take_login(self, id_hash).await
     }
 
     async fn put_reveal(

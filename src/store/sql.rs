@@ -7,8 +7,8 @@ use crate::vocab::Tally;
 
 use super::credential::CredentialColumns;
 use super::{
-    AuditEntry, Credential, KeyRecord, PreviousUse, RoleBindingRecord, SigningKeyRecord,
-    StoreError, UsageRow, WorkspaceRecord,
+    AuditEntry, Credential, KeyRecord, PersonRecord, PreviousUse, RoleBindingRecord, SessionHolder,
+    SessionRecord, SigningKeyRecord, StoreError, UsageRow, WorkspaceRecord,
 };
 use crate::vocab::role::{Role, Subject};
 use crate::vocab::scope::Scope;
@@ -257,6 +257,7 @@ pub(super) struct AuditRow {
     id: i64,
     at_us: i64,
     actor: String,
+    actor_email: Option<String>,
     actor_ip: Option<String>,
     workspace_id: Option<String>,
     action: String,
@@ -275,6 +276,7 @@ impl TryFrom<AuditRow> for AuditEntry {
             id: r.id,
             at_us: r.at_us,
             actor: r.actor,
+            actor_email: r.actor_email,
             actor_ip: r.actor_ip,
             workspace_id: r.workspace_id,
             action: r.action,
@@ -376,6 +378,69 @@ impl TryFrom<RoleBindingRow> for RoleBindingRecord {
             workspace_id: r.workspace_id,
             created_at_us: r.created_at_us,
             created_by: r.created_by,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct SessionRow {
+    id_hash: String,
+    key_id: Option<String>,
+    secret_tag: Option<String>,
+    person_id: Option<String>,
+    created_at: i64,
+    seen_at: i64,
+}
+
+impl TryFrom<SessionRow> for SessionRecord {
+    type Error = StoreError;
+
+    fn try_from(r: SessionRow) -> Result<Self, StoreError> {
+        let holder = match (r.key_id, r.secret_tag, r.person_id) {
+            (Some(key_id), Some(secret_tag), None) => SessionHolder::Key { key_id, secret_tag },
+            (None, None, Some(person_id)) => SessionHolder::Person { person_id },
+            _ => {
+                return Err(StoreError::Corrupt("a console session with no one holding it".into()))
+            }
+        };
+        Ok(SessionRecord {
+            id_hash: r.id_hash,
+            holder,
+            created_at: r.created_at,
+            seen_at: r.seen_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct PersonRow {
+    id: String,
+    issuer: String,
+    subject: String,
+    email: Option<String>,
+    email_verified: i64,
+    name: Option<String>,
+    groups: String,
+    first_sign_in_us: i64,
+    last_sign_in_us: i64,
+}
+
+impl TryFrom<PersonRow> for PersonRecord {
+    type Error = StoreError;
+
+    fn try_from(r: PersonRow) -> Result<Self, StoreError> {
+        let groups = serde_json::from_str(&r.groups)
+            .map_err(|e| StoreError::Corrupt(format!("person {}: groups: {e}", r.id)))?;
+        Ok(PersonRecord {
+            id: r.id,
+            issuer: r.issuer,
+            subject: r.subject,
+            email: r.email,
+            email_verified: r.email_verified != 0,
+            name: r.name,
+            groups,
+            first_sign_in_us: r.first_sign_in_us,
+            last_sign_in_us: r.last_sign_in_us,
         })
     }
 }

@@ -328,6 +328,7 @@ impl Usage {
             id: 0,
             at_us: self.clock.now_micros(),
             actor: key_id.to_string(),
+            actor_email: None,
             actor_ip: ip.map(|ip| ip.to_string()),
             workspace_id: Some(workspace_id.to_string()),
             action: Action::TokenRefused,

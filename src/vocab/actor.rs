@@ -7,12 +7,17 @@ use super::ManageError;
 /// Who performs a management action, for access control and the audit log.
 #[derive(Debug, Clone)]
 pub struct Actor {
-    /// The caller's key id, or `cli` / `bootstrap` for local commands.
+    /// The caller's key id, a person's id (`p_...`), or `cli` / `bootstrap` for
+    /// local commands.
     pub id: String,
+    /// A person's email address, which the audit log shows beside their id.
+    pub email: Option<String>,
     pub ip: Option<String>,
     /// The caller's own workspace (where keys it creates go by default).
     pub workspace_id: Option<String>,
-    /// Acts on every workspace (holds `keymint:workspaces:admin`, or is the CLI).
+    /// Reaches every workspace: an admin key holding `keymint:workspaces:admin`,
+    /// the CLI, or a person bound to a role in every workspace. What it may do
+    /// there is still what its scopes say.
     pub platform: bool,
     /// The management scopes the caller holds.
     pub scopes: Vec<ManagementScope>,
@@ -23,6 +28,7 @@ impl Actor {
     pub fn cli() -> Self {
         Actor {
             id: "cli".into(),
+            email: None,
             ip: None,
             workspace_id: None,
             platform: true,
@@ -33,7 +39,7 @@ impl Actor {
     /// What the caller may do, in one word for people: `platform admin` (every
     /// workspace), `workspace admin` (writes keys in its own) or `read-only`.
     pub fn role(&self) -> &'static str {
-        if self.platform {
+        if self.holds(ManagementScope::WorkspacesAdmin) {
             "platform admin"
         } else if self.holds(ManagementScope::KeysWrite) {
             "workspace admin"

@@ -10,12 +10,13 @@ pub enum Target {
     Workspace,
     SigningKey,
     RoleBinding,
+    Person,
 }
 
 impl Target {
     /// Every target, in a fixed order.
-    pub const ALL: [Target; 4] =
-        [Target::Key, Target::Workspace, Target::SigningKey, Target::RoleBinding];
+    pub const ALL: [Target; 5] =
+        [Target::Key, Target::Workspace, Target::SigningKey, Target::RoleBinding, Target::Person];
 
     /// Its name in the audit log and the change feed.
     pub fn as_str(self) -> &'static str {
@@ -24,6 +25,7 @@ impl Target {
             Target::Workspace => "workspace",
             Target::SigningKey => "signing_key",
             Target::RoleBinding => "role_binding",
+            Target::Person => "person",
         }
     }
 
@@ -58,6 +60,14 @@ pub enum Action {
     SessionSignOut,
     RoleBindingCreate,
     RoleBindingDelete,
+    /// A person signed in through the identity provider.
+    PersonSignIn,
+    /// A person signed out of one session.
+    PersonSignOut,
+    /// A person the identity provider vouched for was refused: no role reaches them.
+    PersonRefused,
+    /// Every session of a person was ended (sign out everywhere).
+    PersonSessionsEnd,
     /// An existing key was refused at the token, introspection or revocation
     /// endpoint (the client only ever sees `invalid_client`).
     TokenRefused,
@@ -65,7 +75,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the audit log's documentation.
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 27] = [
         Action::KeyCreate,
         Action::KeyUpdate,
         Action::KeyRotate,
@@ -88,6 +98,10 @@ impl Action {
         Action::SessionSignOut,
         Action::RoleBindingCreate,
         Action::RoleBindingDelete,
+        Action::PersonSignIn,
+        Action::PersonSignOut,
+        Action::PersonRefused,
+        Action::PersonSessionsEnd,
         Action::TokenRefused,
     ];
 
@@ -116,6 +130,10 @@ impl Action {
             Action::SessionSignOut => "session.sign_out",
             Action::RoleBindingCreate => "role_binding.create",
             Action::RoleBindingDelete => "role_binding.delete",
+            Action::PersonSignIn => "person.sign_in",
+            Action::PersonSignOut => "person.sign_out",
+            Action::PersonRefused => "person.refused",
+            Action::PersonSessionsEnd => "person.sessions_end",
             Action::TokenRefused => "token.refused",
         }
     }
@@ -142,6 +160,7 @@ impl Action {
             | SigningKeyRemove
             | SigningKeyReseal => Target::SigningKey,
             RoleBindingCreate | RoleBindingDelete => Target::RoleBinding,
+            PersonSignIn | PersonSignOut | PersonRefused | PersonSessionsEnd => Target::Person,
         }
     }
 
@@ -171,7 +190,9 @@ impl Action {
             | SigningKeyRemove
             | SigningKeyReseal => true,
             SessionSignIn | SessionSignOut | RoleBindingCreate | RoleBindingDelete
-            | TokenRefused => false,
+            | PersonSignIn | PersonSignOut | PersonRefused | PersonSessionsEnd | TokenRefused => {
+                false
+            }
         }
     }
 }

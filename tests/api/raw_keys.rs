@@ -179,6 +179,7 @@ async fn keys_imported_before_lookups_are_found_after_their_next_exchange(backen
         id: 0,
         at_us: app.clock_now() * 1_000_000,
         actor: "test".into(),
+        actor_email: None,
         actor_ip: None,
         workspace_id: None,
         action: keymint::vocab::Action::KeyUpdate,

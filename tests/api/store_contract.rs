@@ -2,9 +2,9 @@
 
 use keymint::store::{
     self, AddressUse, AuditFilter, AuditRecord, Credential, Granularity, KeyFilter, KeyRecord,
-    KeyStatus, LastUse, PreviousSecret, PreviousUse, SessionRecord, SigningKeyRecord,
-    SigningKeyState, StoreError, StoredSecret, UsageBatch, UsageGroup, UsageQuery, UsageRow,
-    WorkspaceRecord, WorkspaceSetting,
+    KeyStatus, LastUse, PreviousSecret, PreviousUse, SessionHolder, SessionRecord,
+    SigningKeyRecord, SigningKeyState, StoreError, StoredSecret, UsageBatch, UsageGroup,
+    UsageQuery, UsageRow, WorkspaceRecord, WorkspaceSetting,
 };
 use keymint::vocab::{Outcome, Tally};
 use serde_json::json;
@@ -19,6 +19,7 @@ fn audit(target: &str, action: &str) -> AuditRecord {
         id: 0,
         at_us: 1_000,
         actor: "tester".into(),
+        actor_email: None,
         actor_ip: Some("192.0.2.1".into()),
         workspace_id: Some("ws_a".into()),
         action: Action::parse(action).expect("an action the audit log knows"),
@@ -616,8 +617,7 @@ async fn console_sessions_are_found_touched_pruned_and_ended(backend: Backend) {
     let changes_before = store.latest_change().await.unwrap();
     let session = |hash: &str, created_at: i64, seen_at: i64| SessionRecord {
         id_hash: hash.into(),
-        key_id: "k1".into(),
-        secret_tag: "tag12345".into(),
+        holder: SessionHolder::Key { key_id: "k1".into(), secret_tag: "tag12345".into() },
         created_at,
         seen_at,
     };
@@ -657,8 +657,7 @@ async fn a_held_secret_is_taken_once_and_ends_with_its_session(backend: Backend)
     let (_db, store) = open(backend).await;
     let session = SessionRecord {
         id_hash: "h".into(),
-        key_id: "k1".into(),
-        secret_tag: "t".into(),
+        holder: SessionHolder::Key { key_id: "k1".into(), secret_tag: "t".into() },
         created_at: 1,
         seen_at: 1,
     };

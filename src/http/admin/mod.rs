@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod keys;
+pub mod people;
 pub mod role_bindings;
 pub mod signing_keys;
 pub mod usage;

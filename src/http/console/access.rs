@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::filters;
-use super::{forms, render_refusal, Console, Me, Posted};
+use super::{forms, render_refusal, Console, Done, Me, Posted};
 use crate::access::{RoleBindingInput, RoleBindingView};
 use crate::app::App;
 use crate::vocab::role::Role;
@@ -57,12 +57,6 @@ pub struct BindingForm {
     pub role: String,
     /// Empty: every workspace.
     pub workspace_id: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Done {
-    done: String,
 }
 
 async fn page(

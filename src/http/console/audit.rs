@@ -160,12 +160,14 @@ pub async fn export(
         Ok(events) => events,
         Err(e) => return forms::refused(e, console.me()),
     };
-    let mut csv =
-        String::from("at,actor,actor_ip,workspace_id,action,target_type,target_id,details\r\n");
+    let mut csv = String::from(
+        "at,actor,actor_email,actor_ip,workspace_id,action,target_type,target_id,details\r\n",
+    );
     for e in &events {
         let fields = [
             e.at.as_str(),
             &e.actor,
+            e.actor_email.as_deref().unwrap_or_default(),
             e.actor_ip.as_deref().unwrap_or_default(),
             e.workspace_id.as_deref().unwrap_or_default(),
             &e.action,

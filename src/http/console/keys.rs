@@ -256,7 +256,8 @@ pub async fn new_form(State(app): State<Arc<App>>, console: Console) -> Response
     if let Err(e) = console.session.actor.require(ManagementScope::KeysWrite) {
         return forms::refused(e, console.me());
     }
-    let workspace = console.workspace.as_deref().unwrap_or(&console.session.workspace_id);
+    let own = console.session.actor.workspace_id.as_deref().unwrap_or_default();
+    let workspace = console.workspace.as_deref().unwrap_or(own);
     let form = KeyForm::blank(workspace);
     new_page(&app, &console, form, Errors::default()).await
 }

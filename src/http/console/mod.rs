@@ -16,8 +16,10 @@ mod chart;
 mod forms;
 mod key_edit;
 mod keys;
+mod people;
 mod session;
 mod signing_keys;
+mod sso;
 mod usage;
 mod workspaces;
 
@@ -35,7 +37,7 @@ use serde::de::DeserializeOwned;
 use crate::app::App;
 use crate::http::extract::ClientIp;
 use crate::report::Chain;
-use crate::sessions::{form_token_matches, Session, SessionError, SessionId};
+use crate::sessions::{form_token_matches, Session, SessionError, SessionId, SignedIn};
 use crate::vocab::scope::ManagementScope;
 
 /// Filters of the console's templates (askama finds them as `filters` in the
@@ -60,6 +62,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/", get(session::home))
         .route("/console/sign-in", get(session::sign_in_page).post(session::sign_in))
         .route("/console/sign-out", post(session::sign_out))
+        .route("/console/sso/start", get(sso::start))
+        .route("/console/sso/callback", get(sso::callback))
         .route("/console/keys", get(keys::list))
         .route("/console/keys/new", get(keys::new_form).post(keys::create))
         .route("/console/keys/{id}", get(keys::show))
@@ -73,6 +77,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/keys/{id}/delete", get(keys::delete_page).post(keys::delete))
         .route("/console/access", get(access::list).post(access::create))
         .route("/console/access/{id}/delete", post(access::delete))
+        .route("/console/people", get(people::list))
+        .route("/console/people/{id}/sign-out", post(people::sign_out))
         .route("/console/audit", get(audit::list))
         .route("/console/audit.csv", get(audit::export))
         .route("/console/workspaces", get(workspaces::list).post(workspaces::create))
@@ -144,8 +150,13 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 /// Who is signed in, as every page shows it.
 pub struct Me {
-    pub key_name: String,
+    /// Whether a person (not an admin key) is signed in.
+    pub person: bool,
+    /// The key's name, or the person's email.
+    pub shown_as: String,
+    /// The key's masked secret; empty for a person.
     pub masked_secret: String,
+    /// The signed-in admin's own workspace; empty when they reach every one.
     pub workspace_id: String,
     pub role: &'static str,
     pub form_token: String,
@@ -170,9 +181,16 @@ impl Me {
             workspaces: console.workspaces.clone(),
             workspace: console.workspace.clone().unwrap_or_default(),
             path: console.path.clone(),
-            key_name: session.key_name.clone(),
-            masked_secret: session.masked_secret.clone(),
-            workspace_id: session.workspace_id.clone(),
+            person: matches!(session.who, SignedIn::Person { .. }),
+            shown_as: match &session.who {
+                SignedIn::Key { name, .. } => name.clone(),
+                SignedIn::Person { shown_as } => shown_as.clone(),
+            },
+            masked_secret: match &session.who {
+                SignedIn::Key { masked_secret, .. } => masked_secret.clone(),
+                SignedIn::Person { .. } => String::new(),
+            },
+            workspace_id: session.actor.workspace_id.clone().unwrap_or_default(),
             role: session.actor.role(),
             form_token: session.form_token.clone(),
             can_audit: session.actor.holds(ManagementScope::AuditRead),
@@ -227,6 +245,13 @@ fn cookie_header(app: &App, name: &str, value: Option<&str>) -> HeaderValue {
         None => format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
     };
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The query of a page a change redirects to: what was done, for its notice.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct Done {
+    done: String,
 }
 
 /// The switcher's form.

@@ -22,6 +22,22 @@ struct SignInPage {
     me: Option<Me>,
     client_id: String,
     error: Option<String>,
+    /// Whether "Sign in with SSO" is offered (`--sso-issuer` is set).
+    sso: bool,
+    /// Whether sign-in with an admin key is offered (`--console-key-sign-in`).
+    key_sign_in: bool,
+}
+
+impl SignInPage {
+    fn new(app: &App, client_id: String, error: Option<String>) -> Self {
+        SignInPage {
+            me: None,
+            client_id,
+            error,
+            sso: app.sso.is_some(),
+            key_sign_in: app.config.console_key_sign_in,
+        }
+    }
 }
 
 /// `GET /console`: the keys page when signed in, else sign-in.
@@ -39,9 +55,12 @@ pub struct SignInQuery {
 }
 
 /// `GET /console/sign-in`.
-pub async fn sign_in_page(Query(query): Query<SignInQuery>) -> Response {
+pub async fn sign_in_page(
+    State(app): State<Arc<App>>,
+    Query(query): Query<SignInQuery>,
+) -> Response {
     let error = query.ended.map(|_| "Your session has ended. Sign in again.".to_string());
-    render(StatusCode::OK, &SignInPage { me: None, client_id: String::new(), error })
+    render(StatusCode::OK, &SignInPage::new(&app, String::new(), error))
 }
 
 #[derive(Deserialize, Default)]
@@ -55,7 +74,7 @@ pub struct SignInForm {
 #[derive(Deserialize, Default)]
 pub struct NoFields {}
 
-fn user_agent(headers: &HeaderMap) -> &str {
+pub(super) fn user_agent(headers: &HeaderMap) -> &str {
     headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
@@ -66,6 +85,10 @@ pub async fn sign_in(
     headers: HeaderMap,
     form: Result<Form<SignInForm>, FormRejection>,
 ) -> Response {
+    if !app.config.console_key_sign_in {
+        let error = Some("Sign-in with an admin key is turned off on this server.".to_string());
+        return render(StatusCode::FORBIDDEN, &SignInPage::new(&app, String::new(), error));
+    }
     let form = form.map(|Form(f)| f).unwrap_or_default();
     let secret = Secret::new(form.client_secret);
     let client_id = form.client_id.trim().to_string();
@@ -88,7 +111,7 @@ pub async fn sign_in(
                 _ => None,
             };
             let error = Some(e.to_string());
-            let mut response = render(status, &SignInPage { me: None, client_id, error });
+            let mut response = render(status, &SignInPage::new(&app, client_id, error));
             if let Some(seconds) = retry {
                 response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
             }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::filters;
-use super::{forms, render_refusal, Console, Me, Posted};
+use super::{forms, render_refusal, Console, Done, Me, Posted};
 use crate::apikeys::policy::KeyPolicy;
 use crate::app::App;
 use crate::vocab::scope::ManagementScope;
@@ -44,12 +44,6 @@ struct WorkspacePage {
     error: Option<String>,
     /// Shows the forms that change the workspace (platform admins).
     can_admin: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct Done {
-    done: String,
 }
 
 fn notice(done: &str) -> Option<String> {

@@ -10,6 +10,7 @@
 
 mod app;
 mod db;
+pub mod idp;
 mod logs;
 mod process;
 

@@ -1,0 +1,179 @@
+//! People sign in to the console in a real browser, through a real OpenID
+//! provider's own login and consent pages (node-oidc-provider on 127.0.0.2,
+//! another site than keymint on 127.0.0.1, so SameSite cookies are tested as a
+//! deployment meets them).
+
+use fantoccini::Locator;
+use serde_json::json;
+
+use crate::browser::Browser;
+use crate::helpers::idp::{spawn_app_with_sso, Idp};
+use crate::helpers::{Backend, TestApp};
+
+/// Runs each listed test on both backends, with a browser and the provider.
+macro_rules! in_a_browser_with_an_idp {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(all(keymint_browser_tests, keymint_idp_tests)), ignore = "browser sign-in tests skipped: chromedriver or tests/idp missing")]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(all(keymint_browser_tests, keymint_idp_tests, keymint_postgres_tests)), ignore = "browser sign-in tests skipped: chromedriver, tests/idp or TEST_DATABASE_URL missing")]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+in_a_browser_with_an_idp!(
+    each_role_signs_in_through_the_provider_and_sees_exactly_its_controls,
+    a_person_with_no_role_is_told_so,
+    sign_out_everywhere_from_the_people_page_ends_the_other_browser,
+);
+
+/// Signs `login` in with "Sign in with SSO" and the provider's own pages.
+async fn sign_in_with_sso(browser: &Browser, login: &str) {
+    browser.go("/console/sign-in").await;
+    browser.click("Sign in with SSO").await;
+    let field = |name: &'static str| async move {
+        browser.client.find(Locator::Css(&format!("input[name={name}]"))).await.unwrap()
+    };
+    field("login").await.send_keys(login).await.unwrap();
+    field("password").await.send_keys("any password").await.unwrap();
+    browser.click("Sign-in").await;
+    browser.click("Continue").await;
+    // keymint's callback page moves on to the console by itself.
+    crate::helpers::wait_until(std::time::Duration::from_secs(15), "the console", || async {
+        browser.path().await.starts_with("/console/keys")
+    })
+    .await;
+}
+
+async fn bind(app: &TestApp, subject: &str, workspace: Option<&str>, role: &str) {
+    let token = app.admin_token().await;
+    let body = json!({"subject": subject, "workspace_id": workspace, "role": role});
+    let response = app.post_with(&token, "/v1/role-bindings", &body).await;
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+}
+
+/// The names of the console's navigation links.
+async fn navigation(browser: &Browser) -> Vec<String> {
+    let links = browser.client.find_all(Locator::Css("nav[aria-label=Console] a")).await.unwrap();
+    let mut names = vec![];
+    for link in links {
+        names.push(link.text().await.unwrap());
+    }
+    names
+}
+
+async fn each_role_signs_in_through_the_provider_and_sees_exactly_its_controls(backend: Backend) {
+    let (app, _idp): (TestApp, Idp) = spawn_app_with_sso(backend, &[]).await;
+    let token = app.admin_token().await;
+    let team = app.post_json(&token, "/v1/workspaces", &json!({"name": "team-a"})).await;
+    let team = team["id"].as_str().unwrap().to_string();
+    bind(&app, "group:support", None, "read-only").await;
+    bind(&app, "group:team-a", Some(&team), "workspace-admin").await;
+
+    // (login, email, role shown, navigation, may create keys)
+    let everyone = [
+        (
+            "alice",
+            "alice@example.com",
+            "platform admin",
+            vec![
+                "API keys",
+                "Usage",
+                "Workspaces",
+                "Audit log",
+                "Signing keys",
+                "Access",
+                "People",
+            ],
+            true,
+        ),
+        (
+            "wes",
+            "wes@example.com",
+            "workspace admin",
+            vec!["API keys", "Usage", "Workspaces", "Audit log"],
+            true,
+        ),
+        (
+            "sam",
+            "sam@example.com",
+            "read-only",
+            vec!["API keys", "Usage", "Workspaces", "Audit log"],
+            false,
+        ),
+    ];
+    for (login, email, role, nav, writes) in everyone {
+        let browser = Browser::open(&app).await;
+        sign_in_with_sso(&browser, login).await;
+        let header = browser.client.find(Locator::Css("[aria-label='Signed in']")).await.unwrap();
+        let header = header.text().await.unwrap();
+        assert!(header.contains(email), "{login}: the header shows the email: {header}");
+        assert!(header.contains(role), "{login}: the header shows the role: {header}");
+        assert_eq!(navigation(&browser).await, nav, "{login}: navigation");
+        assert_eq!(browser.control("Create key").await.is_some(), writes, "{login}: Create key");
+        // What the navigation hides, the server refuses too.
+        browser.go("/console/access").await;
+        let text = browser.text().await;
+        assert_eq!(text.contains("New role binding"), login == "alice", "{login}: Access");
+        browser.client.close().await.unwrap();
+    }
+}
+
+async fn a_person_with_no_role_is_told_so(backend: Backend) {
+    let (app, _idp) = spawn_app_with_sso(backend, &[]).await;
+    let browser = Browser::open(&app).await;
+    browser.go("/console/sign-in").await;
+    browser.click("Sign in with SSO").await;
+    let login = browser.client.find(Locator::Css("input[name=login]")).await.unwrap();
+    login.send_keys("nobody").await.unwrap();
+    let password = browser.client.find(Locator::Css("input[name=password]")).await.unwrap();
+    password.send_keys("any").await.unwrap();
+    browser.click("Sign-in").await;
+    browser.click("Continue").await;
+    let text = browser.text().await;
+    assert!(text.contains("Sign-in refused"), "{text}");
+    assert!(text.contains("no role in keymint is given to you"), "{text}");
+    browser.go("/console/keys").await;
+    assert_eq!(browser.path().await, "/console/sign-in", "no session");
+    browser.client.close().await.unwrap();
+}
+
+async fn sign_out_everywhere_from_the_people_page_ends_the_other_browser(backend: Backend) {
+    let (app, _idp) = spawn_app_with_sso(backend, &[]).await;
+    bind(&app, "group:support", None, "read-only").await;
+    let sam = Browser::open(&app).await;
+    sign_in_with_sso(&sam, "sam").await;
+    let alice = Browser::open(&app).await;
+    sign_in_with_sso(&alice, "alice").await;
+
+    alice.go("/console/people").await;
+    let text = alice.text().await;
+    assert!(text.contains("sam@example.com") && text.contains("read-only"), "{text}");
+    let button = "Sign out everywhere: sam@example.com";
+    let xpath = format!("//button[@aria-label='{button}']");
+    let old = alice.client.find(Locator::Css("html")).await.unwrap();
+    alice.client.find(Locator::XPath(&xpath)).await.unwrap().click().await.unwrap();
+    crate::helpers::wait_until(std::time::Duration::from_secs(15), "the next page", || async {
+        old.tag_name().await.is_err()
+    })
+    .await;
+    assert!(alice.text().await.contains("Every session of that person has ended"));
+
+    sam.go("/console/keys").await;
+    assert_eq!(sam.path().await, "/console/sign-in?ended=1", "sam's session ended");
+    sam.client.close().await.unwrap();
+    alice.client.close().await.unwrap();
+}
