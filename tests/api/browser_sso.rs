@@ -177,3 +177,26 @@ async fn sign_out_everywhere_from_the_people_page_ends_the_other_browser(backend
     sam.client.close().await.unwrap();
     alice.client.close().await.unwrap();
 }
+
+/// Takes the sign-in screenshots in `docs/images/` from the real pages (run by
+/// `scripts/screenshots`, which passes the folder in `KEYMINT_SCREENSHOTS`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes docs/images; run scripts/screenshots to refresh them"]
+async fn screenshots_of_signing_in_with_sso() {
+    let dir = std::path::PathBuf::from(std::env::var("KEYMINT_SCREENSHOTS").unwrap());
+    let (app, _idp) = spawn_app_with_sso(Backend::Sqlite, &[]).await;
+    bind(&app, "group:support", None, "read-only").await;
+    for login in ["sam"] {
+        let browser = Browser::open(&app).await;
+        sign_in_with_sso(&browser, login).await;
+        browser.client.close().await.unwrap();
+    }
+    let browser = Browser::open(&app).await;
+    browser.client.set_window_size(1280, 860).await.unwrap();
+    browser.go("/console/sign-in").await;
+    let shot = |name: &str| dir.join(format!("console-{name}.png"));
+    std::fs::write(shot("sign-in-sso"), browser.client.screenshot().await.unwrap()).unwrap();
+    sign_in_with_sso(&browser, "alice").await;
+    browser.go("/console/people").await;
+    std::fs::write(shot("people"), browser.client.screenshot().await.unwrap()).unwrap();
+}
