@@ -12,6 +12,7 @@ use crate::apikeys::{Keys, NewKey, Revealed};
 use crate::audit::Audit;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::devices::Devices;
 use crate::metrics::Metrics;
 use crate::oauth::dpop::Nonces;
 use crate::oauth::jwks_uri::RemoteKeys;
@@ -37,6 +38,8 @@ pub struct App {
     pub keys: Keys,
     pub workspaces: Workspaces,
     pub role_bindings: RoleBindings,
+    /// The CLI signing in as a person (the device flow).
+    pub devices: Devices,
     /// People who sign in through the identity provider.
     pub people: People,
     /// The identity provider, when `--sso-issuer` is set.
@@ -147,14 +150,23 @@ impl App {
         };
         let admin_groups = config.sso.as_ref().map(|s| s.admin_groups.clone()).unwrap_or_default();
         let people = People::new(store.clone(), clock.clone(), admin_groups);
+        let sessions = Sessions::new(
+            store.clone(),
+            cache.clone(),
+            tokens.clone(),
+            people.clone(),
+            clock.clone(),
+        );
+        let devices = Devices::new(
+            store.clone(),
+            sessions.clone(),
+            people.clone(),
+            tokens.clone(),
+            clock.clone(),
+        );
         Ok(Arc::new(App {
-            sessions: Sessions::new(
-                store.clone(),
-                cache.clone(),
-                tokens.clone(),
-                people.clone(),
-                clock.clone(),
-            ),
+            sessions,
+            devices,
             people,
             sso,
             tokens,

@@ -15,6 +15,8 @@ pub mod cli;
 pub mod clock;
 /// Settings from flags and `KEYMINT_*` variables.
 pub mod config;
+/// The CLI signing in as a person: the device authorization grant (RFC 8628).
+pub mod devices;
 /// The change feed: applies every instance's changes to this instance's memory.
 pub mod feed;
 /// The HTTP surface: router, handlers, errors, extraction.

@@ -61,7 +61,9 @@ impl SessionId {
         self.0.expose()
     }
 
-    fn hash(&self) -> String {
+    /// Its SHA-256, in hex: how the store finds the session, and how a person's
+    /// CLI token names the session it stands on.
+    pub fn hash(&self) -> String {
         hex(digest::digest(&digest::SHA256, self.expose().as_bytes()).as_ref())
     }
 
@@ -218,20 +220,46 @@ impl Sessions {
         id: &SessionId,
         ip: Option<IpAddr>,
     ) -> Result<Session, SessionError> {
-        let hash = id.hash();
-        let record = self.store.find_session(&hash).await?.ok_or(SessionError::Ended)?;
+        let (actor, who, _) = self.resume_hash(&id.hash(), ip).await?;
+        Ok(Session { actor, who, form_token: Self::form_token(id) })
+    }
+
+    /// The person acting through a CLI token that stands on session `hash`: who
+    /// they are now, if the session stands and is theirs.
+    pub async fn person_by_token(
+        &self,
+        person_id: &str,
+        hash: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Actor, SessionError> {
+        match self.resume_hash(hash, ip).await? {
+            (actor, _, SessionHolder::Person { person_id: holder }) if holder == person_id => {
+                Ok(actor)
+            }
+            _ => Err(SessionError::Ended),
+        }
+    }
+
+    /// Resumes the session whose id hashes to `hash`: who acts, as whom they are
+    /// shown, and who holds it. A session that no longer stands is deleted.
+    async fn resume_hash(
+        &self,
+        hash: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<(Actor, SignedIn, SessionHolder), SessionError> {
+        let record = self.store.find_session(hash).await?.ok_or(SessionError::Ended)?;
         let now = self.clock.now();
         let live =
             now - record.seen_at <= IDLE_SECONDS && now - record.created_at <= LIFETIME_SECONDS;
         let standing = if live { self.standing(&record.holder, ip, now).await? } else { None };
         let Some((actor, who)) = standing else {
-            self.store.delete_session(&hash, None).await?;
+            self.store.delete_session(hash, None).await?;
             return Err(SessionError::Ended);
         };
         if now - record.seen_at >= TOUCH_SECONDS {
-            self.store.touch_session(&hash, now).await?;
+            self.store.touch_session(hash, now).await?;
         }
-        Ok(Session { actor, who, form_token: Self::form_token(id) })
+        Ok((actor, who, record.holder))
     }
 
     /// Who `holder` acts as now, if they still may: a key that still stands with

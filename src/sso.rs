@@ -108,6 +108,9 @@ pub struct Pending {
     state: String,
     nonce: String,
     verifier: String,
+    /// The console page to land on once signed in.
+    #[serde(default)]
+    pub next: String,
 }
 
 impl Pending {
@@ -210,6 +213,7 @@ impl Provider {
             state: state.secret().clone(),
             nonce: nonce.secret().clone(),
             verifier: verifier.secret().clone(),
+            next: String::new(),
         };
         Ok((url.to_string(), pending))
     }

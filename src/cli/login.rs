@@ -14,6 +14,10 @@ use crate::apikeys::secret::Secret;
 
 #[derive(Debug, clap::Args)]
 pub struct LoginArgs {
+    /// Sign in as yourself through the organisation's identity provider: the CLI
+    /// prints a page and a code to approve in the console (works over SSH).
+    #[arg(long, conflicts_with_all = ["client_id", "key_file"])]
+    sso: bool,
     /// The admin key's id (asked for when not given).
     #[arg(long)]
     client_id: Option<String>,
@@ -35,10 +39,13 @@ struct Stored {
     servers: BTreeMap<String, StoredKey>,
 }
 
-/// One server's admin key: its secret, or where its private key is.
+/// One server's admin key (its secret, or where its private key is), or a
+/// person's session (`login --sso`: `client_id` names the person).
 #[derive(Serialize, Deserialize)]
 struct StoredKey {
     client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,6 +57,9 @@ struct StoredKey {
 impl StoredKey {
     /// How the CLI proves it holds this key.
     fn proof(&self) -> anyhow::Result<ClientProof> {
+        if let Some(refresh) = &self.refresh_token {
+            return Ok(ClientProof::Session(Secret::new(refresh.clone())));
+        }
         match (&self.client_secret, &self.key_file) {
             (Some(secret), _) => Ok(ClientProof::Secret(Secret::new(secret.clone()))),
             (None, Some(file)) => ClientProof::key_file(file, self.key_id.clone()),
@@ -206,6 +216,26 @@ pub async fn login(server: Option<String>, args: LoginArgs) -> anyhow::Result<()
             anyhow::bail!("which server? e.g. keymint login --server https://keymint.example.com")
         }
     };
+    if args.sso {
+        let signed_in = super::device_login::sign_in(&server).await?;
+        let mut stored = read(&path)?;
+        let person = signed_in.person.clone();
+        stored.servers.insert(
+            server.clone(),
+            StoredKey {
+                client_id: signed_in.person,
+                refresh_token: Some(signed_in.refresh_token),
+                client_secret: None,
+                key_file: None,
+                key_id: None,
+            },
+        );
+        stored.default_server = Some(server.clone());
+        write(&path, &stored)?;
+        outln!("logged in to {server} as {person} ({})", signed_in.scope);
+        outln!("credentials saved to {} (readable by you only)", path.display());
+        return Ok(());
+    }
     let client_id = match args.client_id {
         Some(id) => id,
         None => output::ask("client id: ")?,
@@ -213,12 +243,14 @@ pub async fn login(server: Option<String>, args: LoginArgs) -> anyhow::Result<()
     let stored_key = match args.key_file {
         Some(file) => StoredKey {
             client_id: client_id.clone(),
+            refresh_token: None,
             client_secret: None,
             key_file: Some(std::path::absolute(&file)?),
             key_id: args.key_id,
         },
         None => StoredKey {
             client_id: client_id.clone(),
+            refresh_token: None,
             client_secret: Some(ask_secret()?).filter(|s| !s.is_empty()),
             key_file: None,
             key_id: None,

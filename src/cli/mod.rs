@@ -15,6 +15,7 @@ macro_rules! outln {
 pub mod api;
 mod audit;
 mod bootstrap;
+mod device_login;
 mod errors;
 mod keys;
 mod login;

@@ -15,7 +15,7 @@ use crate::oauth::assertion::ASSERTION_TYPE;
 use crate::signing::{Algorithm, SigningKey};
 
 /// How long the CLI waits for the server to answer one request.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A token is renewed this long before it expires, so a request never carries one
 /// that expires on the way.
@@ -35,6 +35,9 @@ pub enum ClientProof {
     /// A private key whose public half the admin key carries (`private_key_jwt`):
     /// each token request sends an assertion signed with it, naming `kid` if given.
     PrivateKey { key: SigningKey, kid: Option<String> },
+    /// A person's session (`keymint login --sso`): its refresh token, exchanged
+    /// for a short-lived token of the person's (`client_id` is `keymint-cli`).
+    Session(Secret),
 }
 
 impl ClientProof {
@@ -225,6 +228,11 @@ impl Remote {
                     ("client_assertion", &assertion),
                 ])
             }
+            ClientProof::Session(refresh) => request.form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", crate::devices::CLI_CLIENT_ID),
+                ("refresh_token", refresh.expose()),
+            ]),
         };
         let response = request.send().await.map_err(|e| self.unreachable(e))?;
         let status = response.status();
@@ -240,10 +248,13 @@ impl Remote {
                     self.base
                 );
             }
+            let who = match self.credentials.proof {
+                ClientProof::Session(_) => format!("the session of {}", self.credentials.client_id),
+                _ => format!("the admin key {}", self.credentials.client_id),
+            };
             anyhow::bail!(
-                "{} refused the admin key {} from {}: {error}: {}",
+                "{} refused {who} from {}: {error}: {}",
                 self.base,
-                self.credentials.client_id,
                 self.credentials.origin,
                 text("error_description")
             );

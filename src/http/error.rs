@@ -76,6 +76,12 @@ impl OAuthError {
         }
     }
 
+    /// 400 with the grant's own `error` (RFC 8628 section 3.5: `authorization_pending`,
+    /// `slow_down`, `access_denied`, `expired_token`; RFC 6749: `invalid_grant`).
+    pub fn grant(error: &'static str, description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, description)
+    }
+
     /// 400 `unsupported_grant_type`.
     pub fn unsupported_grant_type(grant: &str) -> Self {
         Self::new(

@@ -12,7 +12,9 @@ use serde::de::DeserializeOwned;
 
 use super::error::Problem;
 use crate::app::App;
+use crate::oauth::Bearer;
 use crate::oauth::{Presented, VerifyError};
+use crate::sessions::SessionError;
 use crate::vocab::Actor;
 
 /// The client's address: the socket peer, unless the peer is a trusted proxy; then
@@ -256,7 +258,19 @@ impl FromRequestParts<Arc<App>> for Caller {
             }
         };
         match app.tokens.management_actor(token, presented, ip).await {
-            Ok(actor) => Ok(Caller(actor)),
+            Ok(Bearer::Key(actor)) => Ok(Caller(actor)),
+            Ok(Bearer::Person { person_id, session_hash }) => {
+                match app.sessions.person_by_token(&person_id, &session_hash, ip).await {
+                    Ok(actor) => Ok(Caller(actor)),
+                    Err(SessionError::Ended) => Err(Problem::invalid_token(
+                        "this token's session has ended, or no role reaches its person any \
+                         more: run keymint login --sso again",
+                    )),
+                    Err(_) => {
+                        Err(Problem::unavailable("the database is unavailable; retry shortly"))
+                    }
+                }
+            }
             Err(VerifyError::Invalid(why)) => Err(Problem::invalid_token(&why)),
             Err(VerifyError::Insufficient(why)) => Err(Problem::insufficient_scope(why)),
             Err(VerifyError::Unavailable(_)) => {

@@ -40,6 +40,7 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
     use admin::{audit, keys, people, role_bindings, signing_keys, usage, workspaces};
     let (router, mut api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(oauth::token))
+        .routes(routes!(oauth::device_authorization))
         .routes(routes!(oauth::introspect))
         .routes(routes!(oauth::revoke))
         .routes(routes!(well_known::jwks))

@@ -35,7 +35,7 @@ pub fn metadata_document(app: &App) -> serde_json::Value {
     let mut scopes: Vec<&str> =
         crate::vocab::scope::ManagementScope::ALL.iter().map(|s| s.as_str()).collect();
     scopes.sort_unstable();
-    json!({
+    let mut document = json!({
         "issuer": issuer,
         "token_endpoint": format!("{issuer}/oauth/token"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
@@ -52,7 +52,15 @@ pub fn metadata_document(app: &App) -> serde_json::Value {
         "response_types_supported": [],
         "scopes_supported": scopes,
         "service_documentation": format!("{issuer}/openapi.json"),
-    })
+    });
+    // People sign in (and the CLI as a person) only where SSO is set up.
+    if app.sso.is_some() {
+        document["device_authorization_endpoint"] =
+            json!(format!("{issuer}/oauth/device_authorization"));
+        document["grant_types_supported"] =
+            json!(["client_credentials", crate::http::oauth::DEVICE_CODE_GRANT, "refresh_token"]);
+    }
+    document
 }
 
 /// `GET /.well-known/openid-configuration`: the same document, for libraries that only look there.

@@ -12,7 +12,9 @@ mod service;
 
 pub use dpop::Presented;
 pub use raw_key::RawKeyCheck;
-pub use service::{ExchangeError, Issued, Proof, TokenService, VerifyError, CLOCK_LEEWAY_SECONDS};
+pub use service::{
+    Bearer, ExchangeError, Issued, Proof, TokenService, VerifyError, CLOCK_LEEWAY_SECONDS,
+};
 
 use serde::Serialize;
 
@@ -71,6 +73,13 @@ pub struct Claims {
     /// The key the token is bound to (RFC 9449 DPoP), when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// A person's token (the CLI signed in as a person): the session it stands on,
+    /// by the SHA-256 of its id; ending the session ends the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// A person's email, in a person's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// `cnf` (RFC 7800): the thumbprint of the key a DPoP-bound token is bound to.
@@ -174,6 +183,8 @@ pub fn decide(
         environment: key.environment.clone(),
         key_type: key.key_type.clone(),
         cnf: None,
+        sid: None,
+        email: None,
     })
 }
 

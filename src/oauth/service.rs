@@ -14,7 +14,7 @@ use crate::oauth::dpop::{self, DpopError, Nonces, Presented, Target};
 use crate::oauth::jwks_uri::RemoteKeys;
 use crate::oauth::limiter::{Blocked, FailureLimiter};
 use crate::oauth::once::UsedIds;
-use crate::oauth::{decide, Claims, Confirmation, Denial, Issuance, TokenRequest};
+use crate::oauth::{decide, Audience, Claims, Confirmation, Denial, Issuance, TokenRequest};
 use crate::signing::Keyring;
 use crate::store::Store;
 use crate::usage::Usage;
@@ -30,6 +30,15 @@ pub struct Issued {
     pub token_type: &'static str,
     pub expires_in: i64,
     pub scope: String,
+}
+
+/// Who a management token speaks for.
+#[derive(Debug)]
+pub enum Bearer {
+    /// An admin key, with the rights the token carries and the key still holds.
+    Key(Actor),
+    /// A person, through the session (by its hash) the token stands on.
+    Person { person_id: String, session_hash: String },
 }
 
 /// Why no token was issued.
@@ -329,15 +338,55 @@ impl TokenService {
         Ok(data.claims)
     }
 
+    /// A management token for a person's session `sid` (the CLI signed in as a
+    /// person): `scopes` are their role's, `workspace_id` where it applies.
+    pub fn issue_for_person(
+        &self,
+        person: &Actor,
+        sid: &str,
+        client_id: &str,
+    ) -> Result<Issued, ExchangeError> {
+        let now = self.clock.now();
+        let scope: Vec<&str> = person.scopes.iter().map(|s| s.as_str()).collect();
+        let claims = Claims {
+            iss: self.settings.issuer.clone(),
+            sub: person.id.clone(),
+            client_id: client_id.to_string(),
+            aud: Audience::One(self.settings.management_audience.clone()),
+            iat: now,
+            nbf: now,
+            exp: now + self.settings.ttl_seconds,
+            jti: random_base62(apikeys::TOKEN_ID_LEN + 8),
+            scope: scope.join(" "),
+            workspace_id: person.workspace_id.clone().unwrap_or_default(),
+            environment: String::new(),
+            key_type: "person".into(),
+            cnf: None,
+            sid: Some(sid.to_string()),
+            email: person.email.clone(),
+        };
+        let body = serde_json::to_vec(&claims).map_err(|e| ExchangeError::Internal(Box::new(e)))?;
+        let access_token =
+            self.keyring.current().sign(&body).map_err(|e| ExchangeError::Internal(Box::new(e)))?;
+        Ok(Issued {
+            access_token,
+            token_type: "Bearer",
+            expires_in: claims.exp - now,
+            scope: claims.scope,
+        })
+    }
+
     /// The management caller behind a bearer token: the token must be valid for the
-    /// management audience and its key still active; its management scopes are those
-    /// the token carries and the key still holds.
+    /// management audience. A key's token: the key must still be active, and the
+    /// management scopes are those the token carries and the key still holds. A
+    /// person's token: who the person is now is for their session to say
+    /// ([`Bearer::Person`]).
     pub async fn management_actor(
         &self,
         token: &str,
         presented: Presented<'_>,
         ip: Option<IpAddr>,
-    ) -> Result<Actor, VerifyError> {
+    ) -> Result<Bearer, VerifyError> {
         let claims = self.verify(token, None)?;
         self.check_binding(&claims, token, presented).await?;
         if !claims.aud.contains(&self.settings.management_audience) {
@@ -345,6 +394,9 @@ impl TokenService {
                 "this token is not for the management API: its key holds no management scope"
                     .into(),
             ));
+        }
+        if let Some(sid) = claims.sid {
+            return Ok(Bearer::Person { person_id: claims.sub, session_hash: sid });
         }
         let Some(key) = self.backing_key(&claims).await? else {
             return Err(VerifyError::Invalid(
@@ -355,7 +407,7 @@ impl TokenService {
         };
         // The token's management scopes that its key still holds.
         let carried = claims.scope.split(' ').filter_map(ManagementScope::parse);
-        Actor::for_key(&key, carried, ip).ok_or_else(|| {
+        Actor::for_key(&key, carried, ip).map(Bearer::Key).ok_or_else(|| {
             VerifyError::Insufficient(
                 "the token carries no management scope (keymint:introspect is not one)".into(),
             )

@@ -127,6 +127,31 @@ pub struct PersonRecord {
     pub last_sign_in_us: i64,
 }
 
+/// The CLI signing in as a person (RFC 8628): waiting for the person's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceGrantRecord {
+    /// Hex SHA-256 of the device code the CLI holds.
+    pub device_hash: String,
+    /// The code the person types in the console.
+    pub user_code: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub polled_at: i64,
+    pub decision: DeviceDecision,
+    /// Who approved it (or denied it).
+    pub person_id: Option<String>,
+}
+
+/// What the person decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceDecision {
+    Pending,
+    Approved,
+    Denied,
+}
+
+stored_text!(DeviceDecision { Pending => "pending", Approved => "approved", Denied => "denied" });
+
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkspaceRecord {
@@ -620,6 +645,29 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Takes (and deletes) a sign-in under way: `(sealed, created_at)`.
     async fn take_sso_login(&self, id_hash: &str) -> StoreResult<Option<(Vec<u8>, i64)>>;
+
+    /// Keeps a device grant waiting, and drops those that expired before `now`.
+    async fn insert_device_grant(&self, grant: &DeviceGrantRecord, now: i64) -> StoreResult<()>;
+    /// The waiting device grant whose user code is `user_code`.
+    async fn find_device_grant(&self, user_code: &str) -> StoreResult<Option<DeviceGrantRecord>>;
+    /// Records the person's decision on a pending grant, with its audit event:
+    /// `false` when there is no pending grant with that code.
+    async fn decide_device_grant(
+        &self,
+        user_code: &str,
+        decision: DeviceDecision,
+        person_id: &str,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+    /// The grant of device code hash `device_hash` as it was, marking it polled at `at`.
+    async fn poll_device_grant(
+        &self,
+        device_hash: &str,
+        at: i64,
+    ) -> StoreResult<Option<DeviceGrantRecord>>;
+    /// Deletes the grant (it was redeemed, denied or expired): `false` when another
+    /// poll took it first.
+    async fn delete_device_grant(&self, device_hash: &str) -> StoreResult<bool>;
 
     /// Keeps a sealed secret for the session to show once, replacing any before it.
     async fn put_reveal(

@@ -9,9 +9,9 @@
 use super::{json_rows, Db, This, BACKEND, NOTIFY, SERIALIZE};
 use crate::store::sql::{unique_violation, AuditRow, SessionRow, SigningKeyRow, WorkspaceRow};
 use crate::store::{
-    AuditEntry, AuditFilter, AuditRecord, Change, KeyFilter, KeyRecord, LastUse, PersonRecord,
-    RoleBindingRecord, SessionHolder, SessionRecord, SigningKeyRecord, Store, StoreError,
-    StoreResult, UsageRow, UsedJti, WorkspaceRecord,
+    AuditEntry, AuditFilter, AuditRecord, Change, DeviceDecision, DeviceGrantRecord, KeyFilter,
+    KeyRecord, LastUse, PersonRecord, RoleBindingRecord, SessionHolder, SessionRecord,
+    SigningKeyRecord, Store, StoreError, StoreResult, UsageRow, UsedJti, WorkspaceRecord,
 };
 use crate::store::{UsageBatch, UsageGroup, UsageQuery, WorkspaceSetting};
 use crate::vocab::{Action, Target};
@@ -699,6 +699,36 @@ impl Store for This {
 
     async fn take_sso_login(&self, id_hash: &str) -> StoreResult<Option<(Vec<u8>, i64)>> {
         people::take_login(self, id_hash).await
+    }
+
+    async fn insert_device_grant(&self, grant: &DeviceGrantRecord, now: i64) -> StoreResult<()> {
+        people::insert_device(self, grant, now).await
+    }
+
+    async fn find_device_grant(&self, user_code: &str) -> StoreResult<Option<DeviceGrantRecord>> {
+        people::find_device(self, user_code).await
+    }
+
+    async fn decide_device_grant(
+        &self,
+        user_code: &str,
+        decision: DeviceDecision,
+        person_id: &str,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        people::decide_device(self, user_code, decision, person_id, audit).await
+    }
+
+    async fn poll_device_grant(
+        &self,
+        device_hash: &str,
+        at: i64,
+    ) -> StoreResult<Option<DeviceGrantRecord>> {
+        people::poll_device(self, device_hash, at).await
+    }
+
+    async fn delete_device_grant(&self, device_hash: &str) -> StoreResult<bool> {
+        people::delete_device(self, device_hash).await
     }
 
     async fn put_reveal(

@@ -7,8 +7,9 @@ use crate::vocab::Tally;
 
 use super::credential::CredentialColumns;
 use super::{
-    AuditEntry, Credential, KeyRecord, PersonRecord, PreviousUse, RoleBindingRecord, SessionHolder,
-    SessionRecord, SigningKeyRecord, StoreError, UsageRow, WorkspaceRecord,
+    AuditEntry, Credential, DeviceDecision, DeviceGrantRecord, KeyRecord, PersonRecord,
+    PreviousUse, RoleBindingRecord, SessionHolder, SessionRecord, SigningKeyRecord, StoreError,
+    UsageRow, WorkspaceRecord,
 };
 use crate::vocab::role::{Role, Subject};
 use crate::vocab::scope::Scope;
@@ -441,6 +442,34 @@ impl TryFrom<PersonRow> for PersonRecord {
             groups,
             first_sign_in_us: r.first_sign_in_us,
             last_sign_in_us: r.last_sign_in_us,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct DeviceGrantRow {
+    device_hash: String,
+    user_code: String,
+    created_at: i64,
+    expires_at: i64,
+    polled_at: i64,
+    decision: String,
+    person_id: Option<String>,
+}
+
+impl TryFrom<DeviceGrantRow> for DeviceGrantRecord {
+    type Error = StoreError;
+
+    fn try_from(r: DeviceGrantRow) -> Result<Self, StoreError> {
+        Ok(DeviceGrantRecord {
+            decision: DeviceDecision::parse(&r.decision)
+                .ok_or_else(|| StoreError::Corrupt(format!("device grant {:?}", r.decision)))?,
+            device_hash: r.device_hash,
+            user_code: r.user_code,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            polled_at: r.polled_at,
+            person_id: r.person_id,
         })
     }
 }

@@ -7,16 +7,24 @@ pub const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 
 /// `count` random base62 characters, unbiased (rejection sampling).
 pub fn random_base62(count: usize) -> String {
+    random_from(BASE62, count)
+}
+
+/// `count` characters drawn uniformly from `alphabet` (at most 256 of them) by
+/// the system RNG.
+pub fn random_from(alphabet: &[u8], count: usize) -> String {
     let rng = SystemRandom::new();
     let mut out = String::with_capacity(count);
     let mut buf = [0u8; 64];
+    // Bytes at or above the last whole multiple of the alphabet's size would bias
+    // the distribution.
+    let bound = 256 - 256 % alphabet.len();
     while out.len() < count {
         // The system RNG failing is unrecoverable; there is no safe fallback.
         rng.fill(&mut buf).expect("system random number generator failed");
         for b in buf {
-            // 248 = 4 * 62: bytes at or above it would bias the distribution.
-            if b < 248 && out.len() < count {
-                out.push(BASE62[usize::from(b % 62)] as char);
+            if usize::from(b) < bound && out.len() < count {
+                out.push(alphabet[usize::from(b) % alphabet.len()] as char);
             }
         }
     }

@@ -68,6 +68,10 @@ pub enum Action {
     PersonRefused,
     /// Every session of a person was ended (sign out everywhere).
     PersonSessionsEnd,
+    /// A person let the CLI act as them (the device flow).
+    PersonDeviceApprove,
+    /// A person refused a CLI's request to act as them.
+    PersonDeviceDeny,
     /// An existing key was refused at the token, introspection or revocation
     /// endpoint (the client only ever sees `invalid_client`).
     TokenRefused,
@@ -75,7 +79,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the audit log's documentation.
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 29] = [
         Action::KeyCreate,
         Action::KeyUpdate,
         Action::KeyRotate,
@@ -102,6 +106,8 @@ impl Action {
         Action::PersonSignOut,
         Action::PersonRefused,
         Action::PersonSessionsEnd,
+        Action::PersonDeviceApprove,
+        Action::PersonDeviceDeny,
         Action::TokenRefused,
     ];
 
@@ -134,6 +140,8 @@ impl Action {
             Action::PersonSignOut => "person.sign_out",
             Action::PersonRefused => "person.refused",
             Action::PersonSessionsEnd => "person.sessions_end",
+            Action::PersonDeviceApprove => "person.device_approve",
+            Action::PersonDeviceDeny => "person.device_deny",
             Action::TokenRefused => "token.refused",
         }
     }
@@ -160,7 +168,8 @@ impl Action {
             | SigningKeyRemove
             | SigningKeyReseal => Target::SigningKey,
             RoleBindingCreate | RoleBindingDelete => Target::RoleBinding,
-            PersonSignIn | PersonSignOut | PersonRefused | PersonSessionsEnd => Target::Person,
+            PersonSignIn | PersonSignOut | PersonRefused | PersonSessionsEnd
+            | PersonDeviceApprove | PersonDeviceDeny => Target::Person,
         }
     }
 
@@ -190,9 +199,8 @@ impl Action {
             | SigningKeyRemove
             | SigningKeyReseal => true,
             SessionSignIn | SessionSignOut | RoleBindingCreate | RoleBindingDelete
-            | PersonSignIn | PersonSignOut | PersonRefused | PersonSessionsEnd | TokenRefused => {
-                false
-            }
+            | PersonSignIn | PersonSignOut | PersonRefused | PersonSessionsEnd
+            | PersonDeviceApprove | PersonDeviceDeny | TokenRefused => false,
         }
     }
 }

@@ -64,6 +64,11 @@ pub struct Browser {
 impl Browser {
     /// A new browser, pointed at nothing yet.
     pub async fn open(app: &TestApp) -> Browser {
+        Browser::open_at(&app.base).await
+    }
+
+    /// A new browser for the keymint at `base` (e.g. a `keymint serve` process).
+    pub async fn open_at(base: &str) -> Browser {
         let permit = BROWSERS.acquire().await.unwrap();
         let path = option_env!("KEYMINT_CHROMEDRIVER").unwrap_or("chromedriver");
         let mut driver = tokio::process::Command::new(path)
@@ -101,7 +106,7 @@ impl Browser {
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .expect("a browser session");
-        Browser { client, base: app.base.clone(), _driver: driver, _permit: permit }
+        Browser { client, base: base.to_string(), _driver: driver, _permit: permit }
     }
 
     pub async fn go(&self, path: &str) {

@@ -40,9 +40,9 @@ in_a_browser_with_an_idp!(
     sign_out_everywhere_from_the_people_page_ends_the_other_browser,
 );
 
-/// Signs `login` in with "Sign in with SSO" and the provider's own pages.
-async fn sign_in_with_sso(browser: &Browser, login: &str) {
-    browser.go("/console/sign-in").await;
+/// From keymint's sign-in page: "Sign in with SSO", then the provider's own login
+/// and consent pages as `login`.
+async fn at_the_provider(browser: &Browser, login: &str) {
     browser.click("Sign in with SSO").await;
     let field = |name: &'static str| async move {
         browser.client.find(Locator::Css(&format!("input[name={name}]"))).await.unwrap()
@@ -51,6 +51,12 @@ async fn sign_in_with_sso(browser: &Browser, login: &str) {
     field("password").await.send_keys("any password").await.unwrap();
     browser.click("Sign-in").await;
     browser.click("Continue").await;
+}
+
+/// Signs `login` in with "Sign in with SSO" and the provider's own pages.
+async fn sign_in_with_sso(browser: &Browser, login: &str) {
+    browser.go("/console/sign-in").await;
+    at_the_provider(browser, login).await;
     // keymint's callback page moves on to the console by itself.
     crate::helpers::wait_until(std::time::Duration::from_secs(15), "the console", || async {
         browser.path().await.starts_with("/console/keys")
@@ -136,13 +142,7 @@ async fn a_person_with_no_role_is_told_so(backend: Backend) {
     let (app, _idp) = spawn_app_with_sso(backend, &[]).await;
     let browser = Browser::open(&app).await;
     browser.go("/console/sign-in").await;
-    browser.click("Sign in with SSO").await;
-    let login = browser.client.find(Locator::Css("input[name=login]")).await.unwrap();
-    login.send_keys("nobody").await.unwrap();
-    let password = browser.client.find(Locator::Css("input[name=password]")).await.unwrap();
-    password.send_keys("any").await.unwrap();
-    browser.click("Sign-in").await;
-    browser.click("Continue").await;
+    at_the_provider(&browser, "nobody").await;
     let text = browser.text().await;
     assert!(text.contains("Sign-in refused"), "{text}");
     assert!(text.contains("no role in keymint is given to you"), "{text}");
@@ -199,4 +199,97 @@ async fn screenshots_of_signing_in_with_sso() {
     sign_in_with_sso(&browser, "alice").await;
     browser.go("/console/people").await;
     std::fs::write(shot("people"), browser.client.screenshot().await.unwrap()).unwrap();
+}
+
+/// `keymint login --sso` from the binary, approved in a browser by a person who
+/// signs in through the provider there, against a `keymint serve` process; then
+/// the CLI acts as that person.
+mod the_cli_as_a_person {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    use super::*;
+    use crate::helpers::TestDatabase;
+
+    in_a_browser_with_an_idp!(the_cli_signs_in_with_sso_approved_in_the_browser);
+
+    fn keymint(config: &std::path::Path) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keymint"));
+        cmd.env("XDG_CONFIG_HOME", config).env_remove("KEYMINT_SERVER").env_remove("RUST_LOG");
+        cmd
+    }
+
+    pub(super) async fn the_cli_signs_in_with_sso_approved_in_the_browser(backend: Backend) {
+        // The TLS library's provider, as keymint's own start would choose it.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let db = TestDatabase::new(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        let mut idp = Idp::start();
+        let mut serve = keymint(&config);
+        serve
+            .current_dir(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &db.url])
+            .args(idp.keymint_args());
+        let (_server, url) = crate::helpers::serve(serve);
+        idp.configure(&url);
+
+        let mut login = keymint(&config)
+            .args(["login", "--server", &url, "--sso"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = login.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let recv =
+            || lines.recv_timeout(std::time::Duration::from_secs(30)).expect("the CLI prints");
+        let intro = recv();
+        assert!(intro.starts_with("To sign in, open this page"), "{intro}");
+        let page = recv().trim().to_string();
+        assert!(page.starts_with(&format!("{url}/console/device?user_code=")), "{page}");
+        let code_line = recv();
+        let code = page.split("user_code=").nth(1).unwrap().to_string();
+        assert!(code_line.contains(&format!("approve the code {code}")), "{code_line}");
+
+        // Alice opens the page: she signs in through the provider first, and
+        // lands back on it.
+        let browser = Browser::open_at(&url).await;
+        browser.client.goto(&page).await.unwrap();
+        at_the_provider(&browser, "alice").await;
+        crate::helpers::wait_until(
+            std::time::Duration::from_secs(15),
+            "the device page",
+            || async { browser.path().await.starts_with("/console/device") },
+        )
+        .await;
+        assert!(browser.text().await.contains(&code), "the page shows the CLI's code");
+        browser.click("Approve").await;
+        assert!(browser.text().await.contains("The CLI is signed in as you"));
+
+        let status = tokio::task::spawn_blocking(move || login.wait().unwrap()).await.unwrap();
+        assert!(status.success(), "keymint login --sso exits 0");
+        let done: Vec<String> = lines.try_iter().collect();
+        let said = format!("logged in to {url} as alice@example.com (");
+        assert!(done.iter().any(|l| l.starts_with(&said)), "{done:?}");
+        let file = config.join("keymint/credentials.json");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+
+        let out = keymint(&config).arg("whoami").output().unwrap();
+        let whoami = String::from_utf8_lossy(&out.stdout);
+        assert!(whoami.contains(&format!("remote: {url} as alice@example.com")), "{whoami}");
+        let out = keymint(&config).args(["workspaces", "create", "made-by-cli"]).output();
+        let out = out.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = keymint(&config).args(["audit", "--action", "workspace.create"]).output();
+        let audit = String::from_utf8_lossy(&out.unwrap().stdout).to_string();
+        assert!(audit.contains("alice@example.com"), "the audit names the person: {audit}");
+        browser.client.close().await.unwrap();
+    }
 }

@@ -19,6 +19,7 @@ const ORDER: &[&str] = &[
     "oauth",
     "people",
     "sessions",
+    "devices",
     "feed",
     "config",
     "app",

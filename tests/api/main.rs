@@ -10,6 +10,7 @@ mod browser_sso;
 mod cli;
 mod cluster;
 mod console;
+mod devices;
 mod discovery;
 mod door;
 mod dpop;

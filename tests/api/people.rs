@@ -13,31 +13,7 @@ use crate::helpers::idp::{
 };
 use crate::helpers::{Backend, TestApp};
 
-/// Runs each listed test on both backends, when the provider is installed.
-macro_rules! with_an_idp_on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[cfg_attr(not(keymint_idp_tests), ignore = "sign-in tests skipped: run `npm ci --prefix tests/idp`")]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[cfg_attr(not(all(keymint_idp_tests, keymint_postgres_tests)), ignore = "sign-in or PostgreSQL run skipped: tests/idp not installed or TEST_DATABASE_URL not set")]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
-with_an_idp_on_both_backends!(
+crate::with_an_idp_on_both_backends!(
     an_admin_group_member_signs_in_and_is_audited_by_name,
     a_person_no_role_reaches_is_told_so_and_gets_no_session,
     an_email_binding_matches_only_a_verified_address,

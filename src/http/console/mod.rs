@@ -13,6 +13,7 @@ mod access;
 mod assets;
 mod audit;
 mod chart;
+mod device;
 mod forms;
 mod key_edit;
 mod keys;
@@ -77,6 +78,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/keys/{id}/delete", get(keys::delete_page).post(keys::delete))
         .route("/console/access", get(access::list).post(access::create))
         .route("/console/access/{id}/delete", post(access::delete))
+        .route("/console/device", get(device::show).post(device::decide))
         .route("/console/people", get(people::list))
         .route("/console/people/{id}/sign-out", post(people::sign_out))
         .route("/console/audit", get(audit::list))
@@ -318,7 +320,15 @@ impl FromRequestParts<Arc<App>> for Console {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
         let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, app).await;
         let Some(id) = session_cookie(app, &parts.headers) else {
-            return Err(Redirect::to("/console/sign-in").into_response());
+            // A device to approve is come back to once signed in.
+            let to = match parts.uri.path_and_query().map(|p| p.as_str()) {
+                Some(p) if p.starts_with("/console/device") => {
+                    let next: String = form_urlencoded::byte_serialize(p.as_bytes()).collect();
+                    format!("/console/sign-in?next={next}")
+                }
+                _ => "/console/sign-in".to_string(),
+            };
+            return Err(Redirect::to(&to).into_response());
         };
         match app.sessions.resume(&id, ip).await {
             Ok(session) => {

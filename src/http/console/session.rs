@@ -26,6 +26,8 @@ struct SignInPage {
     sso: bool,
     /// Whether sign-in with an admin key is offered (`--console-key-sign-in`).
     key_sign_in: bool,
+    /// Where "Sign in with SSO" leads (with the page to come back to).
+    sso_start: String,
 }
 
 impl SignInPage {
@@ -36,6 +38,7 @@ impl SignInPage {
             error,
             sso: app.sso.is_some(),
             key_sign_in: app.config.console_key_sign_in,
+            sso_start: "/console/sso/start".into(),
         }
     }
 }
@@ -52,6 +55,8 @@ pub async fn home(console: Result<Console, Response>) -> Redirect {
 #[serde(default)]
 pub struct SignInQuery {
     ended: Option<String>,
+    /// The console page to land on after signing in with SSO.
+    next: Option<String>,
 }
 
 /// `GET /console/sign-in`.
@@ -60,7 +65,11 @@ pub async fn sign_in_page(
     Query(query): Query<SignInQuery>,
 ) -> Response {
     let error = query.ended.map(|_| "Your session has ended. Sign in again.".to_string());
-    render(StatusCode::OK, &SignInPage::new(&app, String::new(), error))
+    let mut page = SignInPage::new(&app, String::new(), error);
+    if let Some(next) = query.next.as_deref().and_then(super::sso::console_path) {
+        page.sso_start = format!("/console/sso/start?next={}", urlencoded(next));
+    }
+    render(StatusCode::OK, &page)
 }
 
 #[derive(Deserialize, Default)]
@@ -68,6 +77,10 @@ pub async fn sign_in_page(
 pub struct SignInForm {
     client_id: String,
     client_secret: String,
+}
+
+fn urlencoded(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// A form with nothing but its token.

@@ -55,8 +55,27 @@ fn refused(app: &App, status: StatusCode, text: &str) -> Response {
     response
 }
 
+/// Where a sign-in may land: a console path, in characters a URL carries as is.
+pub(super) fn console_path(path: &str) -> Option<&str> {
+    (path.starts_with("/console/")
+        && !path.contains("//")
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/?=&-_.".contains(&b)))
+    .then_some(path)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Start {
+    /// The console page to land on once signed in.
+    next: String,
+}
+
 /// `GET /console/sso/start`: to the identity provider.
-pub async fn start(State(app): State<Arc<App>>) -> Response {
+pub async fn start(
+    State(app): State<Arc<App>>,
+    query: Result<Query<Start>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let next = query.map(|Query(q)| q.next).unwrap_or_default();
     let Some(provider) = app.sso.clone() else {
         return message(
             StatusCode::NOT_FOUND,
@@ -66,7 +85,7 @@ pub async fn start(State(app): State<Arc<App>>) -> Response {
             "/console/sign-in",
         );
     };
-    let (url, pending) = match provider.begin().await {
+    let (url, mut pending) = match provider.begin().await {
         Ok(begun) => begun,
         Err(e) => {
             tracing::warn!(error = %Chain(&e), "sso sign-in could not begin");
@@ -77,6 +96,7 @@ pub async fn start(State(app): State<Arc<App>>) -> Response {
             );
         }
     };
+    pending.next = console_path(&next).unwrap_or("/console/keys").to_string();
     let handle = match app.sessions.hold_sso_login(&pending).await {
         Ok(handle) => handle,
         Err(e) => return unavailable(&e),
@@ -100,6 +120,7 @@ pub struct Callback {
 #[template(path = "console/signed_in.html")]
 struct SignedInPage {
     me: Option<Me>,
+    next: String,
 }
 
 /// `GET /console/sso/callback`: the provider's answer.
@@ -150,6 +171,7 @@ pub async fn callback(
     let Some(code) = answer.code.filter(|c| !c.is_empty()) else {
         return refused(&app, StatusCode::BAD_REQUEST, "The identity provider sent no code.");
     };
+    let next = console_path(&pending.next).unwrap_or("/console/keys").to_string();
     let identity = match provider.finish(pending, &code).await {
         Ok(identity) => identity,
         Err(e) => {
@@ -173,7 +195,7 @@ pub async fn callback(
         Ok(opened) => opened,
         Err(e) => return unavailable(&e),
     };
-    let mut response = render(StatusCode::OK, &SignedInPage { me: None });
+    let mut response = render(StatusCode::OK, &SignedInPage { me: None, next });
     let headers = response.headers_mut();
     headers.append(header::SET_COOKIE, set_cookie(&app, Some(&id)));
     headers.append(header::SET_COOKIE, login_cookie_header(&app, None));

@@ -1,7 +1,8 @@
-//! The OAuth endpoints, one a file: `token`, `introspect`, `revoke`; what their
+//! The OAuth endpoints, one a file: `token`, `device` (RFC 8628), `introspect`, `revoke`; what their
 //! requests carry (the form, the client's credentials, a DPoP proof) is read in
 //! `extract`, once for all three.
 
+mod device;
 mod extract;
 mod introspect;
 mod revoke;
@@ -10,6 +11,7 @@ mod token;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
+pub use device::*;
 pub use extract::{read_client_request, OAuthRequest};
 pub use introspect::*;
 pub use revoke::*;

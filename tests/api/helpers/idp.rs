@@ -13,6 +13,32 @@ use serde_json::{json, Value};
 
 use super::{spawn_app_with, Backend, TestApp};
 
+/// Runs each listed `async fn name(backend: Backend)` on both backends when the
+/// provider is installed (`npm ci --prefix tests/idp`).
+#[macro_export]
+macro_rules! with_an_idp_on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(keymint_idp_tests), ignore = "sign-in tests skipped: run `npm ci --prefix tests/idp`")]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(all(keymint_idp_tests, keymint_postgres_tests)), ignore = "sign-in or PostgreSQL run skipped: tests/idp not installed or TEST_DATABASE_URL not set")]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
 /// keymint's client at the provider, and a second client of another application.
 pub const CLIENT_ID: &str = "keymint-console";
 pub const CLIENT_SECRET: &str = "idp-client-secret-4f9b2c7d1e8a3f6b";
@@ -88,6 +114,22 @@ impl Idp {
         }
     }
 
+    /// The settings that make keymint sign people in through this provider.
+    pub fn keymint_args(&self) -> Vec<String> {
+        [
+            "--sso-issuer",
+            &self.issuer,
+            "--sso-client-id",
+            CLIENT_ID,
+            "--sso-client-secret",
+            CLIENT_SECRET,
+            "--sso-admin-groups",
+            ADMIN_GROUP,
+        ]
+        .map(str::to_string)
+        .to_vec()
+    }
+
     /// Registers keymint (whose issuer is `keymint`) and another application, both
     /// redirecting to keymint's callback, with [`accounts`].
     pub fn configure(&mut self, keymint: &str) {
@@ -106,18 +148,8 @@ impl Idp {
 /// break-glass door), and the provider.
 pub async fn spawn_app_with_sso(backend: Backend, extra: &[&str]) -> (TestApp, Idp) {
     let mut idp = Idp::start();
-    let mut args = vec![
-        "--sso-issuer",
-        &idp.issuer,
-        "--sso-client-id",
-        CLIENT_ID,
-        "--sso-client-secret",
-        CLIENT_SECRET,
-        "--sso-admin-groups",
-        ADMIN_GROUP,
-    ];
-    args.extend_from_slice(extra);
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let mut args = idp.keymint_args();
+    args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let app = spawn_app_with(backend, &args).await;
     idp.configure(&app.base);
