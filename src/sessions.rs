@@ -1,14 +1,18 @@
-//! Console sessions: an admin signs in with an admin key (checked by the same code
-//! and failure limits as the token endpoint), and each later request resumes the
-//! session under the rules that end it.
+//! Sessions: a person signs in through the identity provider (the console's
+//! callback, or the CLI's device flow), or an admin signs in with an admin key
+//! (checked by the same code and failure limits as the token endpoint), and each
+//! later request resumes the session under the rules that end it.
 //!
 //! - The session id is 32 random base62 characters (about 190 bits), held only in
-//!   the admin's cookie; the store keeps its SHA-256.
+//!   the browser's cookie (or as the CLI's refresh token); the store keeps its
+//!   SHA-256.
 //! - A session ends after [`IDLE_SECONDS`](crate::sessions::IDLE_SECONDS) without
 //!   a request, [`LIFETIME_SECONDS`](crate::sessions::LIFETIME_SECONDS) after
-//!   sign-in, at sign-out, and at the first request after its key is revoked,
-//!   deactivated, deleted or expired, loses its management scopes, or stops
-//!   accepting the secret it signed in with (a rotation, once any grace is over).
+//!   sign-in, at sign-out, and at the first request after: for a key, it is
+//!   revoked, deactivated, deleted or expired, loses its management scopes, or
+//!   stops accepting the secret it signed in with (a rotation, once any grace is
+//!   over); for a person, no role binding reaches them any more, or they were
+//!   signed out everywhere.
 //! - Forms carry a token derived from the session id, so a page from elsewhere
 //!   cannot make one.
 //! - A secret revealed by a create or a rotation waits in the store sealed under a

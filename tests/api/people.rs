@@ -19,6 +19,7 @@ crate::with_an_idp_on_both_backends!(
     an_email_binding_matches_only_a_verified_address,
     a_replayed_callback_is_refused,
     a_forged_state_is_refused,
+    an_answer_naming_another_issuer_is_refused,
     a_callback_this_browser_did_not_begin_is_refused,
     a_code_issued_to_another_client_is_refused,
     an_expired_id_token_is_refused,
@@ -350,4 +351,24 @@ async fn key_sign_in_can_be_turned_off(backend: Backend) {
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.headers().get("set-cookie").is_none());
+}
+
+async fn an_answer_naming_another_issuer_is_refused(backend: Backend) {
+    let (app, idp) = spawn_app_with_sso(backend, &[]).await;
+    let mut jar = Jar::default();
+    let authorize = begin(&app, &mut jar).await;
+    let back = log_in_at_idp(&idp, &authorize, "alice").await;
+    let mut url = reqwest::Url::parse(&back).unwrap();
+    let said: Vec<(String, String)> =
+        url.query_pairs().map(|(k, v)| (k.into(), v.into())).collect();
+    assert!(said.iter().any(|(k, v)| k == "iss" && *v == idp.issuer), "the provider names itself");
+    let pairs: Vec<(String, String)> = said
+        .into_iter()
+        .map(|(k, v)| if k == "iss" { (k, "https://evil.example".to_string()) } else { (k, v) })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    let response = get(&walker(), &mut jar, url.as_str()).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(session_cookie(&jar).is_none());
+    assert!(response.text().await.unwrap().contains("names another identity provider"));
 }

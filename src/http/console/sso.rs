@@ -112,6 +112,8 @@ pub async fn start(
 pub struct Callback {
     code: Option<String>,
     state: Option<String>,
+    /// The issuer that answers (RFC 9207), when the provider names it.
+    iss: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
 }
@@ -157,6 +159,14 @@ pub async fn callback(
             StatusCode::BAD_REQUEST,
             "The identity provider's answer does not belong to the sign-in this browser began. \
              Start again from the sign-in page.",
+        );
+    }
+    // An answer that names another issuer is a mix-up (RFC 9207): not ours to redeem.
+    if answer.iss.as_deref().is_some_and(|iss| iss != provider.issuer()) {
+        return refused(
+            &app,
+            StatusCode::BAD_REQUEST,
+            "The answer names another identity provider than the one this server trusts.",
         );
     }
     if let Some(error) = answer.error {
