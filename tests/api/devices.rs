@@ -139,6 +139,9 @@ async fn an_approved_device_acts_as_the_person_until_they_are_signed_out_everywh
     // The CLI acts as Alice at /v1, and the audit log names her.
     let made = app.post_with(&access, "/v1/workspaces", &json!({"name": "cli-made"})).await;
     assert_eq!(made.status(), StatusCode::CREATED);
+    let key = app.post_with(&access, "/v1/keys", &json!({"name": "by-alice"})).await;
+    let key: Value = key.json().await.unwrap();
+    assert!(key["created_by"].as_str().unwrap().starts_with("p_"), "created_by names her: {key}");
     let admin = app.admin_token().await;
     let events = app.get_json(&admin, "/v1/audit?action=workspace.create").await;
     assert_eq!(events["data"][0]["actor_email"], "alice@example.com");

@@ -35,6 +35,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/v1/workspaces/{id}/key-policy"),
     ("get", "/v1/workspaces/{id}/scope-catalog"),
     ("put", "/v1/workspaces/{id}/scope-catalog"),
+    ("get", "/v1/role-bindings"),
+    ("post", "/v1/role-bindings"),
+    ("delete", "/v1/role-bindings/{id}"),
+    ("get", "/v1/people"),
+    ("post", "/v1/people/{id}/sign-out"),
+    ("post", "/oauth/device_authorization"),
 ];
 
 async fn the_openapi_document_parses_and_covers_every_route(backend: Backend) {
