@@ -165,6 +165,14 @@ pub mod schemas {
         error_description: Option<String>,
     }
 
+    /// The form of `POST /oauth/device_authorization` (RFC 8628 section 3.1).
+    #[derive(Serialize, ToSchema)]
+    pub struct DeviceAuthorizationForm {
+        /// `keymint-cli`: the device flow signs the keymint CLI in as a person.
+        #[schema(example = "keymint-cli")]
+        client_id: String,
+    }
+
     /// The form of `POST /oauth/token` (RFC 6749 section 4.4.2). Client credentials
     /// go in `Authorization: Basic` or in `client_id` and `client_secret`, not both.
     #[derive(Serialize, ToSchema)]

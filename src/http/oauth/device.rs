@@ -34,7 +34,7 @@ pub struct DeviceAuthorization {
 /// `POST /oauth/device_authorization`.
 #[utoipa::path(
     post, path = "/oauth/device_authorization", tag = "oauth",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "client_id=keymint-cli"),
+    request_body(content = crate::http::openapi::schemas::DeviceAuthorizationForm, content_type = "application/x-www-form-urlencoded", description = "client_id=keymint-cli"),
     responses(
         (status = 200, description = "A device code and the user code to approve (RFC 8628 section 3.2)", body = DeviceAuthorization),
         (status = 400, description = "unauthorized_client: people do not sign in to this server (no --sso-issuer); invalid_request"),
