@@ -1,0 +1,14 @@
+//! What a resource server shares with keymint, so the two can never disagree:
+//! keymint's scope grammar and the rules by which a granted scope covers a
+//! requested one. keymint's server depends on this crate for them.
+//!
+//! ```
+//! use keymint_verify::scope::{any_covers, parse_list, Scope};
+//!
+//! let granted = parse_list("read:agents/* write:prompts/**").unwrap();
+//! assert!(any_covers(&granted, &Scope::parse("read:agents/42").unwrap()));
+//! assert!(any_covers(&granted, &Scope::parse("read:prompts/a/b").unwrap()));
+//! assert!(!any_covers(&granted, &Scope::parse("write:agents/42").unwrap()));
+//! ```
+
+pub mod scope;
