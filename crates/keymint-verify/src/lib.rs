@@ -1,6 +1,7 @@
 //! What a resource server shares with keymint, so the two can never disagree:
 //! keymint's scope grammar and the rules by which a granted scope covers a
-//! requested one. keymint's server depends on this crate for them.
+//! requested one (`scope`; keymint's server depends on this crate for it), and a
+//! [`verifier::Verifier`] that checks keymint's access tokens as RFC 9068 says.
 //!
 //! ```
 //! use keymint_verify::scope::{any_covers, parse_list, Scope};
@@ -12,3 +13,4 @@
 //! ```
 
 pub mod scope;
+pub mod verifier;
