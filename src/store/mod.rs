@@ -33,21 +33,26 @@ mod credential;
 mod error;
 #[cfg(test)]
 pub(crate) mod fixtures;
+mod open;
+mod people;
 mod postgres;
 mod sql;
 mod sqlite;
 mod usage;
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
-use crate::vocab::role::{Role, Subject};
 use crate::vocab::scope::Scope;
 use crate::vocab::{Action, Actor, Algorithm, Target};
 
 pub use credential::{AuthMethod, Credential, PreviousSecret, PublicKeySource, StoredSecret};
 pub use error::{Cause, StoreError, StoreResult};
+use open::{no_database, Opening};
+pub use open::{open, open_existing, redact_url};
+pub use people::{
+    DeviceDecision, DeviceGrantRecord, PersonRecord, RoleBindingRecord, SessionHolder,
+    SessionRecord,
+};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use usage::{
@@ -89,88 +94,12 @@ stored_text!(KeyStatus {
 });
 stored_text!(SigningKeyState { Next => "next", Current => "current", Retired => "retired" });
 
-/// A console session. The id itself is never stored: rows are found by its hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRecord {
-    /// Hex SHA-256 of the session id.
-    pub id_hash: String,
-    pub holder: SessionHolder,
-    pub created_at: i64,
-    pub seen_at: i64,
-}
-
-/// Who signed in to a session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionHolder {
-    /// An admin key (the break-glass door), with the tag of the stored hash of the
-    /// secret it signed in with: a rotation ends the session.
-    Key { key_id: String, secret_tag: String },
-    /// A person who signed in through the identity provider.
-    Person { person_id: String },
-}
-
-/// A person who signed in through the identity provider: what their last sign-in
-/// said of them. Their rights come from role bindings, not from here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PersonRecord {
-    /// `p_...`, keymint's own id.
-    pub id: String,
-    pub issuer: String,
-    /// The identity provider's `sub`.
-    pub subject: String,
-    pub email: Option<String>,
-    pub email_verified: bool,
-    pub name: Option<String>,
-    /// The groups the last sign-in carried.
-    pub groups: Vec<String>,
-    pub first_sign_in_us: i64,
-    pub last_sign_in_us: i64,
-}
-
-/// The CLI signing in as a person (RFC 8628): waiting for the person's decision.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceGrantRecord {
-    /// Hex SHA-256 of the device code the CLI holds.
-    pub device_hash: String,
-    /// The code the person types in the console.
-    pub user_code: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub polled_at: i64,
-    pub decision: DeviceDecision,
-    /// Who approved it (or denied it).
-    pub person_id: Option<String>,
-}
-
-/// What the person decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceDecision {
-    Pending,
-    Approved,
-    Denied,
-}
-
-stored_text!(DeviceDecision { Pending => "pending", Approved => "approved", Denied => "denied" });
-
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkspaceRecord {
     pub id: String,
     pub name: String,
     pub created_at: i64,
-}
-
-/// A role binding: the rights people matching `subject` get.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoleBindingRecord {
-    pub id: String,
-    pub subject: Subject,
-    /// `None`: every workspace (platform admins).
-    pub workspace_id: Option<String>,
-    pub role: Role,
-    /// When it was made, in unix microseconds: bindings list in that order.
-    pub created_at_us: i64,
-    pub created_by: String,
 }
 
 /// A JWT id to use once (a client assertion's, a DPoP proof's), per subject.
@@ -679,70 +608,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Takes (and deletes) the sealed secret waiting in the session: `(key_id, sealed)`.
     async fn take_reveal(&self, id_hash: &str) -> StoreResult<Option<(String, Vec<u8>)>>;
-}
-
-/// Opens the store named by `url` (`sqlite:` or `postgres:`), applying migrations.
-pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    open_as(url, Opening::CreateOrMigrate).await
-}
-
-/// Opens the keymint database at `url` only if it exists (migrating it if it is
-/// older than this binary): what admin commands use, so a mistyped URL is an
-/// error, not an empty database that looks as if every key were gone.
-pub async fn open_existing(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    open_as(url, Opening::Existing).await
-}
-
-/// Whether opening may create the database and its tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Opening {
-    CreateOrMigrate,
-    Existing,
-}
-
-async fn open_as(url: &str, opening: Opening) -> anyhow::Result<Arc<dyn Store>> {
-    // TLS to PostgreSQL uses aws-lc-rs, the crypto library of everything else here.
-    // Already installed (by an earlier open) is fine.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url, opening).await?))
-    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(PostgresStore::open(url, opening).await?))
-    } else {
-        anyhow::bail!(
-            "unsupported database URL scheme in {:?}: use sqlite:<path> or postgres://...",
-            redact_url(url)
-        )
-    }
-}
-
-/// The error of an admin command pointed at a database keymint never set up.
-fn no_database(url: &str, why: &str) -> anyhow::Error {
-    anyhow::anyhow!(
-        "no keymint database at {}: {why}. Check --database-url (KEYMINT_DATABASE_URL); \
-         `keymint serve` or `keymint migrate` creates one. To manage a keymint running \
-         elsewhere, give --server (or run `keymint login`)",
-        redact_url(url)
-    )
-}
-
-/// The URL with any password replaced, for error messages and logs.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:[REDACTED]{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &url[at..]
-                ),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
 }
 
 #[cfg(test)]

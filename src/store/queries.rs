@@ -7,11 +7,11 @@
 //! `ON CONFLICT ... DO UPDATE`, BIGINT/INTEGER instants and JSON stored as text.
 
 use super::{json_rows, Db, This, BACKEND, NOTIFY, SERIALIZE};
-use crate::store::sql::{unique_violation, AuditRow, SessionRow, SigningKeyRow, WorkspaceRow};
+use crate::store::sql::{unique_violation, AuditRow, SigningKeyRow, WorkspaceRow};
 use crate::store::{
     AuditEntry, AuditFilter, AuditRecord, Change, DeviceDecision, DeviceGrantRecord, KeyFilter,
-    KeyRecord, LastUse, PersonRecord, RoleBindingRecord, SessionHolder, SessionRecord,
-    SigningKeyRecord, Store, StoreError, StoreResult, UsageRow, UsedJti, WorkspaceRecord,
+    KeyRecord, LastUse, PersonRecord, RoleBindingRecord, SessionRecord, SigningKeyRecord, Store,
+    StoreError, StoreResult, UsageRow, UsedJti, WorkspaceRecord,
 };
 use crate::store::{UsageBatch, UsageGroup, UsageQuery, WorkspaceSetting};
 use crate::vocab::{Action, Target};
@@ -25,6 +25,9 @@ mod people;
 #[path = "role_binding_queries.rs"]
 #[expect(clippy::duplicate_mod, reason = "compiled once for each backend, as its parent is")]
 mod role_bindings;
+#[path = "session_queries.rs"]
+#[expect(clippy::duplicate_mod, reason = "compiled once for each backend, as its parent is")]
+mod sessions;
 #[path = "usage_queries.rs"]
 #[expect(clippy::duplicate_mod, reason = "compiled once for each backend, as its parent is")]
 mod usage;
@@ -251,8 +254,7 @@ impl Store for This {
     async fn append_audit(&self, audit: &AuditRecord) -> StoreResult<()> {
         let mut tx = self.begin_tx().await?;
         insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        Ok(tx.commit().await?)
     }
 
     async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
@@ -599,51 +601,15 @@ impl Store for This {
         idle_before: i64,
         created_before: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.begin_tx().await?;
-        sqlx::query("DELETE FROM console_sessions WHERE seen_at < $1 OR created_at < $2")
-            .bind(idle_before)
-            .bind(created_before)
-            .execute(&mut *tx)
-            .await?;
-        let (key_id, secret_tag, person_id) = match &session.holder {
-            SessionHolder::Key { key_id, secret_tag } => (Some(key_id), Some(secret_tag), None),
-            SessionHolder::Person { person_id } => (None, None, Some(person_id)),
-        };
-        sqlx::query(
-            "INSERT INTO console_sessions (id_hash, key_id, secret_tag, person_id, created_at, \
-             seen_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&session.id_hash)
-        .bind(key_id)
-        .bind(secret_tag)
-        .bind(person_id)
-        .bind(session.created_at)
-        .bind(session.seen_at)
-        .execute(&mut *tx)
-        .await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        sessions::insert(self, session, audit, idle_before, created_before).await
     }
 
     async fn find_session(&self, id_hash: &str) -> StoreResult<Option<SessionRecord>> {
-        let row: Option<SessionRow> = sqlx::query_as(
-            "SELECT id_hash, key_id, secret_tag, person_id, created_at, seen_at \
-             FROM console_sessions WHERE id_hash = $1",
-        )
-        .bind(id_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(SessionRecord::try_from).transpose()
+        sessions::find(self, id_hash).await
     }
 
     async fn touch_session(&self, id_hash: &str, at: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE console_sessions SET seen_at = $1 WHERE id_hash = $2")
-            .bind(at)
-            .bind(id_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        sessions::touch(self, id_hash, at).await
     }
 
     async fn delete_session(
@@ -651,20 +617,7 @@ impl Store for This {
         id_hash: &str,
         audit: Option<&AuditRecord>,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin_tx().await?;
-        sqlx::query("DELETE FROM console_reveals WHERE session_hash = $1")
-            .bind(id_hash)
-            .execute(&mut *tx)
-            .await?;
-        let done = sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(&mut *tx)
-            .await?;
-        if let (Some(audit), true) = (audit, done.rows_affected() > 0) {
-            insert_audit(&mut tx, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        sessions::delete(self, id_hash, audit).await
     }
 
     async fn delete_person_sessions(
@@ -738,28 +691,10 @@ impl Store for This {
         sealed: &[u8],
         at: i64,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO console_reveals (session_hash, key_id, sealed, created_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (session_hash) DO UPDATE \
-             SET key_id = excluded.key_id, sealed = excluded.sealed, \
-             created_at = excluded.created_at",
-        )
-        .bind(id_hash)
-        .bind(key_id)
-        .bind(sealed)
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        sessions::put_reveal(self, id_hash, key_id, sealed, at).await
     }
 
     async fn take_reveal(&self, id_hash: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
-        // One statement: two requests racing for the secret cannot both get it.
-        Ok(sqlx::query_as(
-            "DELETE FROM console_reveals WHERE session_hash = $1 RETURNING key_id, sealed",
-        )
-        .bind(id_hash)
-        .fetch_optional(&self.pool)
-        .await?)
+        sessions::take_reveal(self, id_hash).await
     }
 }

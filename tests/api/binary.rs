@@ -272,3 +272,24 @@ async fn request_logs_are_one_line_per_request() {
     assert_eq!(request_lines.len(), 1, "{request_lines:?}");
     assert!(request_lines[0].contains("status=200") && request_lines[0].contains("latency="));
 }
+
+#[test]
+fn serve_refuses_sign_in_settings_that_cannot_work_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |args: &[&str]| {
+        let out = keymint(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (ok, err) = serve(&["--console-key-sign-in", "false"]);
+    assert!(!ok && err.contains("--console-key-sign-in false needs --sso-issuer"), "{err}");
+    let sso = ["--sso-client-id", "keymint", "--sso-client-secret", "s3cret-value"];
+    let (ok, err) = serve(&[&["--sso-issuer", "http://idp.example.com"][..], &sso].concat());
+    assert!(!ok && err.contains("must be https (http only on a loopback address)"), "{err}");
+    assert!(!err.contains("s3cret-value"), "the client secret is never echoed: {err}");
+    let (ok, err) = serve(&["--sso-issuer", "https://idp.example.com", "--sso-client-id", "k"]);
+    assert!(!ok && err.contains("needs --sso-client-secret or --sso-client-secret-file"), "{err}");
+}
