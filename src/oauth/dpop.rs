@@ -9,37 +9,13 @@
 //! asks for them. The `jti` is used once across instances by the caller (the
 //! store), after the client authenticated.
 
-use aws_lc_rs::{digest, hmac};
+use aws_lc_rs::hmac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::Deserialize;
 
-use super::jws::Jws;
-use super::CLOCK_LEEWAY_SECONDS;
+pub use keymint_verify::dpop::{Proof, Target, PROOF_WINDOW_SECONDS};
+
 use super::{ExchangeError, TokenService, VerifyError};
-use crate::apikeys::jwks::PublicKeys;
-
-/// How old a proof's `iat` may be.
-pub const PROOF_WINDOW_SECONDS: i64 = 60;
-
-/// Longest `jti` accepted.
-const MAX_JTI_LEN: usize = 200;
-
-/// A checked proof: the key it binds to, and its `jti` to use once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Proof {
-    /// The RFC 7638 thumbprint of the proof's public key.
-    pub jkt: String,
-    pub jti: String,
-    pub iat: i64,
-}
-
-impl Proof {
-    /// Until when its `jti` must be remembered: past that, `iat` is too old anyway.
-    pub fn remember_until(&self) -> i64 {
-        self.iat + PROOF_WINDOW_SECONDS + CLOCK_LEEWAY_SECONDS
-    }
-}
 
 /// Why a proof is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,26 +28,8 @@ pub enum DpopError {
     UseNonce,
 }
 
-#[derive(Deserialize)]
-struct Claims {
-    jti: String,
-    htm: String,
-    htu: String,
-    iat: i64,
-    ath: Option<String>,
-    nonce: Option<String>,
-}
-
-/// What the request a proof travels with is: its method and URL as the server
-/// publishes it, and the access token it presents, if any.
-#[derive(Debug, Clone, Copy)]
-pub struct Target<'a> {
-    pub method: &'a str,
-    pub url: &'a str,
-    pub access_token: Option<&'a str>,
-}
-
-/// Checks `proof` for `target` at `now`; with `nonces`, a current server nonce
+/// Checks `proof` for `target` at `now` by the rules resource servers apply too
+/// ([`keymint_verify::dpop::check_proof`]); with `nonces`, a current server nonce
 /// is required.
 pub fn check(
     proof: &str,
@@ -79,64 +37,14 @@ pub fn check(
     now: i64,
     nonces: Option<&Nonces>,
 ) -> Result<Proof, DpopError> {
-    use DpopError::Invalid;
-    let jws = Jws::parse(proof).map_err(Invalid)?;
-    if jws.header.typ.as_deref() != Some("dpop+jwt") {
-        return Err(Invalid("typ must be dpop+jwt"));
-    }
-    if jws.header.locates_keys() {
-        return Err(Invalid("key-location headers are not accepted"));
-    }
-    let jwk = jws.header.jwk.as_ref().ok_or(Invalid("the proof has no jwk header"))?;
-    let key = PublicKeys::one(jwk).map_err(|_| Invalid("the proof's jwk is not a public key"))?;
-    let verifier = key.candidates(jws.alg, None);
-    let verifier = verifier.first().ok_or(Invalid("alg does not fit the proof's jwk"))?;
-    if !jws.signed_by(verifier) {
-        return Err(Invalid("the proof's signature does not verify"));
-    }
-    let claims: Claims = jws.claims().map_err(Invalid)?;
-    if claims.htm != target.method {
-        return Err(Invalid("htm is not this request's method"));
-    }
-    if claims.htu.contains(['?', '#']) {
-        return Err(Invalid("htu must have no query or fragment"));
-    }
-    if normalized(&claims.htu) != normalized(target.url) {
-        return Err(Invalid("htu is not this endpoint"));
-    }
-    if claims.iat < now - PROOF_WINDOW_SECONDS || claims.iat > now + CLOCK_LEEWAY_SECONDS {
-        return Err(Invalid("iat is outside the accepted window"));
-    }
-    if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_LEN {
-        return Err(Invalid("jti is missing or too long"));
-    }
-    if let Some(token) = target.access_token {
-        let hash = digest::digest(&digest::SHA256, token.as_bytes());
-        if claims.ath.as_deref() != Some(URL_SAFE_NO_PAD.encode(hash.as_ref()).as_str()) {
-            return Err(Invalid("ath is not the hash of the presented token"));
-        }
-    }
+    let proof =
+        keymint_verify::dpop::check_proof(proof, target, now).map_err(DpopError::Invalid)?;
     if let Some(nonces) = nonces {
-        if !claims.nonce.as_deref().is_some_and(|n| nonces.valid(n, now)) {
+        if !proof.nonce.as_deref().is_some_and(|n| nonces.valid(n, now)) {
             return Err(DpopError::UseNonce);
         }
     }
-    Ok(Proof { jkt: key.thumbprint(), jti: claims.jti, iat: claims.iat })
-}
-
-/// A URL compared as RFC 9449 section 4.3 asks (RFC 3986 normalisation, the
-/// usual cases): scheme and host in lower case, default ports dropped, an empty
-/// path as `/`.
-fn normalized(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let scheme = scheme.to_ascii_lowercase();
-    let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
-    let authority = authority.to_ascii_lowercase();
-    let authority = match (scheme.as_str(), authority.rsplit_once(':')) {
-        ("https", Some((host, "443"))) | ("http", Some((host, "80"))) => host.to_string(),
-        _ => authority,
-    };
-    format!("{scheme}://{authority}{path}")
+    Ok(proof)
 }
 
 /// Server nonces (RFC 9449 section 8), for operators who want proofs to be fresh
@@ -257,19 +165,6 @@ impl TokenService {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_compare_as_rfc_3986_normalises_them() {
-        assert_eq!(
-            normalized("HTTPS://Keys.Example.COM:443/oauth/token"),
-            "https://keys.example.com/oauth/token"
-        );
-        assert_eq!(normalized("http://127.0.0.1:8080"), "http://127.0.0.1:8080/");
-        assert_ne!(
-            normalized("https://a.example/oauth/token"),
-            normalized("https://a.example/oauth/TOKEN")
-        );
-    }
 
     #[test]
     fn nonces_hold_for_two_periods_and_cannot_be_forged() {

@@ -82,15 +82,7 @@ async fn an_approved_device_acts_as_the_person_until_they_are_signed_out_everywh
     backend: Backend,
 ) {
     let (app, idp) = spawn_app_with_sso(backend, &[]).await;
-    let discovery: Value = app
-        .client
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = app.public_json("/.well-known/oauth-authorization-server").await;
     assert_eq!(discovery["device_authorization_endpoint"], app.url("/oauth/device_authorization"));
 
     let started: Value = device_authorization(&app, "keymint-cli").await.json().await.unwrap();

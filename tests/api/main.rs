@@ -29,6 +29,7 @@ mod policy;
 mod processes;
 mod raw_keys;
 mod refusals;
+mod resource_conformance;
 mod resource_server;
 mod restart;
 mod role_bindings;

@@ -89,15 +89,7 @@ async fn forged_tokens_are_refused(backend: Backend) {
     };
     let (header, claims) = (decode(parts[0]), decode(parts[1]));
     let kid = header["kid"].as_str().unwrap();
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = app.public_json("/.well-known/jwks.json").await;
     let public = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid).unwrap().clone();
 
     let none = forge(json!({"alg": "none", "typ": "at+jwt", "kid": kid}), &claims, |_| vec![]);

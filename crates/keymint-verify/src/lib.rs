@@ -12,5 +12,15 @@
 //! assert!(!any_covers(&granted, &Scope::parse("write:agents/42").unwrap()));
 //! ```
 
+#[cfg(feature = "axum")]
+pub mod axum;
+pub mod claims;
+pub mod dpop;
+pub mod error;
+pub mod http;
+pub mod introspection;
+pub mod jwk;
+pub mod jws;
+pub mod request;
 pub mod scope;
 pub mod verifier;

@@ -3,14 +3,21 @@
 //! A [`Verifier`] is made once from keymint's issuer URL and the audience of
 //! this API; it reads keymint's discovery document and JWKS, and then checks
 //! each token locally: the signature by a published key with the algorithm that
-//! key is for (ES256, EdDSA or RS256; never `none` or an HMAC), `typ: at+jwt`, no
-//! key-location headers, `iss`, `aud`, and `exp`/`nbf` with a minute of leeway.
+//! key is for (an allow-listed asymmetric one: never `none` or an HMAC), `typ:
+//! at+jwt`, no key-location headers, `iss`, `aud`, and `exp`/`nbf` with a minute
+//! of leeway. [`Verifier::verify_request`] also takes the `Authorization` scheme
+//! and the DPoP proof into account (RFC 9449): a bound token needs a valid proof
+//! for this request by the key it is bound to, each proof used once.
 //!
 //! The JWKS is kept as long as its `Cache-Control: max-age` says (5 minutes when
 //! it says nothing). A token naming a `kid` the cache lacks makes the verifier
 //! fetch the JWKS again, at most once every 10 seconds, so tokens with made-up
 //! `kid`s cannot make it fetch in a loop. When keymint cannot be reached, the keys
 //! already held keep verifying.
+//!
+//! With [`Verifier::with_introspection`], each accepted token is also checked
+//! at keymint's introspection endpoint (answers kept 10 seconds), so a revoked
+//! token is refused at once, and raw API keys are accepted by the same call.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), keymint_verify::verifier::Error> {
@@ -26,12 +33,15 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
 
-use crate::scope::{any_covers, Scope};
+pub use crate::claims::{Claims, Confirmation};
+use crate::dpop::{MemoryReplayStore, ReplayStore};
+pub use crate::error::Error;
+use crate::http::send_json;
+use crate::introspection::Introspection;
+use crate::jwk::{parse_alg, PublicKeys};
 
 /// Leeway for `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECONDS: i64 = 60;
@@ -39,75 +49,6 @@ pub const LEEWAY_SECONDS: i64 = 60;
 pub const DEFAULT_MAX_AGE: i64 = 300;
 /// The least time between two fetches of the JWKS, in seconds.
 pub const MIN_REFETCH_SECONDS: i64 = 10;
-/// The longest a request to keymint may take.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Why a token was not accepted, or the verifier could not be made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
-    /// The token is not valid here (RFC 6750 `invalid_token`).
-    #[error("invalid token: {0}")]
-    InvalidToken(String),
-    /// The token is valid but lacks the scope asked for (RFC 6750
-    /// `insufficient_scope`); holds the scope needed.
-    #[error("insufficient scope: {0} is needed")]
-    InsufficientScope(String),
-    /// keymint could not be reached or answered wrongly, and no key held helps.
-    #[error("keymint unavailable: {0}")]
-    Unavailable(String),
-}
-
-/// The claims of a verified keymint access token.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Claims {
-    /// The key (client) the token was issued to.
-    pub sub: String,
-    /// The same key's id.
-    pub client_id: String,
-    /// Unix seconds.
-    pub exp: i64,
-    /// Unix seconds.
-    pub iat: i64,
-    /// The token's id.
-    pub jti: String,
-    /// The granted scopes, space-separated.
-    pub scope: String,
-    /// The key's workspace.
-    #[serde(default)]
-    pub workspace_id: String,
-    /// The key's environment (`production`, `staging`, ...).
-    #[serde(default)]
-    pub environment: String,
-    /// `cnf.jkt`: the thumbprint of the key a DPoP-bound token is bound to.
-    #[serde(default)]
-    pub cnf: Option<Confirmation>,
-}
-
-/// `cnf` (RFC 7800).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct Confirmation {
-    /// The JWK SHA-256 thumbprint (RFC 7638) of the DPoP key.
-    pub jkt: String,
-}
-
-impl Claims {
-    /// The granted scopes, parsed (a scope keymint would not issue is left out).
-    pub fn scopes(&self) -> Vec<Scope> {
-        self.scope.split(' ').filter_map(|s| Scope::parse(s).ok()).collect()
-    }
-
-    /// Accepts when a granted scope covers `needed` (keymint's own rule,
-    /// [`Scope::covers`]); else [`Error::InsufficientScope`] naming it.
-    pub fn require(&self, needed: &str) -> Result<(), Error> {
-        let wanted = Scope::parse(needed)
-            .map_err(|e| Error::InsufficientScope(format!("{needed} (not a scope: {e})")))?;
-        if any_covers(&self.scopes(), &wanted) {
-            Ok(())
-        } else {
-            Err(Error::InsufficientScope(needed.to_string()))
-        }
-    }
-}
 
 /// One published key: the algorithm it is for and the key.
 #[derive(Clone)]
@@ -139,6 +80,10 @@ pub struct Verifier {
     now: Now,
     keys: Mutex<KeySet>,
     refetch: tokio::sync::Mutex<()>,
+    introspection_endpoint: Option<String>,
+    pub(crate) introspection: Option<Introspection>,
+    pub(crate) replay: Arc<dyn ReplayStore>,
+    pub(crate) origin: Option<String>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -158,13 +103,9 @@ impl Verifier {
     /// verification.
     pub async fn discover(issuer: &str, audience: &str) -> Result<Verifier, Error> {
         let issuer = issuer.trim_end_matches('/').to_string();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(TIMEOUT)
-            .build()
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let http = crate::http::client()?;
         let url = format!("{issuer}/.well-known/oauth-authorization-server");
-        let document = get_json(&http, &url).await?.0;
+        let document = send_json(http.get(&url), &url).await?.0;
         if document["issuer"].as_str() != Some(issuer.as_str()) {
             return Err(Error::Unavailable(format!("{url} names another issuer")));
         }
@@ -187,6 +128,10 @@ impl Verifier {
             now: system,
             keys: Mutex::new(KeySet::default()),
             refetch: tokio::sync::Mutex::new(()),
+            introspection_endpoint: document["introspection_endpoint"].as_str().map(String::from),
+            introspection: None,
+            replay: Arc::new(MemoryReplayStore::default()),
+            origin: None,
         };
         Ok(verifier)
     }
@@ -198,13 +143,91 @@ impl Verifier {
         self
     }
 
+    /// The same verifier also asking keymint's introspection endpoint about each
+    /// token it accepts (as the key `client_id`, which must hold
+    /// `keymint:introspect`), so a revoked token is refused within
+    /// [`DEFAULT_CACHE_SECONDS`](crate::introspection::DEFAULT_CACHE_SECONDS);
+    /// and accepting raw API keys, which only introspection can check.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), keymint_verify::verifier::Error> {
+    /// use keymint_verify::verifier::Verifier;
+    ///
+    /// let secret = std::env::var("KEYMINT_INTROSPECT_SECRET").unwrap_or_default();
+    /// let verifier = Verifier::discover("https://keymint.example.com", "https://api.example.com")
+    ///     .await?
+    ///     .with_introspection("3NHxR8HuEYvcEu74", &secret)?;
+    /// // Either a token or a raw `km_...` key.
+    /// let claims = verifier.verify("km_live_...").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_introspection(
+        mut self,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Result<Self, Error> {
+        let endpoint = self.introspection_endpoint.clone().ok_or_else(|| {
+            Error::Unavailable(format!("{} publishes no introspection_endpoint", self.issuer))
+        })?;
+        self.introspection = Some(Introspection::new(endpoint, client_id, client_secret));
+        Ok(self)
+    }
+
+    /// How long introspection answers are kept, in seconds (0: ask every time).
+    pub fn with_introspection_cache(mut self, seconds: i64) -> Self {
+        if let Some(introspection) = &mut self.introspection {
+            introspection.cache_seconds = seconds.max(0);
+        }
+        self
+    }
+
+    /// The same verifier remembering DPoP proofs in `store` (shared by every
+    /// instance of the API) instead of this process's memory.
+    pub fn with_replay_store(mut self, store: Arc<dyn ReplayStore>) -> Self {
+        self.replay = store;
+        self
+    }
+
+    /// The origin clients reach this API at (`https://api.example.com`), against
+    /// which DPoP proofs' `htu` is compared. Without it the middleware uses the
+    /// request's `Host` (https, or http for a loopback host).
+    pub fn with_origin(mut self, origin: &str) -> Self {
+        self.origin = Some(origin.trim_end_matches('/').to_string());
+        self
+    }
+
     /// How many times the JWKS was fetched (for metrics).
     pub fn jwks_fetches(&self) -> u64 {
         self.keys.lock().map(|k| k.fetches).unwrap_or_default()
     }
 
-    /// Verifies `token`: its claims, or why it is not accepted here.
+    /// The current time, by this verifier's clock.
+    pub(crate) fn now(&self) -> i64 {
+        (self.now)()
+    }
+
+    /// Verifies `token`: its claims, or why it is not accepted here. With
+    /// introspection on, keymint must also say it is active; a value that is not
+    /// a JWT is then asked about as a raw API key.
     pub async fn verify(&self, token: &str) -> Result<Claims, Error> {
+        let now = self.now();
+        if token.split('.').count() != 3 {
+            return match &self.introspection {
+                Some(introspection) => introspection.raw_key(&self.http, token, now).await,
+                None => Err(Error::InvalidToken("malformed token".into())),
+            };
+        }
+        let claims = self.verify_signed(token).await?;
+        if let Some(introspection) = &self.introspection {
+            if introspection.ask(&self.http, token, None, now).await?.is_none() {
+                return Err(Error::InvalidToken("the token is no longer active".into()));
+            }
+        }
+        Ok(claims)
+    }
+
+    /// The local checks of a signed token (no introspection).
+    pub async fn verify_signed(&self, token: &str) -> Result<Claims, Error> {
         let invalid = |why: &str| Error::InvalidToken(why.to_string());
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         let kid = check_header(&header).map_err(invalid)?;
@@ -220,7 +243,7 @@ impl Verifier {
         validation.validate_nbf = false;
         let data = jsonwebtoken::decode::<serde_json::Value>(token, &published.key, &validation)
             .map_err(|e| Error::InvalidToken(format!("token rejected: {e}")))?;
-        let now = (self.now)();
+        let now = self.now();
         let at = |name: &str| data.claims[name].as_i64().unwrap_or_default();
         if at("exp") <= now - LEEWAY_SECONDS {
             return Err(invalid("token expired"));
@@ -277,22 +300,16 @@ impl Verifier {
             keys.fetched_at = Some(now);
             keys.fetches += 1;
         }
-        let (jwks, max_age) = get_json(&self.http, &self.jwks_uri).await?;
+        let (jwks, max_age) = send_json(self.http.get(&self.jwks_uri), &self.jwks_uri).await?;
+        // Each key is checked as any key from outside ([`PublicKeys`]); one that
+        // names no allow-listed `alg` or no `kid` is not one to verify with.
         let mut found = HashMap::new();
         for jwk in jwks["keys"].as_array().into_iter().flatten() {
             let (Some(kid), Some(alg)) = (jwk["kid"].as_str(), jwk["alg"].as_str()) else {
                 continue;
             };
-            let alg = match alg {
-                "ES256" => Algorithm::ES256,
-                "EdDSA" => Algorithm::EdDSA,
-                "RS256" => Algorithm::RS256,
-                _ => continue,
-            };
-            let Ok(parsed) = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(jwk.clone()) else {
-                continue;
-            };
-            if let Ok(key) = DecodingKey::from_jwk(&parsed) {
+            let (Some(alg), Ok(key)) = (parse_alg(alg), PublicKeys::one(jwk)) else { continue };
+            if let Some(key) = key.candidates(alg, Some(kid)).into_iter().next() {
                 found.insert(kid.to_string(), Published { alg, key });
             }
         }
@@ -317,32 +334,4 @@ pub fn check_header(header: &jsonwebtoken::Header) -> Result<&str, &'static str>
         return Err("key-location headers are not accepted");
     }
     header.kid.as_deref().ok_or("token has no kid")
-}
-
-/// `GET url` as JSON, with the `max-age` of its `Cache-Control`.
-async fn get_json(
-    http: &reqwest::Client,
-    url: &str,
-) -> Result<(serde_json::Value, Option<i64>), Error> {
-    let response =
-        http.get(url).send().await.map_err(|e| Error::Unavailable(format!("{url}: {e}")))?;
-    if !response.status().is_success() {
-        return Err(Error::Unavailable(format!("{url} answered {}", response.status())));
-    }
-    let max_age = response
-        .headers()
-        .get(reqwest::header::CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.split(',')
-                .filter_map(|d| d.trim().strip_prefix("max-age="))
-                .find_map(|n| n.parse::<i64>().ok())
-        });
-    let bytes = response.bytes().await.map_err(|e| Error::Unavailable(format!("{url}: {e}")))?;
-    if bytes.len() > 256 * 1024 {
-        return Err(Error::Unavailable(format!("{url} answered more than 256 KiB")));
-    }
-    let json = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Unavailable(format!("{url}: not JSON: {e}")))?;
-    Ok((json, max_age))
 }

@@ -207,6 +207,15 @@ impl TestApp {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
     }
 
+    /// `GET path` of a public document (discovery, the JWKS): its JSON body.
+    pub async fn public_json(&self, path: &str) -> Value {
+        let response = self.client.get(self.url(path)).send().await.expect("request");
+        let status = response.status();
+        let body = response.text().await.expect("body");
+        assert!(status.is_success(), "GET {path}: {status} {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
     pub async fn post_with(&self, token: &str, path: &str, body: &Value) -> Response {
         self.client
             .post(self.url(path))
