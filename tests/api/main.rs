@@ -28,6 +28,7 @@ mod people;
 mod policy;
 mod processes;
 mod raw_keys;
+mod recipes;
 mod refusals;
 mod resource_conformance;
 mod resource_server;

@@ -14,6 +14,7 @@ crate::on_both_backends!(
     forged_tokens_are_refused,
     an_unknown_kid_fetches_the_keys_again_at_a_bounded_rate,
     the_keys_held_keep_verifying_while_keymint_is_down,
+    introspection_answers_are_kept_briefly_and_raw_keys_can_be_refused,
 );
 
 const AUDIENCE: &str = "https://api.example.test";
@@ -161,6 +162,45 @@ async fn the_keys_held_keep_verifying_while_keymint_is_down(backend: Backend) {
     app.clock.advance(301);
     assert!(verifier.verify(&token).await.is_ok(), "stale keys serve while keymint is down");
     assert_eq!(verifier.jwks_fetches(), 2, "it tried once");
+}
+
+async fn introspection_answers_are_kept_briefly_and_raw_keys_can_be_refused(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let (id, secret) = app.new_client("agents-api", &["keymint:introspect"]).await;
+    let (client, client_secret) = app.new_client("caller", &["read:agents/*"]).await;
+    let token = app.access_token(&client, &client_secret).await;
+    let verifier = verifier(&app, AUDIENCE).await.with_introspection(&id, &secret).unwrap();
+    assert!(verifier.verify(&token).await.is_ok());
+    let raw = verifier.verify(&client_secret).await.expect("a raw key, through introspection");
+    assert!(raw.raw_key);
+    assert_eq!(raw.client_id, client);
+    assert_eq!(raw.scope, "read:agents/*");
+
+    let revoked = app
+        .client
+        .post(app.url("/oauth/revoke"))
+        .basic_auth(&client, Some(&client_secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success());
+    assert!(verifier.verify(&token).await.is_ok(), "the answer is kept 10 s");
+    app.clock.advance(11);
+    assert_eq!(invalid(verifier.verify(&token).await), "the token is no longer active");
+
+    let tokens_only = self::verifier(&app, AUDIENCE)
+        .await
+        .with_introspection(&id, &secret)
+        .unwrap()
+        .with_raw_keys(false);
+    assert_eq!(invalid(tokens_only.verify(&client_secret).await), "malformed token");
+
+    // A key without keymint:introspect cannot introspect: unavailable, not a bad token.
+    let unable =
+        self::verifier(&app, AUDIENCE).await.with_introspection(&client, &client_secret).unwrap();
+    let fresh = app.access_token(&client, &client_secret).await;
+    assert!(matches!(unable.verify(&fresh).await, Err(Error::Unavailable(_))));
 }
 
 #[tokio::test]

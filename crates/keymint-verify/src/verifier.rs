@@ -84,6 +84,7 @@ pub struct Verifier {
     pub(crate) introspection: Option<Introspection>,
     pub(crate) replay: Arc<dyn ReplayStore>,
     pub(crate) origin: Option<String>,
+    raw_keys: bool,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -132,6 +133,7 @@ impl Verifier {
             introspection: None,
             replay: Arc::new(MemoryReplayStore::default()),
             origin: None,
+            raw_keys: true,
         };
         Ok(verifier)
     }
@@ -171,6 +173,14 @@ impl Verifier {
         })?;
         self.introspection = Some(Introspection::new(endpoint, client_id, client_secret));
         Ok(self)
+    }
+
+    /// Whether raw API keys are accepted (through introspection; the default
+    /// once it is on). `false` once every client sends tokens: introspection
+    /// then only makes revocation bite at once.
+    pub fn with_raw_keys(mut self, accept: bool) -> Self {
+        self.raw_keys = accept;
+        self
     }
 
     /// How long introspection answers are kept, in seconds (0: ask every time).
@@ -213,8 +223,10 @@ impl Verifier {
         let now = self.now();
         if token.split('.').count() != 3 {
             return match &self.introspection {
-                Some(introspection) => introspection.raw_key(&self.http, token, now).await,
-                None => Err(Error::InvalidToken("malformed token".into())),
+                Some(introspection) if self.raw_keys => {
+                    introspection.raw_key(&self.http, token, now).await
+                }
+                _ => Err(Error::InvalidToken("malformed token".into())),
             };
         }
         let claims = self.verify_signed(token).await?;
