@@ -18,7 +18,10 @@ use serde_json::{json, Value};
 use crate::assertions::ClientKey;
 use crate::helpers::{start_instance, Backend, TestApp};
 
-crate::on_both_backends!(the_example_api_answers_every_case_of_the_list);
+crate::on_both_backends!(
+    the_example_api_answers_every_case_of_the_list,
+    behind_a_proxy_proofs_name_the_public_origin,
+);
 
 /// The audience every resource server of the list is configured with.
 pub const AUDIENCE: &str = "https://api.example.test";
@@ -320,6 +323,16 @@ pub async fn the_list(fx: &Fixture, base: &str) {
 #[path = "../../crates/keymint-verify/examples/resource_server.rs"]
 mod example;
 
+/// The example API on a port of its own, with `verifier`; its address.
+async fn serve_example(verifier: keymint_verify::verifier::Verifier) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, example::router(std::sync::Arc::new(verifier))).await.unwrap();
+    });
+    base
+}
+
 async fn the_example_api_answers_every_case_of_the_list(backend: Backend) {
     let fx = Fixture::new(backend).await;
     let verifier = keymint_verify::verifier::Verifier::discover(&fx.app.issuer, AUDIENCE)
@@ -327,11 +340,27 @@ async fn the_example_api_answers_every_case_of_the_list(backend: Backend) {
         .unwrap()
         .with_introspection(&fx.introspector.0, &fx.introspector.1)
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, example::router(std::sync::Arc::new(verifier))).await.unwrap();
-    });
+    let base = serve_example(verifier).await;
     the_list(&fx, &base).await;
-    server.abort();
+}
+
+async fn behind_a_proxy_proofs_name_the_public_origin(backend: Backend) {
+    let fx = Fixture::new(backend).await;
+    let public = "https://agents.example.test";
+    let verifier = keymint_verify::verifier::Verifier::discover(&fx.app.issuer, AUDIENCE)
+        .await
+        .unwrap()
+        .with_origin(public);
+    let base = serve_example(verifier).await;
+    let bound = &fx.bound;
+    let send = |htu: String| {
+        let proof = proof(&fx.dpop_key, "GET", &htu, Some(bound));
+        vec![("Authorization", format!("DPoP {bound}")), ("DPoP", proof)]
+    };
+    let public_url = send(format!("{public}/agents/42"));
+    case(&fx, &base, "the public URL", ("GET", "/agents/42"), &public_url, OK).await;
+    let inner_url = send(format!("{base}/agents/42"));
+    let refused = refused("DPoP", "invalid_dpop_proof");
+    case(&fx, &base, "the address behind the proxy", ("GET", "/agents/42"), &inner_url, refused)
+        .await;
 }

@@ -134,6 +134,21 @@ fn bytes(
 
 impl PublicKeys {
     /// Checks a JWK Set from outside (`field` names it in errors, e.g. `jwks`).
+    ///
+    /// ```
+    /// use keymint_verify::jwk::PublicKeys;
+    /// use serde_json::json;
+    ///
+    /// let set = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "a",
+    ///     "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    ///     "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
+    /// let keys = PublicKeys::parse(&set, "jwks").unwrap();
+    /// assert_eq!(keys.thumbprint().len(), 43);
+    ///
+    /// let secret = json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]});
+    /// let refused = PublicKeys::parse(&secret, "jwks").unwrap_err();
+    /// assert_eq!(refused.field, "jwks.keys[0].k");
+    /// ```
     pub fn parse(set: &Value, field: &str) -> Result<Self, JwksError> {
         let list = set
             .get("keys")

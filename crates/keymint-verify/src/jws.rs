@@ -48,6 +48,13 @@ pub struct Jws<'a> {
 
 impl<'a> Jws<'a> {
     /// Splits `text` and reads its header; refuses algorithms off the allow-list.
+    ///
+    /// ```
+    /// use keymint_verify::jws::Jws;
+    ///
+    /// // {"alg":"none"}.{}.  is refused before any key is looked at.
+    /// assert_eq!(Jws::parse("eyJhbGciOiJub25lIn0.e30.").err(), Some("algorithm not allowed"));
+    /// ```
     pub fn parse(text: &'a str) -> Result<Self, &'static str> {
         let (signing_input, signature) = text.rsplit_once('.').ok_or("malformed JWT")?;
         let (header, payload) = signing_input.split_once('.').ok_or("malformed JWT")?;

@@ -161,6 +161,14 @@ pub enum ScopeError {
 
 impl Scope {
     /// Parses and validates one scope.
+    ///
+    /// ```
+    /// use keymint_verify::scope::{Scope, ScopeError};
+    ///
+    /// let granted = Scope::parse("write:agents/**").unwrap();
+    /// assert!(granted.covers(&Scope::parse("read:agents/42/logs").unwrap()));
+    /// assert_eq!(Scope::parse("read:a/**/b"), Err(ScopeError::MisplacedDoubleStar));
+    /// ```
     pub fn parse(s: &str) -> Result<Scope, ScopeError> {
         if s.is_empty() {
             return Err(ScopeError::Empty);
