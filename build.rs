@@ -3,8 +3,8 @@
 //! - the PostgreSQL half, when `TEST_DATABASE_URL` is set;
 //! - the browser tests, when `chromedriver` is found (`CHROMEDRIVER`, or on `PATH`);
 //! - the sign-in tests, when node-oidc-provider is installed in `tests/idp`;
-//! - the resource-server recipe tests, when `interop/install` has installed the
-//!   recipes' Node and Python dependencies.
+//! - the resource-server recipe and webhook tests, when `interop/install` has
+//!   installed the packages they drive, as the lists name them.
 //!   Under `CI=true` a missing `chromedriver` fails a test instead (`browser.rs`):
 //!   CI must run them.
 
@@ -14,7 +14,7 @@ fn main() {
     println!("cargo:rustc-check-cfg=cfg(keymint_postgres_tests)");
     println!("cargo:rustc-check-cfg=cfg(keymint_browser_tests)");
     println!("cargo:rustc-check-cfg=cfg(keymint_idp_tests)");
-    println!("cargo:rustc-check-cfg=cfg(keymint_recipe_tests)");
+    println!("cargo:rustc-check-cfg=cfg(keymint_interop_installed)");
     println!("cargo:rerun-if-env-changed=TEST_DATABASE_URL");
     println!("cargo:rerun-if-env-changed=CHROMEDRIVER");
     println!("cargo:rerun-if-env-changed=PATH");
@@ -28,16 +28,20 @@ fn main() {
     if idp.join(".bin/node").is_file() && idp.join("oidc-provider/package.json").is_file() {
         println!("cargo:rustc-cfg=keymint_idp_tests");
     }
-    // The recipes of docs/resource-servers.md: jose and express for Node, PyJWT,
-    // FastAPI and uvicorn for Python, installed by `interop/install`.
-    println!("cargo:rerun-if-changed=interop/node/node_modules/.package-lock.json");
+    // Packages from npm and PyPI that tests drive (the resource-server recipes'
+    // jose, express, PyJWT, FastAPI, uvicorn; Standard Webhooks' verifier),
+    // installed by `interop/install`, which stamps each install with the list it
+    // installed: the tests run when both stamps match the lists.
+    println!("cargo:rerun-if-changed=interop/node/package-lock.json");
+    println!("cargo:rerun-if-changed=interop/node/node_modules/.package-lock.json.stamp");
+    println!("cargo:rerun-if-changed=interop/python/requirements.txt");
     println!("cargo:rerun-if-changed=interop/python/.venv/.requirements");
-    let node = Path::new("interop/node/node_modules");
-    if node.join("express/package.json").is_file()
-        && node.join("jose/package.json").is_file()
-        && Path::new("interop/python/.venv/bin/uvicorn").is_file()
+    let same =
+        |a: &str, b: &str| matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y);
+    if same("interop/node/package-lock.json", "interop/node/node_modules/.package-lock.json.stamp")
+        && same("interop/python/requirements.txt", "interop/python/.venv/.requirements")
     {
-        println!("cargo:rustc-cfg=keymint_recipe_tests");
+        println!("cargo:rustc-cfg=keymint_interop_installed");
     }
     if let Some(path) = chromedriver() {
         println!("cargo:rerun-if-changed={}", path.display());

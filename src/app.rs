@@ -38,6 +38,7 @@ pub struct App {
     pub keys: Keys,
     pub workspaces: Workspaces,
     pub role_bindings: RoleBindings,
+    pub webhooks: crate::webhooks::Webhooks,
     /// The CLI signing in as a person (the device flow).
     pub devices: Devices,
     /// People who sign in through the identity provider.
@@ -175,6 +176,12 @@ impl App {
                 .allowing_private_jwks_uris(config.allow_private_jwks_uri),
             workspaces: Workspaces::new(store.clone(), clock.clone(), cache.clone()),
             role_bindings: RoleBindings::new(store.clone(), clock.clone()),
+            webhooks: crate::webhooks::Webhooks::new(
+                store.clone(),
+                keyring.clone(),
+                clock.clone(),
+                config.allow_private_webhook_urls,
+            ),
             signing_keys: SigningKeys::new(keyring.clone(), clock.clone()),
             audit: Audit::new(store.clone(), usage.clone()),
             cache,
@@ -239,8 +246,8 @@ impl App {
 /// How often the signing key schedule is checked.
 pub const SCHEDULE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The background jobs of a running instance: the usage flusher, the change feed
-/// and the signing key schedule. Any front door that runs an instance starts them.
+/// The background jobs of a running instance: the usage flusher, the change feed,
+/// the signing key schedule and the webhook dispatcher. Any front door that runs an instance starts them.
 pub struct Jobs {
     app: Arc<App>,
     /// Tells the usage flusher to stop after the flush it may be doing.
@@ -270,6 +277,15 @@ impl App {
                     start: self.feed_start,
                 })),
                 tokio::spawn(rotate_on_schedule(self.clone())),
+                tokio::spawn(
+                    crate::webhooks::dispatch::Dispatcher {
+                        store: self.store.clone(),
+                        keyring: self.keyring.clone(),
+                        clock: self.clock.clone(),
+                        allow_private: self.config.allow_private_webhook_urls,
+                    }
+                    .run(),
+                ),
             ],
         }
     }

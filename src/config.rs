@@ -84,6 +84,9 @@ pub struct Config {
     /// Keys' `jwks_uri` may point at loopback and private addresses, over `http`.
     pub allow_private_jwks_uri: bool,
 
+    /// Webhook endpoints may be on loopback and private addresses, over `http`.
+    pub allow_private_webhook_urls: bool,
+
     /// Sign-in through the organisation's OpenID provider (`--sso-*`), when set.
     pub sso: Option<SsoConfig>,
 

@@ -71,7 +71,7 @@ fn apply(feed: &Feed, changes: &[Change]) -> bool {
             Some(Target::Workspace) => feed.cache.apply_workspace_change(&change.target, change.id),
             Some(Target::SigningKey) => signing = true,
             // Not announced (`Action::announces_change`): nothing in memory holds them.
-            Some(Target::RoleBinding | Target::Person) => {}
+            Some(Target::RoleBinding | Target::Person | Target::Webhook) => {}
             None => {
                 feed.cache.clear();
                 signing = true;

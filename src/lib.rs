@@ -42,5 +42,7 @@ pub mod store;
 pub mod usage;
 /// The typed floor every module stands on: scopes, who acts, errors, outcomes.
 pub mod vocab;
+/// Webhooks: endpoints, the outbox's deliveries, Standard Webhooks signatures.
+pub mod webhooks;
 /// Workspaces (tenants).
 pub mod workspaces;

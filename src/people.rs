@@ -226,6 +226,7 @@ impl People {
             action: Action::PersonRefused,
             target_id: person.id.clone(),
             details: json!({ "groups": person.groups, "email_verified": person.email_verified }),
+            event: None,
         }
     }
 }

@@ -66,6 +66,37 @@ pub fn check_uri(uri: &str, allow_private: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// A client for one request to `url`, an address admins typed: the host is
+/// resolved, every address it has must be public (unless `allow_private`), and
+/// the client connects to the address checked, whatever DNS says next; no
+/// redirects, `timeout` for the whole request. The error says why not, without
+/// the URL (the caller logs what it may).
+pub async fn pinned_client(
+    url: &reqwest::Url,
+    allow_private: bool,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, &'static str> {
+    let host = url.host_str().ok_or("the URL has no host")?;
+    let port = url.port_or_known_default().ok_or("the URL has no port")?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let addresses: Vec<std::net::SocketAddr> =
+        tokio::time::timeout(timeout, tokio::net::lookup_host((bare.as_str(), port)))
+            .await
+            .map_err(|_| "the host did not resolve in time")?
+            .map_err(|_| "the host does not resolve")?
+            .collect();
+    let address = *addresses.first().ok_or("the host has no address")?;
+    if !allow_private && addresses.iter().any(|a| !is_public(a.ip())) {
+        return Err("the host resolves to a private or loopback address");
+    }
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .resolve(&bare, address)
+        .build()
+        .map_err(|_| "no HTTP client could be built")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

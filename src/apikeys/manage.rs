@@ -167,7 +167,9 @@ impl Keys {
 
     fn audit(&self, actor: &Actor, key: &KeyRecord, action: Action, details: Value) -> AuditRecord {
         let at_us = self.clock.now_micros();
+        let view = serde_json::to_value(KeyView::new(key, at_us / 1_000_000)).unwrap_or_default();
         AuditRecord::by(actor, at_us, action, &key.id, Some(&key.workspace_id), details)
+            .announcing(view)
     }
 
     /// Reading keys takes `keymint:keys:read` (or `write`, which implies it).

@@ -93,6 +93,11 @@ pub struct Shared {
     /// too (development and tests; never on a server reachable from outside).
     #[arg(long, env = "KEYMINT_ALLOW_PRIVATE_JWKS_URI", global = true, help_heading = LOCAL)]
     pub allow_private_jwks_uri: bool,
+
+    /// Let webhook endpoints be on loopback and private addresses, over `http`
+    /// too (development and tests; never on a server reachable from outside).
+    #[arg(long, env = "KEYMINT_ALLOW_PRIVATE_WEBHOOK_URLS", global = true, help_heading = LOCAL)]
+    pub allow_private_webhook_urls: bool,
 }
 
 /// Settings of the running server, given to `keymint serve` (or to `keymint` alone,
@@ -275,6 +280,7 @@ impl Settings {
             jwks_max_age: server.jwks_max_age,
             dpop_nonces: server.dpop_nonces,
             allow_private_jwks_uri: shared.allow_private_jwks_uri,
+            allow_private_webhook_urls: shared.allow_private_webhook_urls,
             sso: server.sso_issuer.map(|issuer| SsoConfig {
                 issuer: issuer.trim_end_matches('/').to_string(),
                 client_id: server.sso_client_id.unwrap_or_default(),

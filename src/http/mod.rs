@@ -37,7 +37,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Every documented route, and the OpenAPI document they make.
 pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
-    use admin::{audit, keys, people, role_bindings, signing_keys, usage, workspaces};
+    use admin::{audit, keys, people, role_bindings, signing_keys, usage, webhooks, workspaces};
     let (router, mut api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::device_authorization))
@@ -64,6 +64,12 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(health::metrics))
         .routes(routes!(role_bindings::create, role_bindings::list))
         .routes(routes!(role_bindings::delete))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::resend))
         .routes(routes!(people::list))
         .routes(routes!(people::sign_out))
         .routes(routes!(workspaces::create, workspaces::list))

@@ -291,6 +291,16 @@ pub mod schemas {
     }
 
     #[derive(Serialize, ToSchema)]
+    pub struct WebhookList {
+        data: Vec<crate::webhooks::WebhookView>,
+    }
+
+    #[derive(Serialize, ToSchema)]
+    pub struct DeliveryList {
+        data: Vec<crate::webhooks::DeliveryView>,
+    }
+
+    #[derive(Serialize, ToSchema)]
     pub struct RoleBindingList {
         data: Vec<crate::access::RoleBindingView>,
     }

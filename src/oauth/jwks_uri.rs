@@ -14,12 +14,11 @@
 //!   keys cannot make keymint fetch in a loop.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::apikeys::jwks::PublicKeys;
-use crate::apikeys::jwks_uri::{check_uri, is_public};
+use crate::apikeys::jwks_uri::{check_uri, pinned_client};
 use crate::clock::Clock;
 
 /// How long fetched keys are used before they are fetched again, in seconds.
@@ -98,27 +97,11 @@ impl RemoteKeys {
     async fn fetch(&self, uri: &str) -> Result<PublicKeys, &'static str> {
         self.check_uri(uri).map_err(|_| "jwks_uri not allowed")?;
         let url = reqwest::Url::parse(uri).map_err(|_| "jwks_uri not a URL")?;
-        let host = url.host_str().ok_or("jwks_uri has no host")?.to_string();
-        let port = url.port_or_known_default().ok_or("jwks_uri has no port")?;
-        let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        let addresses: Vec<SocketAddr> =
-            tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((bare.as_str(), port)))
-                .await
-                .map_err(|_| "jwks_uri host did not resolve in time")?
-                .map_err(|_| "jwks_uri host does not resolve")?
-                .collect();
-        let address = *addresses.first().ok_or("jwks_uri host has no address")?;
-        if !self.allow_private && addresses.iter().any(|a| !is_public(a.ip())) {
-            tracing::warn!(%host, "a jwks_uri resolves to a private or loopback address; not fetched");
-            return Err("jwks_uri resolves to a private or loopback address");
-        }
-        // Connect to the address just checked, whatever DNS says next.
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(TIMEOUT)
-            .resolve(&bare, address)
-            .build()
-            .map_err(|_| "jwks_uri client could not be built")?;
+        let host = url.host_str().unwrap_or_default().to_string();
+        let client = pinned_client(&url, self.allow_private, TIMEOUT).await.map_err(|why| {
+            tracing::warn!(%host, why, "a jwks_uri was not fetched");
+            "jwks_uri host refused or unreachable"
+        })?;
         let mut response = client
             .get(url)
             .header("accept", "application/jwk-set+json, application/json")

@@ -116,10 +116,27 @@ fn audit(actor: &str, action: Action, kid: &str, at: i64, details: Value) -> Aud
         action,
         target_id: kid.into(),
         details,
+        event: None,
     }
 }
 
 impl Keyring {
+    /// Seals a secret keymint must read back (a webhook signing secret) under the
+    /// master key, bound to `context`.
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>, SigningError> {
+        Ok(self.master.seal(context, plaintext)?)
+    }
+
+    /// Opens what [`Keyring::seal`] sealed with the same `context`.
+    pub fn open(&self, context: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        self.master.open(context, sealed).ok()
+    }
+
+    /// The id of the master key that seals now.
+    pub fn master_key_id(&self) -> &str {
+        self.master.id()
+    }
+
     /// Loads the keys from the store, creating the first signing key if there is none
     /// (when several instances start together, the unique index lets one win).
     pub async fn load(

@@ -39,6 +39,7 @@ mod postgres;
 mod sql;
 mod sqlite;
 mod usage;
+mod webhooks;
 
 use async_trait::async_trait;
 
@@ -57,6 +58,10 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use usage::{
     AddressUse, Granularity, LastUse, PreviousUse, UsageBatch, UsageGroup, UsageQuery, UsageRow,
+};
+pub use webhooks::{
+    AttemptOutcome, AttemptRecord, DeliveryRecord, DueDelivery, NextStep, WebhookEventRecord,
+    WebhookRecord,
 };
 
 /// The status of an API key. `Expired` is never stored: it is derived from
@@ -294,6 +299,10 @@ pub struct AuditRecord {
     pub action: Action,
     pub target_id: String,
     pub details: serde_json::Value,
+    /// What the webhook event of this change carries as its `data` (the key as
+    /// `/v1` shows it), for actions that raise one; written to the outbox in
+    /// the same transaction.
+    pub event: Option<serde_json::Value>,
 }
 
 impl AuditRecord {
@@ -317,7 +326,14 @@ impl AuditRecord {
             action,
             target_id: target_id.to_string(),
             details,
+            event: None,
         }
+    }
+
+    /// The same record, announcing `data` to webhooks.
+    pub fn announcing(mut self, data: serde_json::Value) -> Self {
+        self.event = Some(data);
+        self
     }
 }
 
@@ -370,9 +386,49 @@ pub struct Change {
     pub target: String,
 }
 
+/// Webhooks: endpoints, the outbox and deliveries (`webhook_queries.rs`).
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Adds an endpoint (`NotFound` when its workspace does not exist).
+    async fn insert_webhook(&self, w: &WebhookRecord, audit: &AuditRecord) -> StoreResult<()>;
+    /// The endpoints of `workspace_id`, or every one.
+    async fn webhooks(&self, workspace_id: Option<&str>) -> StoreResult<Vec<WebhookRecord>>;
+    async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookRecord>>;
+    async fn update_webhook(&self, w: &WebhookRecord, audit: &AuditRecord) -> StoreResult<()>;
+    /// Removes an endpoint with its deliveries; false when there was none.
+    async fn delete_webhook(&self, id: &str, audit: &AuditRecord) -> StoreResult<bool>;
+    /// An event for one endpoint only (a test event); the delivery's id.
+    async fn enqueue_webhook_event(
+        &self,
+        endpoint_id: &str,
+        event: &WebhookEventRecord,
+    ) -> StoreResult<i64>;
+    /// A new delivery of the event of `delivery_id`, due at `now`.
+    async fn resend_webhook_delivery(
+        &self,
+        endpoint_id: &str,
+        delivery_id: i64,
+        now: i64,
+    ) -> StoreResult<Option<i64>>;
+    /// Due deliveries, leased to this instance until `lease_until`.
+    async fn claim_webhook_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<DueDelivery>>;
+    async fn finish_webhook_attempt(&self, outcome: &AttemptOutcome) -> StoreResult<()>;
+    /// The latest deliveries of an endpoint, newest first, with their attempts.
+    async fn webhook_deliveries(
+        &self,
+        endpoint_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+}
+
 /// Everything keymint persists, named by intent. One implementation per backend.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: WebhookStore + Send + Sync + 'static {
     /// Which backend this is, for logs and metrics.
     fn backend(&self) -> &'static str;
     /// A cheap round trip, for readiness.

@@ -134,6 +134,8 @@ const BACKEND: &str = "postgres";
 const NOTIFY: Option<&str> = Some("SELECT pg_notify('keymint_changes', $1)");
 /// Held until commit: transactions that write changes commit in id order.
 const SERIALIZE: Option<&str> = Some("SELECT pg_advisory_xact_lock(7205759403792793)");
+/// Instances claiming webhook deliveries at once each take rows the others did not.
+const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 
 /// A derived table `v` with `columns` (name, SQL type), read from a JSON array of
 /// arrays bound as `$1` (one array per row, values in column order).

@@ -6,7 +6,7 @@
 //! Both backends accept the same SQL here: `$N` placeholders, `RETURNING`,
 //! `ON CONFLICT ... DO UPDATE`, BIGINT/INTEGER instants and JSON stored as text.
 
-use super::{json_rows, Db, This, BACKEND, NOTIFY, SERIALIZE};
+use super::{json_rows, Db, This, BACKEND, NOTIFY, SERIALIZE, SKIP_LOCKED};
 use crate::store::sql::{unique_violation, AuditRow, SigningKeyRow, WorkspaceRow};
 use crate::store::{
     AuditEntry, AuditFilter, AuditRecord, Change, DeviceDecision, DeviceGrantRecord, KeyFilter,
@@ -16,6 +16,9 @@ use crate::store::{
 use crate::store::{UsageBatch, UsageGroup, UsageQuery, WorkspaceSetting};
 use crate::vocab::{Action, Target};
 
+#[path = "audit_queries.rs"]
+#[expect(clippy::duplicate_mod, reason = "compiled once for each backend, as its parent is")]
+mod audit;
 #[path = "key_queries.rs"]
 #[expect(clippy::duplicate_mod, reason = "compiled once for each backend, as its parent is")]
 mod keys;
@@ -31,49 +34,11 @@ mod sessions;
 #[path = "usage_queries.rs"]
 #[expect(clippy::duplicate_mod, reason = "compiled once for each backend, as its parent is")]
 mod usage;
+#[path = "webhook_queries.rs"]
+#[expect(clippy::duplicate_mod, reason = "compiled once for each backend, as its parent is")]
+mod webhooks;
 
-async fn insert_audit(
-    conn: &mut <Db as sqlx::Database>::Connection,
-    a: &AuditRecord,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (at_us, actor, actor_email, actor_ip, workspace_id, action, \
-         target_type, target_id, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(a.at_us)
-    .bind(&a.actor)
-    .bind(&a.actor_email)
-    .bind(&a.actor_ip)
-    .bind(&a.workspace_id)
-    .bind(a.action.as_str())
-    .bind(a.action.target().as_str())
-    .bind(&a.target_id)
-    .bind(a.details.to_string())
-    .execute(&mut *conn)
-    .await?;
-    // Every audited change to a key, workspace or signing key is also a change other
-    // instances must see ([`Action::announces_change`]).
-    if a.action.announces_change() {
-        if let Some(sql) = SERIALIZE {
-            // Change ids must commit in order, or a reader could pass one by.
-            sqlx::query(sql).execute(&mut *conn).await?;
-        }
-        let at = crate::clock::wall_clock_millis();
-        sqlx::query("INSERT INTO changes (at, kind, target) VALUES ($1, $2, $3)")
-            .bind(at)
-            .bind(a.action.target().as_str())
-            .bind(&a.target_id)
-            .execute(&mut *conn)
-            .await?;
-        if let Some(sql) = NOTIFY {
-            sqlx::query(sql)
-                .bind(format!("{}:{}", a.action.target().as_str(), a.target_id))
-                .execute(&mut *conn)
-                .await?;
-        }
-    }
-    Ok(())
-}
+use audit::insert_audit;
 
 async fn insert_signing_key_row(
     conn: &mut <Db as sqlx::Database>::Connection,

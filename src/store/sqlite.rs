@@ -113,6 +113,8 @@ const BACKEND: &str = "sqlite";
 const NOTIFY: Option<&str> = None;
 /// SQLite has one writer at a time, so change ids commit in order by themselves.
 const SERIALIZE: Option<&str> = None;
+/// SQLite has one writer at a time: a claim cannot race another.
+const SKIP_LOCKED: &str = "";
 
 /// A derived table `v` with `columns` (name, SQL type), read from a JSON array of
 /// arrays bound as `$1` (one array per row, values in column order).

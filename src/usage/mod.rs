@@ -334,6 +334,7 @@ impl Usage {
             action: Action::TokenRefused,
             target_id: key_id.to_string(),
             details: serde_json::json!({ "reason": reason }),
+            event: None,
         };
         self.with_pending(|p| p.add_event(event));
     }

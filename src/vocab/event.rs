@@ -11,12 +11,19 @@ pub enum Target {
     SigningKey,
     RoleBinding,
     Person,
+    Webhook,
 }
 
 impl Target {
     /// Every target, in a fixed order.
-    pub const ALL: [Target; 5] =
-        [Target::Key, Target::Workspace, Target::SigningKey, Target::RoleBinding, Target::Person];
+    pub const ALL: [Target; 6] = [
+        Target::Key,
+        Target::Workspace,
+        Target::SigningKey,
+        Target::RoleBinding,
+        Target::Person,
+        Target::Webhook,
+    ];
 
     /// Its name in the audit log and the change feed.
     pub fn as_str(self) -> &'static str {
@@ -26,6 +33,7 @@ impl Target {
             Target::SigningKey => "signing_key",
             Target::RoleBinding => "role_binding",
             Target::Person => "person",
+            Target::Webhook => "webhook",
         }
     }
 
@@ -75,11 +83,17 @@ pub enum Action {
     /// An existing key was refused at the token, introspection or revocation
     /// endpoint (the client only ever sees `invalid_client`).
     TokenRefused,
+    WebhookCreate,
+    WebhookUpdate,
+    /// A webhook endpoint's signing secret was replaced (the old one signs beside
+    /// it for a while).
+    WebhookRotate,
+    WebhookDelete,
 }
 
 impl Action {
     /// Every action, in the order of the audit log's documentation.
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 33] = [
         Action::KeyCreate,
         Action::KeyUpdate,
         Action::KeyRotate,
@@ -109,6 +123,10 @@ impl Action {
         Action::PersonDeviceApprove,
         Action::PersonDeviceDeny,
         Action::TokenRefused,
+        Action::WebhookCreate,
+        Action::WebhookUpdate,
+        Action::WebhookRotate,
+        Action::WebhookDelete,
     ];
 
     /// Its name in the audit log, e.g. `key.revoke`.
@@ -143,6 +161,10 @@ impl Action {
             Action::PersonDeviceApprove => "person.device_approve",
             Action::PersonDeviceDeny => "person.device_deny",
             Action::TokenRefused => "token.refused",
+            Action::WebhookCreate => "webhook.create",
+            Action::WebhookUpdate => "webhook.update",
+            Action::WebhookRotate => "webhook.rotate",
+            Action::WebhookDelete => "webhook.delete",
         }
     }
 
@@ -170,6 +192,7 @@ impl Action {
             RoleBindingCreate | RoleBindingDelete => Target::RoleBinding,
             PersonSignIn | PersonSignOut | PersonRefused | PersonSessionsEnd
             | PersonDeviceApprove | PersonDeviceDeny => Target::Person,
+            WebhookCreate | WebhookUpdate | WebhookRotate | WebhookDelete => Target::Webhook,
         }
     }
 
@@ -200,8 +223,27 @@ impl Action {
             | SigningKeyReseal => true,
             SessionSignIn | SessionSignOut | RoleBindingCreate | RoleBindingDelete
             | PersonSignIn | PersonSignOut | PersonRefused | PersonSessionsEnd
-            | PersonDeviceApprove | PersonDeviceDeny | TokenRefused => false,
+            | PersonDeviceApprove | PersonDeviceDeny | TokenRefused | WebhookCreate
+            | WebhookUpdate | WebhookRotate | WebhookDelete => false,
         }
+    }
+
+    /// The webhook event it raises, if any (docs/webhooks.md): every change of a
+    /// key's lifecycle and a signing key rotation.
+    pub fn webhook_event(self) -> Option<&'static str> {
+        use Action::*;
+        Some(match self {
+            KeyCreate => "key.created",
+            KeyUpdate => "key.updated",
+            KeyRotate => "key.rotated",
+            KeyEndGrace => "key.grace_ended",
+            KeyActivate => "key.activated",
+            KeyDeactivate => "key.deactivated",
+            KeyRevoke => "key.revoked",
+            KeyDelete => "key.deleted",
+            SigningKeyRotate | SigningKeyEmergencyRotate => "signing_key.rotated",
+            _ => return None,
+        })
     }
 }
 

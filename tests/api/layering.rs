@@ -16,6 +16,7 @@ const ORDER: &[&str] = &[
     "workspaces",
     "audit",
     "access",
+    "webhooks",
     "oauth",
     "people",
     "sessions",

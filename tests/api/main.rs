@@ -42,3 +42,4 @@ mod store_contract;
 mod token;
 mod usage_audit;
 mod usage_durability;
+mod webhooks;

@@ -185,6 +185,7 @@ async fn keys_imported_before_lookups_are_found_after_their_next_exchange(backen
         action: keymint::vocab::Action::KeyUpdate,
         target_id: id.into(),
         details: json!({}),
+        event: None,
     };
     app.app.store.update_key(&record, &audit).await.unwrap();
     let app = app.restart().await;

@@ -14,30 +14,10 @@ use crate::helpers::Backend;
 use crate::helpers::Running;
 use crate::resource_conformance::{the_list, Fixture, AUDIENCE};
 
-macro_rules! with_the_recipes_installed {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[cfg_attr(not(keymint_recipe_tests), ignore = "recipe tests skipped: run interop/install")]
-                async fn $name() {
-                    super::$name(crate::helpers::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[cfg_attr(not(all(keymint_recipe_tests, keymint_postgres_tests)), ignore = "recipe or PostgreSQL run skipped: interop/install not run or TEST_DATABASE_URL not set")]
-                async fn $name() {
-                    super::$name(crate::helpers::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
-with_the_recipes_installed!(
+crate::on_both_backends_when!(
+    keymint_interop_installed,
+    "recipe tests skipped: run interop/install",
+    "recipe or PostgreSQL run skipped: interop/install not run or TEST_DATABASE_URL not set",
     the_node_recipe_answers_every_case_of_the_list,
     the_python_recipe_answers_every_case_of_the_list,
 );
@@ -46,7 +26,7 @@ with_the_recipes_installed!(
 fn ci_runs_the_recipe_tests() {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     assert!(
-        !ci || cfg!(keymint_recipe_tests),
+        !ci || cfg!(keymint_interop_installed),
         "CI=true but the recipes' dependencies were not installed when the tests were built: \
          run interop/install"
     );
@@ -222,7 +202,7 @@ fn recipe_answers(dir: &str, cases: &Path) -> Value {
 }
 
 #[test]
-#[cfg_attr(not(keymint_recipe_tests), ignore = "recipe tests skipped: run interop/install")]
+#[cfg_attr(not(keymint_interop_installed), ignore = "recipe tests skipped: run interop/install")]
 fn every_recipe_matches_scopes_as_the_library_does() {
     let (cases, library) = cases_and_library_answers();
     assert!(library["valid"].as_array().unwrap().iter().all(|v| v == true));

@@ -25,6 +25,7 @@ fn audit(target: &str, action: &str) -> AuditRecord {
         action: Action::parse(action).expect("an action the audit log knows"),
         target_id: target.into(),
         details: json!({"changed": ["x", "y"]}),
+        event: None,
     }
 }
 

@@ -8,4 +8,5 @@ pub mod people;
 pub mod role_bindings;
 pub mod signing_keys;
 pub mod usage;
+pub mod webhooks;
 pub mod workspaces;

@@ -47,6 +47,32 @@ macro_rules! on_both_backends {
     };
 }
 
+/// [`on_both_backends!`] for tests that also need something installed: each run
+/// is ignored, with `$why` (`$why_pg` on PostgreSQL), unless `$cfg` holds.
+#[macro_export]
+macro_rules! on_both_backends_when {
+    ($cfg:meta, $why:literal, $why_pg:literal, $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not($cfg), ignore = $why)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(all($cfg, keymint_postgres_tests)), ignore = $why_pg)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
