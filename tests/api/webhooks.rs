@@ -343,6 +343,13 @@ mod checks {
         let response = strict.post_with(&theirs, "/v1/webhooks", &mine).await;
         assert_eq!(response.status(), StatusCode::CREATED);
 
+        for delivery in ["nine", "999999"] {
+            let path = format!("/v1/webhooks/{id}/deliveries/{delivery}/resend");
+            let response = strict.post_with(&token, &path, &json!({})).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{delivery}");
+            assert_eq!(response.headers()["content-type"], "application/problem+json");
+        }
+
         let audit = strict.get_json(&token, "/v1/audit?action=webhook.rotate").await;
         assert_eq!(audit["data"][0]["target_id"], id);
         assert_eq!(

@@ -164,7 +164,12 @@ pub async fn deliveries(
 pub async fn resend(
     State(app): State<Arc<App>>,
     Caller(actor): Caller,
-    Path((id, delivery_id)): Path<(String, i64)>,
+    Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<DeliveryView>), Problem> {
+    // Read as text: a path that names no delivery is one not found, in the API's
+    // own error shape.
+    let delivery_id = delivery_id
+        .parse::<i64>()
+        .map_err(|_| Problem::from(crate::vocab::ManageError::NotFound("delivery")))?;
     Ok((StatusCode::ACCEPTED, Json(app.webhooks.resend(&actor, &id, delivery_id).await?)))
 }
