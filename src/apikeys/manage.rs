@@ -472,24 +472,31 @@ impl Keys {
         id: &str,
         typed: Option<&str>,
     ) -> Result<KeyView, ManageError> {
-        let by = actor.id.clone();
-        let (key, _) = self
-            .mutate(actor, id, Action::KeyRevoke, |key, now| {
-                if let Some(typed) = typed {
-                    validate::confirmation(typed, &key.name, "key")?;
-                }
-                if key.status == KeyStatus::Revoked {
-                    return Ok(None);
-                }
-                let before = std::mem::replace(&mut key.status, KeyStatus::Revoked);
-                key.revoked_at = Some(now);
-                key.revoked_by = Some(by);
-                if let Credential::Secret { previous, .. } = &mut key.credential {
-                    *previous = None;
-                }
-                Ok(Some(json!({"status": {"from": before, "to": "revoked"}})))
-            })
-            .await?;
+        let change = revocation(actor.id.clone(), typed.map(str::to_string), None);
+        let (key, _) = self.mutate(actor, id, Action::KeyRevoke, change).await?;
+        Ok(KeyView::new(&key, self.clock.now()))
+    }
+
+    /// Revokes the key `holder` authenticated as, by its holder's own word (RFC
+    /// 7009 with possession as proof: `POST /oauth/revoke` with the key's secret as
+    /// the token): no admin needed, audited as the key revoking itself.
+    pub async fn revoke_own(
+        &self,
+        holder: &super::auth::Authenticated,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<KeyView, ManageError> {
+        let key = &holder.key;
+        let actor = Actor {
+            id: key.id.clone(),
+            email: None,
+            ip: ip.map(|ip| ip.to_string()),
+            workspace_id: Some(key.workspace_id.clone()),
+            platform: false,
+            scopes: Vec::new(),
+        };
+        let fresh = self.load(&actor, &key.id).await?;
+        let change = revocation(actor.id.clone(), None, Some("revoked by its holder"));
+        let (key, _) = self.write_change(&actor, fresh, Action::KeyRevoke, change).await?;
         Ok(KeyView::new(&key, self.clock.now()))
     }
 
@@ -627,4 +634,33 @@ impl Keys {
 /// When the pre-rotation secret of `key` stops (or stopped) working.
 fn previous_expires_at(key: &KeyRecord) -> Option<i64> {
     key.credential.previous().map(|p| p.expires_at)
+}
+
+/// The change that revokes a key (`by` names who did it; `typed`, when a person
+/// typed the key's name to confirm; `reason`, said in the audit event). Revoking
+/// a revoked key changes nothing.
+fn revocation(
+    by: String,
+    typed: Option<String>,
+    reason: Option<&'static str>,
+) -> impl FnOnce(&mut KeyRecord, i64) -> Result<Option<Value>, ManageError> {
+    move |key, now| {
+        if let Some(typed) = typed {
+            validate::confirmation(&typed, &key.name, "key")?;
+        }
+        if key.status == KeyStatus::Revoked {
+            return Ok(None);
+        }
+        let before = std::mem::replace(&mut key.status, KeyStatus::Revoked);
+        key.revoked_at = Some(now);
+        key.revoked_by = Some(by);
+        if let Credential::Secret { previous, .. } = &mut key.credential {
+            *previous = None;
+        }
+        let mut details = json!({"status": {"from": before, "to": "revoked"}});
+        if let Some(reason) = reason {
+            details["reason"] = json!(reason);
+        }
+        Ok(Some(details))
+    }
 }

@@ -168,4 +168,49 @@ on_both_backends!(
     discovery_names_introspection_and_revocation,
     the_introspect_scope_opens_no_management_api,
     a_revoked_admin_token_no_longer_opens_the_management_api,
+    whoever_holds_a_key_can_revoke_it_and_no_one_else,
 );
+
+async fn whoever_holds_a_key_can_revoke_it_and_no_one_else(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (id, secret) = app.new_client("leaked", &["read:a"]).await;
+    let (other, other_secret) = app.new_client("bystander", &["read:a"]).await;
+    let revoke = |who: &str, with: &str, token: &str, hint: Option<&str>| {
+        let mut form = vec![("token", token.to_string())];
+        if let Some(hint) = hint {
+            form.push(("token_type_hint", hint.to_string()));
+        }
+        app.client.post(app.url("/oauth/revoke")).basic_auth(who, Some(with)).form(&form).send()
+    };
+
+    // Another key's credentials cannot revoke it: 200, and nothing changes.
+    let foreign = revoke(&other, &other_secret, &secret, Some("api_key")).await.unwrap();
+    assert_eq!(foreign.status(), StatusCode::OK);
+    assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
+
+    // Its holder can, with no admin: the key's own secret, authenticated by itself.
+    let own = revoke(&id, &secret, &secret, Some("api_key")).await.unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+    assert_eq!(own.headers()["cache-control"], "no-store");
+    let refused = app.token_basic(&id, &secret, &[]).await;
+    assert_oauth_error(refused, StatusCode::UNAUTHORIZED, "invalid_client").await;
+    assert_eq!(app.token_basic(&other, &other_secret, &[]).await.status(), StatusCode::OK);
+
+    let admin = app.admin_token().await;
+    let key = app.get_json(&admin, &format!("/v1/keys/{id}")).await;
+    assert_eq!(key["status"], "revoked");
+    let audit = app.get_json(&admin, &format!("/v1/audit?target_id={id}&action=key.revoke")).await;
+    let event = &audit["data"][0];
+    assert_eq!(event["actor"], id, "the key revoked itself");
+    assert_eq!(event["details"]["reason"], "revoked by its holder");
+    assert!(!audit.to_string().contains(&secret), "the secret is never in the audit log");
+
+    // Without the hint, a value that is not a JWT is taken as a key too.
+    let (third, third_secret) = app.new_client("also-leaked", &["read:a"]).await;
+    assert_eq!(
+        revoke(&third, &third_secret, &third_secret, None).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let refused = app.token_basic(&third, &third_secret, &[]).await;
+    assert_oauth_error(refused, StatusCode::UNAUTHORIZED, "invalid_client").await;
+}

@@ -121,6 +121,17 @@ pub(super) struct Credentials {
 }
 
 impl Credentials {
+    /// Whether `token` is the very secret the client authenticated with (compared
+    /// in constant time): possession, for a key revoking itself.
+    pub(super) fn presented_secret_is(&self, token: &str) -> bool {
+        match &self.presented {
+            ClientProof::Secret(secret) => {
+                subtle::ConstantTimeEq::ct_eq(secret.expose().as_bytes(), token.as_bytes()).into()
+            }
+            ClientProof::Assertion(_) => false,
+        }
+    }
+
     pub(super) fn proof(&self) -> Proof<'_> {
         match &self.presented {
             ClientProof::Secret(secret) => Proof::Secret(secret),
@@ -324,6 +335,15 @@ pub(super) async fn token_and_caller(
     app: &App,
     req: &OAuthRequest,
 ) -> Result<(String, Authenticated), OAuthError> {
+    let (token, caller, _) = token_caller_and_credentials(app, req).await?;
+    Ok((token, caller))
+}
+
+/// [`token_and_caller`], with the credentials the caller presented.
+pub(super) async fn token_caller_and_credentials(
+    app: &App,
+    req: &OAuthRequest,
+) -> Result<(String, Authenticated, Credentials), OAuthError> {
     let client = credentials(&req.headers, &req.form)?;
     let token =
         req.form.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
@@ -332,7 +352,7 @@ pub(super) async fn token_and_caller(
         .authenticate_client(&client.client_id, client.proof(), req.ip)
         .await
         .map_err(|f| client.refused(f))?;
-    Ok((token.to_string(), caller))
+    Ok((token.to_string(), caller, client))
 }
 
 #[cfg(test)]
