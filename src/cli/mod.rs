@@ -26,6 +26,7 @@ mod serve;
 pub mod settings;
 mod signing_keys;
 mod usage;
+mod webhooks;
 mod workspaces;
 
 use clap::parser::ValueSource;
@@ -114,6 +115,9 @@ pub enum Command {
     /// Give people rights: roles bound to identity-provider groups or addresses.
     #[command(subcommand)]
     RoleBindings(role_bindings::RoleBindingsCommand),
+    /// Manage webhook endpoints: where keymint POSTs its events, signed.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// Read the audit log, newest first.
     Audit(audit::Args),
     /// Token exchanges by outcome across a workspace, and its top keys.
@@ -182,6 +186,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RoleBindings(cmd) => {
             (cmd.id().map(str::to_string), role_bindings::run(&api, cmd).await)
         }
+        Command::Webhooks(cmd) => (cmd.id().map(str::to_string), webhooks::run(&api, cmd).await),
         Command::Audit(args) => (None, audit::run(&api, args).await),
         Command::Usage(args) => (None, usage::run(&api, args).await),
         Command::SigningKeys(cmd) => (None, signing_keys::run(&api, cmd).await),

@@ -175,7 +175,63 @@ in_both_modes!(
     a_closed_stdout_ends_a_command_quietly,
     a_key_created_without_a_workspace_lands_in_the_default_one,
     role_bindings_are_made_listed_and_removed_from_the_cli,
+    webhooks_are_managed_from_the_cli,
 );
+
+fn webhooks_are_managed_from_the_cli(cli: &Cli) {
+    let create = [
+        "webhooks",
+        "create",
+        "--url",
+        "https://hooks.example.com/keymint",
+        "--events",
+        "key.revoked,key.created",
+        "--workspace",
+        "*",
+        "--description",
+        "on-call",
+    ];
+    let (ok, out, err) = cli.text(&create);
+    assert!(ok, "{err}");
+    let id = out
+        .lines()
+        .find(|line| line.starts_with("wh_"))
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap_or_else(|| panic!("a row for the endpoint: {out}"))
+        .to_string();
+    assert!(out.contains("key.revoked,key.created") && out.contains("every workspace"), "{out}");
+    let secret =
+        out.lines().find_map(|l| l.split("shown once; verify deliveries with it): ").nth(1));
+    assert!(secret.is_some_and(|s| s.starts_with("whsec_")), "the secret, once: {out}");
+    let (ok, out, _) = cli.text(&["webhooks", "list"]);
+    assert!(ok && out.contains(&id) && out.contains("healthy") && !out.contains("whsec_"), "{out}");
+    let (ok, _, err) = cli.text(&[
+        "webhooks",
+        "create",
+        "--url",
+        "http://x.example",
+        "--events",
+        "*",
+        "--workspace",
+        "*",
+    ]);
+    assert!(!ok && err.contains("url") && err.contains("https"), "{err}");
+    let (ok, _, err) = cli.text(&["webhooks", "update", &id, "--events", "key.teleported"]);
+    assert!(!ok && err.contains("key.teleported"), "{err}");
+    let updated = cli.json(&["webhooks", "update", &id, "--events", "*", "--json"]);
+    assert_eq!(updated["events"], serde_json::json!(["*"]));
+    let rotated = cli.json(&["webhooks", "rotate", &id, "--overlap-seconds", "60", "--json"]);
+    assert!(rotated["secret"].as_str().unwrap().starts_with("whsec_"));
+    let (ok, out, err) = cli.text(&["webhooks", "test", &id]);
+    assert!(ok && out.starts_with("test event queued: delivery"), "{out}{err}");
+    let (ok, out, _) = cli.text(&["webhooks", "deliveries", &id]);
+    assert!(ok && out.contains("webhook.test") && out.contains("msg_"), "{out}");
+    let (ok, out, err) = cli.text(&["webhooks", "delete", &id]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), format!("deleted webhook endpoint {id}"));
+    let events = cli.json(&["audit", "--action", "webhook.delete", "--json"]);
+    assert_eq!(events["data"][0]["actor"], cli.actor(), "{events}");
+}
 
 fn role_bindings_are_made_listed_and_removed_from_the_cli(cli: &Cli) {
     let (ok, out, err) =
