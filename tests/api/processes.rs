@@ -9,13 +9,18 @@ use serde_json::{json, Value};
 
 use crate::helpers::{Backend, Running, TestDatabase};
 
-/// A `keymint serve` child process, killed on drop.
-struct Process {
+/// A `keymint serve` child process, killed on drop (SIGKILL: no clean shutdown).
+pub struct Process {
     _child: Running,
-    base: String,
+    pub base: String,
 }
 
 async fn serve(db: &TestDatabase, master_key: &str) -> Process {
+    serve_with(db, master_key, &[]).await
+}
+
+/// `keymint serve` on `db` with these `KEYMINT_*` variables too.
+pub async fn serve_with(db: &TestDatabase, master_key: &str, vars: &[(&str, &str)]) -> Process {
     // Port 0: the process binds a free port itself and logs it (a port found free
     // here could be taken by another test before the child binds it).
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keymint"));
@@ -23,6 +28,7 @@ async fn serve(db: &TestDatabase, master_key: &str) -> Process {
         .args(["--issuer", "http://keymint.test"])
         .env("KEYMINT_MASTER_KEY", master_key)
         .env("RUST_LOG", "warn,keymint::cli::serve=info")
+        .envs(vars.iter().copied())
         .current_dir(db.dir());
     let (child, base) = crate::helpers::serve(cmd);
     crate::helpers::wait_until(Duration::from_secs(30), "keymint starts", || async {
@@ -32,7 +38,7 @@ async fn serve(db: &TestDatabase, master_key: &str) -> Process {
     Process { _child: child, base }
 }
 
-async fn token(base: &str, id: &str, secret: &str) -> reqwest::Response {
+pub async fn token(base: &str, id: &str, secret: &str) -> reqwest::Response {
     reqwest::Client::new()
         .post(format!("{base}/oauth/token"))
         .basic_auth(id, Some(secret))
@@ -42,18 +48,24 @@ async fn token(base: &str, id: &str, secret: &str) -> reqwest::Response {
         .unwrap()
 }
 
-async fn a_revoke_through_one_process_is_refused_by_another_within_a_second(backend: Backend) {
-    let db = TestDatabase::new(backend).await;
-    let master = "UHJvY2Vzc2VzU2hhcmVPbmVNYXN0ZXJLZXlIZXJlISE=";
+/// `keymint bootstrap` on `db`: the platform admin's (client_id, client_secret).
+pub fn bootstrap(db: &TestDatabase, master_key: &str) -> (String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_keymint"))
         .args(["bootstrap", "--json", "--database-url", &db.url])
-        .env("KEYMINT_MASTER_KEY", master)
+        .env("KEYMINT_MASTER_KEY", master_key)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let admin: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (admin_id, admin_secret) =
-        (admin["client_id"].as_str().unwrap(), admin["client_secret"].as_str().unwrap());
+    let text = |k: &str| admin[k].as_str().unwrap().to_string();
+    (text("client_id"), text("client_secret"))
+}
+
+async fn a_revoke_through_one_process_is_refused_by_another_within_a_second(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let master = "UHJvY2Vzc2VzU2hhcmVPbmVNYXN0ZXJLZXlIZXJlISE=";
+    let (admin_id, admin_secret) = bootstrap(&db, master);
+    let (admin_id, admin_secret) = (admin_id.as_str(), admin_secret.as_str());
     let (a, b) = (serve(&db, master).await, serve(&db, master).await);
 
     let admin_token: Value = token(&a.base, admin_id, admin_secret).await.json().await.unwrap();

@@ -20,6 +20,7 @@ crate::on_both_backends_when!(
     every_key_lifecycle_event_arrives_once_signed,
     a_failing_receiver_gets_the_retries_then_the_endpoint_is_failing,
     two_instances_deliver_each_event_exactly_once,
+    a_crash_between_commit_and_delivery_loses_nothing,
 );
 
 /// One request the receiver got.
@@ -49,6 +50,16 @@ struct Receiver {
 
 impl Receiver {
     async fn start(fail_first: usize) -> Receiver {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Receiver::serve(listener, fail_first).await
+    }
+
+    /// A receiver on a port chosen before, that answers 204 to everything.
+    async fn on(listener: std::net::TcpListener) -> Receiver {
+        Receiver::serve(listener, 0).await
+    }
+
+    async fn serve(listener: std::net::TcpListener, fail_first: usize) -> Receiver {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let failures = Arc::new(Mutex::new(fail_first));
         let (seen, fail) = (got.clone(), failures.clone());
@@ -72,7 +83,8 @@ impl Receiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Receiver { url, got, fail_first: failures }
@@ -276,6 +288,62 @@ async fn two_instances_deliver_each_event_exactly_once(backend: Backend) {
     assert_eq!(ids.len(), 12);
     assert_eq!(verified_by_standard_webhooks(&secret, &got), 12);
     drop(other);
+}
+
+async fn a_crash_between_commit_and_delivery_loses_nothing(backend: Backend) {
+    use crate::processes::{bootstrap, serve_with, token};
+    let db = crate::helpers::TestDatabase::new(backend).await;
+    let master = "V2ViaG9va3NTdXJ2aXZlQUtpbGxOaW5lSGVyZTEyMyE=";
+    let (admin_id, admin_secret) = bootstrap(&db, master);
+    let allow = [("KEYMINT_ALLOW_PRIVATE_WEBHOOK_URLS", "true")];
+    let first = serve_with(&db, master, &allow).await;
+    let admin = |base: String| async move {
+        let answer: Value = token(&base, &admin_id, &admin_secret).await.json().await.unwrap();
+        answer["access_token"].as_str().unwrap().to_string()
+    };
+    let bearer = admin(first.base.clone()).await;
+    // The receiver's port, with nothing listening on it yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{}/v1/webhooks", first.base))
+        .bearer_auth(&bearer)
+        .json(&json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": ["key.created"],
+            "workspace_id": "*"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (webhook, secret) =
+        (created["id"].as_str().unwrap(), created["secret"].as_str().unwrap().to_string());
+    let key = http
+        .post(format!("{}/v1/keys", first.base))
+        .bearer_auth(&bearer)
+        .json(&json!({"name": "committed", "scopes": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(key.status(), StatusCode::CREATED);
+    // Committed, tried once (refused: nobody listens), not delivered.
+    let deliveries = format!("{}/v1/webhooks/{webhook}/deliveries", first.base);
+    crate::helpers::wait_until(Duration::from_secs(15), "a first attempt", || async {
+        let listed: Value =
+            http.get(&deliveries).bearer_auth(&bearer).send().await.unwrap().json().await.unwrap();
+        listed["data"][0]["attempts"] == 1 && listed["data"][0]["state"] == "pending"
+    })
+    .await;
+    drop(first); // SIGKILL: no clean shutdown
+
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let receiver = Receiver::on(listener).await;
+    let _second = serve_with(&db, master, &allow).await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].json()["type"], "key.created");
+    assert_eq!(got[0].json()["data"]["name"], "committed");
+    assert_eq!(verified_by_standard_webhooks(&secret, &got), 1);
 }
 
 /// What the API refuses and who reaches what: no receiver needed.
