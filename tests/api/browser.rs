@@ -709,7 +709,46 @@ in_a_browser_on_both_backends!(
     read_only_and_workspace_admins_see_only_what_they_may,
     a_hostile_name_is_text_and_a_cross_site_form_changes_nothing,
     revoking_the_signed_in_key_ends_the_session,
+    a_webhook_endpoint_is_added_tested_and_its_deliveries_resent,
 );
+
+async fn a_webhook_endpoint_is_added_tested_and_its_deliveries_resent(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(backend, &["--allow-private-webhook-urls"]).await;
+    let receiver = crate::webhooks::Receiver::start(1).await;
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    browser.click("Webhooks").await;
+    assert_eq!(browser.path().await, "/console/webhooks");
+    browser.fill("Endpoint URL", &receiver.url).await;
+    browser.fill("Events", "key.teleported").await;
+    browser.click("Add endpoint").await;
+    let page = browser.text().await;
+    assert!(page.contains("\"key.teleported\" is not an event type"), "{page}");
+    browser.fill("Events", "*").await;
+    browser.choose("Workspace", "*").await;
+    browser.click("Add endpoint").await;
+    let secret = browser.field("Signing secret").await.prop("value").await.unwrap().unwrap();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    browser.click("Go to the endpoint").await;
+    browser.click("Send test event").await;
+    assert!(browser.text().await.contains("Test event queued"));
+    let got = receiver.wait_for(1).await;
+    // The first answer was a 500: the page lists it, and "Resend" sends it again.
+    let path = browser.path().await;
+    browser.go(&path).await;
+    let page = browser.text().await;
+    assert!(page.contains("webhook.test") && page.contains("500"), "{page}");
+    assert!(page.contains("receiver down for maintenance"), "{page}");
+    browser.click("Resend").await;
+    assert!(browser.text().await.contains("Delivery queued again."));
+    let again = receiver.wait_for(2).await;
+    assert_eq!(again[1].header("webhook-id"), got[0].header("webhook-id"));
+    browser.go(&path).await;
+    assert!(browser.text().await.contains("204"));
+    browser.click("Webhooks").await;
+    assert!(browser.text().await.contains("Healthy"));
+    browser.client.close().await.unwrap();
+}
 
 /// Takes the screenshots in `docs/images/` from the real pages. Run by
 /// `scripts/screenshots`, which passes the folder in `KEYMINT_SCREENSHOTS`.

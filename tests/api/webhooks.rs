@@ -25,13 +25,13 @@ crate::on_both_backends_when!(
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
+pub struct Received {
     headers: Vec<(String, String)>,
     body: String,
 }
 
 impl Received {
-    fn header(&self, name: &str) -> &str {
+    pub fn header(&self, name: &str) -> &str {
         self.headers.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str())
     }
 
@@ -42,14 +42,14 @@ impl Received {
 
 /// A webhook receiver: records what it gets, and answers 500 to the first
 /// `fail_first` requests, 204 after.
-struct Receiver {
-    url: String,
+pub struct Receiver {
+    pub url: String,
     got: Arc<Mutex<Vec<Received>>>,
     fail_first: Arc<Mutex<usize>>,
 }
 
 impl Receiver {
-    async fn start(fail_first: usize) -> Receiver {
+    pub async fn start(fail_first: usize) -> Receiver {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         Receiver::serve(listener, fail_first).await
     }
@@ -95,7 +95,7 @@ impl Receiver {
     }
 
     /// Waits (up to 15 s) until `count` requests arrived; what arrived.
-    async fn wait_for(&self, count: usize) -> Vec<Received> {
+    pub async fn wait_for(&self, count: usize) -> Vec<Received> {
         for _ in 0..150 {
             if self.received().len() >= count {
                 // A moment more, so a duplicate would show.

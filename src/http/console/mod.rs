@@ -22,6 +22,7 @@ mod session;
 mod signing_keys;
 mod sso;
 mod usage;
+mod webhooks;
 mod workspaces;
 
 use std::sync::Arc;
@@ -76,6 +77,12 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/keys/{id}/deactivate", post(keys::deactivate))
         .route("/console/keys/{id}/revoke", get(keys::revoke_page).post(keys::revoke))
         .route("/console/keys/{id}/delete", get(keys::delete_page).post(keys::delete))
+        .route("/console/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/console/webhooks/{id}", get(webhooks::show))
+        .route("/console/webhooks/{id}/test", post(webhooks::test))
+        .route("/console/webhooks/{id}/rotate", post(webhooks::rotate))
+        .route("/console/webhooks/{id}/delete", post(webhooks::delete))
+        .route("/console/webhooks/{id}/deliveries/{delivery}/resend", post(webhooks::resend))
         .route("/console/access", get(access::list).post(access::create))
         .route("/console/access/{id}/delete", post(access::delete))
         .route("/console/device", get(device::show).post(device::decide))
