@@ -326,7 +326,8 @@ impl Jobs {
     }
 }
 
-/// Runs the signing key schedule every [`SCHEDULE_INTERVAL`].
+/// Runs the schedule every [`SCHEDULE_INTERVAL`]: the signing key rotation, and
+/// the announcement of keys about to expire.
 async fn rotate_on_schedule(app: Arc<App>) {
     let mut tick = tokio::time::interval(SCHEDULE_INTERVAL);
     loop {
@@ -334,6 +335,9 @@ async fn rotate_on_schedule(app: Arc<App>) {
         if let Err(e) = app.keyring.tick(app.clock.now()).await {
             app.metrics.database_errors.inc();
             tracing::warn!(error = %crate::report::Chain(&e), "signing key schedule failed; will retry");
+        }
+        if let Err(e) = app.keys.announce_expiring().await {
+            tracing::warn!(error = %crate::report::Chain(&e), "announcing expiring keys failed; will retry");
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod client_auth;
 pub mod default_workspace;
 mod edit;
+mod expiry;
 pub mod hashing;
 pub mod jwks;
 pub mod jwks_uri;

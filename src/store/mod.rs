@@ -418,6 +418,17 @@ pub trait WebhookStore: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<DueDelivery>>;
     async fn finish_webhook_attempt(&self, outcome: &AttemptOutcome) -> StoreResult<()>;
+    /// Active keys expiring after `now` and by `until` whose coming expiry was
+    /// not announced yet (at most `limit`).
+    async fn keys_expiring_unannounced(
+        &self,
+        now: i64,
+        until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<KeyRecord>>;
+    /// Claims the announcement of key `key_id`'s expiry and records `audit` (the
+    /// `key.expiring` event) with it: false when it was announced already.
+    async fn announce_expiry(&self, key_id: &str, audit: &AuditRecord) -> StoreResult<bool>;
     /// The latest deliveries of an endpoint, newest first, with their attempts.
     async fn webhook_deliveries(
         &self,

@@ -1,11 +1,13 @@
 //! The webhook queries, written once for both backends like the rest of
 //! `queries.rs` (whose child module this is): endpoints, the outbox written in
-//! the transaction of each change, and deliveries claimed by one instance each.
+//! the transaction of each change, deliveries claimed by one instance each, and
+//! the once-per-key claim of a `key.expiring` announcement.
 
 use super::{insert_audit, Db, This, SKIP_LOCKED};
+use crate::store::sql::KeyRow;
 use crate::store::{
-    AttemptOutcome, AttemptRecord, AuditRecord, DeliveryRecord, DueDelivery, NextStep, StoreError,
-    StoreResult, WebhookEventRecord, WebhookRecord, WebhookStore,
+    AttemptOutcome, AttemptRecord, AuditRecord, DeliveryRecord, DueDelivery, KeyRecord, NextStep,
+    StoreError, StoreResult, WebhookEventRecord, WebhookRecord, WebhookStore,
 };
 
 type Conn = <Db as sqlx::Database>::Connection;
@@ -391,8 +393,62 @@ pub(super) async fn deliveries(
     Ok(out)
 }
 
+pub(super) async fn expiring(
+    this: &This,
+    now: i64,
+    until: i64,
+    limit: i64,
+) -> StoreResult<Vec<KeyRecord>> {
+    let rows: Vec<KeyRow> = sqlx::query_as(
+        "SELECT * FROM api_keys WHERE status = 'active' AND expires_at > $1 AND expires_at <= $2 \
+         AND NOT EXISTS (SELECT 1 FROM key_expiry_notices n WHERE n.key_id = api_keys.id) \
+         ORDER BY expires_at, id LIMIT $3",
+    )
+    .bind(now)
+    .bind(until)
+    .bind(limit)
+    .fetch_all(&this.pool)
+    .await?;
+    rows.into_iter().map(KeyRecord::try_from).collect()
+}
+
+pub(super) async fn announce_expiry(
+    this: &This,
+    key_id: &str,
+    audit: &AuditRecord,
+) -> StoreResult<bool> {
+    let mut tx = this.begin_tx().await?;
+    let claimed = sqlx::query(
+        "INSERT INTO key_expiry_notices (key_id, announced_at) VALUES ($1, $2) \
+         ON CONFLICT (key_id) DO NOTHING",
+    )
+    .bind(key_id)
+    .bind(audit.at_us.div_euclid(1_000_000))
+    .execute(&mut *tx)
+    .await?;
+    if claimed.rows_affected() == 0 {
+        return Ok(false);
+    }
+    insert_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 #[async_trait::async_trait]
 impl WebhookStore for This {
+    async fn keys_expiring_unannounced(
+        &self,
+        now: i64,
+        until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<KeyRecord>> {
+        expiring(self, now, until, limit).await
+    }
+
+    async fn announce_expiry(&self, key_id: &str, audit: &AuditRecord) -> StoreResult<bool> {
+        announce_expiry(self, key_id, audit).await
+    }
+
     async fn insert_webhook(&self, w: &WebhookRecord, audit: &AuditRecord) -> StoreResult<()> {
         insert(self, w, audit).await
     }

@@ -54,6 +54,8 @@ pub enum Action {
     KeyDeactivate,
     KeyRevoke,
     KeyDelete,
+    /// A key expires within a week (announced once, by the expiry job).
+    KeyExpiring,
     WorkspaceCreate,
     WorkspaceRename,
     WorkspaceDelete,
@@ -93,7 +95,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the audit log's documentation.
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 34] = [
         Action::KeyCreate,
         Action::KeyUpdate,
         Action::KeyRotate,
@@ -102,6 +104,7 @@ impl Action {
         Action::KeyDeactivate,
         Action::KeyRevoke,
         Action::KeyDelete,
+        Action::KeyExpiring,
         Action::WorkspaceCreate,
         Action::WorkspaceRename,
         Action::WorkspaceDelete,
@@ -140,6 +143,7 @@ impl Action {
             Action::KeyDeactivate => "key.deactivate",
             Action::KeyRevoke => "key.revoke",
             Action::KeyDelete => "key.delete",
+            Action::KeyExpiring => "key.expiring",
             Action::WorkspaceCreate => "workspace.create",
             Action::WorkspaceRename => "workspace.rename",
             Action::WorkspaceDelete => "workspace.delete",
@@ -178,7 +182,8 @@ impl Action {
         use Action::*;
         match self {
             KeyCreate | KeyUpdate | KeyRotate | KeyEndGrace | KeyActivate | KeyDeactivate
-            | KeyRevoke | KeyDelete | SessionSignIn | SessionSignOut | TokenRefused => Target::Key,
+            | KeyRevoke | KeyDelete | KeyExpiring | SessionSignIn | SessionSignOut
+            | TokenRefused => Target::Key,
             WorkspaceCreate
             | WorkspaceRename
             | WorkspaceDelete
@@ -221,10 +226,10 @@ impl Action {
             | SigningKeyEmergencyRotate
             | SigningKeyRemove
             | SigningKeyReseal => true,
-            SessionSignIn | SessionSignOut | RoleBindingCreate | RoleBindingDelete
-            | PersonSignIn | PersonSignOut | PersonRefused | PersonSessionsEnd
-            | PersonDeviceApprove | PersonDeviceDeny | TokenRefused | WebhookCreate
-            | WebhookUpdate | WebhookRotate | WebhookDelete => false,
+            KeyExpiring | SessionSignIn | SessionSignOut | RoleBindingCreate
+            | RoleBindingDelete | PersonSignIn | PersonSignOut | PersonRefused
+            | PersonSessionsEnd | PersonDeviceApprove | PersonDeviceDeny | TokenRefused
+            | WebhookCreate | WebhookUpdate | WebhookRotate | WebhookDelete => false,
         }
     }
 
@@ -241,6 +246,7 @@ impl Action {
             KeyDeactivate => "key.deactivated",
             KeyRevoke => "key.revoked",
             KeyDelete => "key.deleted",
+            KeyExpiring => "key.expiring",
             SigningKeyRotate | SigningKeyEmergencyRotate => "signing_key.rotated",
             _ => return None,
         })

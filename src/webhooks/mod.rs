@@ -27,7 +27,7 @@ use crate::vocab::scope::ManagementScope;
 use crate::vocab::{invalid, Action, Actor, ManageError};
 
 /// The event types an endpoint may subscribe to (`*`: every one).
-pub const EVENT_TYPES: [&str; 10] = [
+pub const EVENT_TYPES: [&str; 11] = [
     "key.created",
     "key.updated",
     "key.rotated",
@@ -36,6 +36,7 @@ pub const EVENT_TYPES: [&str; 10] = [
     "key.deactivated",
     "key.revoked",
     "key.deleted",
+    "key.expiring",
     "signing_key.rotated",
     "webhook.test",
 ];

@@ -21,6 +21,7 @@ crate::on_both_backends_when!(
     a_failing_receiver_gets_the_retries_then_the_endpoint_is_failing,
     two_instances_deliver_each_event_exactly_once,
     a_crash_between_commit_and_delivery_loses_nothing,
+    a_key_expiring_within_a_week_is_announced_once,
 );
 
 /// One request the receiver got.
@@ -288,6 +289,36 @@ async fn two_instances_deliver_each_event_exactly_once(backend: Backend) {
     assert_eq!(ids.len(), 12);
     assert_eq!(verified_by_standard_webhooks(&secret, &got), 12);
     drop(other);
+}
+
+async fn a_key_expiring_within_a_week_is_announced_once(backend: Backend) {
+    let app = app(backend).await;
+    let other = start_instance(app.db.clone(), &["--allow-private-webhook-urls"]).await;
+    let receiver = Receiver::start(0).await;
+    let (_, secret) = subscribe(&app, &receiver.url, json!(["key.expiring"])).await;
+    let now = app.clock_now();
+    let at = |days: i64| keymint::clock::rfc3339(now + days * 86_400);
+    let soon = app.create_key(json!({"name": "soon", "scopes": [], "expires_at": at(3)})).await;
+    app.create_key(json!({"name": "later", "scopes": [], "expires_at": at(30)})).await;
+    app.create_key(json!({"name": "never", "scopes": []})).await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got.len(), 1, "only the key expiring within a week");
+    assert_eq!(got[0].json()["type"], "key.expiring");
+    assert_eq!(got[0].json()["data"]["id"], soon["client_id"]);
+    // Three weeks on, the second comes within a week of its end; the first is
+    // not announced again, by either instance.
+    app.clock.advance(24 * 86_400);
+    other.clock.advance(24 * 86_400);
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].json()["data"]["name"], "later");
+    tokio::time::sleep(keymint::app::SCHEDULE_INTERVAL + Duration::from_secs(1)).await;
+    assert_eq!(receiver.received().len(), 2, "each key once");
+    assert_eq!(verified_by_standard_webhooks(&secret, &got), 2);
+    let token = app.admin_token().await;
+    let audit = app.get_json(&token, "/v1/audit?action=key.expiring").await;
+    assert_eq!(audit["data"].as_array().unwrap().len(), 2);
+    assert_eq!(audit["data"][0]["actor"], "system");
 }
 
 async fn a_crash_between_commit_and_delivery_loses_nothing(backend: Backend) {
