@@ -81,6 +81,7 @@ impl App {
         clock: Arc<dyn Clock>,
         store: Arc<dyn Store>,
     ) -> anyhow::Result<Arc<App>> {
+        crate::apikeys::secret::configure(&config.secret_prefix, &config.retired_secret_prefixes);
         // Read before anything is loaded, so no change can fall between the two.
         let feed_start = store.latest_change().await.context("reading the change feed")?;
         let master = signing::load_master_key(&config.master_key_source(), store.as_ref()).await?;

@@ -87,6 +87,10 @@ pub struct Config {
     /// Webhook endpoints may be on loopback and private addresses, over `http`.
     pub allow_private_webhook_urls: bool,
 
+    /// The prefix of new secrets, and earlier ones still accepted.
+    pub secret_prefix: String,
+    pub retired_secret_prefixes: Vec<String>,
+
     /// Sign-in through the organisation's OpenID provider (`--sso-*`), when set.
     pub sso: Option<SsoConfig>,
 
@@ -159,6 +163,11 @@ impl Config {
         }
         if self.audience().trim().is_empty() {
             anyhow::bail!("--audience must not be empty");
+        }
+        for prefix in std::iter::once(&self.secret_prefix).chain(&self.retired_secret_prefixes) {
+            crate::apikeys::secret::check_prefix(prefix).map_err(|why| {
+                anyhow::anyhow!("--secret-prefix / --retired-secret-prefixes: {why}")
+            })?;
         }
         if !self.console_key_sign_in && self.sso.is_none() {
             anyhow::bail!(

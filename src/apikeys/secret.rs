@@ -4,14 +4,76 @@
 //! km_live_<key id: 16 base62>_<random: 32 base62 = 190 bits><checksum: 6 base62>
 //! ```
 //!
-//! The prefix names the product and the environment class (`live` for production,
-//! `test` for everything else). The checksum is CRC32 over everything before it, so a
-//! secret scanner (or keymint itself, before any database lookup) can tell a real key
-//! from noise. Secrets live in [`Secret`], whose `Debug` prints `[REDACTED]`.
+//! The prefix names the deployment (`km` unless `--secret-prefix` says otherwise,
+//! so a secret scanner can tell this deployment's keys from any other's) and the
+//! environment class (`live` for production, `test` for everything else). The
+//! checksum is CRC32 over everything before it, so a scanner (or keymint itself,
+//! before any database lookup) can tell a real key from noise. Secrets minted
+//! under a retired prefix (`--retired-secret-prefixes`) keep working. Secrets live
+//! in [`Secret`], whose `Debug` prints `[REDACTED]`.
+
+use std::sync::RwLock;
 
 use crate::vocab::base62::BASE62;
-/// Every generated secret starts with this.
-pub const PRODUCT_PREFIX: &str = "km_";
+
+/// The prefix secrets get unless the operator names another.
+pub const DEFAULT_PREFIX: &str = "km";
+
+/// The prefixes of this process: the one new secrets get, then the retired ones.
+/// Process-wide: one deployment, one format (set at start-up by [`configure`]).
+static PREFIXES: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Checks a prefix an operator gives: 2 to 16 lowercase letters and digits,
+/// starting with a letter (so it reads well in a scanner's pattern).
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+    let ok = (2..=16).contains(&prefix.len())
+        && prefix.starts_with(|c: char| c.is_ascii_lowercase())
+        && prefix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{prefix:?} is not a secret prefix: use 2 to 16 lowercase letters and digits, starting with a letter"))
+    }
+}
+
+/// Sets this process's prefix and the retired ones (checked by [`check_prefix`]).
+pub fn configure(prefix: &str, retired: &[String]) {
+    let mut all = vec![prefix.to_string()];
+    all.extend(retired.iter().filter(|r| *r != prefix).cloned());
+    if let Ok(mut prefixes) = PREFIXES.write() {
+        *prefixes = all;
+    }
+}
+
+/// The prefixes in use: the current one first.
+pub fn prefixes() -> Vec<String> {
+    match PREFIXES.read() {
+        Ok(p) if !p.is_empty() => p.clone(),
+        _ => vec![DEFAULT_PREFIX.to_string()],
+    }
+}
+
+/// The prefix `value` starts with (with its `_`), if it is one of ours.
+fn known_prefix(value: &str) -> Option<usize> {
+    prefixes()
+        .iter()
+        .find(|p| {
+            value.len() > p.len()
+                && value.starts_with(p.as_str())
+                && value.as_bytes()[p.len()] == b'_'
+        })
+        .map(|p| p.len() + 1)
+}
+
+/// The regular expression that matches this deployment's secrets (current and
+/// retired prefixes), for a secret scanner's custom pattern.
+pub fn scanner_pattern() -> String {
+    format!(
+        "\\b(?:{})_(?:live|test)_[0-9A-Za-z]{{{ID_LEN}}}_[0-9A-Za-z]{{{}}}\\b",
+        prefixes().join("|"),
+        RANDOM_LEN + CHECKSUM_LEN
+    )
+}
 /// Length of a key id.
 pub const ID_LEN: usize = 16;
 const RANDOM_LEN: usize = 32;
@@ -65,8 +127,8 @@ fn checksum(body: &str) -> String {
 
 /// Generates a new secret for key `id` in `environment`.
 pub fn generate(id: &str, environment: &str) -> Secret {
-    let body =
-        format!("{PRODUCT_PREFIX}{}_{id}_{}", env_class(environment), random_base62(RANDOM_LEN));
+    let prefix = prefixes().swap_remove(0);
+    let body = format!("{prefix}_{}_{id}_{}", env_class(environment), random_base62(RANDOM_LEN));
     let sum = checksum(&body);
     Secret(body + &sum)
 }
@@ -82,9 +144,9 @@ pub enum FormatError {
     Checksum,
 }
 
-/// Whether `value` claims to be a generated secret (has the product prefix).
+/// Whether `value` claims to be a generated secret (has one of our prefixes).
 pub fn looks_generated(value: &str) -> bool {
-    value.starts_with(PRODUCT_PREFIX)
+    known_prefix(value).is_some()
 }
 
 /// Checks the structure and checksum of a generated secret, offline, and returns
@@ -102,7 +164,7 @@ pub fn parse(value: &str) -> Result<&str, FormatError> {
 /// checksum: the key a mistyped or tampered secret was meant for, which its
 /// refusal counts against (at the token endpoint and raw-key verification alike).
 pub fn claimed_id(value: &str) -> Result<&str, FormatError> {
-    let rest = value.strip_prefix(PRODUCT_PREFIX).ok_or(FormatError::NotKeymint)?;
+    let rest = &value[known_prefix(value).ok_or(FormatError::NotKeymint)?..];
     let rest = rest
         .strip_prefix("live_")
         .or_else(|| rest.strip_prefix("test_"))
@@ -122,7 +184,10 @@ pub fn claimed_id(value: &str) -> Result<&str, FormatError> {
 pub fn mask(value: &str) -> String {
     let chars: Vec<char> = value.chars().collect();
     let last4: String = chars[chars.len().saturating_sub(4)..].iter().collect();
-    let prefix = if parse(value).is_ok() { &value[..PRODUCT_PREFIX.len() + 5] } else { "" };
+    let prefix = match (parse(value), known_prefix(value)) {
+        (Ok(_), Some(len)) => &value[..len + 5],
+        _ => "",
+    };
     format!("{prefix}****{last4}")
 }
 
@@ -187,6 +252,17 @@ mod tests {
     }
 
     #[test]
+    fn a_prefix_is_short_lowercase_and_starts_with_a_letter() {
+        for good in ["km", "acme", "acme2", "a1b2c3d4e5f6g7h8"] {
+            assert!(check_prefix(good).is_ok(), "{good}");
+        }
+        for bad in ["", "k", "Acme", "2acme", "ac-me", "ac_me", "a1b2c3d4e5f6g7h8i", "acmé"] {
+            assert!(check_prefix(bad).is_err(), "{bad}");
+        }
+        assert!(scanner_pattern().contains("_(?:live|test)_[0-9A-Za-z]{16}_[0-9A-Za-z]{38}"));
+    }
+
+    #[test]
     fn debug_never_shows_the_secret() {
         let secret = generate(&new_key_id(), "production");
         assert_eq!(format!("{secret:?}"), "[REDACTED]");
@@ -213,7 +289,7 @@ mod tests {
             at in 8usize..(8 + ID_LEN + 1 + RANDOM_LEN + CHECKSUM_LEN),
             replacement in "[A-Za-z0-9_]",
         ) {
-            let body = format!("{PRODUCT_PREFIX}{class}_{id}_{random}");
+            let body = format!("km_{class}_{id}_{random}");
             let valid = format!("{body}{}", checksum(&body));
             prop_assert_eq!(parse(&valid), Ok(id.as_str()));
             let mut bytes = valid.clone().into_bytes();

@@ -22,6 +22,7 @@ mod login;
 mod output;
 pub mod remote;
 mod role_bindings;
+mod secret_scanning;
 mod serve;
 pub mod settings;
 mod signing_keys;
@@ -115,6 +116,9 @@ pub enum Command {
     /// Give people rights: roles bound to identity-provider groups or addresses.
     #[command(subcommand)]
     RoleBindings(role_bindings::RoleBindingsCommand),
+    /// What secret scanners need to find this deployment's leaked secrets.
+    #[command(subcommand)]
+    SecretScanning(secret_scanning::SecretScanningCommand),
     /// Manage webhook endpoints: where keymint POSTs its events, signed.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
@@ -174,6 +178,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bootstrap(args) => return bootstrap::run(config, args).await,
         Command::Login(args) => return login::login(cli.shared.server, args).await,
         Command::Logout => return login::logout(cli.shared.server),
+        Command::SecretScanning(cmd) => {
+            return secret_scanning::run(
+                cmd,
+                &config.secret_prefix,
+                &config.retired_secret_prefixes,
+            )
+        }
         admin => admin,
     };
     let api = connect(&cli.shared, config).await?;

@@ -98,6 +98,17 @@ pub struct Shared {
     /// too (development and tests; never on a server reachable from outside).
     #[arg(long, env = "KEYMINT_ALLOW_PRIVATE_WEBHOOK_URLS", global = true, help_heading = LOCAL)]
     pub allow_private_webhook_urls: bool,
+
+    /// The prefix of this deployment's secrets (`<prefix>_live_...`), so secret
+    /// scanners can tell its keys from any other keymint's: 2-16 lowercase
+    /// letters and digits.
+    #[arg(long, env = "KEYMINT_SECRET_PREFIX", default_value = "km", global = true, help_heading = LOCAL)]
+    pub secret_prefix: String,
+
+    /// Earlier prefixes whose secrets keep working, comma-separated (after a
+    /// change of --secret-prefix).
+    #[arg(long, env = "KEYMINT_RETIRED_SECRET_PREFIXES", value_delimiter = ',', global = true, help_heading = LOCAL)]
+    pub retired_secret_prefixes: Vec<String>,
 }
 
 /// Settings of the running server, given to `keymint serve` (or to `keymint` alone,
@@ -281,6 +292,8 @@ impl Settings {
             dpop_nonces: server.dpop_nonces,
             allow_private_jwks_uri: shared.allow_private_jwks_uri,
             allow_private_webhook_urls: shared.allow_private_webhook_urls,
+            secret_prefix: shared.secret_prefix,
+            retired_secret_prefixes: shared.retired_secret_prefixes,
             sso: server.sso_issuer.map(|issuer| SsoConfig {
                 issuer: issuer.trim_end_matches('/').to_string(),
                 client_id: server.sso_client_id.unwrap_or_default(),

@@ -34,6 +34,7 @@ mod resource_conformance;
 mod resource_server;
 mod restart;
 mod role_bindings;
+mod secret_prefix;
 mod secrets;
 mod shapes;
 mod shared_limits;
