@@ -39,6 +39,8 @@ pub struct App {
     pub workspaces: Workspaces,
     pub role_bindings: RoleBindings,
     pub webhooks: crate::webhooks::Webhooks,
+    /// The keys GitHub signs its secret-scanning reports with.
+    pub github_keys: crate::apikeys::github::GithubKeys,
     /// The CLI signing in as a person (the device flow).
     pub devices: Devices,
     /// People who sign in through the identity provider.
@@ -177,6 +179,10 @@ impl App {
                 .allowing_private_jwks_uris(config.allow_private_jwks_uri),
             workspaces: Workspaces::new(store.clone(), clock.clone(), cache.clone()),
             role_bindings: RoleBindings::new(store.clone(), clock.clone()),
+            github_keys: crate::apikeys::github::GithubKeys::new(
+                &config.github_secret_scanning_keys_url,
+                clock.clone(),
+            ),
             webhooks: crate::webhooks::Webhooks::new(
                 store.clone(),
                 keyring.clone(),

@@ -81,6 +81,9 @@ pub struct Config {
     /// Require a server nonce in every DPoP proof.
     pub dpop_nonces: bool,
 
+    /// Where GitHub publishes the keys of its secret-scanning reports.
+    pub github_secret_scanning_keys_url: String,
+
     /// Keys' `jwks_uri` may point at loopback and private addresses, over `http`.
     pub allow_private_jwks_uri: bool,
 

@@ -133,7 +133,7 @@ pub struct Rotation {
 #[derive(Clone)]
 pub struct Keys {
     pub(super) store: Arc<dyn Store>,
-    hasher: Arc<Hasher>,
+    pub(super) hasher: Arc<Hasher>,
     pub(super) clock: Arc<dyn Clock>,
     cache: Arc<KeyCache>,
     usage: Option<Arc<Usage>>,
@@ -639,7 +639,7 @@ fn previous_expires_at(key: &KeyRecord) -> Option<i64> {
 /// The change that revokes a key (`by` names who did it; `typed`, when a person
 /// typed the key's name to confirm; `reason`, said in the audit event). Revoking
 /// a revoked key changes nothing.
-fn revocation(
+pub(super) fn revocation(
     by: String,
     typed: Option<String>,
     reason: Option<&'static str>,

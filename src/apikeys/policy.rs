@@ -37,6 +37,45 @@ pub struct KeyPolicy {
     /// it is only flagged as a probable typo).
     #[serde(default, skip_serializing_if = "is_no")]
     pub catalog_scopes_only: bool,
+    /// What happens to a key whose secret a scanner reports found in public:
+    /// `revoke` (the default), `deactivate` (reversible), or `notify` (only the
+    /// audit event and the `key.leaked` webhook).
+    #[serde(default, skip_serializing_if = "LeakResponse::is_default")]
+    pub on_leak: LeakResponse,
+}
+
+/// A workspace's answer to a leaked key.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LeakResponse {
+    #[default]
+    Revoke,
+    Deactivate,
+    Notify,
+}
+
+impl LeakResponse {
+    fn is_default(&self) -> bool {
+        *self == LeakResponse::Revoke
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeakResponse::Revoke => "revoke",
+            LeakResponse::Deactivate => "deactivate",
+            LeakResponse::Notify => "notify",
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -61,6 +100,7 @@ impl KeyPolicy {
             require_scope: false,
             allow_wildcard_ranges: true,
             catalog_scopes_only: false,
+            on_leak: LeakResponse::Revoke,
         }
     }
 

@@ -179,6 +179,15 @@ pub struct Server {
     #[arg(long, env = "KEYMINT_DPOP_NONCES")]
     pub dpop_nonces: bool,
 
+    /// Where GitHub publishes the keys that sign its secret-scanning reports
+    /// (`POST /secret-scanning/github`).
+    #[arg(
+        long,
+        env = "KEYMINT_GITHUB_SECRET_SCANNING_KEYS_URL",
+        default_value = "https://api.github.com/meta/public_keys/secret_scanning"
+    )]
+    pub github_secret_scanning_keys_url: String,
+
     /// The issuer URL of the organisation's OpenID provider: people sign in to the
     /// console through it ("Sign in with SSO"). https, or http on loopback only.
     /// keymint's redirect URI is `<issuer>/console/sso/callback`.
@@ -218,7 +227,7 @@ pub struct Server {
 const SSO: &str = "Sign-in through the organisation's OpenID provider";
 
 /// The ids of [`Server`]'s flags, to tell an admin command given one of them.
-pub const SERVER_FLAGS: [&str; 20] = [
+pub const SERVER_FLAGS: [&str; 21] = [
     "listen",
     "issuer",
     "audience",
@@ -232,6 +241,7 @@ pub const SERVER_FLAGS: [&str; 20] = [
     "usage_flush_interval",
     "jwks_max_age",
     "dpop_nonces",
+    "github_secret_scanning_keys_url",
     "sso_issuer",
     "sso_client_id",
     "sso_client_secret",
@@ -290,6 +300,7 @@ impl Settings {
             usage_flush_interval: server.usage_flush_interval,
             jwks_max_age: server.jwks_max_age,
             dpop_nonces: server.dpop_nonces,
+            github_secret_scanning_keys_url: server.github_secret_scanning_keys_url,
             allow_private_jwks_uri: shared.allow_private_jwks_uri,
             allow_private_webhook_urls: shared.allow_private_webhook_urls,
             secret_prefix: shared.secret_prefix,

@@ -12,6 +12,7 @@ pub mod health;
 pub mod local;
 pub mod oauth;
 pub mod openapi;
+pub mod secret_scanning;
 mod server;
 pub mod well_known;
 
@@ -46,6 +47,7 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(well_known::jwks))
         .routes(routes!(well_known::metadata))
         .routes(routes!(well_known::openid_configuration))
+        .routes(routes!(secret_scanning::github))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(keys::create, keys::list))

@@ -56,6 +56,9 @@ pub enum Action {
     KeyDelete,
     /// A key expires within a week (announced once, by the expiry job).
     KeyExpiring,
+    /// A key's secret was reported found in public (a secret scanner), and the
+    /// workspace's leak response applied.
+    KeyLeaked,
     WorkspaceCreate,
     WorkspaceRename,
     WorkspaceDelete,
@@ -95,7 +98,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the audit log's documentation.
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 35] = [
         Action::KeyCreate,
         Action::KeyUpdate,
         Action::KeyRotate,
@@ -105,6 +108,7 @@ impl Action {
         Action::KeyRevoke,
         Action::KeyDelete,
         Action::KeyExpiring,
+        Action::KeyLeaked,
         Action::WorkspaceCreate,
         Action::WorkspaceRename,
         Action::WorkspaceDelete,
@@ -144,6 +148,7 @@ impl Action {
             Action::KeyRevoke => "key.revoke",
             Action::KeyDelete => "key.delete",
             Action::KeyExpiring => "key.expiring",
+            Action::KeyLeaked => "key.leaked",
             Action::WorkspaceCreate => "workspace.create",
             Action::WorkspaceRename => "workspace.rename",
             Action::WorkspaceDelete => "workspace.delete",
@@ -182,7 +187,7 @@ impl Action {
         use Action::*;
         match self {
             KeyCreate | KeyUpdate | KeyRotate | KeyEndGrace | KeyActivate | KeyDeactivate
-            | KeyRevoke | KeyDelete | KeyExpiring | SessionSignIn | SessionSignOut
+            | KeyRevoke | KeyDelete | KeyExpiring | KeyLeaked | SessionSignIn | SessionSignOut
             | TokenRefused => Target::Key,
             WorkspaceCreate
             | WorkspaceRename
@@ -216,6 +221,7 @@ impl Action {
             | KeyDeactivate
             | KeyRevoke
             | KeyDelete
+            | KeyLeaked
             | WorkspaceCreate
             | WorkspaceRename
             | WorkspaceDelete
@@ -247,6 +253,7 @@ impl Action {
             KeyRevoke => "key.revoked",
             KeyDelete => "key.deleted",
             KeyExpiring => "key.expiring",
+            KeyLeaked => "key.leaked",
             SigningKeyRotate | SigningKeyEmergencyRotate => "signing_key.rotated",
             _ => return None,
         })

@@ -27,7 +27,7 @@ use crate::vocab::scope::ManagementScope;
 use crate::vocab::{invalid, Action, Actor, ManageError};
 
 /// The event types an endpoint may subscribe to (`*`: every one).
-pub const EVENT_TYPES: [&str; 11] = [
+pub const EVENT_TYPES: [&str; 12] = [
     "key.created",
     "key.updated",
     "key.rotated",
@@ -37,6 +37,7 @@ pub const EVENT_TYPES: [&str; 11] = [
     "key.revoked",
     "key.deleted",
     "key.expiring",
+    "key.leaked",
     "signing_key.rotated",
     "webhook.test",
 ];

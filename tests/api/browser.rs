@@ -710,7 +710,36 @@ in_a_browser_on_both_backends!(
     a_hostile_name_is_text_and_a_cross_site_form_changes_nothing,
     revoking_the_signed_in_key_ends_the_session,
     a_webhook_endpoint_is_added_tested_and_its_deliveries_resent,
+    a_leaked_key_says_where_it_was_found,
 );
+
+async fn a_leaked_key_says_where_it_was_found(backend: Backend) {
+    use crate::leaks::{keys_document, report, Signer};
+    let github = Signer::new();
+    let (url, _) = keys_document(&github, "k1").await;
+    let app =
+        crate::helpers::spawn_app_with(backend, &["--github-secret-scanning-keys-url", &url]).await;
+    let (id, secret) = app.new_client("pushed-by-mistake", &["read:a"]).await;
+    let found = "https://github.com/octocat/Hello-World/blob/1234/config.env";
+    let body =
+        json!([{"token": secret, "type": "keymint_api_key", "url": found, "source": "commit"}])
+            .to_string();
+    let answer = report(&app, &body, Some("k1"), Some(github.sign(&body))).await;
+    assert_eq!(answer.status(), reqwest::StatusCode::OK);
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    // A revoked key leaves the default list: its page, as its link elsewhere opens it.
+    browser.go(&format!("/console/keys/{id}")).await;
+    let page = browser.text().await;
+    assert!(
+        page.contains(&format!(
+            "Leaked: its secret was found at {found} (commit), reported by github"
+        )),
+        "{page}"
+    );
+    assert!(page.contains("the key was revoked"), "{page}");
+    browser.client.close().await.unwrap();
+}
 
 async fn a_webhook_endpoint_is_added_tested_and_its_deliveries_resent(backend: Backend) {
     let app = crate::helpers::spawn_app_with(backend, &["--allow-private-webhook-urls"]).await;

@@ -19,6 +19,7 @@ mod introspection;
 mod isolation;
 mod key_policy;
 mod layering;
+mod leaks;
 mod lifecycle;
 mod management;
 mod openapi;

@@ -373,6 +373,8 @@ struct KeyPage {
     range: &'static str,
     /// The key's usage over `range` (absent when it could not be read).
     chart: Option<Chart>,
+    /// Where its secret was last reported found in public, if ever.
+    leak: Option<crate::apikeys::leaks::LeakReport>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -404,6 +406,10 @@ async fn key_page(
             None
         }
     };
+    let leak = app.keys.leak_report(actor, id).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %Chain(&e), "the key's leak reports could not be read");
+        None
+    });
     let (status, error) = match error {
         Some((status, e)) => (status, Some(e)),
         None => (StatusCode::OK, None),
@@ -425,6 +431,7 @@ async fn key_page(
         ranges: chart::RANGES,
         range,
         chart,
+        leak,
     };
     render(status, &template)
 }

@@ -217,6 +217,8 @@ pub struct PolicyForm {
     require_scope: bool,
     allow_wildcard_ranges: bool,
     catalog_scopes_only: bool,
+    /// `revoke`, `deactivate` or `notify`; absent: revoke.
+    on_leak: Option<crate::apikeys::policy::LeakResponse>,
 }
 
 /// `POST /console/workspaces/{id}/policy`: replaces the key policy.
@@ -244,6 +246,7 @@ pub async fn set_policy(
         require_scope: form.require_scope,
         allow_wildcard_ranges: form.allow_wildcard_ranges,
         catalog_scopes_only: form.catalog_scopes_only,
+        on_leak: form.on_leak.unwrap_or_default(),
     };
     match app.workspaces.set_key_policy(&console.session.actor, &id, policy).await {
         Ok(_) => Redirect::to(&format!("/console/workspaces/{id}?done=policy")).into_response(),
