@@ -8,99 +8,26 @@
 //! `cargo bench --bench verify` (`scripts/bench` runs it after the token
 //! benchmark); `-- --seconds N` sets the length of each turn.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use keymint_verify::jwk::PublicKeys;
 use keymint_verify::verifier::Verifier;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-type Res<T> = Result<T, Box<dyn std::error::Error>>;
+#[path = "shared/keymint.rs"]
+mod keymint;
+#[path = "shared/section.rs"]
+mod section;
+
+use keymint::{Keymint, Res};
 
 const START: &str = "<!-- verify: start (written by benches/verify.rs) -->";
 const END: &str = "<!-- verify: end -->";
 /// The target: the library within this factor of a bare signature verification.
 const TARGET: f64 = 1.2;
 const ROUNDS: usize = 5;
-
-/// Kills the server when dropped.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> Res<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// A keymint on SQLite in `dir` and a token for `read:agents/*` from it.
-async fn keymint_token(dir: &std::path::Path) -> Res<(Server, String, String)> {
-    let bin = env!("CARGO_BIN_EXE_keymint");
-    let port = free_port()?;
-    let issuer = format!("http://127.0.0.1:{port}");
-    let database = format!("sqlite://{}/keymint.db", dir.display());
-    let env = [
-        ("KEYMINT_DATABASE_URL", database.as_str()),
-        ("KEYMINT_MASTER_KEY_FILE", &format!("{}/master.key", dir.display())),
-        ("KEYMINT_LISTEN", &format!("127.0.0.1:{port}")),
-        ("KEYMINT_ISSUER", issuer.as_str()),
-        ("RUST_LOG", "warn"),
-    ]
-    .map(|(k, v)| (k.to_string(), v.to_string()));
-    let bootstrap = Command::new(bin).args(["bootstrap", "--json"]).envs(env.clone()).output()?;
-    if !bootstrap.status.success() {
-        return Err(String::from_utf8_lossy(&bootstrap.stderr).into_owned().into());
-    }
-    let admin: Value = serde_json::from_slice(&bootstrap.stdout)?;
-    let child = Command::new(bin)
-        .arg("serve")
-        .envs(env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let server = Server(child);
-    let http = reqwest::Client::new();
-    let started = Instant::now();
-    while http.get(format!("{issuer}/readyz")).send().await.is_err() {
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err("keymint did not start".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let token = |id: String, secret: String| {
-        let http = http.clone();
-        let url = format!("{issuer}/oauth/token");
-        async move {
-            let answer: Value = http
-                .post(url)
-                .basic_auth(id, Some(secret))
-                .form(&[("grant_type", "client_credentials")])
-                .send()
-                .await?
-                .json()
-                .await?;
-            Ok::<String, reqwest::Error>(answer["access_token"].as_str().unwrap_or("").to_string())
-        }
-    };
-    let text = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_string();
-    let admin_token = token(text(&admin, "client_id"), text(&admin, "client_secret")).await?;
-    let key: Value = http
-        .post(format!("{issuer}/v1/keys"))
-        .bearer_auth(admin_token)
-        .json(&json!({"name": "bench", "scopes": ["read:agents/*"]}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let access = token(text(&key, "client_id"), text(&key, "client_secret")).await?;
-    Ok((server, issuer, access))
-}
 
 /// Runs `one` for `turn` and returns how many it did per second.
 async fn rate<F: std::future::Future<Output = bool>>(turn: Duration, one: impl Fn() -> F) -> f64 {
@@ -122,7 +49,11 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 async fn run(turn: Duration) -> Res<String> {
     let dir = tempfile::tempdir()?;
-    let (_server, issuer, token) = keymint_token(dir.path()).await?;
+    let server = Keymint::start(dir.path(), &[]).await?;
+    let admin = server.admin_token().await?;
+    let (id, secret) = server.new_key(&admin, "bench", &["read:agents/*"]).await?;
+    let token = server.token(&id, &secret).await?;
+    let issuer = server.base.clone();
     let claims: Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap_or(""))?)?;
     let audience = match &claims["aud"] {
@@ -179,28 +110,6 @@ async fn run(turn: Duration) -> Res<String> {
     ))
 }
 
-fn write(section: &str) -> Res<()> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/performance.md");
-    let page = std::fs::read_to_string(path)?;
-    let page = match (page.find(START), page.find(END)) {
-        (Some(start), Some(end)) => {
-            format!(
-                "{}{}{}",
-                &page[..start],
-                section,
-                &page[end + END.len()..].trim_start_matches('\n')
-            )
-        }
-        _ => {
-            let marker = "<!-- analysis: kept when the benchmark rewrites this file -->\n";
-            let at = page.find(marker).map_or(page.len(), |i| i + marker.len());
-            format!("{}\n{}\n{}", &page[..at], section, &page[at..])
-        }
-    };
-    std::fs::write(path, page)?;
-    Ok(())
-}
-
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--test" || a == "--list") {
@@ -213,7 +122,7 @@ fn main() -> Res<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let section = runtime.block_on(run(Duration::from_secs(seconds)))?;
-    print!("{section}");
-    write(&section)
+    let text = runtime.block_on(run(Duration::from_secs(seconds)))?;
+    print!("{text}");
+    section::write(&text, START, END)
 }

@@ -1,0 +1,25 @@
+//! Writes one benchmark's section of docs/performance.md, between its own start
+//! and end markers, below the part `benches/token_endpoint.rs` rewrites (which
+//! keeps everything from its analysis marker on).
+
+/// Replaces the text between `start` and `end` (markers included) with
+/// `section`, or adds it after the analysis marker the first time.
+pub fn write(section: &str, start: &str, end: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/performance.md");
+    let page = std::fs::read_to_string(path)?;
+    let page = match (page.find(start), page.find(end)) {
+        (Some(from), Some(to)) => format!(
+            "{}{}{}",
+            &page[..from],
+            section,
+            page[to + end.len()..].trim_start_matches('\n')
+        ),
+        _ => {
+            let marker = "<!-- analysis: kept when the benchmark rewrites this file -->\n";
+            let at = page.find(marker).map_or(page.len(), |i| i + marker.len());
+            format!("{}\n{}\n{}", &page[..at], section, &page[at..])
+        }
+    };
+    std::fs::write(path, page)?;
+    Ok(())
+}
