@@ -290,6 +290,7 @@ impl App {
                         keyring: self.keyring.clone(),
                         clock: self.clock.clone(),
                         allow_private: self.config.allow_private_webhook_urls,
+                        clients: Default::default(),
                     }
                     .run(),
                 ),
@@ -334,7 +335,8 @@ impl Jobs {
 }
 
 /// Runs the schedule every [`SCHEDULE_INTERVAL`]: the signing key rotation, and
-/// the announcement of keys about to expire.
+/// the announcements of keys about to expire and of grace periods that ran out
+/// while the old secret was still in use.
 async fn rotate_on_schedule(app: Arc<App>) {
     let mut tick = tokio::time::interval(SCHEDULE_INTERVAL);
     loop {
@@ -345,6 +347,9 @@ async fn rotate_on_schedule(app: Arc<App>) {
         }
         if let Err(e) = app.keys.announce_expiring().await {
             tracing::warn!(error = %crate::report::Chain(&e), "announcing expiring keys failed; will retry");
+        }
+        if let Err(e) = app.keys.announce_grace_lapses().await {
+            tracing::warn!(error = %crate::report::Chain(&e), "announcing lapsed grace periods failed; will retry");
         }
     }
 }

@@ -66,7 +66,7 @@ pub fn check_uri(uri: &str, allow_private: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// A client for one request to `url`, an address admins typed: the host is
+/// A client for requests to `url`, an address admins typed: the host is
 /// resolved, every address it has must be public (unless `allow_private`), and
 /// the client connects to the address checked, whatever DNS says next; no
 /// redirects, `timeout` for the whole request. The error says why not, without
@@ -76,6 +76,16 @@ pub async fn pinned_client(
     allow_private: bool,
     timeout: std::time::Duration,
 ) -> Result<reqwest::Client, &'static str> {
+    let (bare, address) = checked_address(url, allow_private, timeout).await?;
+    build_pinned(&bare, address, timeout)
+}
+
+/// The host of `url` and the address to connect to, resolved and checked.
+async fn checked_address(
+    url: &reqwest::Url,
+    allow_private: bool,
+    timeout: std::time::Duration,
+) -> Result<(String, std::net::SocketAddr), &'static str> {
     let host = url.host_str().ok_or("the URL has no host")?;
     let port = url.port_or_known_default().ok_or("the URL has no port")?;
     let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
@@ -89,12 +99,56 @@ pub async fn pinned_client(
     if !allow_private && addresses.iter().any(|a| !is_public(a.ip())) {
         return Err("the host resolves to a private or loopback address");
     }
+    Ok((bare, address))
+}
+
+fn build_pinned(
+    bare: &str,
+    address: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, &'static str> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
-        .resolve(&bare, address)
+        .resolve(bare, address)
         .build()
         .map_err(|_| "no HTTP client could be built")
+}
+
+/// [`pinned_client`] for a sender of many requests (webhook deliveries): the
+/// host is resolved and checked at every request, and the client for a host and
+/// the address it resolved to is kept and reused, with its connections.
+#[derive(Default)]
+pub struct PinnedClients {
+    held: std::sync::Mutex<
+        std::collections::HashMap<(String, std::net::SocketAddr), reqwest::Client>,
+    >,
+}
+
+impl PinnedClients {
+    /// Most clients kept; past this, the memory starts over.
+    const MAX: usize = 1000;
+
+    pub async fn client(
+        &self,
+        url: &reqwest::Url,
+        allow_private: bool,
+        timeout: std::time::Duration,
+    ) -> Result<reqwest::Client, &'static str> {
+        let (bare, address) = checked_address(url, allow_private, timeout).await?;
+        let key = (bare, address);
+        if let Some(client) = self.held.lock().ok().and_then(|held| held.get(&key).cloned()) {
+            return Ok(client);
+        }
+        let client = build_pinned(&key.0, address, timeout)?;
+        if let Ok(mut held) = self.held.lock() {
+            if held.len() >= Self::MAX {
+                held.clear();
+            }
+            held.insert(key, client.clone());
+        }
+        Ok(client)
+    }
 }
 
 #[cfg(test)]

@@ -429,6 +429,22 @@ pub trait WebhookStore: Send + Sync {
     /// Claims the announcement of key `key_id`'s expiry and records `audit` (the
     /// `key.expiring` event) with it: false when it was announced already.
     async fn announce_expiry(&self, key_id: &str, audit: &AuditRecord) -> StoreResult<bool>;
+    /// Active keys whose rotation grace ended after `since` and by `now` while
+    /// the old secret was used in its last `window` seconds, not yet announced.
+    async fn keys_grace_lapsed_in_use(
+        &self,
+        since: i64,
+        now: i64,
+        window: i64,
+    ) -> StoreResult<Vec<KeyRecord>>;
+    /// Claims the announcement of key `key_id`'s grace ending at `grace_end` and
+    /// records `audit` with it: false when it was announced already.
+    async fn announce_grace_lapse(
+        &self,
+        key_id: &str,
+        grace_end: i64,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
     /// The latest deliveries of an endpoint, newest first, with their attempts.
     async fn webhook_deliveries(
         &self,

@@ -307,9 +307,11 @@ pub(super) async fn claim(
 /// Records an attempt and what follows it.
 pub(super) async fn finish(this: &This, o: &AttemptOutcome) -> StoreResult<()> {
     let mut tx = this.begin_tx().await?;
+    // An endpoint deleted while its delivery was under way took the delivery
+    // with it: the attempt has nothing left to record.
     sqlx::query(
         "INSERT INTO webhook_attempts (delivery_id, at, status, latency_ms, excerpt) \
-         VALUES ($1, $2, $3, $4, $5)",
+         SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $1)",
     )
     .bind(o.delivery_id)
     .bind(o.at)
@@ -393,39 +395,32 @@ pub(super) async fn deliveries(
     Ok(out)
 }
 
-pub(super) async fn expiring(
-    this: &This,
-    now: i64,
-    until: i64,
-    limit: i64,
-) -> StoreResult<Vec<KeyRecord>> {
-    let rows: Vec<KeyRow> = sqlx::query_as(
-        "SELECT * FROM api_keys WHERE status = 'active' AND expires_at > $1 AND expires_at <= $2 \
-         AND NOT EXISTS (SELECT 1 FROM key_expiry_notices n WHERE n.key_id = api_keys.id) \
-         ORDER BY expires_at, id LIMIT $3",
-    )
-    .bind(now)
-    .bind(until)
-    .bind(limit)
-    .fetch_all(&this.pool)
-    .await?;
+/// The keys `sql` selects, with three numbers bound in order.
+async fn keys_where(this: &This, sql: &str, numbers: [i64; 3]) -> StoreResult<Vec<KeyRecord>> {
+    let mut query = sqlx::query_as::<_, KeyRow>(sql);
+    for n in numbers {
+        query = query.bind(n);
+    }
+    let rows = query.fetch_all(&this.pool).await?;
     rows.into_iter().map(KeyRecord::try_from).collect()
 }
 
-pub(super) async fn announce_expiry(
+/// Claims a notice with `claim` (`key_id`, then `extra` when given, then the
+/// time bound in order; `ON CONFLICT DO NOTHING`) and, when this call made the
+/// claim, records `audit` in the same transaction.
+async fn claim_notice(
     this: &This,
+    claim: &str,
     key_id: &str,
+    extra: Option<i64>,
     audit: &AuditRecord,
 ) -> StoreResult<bool> {
     let mut tx = this.begin_tx().await?;
-    let claimed = sqlx::query(
-        "INSERT INTO key_expiry_notices (key_id, announced_at) VALUES ($1, $2) \
-         ON CONFLICT (key_id) DO NOTHING",
-    )
-    .bind(key_id)
-    .bind(audit.at_us.div_euclid(1_000_000))
-    .execute(&mut *tx)
-    .await?;
+    let mut query = sqlx::query(claim).bind(key_id);
+    if let Some(extra) = extra {
+        query = query.bind(extra);
+    }
+    let claimed = query.bind(audit.at_us.div_euclid(1_000_000)).execute(&mut *tx).await?;
     if claimed.rows_affected() == 0 {
         return Ok(false);
     }
@@ -436,17 +431,47 @@ pub(super) async fn announce_expiry(
 
 #[async_trait::async_trait]
 impl WebhookStore for This {
+    async fn keys_grace_lapsed_in_use(
+        &self,
+        since: i64,
+        now: i64,
+        window: i64,
+    ) -> StoreResult<Vec<KeyRecord>> {
+        let sql = "SELECT * FROM api_keys WHERE status = 'active' AND previous_expires_at > $1 \
+            AND previous_expires_at <= $2 AND previous_last_used_at >= previous_expires_at - $3 \
+            AND NOT EXISTS (SELECT 1 FROM key_grace_notices n WHERE n.key_id = api_keys.id \
+            AND n.grace_end = api_keys.previous_expires_at) ORDER BY previous_expires_at, id \
+            LIMIT 100";
+        keys_where(self, sql, [since, now, window]).await
+    }
+
+    async fn announce_grace_lapse(
+        &self,
+        key_id: &str,
+        grace_end: i64,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        let claim = "INSERT INTO key_grace_notices (key_id, grace_end, announced_at) \
+            VALUES ($1, $2, $3) ON CONFLICT (key_id, grace_end) DO NOTHING";
+        claim_notice(self, claim, key_id, Some(grace_end), audit).await
+    }
+
     async fn keys_expiring_unannounced(
         &self,
         now: i64,
         until: i64,
         limit: i64,
     ) -> StoreResult<Vec<KeyRecord>> {
-        expiring(self, now, until, limit).await
+        let sql = "SELECT * FROM api_keys WHERE status = 'active' AND expires_at > $1 \
+            AND expires_at <= $2 AND NOT EXISTS (SELECT 1 FROM key_expiry_notices n \
+            WHERE n.key_id = api_keys.id) ORDER BY expires_at, id LIMIT $3";
+        keys_where(self, sql, [now, until, limit]).await
     }
 
     async fn announce_expiry(&self, key_id: &str, audit: &AuditRecord) -> StoreResult<bool> {
-        announce_expiry(self, key_id, audit).await
+        let claim = "INSERT INTO key_expiry_notices (key_id, announced_at) VALUES ($1, $2) \
+            ON CONFLICT (key_id) DO NOTHING";
+        claim_notice(self, claim, key_id, None, audit).await
     }
 
     async fn insert_webhook(&self, w: &WebhookRecord, audit: &AuditRecord) -> StoreResult<()> {

@@ -59,6 +59,8 @@ pub enum Action {
     /// A key's secret was reported found in public (a secret scanner), and the
     /// workspace's leak response applied.
     KeyLeaked,
+    /// A rotation's grace period ran out while the old secret was still in use.
+    KeyGraceLapsed,
     WorkspaceCreate,
     WorkspaceRename,
     WorkspaceDelete,
@@ -98,7 +100,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order of the audit log's documentation.
-    pub const ALL: [Action; 35] = [
+    pub const ALL: [Action; 36] = [
         Action::KeyCreate,
         Action::KeyUpdate,
         Action::KeyRotate,
@@ -109,6 +111,7 @@ impl Action {
         Action::KeyDelete,
         Action::KeyExpiring,
         Action::KeyLeaked,
+        Action::KeyGraceLapsed,
         Action::WorkspaceCreate,
         Action::WorkspaceRename,
         Action::WorkspaceDelete,
@@ -149,6 +152,7 @@ impl Action {
             Action::KeyDelete => "key.delete",
             Action::KeyExpiring => "key.expiring",
             Action::KeyLeaked => "key.leaked",
+            Action::KeyGraceLapsed => "key.grace_lapsed",
             Action::WorkspaceCreate => "workspace.create",
             Action::WorkspaceRename => "workspace.rename",
             Action::WorkspaceDelete => "workspace.delete",
@@ -187,8 +191,8 @@ impl Action {
         use Action::*;
         match self {
             KeyCreate | KeyUpdate | KeyRotate | KeyEndGrace | KeyActivate | KeyDeactivate
-            | KeyRevoke | KeyDelete | KeyExpiring | KeyLeaked | SessionSignIn | SessionSignOut
-            | TokenRefused => Target::Key,
+            | KeyRevoke | KeyDelete | KeyExpiring | KeyLeaked | KeyGraceLapsed | SessionSignIn
+            | SessionSignOut | TokenRefused => Target::Key,
             WorkspaceCreate
             | WorkspaceRename
             | WorkspaceDelete
@@ -232,7 +236,7 @@ impl Action {
             | SigningKeyEmergencyRotate
             | SigningKeyRemove
             | SigningKeyReseal => true,
-            KeyExpiring | SessionSignIn | SessionSignOut | RoleBindingCreate
+            KeyExpiring | KeyGraceLapsed | SessionSignIn | SessionSignOut | RoleBindingCreate
             | RoleBindingDelete | PersonSignIn | PersonSignOut | PersonRefused
             | PersonSessionsEnd | PersonDeviceApprove | PersonDeviceDeny | TokenRefused
             | WebhookCreate | WebhookUpdate | WebhookRotate | WebhookDelete => false,
@@ -247,7 +251,7 @@ impl Action {
             KeyCreate => "key.created",
             KeyUpdate => "key.updated",
             KeyRotate => "key.rotated",
-            KeyEndGrace => "key.grace_ended",
+            KeyEndGrace | KeyGraceLapsed => "key.grace_ended",
             KeyActivate => "key.activated",
             KeyDeactivate => "key.deactivated",
             KeyRevoke => "key.revoked",

@@ -31,6 +31,9 @@ pub const RETRY_AFTER: [i64; 7] = [5, 300, 1800, 7200, 18_000, 36_000, 36_000];
 /// How much of an endpoint's answer is kept with the attempt.
 const EXCERPT_BYTES: usize = 512;
 
+/// Most attempts one instance has under way at once.
+pub const IN_FLIGHT: usize = 256;
+
 /// What a dispatcher needs.
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -39,24 +42,48 @@ pub struct Dispatcher {
     pub clock: Arc<dyn Clock>,
     /// `--allow-private-webhook-urls`.
     pub allow_private: bool,
+    /// Clients by endpoint host and address, reused with their connections.
+    pub clients: Arc<crate::apikeys::jwks_uri::PinnedClients>,
 }
 
 impl Dispatcher {
-    /// Claims and sends due deliveries every [`TICK`], forever.
+    /// Claims and sends due deliveries every [`TICK`], forever: a full batch is
+    /// followed by another at once, while fewer than [`IN_FLIGHT`] attempts are
+    /// under way, so a burst drains at the pace endpoints answer.
     pub async fn run(self) {
+        let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let now = self.clock.now();
-            match self.store.claim_webhook_deliveries(now, now + LEASE_SECONDS, BATCH).await {
-                Ok(due) => {
-                    for delivery in due {
-                        tokio::spawn(self.clone().send(delivery));
-                    }
+            loop {
+                let free = i64::try_from(slots.available_permits()).unwrap_or(0).min(BATCH);
+                if free == 0 {
+                    break;
                 }
-                Err(e) => {
-                    tracing::warn!(error = %crate::report::Chain(&e), "could not claim webhook deliveries; will retry");
+                let now = self.clock.now();
+                let due = match self
+                    .store
+                    .claim_webhook_deliveries(now, now + LEASE_SECONDS, free)
+                    .await
+                {
+                    Ok(due) => due,
+                    Err(e) => {
+                        tracing::warn!(error = %crate::report::Chain(&e), "could not claim webhook deliveries; will retry");
+                        break;
+                    }
+                };
+                let full = i64::try_from(due.len()).unwrap_or(0) == free;
+                for delivery in due {
+                    let Ok(slot) = slots.clone().try_acquire_owned() else { break };
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        this.send(delivery).await;
+                        drop(slot);
+                    });
+                }
+                if !full {
+                    break;
                 }
             }
         }
@@ -104,9 +131,8 @@ impl Dispatcher {
         let endpoint = &delivery.endpoint;
         super::check_url(&endpoint.url, self.allow_private).map_err(|e| e.to_string())?;
         let url = reqwest::Url::parse(&endpoint.url).map_err(|e| e.to_string())?;
-        let client = crate::apikeys::jwks_uri::pinned_client(&url, self.allow_private, TIMEOUT)
-            .await
-            .map_err(str::to_string)?;
+        let client =
+            self.clients.client(&url, self.allow_private, TIMEOUT).await.map_err(str::to_string)?;
         let secrets = super::secrets_of(&self.keyring, endpoint, self.clock.now());
         if secrets.is_empty() {
             return Err("the endpoint's secret does not open under this master key".into());

@@ -1,7 +1,7 @@
 //! Webhooks (docs/webhooks.md): endpoints that receive keymint's events, signed
-//! as Standard Webhooks says ([`sign`]). Events are written to an outbox in the
+//! as Standard Webhooks says (`sign`). Events are written to an outbox in the
 //! transaction of the change they announce (`store::webhook_queries::outbox`)
-//! and sent by [`dispatch`], one instance per delivery, with retries.
+//! and sent by `dispatch`, one instance per delivery, with retries.
 //!
 //! An endpoint belongs to one workspace (its events only) or, for a platform
 //! admin, to every one (`workspace_id` null). Managing endpoints takes

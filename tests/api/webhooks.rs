@@ -22,6 +22,7 @@ crate::on_both_backends_when!(
     two_instances_deliver_each_event_exactly_once,
     a_crash_between_commit_and_delivery_loses_nothing,
     a_key_expiring_within_a_week_is_announced_once,
+    a_grace_that_runs_out_while_the_old_secret_is_used_is_announced,
 );
 
 /// One request the receiver got.
@@ -175,8 +176,10 @@ async fn every_key_lifecycle_event_arrives_once_signed(backend: Backend) {
     ok(app.post_with(&token, &format!("{path}/activate"), &json!({})).await);
     ok(app.post_with(&token, &format!("{path}/revoke"), &json!({})).await);
     ok(app.delete_with(&token, &path).await);
+    let emergency = json!({"emergency": true}); // at once, not after the publication delay
+    ok(app.post_with(&token, "/v1/signing-keys/rotate", &emergency).await);
 
-    let got = receiver.wait_for(7).await;
+    let got = receiver.wait_for(8).await;
     let mut types: Vec<String> =
         got.iter().map(|d| d.json()["type"].as_str().unwrap().to_string()).collect();
     types.sort_unstable();
@@ -189,15 +192,17 @@ async fn every_key_lifecycle_event_arrives_once_signed(backend: Backend) {
             "key.deleted",
             "key.revoked",
             "key.rotated",
-            "key.updated"
+            "key.updated",
+            "signing_key.rotated"
         ],
         "each event once (in no promised order: each carries its time)"
     );
-    assert_eq!(verified_by_standard_webhooks(&secret, &got), 7);
+    assert_eq!(verified_by_standard_webhooks(&secret, &got), 8);
     let mut ids: Vec<&str> = got.iter().map(|d| d.header("webhook-id")).collect();
+    ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), 7, "each event its own webhook-id");
-    let first = got[0].json();
+    assert_eq!(ids.len(), 8, "each event its own webhook-id");
+    let first = got.iter().find(|d| d.json()["type"] == "key.created").unwrap().json();
     assert_eq!(first["data"]["id"], id, "the key as /v1 shows it");
     assert_eq!(first["data"]["scopes"], json!(["read:agents/*"]));
     assert!(first["timestamp"].as_str().unwrap().ends_with('Z'));
@@ -206,10 +211,12 @@ async fn every_key_lifecycle_event_arrives_once_signed(backend: Backend) {
         assert!(d.json()["data"].get("client_secret").is_none(), "no secret field");
     }
 
-    // The deliveries are listed with their attempts.
+    // The deliveries are listed with their attempts (a new token: the emergency
+    // rotation ended the old one).
+    let token = app.admin_token().await;
     let listed = app.get_json(&token, &format!("/v1/webhooks/{webhook}/deliveries")).await;
     let data = listed["data"].as_array().unwrap();
-    assert_eq!(data.len(), 7);
+    assert_eq!(data.len(), 8);
     assert!(data.iter().all(|d| d["state"] == "delivered" && d["tries"][0]["status"] == 204));
 
     // A wrong secret is refused by the library: the check is not vacuous.
@@ -319,6 +326,38 @@ async fn a_key_expiring_within_a_week_is_announced_once(backend: Backend) {
     let audit = app.get_json(&token, "/v1/audit?action=key.expiring").await;
     assert_eq!(audit["data"].as_array().unwrap().len(), 2);
     assert_eq!(audit["data"][0]["actor"], "system");
+}
+
+async fn a_grace_that_runs_out_while_the_old_secret_is_used_is_announced(backend: Backend) {
+    let app = app(backend).await;
+    let receiver = Receiver::start(0).await;
+    let (_, secret) = subscribe(&app, &receiver.url, json!(["key.grace_ended"])).await;
+    let token = app.admin_token().await;
+    let (used, used_old) = app.new_client("still-used", &[]).await;
+    let (idle, _) = app.new_client("moved-on", &[]).await;
+    for id in [&used, &idle] {
+        let path = format!("/v1/keys/{id}/rotate");
+        let rotated = app.post_with(&token, &path, &json!({"grace_seconds": 3600})).await;
+        assert_eq!(rotated.status(), StatusCode::OK);
+    }
+    // Late in the grace, one caller still uses the old secret.
+    app.clock.advance(3000);
+    assert_eq!(app.token_basic(&used, &used_old, &[]).await.status(), StatusCode::OK);
+    app.app.usage.flush().await.unwrap();
+    app.clock.advance(700);
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got.len(), 1, "only the rotation whose old secret was still in use");
+    let event = got[0].json();
+    assert_eq!(event["type"], "key.grace_ended");
+    assert_eq!(event["data"]["id"], used);
+    assert!(event["data"]["previous_secret_last_used_at"].is_string(), "{event}");
+    tokio::time::sleep(keymint::app::SCHEDULE_INTERVAL + Duration::from_secs(1)).await;
+    assert_eq!(receiver.received().len(), 1, "announced once");
+    assert_eq!(verified_by_standard_webhooks(&secret, &got), 1);
+    let token = app.admin_token().await;
+    let audit = app.get_json(&token, "/v1/audit?action=key.grace_lapsed").await;
+    assert_eq!(audit["data"][0]["target_id"], used);
+    assert_eq!(audit["data"][0]["details"]["still_in_use"], true);
 }
 
 async fn a_crash_between_commit_and_delivery_loses_nothing(backend: Backend) {
