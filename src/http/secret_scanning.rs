@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::apikeys::leaks::Found;
 use crate::apikeys::secret::Secret;
 use crate::app::App;
+use crate::http::error::Problem;
 
 /// Most values one report may hold.
 const MAX_TOKENS: usize = 1000;
@@ -44,8 +45,14 @@ pub struct Labelled {
     pub label: &'static str,
 }
 
+/// A refusal, as RFC 9457 problem details like the rest of keymint's API.
 fn refused(status: StatusCode, why: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": why }))).into_response()
+    let (kind, title) = match status {
+        StatusCode::UNAUTHORIZED => ("invalid-signature", "The report is not signed by GitHub"),
+        StatusCode::BAD_REQUEST => ("invalid-report", "The report is malformed"),
+        _ => ("unavailable", "Retry later"),
+    };
+    Problem::new(status, kind, title, why.to_string()).into_response()
 }
 
 /// `POST /secret-scanning/github`.
@@ -53,9 +60,9 @@ fn refused(status: StatusCode, why: &str) -> Response {
     request_body(content = Vec<Reported>, description = "The values GitHub found, signed: the Github-Public-Key-Identifier header names the key, Github-Public-Key-Signature holds the base64 ECDSA P-256 SHA-256 signature of the raw body"),
     responses(
         (status = 200, description = "Each value, labelled", body = Vec<Labelled>),
-        (status = 400, description = "Not a report: {error}"),
-        (status = 401, description = "Unsigned, or not signed by a key GitHub publishes: {error}"),
-        (status = 503, description = "The database is unavailable: {error}"),
+        (status = 400, description = "Not a report"),
+        (status = 401, description = "Unsigned, or not signed by a key GitHub publishes"),
+        (status = 503, description = "The database is unavailable"),
     )
 )]
 pub async fn github(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {

@@ -143,7 +143,9 @@ async fn a_signed_github_report_is_answered_and_each_workspace_responds_its_way(
     .to_string();
 
     // Unsigned, forged, or by an unknown key: refused, and nothing changes.
-    assert_eq!(report(&app, &body, None, None).await.status(), StatusCode::UNAUTHORIZED);
+    let unsigned = report(&app, &body, None, None).await;
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unsigned.headers()["content-type"], "application/problem+json");
     let forged = Signer::new().sign(&body);
     assert_eq!(
         report(&app, &body, Some(key_id), Some(forged)).await.status(),
