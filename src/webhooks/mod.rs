@@ -306,6 +306,9 @@ impl Webhooks {
         workspace_id: Option<String>,
     ) -> Result<Vec<WebhookView>, ManageError> {
         require_read(actor)?;
+        if workspace_id.as_deref().is_some_and(|ws| !workspace_id_form(ws)) {
+            return Err(ManageError::NotFound("workspace"));
+        }
         let scope = actor.read_scope(workspace_id)?;
         let all = self.store.webhooks(scope.as_deref()).await?;
         Ok(all.iter().filter(|w| reaches(actor, w)).map(WebhookView::from).collect())
@@ -438,6 +441,13 @@ impl Webhooks {
 
     /// The endpoint `id`, if the caller reaches it (else not found, as elsewhere).
     async fn load(&self, actor: &Actor, id: &str) -> Result<WebhookRecord, ManageError> {
+        // Only an id of keymint's own form reaches the database.
+        let well_formed = id.strip_prefix("wh_").is_some_and(|rest| {
+            rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+        if !well_formed {
+            return Err(ManageError::NotFound("webhook"));
+        }
         match self.store.webhook(id).await? {
             Some(w) if reaches(actor, &w) => Ok(w),
             _ => Err(ManageError::NotFound("webhook")),

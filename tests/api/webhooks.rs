@@ -481,6 +481,15 @@ mod checks {
         let response = strict.post_with(&theirs, "/v1/webhooks", &mine).await;
         assert_eq!(response.status(), StatusCode::CREATED);
 
+        // Ids and filters that are not keymint's form never reach the database.
+        for path in [
+            "/v1/webhooks?workspace_id=%F0%BD%BD%86n%00",
+            "/v1/webhooks/wh_%00x",
+            "/v1/webhooks/wh_%00x/deliveries",
+        ] {
+            let response = strict.get_with(&token, path).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        }
         for delivery in ["nine", "999999"] {
             let path = format!("/v1/webhooks/{id}/deliveries/{delivery}/resend");
             let response = strict.post_with(&token, &path, &json!({})).await;
