@@ -39,6 +39,9 @@ pub fn is_public(ip: IpAddr) -> bool {
 /// Checks a `jwks_uri` an admin gives (its form; its addresses are checked at
 /// each fetch). The error says what to fix.
 pub fn check_uri(uri: &str, allow_private: bool) -> Result<(), String> {
+    if uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must not hold spaces or control characters".into());
+    }
     let url = reqwest::Url::parse(uri).map_err(|e| format!("is not a URL: {e}"))?;
     match url.scheme() {
         "https" => {}
@@ -188,7 +191,9 @@ mod tests {
             ("https://10.0.0.5/jwks.json", "private"),
             ("https://user:pw@client.example.com/jwks", "credentials"),
             ("https://client.example.com/jwks#x", "fragment"),
-            ("not a url", "not a URL"),
+            ("not-a-url", "not a URL"),
+            ("https://client.example.com/a b", "spaces or control characters"),
+            ("https://client.example.com/\u{0}", "spaces or control characters"),
         ] {
             let err = check_uri(uri, false).unwrap_err();
             assert!(err.contains(why), "{uri}: {err}");

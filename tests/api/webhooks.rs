@@ -432,6 +432,7 @@ mod checks {
             (refuse("https://127.0.0.1/x", json!(["*"])), "url"),
             (refuse("https://10.0.0.8/x", json!(["*"])), "url"),
             (refuse("not a url", json!(["*"])), "url"),
+            (refuse("https://hooks.example.com/\u{0}x", json!(["*"])), "url"),
             (refuse("https://hooks.example.com/x", json!([])), "events"),
             (refuse("https://hooks.example.com/x", json!(["key.teleported"])), "events"),
         ] {
