@@ -58,7 +58,8 @@ pub async fn create(
 
 /// `GET /v1/webhooks`: the endpoints the caller reaches, oldest first.
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", params(WebhookQuery),
-    responses((status = 200, description = "Endpoints, as `data`", body = crate::http::openapi::schemas::WebhookList)),
+    responses((status = 200, description = "Endpoints, as `data`", body = crate::http::openapi::schemas::WebhookList),
+        (status = 404, description = "No such workspace (the workspace_id filter)")),
     security(("bearer" = [])))]
 pub async fn list(
     State(app): State<Arc<App>>,
