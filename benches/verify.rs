@@ -111,18 +111,10 @@ async fn run(turn: Duration) -> Res<String> {
 }
 
 fn main() -> Res<()> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--test" || a == "--list") {
-        return Ok(()); // `cargo test --benches` probes; the benchmark runs under `cargo bench`.
-    }
-    let seconds = args
-        .iter()
-        .position(|a| a == "--seconds")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+    // `cargo test --benches` probes; the benchmark runs under `cargo bench`.
+    let Some(turn) = section::turn_from_args(3) else { return Ok(()) };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let text = runtime.block_on(run(Duration::from_secs(seconds)))?;
+    let text = runtime.block_on(run(turn))?;
     print!("{text}");
     section::write(&text, START, END)
 }

@@ -23,3 +23,19 @@ pub fn write(section: &str, start: &str, end: &str) -> Result<(), Box<dyn std::e
     std::fs::write(path, page)?;
     Ok(())
 }
+
+/// The length of one turn from `--seconds N` (else `default`), or `None` when
+/// `cargo test --benches` only probes the target (`--test`, `--list`).
+pub fn turn_from_args(default: u64) -> Option<std::time::Duration> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--test" || a == "--list") {
+        return None;
+    }
+    let seconds = args
+        .iter()
+        .position(|a| a == "--seconds")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    Some(std::time::Duration::from_secs(seconds))
+}

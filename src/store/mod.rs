@@ -61,7 +61,7 @@ pub use usage::{
 };
 pub use webhooks::{
     AttemptOutcome, AttemptRecord, DeliveryRecord, DueDelivery, NextStep, WebhookEventRecord,
-    WebhookRecord,
+    WebhookRecord, WebhookStore,
 };
 
 /// The status of an API key. `Expired` is never stored: it is derived from
@@ -384,73 +384,6 @@ pub struct Change {
     /// newer keymint), which the feed answers by dropping everything it holds.
     pub kind: Option<Target>,
     pub target: String,
-}
-
-/// Webhooks: endpoints, the outbox and deliveries (`webhook_queries.rs`).
-#[async_trait]
-pub trait WebhookStore: Send + Sync {
-    /// Adds an endpoint (`NotFound` when its workspace does not exist).
-    async fn insert_webhook(&self, w: &WebhookRecord, audit: &AuditRecord) -> StoreResult<()>;
-    /// The endpoints of `workspace_id`, or every one.
-    async fn webhooks(&self, workspace_id: Option<&str>) -> StoreResult<Vec<WebhookRecord>>;
-    async fn webhook(&self, id: &str) -> StoreResult<Option<WebhookRecord>>;
-    async fn update_webhook(&self, w: &WebhookRecord, audit: &AuditRecord) -> StoreResult<()>;
-    /// Removes an endpoint with its deliveries; false when there was none.
-    async fn delete_webhook(&self, id: &str, audit: &AuditRecord) -> StoreResult<bool>;
-    /// An event for one endpoint only (a test event); the delivery's id.
-    async fn enqueue_webhook_event(
-        &self,
-        endpoint_id: &str,
-        event: &WebhookEventRecord,
-    ) -> StoreResult<i64>;
-    /// A new delivery of the event of `delivery_id`, due at `now`.
-    async fn resend_webhook_delivery(
-        &self,
-        endpoint_id: &str,
-        delivery_id: i64,
-        now: i64,
-    ) -> StoreResult<Option<i64>>;
-    /// Due deliveries, leased to this instance until `lease_until`.
-    async fn claim_webhook_deliveries(
-        &self,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<DueDelivery>>;
-    async fn finish_webhook_attempt(&self, outcome: &AttemptOutcome) -> StoreResult<()>;
-    /// Active keys expiring after `now` and by `until` whose coming expiry was
-    /// not announced yet (at most `limit`).
-    async fn keys_expiring_unannounced(
-        &self,
-        now: i64,
-        until: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<KeyRecord>>;
-    /// Claims the announcement of key `key_id`'s expiry and records `audit` (the
-    /// `key.expiring` event) with it: false when it was announced already.
-    async fn announce_expiry(&self, key_id: &str, audit: &AuditRecord) -> StoreResult<bool>;
-    /// Active keys whose rotation grace ended after `since` and by `now` while
-    /// the old secret was used in its last `window` seconds, not yet announced.
-    async fn keys_grace_lapsed_in_use(
-        &self,
-        since: i64,
-        now: i64,
-        window: i64,
-    ) -> StoreResult<Vec<KeyRecord>>;
-    /// Claims the announcement of key `key_id`'s grace ending at `grace_end` and
-    /// records `audit` with it: false when it was announced already.
-    async fn announce_grace_lapse(
-        &self,
-        key_id: &str,
-        grace_end: i64,
-        audit: &AuditRecord,
-    ) -> StoreResult<bool>;
-    /// The latest deliveries of an endpoint, newest first, with their attempts.
-    async fn webhook_deliveries(
-        &self,
-        endpoint_id: &str,
-        limit: i64,
-    ) -> StoreResult<Vec<DeliveryRecord>>;
 }
 
 /// Everything keymint persists, named by intent. One implementation per backend.
