@@ -95,7 +95,10 @@ impl Fixture {
 
         let dpop_key = ClientKey::new(None);
         let bound_key = key(&app, "bound", json!({"scopes": ["read:agents/*"]})).await;
-        let proof = proof(&dpop_key, "POST", &app.url("/oauth/token"), None);
+        // keymint checks the proof's iat against its own (manual) clock, which
+        // stands still while the fixture is built: a proof dated by the wall clock
+        // would be "ahead" once building took more than a few seconds.
+        let proof = proof_at(&dpop_key, "POST", &app.url("/oauth/token"), None, app.clock_now());
         let response = app
             .client
             .post(app.url("/oauth/token"))
@@ -144,10 +147,17 @@ impl Fixture {
     }
 }
 
-/// A DPoP proof for `method url`, bound to `token` when given, issued now.
+/// A DPoP proof for `method url`, bound to `token` when given, issued now by
+/// the wall clock (the resource servers' clock).
 fn proof(key: &ClientKey, method: &str, url: &str, token: Option<&str>) -> String {
+    let now = keymint::clock::Clock::now(&keymint::clock::SystemClock);
+    proof_at(key, method, url, token, now)
+}
+
+/// A DPoP proof for `method url`, bound to `token` when given, issued at `iat`.
+fn proof_at(key: &ClientKey, method: &str, url: &str, token: Option<&str>, iat: i64) -> String {
     let mut claims = json!({"jti": keymint::apikeys::secret::random_base62(22), "htm": method,
-        "htu": url, "iat": keymint::clock::Clock::now(&keymint::clock::SystemClock)});
+        "htu": url, "iat": iat});
     if let Some(token) = token {
         claims["ath"] = json!(keymint_verify::dpop::ath(token));
     }
