@@ -145,6 +145,7 @@ impl App {
             dpop_nonces,
             used_ids: UsedIds::new(store.clone(), clock.clone()),
             remote_keys: RemoteKeys::new(config.allow_private_jwks_uri, clock.clone()),
+            platforms: Default::default(),
         });
         let sso = match &config.sso {
             Some(sso) => {

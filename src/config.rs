@@ -84,7 +84,8 @@ pub struct Config {
     /// Where GitHub publishes the keys of its secret-scanning reports.
     pub github_secret_scanning_keys_url: String,
 
-    /// Keys' `jwks_uri` may point at loopback and private addresses, over `http`.
+    /// Keys' `jwks_uri`, and the issuers of their federated credentials, may
+    /// point at loopback and private addresses, over `http` (development only).
     pub allow_private_jwks_uri: bool,
 
     /// Webhook endpoints may be on loopback and private addresses, over `http`.

@@ -234,6 +234,9 @@ impl Authenticated {
 /// token is its current one, or its pre-rotation one while the grace period runs.
 /// The one rule for `/v1` callers and introspection alike.
 pub fn token_backed(key: &KeyRecord, jti: &str, iat: i64, now: i64) -> bool {
+    // A token from token exchange carries its subject token's id first
+    // (`{subject jti}.{random}`): it stands on the secret that minted the first.
+    let jti = jti.split('.').next().unwrap_or(jti);
     match jti.get(..SECRET_TAG_LEN).filter(|_| jti.len() == SECRET_TAG_LEN + TOKEN_ID_LEN) {
         Some(tag) => secret_backed(key, tag, now),
         // A token minted before tags existed: judged by its issue time.

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::claims;
 use super::client_auth::ClientAuth;
 use super::validate::{self, invalid};
 use super::{Actor, KeyView, Keys, ManageError};
@@ -43,6 +44,14 @@ pub struct KeyUpdate {
     pub jwks_uri: Option<String>,
     /// Requires (or stops requiring) DPoP-bound tokens.
     pub dpop_bound_access_tokens: Option<bool>,
+    /// Replaces the claims copied into its tokens (`{}` removes them all).
+    #[schema(value_type = Option<Object>)]
+    pub claims: Option<Value>,
+    /// Sets the owner; an empty string removes it.
+    #[schema(max_length = 200)]
+    pub owner: Option<String>,
+    /// Replaces the platform tokens that may act as the key (`[]` removes them).
+    pub federated_credentials: Option<Vec<crate::vocab::FederatedCredential>>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -99,6 +108,21 @@ fn edit_warnings(before: &KeyRecord, after: &KeyRecord, now: i64) -> Vec<String>
     if after.allowed_cidrs != before.allowed_cidrs {
         warnings.extend(validate::cidr_warnings(&after.allowed_cidrs));
     }
+    if after.claims != before.claims {
+        warnings.push(
+            "the claims in its tokens change: APIs that read them see the new values \
+             in tokens issued from now on"
+                .into(),
+        );
+    }
+    if after.federated.len() < before.federated.len()
+        || before.federated.iter().any(|c| !after.federated.contains(c))
+    {
+        warnings.push(
+            "a federated credential is removed or changed: workloads using it get no new token"
+                .into(),
+        );
+    }
     if after.credential.awaits_secret() {
         warnings.push("this key has no secret yet: rotate it to get one".into());
     }
@@ -123,6 +147,9 @@ struct Edit {
     jwks: Option<Value>,
     dpop_bound: Option<bool>,
     jwks_uri: Option<String>,
+    claims: Option<serde_json::Map<String, Value>>,
+    owner: Option<Option<String>>,
+    federated: Option<Vec<crate::vocab::FederatedCredential>>,
     /// The operator allows `jwks_uri`s on private addresses (and `http`).
     allow_private_jwks_uri: bool,
 }
@@ -170,6 +197,18 @@ impl Edit {
         if let Some(v) = self.dpop_bound {
             diff("dpop_bound_access_tokens", json!(key.dpop_bound), json!(v));
             key.dpop_bound = v;
+        }
+        if let Some(v) = self.claims {
+            diff("claims", json!(key.claims), json!(v));
+            key.claims = v;
+        }
+        if let Some(v) = self.owner {
+            diff("owner", json!(key.owner), json!(v));
+            key.owner = v;
+        }
+        if let Some(v) = self.federated {
+            diff("federated_credentials", json!(key.federated), json!(v));
+            key.federated = v;
         }
         for (field, change) in client_auth.map(|auth| auth.apply(key)).unwrap_or_default() {
             changes.insert(field.into(), change);
@@ -255,7 +294,17 @@ impl Keys {
                 return Err(invalid("expires_in", "give expires_at or expires_in, not both").into())
             }
         };
+        let claims = update.claims.as_ref().map(claims::claims).transpose()?;
+        let owner = update.owner.as_deref().map(claims::owner).transpose()?;
+        let federated = update
+            .federated_credentials
+            .as_deref()
+            .map(|list| claims::federated(list, allow_private_jwks_uri))
+            .transpose()?;
         Ok(Edit {
+            claims,
+            owner,
+            federated,
             name,
             description,
             scopes,

@@ -25,6 +25,8 @@ pub struct KeyListQuery {
     pub key_type: Option<String>,
     /// Key id of the creator, or `cli` / `bootstrap`.
     pub created_by: Option<String>,
+    /// Only the keys of this owner (exact).
+    pub owner: Option<String>,
     /// A hygiene check: `never-expires`, `never-used`, `unused-90d` (not used, or
     /// created, in 90 days), `any-address` (no IP range, or a range that lets every
     /// address in) or `no-scope`.
@@ -113,6 +115,7 @@ impl Keys {
             environment: validate::filter("environment", query.environment.as_deref())?,
             key_type: validate::filter("type", query.key_type.as_deref())?,
             created_by: validate::filter("created_by", query.created_by.as_deref())?,
+            owner: validate::filter("owner", query.owner.as_deref())?.filter(|o| !o.is_empty()),
             sort,
             after,
             limit: limit + 1,

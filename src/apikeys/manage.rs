@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::cache::KeyCache;
 use super::catalog::ScopeCatalog;
+use super::claims;
 use super::client_auth::ClientAuth;
 use super::default_workspace;
+pub use super::draft::{KeyDraft, NewKey, Revealed};
 use super::hashing::Hasher;
 use super::policy::{Guardrails, KeyPolicy};
 use super::secret::{self, Secret};
@@ -28,98 +29,6 @@ use crate::vocab::Action;
 
 /// Longest grace period for the old secret after a rotation: 7 days.
 pub const MAX_GRACE_SECONDS: i64 = 7 * 86_400;
-
-/// The body of a create request.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewKey {
-    /// The workspace to create the key in; the caller's own when absent.
-    pub workspace_id: Option<String>,
-    /// Unique within the workspace: 1-100 characters, no control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$"
-    )]
-    pub name: String,
-    /// Free text, up to 1000 characters; line breaks allowed.
-    #[serde(default)]
-    #[schema(max_length = 1000, pattern = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$")]
-    pub description: String,
-    /// e.g. `production`, `staging`; fixed for the key's life. Default `production`.
-    #[schema(pattern = r"^[a-z0-9_-]{1,32}$")]
-    pub environment: Option<String>,
-    /// e.g. `access`, `gateway`. Default `access`.
-    #[serde(rename = "type")]
-    #[schema(pattern = r"^[a-z0-9_-]{1,32}$")]
-    pub key_type: Option<String>,
-    #[serde(default)]
-    pub scopes: Vec<String>,
-    #[serde(default)]
-    pub allowed_cidrs: Vec<String>,
-    #[serde(default)]
-    pub audiences: Vec<String>,
-    /// RFC 3339; or use `expires_in`.
-    pub expires_at: Option<String>,
-    /// One of `1h`, `1d`, `7d`, `30d`, `90d`, `180d`, `360d`.
-    #[schema(pattern = "^(1h|1d|7d|30d|90d|180d|360d)$")]
-    pub expires_in: Option<String>,
-    /// An existing secret to import instead of generating one.
-    pub secret: Option<String>,
-    /// `client_secret_basic` (default), `client_secret_post` or `private_key_jwt`
-    /// (the default when `jwks` is given; such a key gets no secret).
-    pub token_endpoint_auth_method: Option<String>,
-    /// The public keys that verify the key's client assertions (a JWK Set).
-    #[schema(value_type = Option<Object>)]
-    pub jwks: Option<Value>,
-    /// Or the https URL where the client publishes them (not with `jwks`).
-    pub jwks_uri: Option<String>,
-    /// `true`: every token request must carry a DPoP proof (RFC 9449), so every
-    /// token is bound to the client's key. Default `false` (DPoP is optional).
-    pub dpop_bound_access_tokens: Option<bool>,
-}
-
-/// A key together with its secret: the one-time reveal of create and rotate.
-#[derive(Debug)]
-pub struct Revealed {
-    pub key: KeyView,
-    /// `None` for a key that authenticates by assertion (`private_key_jwt`).
-    pub secret: Option<Secret>,
-    /// What the admin should know about the key (a create's draft warnings).
-    pub warnings: Vec<String>,
-}
-
-impl Revealed {
-    /// The key with `client_id` and `client_secret`, as OAuth clients name them: the
-    /// one shape the create and rotate answers (API and CLI) share.
-    pub fn to_json(&self) -> Value {
-        let mut body = serde_json::to_value(&self.key).unwrap_or_default();
-        body["client_id"] = Value::from(self.key.id.clone());
-        if let Some(secret) = &self.secret {
-            body["client_secret"] = Value::from(secret.expose());
-        }
-        body["warnings"] = json!(self.warnings);
-        body
-    }
-}
-
-/// A checked create request: what would be stored, and what the admin should know
-/// first (e.g. that an IP range lets every address in).
-#[derive(Debug, Clone)]
-pub struct KeyDraft {
-    pub workspace_id: String,
-    pub name: String,
-    pub description: String,
-    pub environment: String,
-    pub key_type: String,
-    pub scopes: Vec<Scope>,
-    pub allowed_cidrs: Vec<String>,
-    pub audiences: Vec<String>,
-    pub expires_at: Option<i64>,
-    pub imported: bool,
-    pub client_auth: ClientAuth,
-    pub warnings: Vec<String>,
-}
 
 /// The result of a rotation.
 #[derive(Debug)]
@@ -284,7 +193,13 @@ impl Keys {
             self.allow_private_jwks_uri,
         )?;
         warnings.extend(validate::cidr_warnings(&allowed_cidrs));
+        let claims = new.claims.as_ref().map(claims::claims).transpose()?.unwrap_or_default();
+        let owner = new.owner.as_deref().map(claims::owner).transpose()?.flatten();
+        let federated = claims::federated(&new.federated_credentials, self.allow_private_jwks_uri)?;
         Ok(KeyDraft {
+            claims,
+            owner,
+            federated,
             workspace_id,
             name,
             description,
@@ -317,6 +232,9 @@ impl Keys {
             audiences,
             expires_at,
             client_auth,
+            claims,
+            owner,
+            federated,
             warnings,
             ..
         } = self.review(actor, &new).await?;
@@ -351,6 +269,9 @@ impl Keys {
             status: KeyStatus::Active,
             credential,
             dpop_bound: new.dpop_bound_access_tokens.unwrap_or(false),
+            claims,
+            owner,
+            federated,
             previous_use: None,
             created_at: now,
             created_by: Some(actor.id.clone()),
@@ -368,6 +289,7 @@ impl Keys {
             "expires_at": key.expires_at.map(crate::clock::rfc3339), "imported": imported,
             "token_endpoint_auth_method": key.credential.method().as_str(),
             "dpop_bound_access_tokens": key.dpop_bound,
+            "claims": key.claims, "owner": key.owner, "federated_credentials": key.federated,
         });
         self.store.insert_key(&key, &self.audit(actor, &key, Action::KeyCreate, details)).await?;
         // In case the id was looked up (and remembered as absent) before it existed.

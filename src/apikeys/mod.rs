@@ -5,8 +5,10 @@
 mod auth;
 pub mod cache;
 pub mod catalog;
+pub mod claims;
 pub mod client_auth;
 pub mod default_workspace;
+mod draft;
 mod edit;
 mod expiry;
 pub mod github;

@@ -39,13 +39,16 @@ impl Keys {
         &self,
         actor: &Actor,
         workspace_id: Option<&str>,
+        owner: Option<&str>,
         range: UsageRange,
     ) -> Result<WorkspaceUsage, ManageError> {
         Self::require_read(actor)?;
         let workspace_id =
             actor.read_scope(super::validate_filter("workspace_id", workspace_id)?)?;
+        let owner = super::validate_filter("owner", owner)?.filter(|o| !o.is_empty());
         self.flush_usage().await?;
-        let query = usage_query(range, vec![], workspace_id.clone());
+        let mut query = usage_query(range, vec![], workspace_id.clone());
+        query.owner = owner.clone();
         let rows = self.store.usage(&query, UsageGroup::Bucket).await?;
         let mut tops = Vec::with_capacity(2);
         for refusals in [false, true] {
@@ -55,7 +58,9 @@ impl Keys {
         }
         let top_refused = tops.pop().unwrap_or_default();
         let top_keys = tops.pop().unwrap_or_default();
-        Ok(WorkspaceUsage::new(workspace_id, range, &rows, top_keys, top_refused))
+        let mut usage = WorkspaceUsage::new(workspace_id, range, &rows, top_keys, top_refused);
+        usage.owner = owner;
+        Ok(usage)
     }
 
     /// The rows with their keys' names, read in one query.
@@ -147,6 +152,7 @@ fn usage_query(
         granularity: range.granularity,
         key_ids,
         workspace_id,
+        owner: None,
         from: range.from,
         to: range.to,
     }

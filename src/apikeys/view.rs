@@ -42,6 +42,13 @@ pub struct KeyView {
     pub jwks_uri: Option<String>,
     /// Every token of the key must be DPoP-bound (RFC 9449).
     pub dpop_bound_access_tokens: bool,
+    /// Copied into every token the key gets.
+    #[schema(value_type = Object)]
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// The customer or team the key belongs to (an external id).
+    pub owner: Option<String>,
+    /// Platform tokens that may act as the key with no secret.
+    pub federated_credentials: Vec<crate::vocab::FederatedCredential>,
     pub created_at: String,
     pub created_by: Option<String>,
     pub updated_at: String,
@@ -88,6 +95,9 @@ impl KeyView {
                 _ => None,
             },
             dpop_bound_access_tokens: key.dpop_bound,
+            claims: key.claims.clone(),
+            owner: key.owner.clone(),
+            federated_credentials: key.federated.clone(),
             created_at: rfc3339(key.created_at),
             created_by: key.created_by.clone(),
             updated_at: rfc3339(key.updated_at),

@@ -89,8 +89,9 @@ pub struct Shared {
     #[arg(long, env = "KEYMINT_LOG_FORMAT", default_value = "text", global = true, help_heading = LOCAL)]
     pub log_format: LogFormat,
 
-    /// Let keys' `jwks_uri` point at loopback and private addresses, over `http`
-    /// too (development and tests; never on a server reachable from outside).
+    /// Let keys' `jwks_uri`, and the issuers of their federated credentials
+    /// (workload federation), point at loopback and private addresses, over
+    /// `http` too (development and tests; never on a server reachable from outside).
     #[arg(long, env = "KEYMINT_ALLOW_PRIVATE_JWKS_URI", global = true, help_heading = LOCAL)]
     pub allow_private_jwks_uri: bool,
 

@@ -52,6 +52,9 @@ pub struct Args {
     /// Only this workspace (default: every workspace).
     #[arg(long)]
     workspace: Option<String>,
+    /// Only the keys of this owner.
+    #[arg(long)]
+    owner: Option<String>,
     #[command(flatten)]
     range: RangeArgs,
     /// Print JSON instead of text.
@@ -62,6 +65,7 @@ pub struct Args {
 pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
     let mut query = args.range.query()?;
     query.push(("workspace_id", args.workspace));
+    query.push(("owner", args.owner));
     let usage = api.get("/v1/usage", &query).await?;
     if args.json {
         return output::json(&usage);
@@ -97,17 +101,18 @@ fn answer<T: serde::de::DeserializeOwned>(usage: &Value, name: &str) -> anyhow::
 pub const PENDING_NOTE: &str = "(a running keymint writes the exchanges it serves every \
      --usage-flush-interval, 10 s by default; newer ones are not counted here yet)";
 
-/// Prints a usage answer's buckets as a table: start, issued, raw keys verified,
-/// refusals in all and by reason.
+/// Prints a usage answer's buckets as a table: start, issued, exchanged, raw keys
+/// verified, refusals in all and by reason.
 pub fn buckets(usage: &Value) -> anyhow::Result<()> {
-    let mut header = vec!["start", "issued", "verified", "failed"];
+    let mut header = vec!["start", "issued", "exchanged", "verified", "failed"];
     header.extend(Outcome::REFUSALS.iter().map(|o| o.as_str()));
     let data: Vec<Bucket> = answer(usage, "data")?;
     let rows: Vec<Vec<String>> = data
         .into_iter()
         .map(|b| {
             let c = b.counts;
-            let mut row = vec![b.start, c.issued.to_string(), c.verified.to_string()];
+            let mut row = vec![b.start, c.issued.to_string(), c.exchanged.to_string()];
+            row.push(c.verified.to_string());
             row.push(c.failed.to_string());
             row.extend(Outcome::REFUSALS.iter().map(|&o| c.get(o).to_string()));
             row

@@ -39,7 +39,11 @@ pub fn metadata_document(app: &App) -> serde_json::Value {
         "issuer": issuer,
         "token_endpoint": format!("{issuer}/oauth/token"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": [
+            "client_credentials",
+            crate::oauth::exchange::TOKEN_EXCHANGE_GRANT,
+            crate::oauth::exchange::JWT_BEARER_GRANT,
+        ],
         "token_endpoint_auth_methods_supported": client_auth::methods(),
         "token_endpoint_auth_signing_alg_values_supported": jwks::assertion_alg_names(),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
@@ -57,8 +61,9 @@ pub fn metadata_document(app: &App) -> serde_json::Value {
     if app.sso.is_some() {
         document["device_authorization_endpoint"] =
             json!(format!("{issuer}/oauth/device_authorization"));
-        document["grant_types_supported"] =
-            json!(["client_credentials", crate::http::oauth::DEVICE_CODE_GRANT, "refresh_token"]);
+        if let Some(grants) = document["grant_types_supported"].as_array_mut() {
+            grants.extend([json!(crate::http::oauth::DEVICE_CODE_GRANT), json!("refresh_token")]);
+        }
     }
     document
 }

@@ -94,36 +94,44 @@ impl RemoteKeys {
         }
     }
 
-    async fn fetch(&self, uri: &str) -> Result<PublicKeys, &'static str> {
-        self.check_uri(uri).map_err(|_| "jwks_uri not allowed")?;
-        let url = reqwest::Url::parse(uri).map_err(|_| "jwks_uri not a URL")?;
+    /// The JSON document at `uri`, fetched within the bounds above (`accept`
+    /// names the media types asked for).
+    pub async fn fetch_json(
+        &self,
+        uri: &str,
+        accept: &str,
+    ) -> Result<serde_json::Value, &'static str> {
+        self.check_uri(uri).map_err(|_| "URL not allowed")?;
+        let url = reqwest::Url::parse(uri).map_err(|_| "not a URL")?;
         let host = url.host_str().unwrap_or_default().to_string();
         let client = pinned_client(&url, self.allow_private, TIMEOUT).await.map_err(|why| {
-            tracing::warn!(%host, why, "a jwks_uri was not fetched");
-            "jwks_uri host refused or unreachable"
+            tracing::warn!(%host, why, "a key document was not fetched");
+            "host refused or unreachable"
         })?;
-        let mut response = client
-            .get(url)
-            .header("accept", "application/jwk-set+json, application/json")
-            .send()
-            .await
-            .map_err(|e| {
-                tracing::info!(%host, error = %crate::report::Chain(&e), "jwks_uri fetch failed");
-                "jwks_uri fetch failed"
-            })?;
+        let mut response = client.get(url).header("accept", accept).send().await.map_err(|e| {
+            tracing::info!(%host, error = %crate::report::Chain(&e), "key document fetch failed");
+            "fetch failed"
+        })?;
         if !response.status().is_success() {
-            tracing::info!(%host, status = %response.status(), "jwks_uri answered an error");
-            return Err("jwks_uri answered an error");
+            tracing::info!(%host, status = %response.status(), "key document fetch answered an error");
+            return Err("answered an error");
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|_| "jwks_uri fetch failed")? {
+        while let Some(chunk) = response.chunk().await.map_err(|_| "fetch failed")? {
             if body.len() + chunk.len() > MAX_BYTES {
-                return Err("jwks_uri answered more than 64 KiB");
+                return Err("answered more than 64 KiB");
             }
             body.extend_from_slice(&chunk);
         }
-        let set: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|_| "jwks_uri answered no JSON")?;
+        serde_json::from_slice(&body).map_err(|_| "answered no JSON")
+    }
+
+    async fn fetch(&self, uri: &str) -> Result<PublicKeys, &'static str> {
+        let host = reqwest::Url::parse(uri)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        let set = self.fetch_json(uri, "application/jwk-set+json, application/json").await?;
         PublicKeys::parse(&set, "jwks_uri").map_err(|e| {
             tracing::info!(%host, error = %crate::report::Chain(&e), "jwks_uri answered unusable keys");
             "jwks_uri answered unusable keys"

@@ -3,6 +3,8 @@
 
 pub mod assertion;
 pub mod dpop;
+pub mod exchange;
+pub mod federation;
 pub mod jwks_uri;
 pub mod jws;
 pub mod limiter;
@@ -80,6 +82,14 @@ pub struct Claims {
     /// A person's email, in a person's token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// A token from token exchange (RFC 8693 section 4.1): the key that asked for
+    /// it, `{"sub": key id}`, with the actor of the token it came from nested
+    /// under its own `act`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
+    /// The key's own claims (`claims` on `/v1/keys`), at the top level.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `cnf` (RFC 7800): the thumbprint of the key a DPoP-bound token is bound to.
@@ -185,6 +195,8 @@ pub fn decide(
         cnf: None,
         sid: None,
         email: None,
+        act: None,
+        extra: key.claims.clone(),
     })
 }
 

@@ -30,6 +30,9 @@ pub struct Issued {
     pub token_type: &'static str,
     pub expires_in: i64,
     pub scope: String,
+    /// Token exchange only (RFC 8693 section 2.2.1): what was issued, an access token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// Who a management token speaks for.
@@ -51,6 +54,10 @@ pub enum ExchangeError {
     /// The DPoP proof is missing (the key requires one), invalid, or lacks a nonce.
     #[error(transparent)]
     Dpop(#[from] DpopError),
+    /// A subject, actor or platform token that is invalid or not acceptable
+    /// (token exchange, the JWT bearer grant).
+    #[error(transparent)]
+    Unacceptable(#[from] crate::oauth::exchange::Unacceptable),
     /// The store failed while recording the proof's `jti`.
     #[error("database unavailable")]
     Unavailable(#[source] crate::store::StoreError),
@@ -107,6 +114,8 @@ pub struct TokenService {
     pub used_ids: UsedIds,
     /// Public keys clients publish at their `jwks_uri`.
     pub remote_keys: RemoteKeys,
+    /// Where the platform issuers of federated credentials publish their keys.
+    pub platforms: crate::oauth::federation::Platforms,
 }
 
 impl TokenService {
@@ -238,6 +247,7 @@ impl TokenService {
                 self.metrics.refused("invalid_target")
             }
             Err(ExchangeError::Internal(_)) => self.metrics.refused("internal"),
+            Err(ExchangeError::Unacceptable(_)) => self.metrics.refused("invalid_grant"),
             Err(ExchangeError::Dpop(_)) => self.metrics.refused("invalid_dpop_proof"),
             Err(ExchangeError::Unavailable(_)) => {
                 self.metrics.database_errors.inc();
@@ -291,6 +301,7 @@ impl TokenService {
             token_type: if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
             expires_in: claims.exp - now,
             scope: claims.scope,
+            issued_token_type: None,
         })
     }
 
@@ -355,6 +366,8 @@ impl TokenService {
             cnf: None,
             sid: Some(sid.to_string()),
             email: person.email.clone(),
+            act: None,
+            extra: serde_json::Map::new(),
         };
         let body = serde_json::to_vec(&claims).map_err(|e| ExchangeError::Internal(Box::new(e)))?;
         let access_token =
@@ -364,6 +377,7 @@ impl TokenService {
             token_type: "Bearer",
             expires_in: claims.exp - now,
             scope: claims.scope,
+            issued_token_type: None,
         })
     }
 
@@ -408,14 +422,14 @@ impl TokenService {
 
 impl TokenService {
     /// RFC 7662 for `caller`, which must hold `keymint:introspect`: the claims of
-    /// `token` if it is active now, else `None`. A token is inactive when it does not
-    /// verify, was revoked, or its key is gone, no longer active, or no longer holds
-    /// the secret that minted it ([`apikeys::token_backed`]).
+    /// `token` and its key if it is active now, else `None`. A token is inactive
+    /// when it does not verify, was revoked, or its key is gone, no longer active,
+    /// or no longer holds the secret that minted it ([`apikeys::token_backed`]).
     pub async fn introspect(
         &self,
         caller: &Authenticated,
         token: &str,
-    ) -> Result<Option<Claims>, VerifyError> {
+    ) -> Result<Option<(Claims, Arc<crate::store::KeyRecord>)>, VerifyError> {
         if !caller.key.scopes.contains(&Scope::Management(ManagementScope::Introspect)) {
             return Err(VerifyError::Insufficient(
                 "introspection needs the keymint:introspect scope".into(),
@@ -424,14 +438,14 @@ impl TokenService {
         let Ok(claims) = self.verify(token, None) else {
             return Ok(None);
         };
-        Ok(self.backing_key(&claims).await?.map(|_| claims))
+        Ok(self.backing_key(&claims).await?.map(|key| (claims, key)))
     }
 
     /// The key behind a verified token of ours, if the token still stands: the key
     /// exists and is active, the secret that minted the token still works
     /// ([`apikeys::token_backed`]), and the token was not revoked. `/v1` and
     /// introspection ask this one question, so they give one answer.
-    async fn backing_key(
+    pub(super) async fn backing_key(
         &self,
         claims: &Claims,
     ) -> Result<Option<Arc<crate::store::KeyRecord>>, VerifyError> {
@@ -440,8 +454,25 @@ impl TokenService {
         if !apikeys::token_backed(&key, &claims.jti, claims.iat, self.clock.now()) {
             return Ok(None);
         }
-        if self.store.is_token_revoked(&claims.jti).await.map_err(store_failed)? {
-            return Ok(None);
+        // A token from token exchange ends with every token it came from
+        // (`{subject jti}.{random}`, [`crate::oauth::exchange`]), and with the key
+        // that asked for it.
+        let mut end = 0;
+        for part in claims.jti.split('.') {
+            end += part.len();
+            let id = &claims.jti[..end];
+            end += 1;
+            if self.store.is_token_revoked(id).await.map_err(store_failed)? {
+                return Ok(None);
+            }
+        }
+        if claims.act.is_some() && claims.client_id != claims.sub {
+            let actor = self.keys.find(self.store.as_ref(), &claims.client_id).await;
+            let now = self.clock.now();
+            match actor.map_err(store_failed)? {
+                Some(k) if apikeys::key_status(&k, now) == crate::store::KeyStatus::Active => {}
+                _ => return Ok(None),
+            }
         }
         Ok(Some(key))
     }

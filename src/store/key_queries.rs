@@ -37,6 +37,9 @@ fn push_key_filter(q: &mut sqlx::QueryBuilder<'_, Db>, f: &KeyFilter) {
     if let Some(by) = &f.created_by {
         q.push(" AND created_by = ").push_bind(by.clone());
     }
+    if let Some(owner) = &f.owner {
+        q.push(" AND owner = ").push_bind(owner.clone());
+    }
     if let Some(scope) = &f.has_scope {
         // Scopes are a JSON array of strings: match one whole element.
         let element = serde_json::Value::from(scope.as_str()).to_string();

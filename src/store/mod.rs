@@ -140,6 +140,12 @@ pub struct KeyRecord {
     pub credential: Credential,
     /// Its tokens must be DPoP-bound (RFC 9449 `dpop_bound_access_tokens`).
     pub dpop_bound: bool,
+    /// Copied into every token the key gets (checked by `apikeys::claims`).
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// An external id: the customer or team the key belongs to.
+    pub owner: Option<String>,
+    /// The platform tokens that may act as the key.
+    pub federated: Vec<crate::vocab::FederatedCredential>,
     /// Uses of the pre-rotation secret since the last rotation.
     pub previous_use: Option<PreviousUse>,
     pub created_at: i64,
@@ -180,6 +186,8 @@ pub struct KeyFilter {
     pub environment: Option<String>,
     pub key_type: Option<String>,
     pub created_by: Option<String>,
+    /// Only the keys of this owner.
+    pub owner: Option<String>,
     /// Only keys that hold this exact scope.
     pub has_scope: Option<String>,
     /// Only keys outside this workspace.

@@ -90,6 +90,9 @@ named_row! {
         jwks: Option<String>,
         jwks_uri: Option<String>,
         dpop_bound_access_tokens: i64,
+        claims: String,
+        owner: Option<String>,
+        federated_credentials: String,
         previous_last_used_at: Option<i64>,
         previous_use_count: i64,
         previous_last_used_ip: Option<String>,
@@ -166,7 +169,16 @@ impl TryFrom<KeyRow> for KeyRecord {
             at,
             ip: r.previous_last_used_ip,
         });
+        let corrupt = |column: &str, e: serde_json::Error| {
+            StoreError::Corrupt(format!("key {}: {column}: {e}", r.id))
+        };
+        let claims = serde_json::from_str(&r.claims).map_err(|e| corrupt("claims", e))?;
+        let federated =
+            serde_json::from_str(&r.federated_credentials).map_err(|e| corrupt("federated", e))?;
         Ok(KeyRecord {
+            claims,
+            owner: r.owner,
+            federated,
             scopes: serde_json::from_str(&r.scopes)
                 .map_err(|e| StoreError::Corrupt(format!("key {}: scopes: {e}", r.id)))?,
             allowed_cidrs: json_list("allowed_cidrs", &r.allowed_cidrs)?,
@@ -224,6 +236,10 @@ impl From<&KeyRecord> for KeyRow {
             jwks: c.jwks,
             jwks_uri: c.jwks_uri,
             dpop_bound_access_tokens: i64::from(k.dpop_bound),
+            claims: serde_json::Value::Object(k.claims.clone()).to_string(),
+            owner: k.owner.clone(),
+            federated_credentials: serde_json::to_string(&k.federated)
+                .unwrap_or_else(|_| "[]".into()),
             previous_use_count: previous_use.as_ref().map_or(0, |u| u.count),
             previous_last_used_at: previous_use.as_ref().map(|u| u.at),
             previous_last_used_ip: previous_use.and_then(|u| u.ip),
@@ -333,6 +349,7 @@ pub(super) struct UsageDbRow {
     key_inactive: i64,
     throttled: i64,
     verified: i64,
+    exchanged: i64,
 }
 
 impl From<UsageDbRow> for UsageRow {
@@ -352,6 +369,7 @@ impl From<UsageDbRow> for UsageRow {
                     r.throttled,
                 ],
                 verified: r.verified,
+                exchanged: r.exchanged,
             },
         }
     }

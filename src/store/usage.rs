@@ -47,6 +47,8 @@ pub struct UsageQuery {
     pub granularity: Granularity,
     pub key_ids: Vec<String>,
     pub workspace_id: Option<String>,
+    /// Only the keys of this owner.
+    pub owner: Option<String>,
     pub from: i64,
     pub to: i64,
 }

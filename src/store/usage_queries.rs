@@ -10,7 +10,7 @@ use crate::store::{
 };
 
 /// The counters of a usage row, in the order of [`crate::vocab::Tally`]'s fields.
-const COUNT_COLUMNS: [&str; 8] = [
+const COUNT_COLUMNS: [&str; 9] = [
     "issued",
     "failed",
     "wrong_secret",
@@ -19,6 +19,7 @@ const COUNT_COLUMNS: [&str; 8] = [
     "key_inactive",
     "throttled",
     "verified",
+    "exchanged",
 ];
 
 /// Most rows one usage statement carries; a flush of more keys takes a few more.
@@ -40,6 +41,7 @@ pub(super) async fn record_usage(this: &This, batch: &UsageBatch) -> StoreResult
                     if let Some(row) = row.as_array_mut() {
                         row.extend(t.refused.iter().map(|&n| serde_json::Value::from(n)));
                         row.push(serde_json::Value::from(t.verified));
+                        row.push(serde_json::Value::from(t.exchanged));
                     }
                     row
                 })
@@ -196,6 +198,11 @@ pub(super) async fn usage(
     }
     if let Some(ws) = &query.workspace_id {
         q.push(" AND workspace_id = ").push_bind(ws.clone());
+    }
+    if let Some(owner) = &query.owner {
+        q.push(" AND key_id IN (SELECT id FROM api_keys WHERE owner = ")
+            .push_bind(owner.clone())
+            .push(")");
     }
     match group {
         UsageGroup::KeyAndBucket => {

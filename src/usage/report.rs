@@ -116,6 +116,8 @@ pub struct Counts {
     pub failed: i64,
     pub refused: Refusals,
     pub verified: i64,
+    /// Tokens issued by token exchange (delegation, workload federation).
+    pub exchanged: i64,
 }
 
 impl From<Tally> for Counts {
@@ -131,6 +133,7 @@ impl From<Tally> for Counts {
                 throttled: t.get(Outcome::Throttled),
             },
             verified: t.verified,
+            exchanged: t.exchanged,
         }
     }
 }
@@ -147,6 +150,7 @@ impl Counts {
             Outcome::KeyInactive => r.key_inactive,
             Outcome::Throttled => r.throttled,
             Outcome::Verified => self.verified,
+            Outcome::Exchanged => self.exchanged,
         }
     }
 }
@@ -219,6 +223,9 @@ pub struct TopKey {
 pub struct WorkspaceUsage {
     /// The workspace, or absent for every workspace.
     pub workspace_id: Option<String>,
+    /// The owner whose keys are counted, or absent for every key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     #[serde(flatten)]
     pub range: Range,
     pub total: Counts,
@@ -241,6 +248,7 @@ impl WorkspaceUsage {
         let data = range.buckets(rows);
         WorkspaceUsage {
             workspace_id,
+            owner: None,
             range: range.into(),
             total: total(rows),
             data,

@@ -21,6 +21,9 @@ pub enum Outcome {
     Throttled,
     /// The raw key was verified at introspection (a caller not yet on tokens).
     Verified,
+    /// A token was issued by token exchange (RFC 8693 delegation, or a workload's
+    /// platform token under one of the key's federated credentials).
+    Exchanged,
 }
 
 impl Outcome {
@@ -43,6 +46,7 @@ impl Outcome {
             Outcome::KeyInactive => "key_inactive",
             Outcome::Throttled => "throttled",
             Outcome::Verified => "verified",
+            Outcome::Exchanged => "exchanged",
         }
     }
 
@@ -56,6 +60,7 @@ impl Outcome {
             Outcome::KeyInactive => "Key inactive, expired or revoked",
             Outcome::Throttled => "Throttled",
             Outcome::Verified => "Raw key verified",
+            Outcome::Exchanged => "Exchanged",
         }
     }
 
@@ -65,7 +70,8 @@ impl Outcome {
 }
 
 /// A bucket's counts: tokens issued, refusals in all (`failed`) and by reason, and
-/// raw keys verified. Rows written before refusals had reasons carry only `failed`.
+/// raw keys verified, tokens exchanged. Rows written before refusals had reasons
+/// carry only `failed`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tally {
     pub issued: i64,
@@ -73,6 +79,7 @@ pub struct Tally {
     /// Refusals in the order of [`Outcome::REFUSALS`].
     pub refused: [i64; 5],
     pub verified: i64,
+    pub exchanged: i64,
 }
 
 impl Tally {
@@ -86,6 +93,7 @@ impl Tally {
     pub fn count(&mut self, outcome: Outcome, n: i64) {
         match (outcome, outcome.refusal_index()) {
             (Outcome::Verified, _) => self.verified += n,
+            (Outcome::Exchanged, _) => self.exchanged += n,
             (_, None) => self.issued += n,
             (_, Some(i)) => {
                 self.failed += n;
@@ -98,6 +106,7 @@ impl Tally {
         self.issued += other.issued;
         self.failed += other.failed;
         self.verified += other.verified;
+        self.exchanged += other.exchanged;
         for (mine, theirs) in self.refused.iter_mut().zip(other.refused) {
             *mine += theirs;
         }
@@ -107,6 +116,7 @@ impl Tally {
     pub fn get(&self, outcome: Outcome) -> i64 {
         match (outcome, outcome.refusal_index()) {
             (Outcome::Verified, _) => self.verified,
+            (Outcome::Exchanged, _) => self.exchanged,
             (_, None) => self.issued,
             (_, Some(i)) => self.refused[i],
         }
@@ -114,12 +124,12 @@ impl Tally {
 
     /// Exchanges and raw-key checks in all.
     pub fn total(&self) -> i64 {
-        self.issued + self.failed + self.verified
+        self.issued + self.failed + self.verified + self.exchanged
     }
 
     /// Whether anything in it succeeded (a token issued or a raw key verified).
     pub fn succeeded(&self) -> bool {
-        self.issued > 0 || self.verified > 0
+        self.issued > 0 || self.verified > 0 || self.exchanged > 0
     }
 }
 
@@ -139,5 +149,8 @@ mod tests {
         t.count(Outcome::Verified, 5);
         assert_eq!((t.issued, t.failed, t.verified, t.total()), (1, 3, 5, 9));
         assert_eq!(t.get(Outcome::Verified), 5);
+        t.count(Outcome::Exchanged, 2);
+        assert_eq!((t.issued, t.exchanged, t.total()), (1, 2, 11));
+        assert!(Tally::of(Outcome::Exchanged).succeeded());
     }
 }

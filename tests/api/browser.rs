@@ -592,8 +592,8 @@ async fn a_key_page_charts_its_usage_and_the_usage_page_ranks_keys(backend: Back
         .await
         .unwrap();
     assert!(
-        last_row.ends_with("3 0 1 1 0 0 0 0"),
-        "today: issued, verified, refused, by reason: {last_row}"
+        last_row.ends_with("3 0 0 1 1 0 0 0 0"),
+        "today: issued, exchanged, verified, refused, by reason: {last_row}"
     );
     browser.click("Last 24 hours").await;
     let rows = browser.client.find_all(Locator::XPath("//figure//tbody/tr")).await.unwrap();

@@ -73,6 +73,7 @@ async fn an_outage_degrades_safely_and_recovers_without_a_restart() {
         granularity: Granularity::Day,
         key_ids: vec![warm.clone()],
         workspace_id: None,
+        owner: None,
         from: now - 86_400,
         to: now + 86_400,
     };

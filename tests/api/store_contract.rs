@@ -49,6 +49,9 @@ fn key(id: &str, workspace: &str, name: &str, created_at: i64) -> KeyRecord {
             lookup: None,
         }),
         dpop_bound: false,
+        claims: serde_json::Map::new(),
+        owner: None,
+        federated: Vec::new(),
         previous_use: None,
         created_at,
         created_by: Some("tester".into()),
@@ -316,6 +319,7 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         granularity,
         key_ids: key_ids.iter().map(|k| k.to_string()).collect(),
         workspace_id: workspace.map(Into::into),
+        owner: None,
         from: day,
         to: day + 86_400,
     };

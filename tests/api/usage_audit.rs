@@ -47,11 +47,11 @@ async fn usage_counts_match_the_exchanges_made(backend: Backend) {
     assert_eq!(days.len(), 30, "every day of the default range, empty ones too");
     let counts = json!({"issued": 8, "failed": 4, "refused": {"wrong_secret": 2,
         "address_not_allowed": 0, "scope_refused": 1, "key_inactive": 1, "throttled": 0},
-        "verified": 0});
+        "verified": 0, "exchanged": 0});
     assert_eq!(
         days.last().unwrap(),
         &json!({"start": today, "issued": 8, "failed": 4,
-        "refused": counts["refused"], "verified": 0})
+        "refused": counts["refused"], "verified": 0, "exchanged": 0})
     );
     assert_eq!(days[0]["issued"], 0);
     assert_eq!(usage["total"], counts);

@@ -3,6 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
+use super::claims::ClaimArgs;
 use super::{print_revealed, without_nulls, ClientAuthArgs};
 use crate::cli::api::Api;
 use crate::cli::output::text;
@@ -50,6 +51,8 @@ pub struct Create {
     import_secret_env: Option<String>,
     #[command(flatten)]
     auth: ClientAuthArgs,
+    #[command(flatten)]
+    claims: ClaimArgs,
     /// Require DPoP (RFC 9449): every token is bound to the client's own key.
     #[arg(long)]
     dpop_bound: bool,
@@ -73,6 +76,7 @@ impl Create {
             expires_in,
             import_secret_env,
             auth,
+            claims,
             dpop_bound,
             json,
         } = self;
@@ -99,6 +103,7 @@ impl Create {
         });
         let mut new = without_nulls(new);
         auth.add_to(&mut new)?;
+        claims.add_to(&mut new)?;
         let revealed = api.post("/v1/keys", new).await?;
         print_revealed(&revealed, json, &format!("Created key {:?}", text(&revealed, "name")))
     }

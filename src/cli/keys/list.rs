@@ -22,6 +22,9 @@ pub struct List {
     /// Only keys of this type (exact).
     #[arg(long = "type")]
     key_type: Option<String>,
+    /// Only the keys of this owner (exact).
+    #[arg(long)]
+    owner: Option<String>,
     /// Only keys of this workspace (default: every workspace).
     #[arg(long)]
     workspace: Option<String>,
@@ -55,6 +58,7 @@ impl List {
             status,
             environment,
             key_type,
+            owner,
             workspace,
             hygiene,
             sort,
@@ -69,6 +73,7 @@ impl List {
             ("status", status),
             ("environment", environment),
             ("type", key_type),
+            ("owner", owner),
             ("workspace_id", workspace),
             ("hygiene", hygiene),
             ("sort", sort),
@@ -87,6 +92,7 @@ impl List {
                     "status",
                     "environment",
                     "type",
+                    "owner",
                     "masked_secret",
                     "last_used_at",
                 ]
@@ -105,6 +111,7 @@ impl List {
                 "status",
                 "environment",
                 "type",
+                "owner",
                 "secret",
                 "last used",
                 "expires",

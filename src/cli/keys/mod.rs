@@ -3,6 +3,7 @@
 //! key command shares (how a key and a reveal are printed, the client
 //! authentication flags).
 
+mod claims;
 mod create;
 mod list;
 mod update;
@@ -206,10 +207,11 @@ pub(super) fn print_revealed(revealed: &Value, json: bool, title: &str) -> anyho
 
 /// The fields of a key, in the order `keys show` prints them (any other field the
 /// server sends follows).
-const KEY_FIELDS: [&str; 29] = [
+const KEY_FIELDS: [&str; 32] = [
     "id",
     "workspace_id",
     "name",
+    "owner",
     "description",
     "status",
     "environment",
@@ -223,6 +225,8 @@ const KEY_FIELDS: [&str; 29] = [
     "jwks",
     "jwks_uri",
     "dpop_bound_access_tokens",
+    "claims",
+    "federated_credentials",
     "expires_at",
     "created_at",
     "created_by",

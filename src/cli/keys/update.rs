@@ -4,6 +4,7 @@ use clap::Args;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::claims::ClaimArgs;
 use super::{key_path, without_nulls, ClientAuthArgs};
 use crate::cli::api::Api;
 use crate::cli::output::{self, text};
@@ -47,6 +48,8 @@ pub struct Update {
     no_expiry: bool,
     #[command(flatten)]
     auth: ClientAuthArgs,
+    #[command(flatten)]
+    claims: ClaimArgs,
     /// Require DPoP-bound tokens (true) or stop requiring them (false).
     #[arg(long, value_name = "true|false")]
     dpop_bound: Option<bool>,
@@ -74,6 +77,7 @@ impl Update {
             expires_in,
             no_expiry,
             auth,
+            claims,
             dpop_bound,
             dry_run,
             json,
@@ -97,6 +101,7 @@ impl Update {
             "dpop_bound_access_tokens": dpop_bound,
         }));
         auth.add_to(&mut update)?;
+        claims.add_to(&mut update)?;
         if no_expiry {
             // An explicit null removes the expiry.
             update["expires_at"] = Value::Null;

@@ -38,6 +38,8 @@ pub struct KeyUsageQuery {
 pub struct UsageQuery {
     /// Only this workspace (platform admins; others always see their own).
     pub workspace_id: Option<String>,
+    /// Only the keys of this owner (their `owner`, exact).
+    pub owner: Option<String>,
     /// `hour` or `day` (default).
     pub granularity: Option<Granularity>,
     /// First bucket (RFC 3339, rounded down to its bucket); default 24 hours or
@@ -70,7 +72,11 @@ pub async fn workspace_usage(
     ApiQuery(query): ApiQuery<UsageQuery>,
 ) -> Result<Json<WorkspaceUsage>, Problem> {
     let range = range(&app, query.granularity, &query.from, &query.to)?;
-    Ok(Json(app.keys.workspace_usage(&actor, query.workspace_id.as_deref(), range).await?))
+    Ok(Json(
+        app.keys
+            .workspace_usage(&actor, query.workspace_id.as_deref(), query.owner.as_deref(), range)
+            .await?,
+    ))
 }
 
 /// `GET /v1/keys/{id}/usage`: the key's exchanges per bucket, by outcome.

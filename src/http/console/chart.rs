@@ -16,8 +16,9 @@ const BOTTOM: f64 = 22.0;
 const TOP: f64 = 8.0;
 
 /// Every outcome, in stacking order (issued at the bottom).
-const SERIES: [Outcome; 7] = [
+const SERIES: [Outcome; 8] = [
     Outcome::Issued,
+    Outcome::Exchanged,
     Outcome::Verified,
     Outcome::WrongSecret,
     Outcome::AddressNotAllowed,
@@ -32,8 +33,8 @@ pub struct Chart {
     pub svg: String,
     pub summary: String,
     pub legend: Vec<(&'static str, &'static str)>,
-    /// `(bucket label, issued, raw keys verified, failed, refusals by reason)`.
-    pub rows: Vec<(String, i64, i64, i64, Vec<i64>)>,
+    /// `(bucket label, issued, exchanged, raw keys verified, failed, refusals by reason)`.
+    pub rows: Vec<(String, i64, i64, i64, i64, Vec<i64>)>,
     pub refusal_labels: Vec<&'static str>,
 }
 
@@ -48,6 +49,9 @@ fn label(start: &str, granularity: Granularity) -> String {
 /// What the chart shows, in one sentence: totals by outcome over `period`.
 fn summary(total: &Counts, period: &str) -> String {
     let mut text = format!("{period}: {} issued, {} refused", total.issued, total.failed);
+    if total.exchanged > 0 {
+        let _ = write!(text, ", {} exchanged", total.exchanged);
+    }
     if total.verified > 0 {
         let _ = write!(text, ", {} raw keys verified", total.verified);
     }
@@ -73,6 +77,7 @@ fn class(outcome: Outcome) -> &'static str {
         Outcome::KeyInactive => "s-inactive",
         Outcome::Throttled => "s-throttled",
         Outcome::Verified => "s-verified",
+        Outcome::Exchanged => "s-exchanged",
     }
 }
 
@@ -81,7 +86,7 @@ pub fn bars(buckets: &[Bucket], total: &Counts, granularity: Granularity, period
     let summary = summary(total, period);
     let max = buckets
         .iter()
-        .map(|b| b.counts.issued + b.counts.failed + b.counts.verified)
+        .map(|b| b.counts.issued + b.counts.exchanged + b.counts.failed + b.counts.verified)
         .max()
         .unwrap_or(0)
         .max(1);
@@ -153,7 +158,7 @@ pub fn bars(buckets: &[Bucket], total: &Counts, granularity: Granularity, period
         .map(|b| {
             let refused = Outcome::REFUSALS.iter().map(|&o| b.counts.get(o)).collect();
             let c = &b.counts;
-            (label(&b.start, granularity), c.issued, c.verified, c.failed, refused)
+            (label(&b.start, granularity), c.issued, c.exchanged, c.verified, c.failed, refused)
         })
         .collect();
     Chart {
@@ -222,7 +227,7 @@ mod tests {
         assert_eq!(chart.svg.matches("<rect").count(), 2, "one rect per outcome present");
         assert!(chart.svg.contains(r#"class="s-wrong""#));
         assert!(chart.svg.contains("2026-11-30: 4 issued, 2 refused"));
-        assert_eq!(chart.rows[1], ("2026-11-30".to_string(), 4, 0, 2, vec![2, 0, 0, 0, 0]));
+        assert_eq!(chart.rows[1], ("2026-11-30".to_string(), 4, 0, 0, 2, vec![2, 0, 0, 0, 0]));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::{message, Me};
 use crate::apikeys::{KeyUpdate, NewKey};
 use crate::http::error::Refusal;
 use crate::store::AuthMethod;
-use crate::vocab::ManageError;
+use crate::vocab::{FederatedCredential, ManageError};
 
 /// Expiry choices when creating a key: `(value, label)`.
 pub const CREATE_EXPIRY: [(&str, &str); 9] = [
@@ -101,6 +101,11 @@ pub struct KeyForm {
     pub jwks_uri: String,
     /// `on`: every token must be DPoP-bound.
     pub dpop_bound_access_tokens: String,
+    /// A JSON object copied into every token.
+    pub claims: String,
+    pub owner: String,
+    /// One per line: `issuer subject audience...`.
+    pub federated_credentials: String,
     #[serde(skip_serializing)]
     pub intent: String,
     /// The catalog's checkboxes, `pick:{scope}`; merged into `scopes` on arrival.
@@ -179,6 +184,9 @@ impl KeyForm {
             jwks: jwks_value(&self.jwks),
             jwks_uri: text_value(&self.jwks_uri),
             dpop_bound_access_tokens: (self.dpop_bound_access_tokens == "on").then_some(true),
+            claims: jwks_value(&self.claims),
+            owner: text_value(&self.owner),
+            federated_credentials: federated(&self.federated_credentials),
             ..NewKey::default()
         }
     }
@@ -210,6 +218,37 @@ fn jwks_value(text: &str) -> Option<serde_json::Value> {
     })
 }
 
+/// Federated credentials, one per line as `issuer subject audience...`; a line
+/// with fewer parts goes on incomplete, for the domain to refuse beside the field.
+fn federated(text: &str) -> Vec<FederatedCredential> {
+    lines(text)
+        .iter()
+        .map(|line| {
+            let mut parts = line.split_whitespace().map(String::from);
+            FederatedCredential {
+                issuer: parts.next().unwrap_or_default(),
+                subject: parts.next().unwrap_or_default(),
+                audiences: parts.collect(),
+            }
+        })
+        .collect()
+}
+
+/// The form's lines for `credentials`.
+fn federated_lines(credentials: &[FederatedCredential]) -> String {
+    let line =
+        |c: &FederatedCredential| format!("{} {} {}", c.issuer, c.subject, c.audiences.join(" "));
+    credentials.iter().map(line).collect::<Vec<_>>().join("\n")
+}
+
+/// A key's claims as the form shows them: pretty JSON, empty for none.
+fn claims_text(claims: &serde_json::Map<String, serde_json::Value>) -> String {
+    if claims.is_empty() {
+        return String::new();
+    }
+    serde_json::to_string_pretty(claims).unwrap_or_default()
+}
+
 /// A one-line text field: `None` when empty.
 fn text_value(text: &str) -> Option<String> {
     (!text.trim().is_empty()).then(|| text.trim().to_string())
@@ -233,6 +272,9 @@ pub struct EditForm {
     pub dpop_bound_access_tokens: String,
     /// `on`: a `private_key_jwt` key goes back to a secret.
     pub use_secret: String,
+    pub claims: String,
+    pub owner: String,
+    pub federated_credentials: String,
     #[serde(skip_serializing)]
     pub intent: String,
 }
@@ -254,6 +296,9 @@ impl EditForm {
                 .unwrap_or_default(),
             jwks_uri: key.jwks_uri.clone().unwrap_or_default(),
             dpop_bound_access_tokens: if key.dpop_bound_access_tokens { "on" } else { "" }.into(),
+            claims: claims_text(&key.claims),
+            owner: key.owner.clone().unwrap_or_default(),
+            federated_credentials: federated_lines(&key.federated_credentials),
             ..EditForm::default()
         }
     }
@@ -287,6 +332,9 @@ impl EditForm {
             jwks,
             jwks_uri,
             dpop_bound_access_tokens: Some(self.dpop_bound_access_tokens == "on"),
+            claims: Some(jwks_value(&self.claims).unwrap_or_else(|| serde_json::json!({}))),
+            owner: Some(self.owner.trim().to_string()),
+            federated_credentials: Some(federated(&self.federated_credentials)),
         }
     }
 

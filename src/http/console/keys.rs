@@ -71,6 +71,7 @@ struct ListPage {
     status: String,
     key_type: String,
     environment: String,
+    owner: String,
     rows: Vec<Row>,
     error: Option<String>,
     page: u32,
@@ -87,6 +88,7 @@ pub struct ListParams {
     #[serde(rename = "type")]
     key_type: String,
     environment: String,
+    owner: String,
     /// A platform admin's choice of workspace; empty: every workspace.
     workspace: String,
     hygiene: String,
@@ -102,6 +104,7 @@ impl ListParams {
             .append_pair("status", &self.status)
             .append_pair("type", &self.key_type)
             .append_pair("environment", &self.environment)
+            .append_pair("owner", &self.owner)
             .append_pair("workspace", &self.workspace)
             .append_pair("hygiene", &self.hygiene)
             .append_pair("sort", &self.sort);
@@ -133,6 +136,7 @@ pub async fn list(
         q: some(&params.q),
         status: Some(params.status.clone()),
         environment: some(&params.environment),
+        owner: some(&params.owner),
         key_type: some(&params.key_type),
         workspace_id: some(&params.workspace),
         hygiene: some(&params.hygiene),
@@ -189,6 +193,7 @@ pub async fn list(
         status: params.status,
         key_type: params.key_type,
         environment: params.environment,
+        owner: params.owner,
         rows,
         error,
         page,

@@ -45,10 +45,11 @@ pub async fn show(
 ) -> Response {
     let actor = &console.session.actor;
     let (range, period, label) = chart::period(&params.range, app.clock.now());
-    let usage = match app.keys.workspace_usage(actor, console.workspace.as_deref(), period).await {
-        Ok(usage) => usage,
-        Err(e) => return forms::refused(e, console.me()),
-    };
+    let usage =
+        match app.keys.workspace_usage(actor, console.workspace.as_deref(), None, period).await {
+            Ok(usage) => usage,
+            Err(e) => return forms::refused(e, console.me()),
+        };
     let template = UsagePage {
         me: console.me(),
         workspace: usage.workspace_id.clone(),

@@ -51,8 +51,11 @@ pub async fn introspect(
         }
     }
     match app.tokens.introspect(&caller, &token).await {
-        Ok(Some(claims)) => {
+        Ok(Some((claims, key))) => {
             let mut body = serde_json::to_value(&claims).unwrap_or_default();
+            if let Some(owner) = &key.owner {
+                body["owner"] = serde_json::json!(owner);
+            }
             body["active"] = serde_json::json!(true);
             body["token_type"] =
                 serde_json::json!(if claims.cnf.is_some() { "DPoP" } else { "Bearer" });
@@ -80,20 +83,26 @@ fn introspection_failed(e: VerifyError) -> OAuthError {
 
 /// Introspection of an active raw API key: what a gateway needs to authorise the
 /// call as a token would let it (the key's scopes, workspace, environment, type,
-/// and its expiry when it has one).
+/// owner and claims, and its expiry when it has one).
 fn raw_key_answer(key: &crate::store::KeyRecord) -> serde_json::Value {
-    let mut body = serde_json::json!({
-        "active": true,
-        "token_type": "api_key",
-        "client_id": key.id,
-        "sub": key.id,
-        "scope": Scope::texts(&key.scopes).join(" "),
-        "workspace_id": key.workspace_id,
-        "environment": key.environment,
-        "key_type": key.key_type,
-    });
-    if let Some(exp) = key.expires_at {
-        body["exp"] = serde_json::json!(exp);
+    use serde_json::json;
+    // The key's own claims first: keymint's names are reserved, so none is replaced.
+    let mut body = key.claims.clone();
+    body.extend([
+        ("active".into(), json!(true)),
+        ("token_type".into(), json!("api_key")),
+        ("client_id".into(), json!(key.id)),
+        ("sub".into(), json!(key.id)),
+        ("scope".into(), json!(Scope::texts(&key.scopes).join(" "))),
+        ("workspace_id".into(), json!(key.workspace_id)),
+        ("environment".into(), json!(key.environment)),
+        ("key_type".into(), json!(key.key_type)),
+    ]);
+    if let Some(owner) = &key.owner {
+        body.insert("owner".into(), json!(owner));
     }
-    body
+    if let Some(exp) = key.expires_at {
+        body.insert("exp".into(), json!(exp));
+    }
+    serde_json::Value::Object(body)
 }

@@ -5,15 +5,18 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 
 use super::device::{device_refusal, DEVICE_CODE_GRANT};
-use super::extract::{credentials, dpop_header, OAuthRequest};
+use super::extract::{credentials, dpop_header, Credentials, Form, OAuthRequest};
 use super::no_store;
 use crate::app::App;
 use crate::http::error::OAuthError;
 use crate::oauth::dpop::DpopError;
+use crate::oauth::exchange::{
+    ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT, JWT_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT,
+};
 use crate::oauth::{Denial, ExchangeError, TokenRequest};
 
 /// A token with the refresh token of the session it stands on.
@@ -66,16 +69,107 @@ pub async fn token(
                 Err(e) => Err(device_refusal(e)),
             };
         }
+        Some(TOKEN_EXCHANGE_GRANT) => return token_exchange(&app, &headers, &form, ip).await,
+        Some(JWT_BEARER_GRANT) => {
+            let assertion = form
+                .get("assertion")
+                .ok_or_else(|| OAuthError::invalid_request("assertion is missing"))?;
+            let request = token_request(&headers, &form)?;
+            let result = app.tokens.federate(client_id_of(&form)?, assertion, &request, ip).await;
+            return answer(&app, result, None, "invalid_grant");
+        }
         Some(other) => return Err(OAuthError::unsupported_grant_type(other)),
     }
     let client = credentials(&headers, &form)?;
-    let request = TokenRequest {
+    let request = token_request(&headers, &form)?;
+    let result = app.tokens.exchange(&client.client_id, client.proof(), &request, ip).await;
+    answer(&app, result, Some(&client), "invalid_request")
+}
+
+/// What a token request asks for beyond its grant: scope, audiences, DPoP proof.
+fn token_request(headers: &HeaderMap, form: &Form) -> Result<TokenRequest, OAuthError> {
+    Ok(TokenRequest {
         scope: form.raw("scope").map(str::to_string),
         audiences: form.audiences()?,
-        dpop: dpop_header(&headers)?,
+        dpop: dpop_header(headers)?,
+    })
+}
+
+/// The key a federated request acts as: its `client_id` parameter.
+fn client_id_of(form: &Form) -> Result<&str, OAuthError> {
+    form.get("client_id").ok_or_else(|| {
+        OAuthError::invalid_request("client_id is missing: it names the key to act as")
+    })
+}
+
+/// Token exchange (RFC 8693): a keymint access token for a narrower one
+/// (delegation, the client authenticates), or a platform JWT for a key's token
+/// (federation, `client_id` names the key).
+async fn token_exchange(
+    app: &App,
+    headers: &HeaderMap,
+    form: &Form,
+    ip: Option<std::net::IpAddr>,
+) -> Result<Response, OAuthError> {
+    let missing = |name: &str| OAuthError::invalid_request(format!("{name} is missing"));
+    let subject = form.get("subject_token").ok_or_else(|| missing("subject_token"))?;
+    let subject_type =
+        form.get("subject_token_type").ok_or_else(|| missing("subject_token_type"))?;
+    if let Some(asked) = form.get("requested_token_type") {
+        if asked != ACCESS_TOKEN_TYPE && asked != JWT_TOKEN_TYPE {
+            return Err(OAuthError::invalid_request(
+                "requested_token_type: only access tokens are issued",
+            ));
+        }
+    }
+    let actor = match (form.get("actor_token"), form.get("actor_token_type")) {
+        (None, None) => None,
+        (Some(token), Some(ACCESS_TOKEN_TYPE)) => Some(token),
+        (Some(_), None) => return Err(missing("actor_token_type")),
+        (None, Some(_)) => return Err(missing("actor_token")),
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request(format!(
+                "actor_token_type must be {ACCESS_TOKEN_TYPE}"
+            )))
+        }
     };
+    let request = token_request(headers, form)?;
+    match subject_type {
+        ACCESS_TOKEN_TYPE => {
+            let client = credentials(headers, form)?;
+            let caller =
+                match app.tokens.authenticate_client(&client.client_id, client.proof(), ip).await {
+                    Ok(caller) => caller,
+                    Err(failure) => return Err(client.refused(failure)),
+                };
+            let result = app.tokens.delegate(&caller, subject, actor, &request, ip).await;
+            answer(app, result, Some(&client), "invalid_request")
+        }
+        JWT_TOKEN_TYPE if actor.is_none() => {
+            let result = app.tokens.federate(client_id_of(form)?, subject, &request, ip).await;
+            answer(app, result, None, "invalid_request")
+        }
+        JWT_TOKEN_TYPE => Err(OAuthError::invalid_request(
+            "actor_token is for delegation (subject_token_type access_token) only",
+        )),
+        _ => Err(OAuthError::invalid_request(format!(
+            "subject_token_type must be {ACCESS_TOKEN_TYPE} or {JWT_TOKEN_TYPE}"
+        ))),
+    }
+}
+
+/// A token endpoint answer: the token, or the grant's refusal. `unacceptable`
+/// is the `error` a subject, actor or platform token that is not accepted gets
+/// (RFC 8693 section 2.2.2: `invalid_request`; RFC 7523: `invalid_grant`); the
+/// reason is in the log, not in the answer.
+fn answer(
+    app: &App,
+    result: Result<crate::oauth::Issued, ExchangeError>,
+    client: Option<&Credentials>,
+    unacceptable: &'static str,
+) -> Result<Response, OAuthError> {
     let nonce = app.tokens.dpop_nonce();
-    match app.tokens.exchange(&client.client_id, client.proof(), &request, ip).await {
+    match result {
         Ok(issued) => {
             let mut response = no_store(issued);
             if let Some(nonce) = nonce.and_then(|n| HeaderValue::try_from(n).ok()) {
@@ -92,7 +186,14 @@ pub async fn token(
         Err(ExchangeError::Unavailable(_)) => {
             Err(OAuthError::unavailable("the database is unavailable; retry shortly"))
         }
-        Err(ExchangeError::Auth(failure)) => Err(client.refused(failure)),
+        Err(ExchangeError::Auth(failure)) => match client {
+            Some(client) => Err(client.refused(failure)),
+            None => Err(OAuthError::invalid_client(false)),
+        },
+        Err(ExchangeError::Unacceptable(_)) => Err(OAuthError::grant(
+            unacceptable,
+            "the presented token is not accepted for this exchange",
+        )),
         Err(ExchangeError::Denied(Denial::InvalidScope(why))) => {
             Err(OAuthError::invalid_scope(why))
         }

@@ -270,6 +270,7 @@ impl TestApp {
             granularity: keymint::store::Granularity::Hour,
             key_ids: vec![key_id.to_string()],
             workspace_id: None,
+            owner: None,
             from: now - 86_400,
             to: now + 3_600,
         };
