@@ -42,11 +42,6 @@ async fn rate<F: std::future::Future<Output = bool>>(turn: Duration, one: impl F
     done as f64 / started.elapsed().as_secs_f64()
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 async fn run(turn: Duration) -> Res<String> {
     let dir = tempfile::tempdir()?;
     let server = Keymint::start(dir.path(), &[]).await?;
@@ -89,7 +84,7 @@ async fn run(turn: Duration) -> Res<String> {
         with_library.push(rate(turn, library).await);
         bare_rates.push(rate(turn, bare).await);
     }
-    let (lib, bare) = (median(with_library), median(bare_rates));
+    let (lib, bare) = (section::median(with_library), section::median(bare_rates));
     let factor = bare / lib;
     let met = if factor <= TARGET { "met" } else { "not met" };
     Ok(format!(

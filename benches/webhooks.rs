@@ -156,11 +156,7 @@ async fn run(turn: Duration) -> Res<String> {
             }
         }
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (without, with) = (median(without), median(with));
+    let (without, with) = (section::median(without), section::median(with));
     let ratio = with / without;
     let met = if ratio >= TARGET { "met" } else { "not met" };
     Ok(format!(

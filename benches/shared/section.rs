@@ -39,3 +39,10 @@ pub fn turn_from_args(default: u64) -> Option<std::time::Duration> {
         .unwrap_or(default);
     Some(std::time::Duration::from_secs(seconds))
 }
+
+/// The median of `values`: the middle one once sorted (the upper middle of an
+/// even count).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}

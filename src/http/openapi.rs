@@ -177,8 +177,14 @@ pub mod schemas {
     /// go in `Authorization: Basic` or in `client_id` and `client_secret`, not both.
     #[derive(Serialize, ToSchema)]
     pub struct TokenForm {
-        #[schema(pattern = "^client_credentials$")]
+        /// `client_credentials`; or token exchange (RFC 8693) or the JWT bearer
+        /// grant (RFC 7523), see docs/api.md.
+        #[schema(
+            pattern = "^(client_credentials|urn:ietf:params:oauth:grant-type:token-exchange|urn:ietf:params:oauth:grant-type:jwt-bearer)$",
+            example = "client_credentials"
+        )]
         grant_type: String,
+        /// The key; for federation (no secret), the key the platform token acts as.
         #[schema(min_length = 1)]
         client_id: Option<String>,
         #[schema(min_length = 1)]
@@ -189,6 +195,18 @@ pub mod schemas {
         resource: Option<Vec<String>>,
         /// Like `resource`. May repeat.
         audience: Option<Vec<String>>,
+        /// Token exchange: a keymint access token (delegation) or a platform JWT
+        /// (federation).
+        #[schema(min_length = 1)]
+        subject_token: Option<String>,
+        /// `urn:ietf:params:oauth:token-type:access_token` or `...:jwt`.
+        subject_token_type: Option<String>,
+        /// Delegation: an active token of the calling key.
+        actor_token: Option<String>,
+        /// `urn:ietf:params:oauth:token-type:access_token`.
+        actor_token_type: Option<String>,
+        /// The JWT bearer grant: the platform JWT.
+        assertion: Option<String>,
     }
 
     /// The form of `POST /oauth/introspect` (RFC 7662) and `POST /oauth/revoke` (RFC 7009).
@@ -210,7 +228,8 @@ pub mod schemas {
 
     /// An RFC 7662 introspection answer: `{"active": false}`, or the token's claims,
     /// or for a raw API key (`token_type: api_key`) its `client_id`, `scope`,
-    /// `workspace_id`, `environment`, `key_type` and `exp` (when it expires).
+    /// `workspace_id`, `environment`, `key_type` and `exp` (when it expires). Both
+    /// carry the key's `owner` when it has one, and its own `claims` at the top level.
     #[derive(Serialize, ToSchema)]
     pub struct Introspection {
         active: bool,
@@ -231,6 +250,12 @@ pub mod schemas {
         /// A DPoP-bound token's binding: `{"jkt": "<RFC 7638 thumbprint>"}`.
         #[schema(value_type = Option<Object>)]
         cnf: Option<Value>,
+        /// The key's owner, when it has one.
+        owner: Option<String>,
+        /// A token from token exchange: the key that asked (`{"sub": ...}`),
+        /// earlier actors nested under `act` (RFC 8693 section 4.1).
+        #[schema(value_type = Option<Object>)]
+        act: Option<Value>,
     }
 
     /// A key with its secret: the create and rotate answers, the only ones with one.

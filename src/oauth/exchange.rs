@@ -99,7 +99,6 @@ impl TokenService {
         let proof = self.token_endpoint_proof(request)?;
         let refuse = |why: &'static str| {
             tracing::info!(client_id = %caller.key.id, why, "token exchange refused");
-            self.usage.count(&caller.key.id, Some(&caller.key.workspace_id), Outcome::ScopeRefused);
             ExchangeError::Unacceptable(Unacceptable(why))
         };
         let subject = self
@@ -209,10 +208,13 @@ impl TokenService {
                     refuse(why)
                 },
             )?;
-        apikeys::usable(&key, now, ip).map_err(|_| {
-            self.usage.count(&key.id, Some(&key.workspace_id), Outcome::KeyInactive);
-            refuse("the key is not usable now (inactive, expired or not from this address)")
-        })?;
+        if let Err(failure) = apikeys::usable(&key, now, ip) {
+            if let apikeys::AuthFailure::KeyRefused { outcome, reason, .. } = failure {
+                self.usage.count(&key.id, Some(&key.workspace_id), outcome);
+                return Err(refuse(reason));
+            }
+            return Err(refuse("the key is not usable now"));
+        }
         if key.dpop_bound && proof.is_none() {
             return Err(DpopError::Invalid(
                 "this client's tokens must be DPoP-bound: send a DPoP proof",

@@ -692,7 +692,59 @@ async fn a_key_moves_to_public_keys_in_the_browser(backend: Backend) {
     browser.client.close().await.unwrap();
 }
 
+async fn a_key_gets_an_owner_claims_and_a_federated_credential_in_the_browser(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let browser = Browser::open(&app).await;
+    browser.sign_in(&app.admin_id, &app.admin_secret).await;
+    browser.click("Create key").await;
+    browser.fill("Name", "ledger-job").await;
+    browser.fill("Owner", "team-ledger").await;
+    browser.fill("Claims", r#"{"sub": "someone-else"}"#).await;
+    browser.click("Review").await;
+    let error = browser.client.find(Locator::Css("#claims-error")).await.unwrap();
+    let error = error.text().await.unwrap();
+    assert!(error.contains("'sub'"), "the refusal is next to the field: {error}");
+    let described = browser.field("Claims").await.attr("aria-describedby").await.unwrap();
+    assert!(described.unwrap().contains("claims-error"), "and tied to it");
+    browser.fill("Claims", r#"{"tenant": "acme"}"#).await;
+    let github =
+        "https://token.actions.githubusercontent.com repo:acme/ledger:ref:refs/heads/main keymint";
+    browser.fill("Federated credentials", github).await;
+    browser.click("Review").await;
+    browser.click("Create key").await;
+    let stored = browser.field_by("//label[contains(., 'stored')]", "stored").await;
+    stored.click().await.unwrap();
+    browser.click("Continue").await;
+    let page = browser.text().await;
+    for shown in ["team-ledger", "tenant: \"acme\"", "repo:acme/ledger:ref:refs/heads/main"] {
+        assert!(page.contains(shown), "{shown} on the key page: {page}");
+    }
+    let path = browser.path().await;
+    let id = path.split(['/', '?', '#']).nth(3).unwrap().to_string();
+    let key = app.app.store.find_key(&id).await.unwrap().expect(&path);
+    assert_eq!(key.owner.as_deref(), Some("team-ledger"));
+    assert_eq!(key.federated[0].issuer, "https://token.actions.githubusercontent.com");
+
+    // The owner finds the key in the list; an edit of the claims is previewed.
+    browser.click("team-ledger").await;
+    assert!(browser.text().await.contains("ledger-job"), "the owner's keys");
+    assert_eq!(
+        browser.field("Owner").await.prop("value").await.unwrap().as_deref(),
+        Some("team-ledger")
+    );
+    browser.go(&format!("/console/keys/{id}")).await;
+    browser.click("Edit").await;
+    browser.fill("Claims", r#"{"tenant": "globex"}"#).await;
+    browser.click("Review changes").await;
+    let review = browser.text().await;
+    assert!(review.contains("the claims in its tokens change"), "{review}");
+    browser.click("Save changes").await;
+    assert_eq!(app.app.store.find_key(&id).await.unwrap().unwrap().claims["tenant"], "globex");
+    browser.client.close().await.unwrap();
+}
+
 in_a_browser_on_both_backends!(
+    a_key_gets_an_owner_claims_and_a_federated_credential_in_the_browser,
     a_key_moves_to_public_keys_in_the_browser,
     an_edit_review_counts_the_callers_a_narrower_range_refuses,
     the_create_form_offers_the_catalog_and_flags_a_typo,

@@ -176,6 +176,7 @@ in_both_modes!(
     a_key_created_without_a_workspace_lands_in_the_default_one,
     role_bindings_are_made_listed_and_removed_from_the_cli,
     webhooks_are_managed_from_the_cli,
+    keys_carry_an_owner_claims_and_federated_credentials_from_the_cli,
 );
 
 fn webhooks_are_managed_from_the_cli(cli: &Cli) {
@@ -1244,4 +1245,60 @@ fn sigterm_during_a_stuck_usage_flush_loses_no_count() {
     assert!(status.success(), "a clean exit: {status:?}");
     let usage = cli.json(&["keys", "usage", &id, "--json"]);
     assert_eq!(usage["total"]["issued"], 20, "every token counted: {usage}");
+}
+
+fn keys_carry_an_owner_claims_and_federated_credentials_from_the_cli(cli: &Cli) {
+    let github =
+        "https://token.actions.githubusercontent.com repo:acme/api:ref:refs/heads/main keymint";
+    let created = cli.json(&[
+        "keys",
+        "create",
+        "--name",
+        "acme-sync",
+        "--owner",
+        "cus_acme",
+        "--claims",
+        r#"{"tenant": "acme"}"#,
+        "--federated-credential",
+        github,
+        "--json",
+    ]);
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let listed = cli.json(&["keys", "list", "--owner", "cus_acme", "--json"]);
+    assert_eq!(listed["data"][0]["id"], id.as_str());
+    let (ok, out, _) = cli.text(&["keys", "show", &id]);
+    assert!(ok);
+    for shown in ["cus_acme", r#"{"tenant":"acme"}"#, "repo:acme/api:ref:refs/heads/main"] {
+        assert!(out.contains(shown), "{shown} in: {out}");
+    }
+    let (ok, out, _) = cli.text(&["keys", "list", "--owner", "cus_acme"]);
+    assert!(ok && out.contains("acme-sync") && out.contains("OWNER"), "{out}");
+    let (ok, out, _) = cli.text(&["keys", "list", "--owner", "cus_nobody"]);
+    assert!(ok && !out.contains("acme-sync"), "{out}");
+
+    // The preview warns before claims change; refusals name the field.
+    let (ok, out, _) =
+        cli.text(&["keys", "update", &id, "--claims", r#"{"tenant": "globex"}"#, "--dry-run"]);
+    assert!(
+        ok && out.contains("claims") && out.contains("warning: the claims in its tokens change"),
+        "{out}"
+    );
+    let (ok, _, err) = cli.text(&["keys", "update", &id, "--claims", r#"{"sub": "x"}"#]);
+    assert!(!ok && err.contains("claims") && err.contains("'sub'"), "{err}");
+    let (ok, _, err) = cli.text(&["keys", "update", &id, "--claims", "not json"]);
+    assert!(!ok && err.contains("--claims is not JSON"), "{err}");
+    let (ok, _, err) =
+        cli.text(&["keys", "update", &id, "--federated-credential", "https://only.example"]);
+    assert!(!ok && err.contains("ISSUER SUBJECT AUDIENCE"), "{err}");
+    let cleared =
+        cli.json(&["keys", "update", &id, "--no-federated-credentials", "--owner", "", "--json"]);
+    assert_eq!(cleared["federated_credentials"], serde_json::json!([]));
+    assert!(cleared["owner"].is_null(), "{cleared}");
+    cli.json(&["keys", "update", &id, "--owner", "cus_acme", "--json"]);
+    tokens(cli, &id, created["client_secret"].as_str().unwrap(), 2);
+    let usage = cli.json(&["usage", "--owner", "cus_acme", "--json"]);
+    assert_eq!(usage["total"]["issued"], 2, "{usage}");
+    assert_eq!(cli.json(&["usage", "--owner", "cus_nobody", "--json"])["total"]["issued"], 0);
+    let (ok, out, _) = cli.text(&["usage", "--owner", "cus_acme"]);
+    assert!(ok && out.contains("EXCHANGED") && out.contains("acme-sync"), "{out}");
 }

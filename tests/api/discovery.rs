@@ -43,7 +43,14 @@ async fn metadata_is_served_at_both_well_known_paths(backend: Backend) {
     assert_eq!(rfc8414["issuer"], app.base.as_str());
     assert_eq!(rfc8414["token_endpoint"], app.url("/oauth/token"));
     assert_eq!(rfc8414["jwks_uri"], app.url("/.well-known/jwks.json"));
-    assert_eq!(rfc8414["grant_types_supported"], serde_json::json!(["client_credentials"]));
+    assert_eq!(
+        rfc8414["grant_types_supported"],
+        serde_json::json!([
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ])
+    );
     assert_eq!(
         rfc8414["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])

@@ -258,7 +258,7 @@ impl Platform {
     }
 }
 
-const SUBJECT: &str = "system:serviceaccount:payments:api";
+pub const SUBJECT: &str = "system:serviceaccount:payments:api";
 
 async fn federated_app(backend: Backend) -> (TestApp, Platform, String) {
     let app = spawn_app_with(backend, &["--allow-private-jwks-uri"]).await;

@@ -16,6 +16,7 @@ mod discovery;
 mod door;
 mod dpop;
 mod exchange;
+mod exchange_clients;
 mod hostile;
 mod introspection;
 mod isolation;

@@ -397,23 +397,10 @@ impl Errors {
                     other => other,
                 };
                 let reason = format!("{}: {}", label(form_field), field.reason);
-                match form_field {
-                    "name"
-                    | "description"
-                    | "environment"
-                    | "type"
-                    | "scopes"
-                    | "allowed_cidrs"
-                    | "audiences"
-                    | "expires"
-                    | "secret"
-                    | "confirm"
-                    | "jwks"
-                    | "jwks_uri"
-                    | "token_endpoint_auth_method" => {
-                        errors.fields.push((form_field.into(), reason))
-                    }
-                    _ => errors.general = Some(reason),
+                if FIELDS.iter().any(|(f, _)| *f == form_field) {
+                    errors.fields.push((form_field.into(), reason));
+                } else {
+                    errors.general = Some(reason);
                 }
             }
             ManageError::Conflict(why) if why.contains("name") => {
@@ -435,22 +422,29 @@ impl Errors {
 }
 
 /// The label a person sees for a form field.
+/// The key forms' fields that show their own messages, with the label each
+/// message starts with.
+const FIELDS: [(&str, &str); 16] = [
+    ("name", "Name"),
+    ("description", "Description"),
+    ("environment", "Environment"),
+    ("type", "Type"),
+    ("scopes", "Scopes"),
+    ("allowed_cidrs", "Allowed IP ranges"),
+    ("audiences", "Audiences"),
+    ("expires", "Expires"),
+    ("secret", "Secret to import"),
+    ("jwks", "Public keys (JWK Set)"),
+    ("token_endpoint_auth_method", "Public keys (JWK Set)"),
+    ("jwks_uri", "Public keys URL"),
+    ("confirm", "Confirmation"),
+    ("owner", "Owner"),
+    ("claims", "Claims"),
+    ("federated_credentials", "Federated credentials"),
+];
+
 fn label(field: &str) -> &str {
-    match field {
-        "name" => "Name",
-        "description" => "Description",
-        "environment" => "Environment",
-        "type" => "Type",
-        "scopes" => "Scopes",
-        "allowed_cidrs" => "Allowed IP ranges",
-        "audiences" => "Audiences",
-        "expires" => "Expires",
-        "secret" => "Secret to import",
-        "jwks" | "token_endpoint_auth_method" => "Public keys (JWK Set)",
-        "jwks_uri" => "Public keys URL",
-        "confirm" => "Confirmation",
-        other => other,
-    }
+    FIELDS.iter().find(|(f, _)| *f == field).map_or(field, |(_, label)| label)
 }
 
 /// The page for a refusal that is not about a form field: status, heading and
