@@ -12,7 +12,7 @@ use crate::helpers::{assert_oauth_error, spawn_app, spawn_app_with, Backend, Tes
 use crate::on_both_backends;
 
 /// The RFC 7638 thumbprint of a P-256 public JWK.
-fn thumbprint(jwk: &Value) -> String {
+pub fn thumbprint(jwk: &Value) -> String {
     let canonical = format!(
         r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
         jwk["x"].as_str().unwrap(),

@@ -14,6 +14,7 @@ use crate::introspection::Introspector;
 
 crate::on_both_backends!(
     a_service_narrows_a_token_it_received_for_the_next_hop,
+    bound_tokens_stay_bound_actor_tokens_are_the_callers_and_chains_stop_at_four,
     delegation_never_widens_and_dies_with_its_subject_token,
     a_workload_gets_its_keys_token_with_a_platform_token_and_no_secret,
     platform_tokens_that_break_a_rule_are_refused,
@@ -226,10 +227,116 @@ async fn delegation_never_widens_and_dies_with_its_subject_token(backend: Backen
     assert_eq!(usage["total"]["exchanged"], 1, "{usage}");
 }
 
+async fn bound_tokens_stay_bound_actor_tokens_are_the_callers_and_chains_stop_at_four(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let (client, client_secret) = key(&app, "client", json!({"scopes": ["read:a/*"]})).await;
+    let (gateway, gateway_secret) = key(&app, "gateway", json!({"scopes": ["read:a/*"]})).await;
+    let url = app.url("/oauth/token");
+    let proof = |key: &ClientKey| {
+        let claims = json!({"jti": keymint::apikeys::secret::random_base62(22), "htm": "POST",
+            "htu": url, "iat": app.clock_now()});
+        key.sign_raw(&json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk}), &claims)
+    };
+    // A DPoP-bound subject token is exchanged only with a proof, which binds the new one.
+    let client_key = ClientKey::new(None);
+    let bound = app
+        .client
+        .post(&url)
+        .basic_auth(&client, Some(&client_secret))
+        .header("DPoP", proof(&client_key))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let form = [
+        ("grant_type", EXCHANGE),
+        ("subject_token", bound.as_str()),
+        ("subject_token_type", ACCESS),
+    ];
+    let unbound = exchange(&app, &gateway, &gateway_secret, &form).await;
+    assert_oauth_error(unbound, StatusCode::BAD_REQUEST, "invalid_dpop_proof").await;
+    let gateway_key = ClientKey::new(None);
+    let response = app
+        .client
+        .post(&url)
+        .basic_auth(&gateway, Some(&gateway_secret))
+        .header("DPoP", proof(&gateway_key))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
+    let jkt = payload(body["access_token"].as_str().unwrap())["cnf"]["jkt"].clone();
+    assert_eq!(jkt, json!(crate::dpop::thumbprint(&gateway_key.jwk)), "bound to the caller's key");
+
+    // An actor token must be the caller's own.
+    let subject = app.access_token(&client, &client_secret).await;
+    let own = app.access_token(&gateway, &gateway_secret).await;
+    let with_actor = |actor: String| {
+        let (app, gateway, gateway_secret, subject) =
+            (&app, &gateway, &gateway_secret, subject.clone());
+        async move {
+            exchange(
+                app,
+                gateway,
+                gateway_secret,
+                &[
+                    ("grant_type", EXCHANGE),
+                    ("subject_token", &subject),
+                    ("subject_token_type", ACCESS),
+                    ("actor_token", &actor),
+                    ("actor_token_type", ACCESS),
+                ],
+            )
+            .await
+        }
+    };
+    assert_eq!(with_actor(own).await.status(), StatusCode::OK);
+    let others = app.access_token(&client, &client_secret).await;
+    assert_oauth_error(with_actor(others).await, StatusCode::BAD_REQUEST, "invalid_request").await;
+
+    // Four actors at most: the fifth hop is refused.
+    let mut token = subject;
+    for hop in 1..=5 {
+        let (id, secret) = key(&app, &format!("hop-{hop}"), json!({"scopes": ["read:a/*"]})).await;
+        let response = exchange(
+            &app,
+            &id,
+            &secret,
+            &[("grant_type", EXCHANGE), ("subject_token", &token), ("subject_token_type", ACCESS)],
+        )
+        .await;
+        if hop == 5 {
+            assert_oauth_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::OK, "hop {hop}");
+        token = response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().into();
+    }
+    let mut depth = 0;
+    let claims = payload(&token);
+    let mut act = claims.get("act");
+    while let Some(a) = act {
+        depth += 1;
+        act = a.get("act");
+    }
+    assert_eq!(depth, 4);
+}
+
 /// A platform issuer: discovery and a JWKS over HTTP, and tokens it signs.
 pub struct Platform {
     pub issuer: String,
-    key: ClientKey,
+    pub key: ClientKey,
 }
 
 impl Platform {
@@ -316,12 +423,16 @@ async fn platform_tokens_that_break_a_rule_are_refused(backend: Backend) {
     let mut forged =
         json!({"iss": platform.issuer, "sub": SUBJECT, "aud": "keymint", "exp": now + 60});
     let foreign = stranger.sign(&forged);
-    forged["exp"] = json!(now + 60);
     let header =
         |alg: &str| URL_SAFE_NO_PAD.encode(json!({"alg": alg, "kid": "platform-1"}).to_string());
     let body = URL_SAFE_NO_PAD.encode(forged.to_string());
     let none = format!("{}.{body}.", header("none"));
-    let hmac = format!("{}.{body}.{}", header("HS256"), URL_SAFE_NO_PAD.encode([0u8; 32]));
+    // The classic confusion: HMAC keyed with the issuer's public key, as published.
+    let input = format!("{}.{body}", header("HS256"));
+    let published = platform.key.jwk.to_string();
+    let mac = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, published.as_bytes());
+    let tag = aws_lc_rs::hmac::sign(&mac, input.as_bytes());
+    let hmac = format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
     let cases = [
         (
             "wrong subject",
