@@ -420,8 +420,7 @@ async fn platform_tokens_that_break_a_rule_are_refused(backend: Backend) {
     let (app, platform, id) = federated_app(backend).await;
     let now = app.clock_now();
     let stranger = ClientKey::new(Some("platform-1"));
-    let mut forged =
-        json!({"iss": platform.issuer, "sub": SUBJECT, "aud": "keymint", "exp": now + 60});
+    let forged = json!({"iss": platform.issuer, "sub": SUBJECT, "aud": "keymint", "exp": now + 60});
     let foreign = stranger.sign(&forged);
     let header =
         |alg: &str| URL_SAFE_NO_PAD.encode(json!({"alg": alg, "kid": "platform-1"}).to_string());
