@@ -117,6 +117,13 @@ impl App {
         };
         let usage = Arc::new(Usage::new(store.clone(), clock.clone()));
         let metrics = Arc::new(Metrics::default());
+        // After the feed's start was read: a revocation in between is replayed.
+        let revoked = Arc::new(crate::oauth::revoked::Revoked::new(
+            store.clone(),
+            clock.clone(),
+            settings.ttl_seconds + crate::oauth::CLOCK_LEEWAY_SECONDS * 12,
+        ));
+        revoked.reload().await.context("reading revoked tokens")?;
         let cache = Arc::new(
             KeyCache::new(store.clone())
                 .counting(metrics.cache_hits.clone(), metrics.cache_misses.clone()),
@@ -146,6 +153,7 @@ impl App {
             used_ids: UsedIds::new(store.clone(), clock.clone()),
             remote_keys: RemoteKeys::new(config.allow_private_jwks_uri, clock.clone()),
             platforms: Default::default(),
+            revoked: revoked.clone(),
         });
         let sso = match &config.sso {
             Some(sso) => {
@@ -282,6 +290,7 @@ impl App {
                     keyring: self.keyring.clone(),
                     metrics: self.metrics.clone(),
                     status: self.feed_status.clone(),
+                    revoked: self.tokens.revoked.clone(),
                     start: self.feed_start,
                 })),
                 tokio::spawn(rotate_on_schedule(self.clone())),

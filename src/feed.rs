@@ -56,13 +56,15 @@ pub struct Feed {
     pub keyring: Arc<Keyring>,
     pub metrics: Arc<Metrics>,
     pub status: Arc<Status>,
+    pub revoked: Arc<crate::oauth::revoked::Revoked>,
     /// The newest change when the memory was loaded: the feed starts after it.
     pub start: i64,
 }
 
 /// Applies one batch of changes; returns whether signing keys changed. A change
 /// of a kind this version does not know (a newer keymint wrote it) could be about
-/// anything held: every cached key is dropped, and the signing keys reloaded.
+/// anything held: every cached key and revocation is dropped, and the signing keys
+/// and revocations reloaded.
 fn apply(feed: &Feed, changes: &[Change]) -> bool {
     let mut signing = false;
     for change in changes {
@@ -70,10 +72,12 @@ fn apply(feed: &Feed, changes: &[Change]) -> bool {
             Some(Target::Key) => feed.cache.apply_change(&change.target, change.id),
             Some(Target::Workspace) => feed.cache.apply_workspace_change(&change.target, change.id),
             Some(Target::SigningKey) => signing = true,
+            Some(Target::Token) => feed.revoked.announced(&change.target),
             // Not announced (`Action::announces_change`): nothing in memory holds them.
             Some(Target::RoleBinding | Target::Person | Target::Webhook) => {}
             None => {
                 feed.cache.clear();
+                feed.revoked.forget();
                 signing = true;
             }
         }
@@ -90,6 +94,7 @@ async fn resync(feed: &Feed) -> anyhow::Result<i64> {
     let latest = feed.store.latest_change().await?;
     feed.cache.clear();
     feed.keyring.reload().await?;
+    feed.revoked.reload().await?;
     Ok(latest)
 }
 
@@ -138,6 +143,10 @@ pub async fn run(feed: Feed) {
                     if apply(&feed, &changes) {
                         if let Err(e) = feed.keyring.reload().await {
                             tracing::error!(error = %crate::report::Chain(&e), "cannot reload signing keys");
+                        }
+                        // Also after a change of an unknown kind, which dropped them.
+                        if let Err(e) = feed.revoked.reload().await {
+                            tracing::warn!(error = %crate::report::Chain(&e), "cannot reload revoked tokens; asking the database meanwhile");
                         }
                     }
                 }

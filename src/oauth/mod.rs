@@ -10,6 +10,7 @@ pub mod jws;
 pub mod limiter;
 pub mod once;
 mod raw_key;
+pub mod revoked;
 mod service;
 
 pub use dpop::Presented;

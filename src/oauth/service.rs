@@ -116,6 +116,8 @@ pub struct TokenService {
     pub remote_keys: RemoteKeys,
     /// Where the platform issuers of federated credentials publish their keys.
     pub platforms: crate::oauth::federation::Platforms,
+    /// Revoked tokens, held in memory.
+    pub revoked: Arc<crate::oauth::revoked::Revoked>,
 }
 
 impl TokenService {
@@ -457,14 +459,15 @@ impl TokenService {
         // A token from token exchange ends with every token it came from
         // (`{subject jti}.{random}`, [`crate::oauth::exchange`]), and with the key
         // that asked for it.
+        let mut lineage = Vec::new();
         let mut end = 0;
         for part in claims.jti.split('.') {
             end += part.len();
-            let id = &claims.jti[..end];
+            lineage.push(&claims.jti[..end]);
             end += 1;
-            if self.store.is_token_revoked(id).await.map_err(store_failed)? {
-                return Ok(None);
-            }
+        }
+        if self.revoked.any(&lineage).await.map_err(store_failed)? {
+            return Ok(None);
         }
         if claims.act.is_some() && claims.client_id != claims.sub {
             let actor = self.keys.find(self.store.as_ref(), &claims.client_id).await;
@@ -489,7 +492,10 @@ impl TokenService {
         self.store
             .revoke_token(&claims.jti, &claims.client_id, claims.exp, self.clock.now())
             .await
-            .map_err(store_failed)
+            .map_err(store_failed)?;
+        // At once here; other instances learn it from the change feed.
+        self.revoked.insert(&claims.jti, claims.exp);
+        Ok(())
     }
 }
 

@@ -29,23 +29,31 @@ pub(super) async fn insert_audit(
     // Every audited change to a key, workspace or signing key is also a change other
     // instances must see ([`Action::announces_change`]).
     if a.action.announces_change() {
-        if let Some(sql) = SERIALIZE {
-            // Change ids must commit in order, or a reader could pass one by.
-            sqlx::query(sql).execute(&mut *conn).await?;
-        }
-        let at = crate::clock::wall_clock_millis();
-        sqlx::query("INSERT INTO changes (at, kind, target) VALUES ($1, $2, $3)")
-            .bind(at)
-            .bind(a.action.target().as_str())
-            .bind(&a.target_id)
-            .execute(&mut *conn)
-            .await?;
-        if let Some(sql) = NOTIFY {
-            sqlx::query(sql)
-                .bind(format!("{}:{}", a.action.target().as_str(), a.target_id))
-                .execute(&mut *conn)
-                .await?;
-        }
+        announce(conn, a.action.target(), &a.target_id).await?;
+    }
+    Ok(())
+}
+
+/// Writes the change feed's row for `kind` `target`, in the caller's
+/// transaction, for every instance to apply (and, on PostgreSQL, notifies them).
+pub(super) async fn announce(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    kind: crate::vocab::Target,
+    target: &str,
+) -> StoreResult<()> {
+    if let Some(sql) = SERIALIZE {
+        // Change ids must commit in order, or a reader could pass one by.
+        sqlx::query(sql).execute(&mut *conn).await?;
+    }
+    let at = crate::clock::wall_clock_millis();
+    sqlx::query("INSERT INTO changes (at, kind, target) VALUES ($1, $2, $3)")
+        .bind(at)
+        .bind(kind.as_str())
+        .bind(target)
+        .execute(&mut *conn)
+        .await?;
+    if let Some(sql) = NOTIFY {
+        sqlx::query(sql).bind(format!("{}:{target}", kind.as_str())).execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -499,8 +499,11 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     /// just wait. An error means the notification connection was lost: resync.
     async fn wait_for_change(&self, timeout: std::time::Duration) -> StoreResult<bool>;
 
-    /// Records that the token `jti` is revoked until `expires_at`; forgets revocations
-    /// of tokens that expired before `now`.
+    /// Revoked tokens that have not expired at `now`, `(jti, expires_at)`, soonest
+    /// to expire first, at most `limit`.
+    async fn revoked_tokens(&self, now: i64, limit: i64) -> StoreResult<Vec<(String, i64)>>;
+    /// Records that the token `jti` is revoked until `expires_at`, announced on the
+    /// change feed; forgets revocations of tokens that expired before `now`.
     async fn revoke_token(
         &self,
         jti: &str,

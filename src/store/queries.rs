@@ -430,8 +430,20 @@ impl Store for This {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        audit::announce(&mut tx, Target::Token, jti).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn revoked_tokens(&self, now: i64, limit: i64) -> StoreResult<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT jti, expires_at FROM revoked_tokens WHERE expires_at >= $1 \
+             ORDER BY expires_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn is_token_revoked(&self, jti: &str) -> StoreResult<bool> {

@@ -12,17 +12,21 @@ pub enum Target {
     RoleBinding,
     Person,
     Webhook,
+    /// An access token revoked (RFC 7009): a change of the feed only, never an
+    /// audit event.
+    Token,
 }
 
 impl Target {
     /// Every target, in a fixed order.
-    pub const ALL: [Target; 6] = [
+    pub const ALL: [Target; 7] = [
         Target::Key,
         Target::Workspace,
         Target::SigningKey,
         Target::RoleBinding,
         Target::Person,
         Target::Webhook,
+        Target::Token,
     ];
 
     /// Its name in the audit log and the change feed.
@@ -34,6 +38,7 @@ impl Target {
             Target::RoleBinding => "role_binding",
             Target::Person => "person",
             Target::Webhook => "webhook",
+            Target::Token => "token",
         }
     }
 

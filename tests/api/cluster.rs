@@ -195,7 +195,50 @@ async fn a_change_of_a_kind_this_version_does_not_know_drops_every_cached_key(ba
     assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK, "read again");
 }
 
+/// Revoked tokens are held in memory; a revocation through one instance reaches
+/// the others by the change feed, and a restart reads them back.
+async fn a_token_revoked_on_one_instance_is_inactive_on_another_within_a_second(backend: Backend) {
+    let a = spawn_app(backend).await;
+    let b = a.spawn_peer().await;
+    let (id, secret) = a.new_client("client", &["read:a"]).await;
+    let (rs, rs_secret) = a.new_client("resource-server", &["keymint:introspect"]).await;
+    let token = a.access_token(&id, &secret).await;
+    async fn active(app: &crate::helpers::TestApp, rs: &(String, String), token: &str) -> bool {
+        let answer: Value = app
+            .client
+            .post(app.url("/oauth/introspect"))
+            .basic_auth(&rs.0, Some(&rs.1))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["active"] == true
+    }
+    let rs = (rs, rs_secret);
+    assert!(active(&b, &rs, &token).await, "B held nothing against it");
+    let revoked = a
+        .client
+        .post(a.url("/oauth/revoke"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert!(!active(&a, &rs, &token).await, "at once where it was revoked");
+    wait_until(PROPAGATION, "the revocation reaches B", || async {
+        !active(&b, &rs, &token).await
+    })
+    .await;
+    let b = b.restart().await;
+    assert!(!active(&b, &rs, &token).await, "read back at start");
+}
+
 on_both_backends!(
+    a_token_revoked_on_one_instance_is_inactive_on_another_within_a_second,
     a_change_of_a_kind_this_version_does_not_know_drops_every_cached_key,
     a_revoke_on_one_instance_is_refused_on_another_within_a_second,
     tokens_from_either_instance_verify_against_either_jwks_through_a_rotation,

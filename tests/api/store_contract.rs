@@ -603,6 +603,19 @@ async fn revoked_tokens_are_remembered_until_they_expire(backend: Backend) {
     store.revoke_token("jti-2", "k1", 300, 200).await.unwrap();
     assert!(!store.is_token_revoked("jti-1").await.unwrap());
     assert!(store.is_token_revoked("jti-2").await.unwrap());
+    // Read back whole for memory, unexpired only, and announced on the feed.
+    store.revoke_token("jti-3", "k1", 250, 200).await.unwrap();
+    let held = store.revoked_tokens(200, 10).await.unwrap();
+    assert_eq!(held, [("jti-3".to_string(), 250), ("jti-2".to_string(), 300)]);
+    assert_eq!(store.revoked_tokens(260, 10).await.unwrap(), [("jti-2".to_string(), 300)]);
+    assert_eq!(store.revoked_tokens(200, 1).await.unwrap().len(), 1, "at most the limit");
+    let changes = store.changes_since(0, 100).await.unwrap();
+    let announced: Vec<&str> = changes
+        .iter()
+        .filter(|c| c.kind == Some(keymint::vocab::Target::Token))
+        .map(|c| c.target.as_str())
+        .collect();
+    assert_eq!(announced, ["jti-1", "jti-1", "jti-2", "jti-3"]);
 }
 
 async fn ping_writes_and_close_ends_the_connections(backend: Backend) {
