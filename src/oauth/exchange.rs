@@ -53,8 +53,11 @@ fn depth(act: Option<&Value>) -> usize {
 }
 
 impl TokenService {
-    /// The DPoP proof of a token request, checked, if one was sent.
-    fn token_endpoint_proof(
+    /// The DPoP proof of a token request, checked, if one was sent: before the
+    /// client is known (it costs no database work); its `jti` is used once the
+    /// client is ([`TokenService::bind_as_required`]), so strangers cannot fill
+    /// the table.
+    pub(super) fn token_endpoint_proof(
         &self,
         request: &TokenRequest,
     ) -> Result<Option<dpop::Proof>, ExchangeError> {
@@ -62,6 +65,26 @@ impl TokenService {
         let url = self.token_endpoint();
         let target = Target { method: "POST", url: &url, access_token: None };
         Ok(Some(dpop::check(text, target, self.clock.now(), self.dpop_nonces.as_ref())?))
+    }
+
+    /// A key that requires DPoP gets no token without a proof (counted as a
+    /// refusal); a proof's `jti` is used once.
+    pub(super) async fn bind_as_required(
+        &self,
+        key: &crate::store::KeyRecord,
+        proof: Option<&dpop::Proof>,
+    ) -> Result<(), ExchangeError> {
+        match proof {
+            Some(p) => self.use_proof(p).await,
+            None if key.dpop_bound => {
+                self.usage.count(&key.id, Some(&key.workspace_id), Outcome::ScopeRefused);
+                Err(DpopError::Invalid(
+                    "this client's tokens must be DPoP-bound: send a DPoP proof",
+                )
+                .into())
+            }
+            None => Ok(()),
+        }
     }
 
     /// Signs `claims` and counts the exchange for `key`.
@@ -129,15 +152,7 @@ impl TokenService {
             )
             .into());
         }
-        if caller.key.dpop_bound && proof.is_none() {
-            return Err(DpopError::Invalid(
-                "this client's tokens must be DPoP-bound: send a DPoP proof",
-            )
-            .into());
-        }
-        if let Some(p) = &proof {
-            self.use_proof(p).await?;
-        }
+        self.bind_as_required(&caller.key, proof.as_ref()).await?;
         let now = self.clock.now();
         // What the key may delegate: what a client-credentials request may get.
         let jti = format!("{}.{}", subject.jti, random_base62(apikeys::TOKEN_ID_LEN));
@@ -215,15 +230,7 @@ impl TokenService {
             }
             return Err(refuse("the key is not usable now"));
         }
-        if key.dpop_bound && proof.is_none() {
-            return Err(DpopError::Invalid(
-                "this client's tokens must be DPoP-bound: send a DPoP proof",
-            )
-            .into());
-        }
-        if let Some(p) = &proof {
-            self.use_proof(p).await?;
-        }
+        self.bind_as_required(&key, proof.as_ref()).await?;
         let auth = Authenticated { key: key.clone(), previous_secret: false };
         let jti = format!("{}{}", auth.secret_tag(), random_base62(apikeys::TOKEN_ID_LEN));
         let mut claims = decide(&key, request, &self.settings, now, jti).inspect_err(|_| {

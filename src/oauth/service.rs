@@ -10,7 +10,7 @@ use crate::apikeys::secret::{self, random_base62, Secret};
 use crate::apikeys::{self, AuthFailure, Authenticated};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
-use crate::oauth::dpop::{self, DpopError, Nonces, Presented, Target};
+use crate::oauth::dpop::{DpopError, Nonces, Presented};
 use crate::oauth::jwks_uri::RemoteKeys;
 use crate::oauth::limiter::{Blocked, FailureLimiter};
 use crate::oauth::once::UsedIds;
@@ -268,26 +268,10 @@ impl TokenService {
     ) -> Result<Issued, ExchangeError> {
         // The proof is checked before the client (it costs no database work); its
         // jti is used once the client is known, so strangers cannot fill the table.
-        let dpop = match &request.dpop {
-            Some(text) => {
-                let url = self.token_endpoint();
-                let target = Target { method: "POST", url: &url, access_token: None };
-                Some(dpop::check(text, target, self.clock.now(), self.dpop_nonces.as_ref())?)
-            }
-            None => None,
-        };
+        let dpop = self.token_endpoint_proof(request)?;
         let auth = self.authenticate_client(client_id, proof, ip).await?;
         let now = self.clock.now();
-        if auth.key.dpop_bound && dpop.is_none() {
-            self.usage.count(&auth.key.id, Some(&auth.key.workspace_id), Outcome::ScopeRefused);
-            return Err(DpopError::Invalid(
-                "this client's tokens must be DPoP-bound: send a DPoP proof",
-            )
-            .into());
-        }
-        if let Some(p) = &dpop {
-            self.use_proof(p).await?;
-        }
+        self.bind_as_required(&auth.key, dpop.as_ref()).await?;
         let jti = format!("{}{}", auth.secret_tag(), random_base62(apikeys::TOKEN_ID_LEN));
         let mut claims =
             decide(&auth.key, request, &self.settings, now, jti).inspect_err(|_| {
