@@ -13,8 +13,12 @@ pub use crate::vocab::FederatedCredential;
 pub const MAX_CLAIMS_BYTES: usize = 2048;
 
 /// Claim names a key may not set: the registered JWT claims (RFC 7519), those of
-/// RFC 9068, DPoP's and token exchange's (RFC 9449, RFC 8693), and keymint's own.
+/// RFC 9068, DPoP's and token exchange's (RFC 9449, RFC 8693), the members of an
+/// introspection answer (RFC 7662), and keymint's own.
 pub const RESERVED_CLAIMS: &[&str] = &[
+    "active",
+    "token_type",
+    "username",
     "iss",
     "sub",
     "aud",

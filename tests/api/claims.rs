@@ -89,7 +89,8 @@ async fn claims_that_keymint_sets_or_that_are_too_big_are_refused_by_name(backen
             response.json::<Value>().await.unwrap()
         }
     };
-    for name in ["sub", "aud", "exp", "scope", "client_id", "cnf", "act", "workspace_id"] {
+    for name in ["sub", "aud", "exp", "scope", "client_id", "cnf", "act", "workspace_id", "active"]
+    {
         let problem = refused(json!({"name": "k", "claims": {name: "x"}})).await;
         let detail = problem.to_string();
         assert!(detail.contains("claims") && detail.contains(&format!("'{name}'")), "{problem}");
