@@ -105,7 +105,8 @@ impl Platforms {
     }
 
     /// The `jwks_uri` of `issuer`'s discovery document: remembered for
-    /// [`KEEP_SECONDS`], read again at most every [`MIN_REFETCH_SECONDS`].
+    /// [`KEEP_SECONDS`]; while the issuer cannot be reached, the one known keeps
+    /// serving and the document is asked for at most every [`MIN_REFETCH_SECONDS`].
     async fn jwks_uri(
         &self,
         remote: &RemoteKeys,
@@ -113,17 +114,21 @@ impl Platforms {
         now: i64,
     ) -> Result<String, &'static str> {
         let known = self.found.lock().ok().and_then(|f| f.get(issuer).cloned());
-        match &known {
-            Some((uri, at)) if now - at < KEEP_SECONDS => return Ok(uri.clone()),
-            Some((uri, at)) if now - at < MIN_REFETCH_SECONDS => return Ok(uri.clone()),
-            _ => {}
+        if let Some((uri, at)) = &known {
+            if now - at < KEEP_SECONDS {
+                return Ok(uri.clone());
+            }
         }
         let url = format!("{issuer}/.well-known/openid-configuration");
         let fetched = remote.fetch_json(&url, "application/json").await;
         let document = match (fetched, known) {
             (Ok(document), _) => document,
-            // The issuer is down: the keys found before keep serving.
-            (Err(_), Some((uri, _))) => return Ok(uri),
+            // The issuer is down: what was found before keeps serving, and the
+            // document is asked for again in MIN_REFETCH_SECONDS, not at once.
+            (Err(_), Some((uri, _))) => {
+                self.remember(issuer, &uri, now - KEEP_SECONDS + MIN_REFETCH_SECONDS);
+                return Ok(uri);
+            }
             (Err(why), None) => return Err(why),
         };
         if document.get("issuer").and_then(|v| v.as_str()) != Some(issuer) {
@@ -135,12 +140,17 @@ impl Platforms {
             .ok_or("discovery document has no jwks_uri")?
             .to_string();
         remote.check_uri(&uri).map_err(|_| "issuer's jwks_uri not allowed")?;
+        self.remember(issuer, &uri, now);
+        Ok(uri)
+    }
+
+    /// Remembers `issuer`'s `jwks_uri` as read at `at`.
+    fn remember(&self, issuer: &str, uri: &str, at: i64) {
         if let Ok(mut found) = self.found.lock() {
             if found.len() >= 10_000 {
                 found.clear();
             }
-            found.insert(issuer.to_string(), (uri.clone(), now));
+            found.insert(issuer.to_string(), (uri.to_string(), at));
         }
-        Ok(uri)
     }
 }
