@@ -99,7 +99,6 @@ impl TokenService {
         let access_token =
             self.keyring.current().sign(&body).map_err(|e| ExchangeError::Internal(Box::new(e)))?;
         self.usage.used(key, Outcome::Exchanged, ip, false);
-        self.metrics.tokens_issued.inc();
         Ok(Issued {
             access_token,
             token_type: if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
@@ -112,6 +111,18 @@ impl TokenService {
     /// Delegation: `caller` (authenticated) trades `subject_token` (and, if given,
     /// its own `actor_token`) for a narrower token.
     pub async fn delegate(
+        &self,
+        caller: &Authenticated,
+        subject_token: &str,
+        actor_token: Option<&str>,
+        request: &TokenRequest,
+        ip: Option<IpAddr>,
+    ) -> Result<Issued, ExchangeError> {
+        let result = self.delegated(caller, subject_token, actor_token, request, ip).await;
+        self.measured(result)
+    }
+
+    async fn delegated(
         &self,
         caller: &Authenticated,
         subject_token: &str,
@@ -193,6 +204,17 @@ impl TokenService {
 
     /// Federation: the platform token `assertion` gets key `client_id`'s token.
     pub async fn federate(
+        &self,
+        client_id: &str,
+        assertion: &str,
+        request: &TokenRequest,
+        ip: Option<IpAddr>,
+    ) -> Result<Issued, ExchangeError> {
+        let result = self.federated(client_id, assertion, request, ip).await;
+        self.measured(result)
+    }
+
+    async fn federated(
         &self,
         client_id: &str,
         assertion: &str,

@@ -232,6 +232,15 @@ impl TokenService {
         ip: Option<IpAddr>,
     ) -> Result<Issued, ExchangeError> {
         let result = self.issue(client_id, proof, request, ip).await;
+        self.measured(result)
+    }
+
+    /// `result` of a token request, counted in the metrics: a token issued, or
+    /// the refusal by its reason.
+    pub(super) fn measured(
+        &self,
+        result: Result<Issued, ExchangeError>,
+    ) -> Result<Issued, ExchangeError> {
         match &result {
             Ok(_) => {
                 self.metrics.tokens_issued.inc();

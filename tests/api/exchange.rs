@@ -483,6 +483,13 @@ async fn platform_tokens_that_break_a_rule_are_refused(backend: Backend) {
     let admin = app.admin_token().await;
     let response = app.post_with(&admin, &format!("/v1/keys/{id}/deactivate"), &json!({})).await;
     assert_eq!(response.status(), StatusCode::OK);
+    // Each refusal is counted by /metrics, as every token request is.
+    let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    let refused = metrics
+        .lines()
+        .find(|l| l.starts_with("keymint_tokens_refused_total{reason=\"invalid_grant\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    assert_eq!(refused, Some(2.0 * cases.len() as f64), "{metrics}");
     let good = platform.token(SUBJECT, "keymint", now, |_| {});
     let response =
         federated(&app, &[("grant_type", JWT_BEARER), ("client_id", &id), ("assertion", &good)])
