@@ -851,7 +851,10 @@ async fn screenshots_of_the_console() {
         }))
         .await;
     }
-    let rotated = app.create_key(json!({"name": "mobile-app", "scopes": ["read:profile"]})).await;
+    let rotated = app
+        .create_key(json!({"name": "mobile-app", "scopes": ["read:profile"],
+            "owner": "team-mobile", "claims": {"tenant": "acme", "tier": "pro"}}))
+        .await;
     let rotated_id = rotated["id"].as_str().unwrap();
     // A week of traffic, so the charts have something to show.
     let secret = rotated["client_secret"].as_str().unwrap();
@@ -888,6 +891,7 @@ async fn screenshots_of_the_console() {
     browser.click("Create key").await;
     browser.fill("Name", "checkout").await;
     browser.fill("Description", "Checkout service, EU region").await;
+    browser.fill("Owner", "team-checkout").await;
     browser.fill("Scopes", "read:orders/*\nwrite:carts/*").await;
     browser.fill("Allowed IP ranges", "0.0.0.0/0").await;
     browser.choose("Expires", "90d").await;
