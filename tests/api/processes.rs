@@ -1,5 +1,6 @@
-//! Two real `keymint` processes on one database: a revoke through one is refused by
-//! the other within a second, and both serve the same JWKS.
+//! Two real `keymint` processes on one database: a revoke (of a key, or of a
+//! token) through one is refused by the other within a second, and both serve the
+//! same JWKS.
 
 use std::process::Command;
 use std::time::Duration;
@@ -112,6 +113,27 @@ async fn a_revoke_through_one_process_is_refused_by_another_within_a_second(back
         .await
         .unwrap();
     assert_eq!(jwks_a, jwks_b);
+
+    // A token revoked through A (RFC 7009) stops opening /v1 on B: B holds
+    // revocations in memory, fed by the change feed.
+    let second: Value = token(&a.base, admin_id, admin_secret).await.json().await.unwrap();
+    let second = second["access_token"].as_str().unwrap();
+    let keys_on_b = || client.get(format!("{}/v1/keys", b.base)).bearer_auth(second).send();
+    assert_eq!(keys_on_b().await.unwrap().status(), StatusCode::OK);
+    let revoked = client
+        .post(format!("{}/oauth/revoke", a.base))
+        .basic_auth(admin_id, Some(admin_secret))
+        .form(&[("token", second)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    crate::helpers::wait_until(
+        crate::helpers::PROPAGATION,
+        "B refuses the revoked token",
+        || async { keys_on_b().await.unwrap().status() == StatusCode::UNAUTHORIZED },
+    )
+    .await;
 }
 
 crate::on_both_backends!(a_revoke_through_one_process_is_refused_by_another_within_a_second);

@@ -181,10 +181,10 @@ impl KeyForm {
             expires_at,
             expires_in,
             secret: (!self.secret.is_empty()).then(|| self.secret.clone()),
-            jwks: jwks_value(&self.jwks),
+            jwks: json_value(&self.jwks),
             jwks_uri: text_value(&self.jwks_uri),
             dpop_bound_access_tokens: (self.dpop_bound_access_tokens == "on").then_some(true),
-            claims: jwks_value(&self.claims),
+            claims: json_value(&self.claims),
             owner: text_value(&self.owner),
             federated_credentials: federated(&self.federated_credentials),
             ..NewKey::default()
@@ -210,9 +210,9 @@ fn carried(form: &impl Serialize) -> Vec<(String, String)> {
     }
 }
 
-/// A JWK Set field: `None` when empty. Text that is not JSON goes on as a
-/// string, which the domain refuses as "not a JWK Set" beside the field.
-fn jwks_value(text: &str) -> Option<serde_json::Value> {
+/// A JSON field (a JWK Set, claims): `None` when empty. Text that is not JSON
+/// goes on as a string, which the domain refuses beside the field.
+fn json_value(text: &str) -> Option<serde_json::Value> {
     (!text.trim().is_empty()).then(|| {
         serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.into()))
     })
@@ -313,7 +313,7 @@ impl EditForm {
             Some((at, in_)) => (Some(at), in_),
         };
         let secret = self.use_secret == "on";
-        let jwks = jwks_value(&self.jwks).filter(|_| !secret);
+        let jwks = json_value(&self.jwks).filter(|_| !secret);
         let jwks_uri = text_value(&self.jwks_uri).filter(|_| !secret);
         let method = match (secret, jwks.is_some() || jwks_uri.is_some()) {
             (true, _) => Some(AuthMethod::ClientSecretBasic.as_str().to_string()),
@@ -332,7 +332,7 @@ impl EditForm {
             jwks,
             jwks_uri,
             dpop_bound_access_tokens: Some(self.dpop_bound_access_tokens == "on"),
-            claims: Some(jwks_value(&self.claims).unwrap_or_else(|| serde_json::json!({}))),
+            claims: Some(json_value(&self.claims).unwrap_or_else(|| serde_json::json!({}))),
             owner: Some(self.owner.trim().to_string()),
             federated_credentials: Some(federated(&self.federated_credentials)),
         }
