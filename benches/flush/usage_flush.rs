@@ -1,5 +1,6 @@
-//! How long one usage flush takes for N active keys: every key with an hourly and a
-//! daily row, a client address and a last use, as after a busy flush interval. The
+//! How long one usage flush takes for N active keys: every key with an hourly row
+//! and a last use, and as many client addresses as a flush carries, as after a
+//! busy flush interval. The
 //! first flush inserts the rows, the next adds to them. The last-use marks go in
 //! chunks of `LAST_USE_CHUNK`, as `Usage::flush` writes them.
 
@@ -47,15 +48,16 @@ pub async fn measure(url: &str, keys: usize) -> Res<FlushTimes> {
     let ids: Vec<String> = (1..=keys).map(|i| format!("flush{i}")).collect();
     let row = |id: &String, start| UsageRow {
         key_id: id.clone(),
-        workspace_id: String::new(),
+        workspace_id: "ws_flush".into(),
         start,
         tally,
     };
     let batch = UsageBatch {
         hours: ids.iter().map(|id| row(id, hour)).collect(),
-        days: ids.iter().map(|id| row(id, day)).collect(),
+        // A flush carries at most this many client addresses.
         addresses: ids
             .iter()
+            .take(keymint::usage::MAX_PENDING_ADDRESSES)
             .enumerate()
             .map(|(i, id)| AddressUse {
                 key_id: id.clone(),
@@ -79,6 +81,7 @@ pub async fn measure(url: &str, keys: usize) -> Res<FlushTimes> {
     for s in &mut seconds {
         let started = Instant::now();
         store.record_usage(&batch).await?;
+        eprintln!("    counters {:.2} s", started.elapsed().as_secs_f64());
         // As `Usage::flush` writes them: in small transactions of their own.
         for chunk in marks.chunks(keymint::usage::LAST_USE_CHUNK) {
             store.record_last_uses(chunk).await?;

@@ -3,13 +3,17 @@
 //! share one `WHERE id IN (...)` query instead of one round trip each.
 //! Entries are loaded on first use and dropped when the key changes: at once for
 //! changes made by this instance, and through the change feed for
-//! changes made by others. A generation counter and a short log of recent
+//! changes made by others. Memory is bounded by design: records are weighed by
+//! their approximate size and held in a `moka` cache whose TinyLFU policy keeps
+//! the keys in use and evicts the rest, so a scan of cold keys cannot push the
+//! hot set out and the cache never grows past its budget, whatever the traffic. A generation counter and a short log of recent
 //! invalidations keep a load that raced with an invalidation of the same key from
 //! putting the stale row back.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 
@@ -21,14 +25,40 @@ fn store_gone() -> Loaded {
 
 type Invalidation = (u64, Option<String>, Option<i64>);
 
-/// Most unknown ids remembered; past this, they are forgotten together.
-const ABSENT_CAPACITY: usize = 100_000;
+/// Most unknown ids (and secret lookups) remembered; past this, the least used go.
+const ABSENT_CAPACITY: u64 = 100_000;
+
+/// Unknown ids are remembered this long at most, so a key created by a process
+/// that does not announce it (an import straight into the database) is found.
+const ABSENT_FOR: Duration = Duration::from_secs(300);
 
 /// How many recent invalidations are remembered for racing loads.
 const RECENT_INVALIDATIONS: usize = 1024;
 
-/// Most keys held; past this, the cache starts over (the hot set refills quickly).
-const DEFAULT_CAPACITY: usize = 200_000;
+/// The default budget for key records: 64 MiB (about 60 000 keys of ordinary size).
+pub const DEFAULT_BUDGET_BYTES: u64 = 64 << 20;
+
+/// The approximate memory one cached record takes, in bytes: what the cache's
+/// budget is counted in. Its fixed part covers the struct, the map entry and the
+/// allocator's overhead; the rest is what it holds on the heap.
+fn weight(key: &KeyRecord) -> u32 {
+    let strings = [&key.id, &key.workspace_id, &key.name, &key.description]
+        .iter()
+        .map(|s| s.len())
+        .sum::<usize>();
+    let lists = key.scopes.len() * 96
+        + key.allowed_cidrs.iter().chain(&key.audiences).map(|s| s.len() + 32).sum::<usize>();
+    let claims = key.claims.iter().map(|(k, v)| k.len() + v.to_string().len() + 64).sum::<usize>();
+    let credential = match &key.credential {
+        crate::store::Credential::PublicKeys(source) => match source {
+            crate::store::PublicKeySource::Held(jwks)
+            | crate::store::PublicKeySource::Published(jwks) => jwks.len(),
+        },
+        crate::store::Credential::Secret { .. } => 256,
+    };
+    let federated = key.federated.len() * 256;
+    u32::try_from(640 + strings + lists + claims + credential + federated).unwrap_or(u32::MAX)
+}
 
 /// A key is read again on demand ([`KeyCache::refresh`]) at most once in this long...
 const REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
@@ -47,18 +77,17 @@ pub struct KeyCache {
     /// Batches misses for the loader task; `None` loads each miss on its own.
     loader: Option<tokio::sync::mpsc::Sender<Load>>,
     /// Each key with the change feed position it was read at.
-    map: RwLock<HashMap<String, (Arc<KeyRecord>, i64)>>,
+    map: moka::sync::Cache<String, (Arc<KeyRecord>, i64)>,
     /// Ids known not to exist, with the feed position they were read at.
-    absent: RwLock<HashMap<String, i64>>,
+    absent: moka::sync::Cache<String, i64>,
     /// Secret lookup hash -> key id, for raw keys found by value. An entry that no
     /// longer holds (the key was rotated) only costs one verification that fails.
-    lookups: RwLock<HashMap<String, String>>,
+    lookups: moka::sync::Cache<String, String>,
     generation: AtomicU64,
     /// Recent invalidations: (generation after it, key id or `None` for all).
     /// Entries: (generation after it, key id or `None` for all, the feed change id
     /// for changes that came through the feed).
     recent: std::sync::Mutex<VecDeque<Invalidation>>,
-    capacity: usize,
     refreshes: std::sync::Mutex<Refreshes>,
     hits: Counter,
     misses: Counter,
@@ -99,23 +128,29 @@ async fn load_in_batches(store: Arc<dyn Store>, mut queue: tokio::sync::mpsc::Re
 }
 
 impl KeyCache {
-    /// A cache whose misses are loaded from `store` in batches (needs a tokio runtime).
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// A cache of at most `budget_bytes` of key records whose misses are loaded
+    /// from `store` in batches (needs a tokio runtime).
+    pub fn new(store: Arc<dyn Store>, budget_bytes: u64) -> Self {
         let (tx, rx) = tokio::sync::mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(load_in_batches(store, rx));
-        KeyCache { loader: Some(tx), ..Self::with_capacity(DEFAULT_CAPACITY) }
+        KeyCache { loader: Some(tx), ..Self::with_budget(budget_bytes) }
     }
 
-    /// A cache that loads each miss on its own.
-    pub fn with_capacity(capacity: usize) -> Self {
+    /// A cache of at most `budget_bytes` of key records that loads each miss on its own.
+    pub fn with_budget(budget_bytes: u64) -> Self {
         KeyCache {
             loader: None,
-            map: RwLock::new(HashMap::new()),
-            absent: RwLock::new(HashMap::new()),
-            lookups: RwLock::new(HashMap::new()),
+            map: moka::sync::Cache::builder()
+                .max_capacity(budget_bytes)
+                .weigher(|_, (key, _): &(Arc<KeyRecord>, i64)| weight(key))
+                .build(),
+            absent: moka::sync::Cache::builder()
+                .max_capacity(ABSENT_CAPACITY)
+                .time_to_live(ABSENT_FOR)
+                .build(),
+            lookups: moka::sync::Cache::new(ABSENT_CAPACITY),
             generation: AtomicU64::new(0),
             recent: std::sync::Mutex::new(VecDeque::new()),
-            capacity,
             refreshes: std::sync::Mutex::new(Refreshes {
                 since: std::time::Instant::now(),
                 ids: std::collections::HashSet::new(),
@@ -127,11 +162,11 @@ impl KeyCache {
 
     /// The key `id`, from memory or else from `store`.
     pub async fn find(&self, store: &dyn Store, id: &str) -> StoreResult<Option<Arc<KeyRecord>>> {
-        if let Some(key) = self.map.read().ok().and_then(|m| m.get(id).map(|e| e.0.clone())) {
+        if let Some((key, _)) = self.map.get(id) {
             self.hits.inc();
             return Ok(Some(key));
         }
-        if self.absent.read().is_ok_and(|a| a.contains_key(id)) {
+        if self.absent.contains_key(id) {
             self.hits.inc();
             return Ok(None);
         }
@@ -150,32 +185,22 @@ impl KeyCache {
         let (key, seen) = loaded?;
         let Some(key) = key else {
             // Remembered as absent, so a flood of unknown ids costs no database work.
-            if let Ok(mut absent) = self.absent.write() {
-                if !self.invalidated_since(generation, id, seen) {
-                    if absent.len() >= ABSENT_CAPACITY {
-                        absent.clear();
-                    }
-                    absent.insert(id.to_string(), seen);
-                }
+            if !self.invalidated_since(generation, id, seen) {
+                self.absent.insert(id.to_string(), seen);
             }
             return Ok(None);
         };
         let key = Arc::new(key);
-        if let Ok(mut map) = self.map.write() {
-            // Only if this key was not invalidated while we read it.
-            if !self.invalidated_since(generation, id, seen) {
-                if map.len() >= self.capacity {
-                    map.clear();
-                }
-                map.insert(id.to_string(), (key.clone(), seen));
-            }
+        // Only if this key was not invalidated while we read it.
+        if !self.invalidated_since(generation, id, seen) {
+            self.map.insert(id.to_string(), (key.clone(), seen));
         }
         Ok(Some(key))
     }
 
     /// The key `id` if it is in memory, without any database work.
     pub fn peek(&self, id: &str) -> Option<Arc<KeyRecord>> {
-        self.map.read().ok().and_then(|m| m.get(id).map(|e| e.0.clone()))
+        self.map.get(id).map(|(key, _)| key)
     }
 
     /// Reads key `id` again from `store`, replacing what memory holds, when the
@@ -203,24 +228,17 @@ impl KeyCache {
 
     /// The key id remembered for a secret lookup hash.
     pub fn remembered_lookup(&self, lookup: &str) -> Option<String> {
-        self.lookups.read().ok().and_then(|m| m.get(lookup).cloned())
+        self.lookups.get(lookup)
     }
 
     /// Remembers that `lookup` found key `id` (bounded like the absent ids).
     pub fn remember_lookup(&self, lookup: &str, id: &str) {
-        if let Ok(mut lookups) = self.lookups.write() {
-            if lookups.len() >= ABSENT_CAPACITY {
-                lookups.clear();
-            }
-            lookups.insert(lookup.to_string(), id.to_string());
-        }
+        self.lookups.insert(lookup.to_string(), id.to_string());
     }
 
     /// Forgets what `lookup` found.
     pub fn forget_lookup(&self, lookup: &str) {
-        if let Ok(mut lookups) = self.lookups.write() {
-            lookups.remove(lookup);
-        }
+        self.lookups.invalidate(lookup);
     }
 
     /// Whether `id` (or everything) was invalidated after `generation`.
@@ -257,27 +275,21 @@ impl KeyCache {
     /// Forgets key `id` (it changed or went away).
     pub fn invalidate(&self, id: &str) {
         self.note(Some(id), None);
-        if let Ok(mut map) = self.map.write() {
-            map.remove(id);
-        }
-        if let Ok(mut absent) = self.absent.write() {
-            absent.remove(id);
-        }
+        self.map.invalidate(id);
+        self.absent.invalidate(id);
     }
 
     /// Applies change `change_id` of key `id` from the feed: the cached row goes
     /// unless it was read after that change was committed.
     pub fn apply_change(&self, id: &str, change_id: i64) {
         self.note(Some(id), Some(change_id));
-        if let Ok(mut map) = self.map.write() {
-            if map.get(id).is_some_and(|(_, seen)| *seen < change_id) {
-                map.remove(id);
-            }
+        // A row read after the change that lands between the check and the removal
+        // is only read again.
+        if self.map.get(id).is_some_and(|(_, seen)| seen < change_id) {
+            self.map.invalidate(id);
         }
-        if let Ok(mut absent) = self.absent.write() {
-            if absent.get(id).is_some_and(|seen| *seen < change_id) {
-                absent.remove(id);
-            }
+        if self.absent.get(id).is_some_and(|seen| seen < change_id) {
+            self.absent.invalidate(id);
         }
     }
 
@@ -285,20 +297,18 @@ impl KeyCache {
     /// takes its keys along): its keys read before that change go.
     pub fn apply_workspace_change(&self, workspace_id: &str, change_id: i64) {
         self.note(None, Some(change_id));
-        if let Ok(mut map) = self.map.write() {
-            map.retain(|_, (key, seen)| key.workspace_id != workspace_id || *seen >= change_id);
+        for (id, (key, seen)) in &self.map {
+            if key.workspace_id == workspace_id && seen < change_id {
+                self.map.invalidate(id.as_str());
+            }
         }
     }
 
     /// Forgets every key (a workspace went away, or changes may have been missed).
     pub fn clear(&self) {
         self.note(None, None);
-        if let Ok(mut map) = self.map.write() {
-            map.clear();
-        }
-        if let Ok(mut absent) = self.absent.write() {
-            absent.clear();
-        }
+        self.map.invalidate_all();
+        self.absent.invalidate_all();
     }
 
     /// Counts hits and misses in these counters (e.g. registered metrics).
@@ -308,12 +318,20 @@ impl KeyCache {
         self
     }
 
+    /// How many keys are held (after pending evictions are applied).
     pub fn len(&self) -> usize {
-        self.map.read().map(|m| m.len()).unwrap_or(0)
+        self.map.run_pending_tasks();
+        usize::try_from(self.map.entry_count()).unwrap_or(usize::MAX)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The approximate bytes of key records held (see [`weight`]).
+    pub fn weighed_bytes(&self) -> u64 {
+        self.map.run_pending_tasks();
+        self.map.weighted_size()
     }
 }
 
@@ -323,9 +341,9 @@ mod tests {
 
     #[test]
     fn a_change_read_already_does_not_evict_the_row() {
-        let cache = KeyCache::with_capacity(10);
+        let cache = KeyCache::with_budget(1 << 20);
         let key = crate::store::fixtures::key(&[], &[], None);
-        cache.map.write().unwrap().insert("k1".into(), (Arc::new(key), 7));
+        cache.map.insert("k1".into(), (Arc::new(key), 7));
         cache.apply_change("k1", 7);
         assert_eq!(cache.len(), 1, "change 7 was committed before the read");
         cache.apply_change("k1", 8);
@@ -336,11 +354,11 @@ mod tests {
         assert!(!cache.invalidated_since(start, "k1", 9));
         assert!(cache.invalidated_since(start, "k1", 8));
         // An id remembered as absent comes back once a later change creates it.
-        cache.absent.write().unwrap().insert("k2".into(), 9);
+        cache.absent.insert("k2".into(), 9);
         cache.apply_change("k2", 9);
-        assert!(cache.absent.read().unwrap().contains_key("k2"));
+        assert!(cache.absent.contains_key("k2"));
         cache.apply_change("k2", 10);
-        assert!(!cache.absent.read().unwrap().contains_key("k2"));
+        assert!(!cache.absent.contains_key("k2"));
     }
 
     #[tokio::test]
@@ -348,7 +366,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("cache.db").display());
         let store = crate::store::open(&url).await.unwrap();
-        let cache = KeyCache::with_capacity(10);
+        let cache = KeyCache::with_budget(1 << 20);
         assert!(cache.refresh(store.as_ref(), "k0").await.unwrap().is_some(), "a first read");
         assert!(cache.refresh(store.as_ref(), "k0").await.unwrap().is_none(), "not twice");
         for i in 1..REFRESHES_PER_INTERVAL {
@@ -363,7 +381,7 @@ mod tests {
 
     #[test]
     fn only_an_invalidation_of_the_same_key_blocks_a_racing_load() {
-        let cache = KeyCache::with_capacity(10);
+        let cache = KeyCache::with_budget(1 << 20);
         let start = cache.generation.load(Ordering::SeqCst);
         cache.invalidate("other");
         assert!(!cache.invalidated_since(start, "mine", 0));
@@ -372,5 +390,32 @@ mod tests {
         let later = cache.generation.load(Ordering::SeqCst);
         cache.clear();
         assert!(cache.invalidated_since(later, "anything", 0));
+    }
+
+    #[test]
+    fn the_budget_holds_and_a_scan_of_cold_keys_does_not_push_the_hot_ones_out() {
+        let key = |id: String| {
+            let mut key = crate::store::fixtures::key(&[], &[], None);
+            key.id = id;
+            Arc::new(key)
+        };
+        let one = u64::from(weight(&key("hot-0".into())));
+        let cache = KeyCache::with_budget(200 * one);
+        for round in 0..20 {
+            for i in 0..50 {
+                let id = format!("hot-{i}");
+                if cache.peek(&id).is_none() {
+                    cache.map.insert(id.clone(), (key(id), round));
+                }
+            }
+            cache.map.run_pending_tasks();
+        }
+        for i in 0..20_000 {
+            let id = format!("cold-{i}");
+            cache.map.insert(id.clone(), (key(id), 0));
+        }
+        assert!(cache.weighed_bytes() <= 200 * one, "{} > {}", cache.weighed_bytes(), 200 * one);
+        let hot = (0..50).filter(|i| cache.peek(&format!("hot-{i}")).is_some()).count();
+        assert!(hot >= 45, "only {hot} of 50 hot keys kept");
     }
 }

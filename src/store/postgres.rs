@@ -134,6 +134,9 @@ const BACKEND: &str = "postgres";
 const NOTIFY: Option<&str> = Some("SELECT pg_notify('keymint_changes', $1)");
 /// Held until commit: transactions that write changes commit in id order.
 const SERIALIZE: Option<&str> = Some("SELECT pg_advisory_xact_lock(7205759403792793)");
+/// Roll-ups of hourly usage into days run one at a time across instances (a
+/// second one waits, then finds the hours already moved).
+const ROLLUP_LOCK: Option<&str> = Some("LOCK TABLE usage_days IN SHARE ROW EXCLUSIVE MODE");
 /// Instances claiming webhook deliveries at once each take rows the others did not.
 const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 
@@ -146,6 +149,33 @@ fn json_rows(columns: &[(&str, &str)]) -> String {
         .map(|(i, (name, ty))| format!("CAST(e->>{i} AS {ty}) AS {name}"))
         .collect();
     format!("(SELECT {} FROM jsonb_array_elements(CAST($1 AS JSONB)) AS e) AS v", fields.join(", "))
+}
+
+/// The derived table `v` of `bulk`'s columns, bound from `$1` on, one array each.
+fn bulk_source(bulk: &super::sql::Bulk) -> String {
+    let arrays: Vec<String> = bulk
+        .0
+        .iter()
+        .enumerate()
+        .map(|(i, (_, column))| format!("CAST(${} AS {}[])", i + 1, column.sql_type()))
+        .collect();
+    format!("UNNEST({}) AS v({})", arrays.join(", "), bulk.names().join(", "))
+}
+
+/// Binds `bulk` as [`bulk_source`] reads it.
+fn bind_bulk(
+    mut query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+    bulk: super::sql::Bulk,
+) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments> {
+    use super::sql::BulkColumn;
+    for (_, column) in bulk.0 {
+        query = match column {
+            BulkColumn::Text(v) => query.bind(v),
+            BulkColumn::MaybeText(v) => query.bind(v),
+            BulkColumn::Int(v) => query.bind(v),
+        };
+    }
+    query
 }
 
 #[path = "queries.rs"]

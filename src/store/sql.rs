@@ -15,6 +15,60 @@ use crate::vocab::role::{Role, Subject};
 use crate::vocab::scope::Scope;
 use crate::vocab::Algorithm;
 
+/// The rows of a bulk statement, column by column (name, values): the statement
+/// reads them as the derived table `v` (each backend's `bulk_source`), and they
+/// are bound as one parameter per column on PostgreSQL (`UNNEST` of arrays: no
+/// JSON to build or parse) and as one JSON array of rows on SQLite (`bind_bulk`).
+pub(super) struct Bulk(pub Vec<(&'static str, BulkColumn)>);
+
+/// One column of a [`Bulk`].
+pub(super) enum BulkColumn {
+    Text(Vec<String>),
+    MaybeText(Vec<Option<String>>),
+    Int(Vec<i64>),
+}
+
+impl BulkColumn {
+    pub(super) fn sql_type(&self) -> &'static str {
+        match self {
+            BulkColumn::Text(_) | BulkColumn::MaybeText(_) => "TEXT",
+            BulkColumn::Int(_) => "BIGINT",
+        }
+    }
+
+    pub(super) fn json(&self, row: usize) -> serde_json::Value {
+        match self {
+            BulkColumn::Text(v) => {
+                v.get(row).map_or(serde_json::Value::Null, |s| s.as_str().into())
+            }
+            BulkColumn::MaybeText(v) => {
+                v.get(row).and_then(Option::as_deref).map_or(serde_json::Value::Null, Into::into)
+            }
+            BulkColumn::Int(v) => v.get(row).map_or(serde_json::Value::Null, |&n| n.into()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            BulkColumn::Text(v) => v.len(),
+            BulkColumn::MaybeText(v) => v.len(),
+            BulkColumn::Int(v) => v.len(),
+        }
+    }
+}
+
+impl Bulk {
+    /// How many rows it holds.
+    pub(super) fn rows(&self) -> usize {
+        self.0.first().map_or(0, |(_, c)| c.len())
+    }
+
+    /// Its column names, in order.
+    pub(super) fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|(name, _)| *name).collect()
+    }
+}
+
 /// A value of a column, as both backends bind it.
 pub(super) enum SqlValue {
     Text(String),

@@ -113,6 +113,8 @@ const BACKEND: &str = "sqlite";
 const NOTIFY: Option<&str> = None;
 /// SQLite has one writer at a time, so change ids commit in order by themselves.
 const SERIALIZE: Option<&str> = None;
+/// SQLite has one writer at a time: roll-ups of usage cannot overlap.
+const ROLLUP_LOCK: Option<&str> = None;
 /// SQLite has one writer at a time: a claim cannot race another.
 const SKIP_LOCKED: &str = "";
 
@@ -125,6 +127,24 @@ fn json_rows(columns: &[(&str, &str)]) -> String {
         .map(|(i, (name, _))| format!("json_extract(value, '$[{i}]') AS {name}"))
         .collect();
     format!("(SELECT {} FROM json_each($1)) AS v", fields.join(", "))
+}
+
+/// The derived table `v` of `bulk`'s columns, read from one JSON array of rows in `$1`.
+fn bulk_source(bulk: &super::sql::Bulk) -> String {
+    let columns: Vec<(&str, &str)> =
+        bulk.0.iter().map(|(name, column)| (*name, column.sql_type())).collect();
+    json_rows(&columns)
+}
+
+/// Binds `bulk` as [`bulk_source`] reads it.
+fn bind_bulk<'q>(
+    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    bulk: super::sql::Bulk,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    let rows: Vec<serde_json::Value> = (0..bulk.rows())
+        .map(|row| bulk.0.iter().map(|(_, column)| column.json(row)).collect())
+        .collect();
+    query.bind(serde_json::Value::from(rows).to_string())
 }
 
 #[path = "queries.rs"]

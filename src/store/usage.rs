@@ -80,7 +80,6 @@ pub struct AddressUse {
 #[derive(Debug, Clone, Default)]
 pub struct UsageBatch {
     pub hours: Vec<UsageRow>,
-    pub days: Vec<UsageRow>,
     pub addresses: Vec<AddressUse>,
     pub events: Vec<AuditRecord>,
 }

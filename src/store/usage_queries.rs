@@ -2,11 +2,11 @@
 //! `queries.rs` (whose child module this is): counters and last uses written in
 //! batches, usage read back by range, expired rows purged.
 
-use super::super::json_rows;
+use super::super::{bind_bulk, bulk_source, ROLLUP_LOCK};
 use super::{insert_audit, Db, This};
-use crate::store::sql::UsageDbRow;
+use crate::store::sql::{Bulk, BulkColumn, UsageDbRow};
 use crate::store::{
-    Granularity, LastUse, StoreResult, UsageBatch, UsageGroup, UsageQuery, UsageRow,
+    Granularity, LastUse, PreviousUse, StoreResult, UsageBatch, UsageGroup, UsageQuery, UsageRow,
 };
 
 /// The counters of a usage row, in the order of [`crate::vocab::Tally`]'s fields.
@@ -25,74 +25,67 @@ const COUNT_COLUMNS: [&str; 9] = [
 /// Most rows one usage statement carries; a flush of more keys takes a few more.
 const USAGE_CHUNK: usize = 100_000;
 
+/// The counters of `rows`, as a bulk of rows: key, workspace, start, counts.
+fn usage_bulk(rows: &[&UsageRow]) -> Bulk {
+    let mut columns = vec![
+        ("key_id", BulkColumn::Text(rows.iter().map(|r| r.key_id.clone()).collect())),
+        ("workspace_id", BulkColumn::Text(rows.iter().map(|r| r.workspace_id.clone()).collect())),
+        ("start", BulkColumn::Int(rows.iter().map(|r| r.start).collect())),
+    ];
+    for (i, name) in COUNT_COLUMNS.into_iter().enumerate() {
+        let counts = rows.iter().map(|r| r.tally.counts()[i]).collect();
+        columns.push((name, BulkColumn::Int(counts)));
+    }
+    Bulk(columns)
+}
+
 pub(super) async fn record_usage(this: &This, batch: &UsageBatch) -> StoreResult<()> {
     let mut tx = this.begin_tx().await?;
     for event in &batch.events {
         insert_audit(&mut tx, event).await?;
     }
-    for (table, rows) in [("usage_hours", &batch.hours), ("usage_days", &batch.days)] {
+    let counts = COUNT_COLUMNS.join(", ");
+    let values: Vec<String> = COUNT_COLUMNS.iter().map(|c| format!("v.{c}")).collect();
+    let sums: Vec<String> =
+        COUNT_COLUMNS.iter().map(|c| format!("{c} = usage_hours.{c} + excluded.{c}")).collect();
+    // Rows counted with their key's workspace go in as they are. The others
+    // (refusals naming ids that may not be keys) take the key's workspace, and are
+    // dropped if there is no such key. `WHERE` tells SQLite's parser the ON
+    // CONFLICT is the upsert's.
+    let (known, unknown): (Vec<&UsageRow>, Vec<&UsageRow>) =
+        batch.hours.iter().partition(|r| !r.workspace_id.is_empty());
+    for (rows, workspace, join) in [
+        (known, "v.workspace_id", ""),
+        (unknown, "k.workspace_id", " JOIN api_keys k ON k.id = v.key_id"),
+    ] {
         for chunk in rows.chunks(USAGE_CHUNK) {
-            let json: Vec<serde_json::Value> = chunk
-                .iter()
-                .map(|r| {
-                    let t = &r.tally;
-                    let mut row =
-                        serde_json::json!([r.key_id, r.workspace_id, r.start, t.issued, t.failed]);
-                    if let Some(row) = row.as_array_mut() {
-                        row.extend(t.refused.iter().map(|&n| serde_json::Value::from(n)));
-                        row.push(serde_json::Value::from(t.verified));
-                        row.push(serde_json::Value::from(t.exchanged));
-                    }
-                    row
-                })
-                .collect();
-            let columns: Vec<(&str, &str)> =
-                [("key_id", "TEXT"), ("workspace_id", "TEXT"), ("start", "BIGINT")]
-                    .into_iter()
-                    .chain(COUNT_COLUMNS.iter().map(|&c| (c, "BIGINT")))
-                    .collect();
-            let counts = COUNT_COLUMNS.join(", ");
-            let values: Vec<String> = COUNT_COLUMNS.iter().map(|c| format!("v.{c}")).collect();
-            let sums: Vec<String> =
-                COUNT_COLUMNS.iter().map(|c| format!("{c} = {table}.{c} + excluded.{c}")).collect();
-            // The key's workspace, or the one counted with it when the key was
-            // deleted since (its counts stay); counts for ids that were never
-            // keys are dropped. `WHERE ... IS NOT NULL` also tells SQLite's
-            // parser the ON CONFLICT is the upsert's.
-            let workspace = "COALESCE(k.workspace_id, NULLIF(v.workspace_id, ''))";
+            let bulk = usage_bulk(chunk);
             let sql = format!(
-                "INSERT INTO {table} (key_id, workspace_id, start, {counts}) \
-                 SELECT v.key_id, {workspace}, v.start, {} FROM {} \
-                 LEFT JOIN api_keys k ON k.id = v.key_id WHERE {workspace} IS NOT NULL \
+                "INSERT INTO usage_hours (key_id, workspace_id, start, {counts}) \
+                 SELECT v.key_id, {workspace}, v.start, {} FROM {}{join} WHERE 1 = 1 \
                  ON CONFLICT (key_id, start) DO UPDATE SET {}",
                 values.join(", "),
-                json_rows(&columns),
+                bulk_source(&bulk),
                 sums.join(", ")
             );
-            sqlx::query(&sql)
-                .bind(serde_json::Value::from(json).to_string())
-                .execute(&mut *tx)
-                .await?;
+            bind_bulk(sqlx::query(&sql), bulk).execute(&mut *tx).await?;
         }
     }
     for chunk in batch.addresses.chunks(USAGE_CHUNK) {
-        let json: Vec<serde_json::Value> = chunk
-            .iter()
-            .map(|a| serde_json::json!([a.key_id, a.day, a.address, a.issued]))
-            .collect();
+        let bulk = Bulk(vec![
+            ("key_id", BulkColumn::Text(chunk.iter().map(|a| a.key_id.clone()).collect())),
+            ("start", BulkColumn::Int(chunk.iter().map(|a| a.day).collect())),
+            ("address", BulkColumn::Text(chunk.iter().map(|a| a.address.clone()).collect())),
+            ("issued", BulkColumn::Int(chunk.iter().map(|a| a.issued).collect())),
+        ]);
         let sql = format!(
             "INSERT INTO usage_addresses (key_id, start, address, issued) \
              SELECT v.key_id, v.start, v.address, v.issued FROM {} WHERE 1 = 1 \
              ON CONFLICT (key_id, start, address) DO UPDATE SET \
              issued = usage_addresses.issued + excluded.issued",
-            json_rows(&[
-                ("key_id", "TEXT"),
-                ("start", "BIGINT"),
-                ("address", "TEXT"),
-                ("issued", "BIGINT")
-            ])
+            bulk_source(&bulk)
         );
-        sqlx::query(&sql).bind(serde_json::Value::from(json).to_string()).execute(&mut *tx).await?;
+        bind_bulk(sqlx::query(&sql), bulk).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -100,24 +93,28 @@ pub(super) async fn record_usage(this: &This, batch: &UsageBatch) -> StoreResult
 
 pub(super) async fn record_last_uses(this: &This, chunk: &[LastUse]) -> StoreResult<()> {
     let mut tx = this.begin_tx().await?;
-    let json: Vec<serde_json::Value> =
-        chunk.iter().map(|u| serde_json::json!([u.key_id, u.at, u.ip])).collect();
+    let bulk = Bulk(vec![
+        ("key_id", BulkColumn::Text(chunk.iter().map(|u| u.key_id.clone()).collect())),
+        ("at", BulkColumn::Int(chunk.iter().map(|u| u.at).collect())),
+        ("ip", BulkColumn::MaybeText(chunk.iter().map(|u| u.ip.clone()).collect())),
+    ]);
     let sql = format!(
         "UPDATE api_keys AS k SET last_used_at = v.at, last_used_ip = v.ip FROM {} \
          WHERE k.id = v.key_id AND (k.last_used_at IS NULL OR k.last_used_at <= v.at)",
-        json_rows(&[("key_id", "TEXT"), ("at", "BIGINT"), ("ip", "TEXT")])
+        bulk_source(&bulk)
     );
-    sqlx::query(&sql).bind(serde_json::Value::from(json).to_string()).execute(&mut *tx).await?;
+    bind_bulk(sqlx::query(&sql), bulk).execute(&mut *tx).await?;
     // Uses of the old secret count only while it still has a grace period
     // (a rotation since then reset the counters and must not be undone).
-    let previous: Vec<serde_json::Value> = chunk
-        .iter()
-        .filter_map(|u| {
-            let p = u.previous.as_ref()?;
-            Some(serde_json::json!([u.key_id, p.count, p.at, p.ip]))
-        })
-        .collect();
+    let previous: Vec<(&str, &PreviousUse)> =
+        chunk.iter().filter_map(|u| Some((u.key_id.as_str(), u.previous.as_ref()?))).collect();
     if !previous.is_empty() {
+        let bulk = Bulk(vec![
+            ("key_id", BulkColumn::Text(previous.iter().map(|(id, _)| id.to_string()).collect())),
+            ("count", BulkColumn::Int(previous.iter().map(|(_, p)| p.count).collect())),
+            ("at", BulkColumn::Int(previous.iter().map(|(_, p)| p.at).collect())),
+            ("ip", BulkColumn::MaybeText(previous.iter().map(|(_, p)| p.ip.clone()).collect())),
+        ]);
         let later = "k.previous_last_used_at IS NULL OR k.previous_last_used_at <= v.at";
         let sql = format!(
             "UPDATE api_keys AS k SET previous_use_count = k.previous_use_count + v.count, \
@@ -126,29 +123,47 @@ pub(super) async fn record_last_uses(this: &This, chunk: &[LastUse]) -> StoreRes
          previous_last_used_ip = CASE WHEN {later} THEN v.ip \
          ELSE k.previous_last_used_ip END \
          FROM {} WHERE k.id = v.key_id AND k.previous_secret_hash IS NOT NULL",
-            json_rows(&[("key_id", "TEXT"), ("count", "BIGINT"), ("at", "BIGINT"), ("ip", "TEXT")])
+            bulk_source(&bulk)
         );
-        sqlx::query(&sql)
-            .bind(serde_json::Value::from(previous).to_string())
-            .execute(&mut *tx)
-            .await?;
+        bind_bulk(sqlx::query(&sql), bulk).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
+/// Hourly rows before `hours_before` are rolled up into daily rows (moved, in one
+/// transaction, so a day is never counted twice), and dropped with their client
+/// addresses; daily rows before `days_before` are dropped.
 pub(super) async fn purge_usage(
     this: &This,
     hours_before: i64,
     days_before: i64,
 ) -> StoreResult<()> {
+    let mut tx = this.begin_tx().await?;
+    if let Some(lock) = ROLLUP_LOCK {
+        sqlx::query(lock).execute(&mut *tx).await?;
+    }
+    let counts = COUNT_COLUMNS.join(", ");
+    let sums: Vec<String> = COUNT_COLUMNS.iter().map(|c| format!("SUM({c})")).collect();
+    let adds: Vec<String> =
+        COUNT_COLUMNS.iter().map(|c| format!("{c} = usage_days.{c} + excluded.{c}")).collect();
+    let sql = format!(
+        "INSERT INTO usage_days (key_id, workspace_id, start, {counts}) \
+         SELECT key_id, MIN(workspace_id), start - start % 86400, {} FROM usage_hours \
+         WHERE start < $1 GROUP BY key_id, start - start % 86400 \
+         ON CONFLICT (key_id, start) DO UPDATE SET {}",
+        sums.join(", "),
+        adds.join(", ")
+    );
+    sqlx::query(&sql).bind(hours_before).execute(&mut *tx).await?;
     for (sql, before) in [
         ("DELETE FROM usage_hours WHERE start < $1", hours_before),
         ("DELETE FROM usage_addresses WHERE start < $1", hours_before),
         ("DELETE FROM usage_days WHERE start < $1", days_before),
     ] {
-        sqlx::query(sql).bind(before).execute(&this.pool).await?;
+        sqlx::query(sql).bind(before).execute(&mut *tx).await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -172,10 +187,6 @@ pub(super) async fn usage(
     query: &UsageQuery,
     group: UsageGroup,
 ) -> StoreResult<Vec<UsageRow>> {
-    let table = match query.granularity {
-        Granularity::Hour => "usage_hours",
-        Granularity::Day => "usage_days",
-    };
     let sums: Vec<String> =
         COUNT_COLUMNS.iter().map(|c| format!("CAST(SUM({c}) AS BIGINT) AS {c}")).collect();
     let (keys, start) = match group {
@@ -184,10 +195,37 @@ pub(super) async fn usage(
         UsageGroup::TopKeys { .. } => ("key_id, MIN(workspace_id) AS workspace_id", "MIN(start)"),
     };
     let mut q = sqlx::QueryBuilder::<Db>::new(format!(
-        "SELECT {keys}, {start} AS start, {} FROM {table} WHERE start >= ",
+        "SELECT {keys}, {start} AS start, {} FROM ",
         sums.join(", ")
     ));
-    q.push_bind(query.from).push(" AND start < ").push_bind(query.to);
+    match query.granularity {
+        Granularity::Hour => {
+            q.push("usage_hours AS u WHERE start >= ").push_bind(query.from);
+        }
+        // Days are read from the hours still kept, summed per day, and from the
+        // daily rows the hours older than that were rolled up into: each hour
+        // counts in one of the two (a roll-up moves them).
+        Granularity::Day => {
+            let counts = COUNT_COLUMNS.join(", ");
+            q.push(format!(
+                "(SELECT key_id, workspace_id, start - start % 86400 AS start, {counts} \
+                 FROM usage_hours WHERE start >= "
+            ))
+            .push_bind(query.from)
+            .push(" AND start < ")
+            .push_bind(query.to)
+            .push(format!(
+                " UNION ALL SELECT key_id, workspace_id, start, {counts} FROM usage_days \
+                 WHERE start >= "
+            ))
+            .push_bind(query.from)
+            .push(" AND start < ")
+            .push_bind(query.to)
+            .push(") AS u WHERE start >= ")
+            .push_bind(query.from);
+        }
+    }
+    q.push(" AND start < ").push_bind(query.to);
     if !query.key_ids.is_empty() {
         q.push(" AND key_id IN (");
         let mut ids = q.separated(", ");

@@ -5,8 +5,9 @@
 //! transactions after it) by a background task, on demand before a usage read, and
 //! once more on a clean shutdown. A failed flush puts the batch back, so nothing
 //! counted is lost while the process lives. Hourly rows and addresses are kept
-//! [`HOURS_KEPT`](crate::usage::HOURS_KEPT) seconds, daily rows
-//! [`DAYS_KEPT`](crate::usage::DAYS_KEPT).
+//! [`HOURS_KEPT`](crate::usage::HOURS_KEPT) seconds, then rolled up into daily
+//! rows kept [`DAYS_KEPT`](crate::usage::DAYS_KEPT); a daily read sums the hours
+//! still kept, so a flush writes one counter row per key, not two.
 
 mod report;
 
@@ -37,7 +38,7 @@ pub const DAYS_KEPT: i64 = 365 * 86_400;
 const MAX_PENDING_KEYS: usize = 10_000;
 
 /// Most distinct (key, day, address) counters held between flushes.
-const MAX_PENDING_ADDRESSES: usize = 100_000;
+pub const MAX_PENDING_ADDRESSES: usize = 100_000;
 
 /// Most last-use marks one transaction writes: the rows it locks are held until it
 /// commits, and an admin's change to one of them waits that long.
@@ -167,29 +168,20 @@ impl Pending {
         Unwritten { keys, tally, events: self.events.len() }
     }
 
-    /// What the store writes: hourly rows, the same summed per day, and the rest.
+    /// What the store writes: hourly rows (days are summed from them when read, and
+    /// rolled up once the hours expire), client addresses and events.
     fn batch(&self) -> UsageBatch {
         let workspace = |key_id: &str| self.workspaces.get(key_id).cloned().unwrap_or_default();
-        let mut days: HashMap<(&str, i64), Tally> = HashMap::new();
-        let mut hours = Vec::new();
-        for (key_id, buckets) in &self.counts {
-            for (hour, tally) in buckets {
-                days.entry((key_id, Granularity::Day.bucket(*hour))).or_default().add(tally);
-                hours.push(UsageRow {
+        let hours = self
+            .counts
+            .iter()
+            .flat_map(|(key_id, buckets)| {
+                buckets.iter().map(move |(hour, tally)| UsageRow {
                     key_id: key_id.clone(),
                     workspace_id: workspace(key_id),
                     start: *hour,
                     tally: *tally,
-                });
-            }
-        }
-        let days = days
-            .into_iter()
-            .map(|((key_id, start), tally)| UsageRow {
-                key_id: key_id.to_string(),
-                workspace_id: workspace(key_id),
-                start,
-                tally,
+                })
             })
             .collect();
         let addresses = self
@@ -204,7 +196,7 @@ impl Pending {
                 })
             })
             .collect();
-        UsageBatch { hours, days, addresses, events: self.events.clone() }
+        UsageBatch { hours, addresses, events: self.events.clone() }
     }
 
     /// The last-use marks, by key id (so chunks lock rows in one order).

@@ -83,6 +83,13 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Every counter: issued, failed, the refusals in the order of
+    /// [`Outcome::REFUSALS`], verified, exchanged (the store's column order).
+    pub fn counts(&self) -> [i64; 9] {
+        let [a, b, c, d, e] = self.refused;
+        [self.issued, self.failed, a, b, c, d, e, self.verified, self.exchanged]
+    }
+
     /// One exchange that ended with `outcome`.
     pub fn of(outcome: Outcome) -> Self {
         let mut t = Tally::default();

@@ -25,6 +25,7 @@ mod layering;
 mod leaks;
 mod lifecycle;
 mod management;
+mod migrations;
 mod openapi;
 mod operations;
 mod outage;

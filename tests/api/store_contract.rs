@@ -294,16 +294,10 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
     };
     let used =
         |at| LastUse { key_id: "k1".into(), at, ip: Some("10.0.0.1".into()), previous: None };
-    let batch = |hours: Vec<UsageRow>, events: Vec<AuditRecord>| {
-        // One row per key and day, as a flush sums them.
-        let mut days: Vec<UsageRow> = Vec::new();
-        for r in &hours {
-            match days.iter_mut().find(|d| d.key_id == r.key_id) {
-                Some(d) => d.tally.add(&r.tally),
-                None => days.push(UsageRow { start: day, ..r.clone() }),
-            }
-        }
-        UsageBatch { hours, days, addresses: vec![], events }
+    let batch = |hours: Vec<UsageRow>, events: Vec<AuditRecord>| UsageBatch {
+        hours,
+        addresses: vec![],
+        events,
     };
     store
         .record_usage(&batch(
@@ -353,6 +347,14 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
             .is_empty(),
         "ids that are not keys are dropped"
     );
+    let counted_in_ws_a =
+        UsageRow { workspace_id: "ws_a".into(), ..row("deleted-since", day, 1, 0) };
+    store.record_usage(&batch(vec![counted_in_ws_a], vec![])).await.unwrap();
+    let kept = store
+        .usage(&query(Granularity::Hour, &["deleted-since"], Some("ws_a")), UsageGroup::Bucket)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1, "counts taken with their key's workspace stay");
     let address = |address: &str, issued| AddressUse {
         key_id: "k1".into(),
         day,
@@ -378,7 +380,22 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
     assert!(store.address_usage("k1", 0).await.unwrap().is_empty(), "addresses go with hours");
     let days =
         store.usage(&query(Granularity::Day, &["k1"], None), UsageGroup::Bucket).await.unwrap();
-    assert_eq!(days.len(), 1, "days at or after their cut stay");
+    let totals: Vec<(i64, i64, i64)> =
+        days.iter().map(|r| (r.start, r.tally.issued, r.tally.failed)).collect();
+    assert_eq!(totals, [(day, 6, 1)], "expired hours roll up into their day: nothing is lost");
+    store.purge_usage(day + 3_600, day).await.unwrap();
+    let again =
+        store.usage(&query(Granularity::Day, &["k1"], None), UsageGroup::Bucket).await.unwrap();
+    assert_eq!(again, days, "a second roll-up (another instance's) counts nothing twice");
+    store.purge_usage(day + 2 * 86_400, day + 86_400).await.unwrap();
+    assert!(
+        store
+            .usage(&query(Granularity::Day, &["k1"], None), UsageGroup::Bucket)
+            .await
+            .unwrap()
+            .is_empty(),
+        "days before their cut are gone"
+    );
     let events = store
         .list_audit(&AuditFilter {
             action: Some("token.refused".into()),
