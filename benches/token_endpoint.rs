@@ -1,13 +1,15 @@
 //! The token endpoint benchmark: starts the release `keymint` binary on SQLite and
-//! PostgreSQL with 1 000, 100 000 and 1 000 000 keys, drives it with concurrent
-//! keep-alive HTTP/1.1 clients on the same machine, and compares every figure with a
-//! ceiling measured in the same run: a minimal server on the same HTTP stack that
-//! parses the same form, checks a SHA-256 secret, signs an ES256 JWT with a key parsed
-//! once and answers the same JSON, with no database and no policy.
+//! PostgreSQL with 1 000, 100 000 and 1 000 000 keys (and 10 000 000 on PostgreSQL),
+//! drives it with concurrent keep-alive HTTP/1.1 clients on the same machine, and
+//! compares every figure with a ceiling measured in the same run: a minimal server on
+//! the same HTTP stack that parses the same form, checks a SHA-256 secret (or verifies
+//! one ES256 signature), signs an ES256 JWT with a key parsed once and answers the
+//! same JSON, with no database and no policy.
 //!
 //! `cargo bench --bench token_endpoint` (or `scripts/bench`) writes the results to
 //! docs/performance.md. Options (after `--`): `--sizes 1000,100000`, `--backends
-//! sqlite,postgres`, `--seconds 5`, `--connections 64`, `--out PATH`. PostgreSQL is
+//! sqlite,postgres`, `--flush-sizes 100000`, `--seconds 5`, `--connections 64`, `--out
+//! PATH`, `--profile postgres,1000000` (the configuration profiled). PostgreSQL is
 //! reached through `KEYMINT_BENCH_DATABASE_URL` or `TEST_DATABASE_URL`.
 
 use std::collections::HashMap;
@@ -27,6 +29,8 @@ use hyper::{Request, StatusCode};
 use keymint::apikeys::hashing::sha256_hex;
 use keymint::apikeys::secret;
 
+#[path = "token/profile.rs"]
+mod profile;
 #[path = "token/signed.rs"]
 mod signed;
 #[path = "flush/usage_flush.rs"]
@@ -45,16 +49,19 @@ struct Options {
     seconds: u64,
     connections: usize,
     out: String,
+    /// The configuration whose paths are profiled: backend and key count.
+    profile: (String, usize),
 }
 
 fn options() -> Options {
     let mut o = Options {
-        sizes: vec![1_000, 100_000, 1_000_000],
+        sizes: vec![1_000, 100_000, 1_000_000, 10_000_000],
         flush_sizes: vec![1_000, 100_000, 1_000_000],
         backends: vec!["sqlite".into(), "postgres".into()],
         seconds: 5,
         connections: 64,
         out: concat!(env!("CARGO_MANIFEST_DIR"), "/docs/performance.md").into(),
+        profile: ("postgres".into(), 1_000_000),
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -69,6 +76,11 @@ fn options() -> Options {
             "--seconds" => o.seconds = value.parse().unwrap_or(5),
             "--connections" => o.connections = value.parse().unwrap_or(64),
             "--out" => o.out = value,
+            "--profile" => {
+                if let Some((backend, size)) = value.split_once(',') {
+                    o.profile = (backend.to_string(), size.parse().unwrap_or(0));
+                }
+            }
             _ => {
                 i += 1;
                 continue;
@@ -336,10 +348,10 @@ async fn start_keymint(database_url: &str) -> Res<Server> {
     Ok(server)
 }
 
-async fn start_ceiling(creds_file: &str) -> Res<Server> {
+async fn start_ceiling(creds_file: &str, point_file: &str) -> Res<Server> {
     let port = free_port()?;
     let child = Command::new(std::env::current_exe()?)
-        .args(["--ceiling", &port.to_string(), creds_file])
+        .args(["--ceiling", &port.to_string(), creds_file, point_file])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
@@ -352,9 +364,13 @@ async fn start_ceiling(creds_file: &str) -> Res<Server> {
 
 /// The minimal server: same HTTP stack (axum on tokio), same form, a SHA-256 check,
 /// an ES256 signature with a key parsed once, the same JSON. No database, no policy.
-fn run_ceiling(port: u16, creds_file: &str) -> Res<()> {
+/// Its signed route checks one ES256 signature (a client assertion, by the public
+/// key in `point_file`) instead of the SHA-256.
+fn run_ceiling(port: u16, creds_file: &str, point_file: &str) -> Res<()> {
     use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use aws_lc_rs::signature::{
+        EcdsaKeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING,
+    };
     use axum::routing::{get, post};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use base64::Engine;
@@ -369,44 +385,97 @@ fn run_ceiling(port: u16, creds_file: &str) -> Res<()> {
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.as_ref())
         .map_err(|_| "parse")?;
     let header = B64.encode(r#"{"alg":"ES256","kid":"ceiling","typ":"at+jwt"}"#);
+    let client_key = UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, std::fs::read(point_file)?);
     let state = Arc::new((hashes, pair, header));
+    let signed_state = state.clone();
     let jwks = Bytes::from(format!(
         r#"{{"keys":[{{"kty":"EC","crv":"P-256","kid":"ceiling","use":"sig","alg":"ES256","x":"{}","y":"{}"}}]}}"#,
         "x".repeat(43),
         "y".repeat(43)
     ));
     let app = axum::Router::new()
-        .route("/static", get(move || { let jwks = jwks.clone(); async move { ([("content-type", "application/json")], jwks) } }))
-        .route("/oauth/token", post(move |body: Bytes| {
-            let state = state.clone();
-            async move {
-                let (hashes, pair, header) = &*state;
-                let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
-                let (Some(id), Some(secret)) = (form.get("client_id"), form.get("client_secret")) else {
-                    return (StatusCode::BAD_REQUEST, "").into_response_tuple();
-                };
-                if hashes.get(id).map(String::as_str) != Some(sha256_hex(secret).as_str()) {
-                    return (StatusCode::UNAUTHORIZED, "").into_response_tuple();
+        .route(
+            "/static",
+            get(move || {
+                let jwks = jwks.clone();
+                async move { ([("content-type", "application/json")], jwks) }
+            }),
+        )
+        .route(
+            "/oauth/token",
+            post(move |body: Bytes| {
+                let state = state.clone();
+                async move {
+                    let (hashes, pair, header) = &*state;
+                    let form: HashMap<String, String> =
+                        form_urlencoded::parse(&body).into_owned().collect();
+                    let (Some(id), Some(secret)) =
+                        (form.get("client_id"), form.get("client_secret"))
+                    else {
+                        return (StatusCode::BAD_REQUEST, "").into_response_tuple();
+                    };
+                    if hashes.get(id).map(String::as_str) != Some(sha256_hex(secret).as_str()) {
+                        return (StatusCode::UNAUTHORIZED, "").into_response_tuple();
+                    }
+                    ceiling_token(pair, header, id)
                 }
-                let claims = serde_json::json!({
-                    "iss": "http://127.0.0.1", "sub": id, "client_id": id, "aud": "http://127.0.0.1",
-                    "iat": 1, "nbf": 1, "exp": 601, "jti": secret::random_base62(22), "scope": "",
-                    "workspace_id": "ws", "environment": "production", "key_type": "access",
-                });
-                let mut token = format!("{header}.{}", B64.encode(claims.to_string()));
-                let signature = pair.sign(&SystemRandom::new(), token.as_bytes()).expect("sign");
-                token.push('.');
-                token.push_str(&B64.encode(signature.as_ref()));
-                let body = serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": 600, "scope": ""});
-                (StatusCode::OK, body.to_string()).into_response_tuple()
-            }
-        }));
+            }),
+        )
+        .route(
+            "/oauth/token-signed",
+            post(move |body: Bytes| {
+                let state = signed_state.clone();
+                async move {
+                    let (_, pair, header) = &*state;
+                    let form: HashMap<String, String> =
+                        form_urlencoded::parse(&body).into_owned().collect();
+                    let Some((input, signature)) =
+                        form.get("client_assertion").and_then(|a| a.rsplit_once('.'))
+                    else {
+                        return (StatusCode::BAD_REQUEST, "").into_response_tuple();
+                    };
+                    let claims = input.split('.').nth(1).and_then(|c| B64.decode(c).ok());
+                    let sub = claims
+                        .and_then(|c| serde_json::from_slice::<serde_json::Value>(&c).ok())
+                        .and_then(|c| c["sub"].as_str().map(str::to_string));
+                    let verified = B64
+                        .decode(signature)
+                        .is_ok_and(|s| client_key.verify(input.as_bytes(), &s).is_ok());
+                    match sub {
+                        Some(sub) if verified => ceiling_token(pair, header, &sub),
+                        _ => (StatusCode::UNAUTHORIZED, "").into_response_tuple(),
+                    }
+                }
+            }),
+        );
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         axum::serve(listener, app).await?;
         Ok::<_, Fail>(())
     })
+}
+
+/// The ceiling's token answer for client `id`: the same claims and JSON as keymint's.
+fn ceiling_token(
+    pair: &aws_lc_rs::signature::EcdsaKeyPair,
+    header: &str,
+    id: &str,
+) -> (StatusCode, [(&'static str, &'static str); 2], String) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    let claims = serde_json::json!({
+        "iss": "http://127.0.0.1", "sub": id, "client_id": id, "aud": "http://127.0.0.1",
+        "iat": 1, "nbf": 1, "exp": 601, "jti": secret::random_base62(22), "scope": "",
+        "workspace_id": "ws", "environment": "production", "key_type": "access",
+    });
+    let mut token = format!("{header}.{}", B64.encode(claims.to_string()));
+    let signature =
+        pair.sign(&aws_lc_rs::rand::SystemRandom::new(), token.as_bytes()).expect("sign");
+    token.push('.');
+    token.push_str(&B64.encode(signature.as_ref()));
+    let body = serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": 600, "scope": ""});
+    (StatusCode::OK, body.to_string()).into_response_tuple()
 }
 
 trait IntoResponseTuple {
@@ -462,6 +531,9 @@ struct Seeded {
 const JWT_KEYS: usize = 1_000;
 /// Signed requests prepared for each signed scenario.
 const SIGNED_REQUESTS: usize = 60_000;
+
+/// The largest key count measured on SQLite: larger fleets run PostgreSQL.
+const SQLITE_MAX_SIZE: usize = 1_000_000;
 
 /// How many keys the warm and cold scenarios present.
 const PRESENTED: usize = 20_000;
@@ -538,9 +610,12 @@ async fn seed(url: &str, total: usize) -> Res<Seeded> {
             i32::from(imported)
         )
     };
-    for n in 0..total {
+    // The keys the scenarios present, then the rest: on PostgreSQL the rest go
+    // through COPY (10 000 000 keys in minutes, not an hour of INSERTs).
+    let named = (presented + VICTIMS + IMPORTED).min(total);
+    for n in 0..named {
         let id = secret::new_key_id();
-        let hash = if n < presented + VICTIMS {
+        let (hash, imported) = if n < presented + VICTIMS {
             let s = secret::generate(&id, "production");
             let hash = sha256_hex(s.expose());
             if n < presented {
@@ -548,25 +623,57 @@ async fn seed(url: &str, total: usize) -> Res<Seeded> {
             } else {
                 seeded.victims.push((id.clone(), s.expose().to_string()));
             }
-            hash
-        } else if n < presented + VICTIMS + IMPORTED {
+            (hash, false)
+        } else {
             let (_, secret, phc) = &imported[n - presented - VICTIMS];
             seeded.imported.push((id.clone(), secret.clone()));
-            rows.push(row(&id, n, phc, true));
-            if rows.len() >= 10_000 {
-                db.exec(&flush(&mut rows)).await?;
-            }
-            continue;
-        } else {
-            sha256_hex(&secret::random_base62(32))
+            (phc.clone(), true)
         };
-        rows.push(row(&id, n, &hash, false));
+        rows.push(row(&id, n, &hash, imported));
         if rows.len() >= 10_000 {
             db.exec(&flush(&mut rows)).await?;
         }
     }
     if !rows.is_empty() {
         db.exec(&flush(&mut rows)).await?;
+    }
+    let filler =
+        (named..total).map(|n| (n, secret::new_key_id(), sha256_hex(&secret::random_base62(32))));
+    match &db {
+        Db::Postgres(pool) => {
+            use sqlx::postgres::PgPoolCopyExt;
+            let mut copy = pool
+                .copy_in_raw(
+                    "COPY api_keys (id, workspace_id, name, name_lower, description, environment, \
+                     key_type, scopes, allowed_cidrs, audiences, status, secret_hash, masked_secret, \
+                     imported, created_at, created_by, updated_at, version) FROM STDIN",
+                )
+                .await?;
+            let mut chunk = String::with_capacity(8 << 20);
+            for (n, id, hash) in filler {
+                let _ = writeln!(
+                    chunk,
+                    "{id}\tws_bench\tkey-{n}\tkey-{n}\t\tproduction\taccess\t[]\t[]\t[]\tactive\t{hash}\tkm_live_****\t0\t{n}\tbench\t{n}\t1"
+                );
+                if chunk.len() >= 8 << 20 {
+                    copy.send(std::mem::take(&mut chunk).into_bytes()).await?;
+                }
+            }
+            copy.send(chunk.into_bytes()).await?;
+            copy.finish().await?;
+            sqlx::raw_sql("ANALYZE api_keys").execute(pool).await?;
+        }
+        Db::Sqlite(_) => {
+            for (n, id, hash) in filler {
+                rows.push(row(&id, n, &hash, false));
+                if rows.len() >= 10_000 {
+                    db.exec(&flush(&mut rows)).await?;
+                }
+            }
+            if !rows.is_empty() {
+                db.exec(&flush(&mut rows)).await?;
+            }
+        }
     }
     // Some presented keys authenticate by assertion instead, and one is a gateway.
     let jwt_count = (seeded.warm.len() / 3).min(JWT_KEYS);
@@ -601,9 +708,10 @@ struct Measured {
     rows: Vec<(&'static str, Run)>,
     peak_rss_mb: f64,
     seed_seconds: f64,
+    profiles: Vec<profile::Profile>,
 }
 
-async fn bench_keymint(url: &str, total: usize, o: &Options) -> Res<Measured> {
+async fn bench_keymint(url: &str, total: usize, o: &Options, profiled: bool) -> Res<Measured> {
     let seeding = Instant::now();
     let seeded = Arc::new(seed(url, total).await?);
     let seed_seconds = seeding.elapsed().as_secs_f64();
@@ -667,24 +775,13 @@ async fn bench_keymint(url: &str, total: usize, o: &Options) -> Res<Measured> {
     rows.push(("private_key_jwt exchanges (ES256 assertions)", jwt));
 
     // DPoP: warm secret keys, each request with a fresh ES256 proof.
-    let proofs =
-        Arc::new(signer.proofs(&format!("{issuer}/oauth/token"), unix_now(), SIGNED_REQUESTS));
-    let warm = seeded.warm.clone();
-    let bodies: Vec<String> = (0..SIGNED_REQUESTS)
-        .map(|i| {
-            let (id, secret) = &warm[(i * 7919) % warm.len()];
-            token_body(id, secret)
-        })
-        .collect();
-    let dpop = server
-        .measure(
-            o.connections,
-            secs,
-            prepared("/oauth/token", Arc::new(bodies), move |i| {
-                vec![("dpop".to_string(), proofs[i].clone())]
-            }),
-        )
-        .await?;
+    let proofs = Arc::new(signer.proofs(
+        &format!("{issuer}/oauth/token"),
+        unix_now(),
+        SIGNED_REQUESTS,
+        "bench",
+    ));
+    let dpop = server.measure(o.connections, secs, dpop_requests(&seeded, proofs)).await?;
     rows.push(("DPoP exchanges (warm secret keys, ES256 proofs)", dpop));
 
     // A flood of wrong secrets and unknown ids from many addresses, measured together
@@ -736,12 +833,63 @@ async fn bench_keymint(url: &str, total: usize, o: &Options) -> Res<Measured> {
 
     let jwks = server.measure(o.connections, secs, get("/.well-known/jwks.json")).await?;
     rows.push(("GET /.well-known/jwks.json", jwks));
+    let peak_rss_mb = server.peak_rss_mb();
+
+    // Each path again, with perf attached, once its figures are taken.
+    let mut profiles = Vec::new();
+    if profiled {
+        let data = std::env::temp_dir().join(format!("keymint-bench-{}.perf", std::process::id()));
+        let assertions =
+            signer.assertion_bodies(clients, &issuer, unix_now(), SIGNED_REQUESTS, "profile");
+        let proofs = Arc::new(signer.proofs(
+            &format!("{issuer}/oauth/token"),
+            unix_now(),
+            SIGNED_REQUESTS,
+            "profile",
+        ));
+        let paths: Vec<(&'static str, MakeRequest)> = vec![
+            ("warm secret exchange", cycling(Arc::new(seeded.warm.clone()))),
+            (
+                "private_key_jwt exchange",
+                prepared("/oauth/token", Arc::new(assertions), |_| vec![]),
+            ),
+            ("DPoP exchange", dpop_requests(&seeded, proofs)),
+            ("GET /.well-known/jwks.json", get("/.well-known/jwks.json")),
+        ];
+        for (path, make) in paths {
+            let perf = match profile::start(server.child.id(), &data) {
+                Ok(perf) => perf,
+                Err(e) => {
+                    eprintln!("  not profiled (perf: {e})");
+                    break;
+                }
+            };
+            server.measure(o.connections, secs, make).await?;
+            profiles.push(profile::stop(perf, &data, path)?);
+        }
+        let _ = std::fs::remove_file(&data);
+    }
     Ok(Measured {
         label: String::new(),
         total_keys: total,
         rows,
-        peak_rss_mb: server.peak_rss_mb(),
+        peak_rss_mb,
         seed_seconds,
+        profiles,
+    })
+}
+
+/// Token requests of warm secret keys, each with the next of `proofs` as its DPoP header.
+fn dpop_requests(seeded: &Seeded, proofs: Arc<Vec<String>>) -> MakeRequest {
+    let warm = &seeded.warm;
+    let bodies: Vec<String> = (0..proofs.len())
+        .map(|i| {
+            let (id, secret) = &warm[(i * 7919) % warm.len()];
+            token_body(id, secret)
+        })
+        .collect();
+    prepared("/oauth/token", Arc::new(bodies), move |i| {
+        vec![("dpop".to_string(), proofs[i].clone())]
     })
 }
 
@@ -780,8 +928,9 @@ fn machine() -> String {
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--ceiling") {
-        let port = args.get(2).and_then(|p| p.parse().ok()).ok_or("--ceiling PORT FILE")?;
-        return run_ceiling(port, args.get(3).ok_or("--ceiling PORT FILE")?);
+        let usage = "--ceiling PORT CREDENTIALS CLIENT_KEY";
+        let port = args.get(2).and_then(|p| p.parse().ok()).ok_or(usage)?;
+        return run_ceiling(port, args.get(3).ok_or(usage)?, args.get(4).ok_or(usage)?);
     }
     if args.iter().any(|a| a == "--test" || a == "--list") {
         return Ok(()); // `cargo test --benches` probes; the benchmark runs under `cargo bench`.
@@ -809,14 +958,36 @@ async fn run(o: Options) -> Res<()> {
         &creds_file,
         ceiling_creds.iter().map(|(id, s)| format!("{id} {}\n", sha256_hex(s))).collect::<String>(),
     )?;
-    let ceiling = start_ceiling(&creds_file.display().to_string()).await?;
+    let client = signed::Signer::new();
+    let point_file = dir.path().join("ceiling-client-key");
+    std::fs::write(&point_file, client.public_point())?;
+    let ceiling =
+        start_ceiling(&creds_file.display().to_string(), &point_file.display().to_string()).await?;
     let ceiling_token =
         ceiling.measure(o.connections, secs, cycling(Arc::new(ceiling_creds))).await?;
+    let assertions = client.assertion_bodies(
+        &["ceiling-client".to_string()],
+        "http://127.0.0.1",
+        unix_now(),
+        2 * SIGNED_REQUESTS,
+        "ceiling",
+    );
+    let ceiling_signed = ceiling
+        .measure(
+            o.connections,
+            secs,
+            prepared("/oauth/token-signed", Arc::new(assertions), |_| vec![]),
+        )
+        .await?;
+    if ceiling_signed.other > 0 {
+        return Err("the signed ceiling refused assertions".into());
+    }
     let ceiling_static = ceiling.measure(o.connections, secs, get("/static")).await?;
     drop(ceiling);
     eprintln!(
-        "ceiling: {:.0} tokens/s, static {:.0} req/s",
+        "ceiling: {:.0} tokens/s, signed {:.0} tokens/s, static {:.0} req/s",
         ceiling_token.rate(),
+        ceiling_signed.rate(),
         ceiling_static.rate()
     );
 
@@ -827,6 +998,9 @@ async fn run(o: Options) -> Res<()> {
     let mut skipped = Vec::new();
     for backend in &o.backends {
         for &size in &o.sizes {
+            if backend == "sqlite" && size > SQLITE_MAX_SIZE {
+                continue;
+            }
             let url = match fresh_database(backend, &format!("bench-{size}"), dir.path(), &pg_url)
                 .await?
             {
@@ -837,7 +1011,8 @@ async fn run(o: Options) -> Res<()> {
                 }
             };
             eprintln!("{backend} with {size} keys ...");
-            let mut m = bench_keymint(&url, size, &o).await?;
+            let profiled = o.profile.0 == *backend && o.profile.1 == size;
+            let mut m = bench_keymint(&url, size, &o, profiled).await?;
             m.label = backend.clone();
             for (name, run) in &m.rows {
                 eprintln!(
@@ -865,9 +1040,22 @@ async fn run(o: Options) -> Res<()> {
             flushes.push((backend.clone(), times));
         }
     }
-    let mut report =
-        report(&o, &ceiling_token, &ceiling_static, &results, &skipped, started.elapsed());
+    let mut report = report(
+        &o,
+        &ceiling_token,
+        &ceiling_signed,
+        &ceiling_static,
+        &results,
+        &skipped,
+        started.elapsed(),
+    );
     report.push_str(&flush_report(&flushes));
+    for m in &results {
+        report.push_str(&profile::report(
+            &m.profiles,
+            &format!("{} with {} keys", m.label, m.total_keys),
+        ));
+    }
     // A hand-written analysis below the marker survives regeneration.
     let analysis = std::fs::read_to_string(&o.out)
         .ok()
@@ -922,12 +1110,26 @@ fn flush_report(flushes: &[(String, usage_flush::FlushTimes)]) -> String {
 ## Usage flush
 "
     );
-    let _ = writeln!(out, "One flush after every key was used in the interval: per key an hourly and a daily row and a client address, written by a few multi-row statements in one transaction, then its last use, in transactions of 2 000 keys. The first flush inserts the rows; the next adds to them.
-");
-    let _ =
-        writeln!(out, "| backend | active keys | first flush | next flush |\n|---|---:|---:|---:|");
+    let _ = writeln!(out, "One flush after every key was used in the interval: per key one hourly counter row (days are summed from hours when read) and its last use, and a client address for as many keys as a flush carries ({} at most), the counters and addresses in one transaction of bulk statements (`UNNEST` of column arrays on PostgreSQL), the last uses in transactions of {} keys. The first flush inserts the rows; the next adds to them. Target: one flush of 1 000 000 active keys on PostgreSQL within 5 s.
+", keymint::usage::MAX_PENDING_ADDRESSES, keymint::usage::LAST_USE_CHUNK);
+    let _ = writeln!(
+        out,
+        "| backend | active keys | first flush | of which counters | next flush | of which counters |\n|---|---:|---:|---:|---:|---:|"
+    );
     for (backend, t) in flushes {
-        let _ = writeln!(out, "| {backend} | {} | {:.2} s | {:.2} s |", t.keys, t.first, t.next);
+        let _ = writeln!(
+            out,
+            "| {backend} | {} | {:.2} s | {:.2} s | {:.2} s | {:.2} s |",
+            t.keys, t.first, t.first_counters, t.next, t.next_counters
+        );
+    }
+    if let Some((_, t)) = flushes.iter().find(|(b, t)| b == "postgres" && t.keys == 1_000_000) {
+        let worst = t.first.max(t.next);
+        let _ = writeln!(
+            out,
+            "\nOne flush of 1 000 000 active keys on PostgreSQL: {worst:.1} s (target 5 s): **{}**.",
+            if worst <= 5.0 { "met" } else { "not met" }
+        );
     }
     out
 }
@@ -935,6 +1137,7 @@ fn flush_report(flushes: &[(String, usage_flush::FlushTimes)]) -> String {
 fn report(
     o: &Options,
     ceiling: &Run,
+    signed_ceiling: &Run,
     static_bytes: &Run,
     results: &[Measured],
     skipped: &[String],
@@ -945,12 +1148,16 @@ fn report(
     let _ = writeln!(out, "Measured by `benches/token_endpoint.rs`. Reproduce with:\n\n```sh\nscripts/bench\n# or: TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench token_endpoint -- --seconds {} --connections {}\n```\n", o.seconds, o.connections);
     let _ =
         writeln!(out, "Machine: {}. The whole run took {:.0} s.\n", machine(), took.as_secs_f64());
-    let _ = writeln!(out, "Every keymint figure is a ratio to the **ceiling** measured in the same run: a minimal server on the same HTTP stack (axum on tokio) that parses the same form, checks a SHA-256 secret, signs an ES256 JWT with a key parsed once and answers the same JSON, with no database and no policy; the JWKS is compared with a bare static-bytes endpoint. Ratios measured side by side hold on a noisy machine; absolute numbers do not.\n");
+    let _ = writeln!(out, "Every keymint figure is a ratio to the **ceiling** measured in the same run: a minimal server on the same HTTP stack (axum on tokio) that parses the same form, checks a SHA-256 secret, signs an ES256 JWT with a key parsed once and answers the same JSON, with no database and no policy. Exchanges authenticated by a signature (`private_key_jwt`, DPoP) are compared with the **signed ceiling**, the same server verifying one ES256 signature (a client assertion, with the public key parsed once) instead of the SHA-256 check: the least such an exchange must do. The JWKS is compared with a bare static-bytes endpoint. Ratios measured side by side hold on a noisy machine; absolute numbers do not.\n");
     let _ = writeln!(
         out,
         "| ceiling | rate | p50 | p99 | server CPU per request |\n|---|---:|---:|---:|---:|"
     );
-    for (name, r) in [("token (SHA-256 + ES256)", ceiling), ("static bytes", static_bytes)] {
+    for (name, r) in [
+        ("token (SHA-256 + ES256)", ceiling),
+        ("signed token (ES256 verification + ES256)", signed_ceiling),
+        ("static bytes", static_bytes),
+    ] {
         let _ = writeln!(
             out,
             "| {name} | {:.0}/s | {:.2} ms | {:.2} ms | {:.0} µs |",
@@ -964,11 +1171,13 @@ fn report(
     for m in results {
         let _ = writeln!(out, "## {} with {} keys\n", m.label, m.total_keys);
         let _ = writeln!(out, "Seeded in {:.0} s. Peak server RSS over all scenarios: **{:.0} MB**. {} connections.\n", m.seed_seconds, m.peak_rss_mb, o.connections);
-        let _ = writeln!(out,"| scenario | rate | vs ceiling (JWKS and raw keys: vs static bytes) | p50 | p99 | server CPU per request | non-200 | RSS after |\n|---|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out,"| scenario | rate | vs ceiling (signed exchanges: vs the signed ceiling; JWKS and raw keys: vs static bytes) | p50 | p99 | server CPU per request | non-200 | RSS after |\n|---|---:|---:|---:|---:|---:|---:|---:|");
         for (name, r) in &m.rows {
             // Answers that sign nothing are compared with the static-bytes floor.
             let base = if name.starts_with("GET") || name.starts_with("raw-key") {
                 static_bytes.rate()
+            } else if name.starts_with("private_key_jwt") || name.starts_with("DPoP") {
+                signed_ceiling.rate()
             } else {
                 ceiling.rate()
             };
@@ -987,7 +1196,7 @@ fn report(
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "## Targets\n");
-    let _ = writeln!(out, "{}", targets(ceiling, static_bytes, results));
+    let _ = writeln!(out, "{}", targets(ceiling, signed_ceiling, static_bytes, results));
     for s in skipped {
         let _ = writeln!(out, "\nSkipped: {s}.");
     }
@@ -998,7 +1207,12 @@ fn find<'a>(m: &'a Measured, prefix: &str) -> Option<&'a Run> {
     m.rows.iter().find(|(n, _)| n.starts_with(prefix)).map(|(_, r)| r)
 }
 
-fn targets(ceiling: &Run, static_bytes: &Run, results: &[Measured]) -> String {
+fn targets(
+    ceiling: &Run,
+    signed_ceiling: &Run,
+    static_bytes: &Run,
+    results: &[Measured],
+) -> String {
     let mut out = String::from("| target | measured | met |\n|---|---|---|\n");
     let mut line = |target: String, measured: String, met: bool| {
         let _ = writeln!(out, "| {target} | {measured} | {} |", if met { "yes" } else { "**no**" });
@@ -1008,9 +1222,9 @@ fn targets(ceiling: &Run, static_bytes: &Run, results: &[Measured]) -> String {
         if let Some(w) = find(m, "warm exchanges") {
             let ratio = w.rate() / ceiling.rate();
             line(
-                format!("{tag}: warm >= 85% of ceiling"),
+                format!("{tag}: warm >= 90% of ceiling"),
                 format!("{:.0}%", ratio * 100.0),
-                ratio >= 0.85,
+                ratio >= 0.9,
             );
             line(
                 format!("{tag}: warm p99 <= 5 ms"),
@@ -1019,7 +1233,7 @@ fn targets(ceiling: &Run, static_bytes: &Run, results: &[Measured]) -> String {
             );
             if let Some(c) = find(m, "cold") {
                 let r = c.rate() / w.rate();
-                line(format!("{tag}: cold >= 50% of warm"), format!("{:.0}%", r * 100.0), r >= 0.5);
+                line(format!("{tag}: cold >= 60% of warm"), format!("{:.0}%", r * 100.0), r >= 0.6);
             }
             if let Some(i) = find(m, "imported keys, later") {
                 let r = i.rate() / w.rate();
@@ -1029,12 +1243,11 @@ fn targets(ceiling: &Run, static_bytes: &Run, results: &[Measured]) -> String {
                     r >= 0.9,
                 );
             }
-            // The standards beyond shared secrets, each beside the secret exchange.
+            // Raw-key verification beside the secret exchange; signed exchanges
+            // beside the ceiling that also verifies one ES256 signature.
             for (what, prefix, floor) in [
                 ("raw-key verification (generated)", "raw-key verification, generated", 0.9),
                 ("raw-key verification (imported)", "raw-key verification, imported", 0.9),
-                ("private_key_jwt exchange", "private_key_jwt", 0.5),
-                ("DPoP exchange", "DPoP", 0.5),
             ] {
                 if let Some(x) = find(m, prefix) {
                     let r = x.rate() / w.rate();
@@ -1042,6 +1255,18 @@ fn targets(ceiling: &Run, static_bytes: &Run, results: &[Measured]) -> String {
                         format!("{tag}: {what} >= {:.0}% of the secret exchange", floor * 100.0),
                         format!("{:.0}%", r * 100.0),
                         r >= floor,
+                    );
+                }
+            }
+            for (what, prefix) in
+                [("private_key_jwt exchange", "private_key_jwt"), ("DPoP exchange", "DPoP")]
+            {
+                if let Some(x) = find(m, prefix) {
+                    let r = x.rate() / signed_ceiling.rate();
+                    line(
+                        format!("{tag}: {what} >= 80% of the signed ceiling"),
+                        format!("{:.0}%", r * 100.0),
+                        r >= 0.8,
                     );
                 }
             }
@@ -1063,15 +1288,16 @@ fn targets(ceiling: &Run, static_bytes: &Run, results: &[Measured]) -> String {
         if let Some(j) = find(m, "GET") {
             let r = j.rate() / static_bytes.rate();
             line(
-                format!("{tag}: JWKS >= 80% of static bytes"),
+                format!("{tag}: JWKS >= 90% of static bytes"),
                 format!("{:.0}%", r * 100.0),
-                r >= 0.8,
+                r >= 0.9,
             );
         }
+        let bound = if m.total_keys > 1_000_000 { 150.0 } else { 100.0 };
         line(
-            format!("{tag}: peak RSS < 100 MB"),
+            format!("{tag}: peak RSS < {bound:.0} MB"),
             format!("{:.0} MB", m.peak_rss_mb),
-            m.peak_rss_mb < 100.0,
+            m.peak_rss_mb < bound,
         );
     }
     for backend in ["sqlite", "postgres"] {
@@ -1082,13 +1308,15 @@ fn targets(ceiling: &Run, static_bytes: &Run, results: &[Measured]) -> String {
                 .and_then(|m| find(m, "warm exchanges"))
                 .map(Run::rate)
         };
-        if let (Some(small), Some(big)) = (warm(1_000), warm(1_000_000)) {
-            let r = big / small;
-            line(
-                format!("{backend}: 1 000 000 keys >= 90% of 1 000 keys"),
-                format!("{:.0}%", r * 100.0),
-                r >= 0.9,
-            );
+        for big_size in [1_000_000, 10_000_000] {
+            if let (Some(small), Some(big)) = (warm(1_000), warm(big_size)) {
+                let r = big / small;
+                line(
+                    format!("{backend}: {big_size} keys >= 90% of 1000 keys"),
+                    format!("{:.0}%", r * 100.0),
+                    r >= 0.9,
+                );
+            }
         }
     }
     for size in [1_000, 100_000, 1_000_000] {

@@ -125,7 +125,7 @@ impl App {
         ));
         revoked.reload().await.context("reading revoked tokens")?;
         let cache = Arc::new(
-            KeyCache::new(store.clone(), crate::apikeys::cache::DEFAULT_BUDGET_BYTES)
+            KeyCache::new(store.clone(), u64::from(config.key_cache_mb) << 20)
                 .counting(metrics.cache_hits.clone(), metrics.cache_misses.clone()),
         );
         let limits = Limits {

@@ -63,6 +63,9 @@ pub struct Config {
     /// Length of the failed-authentication window, in seconds.
     pub auth_failure_window: u32,
 
+    /// Memory for cached key records, in MiB.
+    pub key_cache_mb: u32,
+
     /// How long a signing key signs before the next one takes over, in seconds
     /// (default 30 days). The next key is published one JWKS max-age before.
     pub signing_key_rotation: u32,

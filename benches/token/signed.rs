@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 pub struct Signer {
     encoding: EncodingKey,
     jwk: Value,
+    /// The public key, as an uncompressed P-256 point.
+    point: Vec<u8>,
 }
 
 impl Signer {
@@ -25,7 +27,12 @@ impl Signer {
         let point = pair.public_key().as_ref();
         let jwk = json!({"kty": "EC", "crv": "P-256",
             "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])});
-        Signer { encoding: EncodingKey::from_ec_der(pkcs8.as_ref()), jwk }
+        Signer { encoding: EncodingKey::from_ec_der(pkcs8.as_ref()), jwk, point: point.to_vec() }
+    }
+
+    /// The public key as an uncompressed P-256 point.
+    pub fn public_point(&self) -> &[u8] {
+        &self.point
     }
 
     /// The public key as a JWK Set, as a key's `jwks` column holds it.
@@ -71,12 +78,13 @@ impl Signer {
             .collect()
     }
 
-    /// `count` DPoP proofs for `POST htu`, issued at `now`, each with its own `jti`.
-    pub fn proofs(&self, htu: &str, now: i64, count: usize) -> Vec<String> {
+    /// `count` DPoP proofs for `POST htu`, issued at `now`, each with its own `jti`
+    /// (starting `tag`).
+    pub fn proofs(&self, htu: &str, now: i64, count: usize, tag: &str) -> Vec<String> {
         let header = json!({"alg": "ES256", "typ": "dpop+jwt", "jwk": self.jwk});
         (0..count)
             .map(|i| {
-                let claims = json!({"jti": format!("bench-{i}"), "htm": "POST", "htu": htu,
+                let claims = json!({"jti": format!("{tag}-{i}"), "htm": "POST", "htu": htu,
                     "iat": now});
                 self.sign(&header, &claims)
             })

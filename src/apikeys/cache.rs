@@ -35,9 +35,6 @@ const ABSENT_FOR: Duration = Duration::from_secs(300);
 /// How many recent invalidations are remembered for racing loads.
 const RECENT_INVALIDATIONS: usize = 1024;
 
-/// The default budget for key records: 64 MiB (about 60 000 keys of ordinary size).
-pub const DEFAULT_BUDGET_BYTES: u64 = 64 << 20;
-
 /// The approximate memory one cached record takes, in bytes: what the cache's
 /// budget is counted in. Its fixed part covers the struct, the map entry and the
 /// allocator's overhead; the rest is what it holds on the heap.

@@ -164,6 +164,12 @@ pub struct Server {
           value_parser = clap::value_parser!(u32).range(1..=300))]
     pub request_timeout: u32,
 
+    /// Memory for key records held by this instance, in MiB: the keys in use stay,
+    /// the rest are read from the database when presented.
+    #[arg(long, env = "KEYMINT_KEY_CACHE_MB", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub key_cache_mb: u32,
+
     /// Seconds between writes of usage counters and last-use times (also written at
     /// shutdown and before every usage read).
     #[arg(long, env = "KEYMINT_USAGE_FLUSH_INTERVAL", default_value_t = 10,
@@ -228,7 +234,7 @@ pub struct Server {
 const SSO: &str = "Sign-in through the organisation's OpenID provider";
 
 /// The ids of [`Server`]'s flags, to tell an admin command given one of them.
-pub const SERVER_FLAGS: [&str; 21] = [
+pub const SERVER_FLAGS: [&str; 22] = [
     "listen",
     "issuer",
     "audience",
@@ -239,6 +245,7 @@ pub const SERVER_FLAGS: [&str; 21] = [
     "auth_failures_per_ip",
     "auth_failure_window",
     "request_timeout",
+    "key_cache_mb",
     "usage_flush_interval",
     "jwks_max_age",
     "dpop_nonces",
@@ -298,6 +305,7 @@ impl Settings {
             auth_failure_window: server.auth_failure_window,
             signing_key_rotation: shared.signing_key_rotation,
             request_timeout: server.request_timeout,
+            key_cache_mb: server.key_cache_mb,
             usage_flush_interval: server.usage_flush_interval,
             jwks_max_age: server.jwks_max_age,
             dpop_nonces: server.dpop_nonces,

@@ -134,6 +134,11 @@ const BACKEND: &str = "postgres";
 const NOTIFY: Option<&str> = Some("SELECT pg_notify('keymint_changes', $1)");
 /// Held until commit: transactions that write changes commit in id order.
 const SERIALIZE: Option<&str> = Some("SELECT pg_advisory_xact_lock(7205759403792793)");
+/// Last-use marks commit without waiting for their WAL to reach the disk: a
+/// database crash may lose the last fraction of a second of them (a key's last use
+/// shows a moment earlier), never a counter, and each of a flush's hundreds of
+/// small transactions stops paying a disk flush.
+const RELAXED_COMMIT: Option<&str> = Some("SET LOCAL synchronous_commit = off");
 /// Roll-ups of hourly usage into days run one at a time across instances (a
 /// second one waits, then finds the hours already moved).
 const ROLLUP_LOCK: Option<&str> = Some("LOCK TABLE usage_days IN SHARE ROW EXCLUSIVE MODE");

@@ -113,6 +113,8 @@ const BACKEND: &str = "sqlite";
 const NOTIFY: Option<&str> = None;
 /// SQLite has one writer at a time, so change ids commit in order by themselves.
 const SERIALIZE: Option<&str> = None;
+/// SQLite in WAL mode does not wait for the disk at each commit already.
+const RELAXED_COMMIT: Option<&str> = None;
 /// SQLite has one writer at a time: roll-ups of usage cannot overlap.
 const ROLLUP_LOCK: Option<&str> = None;
 /// SQLite has one writer at a time: a claim cannot race another.

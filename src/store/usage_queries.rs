@@ -2,7 +2,7 @@
 //! `queries.rs` (whose child module this is): counters and last uses written in
 //! batches, usage read back by range, expired rows purged.
 
-use super::super::{bind_bulk, bulk_source, ROLLUP_LOCK};
+use super::super::{bind_bulk, bulk_source, RELAXED_COMMIT, ROLLUP_LOCK};
 use super::{insert_audit, Db, This};
 use crate::store::sql::{Bulk, BulkColumn, UsageDbRow};
 use crate::store::{
@@ -93,6 +93,9 @@ pub(super) async fn record_usage(this: &This, batch: &UsageBatch) -> StoreResult
 
 pub(super) async fn record_last_uses(this: &This, chunk: &[LastUse]) -> StoreResult<()> {
     let mut tx = this.begin_tx().await?;
+    if let Some(relaxed) = RELAXED_COMMIT {
+        sqlx::query(relaxed).execute(&mut *tx).await?;
+    }
     let bulk = Bulk(vec![
         ("key_id", BulkColumn::Text(chunk.iter().map(|u| u.key_id.clone()).collect())),
         ("at", BulkColumn::Int(chunk.iter().map(|u| u.at).collect())),

@@ -25,6 +25,7 @@ mod layering;
 mod leaks;
 mod lifecycle;
 mod management;
+mod memory;
 mod migrations;
 mod openapi;
 mod operations;
