@@ -340,6 +340,8 @@ async fn start_keymint(database_url: &str) -> Res<Server> {
         .args(["--trusted-proxies", "127.0.0.1/32", "--auth-failures-per-ip", "50"])
         .env("KEYMINT_MASTER_KEY", MASTER_KEY)
         .env("RUST_LOG", "warn")
+        // To compare allocators: e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2.
+        .env("LD_PRELOAD", std::env::var("KEYMINT_BENCH_SERVER_PRELOAD").unwrap_or_default())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
