@@ -248,7 +248,9 @@ impl App {
     /// On a database without any key, creates the first platform-admin key. When
     /// instances start together, only one creates it.
     pub async fn bootstrap_if_empty(&self) -> anyhow::Result<Option<Revealed>> {
-        if self.store.count_keys(&Default::default()).await.context("counting keys")? > 0 {
+        // One row is enough to know (a count reads every key).
+        let one = crate::store::KeyFilter { limit: 1, ..Default::default() };
+        if !self.store.list_keys(&one).await.context("looking for keys")?.is_empty() {
             return Ok(None);
         }
         match self.create_admin("platform-admin").await {

@@ -1,3 +1,6 @@
+-- What keymint needs at ten million keys: usage written once per key and hour,
+-- hourly rows updated in place, and indexes for the scans that run every few seconds.
+
 -- Daily usage is no longer written beside the hourly rows: a daily read sums the
 -- hours still kept, and hours are rolled up into `usage_days` when they expire.
 -- Until now each day was written in full beside its hours, so what a daily row
@@ -26,3 +29,10 @@ WHERE issued <= 0 AND failed <= 0 AND verified <= 0 AND exchanged <= 0;
 -- Each flush adds to the hour's row of every key used: room in each page lets
 -- PostgreSQL update those rows in place (HOT: no new index entries).
 ALTER TABLE usage_hours SET (fillfactor = 50);
+-- The expiry and grace-end notices look for active keys whose date falls in a
+-- window, every few seconds: with millions of keys that was a scan of the table
+-- each time. Only keys that carry such a date are indexed.
+CREATE INDEX api_keys_expiring ON api_keys (expires_at, id)
+    WHERE status = 'active' AND expires_at IS NOT NULL;
+CREATE INDEX api_keys_grace_ending ON api_keys (previous_expires_at, id)
+    WHERE status = 'active' AND previous_expires_at IS NOT NULL;
