@@ -196,9 +196,9 @@ async fn run(turn: Duration) -> Res<String> {
          exchange pays (delegation the subject token's, after the calling key's secret; \
          federation the platform token's, with no secret to check), and an ECDSA P-256 \
          verification costs more than a signature; revocations and the issuer's keys are held \
-         in memory, so neither asks the database. Both stay just under half of the secret \
-         exchange: the comparison that tells what is left is with a ceiling that also verifies \
-         one signature.\n{END}\n",
+         in memory, so neither asks the database. A verification bounds them near half of the \
+         secret exchange, as it bounds the token endpoint's signed exchanges (compared above \
+         with a ceiling that also verifies one signature).\n{END}\n",
         turn.as_secs_f64(),
     ))
 }

@@ -85,6 +85,10 @@ pub struct KeyCache {
     /// Entries: (generation after it, key id or `None` for all, the feed change id
     /// for changes that came through the feed).
     recent: std::sync::Mutex<VecDeque<Invalidation>>,
+    /// Held while a load checks that it raced with no invalidation and stores its
+    /// row, and while an invalidation is noted and applied, so none falls between
+    /// the check and the store (a hit never takes it).
+    writes: std::sync::Mutex<()>,
     refreshes: std::sync::Mutex<Refreshes>,
     hits: Counter,
     misses: Counter,
@@ -148,6 +152,7 @@ impl KeyCache {
             lookups: moka::sync::Cache::new(ABSENT_CAPACITY),
             generation: AtomicU64::new(0),
             recent: std::sync::Mutex::new(VecDeque::new()),
+            writes: std::sync::Mutex::new(()),
             refreshes: std::sync::Mutex::new(Refreshes {
                 since: std::time::Instant::now(),
                 ids: std::collections::HashSet::new(),
@@ -182,6 +187,7 @@ impl KeyCache {
         let (key, seen) = loaded?;
         let Some(key) = key else {
             // Remembered as absent, so a flood of unknown ids costs no database work.
+            let _writes = self.writing();
             if !self.invalidated_since(generation, id, seen) {
                 self.absent.insert(id.to_string(), seen);
             }
@@ -189,6 +195,7 @@ impl KeyCache {
         };
         let key = Arc::new(key);
         // Only if this key was not invalidated while we read it.
+        let _writes = self.writing();
         if !self.invalidated_since(generation, id, seen) {
             self.map.insert(id.to_string(), (key.clone(), seen));
         }
@@ -259,6 +266,10 @@ impl KeyCache {
         }
     }
 
+    fn writing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn note(&self, target: Option<&str>, change: Option<i64>) {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         if let Ok(mut recent) = self.recent.lock() {
@@ -271,6 +282,7 @@ impl KeyCache {
 
     /// Forgets key `id` (it changed or went away).
     pub fn invalidate(&self, id: &str) {
+        let _writes = self.writing();
         self.note(Some(id), None);
         self.map.invalidate(id);
         self.absent.invalidate(id);
@@ -279,6 +291,7 @@ impl KeyCache {
     /// Applies change `change_id` of key `id` from the feed: the cached row goes
     /// unless it was read after that change was committed.
     pub fn apply_change(&self, id: &str, change_id: i64) {
+        let _writes = self.writing();
         self.note(Some(id), Some(change_id));
         // A row read after the change that lands between the check and the removal
         // is only read again.
@@ -293,6 +306,7 @@ impl KeyCache {
     /// Applies change `change_id` of workspace `workspace_id` from the feed (a delete
     /// takes its keys along): its keys read before that change go.
     pub fn apply_workspace_change(&self, workspace_id: &str, change_id: i64) {
+        let _writes = self.writing();
         self.note(None, Some(change_id));
         for (id, (key, seen)) in &self.map {
             if key.workspace_id == workspace_id && seen < change_id {
@@ -303,6 +317,7 @@ impl KeyCache {
 
     /// Forgets every key (a workspace went away, or changes may have been missed).
     pub fn clear(&self) {
+        let _writes = self.writing();
         self.note(None, None);
         self.map.invalidate_all();
         self.absent.invalidate_all();
@@ -325,7 +340,7 @@ impl KeyCache {
         self.len() == 0
     }
 
-    /// The approximate bytes of key records held (see [`weight`]).
+    /// The approximate bytes of key records held (each weighed by `weight`).
     pub fn weighed_bytes(&self) -> u64 {
         self.map.run_pending_tasks();
         self.map.weighted_size()
