@@ -275,7 +275,12 @@ mod the_cli_as_a_person {
 
         let status = tokio::task::spawn_blocking(move || login.wait().unwrap()).await.unwrap();
         assert!(status.success(), "keymint login --sso exits 0");
-        let done: Vec<String> = lines.try_iter().collect();
+        // Everything it printed, up to the end of its output (the reader thread may
+        // not have passed the last line on yet when the process has exited).
+        let mut done = Vec::new();
+        while let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(10)) {
+            done.push(line);
+        }
         let said = format!("logged in to {url} as alice@example.com (");
         assert!(done.iter().any(|l| l.starts_with(&said)), "{done:?}");
         let file = config.join("keymint/credentials.json");
