@@ -7,10 +7,14 @@
 //!   installed the packages they drive, as the lists name them.
 //!   Under `CI=true` a missing `chromedriver` fails a test instead (`browser.rs`):
 //!   CI must run them.
+//!
+//! It also names the schema version (the newest migration, the same on both
+//! backends) for `keymint --version` and the upgrade checks.
 
 use std::path::{Path, PathBuf};
 
 fn main() {
+    schema_version();
     println!("cargo:rustc-check-cfg=cfg(keymint_postgres_tests)");
     println!("cargo:rustc-check-cfg=cfg(keymint_browser_tests)");
     println!("cargo:rustc-check-cfg=cfg(keymint_idp_tests)");
@@ -57,4 +61,26 @@ fn chromedriver() -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|dir| dir.join("chromedriver"))
         .find(|p| Path::new(p).is_file())
+}
+
+/// Sets `KEYMINT_SCHEMA_VERSION` to the newest migration's number, after checking
+/// that both backends carry the same migrations.
+fn schema_version() {
+    let versions = |backend: &str| -> Vec<u32> {
+        let dir = format!("migrations/{backend}");
+        println!("cargo:rerun-if-changed={dir}");
+        let mut versions: Vec<u32> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot read {dir}: {e}"))
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name().to_string_lossy().to_string();
+                name.split('_').next()?.parse().ok()
+            })
+            .collect();
+        versions.sort_unstable();
+        versions
+    };
+    let (sqlite, postgres) = (versions("sqlite"), versions("postgres"));
+    assert_eq!(sqlite, postgres, "migrations/sqlite and migrations/postgres differ");
+    let newest = sqlite.last().copied().unwrap_or(0);
+    println!("cargo:rustc-env=KEYMINT_SCHEMA_VERSION={newest}");
 }

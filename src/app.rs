@@ -23,6 +23,7 @@ use crate::people::People;
 use crate::sessions::Sessions;
 use crate::signing::{self, Keyring, SigningKeys};
 use crate::sso::Provider;
+use crate::store::schema::Opening;
 use crate::store::{self, Store};
 use crate::usage::Usage;
 use crate::vocab::scope::ManagementScope;
@@ -63,18 +64,23 @@ pub struct App {
 
 impl App {
     /// Opens the database (creating and migrating it), loads the master key and the
-    /// signing keys: what `serve` and `bootstrap` do.
+    /// signing keys: what `serve` does.
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<App>> {
-        config.validate()?;
-        let store = store::open(&config.database_url).await?;
-        Self::assemble(config, clock, store).await
+        let opening = if config.migrate { Opening::MIGRATE } else { Opening::SERVE_ONLY };
+        Self::open_with(config, clock, opening).await
     }
 
-    /// Opens an existing database only (see [`store::open_existing`]): what admin
-    /// commands do, so a mistyped URL is an error rather than an empty database.
-    pub async fn open_existing(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<App>> {
+    /// Opens the database doing to its schema only what `opening` allows (see
+    /// [`store::schema`]): admin commands need the schema they were built for, so
+    /// a mistyped URL is an error rather than an empty database, and a newer CLI
+    /// never upgrades the schema under running servers.
+    pub async fn open_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        opening: Opening,
+    ) -> anyhow::Result<Arc<App>> {
         config.validate()?;
-        let store = store::open_existing(&config.database_url).await?;
+        let store = store::open_with(&config.database_url, opening).await?;
         Self::assemble(config, clock, store).await
     }
 

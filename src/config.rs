@@ -18,6 +18,9 @@ pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
 
+    /// Where `/metrics`, `/healthz` and `/readyz` are served instead of `listen`.
+    pub admin_listen: Option<SocketAddr>,
+
     /// Database URL: `sqlite:<file>` (created if missing) or `postgres://user@host/db`.
     pub database_url: String,
 
@@ -103,12 +106,17 @@ pub struct Config {
 
     /// Whether the console offers sign-in with an admin key (the break-glass door).
     pub console_key_sign_in: bool,
+
+    /// Whether `serve` applies this keymint's migrations at start (`--no-migrate`
+    /// leaves that to `keymint migrate`).
+    pub migrate: bool,
 }
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("admin_listen", &self.admin_listen)
             .field("database_url", &crate::store::redact_url(&self.database_url))
             .field("issuer", &self.issuer())
             .field("audience", &self.audience())
@@ -119,11 +127,121 @@ impl std::fmt::Debug for Config {
             .field("secret_hashing", &self.secret_hashing)
             .field("sso", &self.sso)
             .field("console_key_sign_in", &self.console_key_sign_in)
+            .field("migrate", &self.migrate)
             .finish_non_exhaustive()
     }
 }
 
+/// A secret's place in what is shown: whether it is set, never its value.
+fn masked(set: bool) -> serde_json::Value {
+    if set {
+        "<redacted>".into()
+    } else {
+        serde_json::Value::Null
+    }
+}
+
 impl Config {
+    /// Every setting's effective value under its flag's id (`token_ttl`), secrets
+    /// masked, the database password redacted: what `keymint config check` shows.
+    pub fn effective(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::json;
+        let sso = self.sso.as_ref();
+        let effective = json!({
+            "listen": self.listen.to_string(),
+            "admin_listen": self.admin_listen.map(|a| a.to_string()),
+            "database_url": crate::store::redact_url(&self.database_url),
+            "issuer": self.issuer(),
+            "audience": self.audience(),
+            "master_key_file": self.master_key_file.display().to_string(),
+            "master_key": masked(self.master_key.is_some()),
+            "token_ttl": self.token_ttl,
+            "trusted_proxies": self.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "signing_alg": self.signing_alg.name(),
+            "secret_hashing": self.secret_hashing.name(),
+            "argon2_workers": self.argon2_workers,
+            "auth_failures_per_key": self.auth_failures_per_key,
+            "auth_failures_per_ip": self.auth_failures_per_ip,
+            "auth_failure_window": self.auth_failure_window,
+            "key_cache_mb": self.key_cache_mb,
+            "signing_key_rotation": self.signing_key_rotation,
+            "request_timeout": self.request_timeout,
+            "usage_flush_interval": self.usage_flush_interval,
+            "jwks_max_age": self.jwks_max_age,
+            "dpop_nonces": self.dpop_nonces,
+            "github_secret_scanning_keys_url": self.github_secret_scanning_keys_url,
+            "allow_private_jwks_uri": self.allow_private_jwks_uri,
+            "allow_private_webhook_urls": self.allow_private_webhook_urls,
+            "secret_prefix": self.secret_prefix,
+            "retired_secret_prefixes": self.retired_secret_prefixes,
+            "console_key_sign_in": self.console_key_sign_in,
+            "no_migrate": !self.migrate,
+            "sso_issuer": sso.map(|s| &s.issuer),
+            "sso_client_id": sso.map(|s| &s.client_id),
+            "sso_client_secret": masked(sso.is_some_and(|s| s.client_secret.is_some())),
+            "sso_client_secret_file": sso.and_then(|s| s.client_secret_file.as_ref()).map(|p| p.display().to_string()),
+            "sso_groups_claim": sso.map(|s| &s.groups_claim),
+            "sso_admin_groups": sso.map(|s| &s.admin_groups),
+        });
+        match effective {
+            serde_json::Value::Object(map) => map,
+            _ => unreachable!("json! of an object literal is an object"),
+        }
+    }
+
+    /// Logs the effective configuration at start, one field per setting (JSON
+    /// fields with `--log-format json`), secrets masked.
+    pub fn log_effective(&self) {
+        let e = self.effective();
+        let text = |name: &str| match &e[name] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        tracing::info!(
+            listen = %self.listen,
+            admin_listen = %text("admin_listen"),
+            database_url = %text("database_url"),
+            issuer = %text("issuer"),
+            audience = %text("audience"),
+            master_key_file = %text("master_key_file"),
+            master_key = %text("master_key"),
+            token_ttl = self.token_ttl,
+            trusted_proxies = %text("trusted_proxies"),
+            signing_alg = self.signing_alg.name(),
+            secret_hashing = self.secret_hashing.name(),
+            argon2_workers = %text("argon2_workers"),
+            auth_failures_per_key = self.auth_failures_per_key,
+            auth_failures_per_ip = self.auth_failures_per_ip,
+            auth_failure_window = self.auth_failure_window,
+            key_cache_mb = self.key_cache_mb,
+            signing_key_rotation = self.signing_key_rotation,
+            request_timeout = self.request_timeout,
+            usage_flush_interval = self.usage_flush_interval,
+            jwks_max_age = self.jwks_max_age,
+            dpop_nonces = self.dpop_nonces,
+            github_secret_scanning_keys_url = %self.github_secret_scanning_keys_url,
+            allow_private_jwks_uri = self.allow_private_jwks_uri,
+            allow_private_webhook_urls = self.allow_private_webhook_urls,
+            secret_prefix = %self.secret_prefix,
+            retired_secret_prefixes = %text("retired_secret_prefixes"),
+            console_key_sign_in = self.console_key_sign_in,
+            no_migrate = !self.migrate,
+            "configuration"
+        );
+        if self.sso.is_some() {
+            tracing::info!(
+                sso_issuer = %text("sso_issuer"),
+                sso_client_id = %text("sso_client_id"),
+                sso_client_secret = %text("sso_client_secret"),
+                sso_client_secret_file = %text("sso_client_secret_file"),
+                sso_groups_claim = %text("sso_groups_claim"),
+                sso_admin_groups = %text("sso_admin_groups"),
+                "sign-in configuration"
+            );
+        }
+    }
+
     /// The issuer URL, without a trailing slash.
     pub fn issuer(&self) -> String {
         self.issuer

@@ -12,6 +12,7 @@ use super::remote::Remote;
 use crate::app::App;
 use crate::config::Config;
 use crate::http::local::InProcess;
+use crate::store::schema::Opening;
 
 /// The `/v1` API, wherever it is.
 pub struct Api {
@@ -68,7 +69,8 @@ pub type Query<'a> = [(&'a str, Option<String>)];
 impl Api {
     /// Local mode on the database `config` names, which must exist.
     pub async fn local(config: Config) -> anyhow::Result<Api> {
-        let app = App::open_existing(config, Arc::new(crate::clock::SystemClock)).await?;
+        let app =
+            App::open_with(config, Arc::new(crate::clock::SystemClock), Opening::SAME).await?;
         let api = InProcess::new(app.clone());
         Ok(Api { transport: Transport::Local { app, api } })
     }

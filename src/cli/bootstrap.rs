@@ -11,8 +11,12 @@ pub struct Args {
 }
 
 pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
-    // The first admin key of a new installation: the database may not exist yet.
-    let app = crate::app::App::open(config, std::sync::Arc::new(crate::clock::SystemClock)).await?;
+    // The first admin key of a new installation: the database may not exist yet;
+    // an existing one must have this keymint's schema (only serve and migrate
+    // upgrade it).
+    let clock = std::sync::Arc::new(crate::clock::SystemClock);
+    let app = crate::app::App::open_with(config, clock, crate::store::schema::Opening::CREATE_ONLY)
+        .await?;
     let revealed = app.bootstrap().await?;
     let secret = revealed.secret.as_ref().map(|s| s.expose());
     if args.json {

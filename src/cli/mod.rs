@@ -15,6 +15,7 @@ macro_rules! outln {
 pub mod api;
 mod audit;
 mod bootstrap;
+mod config_file;
 mod device_login;
 mod errors;
 mod keys;
@@ -38,7 +39,12 @@ pub use settings::{LogFormat, Server, Settings, Shared};
 
 /// keymint: an OAuth 2.0 authorization server that turns API keys into short-lived JWTs.
 #[derive(Debug, Parser)]
-#[command(name = "keymint", version, about, propagate_version = true)]
+#[command(
+    name = "keymint",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (schema ", env!("KEYMINT_SCHEMA_VERSION"), ")"),
+    about,
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub shared: Shared,
@@ -73,8 +79,20 @@ impl Cli {
 /// to an admin command on the command line (`keymint --audience X keys create` would
 /// otherwise be accepted and mean nothing).
 pub fn parse() -> Cli {
-    let matches = Cli::command().get_matches();
-    if let Some((name, _)) = matches.subcommand() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = Cli::command();
+    let file = match config_file::named(&args) {
+        Some(path) => config_file::read(&path, &command).unwrap_or_else(|e| {
+            // Exit status 2, as for a bad flag.
+            eprintln!("error: {e:#}");
+            std::process::exit(2)
+        }),
+        None => config_file::FileSettings::default(),
+    };
+    let command = config_file::apply(command, &file);
+    let matches = command.clone().get_matches_from(&args);
+    // `config check` shows what a server would run with: server settings are its input.
+    if let Some((name, _)) = matches.subcommand().filter(|(name, _)| *name != "config") {
         let given = settings::SERVER_FLAGS
             .iter()
             .find(|id| matches.value_source(id) == Some(ValueSource::CommandLine));
@@ -93,9 +111,18 @@ pub fn parse() -> Cli {
     }
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let source = |id: &str| matches.value_source(id);
-    cli.shared.master_key_from_flag = source("master_key") == Some(ValueSource::CommandLine);
+    cli.shared.master_key_origin = match source("master_key") {
+        Some(ValueSource::CommandLine) => "--master-key",
+        Some(ValueSource::DefaultValue) => "master-key in the configuration file",
+        _ => "KEYMINT_MASTER_KEY",
+    };
     cli.shared.database_url_given =
-        matches!(source("database_url"), Some(ValueSource::CommandLine | ValueSource::EnvVariable));
+        matches!(source("database_url"), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
+            || file.sets("database-url");
+    cli.shared.sources = config_file::sources(&command, &matches, &file);
+    if let Some(Command::Config(ConfigCommand::Check { file: Some(path), .. })) = &cli.command {
+        cli.shared.config = Some(path.clone());
+    }
     cli
 }
 
@@ -129,6 +156,9 @@ pub enum Command {
     /// Manage token signing keys.
     #[command(subcommand)]
     SigningKeys(signing_keys::SigningKeysCommand),
+    /// Configuration files (`--config keymint.toml`).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Save an admin key's credentials for --server (asks for its secret, which is
     /// not shown); admin commands then use that server by default.
     ///
@@ -140,6 +170,21 @@ pub enum Command {
     /// Say where admin commands act (a server or a database) and as whom, with
     /// which scopes; remotely, check the credentials.
     Whoami {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a configuration file (or --config's): every key a setting, every
+    /// value valid, the settings consistent; then print each setting's effective
+    /// value and where it came from (flag, environment, file, default), secrets
+    /// masked.
+    Check {
+        /// The file (default: --config, KEYMINT_CONFIG).
+        file: Option<std::path::PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -171,13 +216,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let admin = match command {
         Command::Serve(_) => return serve::run(config).await,
         Command::Migrate => {
-            crate::store::open(&config.database_url).await?;
-            eprintln!("migrations applied to {}", crate::store::redact_url(&config.database_url));
+            crate::store::open(&config.database_url).await?.close().await;
+            eprintln!(
+                "migrations applied to {} (this keymint's schema: version {})",
+                crate::store::redact_url(&config.database_url),
+                crate::store::schema::VERSION
+            );
             return Ok(());
         }
         Command::Bootstrap(args) => return bootstrap::run(config, args).await,
         Command::Login(args) => return login::login(cli.shared.server, args).await,
         Command::Logout => return login::logout(cli.shared.server),
+        Command::Config(ConfigCommand::Check { json, .. }) => {
+            let file = cli.shared.config.as_deref();
+            return config_file::check_command(&config, file, &cli.shared.sources, json);
+        }
         Command::SecretScanning(cmd) => {
             return secret_scanning::run(
                 cmd,

@@ -14,7 +14,18 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     // With port 0, the default issuer must name the port actually bound.
     config.listen = listener.local_addr()?;
-    tracing::info!(?config, "starting keymint");
+    let admin = match config.admin_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (--admin-listen)"))?,
+        ),
+        None => None,
+    };
+    if let Some(admin) = &admin {
+        config.admin_listen = Some(admin.local_addr()?);
+    }
+    config.log_effective();
     let app = crate::app::App::open(config, Arc::new(crate::clock::SystemClock)).await?;
     if let Some(revealed) = app.bootstrap_if_empty().await? {
         super::bootstrap::print_credentials(
@@ -24,7 +35,14 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         );
     }
     tracing::info!(addr = %listener.local_addr()?, issuer = %app.config.issuer(), "listening");
-    crate::http::serve(app, listener, shutdown_signal()).await?;
+    if let Some(admin) = &admin {
+        tracing::info!(
+            admin_listen = %admin.local_addr()?,
+            "serving /metrics, /healthz and /readyz on the admin port only"
+        );
+    }
+    let listeners = crate::http::Listeners { public: listener, admin };
+    crate::http::serve(app, listeners, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

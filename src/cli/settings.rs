@@ -58,9 +58,18 @@ pub struct Shared {
     #[arg(long, env = "KEYMINT_MASTER_KEY", hide_env_values = true, global = true, help_heading = LOCAL)]
     pub master_key: Option<String>,
 
-    /// Whether `master_key` came from the command line (set by [`super::parse`]).
+    /// Where `master_key` came from, for messages (set by [`super::parse`]).
+    #[arg(skip = "KEYMINT_MASTER_KEY")]
+    pub master_key_origin: &'static str,
+
+    /// A TOML file of settings, each under the name of its flag (`token-ttl = 300`):
+    /// flags and `KEYMINT_*` variables override it. See docs/configuration.md.
+    #[arg(long, env = "KEYMINT_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Where each setting came from (set by [`super::parse`]).
     #[arg(skip)]
-    pub master_key_from_flag: bool,
+    pub sources: std::collections::BTreeMap<String, &'static str>,
 
     /// Signing algorithm for new signing keys.
     #[arg(long, env = "KEYMINT_SIGNING_ALG", value_parser = named(Algorithm::ALL, Algorithm::name),
@@ -122,6 +131,12 @@ pub struct Server {
     #[arg(long, env = "KEYMINT_LISTEN", default_value = "127.0.0.1:8080",
           value_parser = listen_address)]
     pub listen: SocketAddr,
+
+    /// A second address, for operations only: `/metrics`, `/healthz` and `/readyz`
+    /// are served there and no longer on --listen (keep it off the public network).
+    /// Off by default: the public port serves them.
+    #[arg(long, env = "KEYMINT_ADMIN_LISTEN", value_parser = listen_address)]
+    pub admin_listen: Option<SocketAddr>,
 
     /// The issuer URL (`iss`), as clients reach this server. Default `http://<listen>`.
     #[arg(long, env = "KEYMINT_ISSUER")]
@@ -195,6 +210,12 @@ pub struct Server {
     )]
     pub github_secret_scanning_keys_url: String,
 
+    /// Do not migrate the database at start: `keymint migrate` upgrades it, and a
+    /// server on an older schema refuses to start (for fleets that upgrade the
+    /// schema as a step of its own; docs/upgrading.md).
+    #[arg(long, env = "KEYMINT_NO_MIGRATE")]
+    pub no_migrate: bool,
+
     /// The issuer URL of the organisation's OpenID provider: people sign in to the
     /// console through it ("Sign in with SSO"). https, or http on loopback only.
     /// keymint's redirect URI is `<issuer>/console/sso/callback`.
@@ -234,8 +255,9 @@ pub struct Server {
 const SSO: &str = "Sign-in through the organisation's OpenID provider";
 
 /// The ids of [`Server`]'s flags, to tell an admin command given one of them.
-pub const SERVER_FLAGS: [&str; 22] = [
+pub const SERVER_FLAGS: [&str; 24] = [
     "listen",
+    "admin_listen",
     "issuer",
     "audience",
     "token_ttl",
@@ -249,6 +271,7 @@ pub const SERVER_FLAGS: [&str; 22] = [
     "usage_flush_interval",
     "jwks_max_age",
     "dpop_nonces",
+    "no_migrate",
     "github_secret_scanning_keys_url",
     "sso_issuer",
     "sso_client_id",
@@ -285,16 +308,13 @@ impl Settings {
         let Settings { shared, server } = self;
         Config {
             listen: server.listen,
+            admin_listen: server.admin_listen,
             database_url: shared.database_url,
             issuer: server.issuer,
             audience: server.audience,
             master_key_file: shared.master_key_file,
             master_key: shared.master_key,
-            master_key_origin: if shared.master_key_from_flag {
-                "--master-key"
-            } else {
-                "KEYMINT_MASTER_KEY"
-            },
+            master_key_origin: shared.master_key_origin,
             token_ttl: server.token_ttl,
             trusted_proxies: server.trusted_proxies,
             signing_alg: shared.signing_alg,
@@ -328,6 +348,7 @@ impl Settings {
                     .collect(),
             }),
             console_key_sign_in: server.console_key_sign_in,
+            migrate: !server.no_migrate,
         }
     }
 }

@@ -36,8 +36,10 @@ use error::{OAuthError, Problem};
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Every documented route, and the OpenAPI document they make.
-pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
+/// Every documented route, and the OpenAPI document they make; the operations
+/// routes (`/healthz`, `/readyz`, `/metrics`) among them unless `--admin-listen`
+/// serves them on a port of their own (the document names them either way).
+pub fn routes(with_operations: bool) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
     use admin::{audit, keys, people, role_bindings, signing_keys, usage, webhooks, workspaces};
     let (router, mut api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(oauth::token))
@@ -48,8 +50,6 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(well_known::metadata))
         .routes(routes!(well_known::openid_configuration))
         .routes(routes!(secret_scanning::github))
-        .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz))
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::get, keys::update, keys::delete))
         .routes(routes!(keys::rotate))
@@ -63,7 +63,6 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::list))
         .routes(routes!(signing_keys::list))
         .routes(routes!(signing_keys::rotate))
-        .routes(routes!(health::metrics))
         .routes(routes!(role_bindings::create, role_bindings::list))
         .routes(routes!(role_bindings::delete))
         .routes(routes!(webhooks::create, webhooks::list))
@@ -79,8 +78,48 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(workspaces::key_policy, workspaces::set_key_policy))
         .routes(routes!(workspaces::scope_catalog, workspaces::set_scope_catalog))
         .split_for_parts();
+    let (operations, operations_api) = operations().split_for_parts();
+    api.merge(operations_api);
     openapi::complete(&mut api);
+    let router = if with_operations { router.merge(operations) } else { router };
     (router, api)
+}
+
+/// The operations routes: liveness, readiness and metrics.
+fn operations() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+}
+
+/// The router of `--admin-listen`: the operations routes only, with the public
+/// router's latency histogram and request spans.
+pub fn operations_router(app: Arc<App>) -> Router {
+    let (routes, _) = operations().split_for_parts();
+    routes
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(|| async { Problem::not_found("no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(app.clone(), record_latency))
+        .layer(trace_layer())
+        .with_state(app)
+}
+
+/// Spans name the method and path only: query strings and headers may hold
+/// secrets. One line per request, when it is answered (status and latency), at
+/// debug level under `tower_http`: none at the start of the request.
+fn trace_layer() -> TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    fn(&Request) -> tracing::Span,
+    (),
+> {
+    TraceLayer::new_for_http()
+        .make_span_with(
+            (|req: &Request| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }) as fn(&Request) -> tracing::Span,
+        )
+        .on_request(())
 }
 
 /// 405 in the endpoint's own error shape: RFC 6749 on `/oauth/*`, problem details elsewhere.
@@ -140,7 +179,7 @@ async fn record_latency(
 
 /// The full router.
 pub fn router(app: Arc<App>) -> Router {
-    let (routes, api) = routes();
+    let (routes, api) = routes(app.config.admin_listen.is_none());
     let api = Arc::new(api);
     routes
         .route("/openapi.json", get(move || openapi::serve(api.clone())))
@@ -150,33 +189,57 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(axum::middleware::from_fn_with_state(app.clone(), record_latency))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(app.clone(), limit_time))
-        .layer(
-            // Spans name the method and path only: query strings and headers may hold secrets.
-            // One line per request, when it is answered (status and latency), at
-            // debug level under `tower_http`: none at the start of the request.
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-                })
-                .on_request(()),
-        )
+        .layer(trace_layer())
         .with_state(app)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then finishes in-flight
-/// requests and flushes usage counters.
+/// Where a server listens: the public port, and `--admin-listen`'s if set.
+pub struct Listeners {
+    pub public: tokio::net::TcpListener,
+    pub admin: Option<tokio::net::TcpListener>,
+}
+
+impl From<tokio::net::TcpListener> for Listeners {
+    fn from(public: tokio::net::TcpListener) -> Self {
+        Listeners { public, admin: None }
+    }
+}
+
+/// Serves `app` until `shutdown` resolves, then finishes in-flight requests on
+/// every port and flushes usage counters.
 pub async fn serve(
     app: Arc<App>,
-    listener: tokio::net::TcpListener,
+    listeners: impl Into<Listeners>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let Listeners { public, admin } = listeners.into();
     let jobs = app.start_jobs();
     let timeout = Duration::from_secs(u64::from(app.config.request_timeout));
     // A request in flight ends within the request timeout (answered 408 at the
     // latest); a second more lets its answer leave.
     let drain = timeout + Duration::from_secs(1);
     let open = app.metrics.connections_open.clone();
-    server::run(listener, router(app.clone()), timeout, drain, open, shutdown).await;
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stop = stop.clone();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    };
+    let admin = admin.map(|listener| {
+        let router = operations_router(app.clone());
+        let open = open.clone();
+        tokio::spawn(server::run(listener, router, timeout, drain, open, stopped()))
+    });
+    let public = server::run(public, router(app.clone()), timeout, drain, open, stopped());
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    };
+    tokio::join!(public, signal);
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
     jobs.stop().await;
     Ok(())
 }
@@ -184,10 +247,10 @@ pub async fn serve(
 /// [`serve`], logging a failure instead of returning it (for spawned servers).
 pub async fn serve_until(
     app: Arc<App>,
-    listener: tokio::net::TcpListener,
+    listeners: impl Into<Listeners>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    if let Err(e) = serve(app, listener, shutdown).await {
+    if let Err(e) = serve(app, listeners, shutdown).await {
         tracing::error!(error = %crate::report::Chain(&e), "server stopped with an error");
     }
 }

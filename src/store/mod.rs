@@ -36,6 +36,7 @@ pub(crate) mod fixtures;
 mod open;
 mod people;
 mod postgres;
+pub mod schema;
 mod sql;
 mod sqlite;
 mod usage;
@@ -48,13 +49,14 @@ use crate::vocab::{Action, Actor, Algorithm, Target};
 
 pub use credential::{AuthMethod, Credential, PreviousSecret, PublicKeySource, StoredSecret};
 pub use error::{Cause, StoreError, StoreResult};
-use open::{no_database, Opening};
-pub use open::{open, open_existing, redact_url};
+use open::no_database;
+pub use open::{open, open_existing, open_with, redact_url};
 pub use people::{
     DeviceDecision, DeviceGrantRecord, PersonRecord, RoleBindingRecord, SessionHolder,
     SessionRecord,
 };
 pub use postgres::PostgresStore;
+use schema::Opening;
 pub use sqlite::SqliteStore;
 pub use usage::{
     AddressUse, Granularity, LastUse, PreviousUse, UsageBatch, UsageGroup, UsageQuery, UsageRow,

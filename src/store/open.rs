@@ -3,25 +3,26 @@
 
 use std::sync::Arc;
 
+use super::schema::Opening;
 use super::{PostgresStore, SqliteStore, Store};
 
-/// Opens the store named by `url` (`sqlite:` or `postgres:`), applying migrations.
+/// Opens the store named by `url` (`sqlite:` or `postgres:`), creating or
+/// migrating its schema: what `serve` and `migrate` do.
 pub async fn open(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    open_as(url, Opening::CreateOrMigrate).await
+    open_as(url, Opening::MIGRATE).await
 }
 
-/// Opens the keymint database at `url` only if it exists (migrating it if it is
-/// older than this binary): what admin commands use, so a mistyped URL is an
-/// error, not an empty database that looks as if every key were gone.
+/// Opens the keymint database at `url` only if it exists and its schema is this
+/// keymint's: what admin commands use, so a mistyped URL is an error, not an empty
+/// database that looks as if every key were gone, and a newer CLI never upgrades
+/// the schema under running servers.
 pub async fn open_existing(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    open_as(url, Opening::Existing).await
+    open_as(url, Opening::SAME).await
 }
 
-/// Whether opening may create the database and its tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Opening {
-    CreateOrMigrate,
-    Existing,
+/// Opens the store at `url`, doing to its schema only what `opening` allows.
+pub async fn open_with(url: &str, opening: Opening) -> anyhow::Result<Arc<dyn Store>> {
+    open_as(url, opening).await
 }
 
 async fn open_as(url: &str, opening: Opening) -> anyhow::Result<Arc<dyn Store>> {

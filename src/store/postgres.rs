@@ -41,24 +41,34 @@ impl PostgresStore {
             .with_context(|| {
                 format!("cannot connect to PostgreSQL at {}", super::redact_url(url))
             })?;
-        if opening == super::Opening::Existing {
-            let (tables,): (bool,) =
-                sqlx::query_as("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-                    .fetch_one(&pool)
-                    .await?;
-            if !tables {
-                return Err(super::no_database(url, "the database holds no keymint tables"));
+        let found = schema_queries::found(&pool).await.context("reading the schema version")?;
+        let migrate = match super::schema::plan(url, opening, &known(), found.as_ref()) {
+            Ok(migrate) => migrate,
+            Err(e) => {
+                pool.close().await;
+                return Err(e);
             }
+        };
+        if migrate {
+            let mut migrator = sqlx::migrate!("migrations/postgres");
+            // Migrations newer than these were checked by `plan`: all expands.
+            migrator.set_ignore_missing(true);
+            migrator.run(&pool).await.context("applying PostgreSQL migrations")?;
         }
-        sqlx::migrate!("migrations/postgres")
-            .run(&pool)
-            .await
-            .context("applying PostgreSQL migrations")?;
         Ok(PostgresStore { pool, listener: tokio::sync::Mutex::new(None) })
     }
 }
 
 /// Why a connection to `url` failed, said once, with what to do.
+/// The versions of this keymint's migrations.
+fn known() -> Vec<i64> {
+    sqlx::migrate!("migrations/postgres").iter().map(|m| m.version).collect()
+}
+
+/// Which of keymint's bookkeeping tables exist.
+const TABLES: &str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL, \
+    to_regclass('schema_compatibility') IS NOT NULL";
+
 fn connect_error(
     url: &str,
     options: &sqlx::postgres::PgConnectOptions,
@@ -182,6 +192,10 @@ fn bind_bulk(
     }
     query
 }
+
+#[path = "schema_queries.rs"]
+#[expect(clippy::duplicate_mod, reason = "compiled once for each backend's types")]
+mod schema_queries;
 
 #[path = "queries.rs"]
 #[expect(clippy::duplicate_mod, reason = "one body of SQL, compiled once for each backend's types")]

@@ -17,7 +17,7 @@ impl SqliteStore {
     /// Opens the database at `url` (creating it if `opening` allows) and applies
     /// `migrations/sqlite`.
     pub(super) async fn open(url: &str, opening: super::Opening) -> anyhow::Result<Self> {
-        let create = opening == super::Opening::CreateOrMigrate;
+        let create = opening.create;
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("invalid SQLite URL {url:?}"))?
             .create_if_missing(create)
@@ -64,23 +64,36 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open SQLite database {url:?}"))?;
-        if !create {
-            let (tables,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-            )
-            .fetch_one(&pool)
-            .await?;
-            if tables == 0 {
-                drop(lock);
-                return Err(super::no_database(url, "the file holds no keymint tables"));
+        let found = schema_queries::found(&pool).await.context("reading the schema version")?;
+        let migrate = super::schema::plan(url, opening, &known(), found.as_ref());
+        let migrated = match migrate {
+            Ok(true) => {
+                let mut migrator = sqlx::migrate!("migrations/sqlite");
+                // Migrations newer than these were checked by `plan`: all expands.
+                migrator.set_ignore_missing(true);
+                migrator.run(&pool).await.context("applying SQLite migrations")
             }
-        }
-        let migrated = sqlx::migrate!("migrations/sqlite").run(&pool).await;
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
+        };
         drop(lock);
-        migrated.context("applying SQLite migrations")?;
+        if let Err(e) = migrated {
+            pool.close().await;
+            return Err(e);
+        }
         Ok(SqliteStore { pool })
     }
 }
+
+/// The versions of this keymint's migrations.
+fn known() -> Vec<i64> {
+    sqlx::migrate!("migrations/sqlite").iter().map(|m| m.version).collect()
+}
+
+/// Which of keymint's bookkeeping tables exist.
+const TABLES: &str = "SELECT \
+    EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'), \
+    EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_compatibility')";
 
 impl SqliteStore {
     /// Write transactions take the write lock up front (`BEGIN IMMEDIATE`), so a
@@ -148,6 +161,10 @@ fn bind_bulk<'q>(
         .collect();
     query.bind(serde_json::Value::from(rows).to_string())
 }
+
+#[path = "schema_queries.rs"]
+#[expect(clippy::duplicate_mod, reason = "compiled once for each backend's types")]
+mod schema_queries;
 
 #[path = "queries.rs"]
 #[expect(clippy::duplicate_mod, reason = "one body of SQL, compiled once for each backend's types")]

@@ -28,17 +28,8 @@ async fn first_start_creates_master_key_signing_key_and_admin_key_with_no_setup(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
     let rx = crate::helpers::logged_address(child.stderr.take().unwrap());
-    let mut creds = std::collections::HashMap::new();
-    for line in stdout.lines().map_while(Result::ok) {
-        if let Some((k, v)) = line.trim().split_once(": ") {
-            creds.insert(k.trim().to_string(), v.trim().to_string());
-        }
-        if creds.contains_key("client_secret") {
-            break;
-        }
-    }
+    let creds = crate::helpers::printed_credentials(child.stdout.take().unwrap());
     let addr = rx.recv_timeout(Duration::from_secs(30)).expect("server reports its address");
     let (id, secret) = (&creds["client_id"], &creds["client_secret"]);
     assert!(secret.starts_with("km_live_"));

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admin_port;
 mod assertions;
 mod binary;
 mod browser;
@@ -10,6 +11,7 @@ mod browser_sso;
 mod claims;
 mod cli;
 mod cluster;
+mod config_file;
 mod console;
 mod devices;
 mod discovery;
@@ -47,6 +49,7 @@ mod shared_limits;
 mod signing;
 mod store_contract;
 mod token;
+mod upgrades;
 mod usage_audit;
 mod usage_durability;
 mod webhooks;

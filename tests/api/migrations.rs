@@ -5,8 +5,9 @@ use crate::helpers::{Backend, TestDatabase};
 
 crate::on_both_backends!(daily_usage_written_beside_hours_is_not_counted_twice_after_the_upgrade);
 
-/// The migrations of `backend` up to and including `last`, in a folder of their own.
-fn migrations_up_to(backend: Backend, last: &str) -> tempfile::TempDir {
+/// Applies the migrations of `backend` up to and including `last` to `db`, as the
+/// release whose newest migration that is would.
+pub async fn apply_migrations_up_to(db: &TestDatabase, backend: Backend, last: i64) {
     let name = match backend {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
@@ -16,16 +17,30 @@ fn migrations_up_to(backend: Backend, last: &str) -> tempfile::TempDir {
     for entry in std::fs::read_dir(source).unwrap() {
         let path = entry.unwrap().path();
         let file = path.file_name().unwrap().to_string_lossy().to_string();
-        if file.as_str() <= last {
+        let version: i64 = file.split('_').next().unwrap().parse().unwrap();
+        if version <= last {
             std::fs::copy(&path, dir.path().join(&file)).unwrap();
         }
     }
-    dir
+    let migrator = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
+    match backend {
+        Backend::Sqlite => {
+            let options = db.url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap();
+            let pool =
+                sqlx::SqlitePool::connect_with(options.create_if_missing(true)).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
 }
 
 async fn daily_usage_written_beside_hours_is_not_counted_twice_after_the_upgrade(backend: Backend) {
     let db = TestDatabase::new(backend).await;
-    let old = migrations_up_to(backend, "0024_key_claims.sql");
     let day = 1_893_456_000;
     // As the previous release left it: day 1 complete in hours and in its daily row;
     // day 0 with its first hour already expired (only the later hour kept).
@@ -49,22 +64,8 @@ async fn daily_usage_written_beside_hours_is_not_counted_twice_after_the_upgrade
         from: day - 86_400,
         to: day + 2 * 86_400,
     };
-    match backend {
-        Backend::Sqlite => {
-            let options = db.url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap();
-            let pool =
-                sqlx::SqlitePool::connect_with(options.create_if_missing(true)).await.unwrap();
-            sqlx::migrate::Migrator::new(old.path()).await.unwrap().run(&pool).await.unwrap();
-            sqlx::raw_sql(&seed).execute(&pool).await.unwrap();
-            pool.close().await;
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            sqlx::migrate::Migrator::new(old.path()).await.unwrap().run(&pool).await.unwrap();
-            sqlx::raw_sql(&seed).execute(&pool).await.unwrap();
-            pool.close().await;
-        }
-    }
+    apply_migrations_up_to(&db, backend, 24).await;
+    db.execute(&seed).await;
     let store = keymint::store::open(&db.url).await.expect("the upgrade applies");
     let days = store.usage(&query, keymint::store::UsageGroup::Bucket).await.unwrap();
     let totals: Vec<(i64, i64, i64)> =

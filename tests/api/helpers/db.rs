@@ -62,17 +62,17 @@ impl TestDatabase {
         self._dir.path().to_path_buf()
     }
 
-    /// Runs one SQL statement on this database from a connection of its own, as
-    /// another program (or another keymint version) would.
+    /// Runs SQL (one statement, or several separated by `;`) on this database from
+    /// a connection of its own, as another program (or another keymint version) would.
     pub async fn execute(&self, sql: &str) {
         use sqlx::Connection;
         if self.url.starts_with("sqlite:") {
             let mut conn = sqlx::SqliteConnection::connect(&self.url).await.expect("connect");
-            sqlx::query(sql).execute(&mut conn).await.expect("statement");
+            sqlx::raw_sql(sql).execute(&mut conn).await.expect("statement");
             conn.close().await.ok();
         } else {
             let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("connect");
-            sqlx::query(sql).execute(&mut conn).await.expect("statement");
+            sqlx::raw_sql(sql).execute(&mut conn).await.expect("statement");
             conn.close().await.ok();
         }
     }

@@ -17,7 +17,7 @@ mod process;
 pub use app::{spawn_app, spawn_app_at, spawn_app_with, start_instance, TestApp};
 pub use db::{DbProxy, TableLock, TestDatabase};
 pub use logs::captured_logs;
-pub use process::{logged_address, serve, Running};
+pub use process::{logged_address, printed_credentials, serve, stderr_lines, Running};
 
 use reqwest::{Response, StatusCode};
 use serde_json::Value;

@@ -39,3 +39,33 @@ pub fn logged_address(stderr: std::process::ChildStderr) -> std::sync::mpsc::Rec
     });
     rx
 }
+
+/// The credentials a first `keymint serve` prints on its stdout (`client_id: ...`,
+/// `client_secret: ...`), read up to the secret.
+pub fn printed_credentials(
+    stdout: std::process::ChildStdout,
+) -> std::collections::HashMap<String, String> {
+    use std::io::BufRead;
+    let mut creds = std::collections::HashMap::new();
+    for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        if let Some((k, v)) = line.trim().split_once(": ") {
+            creds.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        if creds.contains_key("client_secret") {
+            break;
+        }
+    }
+    creds
+}
+
+/// Every line of a child's stderr, passed on from a thread of its own.
+pub fn stderr_lines(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
