@@ -5,8 +5,12 @@
 //! - the sign-in tests, when node-oidc-provider is installed in `tests/idp`;
 //! - the resource-server recipe and webhook tests, when `interop/install` has
 //!   installed the packages they drive, as the lists name them.
-//!   Under `CI=true` a missing `chromedriver` fails a test instead (`browser.rs`):
-//!   CI must run them.
+//! - the systemd unit's checks, when `systemd-analyze` is found;
+//! - the image tests, when `podman` is found, the Debian base image
+//!   `localhost/keymint-base:bookworm` exists (`scripts/image-base` makes it)
+//!   and the tests run as root (they mount and chroot).
+//!   Under `CI=true` a missing `chromedriver`, `systemd-analyze` or image base
+//!   fails a test instead (`browser.rs`, `deploy.rs`): CI must run them.
 //!
 //! It also names the schema version (the newest migration, the same on both
 //! backends) for `keymint --version` and the upgrade checks.
@@ -19,6 +23,27 @@ fn main() {
     println!("cargo:rustc-check-cfg=cfg(keymint_browser_tests)");
     println!("cargo:rustc-check-cfg=cfg(keymint_idp_tests)");
     println!("cargo:rustc-check-cfg=cfg(keymint_interop_installed)");
+    println!("cargo:rustc-check-cfg=cfg(keymint_systemd_tests)");
+    println!("cargo:rustc-check-cfg=cfg(keymint_image_tests)");
+    if on_path("systemd-analyze").is_some() {
+        println!("cargo:rustc-cfg=keymint_systemd_tests");
+    }
+    // Written by scripts/image-base once the base image exists.
+    println!("cargo:rerun-if-changed=deploy/.image-base");
+    let base_exists = || {
+        std::process::Command::new("podman")
+            .args(["image", "exists", "localhost/keymint-base:bookworm"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    // The image test mounts the image's filesystem read-only and chroots into it.
+    if root && on_path("podman").is_some() && base_exists() {
+        println!("cargo:rustc-cfg=keymint_image_tests");
+    }
     println!("cargo:rerun-if-env-changed=TEST_DATABASE_URL");
     println!("cargo:rerun-if-env-changed=CHROMEDRIVER");
     println!("cargo:rerun-if-env-changed=PATH");
@@ -58,8 +83,13 @@ fn chromedriver() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("CHROMEDRIVER").map(PathBuf::from) {
         return path.is_file().then_some(path);
     }
+    on_path("chromedriver")
+}
+
+/// Where `program` is on `PATH`.
+fn on_path(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join("chromedriver"))
+        .map(|dir| dir.join(program))
         .find(|p| Path::new(p).is_file())
 }
 

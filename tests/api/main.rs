@@ -13,6 +13,7 @@ mod cli;
 mod cluster;
 mod config_file;
 mod console;
+mod deploy;
 mod devices;
 mod discovery;
 mod door;
