@@ -81,7 +81,10 @@ fn connect_error(
             "the connection to {host}:{port} was refused: is PostgreSQL running there, and \
              is --database-url right?"
         ),
-        sqlx::Error::Io(io) => format!("{host}:{port}: {io}"),
+        sqlx::Error::Io(io) => format!("{host}:{port}: {io}{}", certificate_hint(&io.to_string())),
+        sqlx::Error::Tls(tls) => {
+            format!("{host}:{port}: {tls}{}", certificate_hint(&tls.to_string()))
+        }
         sqlx::Error::Database(db) if db.code().as_deref() == Some("3D000") => format!(
             "{}; create it (createdb {}) or check --database-url",
             db.message(),
@@ -94,6 +97,21 @@ fn connect_error(
         other => other.to_string(),
     };
     anyhow::anyhow!("cannot connect to PostgreSQL at {at}: {why}")
+}
+
+/// What to do about a server certificate that `sslmode=verify-full` (or
+/// `verify-ca`) refused, from the TLS error's text.
+fn certificate_hint(error: &str) -> &'static str {
+    if error.contains("UnknownIssuer") {
+        "; keymint does not trust the CA that signed PostgreSQL's certificate: name that \
+         CA's certificate with sslrootcert=/path/to/root.crt in --database-url (a managed \
+         database's provider publishes it)"
+    } else if error.contains("not valid for name") {
+        "; connect by a host name the certificate holds (it names them above), or use \
+         sslmode=verify-ca to check the CA only"
+    } else {
+        ""
+    }
 }
 
 impl PostgresStore {

@@ -53,6 +53,82 @@ fn ci_runs_the_browser_tests() {
 /// Browsers running at once: each is a few hundred MB and a busy core.
 static BROWSERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
+/// Starts chromedriver and a headless Chromium session through it; on failure,
+/// what went wrong and everything chromedriver wrote on its stderr.
+async fn start(path: &str) -> Result<(Client, tokio::process::Child), String> {
+    let mut driver = tokio::process::Command::new(path)
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("{path} cannot start: {e}"))?;
+    // Everything chromedriver says on stderr, kept to explain a failed start.
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut errors = BufReader::new(driver.stderr.take().unwrap()).lines();
+    let kept = stderr.clone();
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(line)) = errors.next_line().await {
+            let mut kept = kept.lock().unwrap();
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+    });
+    let why = |what: &str| format!("{what}; chromedriver's stderr:\n{}", stderr.lock().unwrap());
+    let mut lines = BufReader::new(driver.stdout.take().unwrap()).lines();
+    let port = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(port) = line.split("started successfully on port ").nth(1) {
+                return Some(port.trim_end_matches('.').trim().to_string());
+            }
+        }
+        None
+    })
+    .await;
+    let port = match port {
+        Ok(Some(port)) => port,
+        Ok(None) => {
+            let status = driver.wait().await.map(|s| s.to_string()).unwrap_or_default();
+            // The process is gone: its stderr ends, and is read to its end.
+            let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+            return Err(why(&format!("chromedriver exited before it listened ({status})")));
+        }
+        Err(_) => return Err(why("chromedriver did not listen within 30 s")),
+    };
+    // Keep reading so chromedriver never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1280,1000"]
+        }),
+    );
+    let client = ClientBuilder::rustls()
+        .map_err(|e| e.to_string())?
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .map_err(|e| why(&format!("no browser session: {e}")))?;
+    Ok((client, driver))
+}
+
+#[tokio::test]
+async fn a_chromedriver_that_exits_early_is_explained_by_its_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("chromedriver");
+    std::fs::write(&fake, "#!/bin/sh\necho 'bind() failed: Address in use' >&2\nexit 3\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let Err(failed) = start(fake.to_str().unwrap()).await else {
+        panic!("a driver that exits fails");
+    };
+    assert!(failed.contains("chromedriver exited before it listened"), "{failed}");
+    assert!(failed.contains("bind() failed: Address in use"), "its stderr is kept: {failed}");
+}
+
 /// A headless Chromium session and the chromedriver serving it (killed on drop).
 pub struct Browser {
     pub client: Client,
@@ -68,44 +144,20 @@ impl Browser {
     }
 
     /// A new browser for the keymint at `base` (e.g. a `keymint serve` process).
+    /// A start that fails (chromedriver exiting early, a session refused) is tried
+    /// once more; a second failure says why, with chromedriver's stderr.
     pub async fn open_at(base: &str) -> Browser {
         let permit = BROWSERS.acquire().await.unwrap();
         let path = option_env!("KEYMINT_CHROMEDRIVER").unwrap_or("chromedriver");
-        let mut driver = tokio::process::Command::new(path)
-            .arg("--port=0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chromedriver starts");
-        let mut lines = BufReader::new(driver.stdout.take().unwrap()).lines();
-        let port = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(port) = line.split("started successfully on port ").nth(1) {
-                    return port.trim_end_matches('.').trim().to_string();
-                }
+        let (client, driver) = match start(path).await {
+            Ok(started) => started,
+            Err(first) => {
+                eprintln!("the browser did not start, trying once more: {first}");
+                start(path).await.unwrap_or_else(|second| {
+                    panic!("the browser did not start twice:\n{first}\n{second}")
+                })
             }
-            panic!("chromedriver exited before it listened")
-        })
-        .await
-        .expect("chromedriver listens within 30 s");
-        // Keep reading so chromedriver never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1280,1000"]
-            }),
-        );
-        let client = ClientBuilder::rustls()
-            .unwrap()
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .expect("a browser session");
+        };
         Browser { client, base: base.to_string(), _driver: driver, _permit: permit }
     }
 
@@ -256,7 +308,21 @@ async fn a_key_created_in_the_form_exchanges_and_its_secret_is_shown_once(backen
     assert!(secret.starts_with("km_test_"), "a staging key: {secret}");
     let id = reveal_path.split('/').nth(3).unwrap().to_string();
     let curl = browser.field("Exchange it for a token").await.prop("value").await.unwrap();
-    assert!(curl.unwrap().contains(&format!("-u '{id}:{secret}'")));
+    let curl = curl.expect("the command line");
+    assert!(curl.contains(&id) && !curl.contains(&secret), "the secret stays out of it: {curl}");
+    // The line as a person runs it: pasted into a shell, the secret typed at its prompt.
+    let mut shell = std::process::Command::new("bash")
+        .args(["-c", &curl])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(shell.stdin.take().unwrap(), "{secret}").unwrap();
+    let out = shell.wait_with_output().unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("curl answers JSON: {}", String::from_utf8_lossy(&out.stdout)));
+    assert!(answer["access_token"].is_string(), "the pasted line exchanges the key: {answer}");
     assert!(browser.control("Copy").await.is_some());
     let token = app.token_basic(&id, &secret, &[("scope", "read:orders/*")]).await;
     assert_eq!(token.status(), reqwest::StatusCode::OK, "the revealed secret works");

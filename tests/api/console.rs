@@ -86,6 +86,20 @@ fn assert_console_headers(headers: &HeaderMap) {
     assert_eq!(headers["x-content-type-options"], "nosniff");
 }
 
+#[tokio::test]
+async fn the_icon_is_served_where_browsers_ask_for_it() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let page = reqwest::get(app.url("/console/sign-in")).await.unwrap().text().await.unwrap();
+    let linked = page.split("<link rel=\"icon\" href=\"").nth(1).expect("the page links its icon");
+    let linked = linked.split('"').next().unwrap().to_string();
+    for path in ["/favicon.ico", linked.as_str()] {
+        let response = reqwest::get(app.url(path)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["content-type"], "image/svg+xml", "{path}");
+        assert!(response.text().await.unwrap().starts_with("<svg"), "{path}");
+    }
+}
+
 async fn every_console_answer_carries_the_security_headers(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut console = ConsoleClient::new(&app);
@@ -246,7 +260,10 @@ async fn a_created_secret_is_shown_once_and_works(backend: Backend) {
     let at = page.find("value=\"km_live_").expect("the secret is on the page") + 7;
     let secret = page[at..].split('"').next().unwrap().to_string();
     let id = target.split('/').nth(3).unwrap().to_string();
-    assert!(page.contains(&format!("{id}:{secret}")) && page.contains("/oauth/token"), "curl");
+    let curl = page.find("id=\"curl-line\"").map(|at| &page[at..]).expect("the curl line");
+    let curl = &curl[..curl.find("</textarea>").unwrap()];
+    assert!(curl.contains(&id) && curl.contains("/oauth/token"), "{curl}");
+    assert!(!curl.contains(&secret), "the secret stays out of shell history: {curl}");
     let token = app.token_basic(&id, &secret, &[]).await;
     assert_eq!(token.status(), StatusCode::OK, "the revealed secret exchanges");
     let again = console.get(&target).await.text().await.unwrap();

@@ -541,8 +541,13 @@ async fn postgres_is_reached_over_tls_and_its_certificate_verified(_: Backend) {
     store.ping().await.unwrap();
     store.close().await;
     let wrong_host = format!("{}?sslmode=verify-full&sslrootcert={cert}", on_host("127.0.0.1"));
-    let refused = keymint::store::open(&wrong_host).await;
-    assert!(refused.is_err(), "a certificate for localhost does not match 127.0.0.1");
+    let refused = keymint::store::open(&wrong_host).await.err().map(|e| format!("{e:#}"));
+    let refused = refused.expect("a certificate for localhost does not match 127.0.0.1");
+    assert!(refused.contains("use sslmode=verify-ca"), "{refused}");
+    let unknown_ca = format!("{}?sslmode=verify-full", on_host("localhost"));
+    let refused = keymint::store::open(&unknown_ca).await.err().map(|e| format!("{e:#}"));
+    let refused = refused.expect("a self-signed certificate is not trusted without sslrootcert");
+    assert!(refused.contains("with sslrootcert=/path/to/root.crt"), "{refused}");
     let ca = format!("{}?sslmode=verify-ca&sslrootcert={cert}", on_host("localhost"));
     keymint::store::open(&ca).await.expect("verify-ca connects").close().await;
 

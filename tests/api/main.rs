@@ -53,4 +53,5 @@ mod token;
 mod upgrades;
 mod usage_audit;
 mod usage_durability;
+mod walkthrough;
 mod webhooks;

@@ -72,7 +72,14 @@ async fn oauth2_crate_gets_tokens_with_basic_and_post_that_verify_against_the_jw
         );
         assert_eq!(exp, iat + 600);
         assert_eq!(nbf, iat);
-        assert!(claims["jti"].as_str().unwrap().len() >= 16);
+        // As docs/api.md and the README say: 30 base62 characters.
+        let jti = claims["jti"].as_str().unwrap();
+        assert!(jti.len() == 30 && jti.chars().all(|c| c.is_ascii_alphanumeric()), "{jti}");
+        let docs = include_str!("../../docs/api.md");
+        assert!(docs.contains("| `jti` | string | a unique token id, 30 base62 characters"));
+        let readme = include_str!("../../README.md");
+        let example = readme.split("\"jti\": \"").nth(1).unwrap().split('"').next().unwrap();
+        assert_eq!(example.len(), 30, "the README's example token");
     }
 }
 

@@ -6,10 +6,17 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 /// `(name, content type, body)` of every asset.
-const ASSETS: [(&str, &str, &str); 2] = [
+const ASSETS: [(&str, &str, &str); 3] = [
     ("console.css", "text/css; charset=utf-8", include_str!("../../../assets/console.css")),
     ("console.js", "text/javascript; charset=utf-8", include_str!("../../../assets/console.js")),
+    ("favicon.svg", "image/svg+xml", include_str!("../../../assets/favicon.svg")),
 ];
+
+/// `GET /favicon.ico`, which browsers ask every host for: keymint's icon (SVG,
+/// which browsers accept there by its content type).
+pub async fn favicon() -> Response {
+    serve(Path("favicon.svg".to_string())).await
+}
 
 /// `GET /console/assets/{file}`.
 pub async fn serve(Path(file): Path<String>) -> Response {

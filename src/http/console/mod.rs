@@ -101,6 +101,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/console/workspace", post(switch_workspace))
         .route("/console/signing-keys/rotate", post(signing_keys::rotate))
         .route("/console/assets/{file}", get(assets::serve))
+        .route("/favicon.ico", get(assets::favicon))
         .layer(axum::middleware::from_fn(guard))
 }
 
