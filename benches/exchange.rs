@@ -204,10 +204,5 @@ async fn run(turn: Duration) -> Res<String> {
 }
 
 fn main() -> Res<()> {
-    // `cargo test --benches` probes; the benchmark runs under `cargo bench`.
-    let Some(turn) = section::turn_from_args(5) else { return Ok(()) };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let text = runtime.block_on(run(turn))?;
-    print!("{text}");
-    section::write(&text, START, END)
+    section::main(5, run, START, END)
 }

@@ -9,9 +9,9 @@
 //! `cargo bench --bench webhooks` (`scripts/bench` runs it); `-- --seconds N`
 //! sets the length of each turn.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -48,35 +48,6 @@ async fn receivers() -> Res<(String, String)> {
         tokio::spawn(async move { axum::serve(listener, app).await });
     }
     Ok((urls[0].clone(), urls[1].clone()))
-}
-
-/// Exchanges per second over `turn`, on `CONNECTIONS` concurrent clients.
-async fn exchanges(server: &Keymint, id: &str, secret: &str, turn: Duration) -> Res<f64> {
-    let done = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + turn;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..CONNECTIONS {
-        let (http, url) = (reqwest::Client::new(), format!("{}/oauth/token", server.base));
-        let (id, secret, done) = (id.to_string(), secret.to_string(), done.clone());
-        tasks.push(tokio::spawn(async move {
-            while Instant::now() < deadline {
-                let answer = http
-                    .post(&url)
-                    .basic_auth(&id, Some(&secret))
-                    .form(&[("grant_type", "client_credentials")])
-                    .send()
-                    .await;
-                if answer.is_ok_and(|a| a.status().is_success()) {
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    for task in tasks {
-        task.await?;
-    }
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Edits a key 20 times a second until `stop`: 20 events a second.
@@ -130,7 +101,7 @@ async fn run(turn: Duration) -> Res<String> {
     let (fast, dead) = receivers().await?;
     let mut urls = vec![fast; ENDPOINTS - 1];
     urls.push(dead);
-    exchanges(&server, &id, &secret, Duration::from_secs(2)).await?; // warm-up
+    server.exchange_rate(&id, &secret, Duration::from_secs(2), CONNECTIONS).await?; // warm-up
     let (mut without, mut with) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         for subscribed in [false, true] {
@@ -138,7 +109,7 @@ async fn run(turn: Duration) -> Res<String> {
                 if subscribed { set_endpoints(&server, &admin, &urls).await? } else { Vec::new() };
             let stop = Arc::new(AtomicBool::new(false));
             let editor = changes(&server, admin.clone(), changed.clone(), stop.clone());
-            let rate = exchanges(&server, &id, &secret, turn).await?;
+            let rate = server.exchange_rate(&id, &secret, turn, CONNECTIONS).await?;
             stop.store(true, Ordering::Relaxed);
             editor.await?;
             for endpoint in endpoints {
@@ -179,10 +150,5 @@ async fn run(turn: Duration) -> Res<String> {
 }
 
 fn main() -> Res<()> {
-    // `cargo test --benches` probes; the benchmark runs under `cargo bench`.
-    let Some(turn) = section::turn_from_args(5) else { return Ok(()) };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let text = runtime.block_on(run(turn))?;
-    print!("{text}");
-    section::write(&text, START, END)
+    section::main(5, run, START, END)
 }

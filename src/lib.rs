@@ -38,6 +38,8 @@ pub mod signing;
 pub mod sso;
 /// Persistence: the `Store` trait and its SQLite and PostgreSQL implementations.
 pub mod store;
+/// Traces over OpenTelemetry (OTLP), when the `OTEL_*` variables ask for them.
+pub mod telemetry;
 /// Usage accounting, batched off the request path.
 pub mod usage;
 /// The typed floor every module stands on: scopes, who acts, errors, outcomes.

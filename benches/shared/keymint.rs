@@ -26,7 +26,15 @@ impl Drop for Keymint {
 impl Keymint {
     /// Starts one in `dir` with these `KEYMINT_*` variables too.
     pub async fn start(dir: &std::path::Path, vars: &[(&str, &str)]) -> Res<Keymint> {
-        let bin = env!("CARGO_BIN_EXE_keymint");
+        Keymint::start_binary(env!("CARGO_BIN_EXE_keymint"), dir, vars).await
+    }
+
+    /// [`Keymint::start`] with the binary at `bin`.
+    pub async fn start_binary(
+        bin: &str,
+        dir: &std::path::Path,
+        vars: &[(&str, &str)],
+    ) -> Res<Keymint> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let base = format!("http://127.0.0.1:{port}");
         let mut env: Vec<(String, String)> = [
@@ -106,5 +114,43 @@ impl Keymint {
             .await?;
         let text = |k: &str| key[k].as_str().unwrap_or("").to_string();
         Ok((text("client_id"), text("client_secret")))
+    }
+
+    /// Client-credentials exchanges per second over `turn`, by `connections`
+    /// concurrent clients with key `id` and `secret`.
+    #[allow(dead_code, reason = "not every benchmark that shares this file measures a rate")]
+    pub async fn exchange_rate(
+        &self,
+        id: &str,
+        secret: &str,
+        turn: Duration,
+        connections: usize,
+    ) -> Res<f64> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let done = std::sync::Arc::new(AtomicU64::new(0));
+        let deadline = Instant::now() + turn;
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..connections {
+            let (http, url) = (reqwest::Client::new(), format!("{}/oauth/token", self.base));
+            let (id, secret, done) = (id.to_string(), secret.to_string(), done.clone());
+            tasks.push(tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let answer = http
+                        .post(&url)
+                        .basic_auth(&id, Some(&secret))
+                        .form(&[("grant_type", "client_credentials")])
+                        .send()
+                        .await;
+                    if answer.is_ok_and(|a| a.status().is_success()) {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await?;
+        }
+        Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
     }
 }

@@ -24,6 +24,26 @@ pub fn write(section: &str, start: &str, end: &str) -> Result<(), Box<dyn std::e
     Ok(())
 }
 
+/// A section benchmark's `main`: `run` for one turn's length (`--seconds N`, else
+/// `default` seconds) on a multi-threaded runtime; its section printed and
+/// written between `start` and `end`. Nothing when `cargo test --benches` probes.
+#[allow(dead_code, reason = "the benchmarks with a main of their own share this file too")]
+pub fn main<F>(
+    default: u64,
+    run: impl FnOnce(std::time::Duration) -> F,
+    start: &str,
+    end: &str,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    F: std::future::Future<Output = Result<String, Box<dyn std::error::Error>>>,
+{
+    let Some(turn) = turn_from_args(default) else { return Ok(()) };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let text = runtime.block_on(run(turn))?;
+    print!("{text}");
+    write(&text, start, end)
+}
+
 /// The length of one turn from `--seconds N` (else `default`), or `None` when
 /// `cargo test --benches` only probes the target (`--test`, `--list`).
 pub fn turn_from_args(default: u64) -> Option<std::time::Duration> {

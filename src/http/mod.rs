@@ -108,18 +108,83 @@ pub fn operations_router(app: Arc<App>) -> Router {
 /// Spans name the method and path only: query strings and headers may hold
 /// secrets. One line per request, when it is answered (status and latency), at
 /// debug level under `tower_http`: none at the start of the request.
-fn trace_layer() -> TraceLayer<
-    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
-    fn(&Request) -> tracing::Span,
-    (),
-> {
+fn trace_layer() -> TraceLayer<Classifier, fn(&Request) -> tracing::Span, (), Answered> {
     TraceLayer::new_for_http()
-        .make_span_with(
-            (|req: &Request| {
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-            }) as fn(&Request) -> tracing::Span,
-        )
+        .make_span_with(request_span as fn(&Request) -> tracing::Span)
         .on_request(())
+        .on_response(Answered)
+}
+
+/// How tower-http classifies answers (5xx as failures).
+type Classifier =
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>;
+
+/// The span of one request. With traces on, it is also an OpenTelemetry server
+/// span named by its route, with the HTTP semantic conventions' attributes, that
+/// continues the caller's trace (`traceparent`).
+fn request_span(req: &Request) -> tracing::Span {
+    let (method, path) = (req.method(), req.uri().path());
+    if !crate::telemetry::enabled() {
+        return tracing::info_span!("request", method = %method, path = %path);
+    }
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str());
+    let name = match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_string(),
+    };
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        path = %path,
+        otel.name = %name,
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        url.path = %path,
+        network.protocol.version = protocol_version(req.version()),
+    );
+    if let Some(route) = route {
+        span.record("http.route", route);
+    }
+    crate::telemetry::continue_trace(&span, req.headers());
+    span
+}
+
+/// The HTTP version as the semantic conventions write it (`1.1`, `2`).
+fn protocol_version(version: axum::http::Version) -> &'static str {
+    use axum::http::Version;
+    match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+/// When a response leaves: its status on the span (traces), then tower-http's
+/// own line.
+#[derive(Clone, Copy)]
+struct Answered;
+
+impl<B> tower_http::trace::OnResponse<B> for Answered {
+    fn on_response(
+        self,
+        response: &axum::http::Response<B>,
+        latency: Duration,
+        span: &tracing::Span,
+    ) {
+        if crate::telemetry::enabled() {
+            let status = response.status();
+            span.record("http.response.status_code", status.as_u16());
+            if status.is_server_error() {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        tower_http::trace::DefaultOnResponse::default().on_response(response, latency, span)
+    }
 }
 
 /// 405 in the endpoint's own error shape: RFC 6749 on `/oauth/*`, problem details elsewhere.

@@ -4,6 +4,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use crate::apikeys::cache::KeyCache;
 use crate::apikeys::hashing::Hasher;
 use crate::apikeys::secret::{self, random_base62, Secret};
@@ -277,20 +279,32 @@ impl TokenService {
     ) -> Result<Issued, ExchangeError> {
         // The proof is checked before the client (it costs no database work); its
         // jti is used once the client is known, so strangers cannot fill the table.
+        // Each step is a span of its own (debug level: free unless traces are on).
         let dpop = self.token_endpoint_proof(request)?;
-        let auth = self.authenticate_client(client_id, proof, ip).await?;
+        let auth = self
+            .authenticate_client(client_id, proof, ip)
+            .instrument(tracing::debug_span!("authenticate"))
+            .await?;
         let now = self.clock.now();
-        self.bind_as_required(&auth.key, dpop.as_ref()).await?;
-        let jti = format!("{}{}", auth.secret_tag(), random_base62(apikeys::TOKEN_ID_LEN));
-        let mut claims =
-            decide(&auth.key, request, &self.settings, now, jti).inspect_err(|_| {
-                self.usage.count(&auth.key.id, Some(&auth.key.workspace_id), Outcome::ScopeRefused);
-            })?;
-        claims.cnf = dpop.map(|p| Confirmation { jkt: p.jkt });
-        let body = serde_json::to_vec(&claims).map_err(|e| ExchangeError::Internal(Box::new(e)))?;
-        let access_token =
-            self.keyring.current().sign(&body).map_err(|e| ExchangeError::Internal(Box::new(e)))?;
-        self.usage.issued(&auth.key, ip, auth.previous_secret);
+        let decided = async {
+            self.bind_as_required(&auth.key, dpop.as_ref()).await?;
+            let jti = format!("{}{}", auth.secret_tag(), random_base62(apikeys::TOKEN_ID_LEN));
+            let mut claims =
+                decide(&auth.key, request, &self.settings, now, jti).inspect_err(|_| {
+                    let workspace = Some(auth.key.workspace_id.as_str());
+                    self.usage.count(&auth.key.id, workspace, Outcome::ScopeRefused);
+                })?;
+            claims.cnf = dpop.map(|p| Confirmation { jkt: p.jkt });
+            Ok::<_, ExchangeError>(claims)
+        };
+        let claims = decided.instrument(tracing::debug_span!("decide")).await?;
+        let access_token = tracing::debug_span!("sign").in_scope(|| {
+            let body =
+                serde_json::to_vec(&claims).map_err(|e| ExchangeError::Internal(Box::new(e)))?;
+            self.keyring.current().sign(&body).map_err(|e| ExchangeError::Internal(Box::new(e)))
+        })?;
+        tracing::debug_span!("store")
+            .in_scope(|| self.usage.issued(&auth.key, ip, auth.previous_secret));
         Ok(Issued {
             access_token,
             token_type: if claims.cnf.is_some() { "DPoP" } else { "Bearer" },

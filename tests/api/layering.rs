@@ -8,6 +8,7 @@ const ORDER: &[&str] = &[
     "vocab",
     "metrics",
     "report",
+    "telemetry",
     "store",
     "usage",
     "signing",

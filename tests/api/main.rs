@@ -50,6 +50,7 @@ mod shared_limits;
 mod signing;
 mod store_contract;
 mod token;
+mod traces;
 mod upgrades;
 mod usage_audit;
 mod usage_durability;
