@@ -26,10 +26,14 @@ impl FileSettings {
     }
 }
 
-/// The file named by `--config FILE`, `--config=FILE`, `config check FILE` or
-/// `KEYMINT_CONFIG`, in that order.
+/// The file named by `config check FILE`, `--config FILE`, `--config=FILE` or
+/// `KEYMINT_CONFIG`, in that order (the file a check names is the one it checks).
 pub fn named(args: &[OsString]) -> Option<PathBuf> {
     let text: Vec<&str> = args.iter().map(|a| a.to_str().unwrap_or("")).collect();
+    let check = text.windows(2).position(|w| w == ["config", "check"]);
+    if let Some(file) = check.and_then(|i| text.get(i + 2)).filter(|a| !a.starts_with('-')) {
+        return Some(PathBuf::from(file));
+    }
     for (i, arg) in text.iter().enumerate() {
         if *arg == "--" {
             break;
@@ -40,10 +44,6 @@ pub fn named(args: &[OsString]) -> Option<PathBuf> {
         if let Some(path) = arg.strip_prefix("--config=") {
             return Some(PathBuf::from(path));
         }
-    }
-    let check = text.windows(2).position(|w| w == ["config", "check"]);
-    if let Some(file) = check.and_then(|i| text.get(i + 2)).filter(|a| !a.starts_with('-')) {
-        return Some(PathBuf::from(file));
     }
     std::env::var_os("KEYMINT_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from)
 }
@@ -268,5 +268,7 @@ mod tests {
         assert_eq!(named(&["keymint", "--config", "a.toml", "serve"]).unwrap(), "a.toml");
         assert_eq!(named(&["keymint", "serve", "--config=b.toml"]).unwrap(), "b.toml");
         assert_eq!(named(&["keymint", "config", "check", "c.toml"]).unwrap(), "c.toml");
+        let both = named(&["keymint", "--config", "a.toml", "config", "check", "c.toml"]);
+        assert_eq!(both.unwrap(), "c.toml", "the file a check names is the one it checks");
     }
 }
