@@ -112,23 +112,20 @@ pub struct Config {
     pub migrate: bool,
 }
 
+/// Prints what `config check` shows: every setting, never a secret.
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("listen", &self.listen)
-            .field("admin_listen", &self.admin_listen)
-            .field("database_url", &crate::store::redact_url(&self.database_url))
-            .field("issuer", &self.issuer())
-            .field("audience", &self.audience())
-            .field("master_key", &crate::signing::describe(&self.master_key_source()))
-            .field("token_ttl", &self.token_ttl)
-            .field("trusted_proxies", &self.trusted_proxies)
-            .field("signing_alg", &self.signing_alg)
-            .field("secret_hashing", &self.secret_hashing)
-            .field("sso", &self.sso)
-            .field("console_key_sign_in", &self.console_key_sign_in)
-            .field("migrate", &self.migrate)
-            .finish_non_exhaustive()
+        f.debug_map().entries(self.effective()).finish()
+    }
+}
+
+/// A setting's effective value as text: strings bare, lists and numbers as JSON,
+/// `unset` for a setting that has none.
+pub fn shown(value: &serde_json::Value, unset: &str) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => unset.to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -193,11 +190,7 @@ impl Config {
     /// fields with `--log-format json`), secrets masked.
     pub fn log_effective(&self) {
         let e = self.effective();
-        let text = |name: &str| match &e[name] {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => String::new(),
-            other => other.to_string(),
-        };
+        let text = |name: &str| shown(&e[name], "");
         tracing::info!(
             listen = %self.listen,
             admin_listen = %text("admin_listen"),

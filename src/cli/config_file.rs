@@ -164,7 +164,8 @@ pub fn sources(
         .map(|arg| {
             let id = arg.get_id().as_str();
             let source = serve
-                .and_then(|m| m.try_contains_id(id).ok().and_then(|_| m.value_source(id)))
+                .filter(|m| m.try_contains_id(id).is_ok())
+                .and_then(|m| m.value_source(id))
                 .or_else(|| matches.value_source(id));
             let source = match source {
                 Some(ValueSource::CommandLine) => "flag",
@@ -206,11 +207,7 @@ pub fn check_command(
     outln!("{}: valid", file.display());
     let width = effective.keys().map(String::len).max().unwrap_or(0);
     for (id, value) in &effective {
-        let shown = match value {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => "-".into(),
-            other => other.to_string(),
-        };
+        let shown = crate::config::shown(value, "-");
         let source = sources.get(id).copied().unwrap_or("default");
         outln!("{:width$}  {shown}  ({source})", id.replace('_', "-"));
     }

@@ -115,8 +115,21 @@ async fn start(path: &str) -> Result<(Client, tokio::process::Child), String> {
     Ok((client, driver))
 }
 
+/// [`start`], tried once more when it fails; both failures told if both fail.
+async fn start_retrying(path: &str) -> Result<(Client, tokio::process::Child), String> {
+    match start(path).await {
+        Ok(started) => Ok(started),
+        Err(first) => {
+            eprintln!("the browser did not start, trying once more: {first}");
+            start(path)
+                .await
+                .map_err(|second| format!("the browser did not start twice:\n{first}\n{second}"))
+        }
+    }
+}
+
 #[tokio::test]
-async fn a_chromedriver_that_exits_early_is_explained_by_its_stderr() {
+async fn a_chromedriver_that_exits_early_is_explained_and_tried_once_more() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("chromedriver");
     std::fs::write(&fake, "#!/bin/sh\necho 'bind() failed: Address in use' >&2\nexit 3\n").unwrap();
@@ -127,6 +140,20 @@ async fn a_chromedriver_that_exits_early_is_explained_by_its_stderr() {
     };
     assert!(failed.contains("chromedriver exited before it listened"), "{failed}");
     assert!(failed.contains("bind() failed: Address in use"), "its stderr is kept: {failed}");
+
+    // A start that fails is tried once more, and both failures are told.
+    let tries = dir.path().join("tries");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\necho try >> {}\necho 'no display' >&2\nexit 1\n", tries.display()),
+    )
+    .unwrap();
+    let Err(failed) = start_retrying(fake.to_str().unwrap()).await else {
+        panic!("a driver that always exits fails");
+    };
+    assert_eq!(std::fs::read_to_string(&tries).unwrap().lines().count(), 2, "tried twice");
+    assert!(failed.starts_with("the browser did not start twice"), "{failed}");
+    assert_eq!(failed.matches("no display").count(), 2, "both stderrs: {failed}");
 }
 
 /// A headless Chromium session and the chromedriver serving it (killed on drop).
@@ -149,15 +176,7 @@ impl Browser {
     pub async fn open_at(base: &str) -> Browser {
         let permit = BROWSERS.acquire().await.unwrap();
         let path = option_env!("KEYMINT_CHROMEDRIVER").unwrap_or("chromedriver");
-        let (client, driver) = match start(path).await {
-            Ok(started) => started,
-            Err(first) => {
-                eprintln!("the browser did not start, trying once more: {first}");
-                start(path).await.unwrap_or_else(|second| {
-                    panic!("the browser did not start twice:\n{first}\n{second}")
-                })
-            }
-        };
+        let (client, driver) = start_retrying(path).await.unwrap_or_else(|why| panic!("{why}"));
         Browser { client, base: base.to_string(), _driver: driver, _permit: permit }
     }
 

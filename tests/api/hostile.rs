@@ -548,6 +548,13 @@ async fn postgres_is_reached_over_tls_and_its_certificate_verified(_: Backend) {
     let refused = keymint::store::open(&unknown_ca).await.err().map(|e| format!("{e:#}"));
     let refused = refused.expect("a self-signed certificate is not trusted without sslrootcert");
     assert!(refused.contains("with sslrootcert=/path/to/root.crt"), "{refused}");
+    // As an operator meets it: the binary's own error.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keymint"))
+        .args(["migrate", "--database-url", &unknown_ca])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("sslrootcert=/path/to/root.crt"), "{stderr}");
     let ca = format!("{}?sslmode=verify-ca&sslrootcert={cert}", on_host("localhost"));
     keymint::store::open(&ca).await.expect("verify-ca connects").close().await;
 
