@@ -17,6 +17,14 @@ crate::on_both_backends!(
     only_serve_and_migrate_upgrade_an_older_schema,
 );
 
+#[test]
+fn the_version_names_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = keymint(dir.path()).arg("--version").output().unwrap();
+    let expected = format!("keymint {} (schema {VERSION})\n", env!("CARGO_PKG_VERSION"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}
+
 /// Runs `cmd` to its end (at most 60 s: a command that should refuse must not
 /// serve instead).
 fn finish(mut cmd: Command) -> Output {
