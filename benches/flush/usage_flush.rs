@@ -1,24 +1,24 @@
-//! How long one usage flush takes for N active keys: every key with an hourly row
-//! and a last use, and as many client addresses as a flush carries, as after a
-//! busy flush interval. The
-//! first flush inserts the rows, the next adds to them. The last-use marks go in
-//! chunks of `LAST_USE_CHUNK`, as `Usage::flush` writes them.
+//! How long one usage flush and one fold take for N active keys: every key with
+//! an hourly row and a last use, and as many client addresses as a flush carries,
+//! as after a busy flush interval. A flush appends to the usage log; a fold adds
+//! the log up into the hourly rows and the keys' last uses. The first fold inserts
+//! the rows; the next, of two instances' flushes, adds to them.
 
 use std::time::Instant;
 
-use keymint::store::{AddressUse, LastUse, UsageBatch, UsageRow};
+use keymint::store::{AddressUse, Fold, LastUse, UsageBatch, UsageRow};
 use keymint::vocab::{Outcome, Tally};
 
 use super::Res;
 
-/// Seconds of the first flush (new rows) and of the next (rows that exist).
+/// Seconds of a flush, of the first fold (new rows) and of the next (rows that
+/// exist, two flushes of every key in the log).
 pub struct FlushTimes {
     pub keys: usize,
-    pub first: f64,
-    pub next: f64,
-    /// Of which the counters (the rest is the last-use marks).
-    pub first_counters: f64,
-    pub next_counters: f64,
+    /// The slowest of the three flushes.
+    pub flush: f64,
+    pub first_fold: f64,
+    pub next_fold: f64,
 }
 
 /// Creates `keys` keys in the database at `url` (migrated here) and times two flushes.
@@ -58,6 +58,7 @@ pub async fn measure(url: &str, keys: usize) -> Res<FlushTimes> {
     let batch = UsageBatch {
         hours: ids.iter().map(|id| row(id, hour)).collect(),
         // A flush carries at most this many client addresses.
+        last_uses: vec![],
         addresses: ids
             .iter()
             .take(keymint::usage::MAX_PENDING_ADDRESSES)
@@ -71,7 +72,7 @@ pub async fn measure(url: &str, keys: usize) -> Res<FlushTimes> {
             .collect(),
         events: vec![],
     };
-    let marks: Vec<LastUse> = ids
+    let last_uses = ids
         .iter()
         .map(|id| LastUse {
             key_id: id.clone(),
@@ -80,24 +81,20 @@ pub async fn measure(url: &str, keys: usize) -> Res<FlushTimes> {
             previous: None,
         })
         .collect();
-    let mut seconds = [0.0; 2];
-    let mut counters = [0.0; 2];
-    for (s, c) in seconds.iter_mut().zip(&mut counters) {
-        let started = Instant::now();
-        store.record_usage(&batch).await?;
-        *c = started.elapsed().as_secs_f64();
-        // As `Usage::flush` writes them: in small transactions of their own.
-        for chunk in marks.chunks(keymint::usage::LAST_USE_CHUNK) {
-            store.record_last_uses(chunk).await?;
+    let batch = UsageBatch { last_uses, ..batch };
+    let mut flush: f64 = 0.0;
+    let mut folds = [0.0; 2];
+    for (round, fold) in folds.iter_mut().enumerate() {
+        // The next round: two instances flushed every key before the fold.
+        for _ in 0..=round {
+            let started = Instant::now();
+            store.record_usage(&batch).await?;
+            flush = flush.max(started.elapsed().as_secs_f64());
         }
-        *s = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        store.fold_usage(Fold::Now { at: now }).await?;
+        *fold = started.elapsed().as_secs_f64();
     }
     store.close().await;
-    Ok(FlushTimes {
-        keys,
-        first: seconds[0],
-        next: seconds[1],
-        first_counters: counters[0],
-        next_counters: counters[1],
-    })
+    Ok(FlushTimes { keys, flush, first_fold: folds[0], next_fold: folds[1] })
 }

@@ -79,7 +79,7 @@ impl Keys {
     /// A page of keys, oldest first, in a stable order (`created_at`, then `id`).
     pub async fn list(&self, actor: &Actor, query: &KeyListQuery) -> Result<KeyPage, ManageError> {
         Self::require_read(actor)?;
-        self.flush_usage().await?;
+        self.settle_usage().await?;
         let now = self.clock.now();
         let limit = validate_limit(query.limit)?;
         let workspace_id =
@@ -175,7 +175,7 @@ impl Keys {
     ) -> Result<Vec<HygieneCount>, ManageError> {
         Self::require_read(actor)?;
         let workspace_id = actor.read_scope(validate::filter("workspace_id", workspace_id)?)?;
-        self.flush_usage().await?;
+        self.settle_usage().await?;
         let now = self.clock.now();
         let mut counts = Vec::with_capacity(HYGIENE_CHECKS.len());
         for (check, label) in HYGIENE_CHECKS {

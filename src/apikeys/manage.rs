@@ -314,7 +314,7 @@ impl Keys {
     /// One key.
     pub async fn get(&self, actor: &Actor, id: &str) -> Result<KeyView, ManageError> {
         Self::require_read(actor)?;
-        self.flush_usage().await?;
+        self.settle_usage().await?;
         let key = self.load(actor, id).await?;
         Ok(KeyView::new(&key, self.clock.now()))
     }
@@ -545,9 +545,9 @@ impl Keys {
         })
     }
 
-    pub(super) async fn flush_usage(&self) -> Result<(), ManageError> {
+    pub(super) async fn settle_usage(&self) -> Result<(), ManageError> {
         if let Some(usage) = &self.usage {
-            usage.flush().await?;
+            usage.settle().await?;
         }
         Ok(())
     }

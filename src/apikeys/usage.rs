@@ -26,7 +26,7 @@ impl Keys {
     ) -> Result<KeyUsage, ManageError> {
         Self::require_read(actor)?;
         let key = self.load(actor, id).await?;
-        self.flush_usage().await?;
+        self.settle_usage().await?;
         let query = usage_query(range, vec![key.id.clone()], None);
         let rows = self.store.usage(&query, UsageGroup::Bucket).await?;
         Ok(KeyUsage::new(&key.id, range, &rows))
@@ -46,7 +46,7 @@ impl Keys {
         let workspace_id =
             actor.read_scope(super::validate_filter("workspace_id", workspace_id)?)?;
         let owner = super::validate_filter("owner", owner)?.filter(|o| !o.is_empty());
-        self.flush_usage().await?;
+        self.settle_usage().await?;
         let mut query = usage_query(range, vec![], workspace_id.clone());
         query.owner = owner.clone();
         let rows = self.store.usage(&query, UsageGroup::Bucket).await?;
@@ -92,7 +92,7 @@ impl Keys {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        self.flush_usage().await?;
+        self.settle_usage().await?;
         let range = UsageRange::last(Granularity::Day, days, self.clock.now());
         let query = usage_query(range, ids.to_vec(), None);
         let rows = self.store.usage(&query, UsageGroup::KeyAndBucket).await?;
@@ -118,7 +118,7 @@ impl Keys {
         if before.allowed_cidrs == after.allowed_cidrs {
             return Ok(None);
         }
-        self.flush_usage().await?;
+        self.settle_usage().await?;
         let since = Granularity::Day.bucket(self.clock.now()) - (PREVIEW_DAYS - 1) * 86_400;
         let addresses: Vec<AddressExchanges> = self
             .store

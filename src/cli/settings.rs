@@ -185,8 +185,8 @@ pub struct Server {
           value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub key_cache_mb: u32,
 
-    /// Seconds between writes of usage counters and last-use times (also written at
-    /// shutdown and before every usage read).
+    /// Seconds between flushes of usage counters and last-use times to the usage log
+    /// (also at shutdown and before every usage read).
     #[arg(long, env = "KEYMINT_USAGE_FLUSH_INTERVAL", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub usage_flush_interval: u32,

@@ -59,7 +59,8 @@ pub use postgres::PostgresStore;
 use schema::Opening;
 pub use sqlite::SqliteStore;
 pub use usage::{
-    AddressUse, Granularity, LastUse, PreviousUse, UsageBatch, UsageGroup, UsageQuery, UsageRow,
+    AddressUse, Fold, Granularity, LastUse, PreviousUse, UsageBatch, UsageGroup, UsageQuery,
+    UsageRow, LAST_USE_CHUNK,
 };
 pub use webhooks::{
     AttemptOutcome, AttemptRecord, DeliveryRecord, DueDelivery, NextStep, WebhookEventRecord,
@@ -450,14 +451,15 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         audit: &AuditRecord,
     ) -> StoreResult<()>;
 
-    /// Adds the counters to the hourly and daily rows and the per-address counts, and
-    /// appends the audit events gathered on the token path, in one transaction of a
-    /// few multi-row statements, whatever the number of keys.
+    /// Appends a flush's counters, last uses and client addresses to the usage log,
+    /// and inserts the audit events gathered on the token path, in one transaction
+    /// (a `COPY` on PostgreSQL) that reads nothing and locks no shared row.
     async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<()>;
-    /// Applies last-use marks (which only move forward) and uses of pre-rotation
-    /// secrets, in one short transaction of at most two statements. The caller keeps
-    /// `chunk` small: the rows stay locked until it commits.
-    async fn record_last_uses(&self, chunk: &[LastUse]) -> StoreResult<()>;
+    /// Folds the usage log into the hourly rows and client addresses, and the
+    /// keys' last uses (which only move forward) and uses of pre-rotation secrets,
+    /// as [`Fold`] says when: every flush of every instance before it counts once.
+    /// `false`: a [`Fold::Due`] found it was not due.
+    async fn fold_usage(&self, fold: Fold) -> StoreResult<bool>;
     /// Forgets hourly and per-address usage before `hours_before`, daily before
     /// `days_before`.
     async fn purge_usage(&self, hours_before: i64, days_before: i64) -> StoreResult<()>;

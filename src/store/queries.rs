@@ -9,8 +9,8 @@
 use super::{json_rows, Db, This, BACKEND, NOTIFY, SERIALIZE, SKIP_LOCKED};
 use crate::store::sql::{unique_violation, AuditRow, SigningKeyRow, WorkspaceRow};
 use crate::store::{
-    AuditEntry, AuditFilter, AuditRecord, Change, DeviceDecision, DeviceGrantRecord, KeyFilter,
-    KeyRecord, LastUse, PersonRecord, RoleBindingRecord, SessionRecord, SigningKeyRecord, Store,
+    AuditEntry, AuditFilter, AuditRecord, Change, DeviceDecision, DeviceGrantRecord, Fold,
+    KeyFilter, KeyRecord, PersonRecord, RoleBindingRecord, SessionRecord, SigningKeyRecord, Store,
     StoreError, StoreResult, UsageRow, UsedJti, WorkspaceRecord,
 };
 use crate::store::{UsageBatch, UsageGroup, UsageQuery, WorkspaceSetting};
@@ -489,8 +489,8 @@ impl Store for This {
         usage::record_usage(self, batch).await
     }
 
-    async fn record_last_uses(&self, chunk: &[LastUse]) -> StoreResult<()> {
-        usage::record_last_uses(self, chunk).await
+    async fn fold_usage(&self, fold: Fold) -> StoreResult<bool> {
+        usage::fold_usage(self, fold).await
     }
 
     async fn count_failure(&self, subject: &str, now: i64, window: i64) -> StoreResult<(i64, i64)> {

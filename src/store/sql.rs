@@ -15,10 +15,10 @@ use crate::vocab::role::{Role, Subject};
 use crate::vocab::scope::Scope;
 use crate::vocab::Algorithm;
 
-/// The rows of a bulk statement, column by column (name, values): the statement
-/// reads them as the derived table `v` (each backend's `bulk_source`), and they
-/// are bound as one parameter per column on PostgreSQL (`UNNEST` of arrays: no
-/// JSON to build or parse) and as one JSON array of rows on SQLite (`bind_bulk`).
+/// The rows of a bulk append, column by column (name, values): each backend's
+/// `append_bulk` writes them, with `COPY` on PostgreSQL (no statement per row, no
+/// arrays to unpack) and on SQLite as one JSON array of rows (`bind_bulk`) read
+/// as the derived table `v` (`bulk_source`).
 pub(super) struct Bulk(pub Vec<(&'static str, BulkColumn)>);
 
 /// One column of a [`Bulk`].
@@ -26,13 +26,14 @@ pub(super) enum BulkColumn {
     Text(Vec<String>),
     MaybeText(Vec<Option<String>>),
     Int(Vec<i64>),
+    MaybeInt(Vec<Option<i64>>),
 }
 
 impl BulkColumn {
     pub(super) fn sql_type(&self) -> &'static str {
         match self {
             BulkColumn::Text(_) | BulkColumn::MaybeText(_) => "TEXT",
-            BulkColumn::Int(_) => "BIGINT",
+            BulkColumn::Int(_) | BulkColumn::MaybeInt(_) => "BIGINT",
         }
     }
 
@@ -45,6 +46,41 @@ impl BulkColumn {
                 v.get(row).and_then(Option::as_deref).map_or(serde_json::Value::Null, Into::into)
             }
             BulkColumn::Int(v) => v.get(row).map_or(serde_json::Value::Null, |&n| n.into()),
+            BulkColumn::MaybeInt(v) => {
+                v.get(row).copied().flatten().map_or(serde_json::Value::Null, Into::into)
+            }
+        }
+    }
+
+    /// Appends the value in `row` to `out` in the text format of PostgreSQL's
+    /// `COPY` (`\N` for NULL; backslash, tab, newline and return escaped).
+    pub(super) fn copy_text(&self, row: usize, out: &mut Vec<u8>) {
+        use std::io::Write;
+        let text = match self {
+            BulkColumn::Text(v) => v.get(row).map(String::as_str),
+            BulkColumn::MaybeText(v) => v.get(row).and_then(Option::as_deref),
+            BulkColumn::Int(v) => return number(v.get(row).copied(), out),
+            BulkColumn::MaybeInt(v) => return number(v.get(row).copied().flatten(), out),
+        };
+        fn number(n: Option<i64>, out: &mut Vec<u8>) {
+            match n {
+                // Writing to a Vec cannot fail.
+                Some(n) => drop(write!(out, "{n}")),
+                None => out.extend_from_slice(b"\\N"),
+            }
+        }
+        let Some(text) = text else {
+            out.extend_from_slice(b"\\N");
+            return;
+        };
+        for byte in text.bytes() {
+            match byte {
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                other => out.push(other),
+            }
         }
     }
 
@@ -53,6 +89,7 @@ impl BulkColumn {
             BulkColumn::Text(v) => v.len(),
             BulkColumn::MaybeText(v) => v.len(),
             BulkColumn::Int(v) => v.len(),
+            BulkColumn::MaybeInt(v) => v.len(),
         }
     }
 }
@@ -66,6 +103,22 @@ impl Bulk {
     /// Its column names, in order.
     pub(super) fn names(&self) -> Vec<&'static str> {
         self.0.iter().map(|(name, _)| *name).collect()
+    }
+
+    /// Its rows in the text format of PostgreSQL's `COPY`: a line per row, the
+    /// values separated by tabs.
+    pub(super) fn copy_text(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.rows() * 16 * self.0.len());
+        for row in 0..self.rows() {
+            for (i, (_, column)) in self.0.iter().enumerate() {
+                if i > 0 {
+                    out.push(b'\t');
+                }
+                column.copy_text(row, &mut out);
+            }
+            out.push(b'\n');
+        }
+        out
     }
 }
 
@@ -543,5 +596,24 @@ impl TryFrom<DeviceGrantRow> for DeviceGrantRecord {
             polled_at: r.polled_at,
             person_id: r.person_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Bulk, BulkColumn};
+
+    #[test]
+    fn copy_text_escapes_what_copy_reads_as_syntax_and_writes_null_as_such() {
+        let bulk = Bulk(vec![
+            ("a", BulkColumn::Text(vec!["plain".into(), "tab\there\\ and\nline\r".into()])),
+            ("b", BulkColumn::MaybeText(vec![None, Some("x".into())])),
+            ("c", BulkColumn::Int(vec![-7, 42])),
+            ("d", BulkColumn::MaybeInt(vec![Some(1), None])),
+        ]);
+        assert_eq!(
+            String::from_utf8(bulk.copy_text()).unwrap(),
+            "plain\t\\N\t-7\t1\ntab\\there\\\\ and\\nline\\r\tx\t42\t\\N\n"
+        );
     }
 }

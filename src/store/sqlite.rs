@@ -130,6 +130,11 @@ const SERIALIZE: Option<&str> = None;
 const RELAXED_COMMIT: Option<&str> = None;
 /// SQLite has one writer at a time: roll-ups of usage cannot overlap.
 const ROLLUP_LOCK: Option<&str> = None;
+/// SQLite has one writer at a time, from the fold's first statement (`BEGIN
+/// IMMEDIATE`): no append can fall between its reads and its delete.
+const FOLD_ISOLATION: Option<&str> = None;
+/// SQLite has one writer at a time: folds cannot overlap.
+const FOLD_LOCK: Option<&str> = None;
 /// SQLite has one writer at a time: a claim cannot race another.
 const SKIP_LOCKED: &str = "";
 
@@ -160,6 +165,18 @@ fn bind_bulk<'q>(
         .map(|row| bulk.0.iter().map(|(_, column)| column.json(row)).collect())
         .collect();
     query.bind(serde_json::Value::from(rows).to_string())
+}
+
+/// Appends `bulk`'s rows to `table` in one statement.
+async fn append_bulk(
+    conn: &mut sqlx::SqliteConnection,
+    table: &str,
+    bulk: super::sql::Bulk,
+) -> Result<(), sqlx::Error> {
+    let names = bulk.names().join(", ");
+    let sql = format!("INSERT INTO {table} ({names}) SELECT {names} FROM {}", bulk_source(&bulk));
+    bind_bulk(sqlx::query(&sql), bulk).execute(conn).await?;
+    Ok(())
 }
 
 #[path = "schema_queries.rs"]

@@ -75,16 +75,35 @@ pub struct AddressUse {
     pub issued: i64,
 }
 
-/// The counters and events one usage flush writes, in one transaction that
-/// touches no key row (so it never waits for, or holds up, an admin's change).
+/// What one usage flush writes: appended to the usage log (and the events to the
+/// audit log) in one transaction that touches no row anyone else writes, so it
+/// never waits for, or holds up, an admin's change or another instance's flush.
 #[derive(Debug, Clone, Default)]
 pub struct UsageBatch {
     pub hours: Vec<UsageRow>,
+    /// The last use of each key used since the last flush.
+    pub last_uses: Vec<LastUse>,
     pub addresses: Vec<AddressUse>,
     pub events: Vec<AuditRecord>,
 }
 
-/// Last-use information for one key, applied in batches.
+/// When a fold of the usage log (into hourly rows, client addresses and keys'
+/// last uses) runs, and the time it records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fold {
+    /// Now, after a fold under way: a usage read then sees every flush before it.
+    Now { at: i64 },
+    /// Only if no fold ran since `since` and none is under way: the background's
+    /// cadence, shared by every instance.
+    Due { at: i64, since: i64 },
+}
+
+/// Most last uses one transaction of a fold applies to their keys: the key rows
+/// it updates stay locked until it commits, and an admin's change to one of them
+/// waits that long.
+pub const LAST_USE_CHUNK: i64 = 2_000;
+
+/// Last-use information for one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastUse {
     pub key_id: String,

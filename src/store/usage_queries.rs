@@ -1,12 +1,16 @@
 //! The usage queries, written once for both backends like the rest of
-//! `queries.rs` (whose child module this is): counters and last uses written in
-//! batches, usage read back by range, expired rows purged.
+//! `queries.rs` (whose child module this is): each flush appended to the usage
+//! log, the log folded into hourly rows and keys' last uses, usage read back by
+//! range, expired rows purged.
 
-use super::super::{bind_bulk, bulk_source, RELAXED_COMMIT, ROLLUP_LOCK};
+use std::collections::HashMap;
+
+use super::super::{append_bulk, FOLD_ISOLATION, FOLD_LOCK, RELAXED_COMMIT, ROLLUP_LOCK};
 use super::{insert_audit, Db, This};
 use crate::store::sql::{Bulk, BulkColumn, UsageDbRow};
 use crate::store::{
-    Granularity, LastUse, PreviousUse, StoreResult, UsageBatch, UsageGroup, UsageQuery, UsageRow,
+    Fold, Granularity, LastUse, StoreResult, UsageBatch, UsageGroup, UsageQuery, UsageRow,
+    LAST_USE_CHUNK,
 };
 
 /// The counters of a usage row, in the order of [`crate::vocab::Tally`]'s fields.
@@ -22,20 +26,64 @@ const COUNT_COLUMNS: [&str; 9] = [
     "exchanged",
 ];
 
-/// Most rows one usage statement carries; a flush of more keys takes a few more.
+/// Most rows one append carries; a flush of more keys takes a few more.
 const USAGE_CHUNK: usize = 100_000;
 
-/// The counters of `rows`, as a bulk of rows: key, workspace, start, counts.
-fn usage_bulk(rows: &[&UsageRow]) -> Bulk {
+/// The log rows of a flush: each counter row, one row per key carrying its last use
+/// (its first counter row, or a row of its own with no counts).
+fn log_rows<'a>(
+    hours: &'a [UsageRow],
+    last_uses: &'a [LastUse],
+) -> Vec<(Option<&'a UsageRow>, Option<&'a LastUse>)> {
+    let mut uses: HashMap<&str, &LastUse> =
+        last_uses.iter().map(|u| (u.key_id.as_str(), u)).collect();
+    let mut rows: Vec<(Option<&UsageRow>, Option<&LastUse>)> =
+        hours.iter().map(|row| (Some(row), uses.remove(row.key_id.as_str()))).collect();
+    // In flush order, so two flushes of the same marks write the same rows.
+    rows.extend(
+        last_uses.iter().filter(|u| uses.contains_key(u.key_id.as_str())).map(|u| (None, Some(u))),
+    );
+    rows
+}
+
+/// `rows` as the columns of `usage_log`.
+fn log_bulk(rows: &[(Option<&UsageRow>, Option<&LastUse>)]) -> Bulk {
+    let key = |(row, used): &(Option<&UsageRow>, Option<&LastUse>)| {
+        row.map(|r| r.key_id.clone()).or_else(|| used.map(|u| u.key_id.clone())).unwrap_or_default()
+    };
+    let workspace = |(row, _): &(Option<&UsageRow>, Option<&LastUse>)| {
+        row.map(|r| r.workspace_id.clone()).unwrap_or_default()
+    };
+    let start = |(row, used): &(Option<&UsageRow>, Option<&LastUse>)| match (row, used) {
+        (Some(r), _) => r.start,
+        (None, Some(u)) => Granularity::Hour.bucket(u.at),
+        (None, None) => 0,
+    };
     let mut columns = vec![
-        ("key_id", BulkColumn::Text(rows.iter().map(|r| r.key_id.clone()).collect())),
-        ("workspace_id", BulkColumn::Text(rows.iter().map(|r| r.workspace_id.clone()).collect())),
-        ("start", BulkColumn::Int(rows.iter().map(|r| r.start).collect())),
+        ("key_id", BulkColumn::Text(rows.iter().map(key).collect())),
+        ("workspace_id", BulkColumn::Text(rows.iter().map(workspace).collect())),
+        ("start", BulkColumn::Int(rows.iter().map(start).collect())),
     ];
     for (i, name) in COUNT_COLUMNS.into_iter().enumerate() {
-        let counts = rows.iter().map(|r| r.tally.counts()[i]).collect();
+        let counts = rows.iter().map(|(r, _)| r.map_or(0, |r| r.tally.counts()[i])).collect();
         columns.push((name, BulkColumn::Int(counts)));
     }
+    let used = |f: fn(&LastUse) -> Option<i64>| -> Vec<Option<i64>> {
+        rows.iter().map(|(_, u)| u.and_then(f)).collect()
+    };
+    let used_text =
+        |f: fn(&LastUse) -> Option<String>| rows.iter().map(|(_, u)| u.and_then(f)).collect();
+    let previous_count = used(|u| u.previous.as_ref().map(|p| p.count));
+    columns.extend([
+        ("last_used_at", BulkColumn::MaybeInt(used(|u| Some(u.at)))),
+        ("last_used_ip", BulkColumn::MaybeText(used_text(|u| u.ip.clone()))),
+        (
+            "previous_count",
+            BulkColumn::Int(previous_count.iter().map(|n| n.unwrap_or(0)).collect()),
+        ),
+        ("previous_at", BulkColumn::MaybeInt(used(|u| u.previous.as_ref().map(|p| p.at)))),
+        ("previous_ip", BulkColumn::MaybeText(used_text(|u| u.previous.as_ref()?.ip.clone()))),
+    ]);
     Bulk(columns)
 }
 
@@ -44,32 +92,8 @@ pub(super) async fn record_usage(this: &This, batch: &UsageBatch) -> StoreResult
     for event in &batch.events {
         insert_audit(&mut tx, event).await?;
     }
-    let counts = COUNT_COLUMNS.join(", ");
-    let values: Vec<String> = COUNT_COLUMNS.iter().map(|c| format!("v.{c}")).collect();
-    let sums: Vec<String> =
-        COUNT_COLUMNS.iter().map(|c| format!("{c} = usage_hours.{c} + excluded.{c}")).collect();
-    // Rows counted with their key's workspace go in as they are. The others
-    // (refusals naming ids that may not be keys) take the key's workspace, and are
-    // dropped if there is no such key. `WHERE` tells SQLite's parser the ON
-    // CONFLICT is the upsert's.
-    let (known, unknown): (Vec<&UsageRow>, Vec<&UsageRow>) =
-        batch.hours.iter().partition(|r| !r.workspace_id.is_empty());
-    for (rows, workspace, join) in [
-        (known, "v.workspace_id", ""),
-        (unknown, "k.workspace_id", " JOIN api_keys k ON k.id = v.key_id"),
-    ] {
-        for chunk in rows.chunks(USAGE_CHUNK) {
-            let bulk = usage_bulk(chunk);
-            let sql = format!(
-                "INSERT INTO usage_hours (key_id, workspace_id, start, {counts}) \
-                 SELECT v.key_id, {workspace}, v.start, {} FROM {}{join} WHERE 1 = 1 \
-                 ON CONFLICT (key_id, start) DO UPDATE SET {}",
-                values.join(", "),
-                bulk_source(&bulk),
-                sums.join(", ")
-            );
-            bind_bulk(sqlx::query(&sql), bulk).execute(&mut *tx).await?;
-        }
+    for chunk in log_rows(&batch.hours, &batch.last_uses).chunks(USAGE_CHUNK) {
+        append_bulk(&mut tx, "usage_log", log_bulk(chunk)).await?;
     }
     for chunk in batch.addresses.chunks(USAGE_CHUNK) {
         let bulk = Bulk(vec![
@@ -78,60 +102,180 @@ pub(super) async fn record_usage(this: &This, batch: &UsageBatch) -> StoreResult
             ("address", BulkColumn::Text(chunk.iter().map(|a| a.address.clone()).collect())),
             ("issued", BulkColumn::Int(chunk.iter().map(|a| a.issued).collect())),
         ]);
-        let sql = format!(
-            "INSERT INTO usage_addresses (key_id, start, address, issued) \
-             SELECT v.key_id, v.start, v.address, v.issued FROM {} WHERE 1 = 1 \
-             ON CONFLICT (key_id, start, address) DO UPDATE SET \
-             issued = usage_addresses.issued + excluded.issued",
-            bulk_source(&bulk)
-        );
-        bind_bulk(sqlx::query(&sql), bulk).execute(&mut *tx).await?;
+        append_bulk(&mut tx, "usage_address_log", bulk).await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
-pub(super) async fn record_last_uses(this: &This, chunk: &[LastUse]) -> StoreResult<()> {
+/// Folds the log in one transaction, then applies the last uses it gathered to
+/// their keys in transactions of [`LAST_USE_CHUNK`].
+pub(super) async fn fold_usage(this: &This, fold: Fold) -> StoreResult<bool> {
+    let folded = fold_log(this, fold).await?;
+    if folded || matches!(fold, Fold::Now { .. }) {
+        while apply_last_uses(this).await? > 0 {}
+    }
+    Ok(folded)
+}
+
+/// Adds up the log into the hourly rows, client addresses and pending last uses,
+/// and deletes what it added up, in one transaction of one snapshot.
+async fn fold_log(this: &This, fold: Fold) -> StoreResult<bool> {
+    let mut tx = this.begin_tx().await?;
+    if let Some(isolation) = FOLD_ISOLATION {
+        sqlx::query(isolation).execute(&mut *tx).await?;
+    }
+    if let Some(lock) = FOLD_LOCK {
+        let lock = match fold {
+            Fold::Now { .. } => lock.to_string(),
+            // Another instance folding now folds what this one flushed.
+            Fold::Due { .. } => format!("{lock} NOWAIT"),
+        };
+        if let Err(e) = sqlx::query(&lock).execute(&mut *tx).await {
+            return match e.as_database_error().and_then(|d| d.code()) {
+                Some(code) if code == "55P03" => Ok(false),
+                _ => Err(e.into()),
+            };
+        }
+    }
+    let (at, since) = match fold {
+        Fold::Now { at } => (at, None),
+        Fold::Due { at, since } => (at, Some(since)),
+    };
+    if let Some(since) = since {
+        let (folded_at,): (i64,) = sqlx::query_as("SELECT folded_at FROM usage_folds WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        if folded_at > since {
+            return Ok(false);
+        }
+    }
+    let counts = COUNT_COLUMNS.join(", ");
+    let summed: Vec<String> = COUNT_COLUMNS.iter().map(|c| format!("SUM({c}) AS {c}")).collect();
+    let values: Vec<String> = COUNT_COLUMNS.iter().map(|c| format!("g.{c}")).collect();
+    let adds: Vec<String> =
+        COUNT_COLUMNS.iter().map(|c| format!("{c} = usage_hours.{c} + excluded.{c}")).collect();
+    // Rows counted with their key's workspace go in as they are. The others
+    // (refusals naming ids that may not be keys) take the key's workspace, and are
+    // dropped if there is no such key ('' sorts before any workspace id).
+    sqlx::query(&format!(
+        "INSERT INTO usage_hours (key_id, workspace_id, start, {counts}) \
+         SELECT g.key_id, COALESCE(NULLIF(g.workspace_id, ''), k.workspace_id), g.start, {} \
+         FROM (SELECT key_id, MAX(workspace_id) AS workspace_id, start, {} FROM usage_log \
+         GROUP BY key_id, start) AS g \
+         LEFT JOIN api_keys AS k ON g.workspace_id = '' AND k.id = g.key_id \
+         WHERE g.workspace_id <> '' OR k.id IS NOT NULL \
+         ON CONFLICT (key_id, start) DO UPDATE SET {}",
+        values.join(", "),
+        summed.join(", "),
+        adds.join(", ")
+    ))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO usage_addresses (key_id, start, address, issued) \
+         SELECT key_id, start, address, SUM(issued) FROM usage_address_log \
+         WHERE 1 = 1 GROUP BY key_id, start, address \
+         ON CONFLICT (key_id, start, address) DO UPDATE SET \
+         issued = usage_addresses.issued + excluded.issued",
+    )
+    .execute(&mut *tx)
+    .await?;
+    // Each key's latest use, and apart (few keys have a rotation's grace running)
+    // the sum of its uses of the old secret, with the latest of them.
+    let later = |column: &str| {
+        format!(
+            "{column} = CASE WHEN excluded.last_used_at >= usage_last_uses.last_used_at \
+             THEN excluded.{column} ELSE usage_last_uses.{column} END"
+        )
+    };
+    sqlx::query(&format!(
+        "INSERT INTO usage_last_uses (key_id, last_used_at, last_used_ip, previous_count) \
+         SELECT key_id, last_used_at, last_used_ip, 0 FROM (SELECT key_id, last_used_at, \
+         last_used_ip, ROW_NUMBER() OVER (PARTITION BY key_id ORDER BY last_used_at DESC) AS n \
+         FROM usage_log WHERE last_used_at IS NOT NULL) AS l WHERE n = 1 \
+         ON CONFLICT (key_id) DO UPDATE SET {}, {}",
+        later("last_used_at"),
+        later("last_used_ip")
+    ))
+    .execute(&mut *tx)
+    .await?;
+    let later_previous = |column: &str| {
+        format!(
+            "{column} = CASE WHEN usage_last_uses.previous_at IS NULL \
+             OR excluded.previous_at >= usage_last_uses.previous_at \
+             THEN excluded.{column} ELSE usage_last_uses.{column} END"
+        )
+    };
+    sqlx::query(&format!(
+        "INSERT INTO usage_last_uses (key_id, last_used_at, last_used_ip, previous_count, \
+         previous_at, previous_ip) \
+         SELECT key_id, previous_at, previous_ip, previous_count, previous_at, previous_ip \
+         FROM (SELECT key_id, previous_at, previous_ip, \
+         SUM(previous_count) OVER (PARTITION BY key_id) AS previous_count, \
+         ROW_NUMBER() OVER (PARTITION BY key_id ORDER BY previous_at DESC) AS n \
+         FROM usage_log WHERE previous_count > 0) AS l WHERE n = 1 \
+         ON CONFLICT (key_id) DO UPDATE SET \
+         previous_count = usage_last_uses.previous_count + excluded.previous_count, {}, {}",
+        later_previous("previous_at"),
+        later_previous("previous_ip")
+    ))
+    .execute(&mut *tx)
+    .await?;
+    for sql in ["DELETE FROM usage_log", "DELETE FROM usage_address_log"] {
+        sqlx::query(sql).execute(&mut *tx).await?;
+    }
+    sqlx::query("UPDATE usage_folds SET folded_at = $1 WHERE id = 1")
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Applies the first [`LAST_USE_CHUNK`] pending last uses (in key order) to their
+/// keys and forgets them, in one short transaction. Returns how many it applied.
+async fn apply_last_uses(this: &This) -> StoreResult<u64> {
     let mut tx = this.begin_tx().await?;
     if let Some(relaxed) = RELAXED_COMMIT {
         sqlx::query(relaxed).execute(&mut *tx).await?;
     }
-    let bulk = Bulk(vec![
-        ("key_id", BulkColumn::Text(chunk.iter().map(|u| u.key_id.clone()).collect())),
-        ("at", BulkColumn::Int(chunk.iter().map(|u| u.at).collect())),
-        ("ip", BulkColumn::MaybeText(chunk.iter().map(|u| u.ip.clone()).collect())),
-    ]);
-    let sql = format!(
-        "UPDATE api_keys AS k SET last_used_at = v.at, last_used_ip = v.ip FROM {} \
-         WHERE k.id = v.key_id AND (k.last_used_at IS NULL OR k.last_used_at <= v.at)",
-        bulk_source(&bulk)
-    );
-    bind_bulk(sqlx::query(&sql), bulk).execute(&mut *tx).await?;
+    // No fold adds to the pending uses while this applies them.
+    if let Some(lock) = FOLD_LOCK {
+        sqlx::query(lock).execute(&mut *tx).await?;
+    }
+    let first =
+        format!("(SELECT * FROM usage_last_uses ORDER BY key_id LIMIT {LAST_USE_CHUNK}) AS v");
+    sqlx::query(&format!(
+        "UPDATE api_keys AS k SET last_used_at = v.last_used_at, last_used_ip = v.last_used_ip \
+         FROM {first} WHERE k.id = v.key_id \
+         AND (k.last_used_at IS NULL OR k.last_used_at <= v.last_used_at)"
+    ))
+    .execute(&mut *tx)
+    .await?;
     // Uses of the old secret count only while it still has a grace period
     // (a rotation since then reset the counters and must not be undone).
-    let previous: Vec<(&str, &PreviousUse)> =
-        chunk.iter().filter_map(|u| Some((u.key_id.as_str(), u.previous.as_ref()?))).collect();
-    if !previous.is_empty() {
-        let bulk = Bulk(vec![
-            ("key_id", BulkColumn::Text(previous.iter().map(|(id, _)| id.to_string()).collect())),
-            ("count", BulkColumn::Int(previous.iter().map(|(_, p)| p.count).collect())),
-            ("at", BulkColumn::Int(previous.iter().map(|(_, p)| p.at).collect())),
-            ("ip", BulkColumn::MaybeText(previous.iter().map(|(_, p)| p.ip.clone()).collect())),
-        ]);
-        let later = "k.previous_last_used_at IS NULL OR k.previous_last_used_at <= v.at";
-        let sql = format!(
-            "UPDATE api_keys AS k SET previous_use_count = k.previous_use_count + v.count, \
-         previous_last_used_at = CASE WHEN {later} THEN v.at \
+    let later = "k.previous_last_used_at IS NULL OR k.previous_last_used_at <= v.previous_at";
+    sqlx::query(&format!(
+        "UPDATE api_keys AS k SET previous_use_count = k.previous_use_count + v.previous_count, \
+         previous_last_used_at = CASE WHEN {later} THEN v.previous_at \
          ELSE k.previous_last_used_at END, \
-         previous_last_used_ip = CASE WHEN {later} THEN v.ip \
+         previous_last_used_ip = CASE WHEN {later} THEN v.previous_ip \
          ELSE k.previous_last_used_ip END \
-         FROM {} WHERE k.id = v.key_id AND k.previous_secret_hash IS NOT NULL",
-            bulk_source(&bulk)
-        );
-        bind_bulk(sqlx::query(&sql), bulk).execute(&mut *tx).await?;
-    }
+         FROM {first} WHERE k.id = v.key_id AND v.previous_count > 0 \
+         AND k.previous_secret_hash IS NOT NULL"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    let applied = sqlx::query(&format!(
+        "DELETE FROM usage_last_uses WHERE key_id IN \
+         (SELECT key_id FROM usage_last_uses ORDER BY key_id LIMIT {LAST_USE_CHUNK})"
+    ))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     tx.commit().await?;
-    Ok(())
+    Ok(applied)
 }
 
 /// Hourly rows before `hours_before` are rolled up into daily rows (moved, in one

@@ -1,13 +1,17 @@
 //! Usage accounting off the request path: token exchanges are counted in memory
 //! (per key and hour, by [`Outcome`](crate::vocab::Outcome); tokens per key, day
-//! and client address; each key's last use) and flushed to the store (the counters
-//! in one transaction of a few multi-row statements, the last-use marks in small
-//! transactions after it) by a background task, on demand before a usage read, and
-//! once more on a clean shutdown. A failed flush puts the batch back, so nothing
-//! counted is lost while the process lives. Hourly rows and addresses are kept
-//! [`HOURS_KEPT`](crate::usage::HOURS_KEPT) seconds, then rolled up into daily
-//! rows kept [`DAYS_KEPT`](crate::usage::DAYS_KEPT); a daily read sums the hours
-//! still kept, so a flush writes one counter row per key, not two.
+//! and client address; each key's last use) and flushed to the store by a
+//! background task and once more on a clean shutdown. A flush only appends to the
+//! usage log (one `COPY` on PostgreSQL), so its cost grows with this instance's
+//! keys and nothing else; a failed one puts the batch back, so nothing counted is
+//! lost while the process lives. One instance at a time folds the log into the
+//! hourly rows, client addresses and keys' last uses, at most every
+//! [`FOLD_EVERY`](crate::usage::FOLD_EVERY) seconds across the fleet, and a usage
+//! read folds first ([`Usage::settle`]) so it sees every flush before it. Hourly
+//! rows and addresses are kept [`HOURS_KEPT`](crate::usage::HOURS_KEPT) seconds,
+//! then rolled up into daily rows kept [`DAYS_KEPT`](crate::usage::DAYS_KEPT); a
+//! daily read sums the hours still kept, so a fold writes one counter row per key
+//! and hour, not two.
 
 mod report;
 
@@ -19,7 +23,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::store::{
-    AddressUse, AuditRecord, Granularity, KeyRecord, LastUse, PreviousUse, Store, StoreError,
+    AddressUse, AuditRecord, Fold, Granularity, KeyRecord, LastUse, PreviousUse, Store, StoreError,
     UsageBatch, UsageRow,
 };
 use crate::vocab::{Action, Outcome, Tally};
@@ -40,9 +44,10 @@ const MAX_PENDING_KEYS: usize = 10_000;
 /// Most distinct (key, day, address) counters held between flushes.
 pub const MAX_PENDING_ADDRESSES: usize = 100_000;
 
-/// Most last-use marks one transaction writes: the rows it locks are held until it
-/// commits, and an admin's change to one of them waits that long.
-pub const LAST_USE_CHUNK: usize = 2_000;
+/// How often the usage log is folded, across every instance: each instance's flush
+/// appends, and one of them folds, so the database's work grows with the keys
+/// used, not with the number of instances.
+pub const FOLD_EVERY: i64 = 60;
 
 /// Most refusal events kept between flushes; more are counted and dropped.
 const MAX_PENDING_EVENTS: usize = 100;
@@ -196,13 +201,12 @@ impl Pending {
                 })
             })
             .collect();
-        UsageBatch { hours, addresses, events: self.events.clone() }
+        UsageBatch { hours, last_uses: self.last_uses(), addresses, events: self.events.clone() }
     }
 
-    /// The last-use marks, by key id (so chunks lock rows in one order).
+    /// The last-use marks.
     fn last_uses(&self) -> Vec<LastUse> {
-        let mut marks: Vec<LastUse> = self
-            .last_uses
+        self.last_uses
             .iter()
             .map(|(key_id, used)| LastUse {
                 key_id: key_id.clone(),
@@ -214,9 +218,7 @@ impl Pending {
                     ip: ip.map(|ip| ip.to_string()),
                 }),
             })
-            .collect();
-        marks.sort_unstable_by(|a, b| a.key_id.cmp(&b.key_id));
-        marks
+            .collect()
     }
 
     /// Puts a batch that could not be written back in front of what came since.
@@ -331,10 +333,8 @@ impl Usage {
         self.with_pending(|p| p.add_event(event));
     }
 
-    /// Writes everything counted so far, and forgets expired usage once an hour.
-    /// The counters and events go in one transaction that touches no key row; the
-    /// last-use marks follow in small transactions of their own, so an admin's
-    /// change to a key waits for at most one of them.
+    /// Writes everything counted so far to the usage log: what a clean shutdown
+    /// does. Nothing is lost once it returns; reads see it after the next fold.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let _serial = self.flushing.lock().await;
         let mut pending = Pending::default();
@@ -346,14 +346,41 @@ impl Usage {
             );
             pending.dropped = 0;
         }
-        if !pending.is_empty() {
-            self.set_in_flight(pending.summary());
-            let written = self.write(pending).await;
-            self.set_in_flight(Unwritten::default());
-            written?;
+        if pending.is_empty() {
+            return Ok(());
         }
-        let now = self.clock.now();
-        let hour = Granularity::Hour.bucket(now);
+        self.set_in_flight(pending.summary());
+        let written = self.store.record_usage(&pending.batch()).await;
+        self.set_in_flight(Unwritten::default());
+        if written.is_err() {
+            self.with_pending(|p| p.restore(pending));
+        }
+        written
+    }
+
+    /// Flushes, then folds the log (every instance's flushes) into the counters
+    /// and keys' last uses: after it, a usage read sees every exchange counted
+    /// before it, here and on any instance that flushed.
+    pub async fn settle(&self) -> Result<(), StoreError> {
+        self.flush().await?;
+        self.store.fold_usage(Fold::Now { at: self.clock.now() }).await?;
+        self.purge().await
+    }
+
+    /// What the background does every interval: a flush, and a fold when no
+    /// instance folded in the last [`FOLD_EVERY`] seconds.
+    async fn tick(&self) -> Result<(), StoreError> {
+        self.flush().await?;
+        let at = self.clock.now();
+        if self.store.fold_usage(Fold::Due { at, since: at - FOLD_EVERY }).await? {
+            self.purge().await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets expired usage, once an hour.
+    async fn purge(&self) -> Result<(), StoreError> {
+        let hour = Granularity::Hour.bucket(self.clock.now());
         if self.purged.swap(hour, Ordering::Relaxed) != hour {
             if let Err(e) = self.store.purge_usage(hour - HOURS_KEPT, hour - DAYS_KEPT).await {
                 self.purged.store(i64::MIN, Ordering::Relaxed);
@@ -370,31 +397,9 @@ impl Usage {
         }
     }
 
-    /// Writes one batch: the counters and events, then the last-use marks. What
-    /// could not be written goes back into memory.
-    async fn write(&self, pending: Pending) -> Result<(), StoreError> {
-        if let Err(e) = self.store.record_usage(&pending.batch()).await {
-            self.with_pending(|p| p.restore(pending));
-            return Err(e);
-        }
-        let marks = pending.last_uses();
-        for (n, chunk) in marks.chunks(LAST_USE_CHUNK).enumerate() {
-            if let Err(e) = self.store.record_last_uses(chunk).await {
-                // Only the marks not yet written go back.
-                let unwritten: HashMap<String, Use> = marks[n * LAST_USE_CHUNK..]
-                    .iter()
-                    .filter_map(|m| Some((m.key_id.clone(), *pending.last_uses.get(&m.key_id)?)))
-                    .collect();
-                let rest = Pending { last_uses: unwritten, ..Pending::default() };
-                self.with_pending(|p| p.restore(rest));
-                return Err(e);
-            }
-        }
-        Ok(())
-    }
-
-    /// Flushes every `interval` until `stop` says so. A flush under way when it
-    /// does is finished, never cut short: it has taken its batch out of memory.
+    /// Flushes every `interval` (and folds when due) until `stop` says so. A flush
+    /// under way when it does is finished, never cut short: it has taken its batch
+    /// out of memory.
     pub fn spawn_flusher(
         self: &Arc<Self>,
         interval: Duration,
@@ -409,7 +414,7 @@ impl Usage {
                     _ = tick.tick() => {}
                     _ = stop.wait_for(|stopped| *stopped) => return,
                 }
-                if let Err(e) = usage.flush().await {
+                if let Err(e) = usage.tick().await {
                     tracing::warn!(error = %crate::report::Chain(&e), "usage flush failed; will retry");
                 }
             }

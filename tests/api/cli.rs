@@ -1217,7 +1217,7 @@ fn sigterm_during_a_stuck_usage_flush_loses_no_count() {
     let lock = runtime.block_on(async {
         let lock = crate::helpers::TableLock::take(
             &crate::helpers::TestDatabase::at(database),
-            "usage_hours",
+            "usage_log",
         )
         .await;
         let client = reqwest::Client::new();

@@ -8,7 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    spawn_app, start_instance, wait_until, Backend, TestApp, TestDatabase, PROPAGATION,
+    spawn_app, spawn_app_with, start_instance, wait_until, Backend, TestApp, TestDatabase,
+    PROPAGATION,
 };
 use crate::on_both_backends;
 use crate::signing::verifies;
@@ -55,6 +56,34 @@ async fn a_revoke_on_one_instance_is_refused_on_another_within_a_second(backend:
         b.token_basic(&id2, rotated["client_secret"].as_str().unwrap(), &[]).await.status(),
         StatusCode::OK
     );
+}
+
+/// Two instances count one key's tokens; with no read to ask for it, the
+/// background folds both instances' flushes once a minute (of either one's clock),
+/// and either instance then reports the sum and the last use.
+async fn usage_counted_on_two_instances_is_folded_once_in_the_background(backend: Backend) {
+    let a = spawn_app_with(backend, &["--usage-flush-interval", "1"]).await;
+    let b = a.spawn_peer().await;
+    let (id, secret) = a.new_client("busy", &["read:a"]).await;
+    for (instance, n) in [(&a, 3), (&b, 2)] {
+        for _ in 0..n {
+            assert_eq!(instance.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
+        }
+    }
+    // Each instance folded as it started: the next fold is due a minute on.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(a.folded_issued(&id).await, 0, "flushed to the log, not folded before it is due");
+    a.clock.advance(61);
+    b.clock.advance(61);
+    wait_until(std::time::Duration::from_secs(10), "a background fold", || async {
+        a.folded_issued(&id).await == 5
+    })
+    .await;
+    let key = a.app.store.find_key(&id).await.unwrap().unwrap();
+    assert!(key.last_used_at.is_some(), "the last use reached the key");
+    let admin = b.admin_token().await;
+    let usage: Value = b.get_json(&admin, &format!("/v1/keys/{id}/usage?granularity=hour")).await;
+    assert_eq!(usage["total"]["issued"], 5, "{usage}");
 }
 
 async fn tokens_from_either_instance_verify_against_either_jwks_through_a_rotation(
@@ -238,6 +267,7 @@ async fn a_token_revoked_on_one_instance_is_inactive_on_another_within_a_second(
 }
 
 on_both_backends!(
+    usage_counted_on_two_instances_is_folded_once_in_the_background,
     a_token_revoked_on_one_instance_is_inactive_on_another_within_a_second,
     a_change_of_a_kind_this_version_does_not_know_drops_every_cached_key,
     a_revoke_on_one_instance_is_refused_on_another_within_a_second,

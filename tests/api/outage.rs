@@ -78,7 +78,7 @@ async fn an_outage_degrades_safely_and_recovers_without_a_restart() {
         to: now + 86_400,
     };
     let rows = app.app.store.usage(&query, UsageGroup::Bucket).await.unwrap();
-    app.app.usage.flush().await.unwrap();
+    app.app.usage.settle().await.unwrap();
     let rows_after = app.app.store.usage(&query, UsageGroup::Bucket).await.unwrap();
     let issued = rows_after.iter().map(|r| r.tally.issued).sum::<i64>();
     assert!(issued >= 2, "{rows:?} {rows_after:?}");

@@ -1,8 +1,8 @@
 //! The `Store` contract: the same behaviour from every backend.
 
 use keymint::store::{
-    self, AddressUse, AuditFilter, AuditRecord, Credential, Granularity, KeyFilter, KeyRecord,
-    KeyStatus, LastUse, PreviousSecret, PreviousUse, SessionHolder, SessionRecord,
+    self, AddressUse, AuditFilter, AuditRecord, Credential, Fold, Granularity, KeyFilter,
+    KeyRecord, KeyStatus, LastUse, PreviousSecret, PreviousUse, SessionHolder, SessionRecord,
     SigningKeyRecord, SigningKeyState, StoreError, StoredSecret, UsageBatch, UsageGroup,
     UsageQuery, UsageRow, WorkspaceRecord, WorkspaceSetting,
 };
@@ -296,9 +296,10 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         |at| LastUse { key_id: "k1".into(), at, ip: Some("10.0.0.1".into()), previous: None };
     let batch = |hours: Vec<UsageRow>, events: Vec<AuditRecord>| UsageBatch {
         hours,
-        addresses: vec![],
         events,
+        ..Default::default()
     };
+    let uses = |last_uses: Vec<LastUse>| UsageBatch { last_uses, ..Default::default() };
     store
         .record_usage(&batch(
             vec![row("k1", day, 3, 1), row("k1", day + 3_600, 1, 0), row("k2", day, 0, 4)],
@@ -307,8 +308,27 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         .await
         .unwrap();
     store.record_usage(&batch(vec![row("k1", day, 2, 0)], vec![])).await.unwrap();
-    store.record_last_uses(&[used(50)]).await.unwrap();
-    store.record_last_uses(&[used(40)]).await.unwrap();
+    store.record_usage(&uses(vec![used(50)])).await.unwrap();
+    let read = UsageQuery {
+        granularity: Granularity::Hour,
+        key_ids: vec!["k1".into()],
+        workspace_id: None,
+        owner: None,
+        from: day,
+        to: day + 86_400,
+    };
+    assert!(
+        store.usage(&read, UsageGroup::Bucket).await.unwrap().is_empty(),
+        "a flush only appends to the log"
+    );
+    let due = Fold::Due { at: 1_000, since: 940 };
+    assert!(store.fold_usage(due).await.unwrap(), "the first fold is due");
+    assert!(
+        !store.fold_usage(Fold::Due { at: 1_010, since: 950 }).await.unwrap(),
+        "not due again within the interval, whichever instance asks"
+    );
+    store.record_usage(&uses(vec![used(40)])).await.unwrap();
+    assert!(store.fold_usage(Fold::Now { at: 1_020 }).await.unwrap(), "a read's fold runs now");
     let query = |granularity, key_ids: &[&str], workspace: Option<&str>| UsageQuery {
         granularity,
         key_ids: key_ids.iter().map(|k| k.to_string()).collect(),
@@ -339,6 +359,7 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         assert_eq!(keys, expected, "the most first, keys with none left out");
     }
     store.record_usage(&batch(vec![row("nobody", day, 0, 9)], vec![])).await.unwrap();
+    store.fold_usage(Fold::Now { at: 1_030 }).await.unwrap();
     assert!(
         store
             .usage(&query(Granularity::Day, &["nobody"], None), UsageGroup::Bucket)
@@ -350,6 +371,7 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
     let counted_in_ws_a =
         UsageRow { workspace_id: "ws_a".into(), ..row("deleted-since", day, 1, 0) };
     store.record_usage(&batch(vec![counted_in_ws_a], vec![])).await.unwrap();
+    store.fold_usage(Fold::Now { at: 1_040 }).await.unwrap();
     let kept = store
         .usage(&query(Granularity::Hour, &["deleted-since"], Some("ws_a")), UsageGroup::Bucket)
         .await
@@ -367,6 +389,7 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         .record_usage(&UsageBatch { addresses: vec![address("10.0.0.1", 4)], ..Default::default() })
         .await
         .unwrap();
+    store.fold_usage(Fold::Now { at: 1_050 }).await.unwrap();
     assert_eq!(
         store.address_usage("k1", day).await.unwrap(),
         [("10.0.0.1".to_string(), 6), ("10.0.0.2".to_string(), 5)],
@@ -414,7 +437,8 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
         previous: Some(PreviousUse { count, at, ip: Some(ip.into()) }),
         ..used(at)
     };
-    store.record_last_uses(&[old(2, 60, "10.0.0.2")]).await.unwrap();
+    store.record_usage(&uses(vec![old(2, 60, "10.0.0.2")])).await.unwrap();
+    store.fold_usage(Fold::Now { at: 1_060 }).await.unwrap();
     assert_eq!(store.find_key("k1").await.unwrap().unwrap().previous_use, None, "no grace");
     let mut k = store.find_key("k1").await.unwrap().unwrap();
     if let Credential::Secret { previous, .. } = &mut k.credential {
@@ -422,14 +446,86 @@ async fn usage_counters_add_up_and_last_use_moves_forward(backend: Backend) {
             Some(PreviousSecret { hash: "sha256:old".into(), lookup: None, expires_at: 1_000 });
     }
     store.update_key(&k, &audit("k1", "key.rotate")).await.unwrap();
-    store.record_last_uses(&[old(2, 60, "10.0.0.2")]).await.unwrap();
-    store.record_last_uses(&[old(3, 55, "10.0.0.3")]).await.unwrap();
+    // Two instances' flushes in one fold, then a third in the next.
+    store.record_usage(&uses(vec![old(2, 60, "10.0.0.2")])).await.unwrap();
+    store.record_usage(&uses(vec![old(1, 52, "10.0.0.4")])).await.unwrap();
+    store.fold_usage(Fold::Now { at: 1_070 }).await.unwrap();
+    store.record_usage(&uses(vec![old(2, 55, "10.0.0.3")])).await.unwrap();
+    store.fold_usage(Fold::Now { at: 1_080 }).await.unwrap();
     let k = store.find_key("k1").await.unwrap().unwrap();
     assert_eq!(
         k.previous_use,
         Some(PreviousUse { count: 5, at: 60, ip: Some("10.0.0.2".into()) }),
         "counts add up, and the latest use wins, with its address"
     );
+}
+
+/// Instances flush while others fold: every flush counts once, whichever fold
+/// takes it, and each key's last use is the latest of all.
+async fn folds_under_concurrent_flushes_count_each_flush_once(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let keys = ["c1", "c2", "c3", "c4", "c5"];
+    for id in keys {
+        store.insert_key(&key(id, "ws_a", id, 10), &audit(id, "key.create")).await.unwrap();
+    }
+    let hour = 1_893_456_000;
+    let flusher = |instance: i64| {
+        let store = store.clone();
+        async move {
+            for n in 0..25 {
+                let at = hour + instance * 100 + n;
+                let batch = UsageBatch {
+                    hours: keys
+                        .iter()
+                        .map(|id| UsageRow {
+                            key_id: id.to_string(),
+                            workspace_id: "ws_a".into(),
+                            start: hour,
+                            tally: Tally::of(Outcome::Issued),
+                        })
+                        .collect(),
+                    last_uses: keys
+                        .iter()
+                        .map(|id| LastUse { key_id: id.to_string(), at, ip: None, previous: None })
+                        .collect(),
+                    ..Default::default()
+                };
+                store.record_usage(&batch).await.unwrap();
+            }
+        }
+    };
+    let folder = |first: i64| {
+        let store = store.clone();
+        async move {
+            for n in 0..10 {
+                let at = first + n;
+                let fold = if n % 2 == 0 { Fold::Now { at } } else { Fold::Due { at, since: at } };
+                store.fold_usage(fold).await.unwrap();
+            }
+        }
+    };
+    futures::future::join(
+        futures::future::join_all((0..4).map(flusher)),
+        futures::future::join(folder(0), folder(100)),
+    )
+    .await;
+    store.fold_usage(Fold::Now { at: 1_000 }).await.unwrap();
+    let query = UsageQuery {
+        granularity: Granularity::Hour,
+        key_ids: vec![],
+        workspace_id: Some("ws_a".into()),
+        owner: None,
+        from: hour,
+        to: hour + 3_600,
+    };
+    let rows = store.usage(&query, UsageGroup::KeyAndBucket).await.unwrap();
+    let issued: Vec<(&str, i64)> =
+        rows.iter().map(|r| (r.key_id.as_str(), r.tally.issued)).collect();
+    assert_eq!(issued, keys.map(|id| (id, 100)), "4 instances x 25 flushes, each once");
+    for id in keys {
+        let found = store.find_key(id).await.unwrap().unwrap();
+        assert_eq!(found.last_used_at, Some(hour + 324), "the latest use of all: {id}");
+    }
 }
 
 async fn only_one_signing_key_is_current(backend: Backend) {
@@ -783,6 +879,7 @@ on_both_backends!(
     delete_removes_the_row_and_keeps_the_audit_event,
     workspaces_refuse_deletion_while_they_hold_keys,
     usage_counters_add_up_and_last_use_moves_forward,
+    folds_under_concurrent_flushes_count_each_flush_once,
     only_one_signing_key_is_current,
     the_database_refuses_states_the_code_does_not_know,
     workspaces_are_found_listed_and_renamed,

@@ -14,7 +14,7 @@ use crate::on_both_backends;
 async fn tokens_in_a_stuck_flush(app: &TestApp, name: &str, n: usize) -> (String, TableLock) {
     let (id, secret) = app.new_client(name, &["read:a"]).await;
     app.app.usage.flush().await.unwrap();
-    let lock = TableLock::take(&app.db, "usage_hours").await;
+    let lock = TableLock::take(&app.db, "usage_log").await;
     for _ in 0..n {
         assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
     }

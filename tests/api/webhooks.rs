@@ -343,7 +343,7 @@ async fn a_grace_that_runs_out_while_the_old_secret_is_used_is_announced(backend
     // Late in the grace, one caller still uses the old secret.
     app.clock.advance(3000);
     assert_eq!(app.token_basic(&used, &used_old, &[]).await.status(), StatusCode::OK);
-    app.app.usage.flush().await.unwrap();
+    app.app.usage.settle().await.unwrap();
     app.clock.advance(700);
     let got = receiver.wait_for(1).await;
     assert_eq!(got.len(), 1, "only the rotation whose old secret was still in use");

@@ -263,8 +263,17 @@ impl TestApp {
     }
 
     /// Tokens issued to `key_id` in the last day, as the database holds them
-    /// (nothing read from this instance's memory).
+    /// (nothing read from this instance's memory): the counters, and the usage log
+    /// every flush appends to, folded first.
     pub async fn stored_issued(&self, key_id: &str) -> i64 {
+        let fold = keymint::store::Fold::Now { at: self.clock_now() };
+        self.app.store.fold_usage(fold).await.expect("fold the usage log");
+        self.folded_issued(key_id).await
+    }
+
+    /// Tokens issued to `key_id` in the last day in the counters alone: what the
+    /// folds so far have added up.
+    pub async fn folded_issued(&self, key_id: &str) -> i64 {
         let now = self.clock_now();
         let query = keymint::store::UsageQuery {
             granularity: keymint::store::Granularity::Hour,
