@@ -39,16 +39,17 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Every documented route, and the OpenAPI document they make; the operations
 /// routes (`/healthz`, `/readyz`, `/metrics`) among them unless `--admin-listen`
 /// serves them on a port of their own (the document names them either way).
-pub fn routes(with_operations: bool) -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
+/// The API's routes, the discovery documents' apart (see [`discovery`]), and the
+/// OpenAPI document of all of them.
+pub fn routes(
+    with_operations: bool,
+) -> (Router<Arc<App>>, Router<Arc<App>>, utoipa::openapi::OpenApi) {
     use admin::{audit, keys, people, role_bindings, signing_keys, usage, webhooks, workspaces};
     let (router, mut api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::device_authorization))
         .routes(routes!(oauth::introspect))
         .routes(routes!(oauth::revoke))
-        .routes(routes!(well_known::jwks))
-        .routes(routes!(well_known::metadata))
-        .routes(routes!(well_known::openid_configuration))
         .routes(routes!(secret_scanning::github))
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::get, keys::update, keys::delete))
@@ -80,9 +81,22 @@ pub fn routes(with_operations: bool) -> (Router<Arc<App>>, utoipa::openapi::Open
         .split_for_parts();
     let (operations, operations_api) = operations().split_for_parts();
     api.merge(operations_api);
+    let (discovery, discovery_api) = discovery().split_for_parts();
+    api.merge(discovery_api);
     openapi::complete(&mut api);
     let router = if with_operations { router.merge(operations) } else { router };
-    (router, api)
+    (router, discovery, api)
+}
+
+/// The discovery documents (the JWKS and the metadata), which every resource
+/// server's library fetches: pre-encoded bytes from memory, served beside the
+/// API's layers rather than through them (no body to limit, no time to bound, no
+/// request span), with only their latency recorded.
+fn discovery() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::new()
+        .routes(routes!(well_known::jwks))
+        .routes(routes!(well_known::metadata))
+        .routes(routes!(well_known::openid_configuration))
 }
 
 /// The operations routes: liveness, readiness and metrics.
@@ -244,8 +258,11 @@ async fn record_latency(
 
 /// The full router.
 pub fn router(app: Arc<App>) -> Router {
-    let (routes, api) = routes(app.config.admin_listen.is_none());
+    let (routes, discovery, api) = routes(app.config.admin_listen.is_none());
     let api = Arc::new(api);
+    let discovery = discovery
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), record_latency));
     routes
         .route("/openapi.json", get(move || openapi::serve(api.clone())))
         .merge(console::router())
@@ -255,6 +272,7 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(app.clone(), limit_time))
         .layer(trace_layer())
+        .merge(discovery)
         .with_state(app)
 }
 

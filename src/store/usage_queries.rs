@@ -113,7 +113,10 @@ pub(super) async fn record_usage(this: &This, batch: &UsageBatch) -> StoreResult
 pub(super) async fn fold_usage(this: &This, fold: Fold) -> StoreResult<bool> {
     let folded = fold_log(this, fold).await?;
     if folded || matches!(fold, Fold::Now { .. }) {
-        while apply_last_uses(this).await? > 0 {}
+        let mut after = String::new();
+        while let Some(last) = apply_last_uses(this, &after).await? {
+            after = last;
+        }
     }
     Ok(folded)
 }
@@ -157,14 +160,16 @@ async fn fold_log(this: &This, fold: Fold) -> StoreResult<bool> {
         COUNT_COLUMNS.iter().map(|c| format!("{c} = usage_hours.{c} + excluded.{c}")).collect();
     // Rows counted with their key's workspace go in as they are. The others
     // (refusals naming ids that may not be keys) take the key's workspace, and are
-    // dropped if there is no such key ('' sorts before any workspace id).
+    // dropped if there is no such key ('' sorts before any workspace id). Only
+    // those look the key up: a join would read every key.
+    let key = "FROM api_keys AS k WHERE k.id = g.key_id";
     sqlx::query(&format!(
         "INSERT INTO usage_hours (key_id, workspace_id, start, {counts}) \
-         SELECT g.key_id, COALESCE(NULLIF(g.workspace_id, ''), k.workspace_id), g.start, {} \
+         SELECT g.key_id, COALESCE(NULLIF(g.workspace_id, ''), \
+         (SELECT k.workspace_id {key})), g.start, {} \
          FROM (SELECT key_id, MAX(workspace_id) AS workspace_id, start, {} FROM usage_log \
          GROUP BY key_id, start) AS g \
-         LEFT JOIN api_keys AS k ON g.workspace_id = '' AND k.id = g.key_id \
-         WHERE g.workspace_id <> '' OR k.id IS NOT NULL \
+         WHERE g.workspace_id <> '' OR EXISTS (SELECT 1 {key}) \
          ON CONFLICT (key_id, start) DO UPDATE SET {}",
         values.join(", "),
         summed.join(", "),
@@ -233,9 +238,11 @@ async fn fold_log(this: &This, fold: Fold) -> StoreResult<bool> {
     Ok(true)
 }
 
-/// Applies the first [`LAST_USE_CHUNK`] pending last uses (in key order) to their
-/// keys and forgets them, in one short transaction. Returns how many it applied.
-async fn apply_last_uses(this: &This) -> StoreResult<u64> {
+/// Applies the next [`LAST_USE_CHUNK`] pending last uses after the key `after` (in
+/// key order, so a fold's chunks never scan what the ones before it deleted) to
+/// their keys and forgets them, in one short transaction. Returns the last key it
+/// applied, `None` when none was left.
+async fn apply_last_uses(this: &This, after: &str) -> StoreResult<Option<String>> {
     let mut tx = this.begin_tx().await?;
     if let Some(relaxed) = RELAXED_COMMIT {
         sqlx::query(relaxed).execute(&mut *tx).await?;
@@ -244,13 +251,24 @@ async fn apply_last_uses(this: &This) -> StoreResult<u64> {
     if let Some(lock) = FOLD_LOCK {
         sqlx::query(lock).execute(&mut *tx).await?;
     }
-    let first =
-        format!("(SELECT * FROM usage_last_uses ORDER BY key_id LIMIT {LAST_USE_CHUNK}) AS v");
+    let (last,): (Option<String>,) = sqlx::query_as(&format!(
+        "SELECT MAX(key_id) FROM (SELECT key_id FROM usage_last_uses WHERE key_id > $1 \
+         ORDER BY key_id LIMIT {LAST_USE_CHUNK}) AS chunk"
+    ))
+    .bind(after)
+    .fetch_one(&mut *tx)
+    .await?;
+    let Some(last) = last else {
+        return Ok(None);
+    };
+    let chunk = "v.key_id > $1 AND v.key_id <= $2";
     sqlx::query(&format!(
         "UPDATE api_keys AS k SET last_used_at = v.last_used_at, last_used_ip = v.last_used_ip \
-         FROM {first} WHERE k.id = v.key_id \
+         FROM usage_last_uses AS v WHERE {chunk} AND k.id = v.key_id \
          AND (k.last_used_at IS NULL OR k.last_used_at <= v.last_used_at)"
     ))
+    .bind(after)
+    .bind(&last)
     .execute(&mut *tx)
     .await?;
     // Uses of the old secret count only while it still has a grace period
@@ -262,20 +280,20 @@ async fn apply_last_uses(this: &This) -> StoreResult<u64> {
          ELSE k.previous_last_used_at END, \
          previous_last_used_ip = CASE WHEN {later} THEN v.previous_ip \
          ELSE k.previous_last_used_ip END \
-         FROM {first} WHERE k.id = v.key_id AND v.previous_count > 0 \
+         FROM usage_last_uses AS v WHERE {chunk} AND k.id = v.key_id AND v.previous_count > 0 \
          AND k.previous_secret_hash IS NOT NULL"
     ))
+    .bind(after)
+    .bind(&last)
     .execute(&mut *tx)
     .await?;
-    let applied = sqlx::query(&format!(
-        "DELETE FROM usage_last_uses WHERE key_id IN \
-         (SELECT key_id FROM usage_last_uses ORDER BY key_id LIMIT {LAST_USE_CHUNK})"
-    ))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    sqlx::query("DELETE FROM usage_last_uses WHERE key_id > $1 AND key_id <= $2")
+        .bind(after)
+        .bind(&last)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
-    Ok(applied)
+    Ok(Some(last))
 }
 
 /// Hourly rows before `hours_before` are rolled up into daily rows (moved, in one

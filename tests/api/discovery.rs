@@ -86,9 +86,31 @@ async fn unknown_paths_are_problem_documents(backend: Backend) {
     crate::helpers::assert_problem(response, StatusCode::NOT_FOUND, "not-found").await;
 }
 
+/// The discovery documents are served apart from the API's layers, and answer like
+/// the rest of it: a method they do not take is a problem document, and each
+/// request's latency is in the metrics under its route.
+async fn discovery_documents_answer_like_the_api(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = reqwest::Client::new();
+    let posted = client.post(app.url("/.well-known/jwks.json")).send().await.unwrap();
+    crate::helpers::assert_problem(posted, StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed")
+        .await;
+    for path in ["/.well-known/jwks.json", "/.well-known/openid-configuration"] {
+        assert_eq!(reqwest::get(app.url(path)).await.unwrap().status(), StatusCode::OK);
+    }
+    let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    for route in ["/.well-known/jwks.json", "/.well-known/openid-configuration"] {
+        let count = format!("endpoint=\"{route}\"}} ");
+        let line = metrics.lines().find(|l| l.contains("_count{") && l.contains(&count));
+        let line = line.unwrap_or_else(|| panic!("no latency count for {route}:\n{metrics}"));
+        assert!(!line.ends_with(" 0"), "{line}");
+    }
+}
+
 on_both_backends!(
     jwks_publishes_public_members_only_with_cache_control,
     metadata_is_served_at_both_well_known_paths,
     health_and_readiness_report_their_state,
     unknown_paths_are_problem_documents,
+    discovery_documents_answer_like_the_api,
 );
