@@ -528,6 +528,39 @@ async fn folds_under_concurrent_flushes_count_each_flush_once(backend: Backend) 
     }
 }
 
+/// A fold that stopped after adding up the log (the process died before every
+/// last use reached its key) leaves them pending; the next fold applies them. And
+/// a background fold does not wait for one under way elsewhere: it skips.
+async fn a_fold_finishes_what_an_interrupted_one_left_and_skips_one_under_way(
+    backend: Backend,
+) {
+    let (db, store) = open(backend).await;
+    store.insert_key(&key("k1", "ws_a", "One", 10), &audit("k1", "key.create")).await.unwrap();
+    let pending = "INSERT INTO usage_last_uses (key_id, last_used_at, last_used_ip, \
+        previous_count) VALUES ('k1', 77, '10.0.0.7', 0)";
+    if backend == Backend::Sqlite {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+        sqlx::query(pending).execute(&pool).await.unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        sqlx::query(pending).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+    assert_eq!(store.find_key("k1").await.unwrap().unwrap().last_used_at, None);
+    assert!(store.fold_usage(Fold::Now { at: 100 }).await.unwrap());
+    let k = store.find_key("k1").await.unwrap().unwrap();
+    assert_eq!((k.last_used_at, k.last_used_ip.as_deref()), (Some(77), Some("10.0.0.7")));
+    if backend == Backend::Postgres {
+        let lock = crate::helpers::TableLock::take(&db, "usage_folds").await;
+        let due = Fold::Due { at: 1_000, since: 900 };
+        let skipped = tokio::time::timeout(std::time::Duration::from_secs(5), store.fold_usage(due));
+        assert!(!skipped.await.expect("no wait").unwrap(), "another fold is under way: skipped");
+        lock.release().await;
+        assert!(store.fold_usage(due).await.unwrap(), "due once the other is done");
+    }
+}
+
 async fn only_one_signing_key_is_current(backend: Backend) {
     let (_db, store) = open(backend).await;
     let record = |kid: &str| SigningKeyRecord {
@@ -880,6 +913,7 @@ on_both_backends!(
     workspaces_refuse_deletion_while_they_hold_keys,
     usage_counters_add_up_and_last_use_moves_forward,
     folds_under_concurrent_flushes_count_each_flush_once,
+    a_fold_finishes_what_an_interrupted_one_left_and_skips_one_under_way,
     only_one_signing_key_is_current,
     the_database_refuses_states_the_code_does_not_know,
     workspaces_are_found_listed_and_renamed,
