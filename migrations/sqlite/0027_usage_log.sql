@@ -34,15 +34,25 @@ CREATE TABLE usage_address_log (
     issued   INTEGER NOT NULL
 );
 
--- Last uses folded out of the log and not yet applied to their keys: a fold moves
--- them to api_keys in small transactions of their own, so an admin's change to a
--- key never waits for a whole fold.
-CREATE TABLE usage_last_uses (
+-- Each key's last use, as folds find it: apart from api_keys, so a fold never
+-- touches (or waits for) a key row an admin is changing. A key's last use is the
+-- later of this and api_keys.last_used_at (which releases before this one write).
+CREATE TABLE key_uses (
+    key_id   TEXT PRIMARY KEY,
+    used_at  BIGINT NOT NULL,
+    used_ip  TEXT
+);
+INSERT INTO key_uses (key_id, used_at, used_ip)
+SELECT id, last_used_at, last_used_ip FROM api_keys WHERE last_used_at IS NOT NULL;
+
+-- Uses of pre-rotation secrets folded out of the log and not yet added to their
+-- keys (few: only keys in a rotation's grace): a fold adds them to api_keys in
+-- small transactions of their own, so an admin's change to a key never waits for
+-- a whole fold.
+CREATE TABLE usage_previous_uses (
     key_id          TEXT PRIMARY KEY,
-    last_used_at    BIGINT NOT NULL,
-    last_used_ip    TEXT,
     previous_count  BIGINT NOT NULL,
-    previous_at     BIGINT,
+    previous_at     BIGINT NOT NULL,
     previous_ip     TEXT
 );
 

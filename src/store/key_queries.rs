@@ -4,9 +4,15 @@
 
 use super::{insert_audit, Db, This};
 use crate::store::sql::{
-    unique_violation, KeyRow, SeenKeyRow, SqlValue, KEY_COLUMNS_KEPT_BY_UPDATE,
+    unique_violation, KeyRow, SeenKeyRow, SqlValue, UsedKeyRow, KEY_COLUMNS_KEPT_BY_UPDATE,
 };
-use crate::store::{AuditRecord, KeyFilter, KeyRecord, StoreError, StoreResult};
+use crate::store::{AuditRecord, KeyFilter, KeyRecord, StoreError, StoreResult, LAST_USE};
+
+/// The keys as read: each `api_keys` row with its last use as the usage folds
+/// found it (`used_at`, `used_ip`), under the table's own name so filters read
+/// the same.
+const KEYS: &str = "(SELECT k.*, u.used_at, u.used_ip FROM api_keys AS k \
+    LEFT JOIN key_uses AS u ON u.key_id = k.id) AS api_keys";
 
 /// The `AND ...` conditions of a key filter (all but its page position).
 fn push_key_filter(q: &mut sqlx::QueryBuilder<'_, Db>, f: &KeyFilter) {
@@ -53,10 +59,10 @@ fn push_key_filter(q: &mut sqlx::QueryBuilder<'_, Db>, f: &KeyFilter) {
         q.push(" AND expires_at IS NULL");
     }
     if f.never_used {
-        q.push(" AND last_used_at IS NULL");
+        q.push(format!(" AND {LAST_USE} IS NULL"));
     }
     if let Some(since) = f.unused_since {
-        q.push(" AND COALESCE(last_used_at, created_at) < ").push_bind(since);
+        q.push(format!(" AND COALESCE({LAST_USE}, created_at) < ")).push_bind(since);
     }
     if f.any_address {
         q.push(
@@ -104,7 +110,7 @@ pub(super) async fn insert_key(this: &This, k: &KeyRecord, audit: &AuditRecord) 
 }
 
 pub(super) async fn find_key(this: &This, id: &str) -> StoreResult<Option<KeyRecord>> {
-    let row: Option<KeyRow> = sqlx::query_as("SELECT * FROM api_keys WHERE id = $1")
+    let row: Option<UsedKeyRow> = sqlx::query_as(&format!("SELECT * FROM {KEYS} WHERE id = $1"))
         .bind(id)
         .fetch_optional(&this.pool)
         .await?;
@@ -116,10 +122,10 @@ pub(super) async fn find_keys(this: &This, ids: &[String]) -> StoreResult<(Vec<K
         return Ok((Vec::new(), 0));
     }
     // One statement, one snapshot: the rows and the feed position agree.
-    let mut q = sqlx::QueryBuilder::<Db>::new(
+    let mut q = sqlx::QueryBuilder::<Db>::new(format!(
         "SELECT api_keys.*, (SELECT COALESCE(MAX(id), 0) FROM changes) AS seen \
-         FROM api_keys WHERE id IN (",
-    );
+         FROM {KEYS} WHERE id IN ("
+    ));
     let mut list = q.separated(", ");
     for id in ids {
         list.push_bind(id.clone());
@@ -155,7 +161,7 @@ pub(super) async fn set_secret_lookup(this: &This, id: &str, lookup: &str) -> St
 }
 
 pub(super) async fn list_keys(this: &This, f: &KeyFilter) -> StoreResult<Vec<KeyRecord>> {
-    let mut q = sqlx::QueryBuilder::<Db>::new("SELECT * FROM api_keys WHERE 1 = 1");
+    let mut q = sqlx::QueryBuilder::<Db>::new(format!("SELECT * FROM {KEYS} WHERE 1 = 1"));
     push_key_filter(&mut q, f);
     let by = f.sort.expression();
     let (past, direction) = if f.sort.descending { ("<", "DESC") } else { (">", "ASC") };
@@ -169,12 +175,12 @@ pub(super) async fn list_keys(this: &This, f: &KeyFilter) -> StoreResult<Vec<Key
             .push("))");
     }
     q.push(format!(" ORDER BY {by} {direction}, id {direction} LIMIT ")).push_bind(f.limit);
-    let rows: Vec<KeyRow> = q.build_query_as().fetch_all(&this.pool).await?;
+    let rows: Vec<UsedKeyRow> = q.build_query_as().fetch_all(&this.pool).await?;
     rows.into_iter().map(KeyRecord::try_from).collect()
 }
 
 pub(super) async fn count_keys(this: &This, f: &KeyFilter) -> StoreResult<i64> {
-    let mut q = sqlx::QueryBuilder::<Db>::new("SELECT COUNT(*) FROM api_keys WHERE 1 = 1");
+    let mut q = sqlx::QueryBuilder::<Db>::new(format!("SELECT COUNT(*) FROM {KEYS} WHERE 1 = 1"));
     push_key_filter(&mut q, f);
     let (count,): (i64,) = q.build_query_as().fetch_one(&this.pool).await?;
     Ok(count)

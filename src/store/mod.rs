@@ -60,7 +60,7 @@ use schema::Opening;
 pub use sqlite::SqliteStore;
 pub use usage::{
     AddressUse, Fold, Granularity, LastUse, PreviousUse, UsageBatch, UsageGroup, UsageQuery,
-    UsageRow, LAST_USE_CHUNK,
+    UsageRow, PREVIOUS_USE_CHUNK,
 };
 pub use webhooks::{
     AttemptOutcome, AttemptRecord, DeliveryRecord, DueDelivery, NextStep, WebhookEventRecord,
@@ -249,12 +249,25 @@ pub struct KeySort {
     pub descending: bool,
 }
 
+/// A key's last use in SQL, over the keys as read (`key_queries::KEYS`): the later
+/// of the row's (`last_used_at`, which releases before `key_uses` write) and the
+/// folds' (`used_at`); NULL if neither.
+macro_rules! last_use {
+    () => {
+        "COALESCE(CASE WHEN used_at < last_used_at THEN last_used_at ELSE used_at END, \
+         last_used_at)"
+    };
+}
+
+/// [`last_use!`], for filters.
+const LAST_USE: &str = last_use!();
+
 impl KeySort {
     /// The SQL expression rows are ordered by (never NULL).
     pub fn expression(&self) -> &'static str {
         match self.by {
             KeyOrder::Created => "created_at",
-            KeyOrder::LastUsed => "COALESCE(last_used_at, -1)",
+            KeyOrder::LastUsed => concat!("COALESCE(", last_use!(), ", -1)"),
             KeyOrder::Expires => "COALESCE(expires_at, 9223372036854775807)",
         }
     }

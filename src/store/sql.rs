@@ -229,12 +229,37 @@ pub(super) const KEY_COLUMNS_KEPT_BY_UPDATE: [&str; 9] = [
     "version",
 ];
 
+/// A key row as read (from `key_queries::KEYS`): with its last use as folds
+/// found it (`key_uses`), apart from the row.
+#[derive(FromRow)]
+pub(super) struct UsedKeyRow {
+    #[sqlx(flatten)]
+    pub(super) key: KeyRow,
+    pub(super) used_at: Option<i64>,
+    pub(super) used_ip: Option<String>,
+}
+
 /// A key row with the change feed position of the statement that read it.
 #[derive(FromRow)]
 pub(super) struct SeenKeyRow {
     #[sqlx(flatten)]
-    pub(super) key: KeyRow,
+    pub(super) key: UsedKeyRow,
     pub(super) seen: i64,
+}
+
+impl TryFrom<UsedKeyRow> for KeyRecord {
+    type Error = StoreError;
+
+    /// The key, its last use the later of the row's (written by releases before
+    /// `key_uses`) and the folds'.
+    fn try_from(r: UsedKeyRow) -> Result<Self, StoreError> {
+        let mut key = KeyRecord::try_from(r.key)?;
+        if r.used_at > key.last_used_at {
+            key.last_used_at = r.used_at;
+            key.last_used_ip = r.used_ip;
+        }
+        Ok(key)
+    }
 }
 
 /// A store error, with a unique violation named by `what` (the one rule that a

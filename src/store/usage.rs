@@ -98,10 +98,10 @@ pub enum Fold {
     Due { at: i64, since: i64 },
 }
 
-/// Most last uses one transaction of a fold applies to their keys: the key rows
-/// it updates stay locked until it commits, and an admin's change to one of them
-/// waits that long.
-pub const LAST_USE_CHUNK: i64 = 2_000;
+/// Most uses of old secrets one transaction of a fold adds to their keys: the key
+/// rows it updates stay locked until it commits, and an admin's change to one of
+/// them waits that long.
+pub const PREVIOUS_USE_CHUNK: i64 = 2_000;
 
 /// Last-use information for one key.
 #[derive(Debug, Clone, PartialEq, Eq)]

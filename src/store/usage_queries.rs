@@ -10,7 +10,7 @@ use super::{insert_audit, Db, This};
 use crate::store::sql::{Bulk, BulkColumn, UsageDbRow};
 use crate::store::{
     Fold, Granularity, LastUse, StoreResult, UsageBatch, UsageGroup, UsageQuery, UsageRow,
-    LAST_USE_CHUNK,
+    PREVIOUS_USE_CHUNK,
 };
 
 /// The counters of a usage row, in the order of [`crate::vocab::Tally`]'s fields.
@@ -108,21 +108,22 @@ pub(super) async fn record_usage(this: &This, batch: &UsageBatch) -> StoreResult
     Ok(())
 }
 
-/// Folds the log in one transaction, then applies the last uses it gathered to
-/// their keys in transactions of [`LAST_USE_CHUNK`].
+/// Folds the log in one transaction, then adds the uses of old secrets it gathered
+/// to their keys in transactions of [`PREVIOUS_USE_CHUNK`].
 pub(super) async fn fold_usage(this: &This, fold: Fold) -> StoreResult<bool> {
     let folded = fold_log(this, fold).await?;
     if folded || matches!(fold, Fold::Now { .. }) {
         let mut after = String::new();
-        while let Some(last) = apply_last_uses(this, &after).await? {
+        while let Some(last) = apply_previous_uses(this, &after).await? {
             after = last;
         }
     }
     Ok(folded)
 }
 
-/// Adds up the log into the hourly rows, client addresses and pending last uses,
-/// and deletes what it added up, in one transaction of one snapshot.
+/// Adds up the log into the hourly rows, client addresses, keys' last uses and
+/// pending uses of old secrets, and deletes what it added up, in one transaction
+/// of one snapshot.
 async fn fold_log(this: &This, fold: Fold) -> StoreResult<bool> {
     let mut tx = this.begin_tx().await?;
     if let Some(isolation) = FOLD_ISOLATION {
@@ -186,42 +187,42 @@ async fn fold_log(this: &This, fold: Fold) -> StoreResult<bool> {
     )
     .execute(&mut *tx)
     .await?;
-    // Each key's latest use, and apart (few keys have a rotation's grace running)
-    // the sum of its uses of the old secret, with the latest of them.
+    // Each key's latest use, kept apart from the key's row (which an admin may be
+    // changing): only the later of two uses is kept.
     let later = |column: &str| {
         format!(
-            "{column} = CASE WHEN excluded.last_used_at >= usage_last_uses.last_used_at \
-             THEN excluded.{column} ELSE usage_last_uses.{column} END"
+            "{column} = CASE WHEN excluded.used_at >= key_uses.used_at \
+             THEN excluded.{column} ELSE key_uses.{column} END"
         )
     };
     sqlx::query(&format!(
-        "INSERT INTO usage_last_uses (key_id, last_used_at, last_used_ip, previous_count) \
-         SELECT key_id, last_used_at, last_used_ip, 0 FROM (SELECT key_id, last_used_at, \
+        "INSERT INTO key_uses (key_id, used_at, used_ip) \
+         SELECT key_id, last_used_at, last_used_ip FROM (SELECT key_id, last_used_at, \
          last_used_ip, ROW_NUMBER() OVER (PARTITION BY key_id ORDER BY last_used_at DESC) AS n \
          FROM usage_log WHERE last_used_at IS NOT NULL) AS l WHERE n = 1 \
          ON CONFLICT (key_id) DO UPDATE SET {}, {}",
-        later("last_used_at"),
-        later("last_used_ip")
+        later("used_at"),
+        later("used_ip")
     ))
     .execute(&mut *tx)
     .await?;
+    // Apart (few keys have a rotation's grace running): the sum of each key's uses
+    // of its old secret, with the latest of them, to be added to the key.
     let later_previous = |column: &str| {
         format!(
-            "{column} = CASE WHEN usage_last_uses.previous_at IS NULL \
-             OR excluded.previous_at >= usage_last_uses.previous_at \
-             THEN excluded.{column} ELSE usage_last_uses.{column} END"
+            "{column} = CASE WHEN excluded.previous_at >= usage_previous_uses.previous_at \
+             THEN excluded.{column} ELSE usage_previous_uses.{column} END"
         )
     };
     sqlx::query(&format!(
-        "INSERT INTO usage_last_uses (key_id, last_used_at, last_used_ip, previous_count, \
-         previous_at, previous_ip) \
-         SELECT key_id, previous_at, previous_ip, previous_count, previous_at, previous_ip \
+        "INSERT INTO usage_previous_uses (key_id, previous_count, previous_at, previous_ip) \
+         SELECT key_id, previous_count, previous_at, previous_ip \
          FROM (SELECT key_id, previous_at, previous_ip, \
          SUM(previous_count) OVER (PARTITION BY key_id) AS previous_count, \
          ROW_NUMBER() OVER (PARTITION BY key_id ORDER BY previous_at DESC) AS n \
          FROM usage_log WHERE previous_count > 0) AS l WHERE n = 1 \
          ON CONFLICT (key_id) DO UPDATE SET \
-         previous_count = usage_last_uses.previous_count + excluded.previous_count, {}, {}",
+         previous_count = usage_previous_uses.previous_count + excluded.previous_count, {}, {}",
         later_previous("previous_at"),
         later_previous("previous_ip")
     ))
@@ -238,11 +239,11 @@ async fn fold_log(this: &This, fold: Fold) -> StoreResult<bool> {
     Ok(true)
 }
 
-/// Applies the next [`LAST_USE_CHUNK`] pending last uses after the key `after` (in
-/// key order, so a fold's chunks never scan what the ones before it deleted) to
-/// their keys and forgets them, in one short transaction. Returns the last key it
-/// applied, `None` when none was left.
-async fn apply_last_uses(this: &This, after: &str) -> StoreResult<Option<String>> {
+/// Adds the next [`PREVIOUS_USE_CHUNK`] pending uses of old secrets after the key
+/// `after` (in key order, so a fold's chunks never scan what the ones before it
+/// deleted) to their keys and forgets them, in one short transaction. Returns the
+/// last key it applied, `None` when none was left.
+async fn apply_previous_uses(this: &This, after: &str) -> StoreResult<Option<String>> {
     let mut tx = this.begin_tx().await?;
     if let Some(relaxed) = RELAXED_COMMIT {
         sqlx::query(relaxed).execute(&mut *tx).await?;
@@ -252,8 +253,8 @@ async fn apply_last_uses(this: &This, after: &str) -> StoreResult<Option<String>
         sqlx::query(lock).execute(&mut *tx).await?;
     }
     let (last,): (Option<String>,) = sqlx::query_as(&format!(
-        "SELECT MAX(key_id) FROM (SELECT key_id FROM usage_last_uses WHERE key_id > $1 \
-         ORDER BY key_id LIMIT {LAST_USE_CHUNK}) AS chunk"
+        "SELECT MAX(key_id) FROM (SELECT key_id FROM usage_previous_uses WHERE key_id > $1 \
+         ORDER BY key_id LIMIT {PREVIOUS_USE_CHUNK}) AS chunk"
     ))
     .bind(after)
     .fetch_one(&mut *tx)
@@ -261,16 +262,6 @@ async fn apply_last_uses(this: &This, after: &str) -> StoreResult<Option<String>
     let Some(last) = last else {
         return Ok(None);
     };
-    let chunk = "v.key_id > $1 AND v.key_id <= $2";
-    sqlx::query(&format!(
-        "UPDATE api_keys AS k SET last_used_at = v.last_used_at, last_used_ip = v.last_used_ip \
-         FROM usage_last_uses AS v WHERE {chunk} AND k.id = v.key_id \
-         AND (k.last_used_at IS NULL OR k.last_used_at <= v.last_used_at)"
-    ))
-    .bind(after)
-    .bind(&last)
-    .execute(&mut *tx)
-    .await?;
     // Uses of the old secret count only while it still has a grace period
     // (a rotation since then reset the counters and must not be undone).
     let later = "k.previous_last_used_at IS NULL OR k.previous_last_used_at <= v.previous_at";
@@ -280,14 +271,14 @@ async fn apply_last_uses(this: &This, after: &str) -> StoreResult<Option<String>
          ELSE k.previous_last_used_at END, \
          previous_last_used_ip = CASE WHEN {later} THEN v.previous_ip \
          ELSE k.previous_last_used_ip END \
-         FROM usage_last_uses AS v WHERE {chunk} AND k.id = v.key_id AND v.previous_count > 0 \
-         AND k.previous_secret_hash IS NOT NULL"
+         FROM usage_previous_uses AS v WHERE v.key_id > $1 AND v.key_id <= $2 \
+         AND k.id = v.key_id AND k.previous_secret_hash IS NOT NULL"
     ))
     .bind(after)
     .bind(&last)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM usage_last_uses WHERE key_id > $1 AND key_id <= $2")
+    sqlx::query("DELETE FROM usage_previous_uses WHERE key_id > $1 AND key_id <= $2")
         .bind(after)
         .bind(&last)
         .execute(&mut *tx)
@@ -298,7 +289,8 @@ async fn apply_last_uses(this: &This, after: &str) -> StoreResult<Option<String>
 
 /// Hourly rows before `hours_before` are rolled up into daily rows (moved, in one
 /// transaction, so a day is never counted twice), and dropped with their client
-/// addresses; daily rows before `days_before` are dropped.
+/// addresses; daily rows before `days_before` are dropped, and the last uses of
+/// keys deleted since.
 pub(super) async fn purge_usage(
     this: &This,
     hours_before: i64,
@@ -321,6 +313,13 @@ pub(super) async fn purge_usage(
         adds.join(", ")
     );
     sqlx::query(&sql).bind(hours_before).execute(&mut *tx).await?;
+    // The last uses of keys deleted since.
+    sqlx::query(
+        "DELETE FROM key_uses WHERE NOT EXISTS \
+         (SELECT 1 FROM api_keys AS k WHERE k.id = key_uses.key_id)",
+    )
+    .execute(&mut *tx)
+    .await?;
     for (sql, before) in [
         ("DELETE FROM usage_hours WHERE start < $1", hours_before),
         ("DELETE FROM usage_addresses WHERE start < $1", hours_before),

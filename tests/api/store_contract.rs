@@ -528,37 +528,92 @@ async fn folds_under_concurrent_flushes_count_each_flush_once(backend: Backend) 
     }
 }
 
-/// A fold that stopped after adding up the log (the process died before every
-/// last use reached its key) leaves them pending; the next fold applies them. And
-/// a background fold does not wait for one under way elsewhere: it skips.
-async fn a_fold_finishes_what_an_interrupted_one_left_and_skips_one_under_way(
-    backend: Backend,
-) {
+/// A fold that stopped after adding up the log (the process died before every use
+/// of an old secret reached its key) leaves them pending; the next fold adds them.
+/// And a background fold does not wait for one under way elsewhere: it skips.
+async fn a_fold_finishes_what_an_interrupted_one_left_and_skips_one_under_way(backend: Backend) {
     let (db, store) = open(backend).await;
     store.insert_key(&key("k1", "ws_a", "One", 10), &audit("k1", "key.create")).await.unwrap();
-    let pending = "INSERT INTO usage_last_uses (key_id, last_used_at, last_used_ip, \
-        previous_count) VALUES ('k1', 77, '10.0.0.7', 0)";
-    if backend == Backend::Sqlite {
-        let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-        sqlx::query(pending).execute(&pool).await.unwrap();
-        pool.close().await;
-    } else {
-        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-        sqlx::query(pending).execute(&pool).await.unwrap();
-        pool.close().await;
+    let mut k = store.find_key("k1").await.unwrap().unwrap();
+    if let Credential::Secret { previous, .. } = &mut k.credential {
+        *previous =
+            Some(PreviousSecret { hash: "sha256:old".into(), lookup: None, expires_at: 1_000 });
     }
-    assert_eq!(store.find_key("k1").await.unwrap().unwrap().last_used_at, None);
+    store.update_key(&k, &audit("k1", "key.rotate")).await.unwrap();
+    db.execute(
+        "INSERT INTO usage_previous_uses (key_id, previous_count, previous_at, previous_ip) \
+         VALUES ('k1', 3, 77, '10.0.0.7')",
+    )
+    .await;
+    assert_eq!(store.find_key("k1").await.unwrap().unwrap().previous_use, None);
     assert!(store.fold_usage(Fold::Now { at: 100 }).await.unwrap());
-    let k = store.find_key("k1").await.unwrap().unwrap();
-    assert_eq!((k.last_used_at, k.last_used_ip.as_deref()), (Some(77), Some("10.0.0.7")));
+    assert_eq!(
+        store.find_key("k1").await.unwrap().unwrap().previous_use,
+        Some(PreviousUse { count: 3, at: 77, ip: Some("10.0.0.7".into()) })
+    );
     if backend == Backend::Postgres {
         let lock = crate::helpers::TableLock::take(&db, "usage_folds").await;
         let due = Fold::Due { at: 1_000, since: 900 };
-        let skipped = tokio::time::timeout(std::time::Duration::from_secs(5), store.fold_usage(due));
+        let skipped =
+            tokio::time::timeout(std::time::Duration::from_secs(5), store.fold_usage(due));
         assert!(!skipped.await.expect("no wait").unwrap(), "another fold is under way: skipped");
         lock.release().await;
         assert!(store.fold_usage(due).await.unwrap(), "due once the other is done");
     }
+}
+
+/// A key's last use is the later of its row's (written by releases before the
+/// usage log) and the folds', in the record, the filters and the order alike; the
+/// last uses of deleted keys go with the next purge.
+async fn a_keys_last_use_is_the_later_of_its_rows_and_the_folds(backend: Backend) {
+    let (db, store) = open(backend).await;
+    for (id, created) in [("old", 10), ("new", 20), ("idle", 30)] {
+        store.insert_key(&key(id, "ws_a", id, created), &audit(id, "key.create")).await.unwrap();
+    }
+    // An older release wrote "old" and "new" last uses into their rows.
+    db.execute(
+        "UPDATE api_keys SET last_used_at = 500, last_used_ip = '10.0.0.5' \
+         WHERE id IN ('old', 'new')",
+    )
+    .await;
+    let used = |id: &str, at, ip: &str| LastUse {
+        key_id: id.into(),
+        at,
+        ip: Some(ip.into()),
+        previous: None,
+    };
+    let batch = UsageBatch {
+        last_uses: vec![used("old", 300, "10.0.0.3"), used("new", 700, "10.0.0.7")],
+        ..Default::default()
+    };
+    store.record_usage(&batch).await.unwrap();
+    store.fold_usage(Fold::Now { at: 1_000 }).await.unwrap();
+    let last = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            let k = store.find_key(id).await.unwrap().unwrap();
+            (k.last_used_at, k.last_used_ip)
+        }
+    };
+    assert_eq!(last("old").await, (Some(500), Some("10.0.0.5".into())), "the row's is later");
+    assert_eq!(last("new").await, (Some(700), Some("10.0.0.7".into())), "the fold's is later");
+    assert_eq!(last("idle").await, (None, None));
+    let ids = |filter: KeyFilter| {
+        let store = store.clone();
+        async move {
+            let keys = store.list_keys(&KeyFilter { limit: 10, ..filter }).await.unwrap();
+            keys.into_iter().map(|k| k.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids(KeyFilter { never_used: true, ..Default::default() }).await, ["idle"]);
+    let unused = KeyFilter { unused_since: Some(600), ..Default::default() };
+    assert_eq!(ids(unused).await, ["old", "idle"], "old last used at 500, idle never");
+    let sort = store::KeySort { by: store::KeyOrder::LastUsed, descending: true };
+    assert_eq!(ids(KeyFilter { sort, ..Default::default() }).await, ["new", "old", "idle"]);
+    store.delete_key("new", &audit("new", "key.delete")).await.unwrap();
+    store.purge_usage(0, 0).await.unwrap();
+    store.insert_key(&key("new", "ws_a", "new", 40), &audit("new", "key.create")).await.unwrap();
+    assert_eq!(last("new").await, (None, None), "a deleted key's last use went with it");
 }
 
 async fn only_one_signing_key_is_current(backend: Backend) {
@@ -914,6 +969,7 @@ on_both_backends!(
     usage_counters_add_up_and_last_use_moves_forward,
     folds_under_concurrent_flushes_count_each_flush_once,
     a_fold_finishes_what_an_interrupted_one_left_and_skips_one_under_way,
+    a_keys_last_use_is_the_later_of_its_rows_and_the_folds,
     only_one_signing_key_is_current,
     the_database_refuses_states_the_code_does_not_know,
     workspaces_are_found_listed_and_renamed,
