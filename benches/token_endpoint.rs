@@ -1147,12 +1147,12 @@ fn flush_report(flushes: &[(String, usage_flush::FlushTimes)]) -> String {
         let interval = FLUSH_INTERVAL as f64;
         let _ = writeln!(
             out,
-            "\nWhat one PostgreSQL sustains, from these costs: the fold is one connection's work, and keeps up while it takes less than its {} s, so up to **{:.1} million distinct active keys** a minute, however many instances flush them (it grows with the keys used, not with the instances). Each instance's flush costs {:.1} µs per key it saw, every {} s: **{:.0} instance-keys** (instances × active keys per instance) keep one connection busy, and flushes of different instances run side by side.",
+            "\nWhat one PostgreSQL sustains, from these costs: the fold is one connection's work, and keeps up while it takes less than its {} s, so up to **{:.1} million distinct active keys** a minute, however many instances flush them (it grows with the keys used, not with the instances). Each instance's flush costs {:.1} µs per key it saw, on a connection of its own: an instance would need **{:.1} million active keys** to keep its connection busy through the {} s interval, and the flushes of different instances run side by side.",
             keymint::usage::FOLD_EVERY,
             keymint::usage::FOLD_EVERY as f64 / fold_per_key / 1e6,
             flush_per_key * 1e6,
-            interval,
-            interval / flush_per_key
+            interval / flush_per_key / 1e6,
+            interval
         );
     }
     out
