@@ -4,15 +4,9 @@
 
 use super::{insert_audit, Db, This};
 use crate::store::sql::{
-    unique_violation, KeyRow, SeenKeyRow, SqlValue, UsedKeyRow, KEY_COLUMNS_KEPT_BY_UPDATE,
+    unique_violation, KeyRow, SeenKeyRow, SqlValue, UsedKeyRow, KEYS, KEY_COLUMNS_KEPT_BY_UPDATE,
 };
 use crate::store::{AuditRecord, KeyFilter, KeyRecord, StoreError, StoreResult, LAST_USE};
-
-/// The keys as read: each `api_keys` row with its last use as the usage folds
-/// found it (`used_at`, `used_ip`), under the table's own name so filters read
-/// the same.
-const KEYS: &str = "(SELECT k.*, u.used_at, u.used_ip FROM api_keys AS k \
-    LEFT JOIN key_uses AS u ON u.key_id = k.id) AS api_keys";
 
 /// The `AND ...` conditions of a key filter (all but its page position).
 fn push_key_filter(q: &mut sqlx::QueryBuilder<'_, Db>, f: &KeyFilter) {

@@ -249,7 +249,7 @@ pub struct KeySort {
     pub descending: bool,
 }
 
-/// A key's last use in SQL, over the keys as read (`key_queries::KEYS`): the later
+/// A key's last use in SQL, over the keys as read (`sql::KEYS`): the later
 /// of the row's (`last_used_at`, which releases before `key_uses` write) and the
 /// folds' (`used_at`); NULL if neither.
 macro_rules! last_use {

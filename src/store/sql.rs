@@ -229,8 +229,14 @@ pub(super) const KEY_COLUMNS_KEPT_BY_UPDATE: [&str; 9] = [
     "version",
 ];
 
-/// A key row as read (from `key_queries::KEYS`): with its last use as folds
-/// found it (`key_uses`), apart from the row.
+/// The keys as every query reads them: each `api_keys` row with its last use as
+/// the usage folds found it (`used_at`, `used_ip`), under the table's own name so
+/// conditions read the same. Decoded as [`UsedKeyRow`].
+pub(super) const KEYS: &str = "(SELECT k.*, u.used_at, u.used_ip FROM api_keys AS k \
+    LEFT JOIN key_uses AS u ON u.key_id = k.id) AS api_keys";
+
+/// A key row as read (from [`KEYS`]): with its last use as folds found it
+/// (`key_uses`), apart from the row.
 #[derive(FromRow)]
 pub(super) struct UsedKeyRow {
     #[sqlx(flatten)]

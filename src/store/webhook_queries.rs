@@ -4,7 +4,7 @@
 //! the once-per-key claim of a `key.expiring` announcement.
 
 use super::{insert_audit, Db, This, SKIP_LOCKED};
-use crate::store::sql::KeyRow;
+use crate::store::sql::{UsedKeyRow, KEYS};
 use crate::store::{
     AttemptOutcome, AttemptRecord, AuditRecord, DeliveryRecord, DueDelivery, KeyRecord, NextStep,
     StoreError, StoreResult, WebhookEventRecord, WebhookRecord, WebhookStore,
@@ -396,8 +396,15 @@ pub(super) async fn deliveries(
 }
 
 /// The keys `sql` selects, with three numbers bound in order.
-async fn keys_where(this: &This, sql: &str, numbers: [i64; 3]) -> StoreResult<Vec<KeyRecord>> {
-    let mut query = sqlx::query_as::<_, KeyRow>(sql);
+/// The keys (as [`KEYS`] reads them) of `conditions`, a statement's text after
+/// `FROM`, bound to `numbers` in order.
+async fn keys_where(
+    this: &This,
+    conditions: &str,
+    numbers: [i64; 3],
+) -> StoreResult<Vec<KeyRecord>> {
+    let sql = format!("SELECT * FROM {KEYS} {conditions}");
+    let mut query = sqlx::query_as::<_, UsedKeyRow>(&sql);
     for n in numbers {
         query = query.bind(n);
     }
@@ -437,7 +444,7 @@ impl WebhookStore for This {
         now: i64,
         window: i64,
     ) -> StoreResult<Vec<KeyRecord>> {
-        let sql = "SELECT * FROM api_keys WHERE status = 'active' AND previous_expires_at > $1 \
+        let sql = "WHERE status = 'active' AND previous_expires_at > $1 \
             AND previous_expires_at <= $2 AND previous_last_used_at >= previous_expires_at - $3 \
             AND NOT EXISTS (SELECT 1 FROM key_grace_notices n WHERE n.key_id = api_keys.id \
             AND n.grace_end = api_keys.previous_expires_at) ORDER BY previous_expires_at, id \
@@ -462,7 +469,7 @@ impl WebhookStore for This {
         until: i64,
         limit: i64,
     ) -> StoreResult<Vec<KeyRecord>> {
-        let sql = "SELECT * FROM api_keys WHERE status = 'active' AND expires_at > $1 \
+        let sql = "WHERE status = 'active' AND expires_at > $1 \
             AND expires_at <= $2 AND NOT EXISTS (SELECT 1 FROM key_expiry_notices n \
             WHERE n.key_id = api_keys.id) ORDER BY expires_at, id LIMIT $3";
         keys_where(self, sql, [now, until, limit]).await

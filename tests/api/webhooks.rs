@@ -306,8 +306,11 @@ async fn a_key_expiring_within_a_week_is_announced_once(backend: Backend) {
     let now = app.clock_now();
     let at = |days: i64| keymint::clock::rfc3339(now + days * 86_400);
     let soon = app.create_key(json!({"name": "soon", "scopes": [], "expires_at": at(3)})).await;
-    app.create_key(json!({"name": "later", "scopes": [], "expires_at": at(30)})).await;
+    let later = app.create_key(json!({"name": "later", "scopes": [], "expires_at": at(30)})).await;
     app.create_key(json!({"name": "never", "scopes": []})).await;
+    let (id, key_secret) = (later["client_id"].as_str().unwrap(), later["client_secret"].as_str());
+    assert_eq!(app.token_basic(id, key_secret.unwrap(), &[]).await.status(), StatusCode::OK);
+    app.app.usage.settle().await.unwrap();
     let got = receiver.wait_for(1).await;
     assert_eq!(got.len(), 1, "only the key expiring within a week");
     assert_eq!(got[0].json()["type"], "key.expiring");
@@ -319,6 +322,7 @@ async fn a_key_expiring_within_a_week_is_announced_once(backend: Backend) {
     let got = receiver.wait_for(2).await;
     assert_eq!(got.len(), 2);
     assert_eq!(got[1].json()["data"]["name"], "later");
+    assert!(got[1].json()["data"]["last_used_at"].is_string(), "the key as /v1 shows it");
     tokio::time::sleep(keymint::app::SCHEDULE_INTERVAL + Duration::from_secs(1)).await;
     assert_eq!(receiver.received().len(), 2, "each key once");
     assert_eq!(verified_by_standard_webhooks(&secret, &got), 2);
