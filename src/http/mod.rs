@@ -39,7 +39,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Every documented route, and the OpenAPI document they make; the operations
 /// routes (`/healthz`, `/readyz`, `/metrics`) among them unless `--admin-listen`
 /// serves them on a port of their own (the document names them either way).
-/// The API's routes, the discovery documents' apart (see [`discovery`]), and the
+/// The API's routes, the discovery documents' apart (see `discovery`), and the
 /// OpenAPI document of all of them.
 pub fn routes(
     with_operations: bool,

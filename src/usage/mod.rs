@@ -7,8 +7,9 @@
 //! lost while the process lives. One instance at a time folds the log into the
 //! hourly rows, client addresses and keys' last uses, at most every
 //! [`FOLD_EVERY`](crate::usage::FOLD_EVERY) seconds across the fleet, and a usage
-//! read folds first ([`Usage::settle`]) so it sees every flush before it. Hourly
-//! rows and addresses are kept [`HOURS_KEPT`](crate::usage::HOURS_KEPT) seconds,
+//! read folds first ([`Usage::settle`](crate::usage::Usage::settle)) so it sees
+//! every flush before it. Hourly rows and addresses are kept
+//! [`HOURS_KEPT`](crate::usage::HOURS_KEPT) seconds,
 //! then rolled up into daily rows kept [`DAYS_KEPT`](crate::usage::DAYS_KEPT); a
 //! daily read sums the hours still kept, so a fold writes one counter row per key
 //! and hour, not two.
