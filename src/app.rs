@@ -346,7 +346,13 @@ impl Jobs {
         };
         if let Some(error) = failure {
             let lost = self.app.usage.unwritten();
-            tracing::error!(%error, "could not flush usage counters at shutdown; lost {lost}");
+            if lost.is_empty() {
+                // Everything was flushed; what was cut short is a fold, which rolls
+                // back and is done again by the next instance to fold.
+                tracing::warn!(%error, "stopped a usage fold under way; nothing counted is lost");
+            } else {
+                tracing::error!(%error, "could not flush usage counters at shutdown; lost {lost}");
+            }
         }
         self.app.store.close().await;
     }

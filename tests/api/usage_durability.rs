@@ -101,6 +101,52 @@ async fn the_hour_under_way_is_counted_from_its_first_second(backend: Backend) {
     assert_eq!(usage["total"]["issued"], 1, "{usage}");
 }
 
+/// A shutdown that meets a fold under way (held here by a lock on the hourly rows)
+/// cuts the fold short: everything counted was flushed to the log, so nothing is
+/// lost, and the log says so instead of reporting a loss.
+async fn a_fold_cut_short_at_shutdown_loses_nothing() {
+    let app = spawn_app_with(
+        Backend::Postgres,
+        &["--usage-flush-interval", "1", "--request-timeout", "1"],
+    )
+    .await;
+    let (id, secret) = app.new_client("folded-later", &["read:a"]).await;
+    for _ in 0..5 {
+        assert_eq!(app.token_basic(&id, &secret, &[]).await.status(), StatusCode::OK);
+    }
+    let lock = TableLock::take(&app.db, "usage_hours").await;
+    // The next background fold is due, and waits on the lock once it has flushed.
+    app.clock.advance(61);
+    let usage = app.app.usage.clone();
+    wait_until(Duration::from_secs(10), "the tokens flushed to the log", || {
+        let usage = usage.clone();
+        async move { usage.unwritten().is_empty() }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let restarting = tokio::spawn(app.restart());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    lock.release().await;
+    let app = restarting.await.unwrap();
+    let logs = captured_logs();
+    assert!(
+        logs.contains("stopped a usage fold under way; nothing counted is lost"),
+        "the shutdown says what it cut short:\n{logs}"
+    );
+    assert_eq!(app.stored_issued(&id).await, 5, "every token, folded by the next fold");
+}
+
+mod postgres_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(keymint_postgres_tests),
+        ignore = "PostgreSQL run skipped: TEST_DATABASE_URL is not set"
+    )]
+    async fn a_fold_cut_short_at_shutdown_loses_nothing() {
+        super::a_fold_cut_short_at_shutdown_loses_nothing().await
+    }
+}
+
 on_both_backends!(
     a_flush_under_way_at_shutdown_is_finished_and_loses_nothing,
     usage_a_shutdown_cannot_write_is_logged_with_its_numbers,
