@@ -39,7 +39,8 @@ fn log_rows<'a>(
         last_uses.iter().map(|u| (u.key_id.as_str(), u)).collect();
     let mut rows: Vec<(Option<&UsageRow>, Option<&LastUse>)> =
         hours.iter().map(|row| (Some(row), uses.remove(row.key_id.as_str()))).collect();
-    // In flush order, so two flushes of the same marks write the same rows.
+    // A last use with no counter row (every use is counted, so none today) still
+    // gets a row.
     rows.extend(
         last_uses.iter().filter(|u| uses.contains_key(u.key_id.as_str())).map(|u| (None, Some(u))),
     );
@@ -106,6 +107,15 @@ pub(super) async fn record_usage(this: &This, batch: &UsageBatch) -> StoreResult
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// An upsert's `SET` of `column` in `table`: the new value when its `time` is at
+/// least the row's, else the row's own.
+fn later_of(table: &str, time: &str, column: &str) -> String {
+    format!(
+        "{column} = CASE WHEN excluded.{time} >= {table}.{time} \
+         THEN excluded.{column} ELSE {table}.{column} END"
+    )
 }
 
 /// Folds the log in one transaction, then adds the uses of old secrets it gathered
@@ -189,12 +199,7 @@ async fn fold_log(this: &This, fold: Fold) -> StoreResult<bool> {
     .await?;
     // Each key's latest use, kept apart from the key's row (which an admin may be
     // changing): only the later of two uses is kept.
-    let later = |column: &str| {
-        format!(
-            "{column} = CASE WHEN excluded.used_at >= key_uses.used_at \
-             THEN excluded.{column} ELSE key_uses.{column} END"
-        )
-    };
+    let later = |column| later_of("key_uses", "used_at", column);
     sqlx::query(&format!(
         "INSERT INTO key_uses (key_id, used_at, used_ip) \
          SELECT key_id, last_used_at, last_used_ip FROM (SELECT key_id, last_used_at, \
@@ -208,12 +213,7 @@ async fn fold_log(this: &This, fold: Fold) -> StoreResult<bool> {
     .await?;
     // Apart (few keys have a rotation's grace running): the sum of each key's uses
     // of its old secret, with the latest of them, to be added to the key.
-    let later_previous = |column: &str| {
-        format!(
-            "{column} = CASE WHEN excluded.previous_at >= usage_previous_uses.previous_at \
-             THEN excluded.{column} ELSE usage_previous_uses.{column} END"
-        )
-    };
+    let later_previous = |column| later_of("usage_previous_uses", "previous_at", column);
     sqlx::query(&format!(
         "INSERT INTO usage_previous_uses (key_id, previous_count, previous_at, previous_ip) \
          SELECT key_id, previous_count, previous_at, previous_ip \
