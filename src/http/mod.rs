@@ -89,9 +89,9 @@ pub fn routes(
 }
 
 /// The discovery documents (the JWKS and the metadata), which every resource
-/// server's library fetches: pre-encoded bytes from memory, served beside the
-/// API's layers rather than through them (no body to limit, no time to bound, no
-/// request span), with only their latency recorded.
+/// server's library fetches: read from memory (the JWKS pre-encoded), served
+/// beside the API's layers rather than through them (no body to limit, no time to
+/// bound, no request span), with only their latency recorded.
 fn discovery() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::new()
         .routes(routes!(well_known::jwks))
