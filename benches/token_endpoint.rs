@@ -14,6 +14,11 @@
 
 use std::collections::HashMap;
 
+/// The allocator keymint's binary uses, so the ceiling (this process, `--ceiling`)
+/// runs on the same stack.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use base64::Engine as _;
 use std::fmt::Write as _;
 use std::net::SocketAddr;

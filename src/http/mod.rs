@@ -268,10 +268,15 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(console::router())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { Problem::not_found("no such endpoint") })
-        .layer(axum::middleware::from_fn_with_state(app.clone(), record_latency))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(app.clone(), limit_time))
-        .layer(trace_layer())
+        // One layer of the four, outermost first: each `Router::layer` boxes every
+        // route again, and a request clones each box it passes through.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(trace_layer())
+                .layer(axum::middleware::from_fn_with_state(app.clone(), limit_time))
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+                .layer(axum::middleware::from_fn_with_state(app.clone(), record_latency)),
+        )
         .merge(discovery)
         .with_state(app)
 }

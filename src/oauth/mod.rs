@@ -116,6 +116,19 @@ impl Audience {
     }
 }
 
+/// `scopes` as a token's `scope` claim: separated by spaces (RFC 6749 section 3.3).
+fn space_separated(scopes: &[Scope]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(scopes.len() * 24);
+    for (i, scope) in scopes.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let _ = write!(out, "{scope}");
+    }
+    out
+}
+
 /// Decides what a token for `key` carries, or why none may be issued.
 /// `jti` is supplied by the caller so this stays deterministic.
 pub fn decide(
@@ -126,8 +139,9 @@ pub fn decide(
     jti: String,
 ) -> Result<Claims, Denial> {
     let granted = &key.scopes;
-    let scopes: Vec<Scope> = match req.scope.as_deref() {
-        None => granted.clone(),
+    // Borrowed when the request asks for no scope: the token carries the key's.
+    let scopes: std::borrow::Cow<'_, [Scope]> = match req.scope.as_deref() {
+        None => std::borrow::Cow::Borrowed(granted),
         Some(text) => {
             let requested = scope::parse_list(text).map_err(|(item, e)| {
                 Denial::InvalidScope(format!("scope '{}' is invalid: {e}", ascii(&item)))
@@ -141,7 +155,7 @@ pub fn decide(
                     ascii(&missing.to_string())
                 )));
             }
-            requested
+            std::borrow::Cow::Owned(requested)
         }
     };
 
@@ -189,7 +203,7 @@ pub fn decide(
         nbf: now,
         exp,
         jti,
-        scope: scopes.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+        scope: space_separated(&scopes),
         workspace_id: key.workspace_id.clone(),
         environment: key.environment.clone(),
         key_type: key.key_type.clone(),
