@@ -395,7 +395,6 @@ pub(super) async fn deliveries(
     Ok(out)
 }
 
-/// The keys `sql` selects, with three numbers bound in order.
 /// The keys (as [`KEYS`] reads them) of `conditions`, a statement's text after
 /// `FROM`, bound to `numbers` in order.
 async fn keys_where(

@@ -9,6 +9,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use crate::helpers::{start_instance, Backend, DbProxy, TestDatabase};
+use crate::on_postgres_only;
 
 async fn an_outage_degrades_safely_and_recovers_without_a_restart() {
     let mut db = TestDatabase::new(Backend::Postgres).await;
@@ -127,22 +128,7 @@ async fn an_instance_back_from_an_outage_resyncs_before_it_is_ready() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "B decides from the database's state");
 }
 
-mod postgres {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[cfg_attr(
-        not(keymint_postgres_tests),
-        ignore = "PostgreSQL run skipped: TEST_DATABASE_URL is not set"
-    )]
-    async fn an_outage_degrades_safely_and_recovers_without_a_restart() {
-        super::an_outage_degrades_safely_and_recovers_without_a_restart().await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[cfg_attr(
-        not(keymint_postgres_tests),
-        ignore = "PostgreSQL run skipped: TEST_DATABASE_URL is not set"
-    )]
-    async fn an_instance_back_from_an_outage_resyncs_before_it_is_ready() {
-        super::an_instance_back_from_an_outage_resyncs_before_it_is_ready().await
-    }
-}
+on_postgres_only!(postgres:
+    an_outage_degrades_safely_and_recovers_without_a_restart,
+    an_instance_back_from_an_outage_resyncs_before_it_is_ready,
+);

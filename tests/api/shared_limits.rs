@@ -5,6 +5,7 @@
 use reqwest::StatusCode;
 
 use crate::helpers::{spawn_app_with, Backend};
+use crate::on_postgres_only;
 
 async fn failures_split_across_instances_reach_one_limit() {
     let a = spawn_app_with(Backend::Postgres, &["--auth-failures-per-ip", "4"]).await;
@@ -30,13 +31,4 @@ async fn failures_split_across_instances_reach_one_limit() {
     assert_eq!(failures, 5);
 }
 
-mod postgres {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[cfg_attr(
-        not(keymint_postgres_tests),
-        ignore = "PostgreSQL run skipped: TEST_DATABASE_URL is not set"
-    )]
-    async fn failures_split_across_instances_reach_one_limit() {
-        super::failures_split_across_instances_reach_one_limit().await
-    }
-}
+on_postgres_only!(postgres: failures_split_across_instances_reach_one_limit);

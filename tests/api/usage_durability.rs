@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{captured_logs, spawn_app_with, wait_until, Backend, TableLock, TestApp};
-use crate::on_both_backends;
+use crate::{on_both_backends, on_postgres_only};
 
 /// Issues `n` tokens to a new key, then waits until the periodic flush has taken
 /// them out of memory and is stuck on `lock`.
@@ -136,16 +136,7 @@ async fn a_fold_cut_short_at_shutdown_loses_nothing() {
     assert_eq!(app.stored_issued(&id).await, 5, "every token, folded by the next fold");
 }
 
-mod postgres_only {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[cfg_attr(
-        not(keymint_postgres_tests),
-        ignore = "PostgreSQL run skipped: TEST_DATABASE_URL is not set"
-    )]
-    async fn a_fold_cut_short_at_shutdown_loses_nothing() {
-        super::a_fold_cut_short_at_shutdown_loses_nothing().await
-    }
-}
+on_postgres_only!(postgres_only: a_fold_cut_short_at_shutdown_loses_nothing);
 
 on_both_backends!(
     a_flush_under_way_at_shutdown_is_finished_and_loses_nothing,

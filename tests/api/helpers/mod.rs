@@ -47,6 +47,24 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Tests that only PostgreSQL can run (several instances, outages, its locks):
+/// each `async fn name()` of the file becomes a test in module `$module`, ignored
+/// unless `TEST_DATABASE_URL` is set.
+#[macro_export]
+macro_rules! on_postgres_only {
+    ($module:ident: $($name:ident),* $(,)?) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(keymint_postgres_tests), ignore = "PostgreSQL run skipped: TEST_DATABASE_URL is not set")]
+                async fn $name() {
+                    super::$name().await
+                }
+            )*
+        }
+    };
+}
+
 /// [`on_both_backends!`] for tests that also need something installed: each run
 /// is ignored, with `$why` (`$why_pg` on PostgreSQL), unless `$cfg` holds.
 #[macro_export]
