@@ -138,6 +138,7 @@ impl App {
             per_key: config.auth_failures_per_key,
             per_ip: config.auth_failures_per_ip,
             window_seconds: i64::from(config.auth_failure_window),
+            delay: std::time::Duration::from_millis(u64::from(config.auth_failure_delay)),
         };
         let tokens = Arc::new(TokenService {
             store: store.clone(),

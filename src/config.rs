@@ -66,6 +66,9 @@ pub struct Config {
     /// Length of the failed-authentication window, in seconds.
     pub auth_failure_window: u32,
 
+    /// Milliseconds a refused client authentication waits before it is answered.
+    pub auth_failure_delay: u32,
+
     /// Memory for cached key records, in MiB.
     pub key_cache_mb: u32,
 
@@ -160,6 +163,7 @@ impl Config {
             "auth_failures_per_key": self.auth_failures_per_key,
             "auth_failures_per_ip": self.auth_failures_per_ip,
             "auth_failure_window": self.auth_failure_window,
+            "auth_failure_delay": self.auth_failure_delay,
             "key_cache_mb": self.key_cache_mb,
             "signing_key_rotation": self.signing_key_rotation,
             "request_timeout": self.request_timeout,
@@ -207,6 +211,7 @@ impl Config {
             auth_failures_per_key = self.auth_failures_per_key,
             auth_failures_per_ip = self.auth_failures_per_ip,
             auth_failure_window = self.auth_failure_window,
+            auth_failure_delay = self.auth_failure_delay,
             key_cache_mb = self.key_cache_mb,
             signing_key_rotation = self.signing_key_rotation,
             request_timeout = self.request_timeout,

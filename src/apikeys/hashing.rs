@@ -12,7 +12,7 @@
 //! policy, never on whether the key id exists: unknown ids go through [`Hasher::verify_unknown`].
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,8 +63,9 @@ const MEMO_CAPACITY: usize = 100_000;
 pub struct Hasher {
     policy: HashPolicy,
     /// The argon2 pool: a fixed set of threads fed through a bounded queue. Fixed
-    /// threads also bound memory: each keeps the ~19 MiB argon2 buffer it last freed.
-    jobs: std::sync::mpsc::SyncSender<Job>,
+    /// threads also bound memory: each holds one ~19 MiB argon2 buffer while
+    /// verifications wait, and frees it when none does.
+    pool: Pool,
     memo_key: hmac::Key,
     memo: Mutex<HashSet<[u8; 32]>>,
     /// Keys [`Hasher::lookup`]: derived from the master key, so every instance
@@ -109,12 +110,19 @@ fn argon2_hash(value: &str) -> String {
         .unwrap_or_default()
 }
 
+thread_local! {
+    // Each argon2 worker's working buffer (~19 MiB at OWASP settings), kept from
+    // one verification to the next while more wait, so memory is bounded by the
+    // number of workers and a burst allocates it once.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Frees this thread's argon2 buffer.
+fn free_blocks() {
+    BLOCKS.with(|buffer| drop(std::mem::take(&mut *buffer.borrow_mut())));
+}
+
 fn argon2_verify(phc: &str, value: &str) -> Result<bool, HashError> {
-    thread_local! {
-        // Each argon2 worker keeps one working buffer (~19 MiB at OWASP settings)
-        // for its whole life, so memory is bounded by the number of workers.
-        static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
     let parsed = PasswordHash::new(phc).map_err(|_| HashError::Corrupt)?;
     let params = argon2::Params::try_from(&parsed).map_err(|_| HashError::Corrupt)?;
     let algorithm =
@@ -163,7 +171,7 @@ impl Hasher {
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         Hasher {
             policy,
-            jobs: start_pool(workers.max(1), max_pending),
+            pool: Pool::start(workers.max(1), max_pending),
             memo_key,
             memo: Mutex::new(HashSet::new()),
             lookup_key,
@@ -304,34 +312,60 @@ impl Hasher {
         let job: Job = Box::new(move || {
             let _ = tx.send(work());
         });
-        self.jobs.try_send(job).map_err(|_| HashError::Busy)?;
+        if !self.pool.submit(job) {
+            return Err(HashError::Busy);
+        }
         rx.await.map_err(|_| HashError::Busy)?
     }
 }
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-/// Starts `workers` threads serving a queue of at most `max_pending` waiting jobs.
-fn start_pool(workers: usize, max_pending: usize) -> std::sync::mpsc::SyncSender<Job> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(max_pending);
-    let rx = Arc::new(Mutex::new(rx));
-    for n in 0..workers {
-        let rx = rx.clone();
-        let spawned = std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || loop {
-            let job = match rx.lock() {
-                Ok(rx) => rx.recv(),
-                Err(_) => return,
-            };
-            match job {
-                Ok(job) => job(),
-                Err(_) => return, // the hasher is gone
+/// A fixed set of threads serving a bounded queue of jobs.
+struct Pool {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    /// Jobs submitted and not yet taken by a worker.
+    waiting: Arc<AtomicUsize>,
+}
+
+impl Pool {
+    /// Starts `workers` threads serving a queue of at most `max_pending` waiting
+    /// jobs. A worker that finds no job waiting after one frees its argon2 buffer.
+    fn start(workers: usize, max_pending: usize) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(max_pending);
+        let rx = Arc::new(Mutex::new(rx));
+        let waiting = Arc::new(AtomicUsize::new(0));
+        for n in 0..workers {
+            let (rx, waiting) = (rx.clone(), waiting.clone());
+            let spawned =
+                std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return }; // the hasher is gone
+                    waiting.fetch_sub(1, Ordering::AcqRel);
+                    job();
+                    if waiting.load(Ordering::Acquire) == 0 {
+                        free_blocks();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %crate::report::Chain(&e), "cannot start an argon2 worker thread");
             }
-        });
-        if let Err(e) = spawned {
-            tracing::error!(error = %crate::report::Chain(&e), "cannot start an argon2 worker thread");
         }
+        Pool { jobs: tx, waiting }
     }
-    tx
+
+    /// Queues `job`: `false` (refused at once) when the queue is full.
+    fn submit(&self, job: Job) -> bool {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let queued = self.jobs.try_send(job).is_ok();
+        if !queued {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+        queued
+    }
 }
 
 #[cfg(test)]
@@ -389,12 +423,10 @@ mod tests {
     fn occupy_the_worker(h: &Hasher) -> std::sync::mpsc::Sender<()> {
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let (started, taken) = std::sync::mpsc::channel::<()>();
-        h.jobs
-            .try_send(Box::new(move || {
-                let _ = started.send(());
-                let _ = wait.recv();
-            }))
-            .unwrap();
+        assert!(h.pool.submit(Box::new(move || {
+            let _ = started.send(());
+            let _ = wait.recv();
+        })));
         taken.recv().unwrap();
         release
     }
@@ -409,8 +441,8 @@ mod tests {
         let started = Instant::now();
         h.verify_unknown(&s).await.unwrap();
         assert!(started.elapsed() >= expected, "as long as a verification takes");
-        h.jobs.try_send(Box::new(|| {})).unwrap();
-        assert!(h.jobs.try_send(Box::new(|| {})).is_err(), "the pool did no work");
+        assert!(h.pool.submit(Box::new(|| {})));
+        assert!(!h.pool.submit(Box::new(|| {})), "the pool did no work");
         release.send(()).unwrap();
     }
 
@@ -421,9 +453,53 @@ mod tests {
         let stored = h.hash(&s, true).await.unwrap();
         // Occupy the one worker, fill the one queue slot: the next one is refused at once.
         let release = occupy_the_worker(&h);
-        h.jobs.try_send(Box::new(|| {})).unwrap();
+        assert!(h.pool.submit(Box::new(|| {})));
         let wrong = Secret::new("legacy-secret-0123456780".into());
         assert!(matches!(h.verify(&stored, &wrong).await, Err(HashError::Busy)));
         release.send(()).unwrap();
+    }
+
+    /// The capacity, in blocks, of the argon2 buffer of the pool's only worker,
+    /// read on that worker after the jobs queued before.
+    async fn worker_buffer(h: &Hasher) -> usize {
+        h.on_pool(|| Ok(BLOCKS.with(|b| b.borrow().capacity()))).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_worker_keeps_its_buffer_while_verifications_wait_and_frees_it_after() {
+        let h = Hasher::new(HashPolicy::Argon2idForAll, 1, 4);
+        let s = Secret::new("legacy-secret-0123456789".into());
+        let stored = h.hash(&s, true).await.unwrap();
+        // Two verifications queued behind a busy worker: the second, and the
+        // probe after it, find the buffer the first allocated.
+        let release = occupy_the_worker(&h);
+        let (h, stored) = (Arc::new(h), Arc::new(stored));
+        let verify = |s: Secret| {
+            let (h, stored) = (h.clone(), stored.clone());
+            tokio::spawn(async move { h.verify(&stored, &s).await })
+        };
+        let first = verify(s.clone());
+        let second = verify(Secret::new("legacy-secret-0123456780".into()));
+        while h.pool.waiting.load(Ordering::Acquire) < 2 {
+            tokio::task::yield_now().await;
+        }
+        let probe = {
+            let h = h.clone();
+            tokio::spawn(async move { worker_buffer(&h).await })
+        };
+        release.send(()).unwrap();
+        assert!(first.await.unwrap().unwrap());
+        assert!(!second.await.unwrap().unwrap());
+        assert!(probe.await.unwrap() > 0, "kept while a job waited");
+        // Nothing waits now: the worker frees the buffer after its last job.
+        let mut freed = false;
+        for _ in 0..100 {
+            if worker_buffer(&h).await == 0 {
+                freed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(freed, "the buffer outlived the queue");
     }
 }

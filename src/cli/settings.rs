@@ -173,6 +173,12 @@ pub struct Server {
           value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub auth_failure_window: u32,
 
+    /// Milliseconds a refused client authentication waits before it is answered,
+    /// counted from the request's start (0 to 5000).
+    #[arg(long, env = "KEYMINT_AUTH_FAILURE_DELAY", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(0..=5_000))]
+    pub auth_failure_delay: u32,
+
     /// Seconds a request with a body may take (reading it included) before it is
     /// answered 408.
     #[arg(long, env = "KEYMINT_REQUEST_TIMEOUT", default_value_t = 10,
@@ -255,7 +261,7 @@ pub struct Server {
 const SSO: &str = "Sign-in through the organisation's OpenID provider";
 
 /// The ids of [`Server`]'s flags, to tell an admin command given one of them.
-pub const SERVER_FLAGS: [&str; 24] = [
+pub const SERVER_FLAGS: [&str; 25] = [
     "listen",
     "admin_listen",
     "issuer",
@@ -266,6 +272,7 @@ pub const SERVER_FLAGS: [&str; 24] = [
     "auth_failures_per_key",
     "auth_failures_per_ip",
     "auth_failure_window",
+    "auth_failure_delay",
     "request_timeout",
     "key_cache_mb",
     "usage_flush_interval",
@@ -323,6 +330,7 @@ impl Settings {
             auth_failures_per_key: server.auth_failures_per_key,
             auth_failures_per_ip: server.auth_failures_per_ip,
             auth_failure_window: server.auth_failure_window,
+            auth_failure_delay: server.auth_failure_delay,
             signing_key_rotation: shared.signing_key_rotation,
             request_timeout: server.request_timeout,
             key_cache_mb: server.key_cache_mb,

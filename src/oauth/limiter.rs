@@ -9,6 +9,11 @@
 //! and a locked id or address makes no more failures to count, so a lockout storm
 //! writes nothing; successes never write.
 //!
+//! A refused attempt is answered no sooner than [`Limits::delay`] after it began,
+//! so one connection sending wrong secrets gets a few answers a second: a flood
+//! then costs other clients in proportion to its connections, not to its speed,
+//! and the wait is a timer, not work.
+//!
 //! The per-key limit applies to attempts with secrets that are not in keymint's
 //! format, the only ones that can match an imported (possibly weak) secret. A
 //! generated secret carries 190 random bits and is checked in microseconds, so
@@ -31,6 +36,8 @@ pub struct Limits {
     pub per_key: u32,
     pub per_ip: u32,
     pub window_seconds: i64,
+    /// The least time from an attempt's start to its refusal.
+    pub delay: std::time::Duration,
 }
 
 /// Which limit an attempt ran into, and the seconds until its window ends.
@@ -103,6 +110,11 @@ impl FailureLimiter {
             shared: None,
             purged: AtomicI64::new(0),
         }
+    }
+
+    /// The least time from an attempt's start to its refusal.
+    pub fn delay(&self) -> std::time::Duration {
+        self.limits.delay
     }
 
     /// Counts failures in `store` too, shared by every instance that uses it.
@@ -213,7 +225,12 @@ mod tests {
     use super::*;
 
     fn limiter() -> FailureLimiter {
-        FailureLimiter::new(Limits { per_key: 3, per_ip: 5, window_seconds: 60 })
+        FailureLimiter::new(Limits {
+            per_key: 3,
+            per_ip: 5,
+            window_seconds: 60,
+            delay: std::time::Duration::ZERO,
+        })
     }
 
     #[test]

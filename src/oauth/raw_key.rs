@@ -120,7 +120,7 @@ impl TokenService {
         value: &Secret,
         ip: Option<IpAddr>,
     ) -> Result<Option<Authenticated>, AuthFailure> {
-        let auth = self.authenticate_client(id, Proof::Secret(value), ip).await?;
+        let auth = self.check_client(id, Proof::Secret(value), ip).await?;
         self.usage.used(&auth.key, Outcome::Verified, ip, auth.previous_secret);
         Ok(Some(auth))
     }

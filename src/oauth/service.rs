@@ -124,10 +124,31 @@ pub struct TokenService {
 
 impl TokenService {
     /// Authenticates a client (token, introspection and revocation endpoints alike)
-    /// by its secret or a signed assertion: refused at once while its key id or
+    /// by its secret or a signed assertion: refused unchecked while its key id or
     /// address is over the failure limit; every failure is counted for the limits
-    /// and for usage, and audited for known keys.
+    /// and for usage, and audited for known keys. A refusal is answered no sooner
+    /// than the limiter's delay after the attempt began.
     pub async fn authenticate_client(
+        &self,
+        client_id: &str,
+        proof: Proof<'_>,
+        ip: Option<IpAddr>,
+    ) -> Result<Authenticated, AuthFailure> {
+        let began = tokio::time::Instant::now();
+        let result = self.check_client(client_id, proof, ip).await;
+        if let Err(
+            AuthFailure::Refused(_) | AuthFailure::KeyRefused { .. } | AuthFailure::Throttled(_),
+        ) = &result
+        {
+            tokio::time::sleep_until(began + self.limiter.delay()).await;
+        }
+        result
+    }
+
+    /// [`Self::authenticate_client`] answering at once: for raw-key verification,
+    /// where the caller is a resource server asking about a value someone else
+    /// presented, and a pause would hold the resource server's own requests.
+    pub(crate) async fn check_client(
         &self,
         client_id: &str,
         proof: Proof<'_>,

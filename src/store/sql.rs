@@ -37,19 +37,36 @@ impl BulkColumn {
         }
     }
 
-    pub(super) fn json(&self, row: usize) -> serde_json::Value {
-        match self {
-            BulkColumn::Text(v) => {
-                v.get(row).map_or(serde_json::Value::Null, |s| s.as_str().into())
-            }
-            BulkColumn::MaybeText(v) => {
-                v.get(row).and_then(Option::as_deref).map_or(serde_json::Value::Null, Into::into)
-            }
-            BulkColumn::Int(v) => v.get(row).map_or(serde_json::Value::Null, |&n| n.into()),
-            BulkColumn::MaybeInt(v) => {
-                v.get(row).copied().flatten().map_or(serde_json::Value::Null, Into::into)
+    /// Appends the value in `row` to `out` as JSON (`null` for NULL).
+    fn json_text(&self, row: usize, out: &mut String) {
+        use std::fmt::Write;
+        let text = match self {
+            BulkColumn::Text(v) => v.get(row).map(String::as_str),
+            BulkColumn::MaybeText(v) => v.get(row).and_then(Option::as_deref),
+            BulkColumn::Int(v) => return json_number(v.get(row).copied(), out),
+            BulkColumn::MaybeInt(v) => return json_number(v.get(row).copied().flatten(), out),
+        };
+        fn json_number(n: Option<i64>, out: &mut String) {
+            match n {
+                // Writing to a String cannot fail.
+                Some(n) => drop(write!(out, "{n}")),
+                None => out.push_str("null"),
             }
         }
+        let Some(text) = text else {
+            out.push_str("null");
+            return;
+        };
+        out.push('"');
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if u32::from(c) < 0x20 => drop(write!(out, "\\u{:04x}", u32::from(c))),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
     }
 
     /// Appends the value in `row` to `out` in the text format of PostgreSQL's
@@ -103,6 +120,28 @@ impl Bulk {
     /// Its column names, in order.
     pub(super) fn names(&self) -> Vec<&'static str> {
         self.0.iter().map(|(name, _)| *name).collect()
+    }
+
+    /// Its rows as one JSON array of arrays, written straight into the text (no
+    /// JSON tree first: a flush's rows would hold several times their size).
+    pub(super) fn json_text(&self) -> String {
+        let mut out = String::with_capacity(self.rows() * 16 * self.0.len() + 2);
+        out.push('[');
+        for row in 0..self.rows() {
+            if row > 0 {
+                out.push(',');
+            }
+            out.push('[');
+            for (i, (_, column)) in self.0.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                column.json_text(row, &mut out);
+            }
+            out.push(']');
+        }
+        out.push(']');
+        out
     }
 
     /// Its rows in the text format of PostgreSQL's `COPY`: a line per row, the
@@ -646,5 +685,22 @@ mod tests {
             String::from_utf8(bulk.copy_text()).unwrap(),
             "plain\t\\N\t-7\t1\ntab\\there\\\\ and\\nline\\r\tx\t42\t\\N\n"
         );
+    }
+
+    #[test]
+    fn json_text_is_the_json_of_every_row_whatever_the_text_holds() {
+        let hostile = "quote\" back\\slash \u{1} bell\u{7}\n é 🔑";
+        let bulk = Bulk(vec![
+            ("a", BulkColumn::Text(vec!["plain".into(), hostile.into()])),
+            ("b", BulkColumn::MaybeText(vec![None, Some("x".into())])),
+            ("c", BulkColumn::Int(vec![-7, i64::MAX])),
+            ("d", BulkColumn::MaybeInt(vec![Some(1), None])),
+        ]);
+        let parsed: serde_json::Value = serde_json::from_str(&bulk.json_text()).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!([["plain", null, -7, 1], [hostile, "x", i64::MAX, null]])
+        );
+        assert_eq!(Bulk(vec![("a", BulkColumn::Int(vec![]))]).json_text(), "[]");
     }
 }

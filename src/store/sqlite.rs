@@ -161,10 +161,7 @@ fn bind_bulk<'q>(
     query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
     bulk: super::sql::Bulk,
 ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-    let rows: Vec<serde_json::Value> = (0..bulk.rows())
-        .map(|row| bulk.0.iter().map(|(_, column)| column.json(row)).collect())
-        .collect();
-    query.bind(serde_json::Value::from(rows).to_string())
+    query.bind(bulk.json_text())
 }
 
 /// Appends `bulk`'s rows to `table` in one statement.

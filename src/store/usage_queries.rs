@@ -26,8 +26,9 @@ const COUNT_COLUMNS: [&str; 9] = [
     "exchanged",
 ];
 
-/// Most rows one append carries; a flush of more keys takes a few more.
-const USAGE_CHUNK: usize = 100_000;
+/// Most rows one append carries; a flush of more keys takes a few more, in the
+/// same transaction. It bounds the memory a flush needs besides its rows.
+const USAGE_CHUNK: usize = 10_000;
 
 /// The log rows of a flush: each counter row, one row per key carrying its last use
 /// (its first counter row, or a row of its own with no counts).

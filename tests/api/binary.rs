@@ -284,3 +284,20 @@ fn serve_refuses_sign_in_settings_that_cannot_work_and_says_why() {
     let (ok, err) = serve(&["--sso-issuer", "https://idp.example.com", "--sso-client-id", "k"]);
     assert!(!ok && err.contains("needs --sso-client-secret or --sso-client-secret-file"), "{err}");
 }
+
+#[test]
+fn the_allocator_hands_freed_memory_back_from_a_thread_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    // jemalloc prints the options it read, and from where, when asked to confirm.
+    let out = keymint(dir.path()).arg("--version").env("MALLOC_CONF", "confirm_conf:true").output();
+    let out = out.unwrap();
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    let built_in = said
+        .lines()
+        .find(|l| l.contains("malloc_conf") && l.contains("--with-malloc-conf"))
+        .unwrap_or_else(|| panic!("no compiled-in options confirmed: {said}"));
+    for option in ["background_thread:true", "dirty_decay_ms:1000", "muzzy_decay_ms:0"] {
+        assert!(built_in.contains(option), "{option} missing from {built_in}");
+    }
+}

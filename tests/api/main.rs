@@ -20,6 +20,7 @@ mod door;
 mod dpop;
 mod exchange;
 mod exchange_clients;
+mod failure_delay;
 mod hostile;
 mod introspection;
 mod isolation;
