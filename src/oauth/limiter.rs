@@ -10,9 +10,10 @@
 //! writes nothing; successes never write.
 //!
 //! A refused attempt is answered no sooner than [`Limits::delay`] after it began,
-//! so one connection sending wrong secrets gets a few answers a second: a flood
-//! then costs other clients in proportion to its connections, not to its speed,
-//! and the wait is a timer, not work.
+//! so each request a flood keeps in flight (an HTTP/1.1 connection, an HTTP/2
+//! stream) gets a few answers a second: a flood then costs other clients in
+//! proportion to the requests it holds open, not to its speed, and the wait is a
+//! timer, not work.
 //!
 //! The per-key limit applies to attempts with secrets that are not in keymint's
 //! format, the only ones that can match an imported (possibly weak) secret. A
