@@ -29,6 +29,7 @@ macro_rules! stored_text {
     };
 }
 
+mod bulk;
 mod credential;
 mod error;
 #[cfg(test)]

@@ -195,7 +195,7 @@ fn json_rows(columns: &[(&str, &str)]) -> String {
 async fn append_bulk(
     conn: &mut sqlx::PgConnection,
     table: &str,
-    bulk: super::sql::Bulk,
+    bulk: super::bulk::Bulk,
 ) -> Result<(), sqlx::Error> {
     let data = bulk.copy_text();
     let statement = format!("COPY {table} ({}) FROM STDIN", bulk.names().join(", "));

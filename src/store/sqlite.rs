@@ -150,7 +150,7 @@ fn json_rows(columns: &[(&str, &str)]) -> String {
 }
 
 /// The derived table `v` of `bulk`'s columns, read from one JSON array of rows in `$1`.
-fn bulk_source(bulk: &super::sql::Bulk) -> String {
+fn bulk_source(bulk: &super::bulk::Bulk) -> String {
     let columns: Vec<(&str, &str)> =
         bulk.0.iter().map(|(name, column)| (*name, column.sql_type())).collect();
     json_rows(&columns)
@@ -159,7 +159,7 @@ fn bulk_source(bulk: &super::sql::Bulk) -> String {
 /// Binds `bulk` as [`bulk_source`] reads it.
 fn bind_bulk<'q>(
     query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    bulk: super::sql::Bulk,
+    bulk: super::bulk::Bulk,
 ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
     query.bind(bulk.json_text())
 }
@@ -168,7 +168,7 @@ fn bind_bulk<'q>(
 async fn append_bulk(
     conn: &mut sqlx::SqliteConnection,
     table: &str,
-    bulk: super::sql::Bulk,
+    bulk: super::bulk::Bulk,
 ) -> Result<(), sqlx::Error> {
     let names = bulk.names().join(", ");
     let sql = format!("INSERT INTO {table} ({names}) SELECT {names} FROM {}", bulk_source(&bulk));

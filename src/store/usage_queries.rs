@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use super::super::{append_bulk, FOLD_ISOLATION, FOLD_LOCK, RELAXED_COMMIT, ROLLUP_LOCK};
 use super::{insert_audit, Db, This};
-use crate::store::sql::{Bulk, BulkColumn, UsageDbRow};
+use crate::store::bulk::{Bulk, BulkColumn};
+use crate::store::sql::UsageDbRow;
 use crate::store::{
     Fold, Granularity, LastUse, StoreResult, UsageBatch, UsageGroup, UsageQuery, UsageRow,
     PREVIOUS_USE_CHUNK,
