@@ -119,6 +119,17 @@ impl Tally {
         }
     }
 
+    /// Takes away `other`, a part of this tally.
+    pub fn subtract(&mut self, other: &Tally) {
+        self.issued -= other.issued;
+        self.failed -= other.failed;
+        self.verified -= other.verified;
+        self.exchanged -= other.exchanged;
+        for (mine, theirs) in self.refused.iter_mut().zip(other.refused) {
+            *mine -= theirs;
+        }
+    }
+
     /// How many ended with `outcome`.
     pub fn get(&self, outcome: Outcome) -> i64 {
         match (outcome, outcome.refusal_index()) {

@@ -136,6 +136,73 @@ async fn a_fold_cut_short_at_shutdown_loses_nothing() {
     assert_eq!(app.stored_issued(&id).await, 5, "every token, folded by the next fold");
 }
 
+/// Counts `n` issued tokens for each of `ids` straight into the aggregator.
+fn count_issued(app: &TestApp, ids: impl Iterator<Item = String>, workspace_id: &str) {
+    for id in ids {
+        app.app.usage.count(&id, Some(workspace_id), keymint::vocab::Outcome::Issued);
+    }
+}
+
+/// A flush of more keys than one write carries writes them in turns, each bounded
+/// in memory; a turn the database refuses puts back what it and the turns after
+/// it held, and only that, so every count is written exactly once.
+async fn a_flush_of_many_keys_writes_each_count_once_when_a_turn_fails(backend: Backend) {
+    let app = spawn_app_with(backend, &["--usage-flush-interval", "3600"]).await;
+    let (real, _) = app.new_client("real", &["read:a"]).await;
+    let workspace = app.app.store.find_key(&real).await.unwrap().unwrap().workspace_id;
+    // Tokens the set-up issued (the admin's), counted and written first.
+    app.app.usage.settle().await.unwrap();
+    let before = issued_in(&app, &workspace).await;
+    let sqlite = matches!(backend, Backend::Sqlite);
+    let poison = if sqlite {
+        "CREATE TRIGGER poison BEFORE INSERT ON usage_log WHEN NEW.key_id = 'poison' \
+         BEGIN SELECT RAISE(ABORT, 'poisoned'); END"
+    } else {
+        "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF NEW.key_id = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER poison BEFORE INSERT ON usage_log FOR EACH ROW EXECUTE FUNCTION poison()"
+    };
+    app.db.execute(poison).await;
+    let keys = 25_000;
+    count_issued(&app, (0..keys).map(|i| format!("bulk{i}")), &workspace);
+    count_issued(&app, std::iter::once("poison".to_string()), &workspace);
+
+    // Keys are taken in no set order: flush until a turn before the poisoned one
+    // was written (each try puts everything unwritten back in a new order).
+    for _ in 0..20 {
+        assert!(app.app.usage.flush().await.is_err(), "the turn holding the poisoned row fails");
+        if app.app.usage.unwritten().keys <= keys {
+            break;
+        }
+    }
+    let left = app.app.usage.unwritten();
+    assert!(left.keys >= 1 && left.keys <= keys, "some turns written, the rest put back: {left:?}");
+    assert_eq!(left.tally.issued, left.keys as i64, "each key put back once: {left:?}");
+
+    app.db
+        .execute(if sqlite { "DROP TRIGGER poison" } else { "DROP TRIGGER poison ON usage_log" })
+        .await;
+    app.app.usage.settle().await.unwrap();
+    assert!(app.app.usage.unwritten().is_empty());
+    let issued = issued_in(&app, &workspace).await - before;
+    assert_eq!(issued, keys as i64 + 1, "every count written once");
+}
+
+/// Tokens issued in `workspace_id` in the last day, as the store reads them.
+async fn issued_in(app: &TestApp, workspace_id: &str) -> i64 {
+    let now = app.clock_now();
+    let query = keymint::store::UsageQuery {
+        granularity: keymint::store::Granularity::Hour,
+        key_ids: vec![],
+        workspace_id: Some(workspace_id.to_string()),
+        owner: None,
+        from: now - 86_400,
+        to: now + 3_600,
+    };
+    let rows = app.app.store.usage(&query, keymint::store::UsageGroup::Bucket).await.unwrap();
+    rows.iter().map(|r| r.tally.issued).sum()
+}
+
 on_postgres_only!(postgres_only: a_fold_cut_short_at_shutdown_loses_nothing);
 
 on_both_backends!(
@@ -143,4 +210,5 @@ on_both_backends!(
     usage_a_shutdown_cannot_write_is_logged_with_its_numbers,
     a_deleted_keys_counts_are_kept,
     the_hour_under_way_is_counted_from_its_first_second,
+    a_flush_of_many_keys_writes_each_count_once_when_a_turn_fails,
 );
