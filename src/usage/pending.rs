@@ -241,7 +241,9 @@ impl Pending {
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.keys.values().all(|k| k.hours.is_empty() && k.last_use.is_none())
+        self.keys
+            .values()
+            .all(|k| k.hours.is_empty() && k.last_use.is_none() && k.addresses.len() == 0)
             && self.events.is_empty()
     }
 
