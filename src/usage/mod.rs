@@ -151,7 +151,7 @@ impl Usage {
             return Ok(());
         }
         let mut left = pending.summary();
-        while !pending.is_cleared() {
+        while !pending.is_empty() {
             self.set_in_flight(left);
             let part = pending.split_off(KEYS_PER_WRITE);
             if let Err(e) = self.store.record_usage(&part.batch()).await {

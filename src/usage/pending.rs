@@ -116,16 +116,14 @@ struct KeyPending {
     last_use: Option<Use>,
 }
 
-/// The (key, day, address) counters that may still be made before a flush.
-struct AddressBudget {
-    used: usize,
-    dropped: u64,
-}
-
-impl AddressBudget {
-    fn left(&self) -> bool {
-        self.used < MAX_PENDING_ADDRESSES
-    }
+/// What counting a token at an address did.
+enum Counted {
+    /// Added to the address's counter.
+    Added,
+    /// Made a new (day, address) counter.
+    New,
+    /// Dropped: no room for a new counter.
+    Dropped,
 }
 
 impl KeyPending {
@@ -139,14 +137,16 @@ impl KeyPending {
         }
     }
 
-    fn count_address(&mut self, day: i64, ip: IpAddr, issued: i64, budget: &mut AddressBudget) {
+    /// Counts `issued` at `ip` on `day`; a new counter only if there is `room`.
+    fn count_address(&mut self, day: i64, ip: IpAddr, issued: i64, room: bool) -> Counted {
         if let Some(n) = self.addresses.get_mut((day, ip)) {
             *n += issued;
-        } else if budget.left() {
+            Counted::Added
+        } else if room {
             self.addresses.insert((day, ip), issued);
-            budget.used += 1;
+            Counted::New
         } else {
-            budget.dropped += 1;
+            Counted::Dropped
         }
     }
 
@@ -169,7 +169,21 @@ pub(super) struct Pending {
 }
 
 impl Pending {
-    /// The entry of `key_id`, made if `admit` allows; `None` counts one dropped.
+    /// Whether a new (key, day, address) counter may be made.
+    fn address_room(&self) -> bool {
+        self.address_count < MAX_PENDING_ADDRESSES
+    }
+
+    fn note(&mut self, counted: Counted) {
+        match counted {
+            Counted::Added => {}
+            Counted::New => self.address_count += 1,
+            Counted::Dropped => self.dropped += 1,
+        }
+    }
+
+    /// The entry of `key_id`, made if `admit` allows (an entry is made only to
+    /// hold a count at once, so none is ever empty); `None` counts one dropped.
     fn entry(&mut self, key_id: &str, admit: bool) -> Option<&mut KeyPending> {
         if !self.keys.contains_key(key_id) {
             if !admit {
@@ -205,25 +219,21 @@ impl Pending {
         tally: &Tally,
         used: Use,
     ) {
-        let mut addresses = AddressBudget { used: self.address_count, dropped: 0 };
+        let room = self.address_room();
         let Some(key) = self.entry(key_id, true) else { return };
         key.count(workspace_id, hour, tally);
-        if let Some(ip) = used.ip {
-            key.count_address(day, ip, 1, &mut addresses);
-        }
         key.last_used(used);
-        self.address_count = addresses.used;
-        self.dropped += addresses.dropped;
+        if let Some(ip) = used.ip {
+            let counted = key.count_address(day, ip, 1, room);
+            self.note(counted);
+        }
     }
 
     pub(super) fn add_address(&mut self, key_id: &str, day: i64, ip: IpAddr, issued: i64) {
-        let mut addresses = AddressBudget { used: self.address_count, dropped: 0 };
-        match self.entry(key_id, addresses.left()) {
-            Some(key) => key.count_address(day, ip, issued, &mut addresses),
-            None => return,
-        }
-        self.address_count = addresses.used;
-        self.dropped += addresses.dropped;
+        let room = self.address_room();
+        let Some(key) = self.entry(key_id, room) else { return };
+        let counted = key.count_address(day, ip, issued, room);
+        self.note(counted);
     }
 
     pub(super) fn add_use(&mut self, key_id: &str, used: Use) {
@@ -240,11 +250,9 @@ impl Pending {
         }
     }
 
+    /// Whether it holds nothing (no entry is ever empty).
     pub(super) fn is_empty(&self) -> bool {
-        self.keys
-            .values()
-            .all(|k| k.hours.is_empty() && k.last_use.is_none() && k.addresses.len() == 0)
-            && self.events.is_empty()
+        self.keys.is_empty() && self.events.is_empty()
     }
 
     pub(super) fn summary(&self) -> Unwritten {
@@ -296,11 +304,6 @@ impl Pending {
             }
         }
         batch
-    }
-
-    /// Whether it holds nothing at all, in constant time.
-    pub(super) fn is_cleared(&self) -> bool {
-        self.keys.is_empty() && self.events.is_empty()
     }
 
     /// Moves out the counts of at most `n` keys (and the events): a flush writes
@@ -456,7 +459,7 @@ mod tests {
         let second = p.split_off(10);
         let third = p.split_off(10);
         assert_eq!((second.keys.len(), third.keys.len()), (10, 5));
-        assert!(p.is_cleared());
+        assert!(p.is_empty());
         let mut all: Vec<String> =
             [first, second, third].iter().flat_map(|part| part.keys.keys().cloned()).collect();
         all.sort();
