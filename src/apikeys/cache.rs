@@ -17,11 +17,7 @@ use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 
-use crate::store::{KeyRecord, Store, StoreError, StoreResult};
-
-fn store_gone() -> Loaded {
-    Err(StoreError::unavailable("the key loader has stopped"))
-}
+use crate::store::{Batched, KeyRecord, Store, StoreResult};
 
 type Invalidation = (u64, Option<String>, Option<i64>);
 
@@ -71,8 +67,8 @@ struct Refreshes {
 
 /// The key cache. One per process.
 pub struct KeyCache {
-    /// Batches misses for the loader task; `None` loads each miss on its own.
-    loader: Option<tokio::sync::mpsc::Sender<Load>>,
+    /// Batches misses; `None` loads each miss on its own.
+    loader: Option<Batched<String, Loaded>>,
     /// Each key with the change feed position it was read at.
     map: moka::sync::Cache<String, (Arc<KeyRecord>, i64)>,
     /// Ids known not to exist, with the feed position they were read at.
@@ -94,11 +90,16 @@ pub struct KeyCache {
     misses: Counter,
 }
 
-type Loaded = StoreResult<(Option<KeyRecord>, i64)>;
-type Load = (String, tokio::sync::oneshot::Sender<Loaded>);
+/// A key (if it exists) and the change feed position it was read at.
+type Loaded = (Option<Arc<KeyRecord>>, i64);
 
 /// Most ids one batched load asks for.
 const MAX_BATCH: usize = 256;
+
+/// Most batched loads under way at once: while one waits on the database, the
+/// next gathers the misses that came since and goes too (a fleet restarting
+/// against PostgreSQL waits on round trips, not on one load at a time).
+const LOADS_IN_FLIGHT: usize = 4;
 
 impl std::fmt::Debug for KeyCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,35 +107,22 @@ impl std::fmt::Debug for KeyCache {
     }
 }
 
-/// Answers queued loads in batches until every sender is gone.
-async fn load_in_batches(store: Arc<dyn Store>, mut queue: tokio::sync::mpsc::Receiver<Load>) {
-    let mut batch: Vec<Load> = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
-        match store.find_keys(&ids).await {
-            Ok((found, seen)) => {
-                let found: HashMap<String, KeyRecord> =
-                    found.into_iter().map(|k| (k.id.clone(), k)).collect();
-                for (id, reply) in batch.drain(..) {
-                    let _ = reply.send(Ok((found.get(&id).cloned(), seen)));
-                }
-            }
-            Err(e) => {
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
-        }
-    }
+/// The keys `ids` asks for, one answer per id (an id asked twice gets its key twice).
+async fn load(store: Arc<dyn Store>, ids: Vec<String>) -> StoreResult<Vec<Loaded>> {
+    let (found, seen) = store.find_keys(&ids).await?;
+    let found: HashMap<String, Arc<KeyRecord>> =
+        found.into_iter().map(|k| (k.id.clone(), Arc::new(k))).collect();
+    Ok(ids.iter().map(|id| (found.get(id).cloned(), seen)).collect())
 }
 
 impl KeyCache {
     /// A cache of at most `budget_bytes` of key records whose misses are loaded
     /// from `store` in batches (needs a tokio runtime).
     pub fn new(store: Arc<dyn Store>, budget_bytes: u64) -> Self {
-        let (tx, rx) = tokio::sync::mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(load_in_batches(store, rx));
-        KeyCache { loader: Some(tx), ..Self::with_budget(budget_bytes) }
+        let loader = Batched::start("key loader", MAX_BATCH, LOADS_IN_FLIGHT, move |ids| {
+            load(store.clone(), ids)
+        });
+        KeyCache { loader: Some(loader), ..Self::with_budget(budget_bytes) }
     }
 
     /// A cache of at most `budget_bytes` of key records that loads each miss on its own.
@@ -174,17 +162,10 @@ impl KeyCache {
         }
         self.misses.inc();
         let generation = self.generation.load(Ordering::SeqCst);
-        let loaded = match &self.loader {
-            Some(loader) => {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                match loader.send((id.to_string(), tx)).await {
-                    Ok(()) => rx.await.unwrap_or_else(|_| store_gone()),
-                    Err(_) => store.find_key(id).await.map(|k| (k, 0)),
-                }
-            }
-            None => store.find_key(id).await.map(|k| (k, 0)),
+        let (key, seen) = match &self.loader {
+            Some(loader) => loader.call(id.to_string()).await?,
+            None => (store.find_key(id).await?.map(Arc::new), 0),
         };
-        let (key, seen) = loaded?;
         let Some(key) = key else {
             // Remembered as absent, so a flood of unknown ids costs no database work.
             let _writes = self.writing();
@@ -193,7 +174,6 @@ impl KeyCache {
             }
             return Ok(None);
         };
-        let key = Arc::new(key);
         // Only if this key was not invalidated while we read it.
         let _writes = self.writing();
         if !self.invalidated_since(generation, id, seen) {

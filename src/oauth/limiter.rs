@@ -3,8 +3,8 @@
 //! limit, further attempts are refused (429) until the window ends, before any
 //! secret is checked, so a flood costs no argon2 work. Counters live in memory and
 //! never grow without bound. On PostgreSQL, where several instances share one
-//! database, every failure is also counted there in one atomic statement, and the
-//! shared count is what the limit compares: an attacker gets the configured
+//! database, every failure is also counted there by an atomic statement (failures
+//! that arrive together share one), and the shared count is what the limit compares: an attacker gets the configured
 //! attempts across all instances, not that many on each. Checks stay in memory,
 //! and a locked id or address makes no more failures to count, so a lockout storm
 //! writes nothing; successes never write.
@@ -26,7 +26,10 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::store::Store;
+use crate::store::{Batched, Store, StoreResult};
+
+/// Most failures one statement counts.
+const MAX_BATCH: usize = 512;
 
 /// Most counters kept; past this, expired ones are dropped, then all (fail open).
 const MAX_ENTRIES: usize = 100_000;
@@ -98,19 +101,48 @@ pub struct FailureLimiter {
     limits: Limits,
     windows: Mutex<Windows>,
     /// Where failures are counted across instances (PostgreSQL), if anywhere.
-    shared: Option<Arc<dyn Store>>,
+    shared: Option<Shared>,
+}
+
+/// Failures counted in the store: those that arrive together share one statement.
+struct Shared {
+    store: Arc<dyn Store>,
+    /// (subject as stored, when) -> the subject's shared window (start, failures).
+    counts: Batched<(String, i64), (i64, i64)>,
     /// When stale shared windows were last forgotten.
     purged: AtomicI64,
 }
 
+/// Counts one batch of failures with one statement: each subject once, with how
+/// many times it failed, at the batch's latest second. Every failure of a subject
+/// gets the subject's window as it stands after the whole batch.
+async fn count_shared(
+    store: Arc<dyn Store>,
+    window: i64,
+    failures: Vec<(String, i64)>,
+) -> StoreResult<Vec<(i64, i64)>> {
+    let now = failures.iter().map(|(_, at)| *at).max().unwrap_or_default();
+    let mut subjects: Vec<(String, i64)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let positions: Vec<usize> = failures
+        .iter()
+        .map(|(subject, _)| {
+            *index.entry(subject).or_insert_with(|| {
+                subjects.push((subject.clone(), 0));
+                subjects.len() - 1
+            })
+        })
+        .collect();
+    for &i in &positions {
+        subjects[i].1 += 1;
+    }
+    let windows = store.count_failures(&subjects, now, window).await?;
+    Ok(positions.into_iter().filter_map(|i| windows.get(i).copied()).collect())
+}
+
 impl FailureLimiter {
     pub fn new(limits: Limits) -> Self {
-        FailureLimiter {
-            limits,
-            windows: Mutex::new(Windows::default()),
-            shared: None,
-            purged: AtomicI64::new(0),
-        }
+        FailureLimiter { limits, windows: Mutex::new(Windows::default()), shared: None }
     }
 
     /// The least time from an attempt's start to its refusal.
@@ -118,9 +150,15 @@ impl FailureLimiter {
         self.limits.delay
     }
 
-    /// Counts failures in `store` too, shared by every instance that uses it.
+    /// Counts failures in `store` too, shared by every instance that uses it
+    /// (needs a tokio runtime).
     pub fn shared_through(mut self, store: Arc<dyn Store>) -> Self {
-        self.shared = Some(store);
+        let window = self.limits.window_seconds;
+        let counting = store.clone();
+        let counts = Batched::start("failure counter", MAX_BATCH, 1, move |failures| {
+            count_shared(counting.clone(), window, failures)
+        });
+        self.shared = Some(Shared { store, counts, purged: AtomicI64::new(0) });
         self
     }
 
@@ -146,11 +184,11 @@ impl FailureLimiter {
     /// shared store when there is one (whose counts then decide).
     pub async fn failed(&self, key_id: Option<&str>, ip: Option<IpAddr>, now: i64) {
         self.count_locally(key_id, ip, now);
-        let Some(store) = &self.shared else { return };
+        let Some(shared) = &self.shared else { return };
         let length = self.limits.window_seconds;
         let subjects = [key_id.map(Subject::Key), ip.map(Subject::Address)];
         for subject in subjects.into_iter().flatten() {
-            match store.count_failure(&subject.stored(), now, length).await {
+            match shared.counts.call((subject.stored(), now)).await {
                 Ok((start, failures)) => {
                     let Ok(mut w) = self.windows.lock() else { return };
                     let window = match subject {
@@ -169,11 +207,14 @@ impl FailureLimiter {
             }
         }
         // Windows last at most a day: forget older ones, at most once an hour.
-        let last = self.purged.load(Ordering::Relaxed);
+        let last = shared.purged.load(Ordering::Relaxed);
         if now - last >= 3_600
-            && self.purged.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            && shared
+                .purged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
         {
-            if let Err(e) = store.purge_failures(now - 86_400 - length).await {
+            if let Err(e) = shared.store.purge_failures(now - 86_400 - length).await {
                 tracing::debug!(error = %crate::report::Chain(&e), "stale failure windows not purged");
             }
         }
@@ -244,6 +285,23 @@ mod tests {
         assert_eq!(l.check(Some("k1"), None, 110), Err(Blocked::Key(50)));
         assert!(l.check(Some("k2"), None, 110).is_ok(), "other keys are unaffected");
         assert!(l.check(Some("k1"), None, 160).is_ok(), "a new window");
+    }
+
+    #[tokio::test]
+    async fn failures_counted_together_answer_each_with_its_subjects_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("limits.db").display());
+        let store = crate::store::open(&url).await.unwrap();
+        let failures = [("ip:192.0.2.1", 100), ("key:k1", 100), ("ip:192.0.2.1", 101)];
+        let failures = failures.iter().map(|(s, at)| (s.to_string(), *at)).collect();
+        let windows = count_shared(store.clone(), 60, failures).await.unwrap();
+        assert_eq!(
+            windows,
+            [(101, 2), (101, 1), (101, 2)],
+            "one window per subject, at the latest second"
+        );
+        let later = count_shared(store, 60, vec![("key:k1".into(), 130)]).await.unwrap();
+        assert_eq!(later, [(101, 2)]);
     }
 
     #[test]

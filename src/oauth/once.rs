@@ -5,80 +5,106 @@
 //! and SQLite's single writer is not fought over. Expired ids are purged at most
 //! once a minute.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
-
 use crate::clock::Clock;
-use crate::store::{Store, StoreError, StoreResult, UsedJti};
+use crate::store::{Batched, Store, StoreResult, UsedJti};
 
 /// Most ids one statement carries.
 const MAX_BATCH: usize = 512;
 
-type Use = (UsedJti, oneshot::Sender<StoreResult<bool>>);
-
 /// The once-only register. One per process.
 pub struct UsedIds {
-    uses: mpsc::Sender<Use>,
+    /// One write at a time: SQLite has one writer, and a batch waits for the next.
+    uses: Batched<UsedJti, bool>,
 }
 
 impl UsedIds {
     /// Starts the task that writes uses to `store` (needs a tokio runtime); ids
     /// expire by `clock`.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(write_in_batches(store, clock, rx));
-        UsedIds { uses: tx }
+        let purged = Arc::new(AtomicI64::new(0));
+        let uses = Batched::start("JWT id register", MAX_BATCH, 1, move |ids| {
+            write(store.clone(), clock.clone(), purged.clone(), ids)
+        });
+        UsedIds { uses }
     }
 
     /// Uses `jti` of `subject` once: `true` the first time, `false` for a replay
     /// (here or on another instance). Remembered until `until`.
     pub async fn use_once(&self, subject: &str, jti: &str, until: i64) -> StoreResult<bool> {
-        let id = UsedJti { subject: subject.into(), jti: jti.into(), expires_at: until };
-        let (tx, rx) = oneshot::channel();
-        if self.uses.send((id, tx)).await.is_err() {
-            return Err(StoreError::unavailable("the JWT id register has stopped"));
-        }
-        rx.await.unwrap_or_else(|_| Err(StoreError::unavailable("the JWT id register has stopped")))
+        self.uses
+            .call(UsedJti { subject: subject.into(), jti: jti.into(), expires_at: until })
+            .await
     }
 }
 
-async fn write_in_batches(
+/// Writes one batch of uses: `true` for each first use. The same id twice in one
+/// batch: the first is the use, the rest replays.
+async fn write(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    mut queue: mpsc::Receiver<Use>,
-) {
-    let purged = AtomicI64::new(0);
-    let mut batch: Vec<Use> = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // The same id twice in one batch: the first is the use, the rest replays.
-        let mut seen = HashSet::new();
-        let (first, repeats): (Vec<Use>, Vec<Use>) =
-            batch.drain(..).partition(|(id, _)| seen.insert((id.subject.clone(), id.jti.clone())));
-        for (_, reply) in repeats {
-            let _ = reply.send(Ok(false));
-        }
-        let ids: Vec<UsedJti> = first.iter().map(|(id, _)| id.clone()).collect();
-        match store.use_jtis(&ids).await {
-            Ok(fresh) => {
-                for ((_, reply), fresh) in first.into_iter().zip(fresh) {
-                    let _ = reply.send(Ok(fresh));
-                }
+    purged: Arc<AtomicI64>,
+    ids: Vec<UsedJti>,
+) -> StoreResult<Vec<bool>> {
+    let mut first: HashMap<(&str, &str), usize> = HashMap::with_capacity(ids.len());
+    let mut fresh: Vec<UsedJti> = Vec::with_capacity(ids.len());
+    let firsts: Vec<Option<usize>> = ids
+        .iter()
+        .map(|id| match first.entry((&id.subject, &id.jti)) {
+            std::collections::hash_map::Entry::Occupied(_) => None,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                fresh.push(id.clone());
+                Some(*slot.insert(fresh.len() - 1))
             }
-            Err(e) => {
-                for (_, reply) in first {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
-        }
-        let now = clock.now();
-        if now - purged.load(Ordering::Relaxed) >= 60 {
-            purged.store(now, Ordering::Relaxed);
+        })
+        .collect();
+    let written = store.use_jtis(&fresh).await?;
+    let now = clock.now();
+    let last = purged.load(Ordering::Relaxed);
+    if now - last >= 60
+        && purged.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    {
+        tokio::spawn(async move {
             if let Err(e) = store.purge_jtis(now).await {
                 tracing::debug!(error = %crate::report::Chain(&e), "expired JWT ids not purged");
             }
-        }
+        });
+    }
+    Ok(firsts
+        .into_iter()
+        .map(|i| i.is_some_and(|i| written.get(i).copied().unwrap_or(false)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn each_id_is_used_once_within_a_batch_and_across_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("once.db").display());
+        let store = crate::store::open(&url).await.unwrap();
+        let clock = crate::clock::ManualClock::new();
+        let until = clock.now() + 60;
+        let id = |jti: &str| UsedJti { subject: "k1".into(), jti: jti.into(), expires_at: until };
+        let purged = Arc::new(AtomicI64::new(0));
+        let batch = vec![id("a"), id("b"), id("a"), id("c"), id("b")];
+        let written = write(store.clone(), clock.clone(), purged.clone(), batch).await.unwrap();
+        assert_eq!(written, [true, true, false, true, false], "a repeat in one batch is a replay");
+        let again = write(store.clone(), clock.clone(), purged, vec![id("c"), id("d")]).await;
+        assert_eq!(again.unwrap(), [false, true], "a use from an earlier batch is remembered");
+
+        let register = UsedIds::new(store, clock);
+        let tasks: Vec<_> = ["e", "e", "e", "f"]
+            .into_iter()
+            .map(|jti| register.use_once("k1", jti, until))
+            .collect();
+        let uses = futures::future::join_all(tasks).await;
+        let firsts = uses.into_iter().map(Result::unwrap).filter(|fresh| *fresh).count();
+        assert_eq!(firsts, 2, "e once and f once, however the uses fall into batches");
     }
 }

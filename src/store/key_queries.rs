@@ -111,22 +111,36 @@ pub(super) async fn find_key(this: &This, id: &str) -> StoreResult<Option<KeyRec
     row.map(KeyRecord::try_from).transpose()
 }
 
+/// Keys by id, with the change feed position: `$1` is a JSON array of `[id]`
+/// rows, so every batch size is the same prepared statement.
+fn find_keys_sql() -> String {
+    format!(
+        "SELECT api_keys.*, (SELECT COALESCE(MAX(id), 0) FROM changes) AS seen \
+         FROM {KEYS} WHERE id IN (SELECT v.id FROM {})",
+        super::json_rows(&[("id", "TEXT")])
+    )
+}
+
+/// Prepares the key loads' statement on a new connection (the server reads the
+/// catalog it needs then), so the first loads after a start do not wait for it.
+/// A database not migrated yet has nothing to prepare: the first load will.
+pub(in crate::store) async fn prepare_key_loads(conn: &mut <Db as sqlx::Database>::Connection) {
+    if let Err(e) = sqlx::query(&find_keys_sql()).bind("[]").execute(conn).await {
+        tracing::debug!(error = %e, "key loads not prepared on a new connection");
+    }
+}
+
 pub(super) async fn find_keys(this: &This, ids: &[String]) -> StoreResult<(Vec<KeyRecord>, i64)> {
     if ids.is_empty() {
         return Ok((Vec::new(), 0));
     }
     // One statement, one snapshot: the rows and the feed position agree.
-    let mut q = sqlx::QueryBuilder::<Db>::new(format!(
-        "SELECT api_keys.*, (SELECT COALESCE(MAX(id), 0) FROM changes) AS seen \
-         FROM {KEYS} WHERE id IN ("
-    ));
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(id.clone());
-    }
-    q.push(")");
-    // Not prepared for reuse: each batch size is a different statement.
-    let rows: Vec<SeenKeyRow> = q.build_query_as().persistent(false).fetch_all(&this.pool).await?;
+    let sql = find_keys_sql();
+    let listed: Vec<serde_json::Value> = ids.iter().map(|id| serde_json::json!([id])).collect();
+    let rows: Vec<SeenKeyRow> = sqlx::query_as(&sql)
+        .bind(serde_json::Value::from(listed).to_string())
+        .fetch_all(&this.pool)
+        .await?;
     let seen = rows.first().map_or(0, |r| r.seen);
     let keys = rows.into_iter().map(|r| KeyRecord::try_from(r.key)).collect::<Result<_, _>>()?;
     Ok((keys, seen))

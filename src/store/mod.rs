@@ -29,6 +29,7 @@ macro_rules! stored_text {
     };
 }
 
+mod batch;
 mod bulk;
 mod credential;
 mod error;
@@ -48,6 +49,7 @@ use async_trait::async_trait;
 use crate::vocab::scope::Scope;
 use crate::vocab::{Action, Actor, Algorithm, Target};
 
+pub use batch::Batched;
 pub use credential::{AuthMethod, Credential, PreviousSecret, PublicKeySource, StoredSecret};
 pub use error::{Cause, StoreError, StoreResult};
 use open::no_database;
@@ -538,10 +540,16 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     async fn use_jtis(&self, ids: &[UsedJti]) -> StoreResult<Vec<bool>>;
     /// Forgets JWT ids that expired before `before`.
     async fn purge_jtis(&self, before: i64) -> StoreResult<()>;
-    /// Counts one failed authentication of `subject` (a key id or an address) at
-    /// `now`, in one atomic statement: a window older than `window` seconds starts
-    /// over. Answers the window's start and its failures so far, across instances.
-    async fn count_failure(&self, subject: &str, now: i64, window: i64) -> StoreResult<(i64, i64)>;
+    /// Counts failed authentications at `now`, each `(subject, n)` (a key id or an
+    /// address, each named once) `n` failures, in one atomic statement: a window
+    /// older than `window` seconds starts over. Answers each subject's window start
+    /// and its failures so far, across instances, in the order given.
+    async fn count_failures(
+        &self,
+        failures: &[(String, i64)],
+        now: i64,
+        window: i64,
+    ) -> StoreResult<Vec<(i64, i64)>>;
     /// Forgets failure windows that started before `before`.
     async fn purge_failures(&self, before: i64) -> StoreResult<()>;
 

@@ -35,7 +35,30 @@ impl PostgresStore {
         }
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // Open at start, so the first requests after it (keys loaded into the
+            // cache) do not each wait for a connection's TLS handshake.
+            .min_connections(MIN_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(5))
+            // A connection in use moments ago is handed out as it is; one idle for
+            // a while is checked first (the server may have closed it), and a dead
+            // one is replaced before anyone sees it. Checking every one would cost
+            // every batch of key loads or JWT ids a second round trip.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    if meta.idle_for >= CHECK_IDLE_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    queries::prepare_key_loads(conn).await;
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await
             .with_context(|| {
@@ -58,6 +81,12 @@ impl PostgresStore {
         Ok(PostgresStore { pool, listener: tokio::sync::Mutex::new(None) })
     }
 }
+
+/// Connections the pool keeps open, used or not.
+const MIN_CONNECTIONS: u32 = 4;
+
+/// A pooled connection idle this long is checked before it is handed out.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Why a connection to `url` failed, said once, with what to do.
 /// The versions of this keymint's migrations.

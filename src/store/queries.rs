@@ -39,6 +39,7 @@ mod usage;
 mod webhooks;
 
 use audit::insert_audit;
+pub(super) use keys::prepare_key_loads;
 
 async fn insert_signing_key_row(
     conn: &mut <Db as sqlx::Database>::Connection,
@@ -493,17 +494,46 @@ impl Store for This {
         usage::fold_usage(self, fold).await
     }
 
-    async fn count_failure(&self, subject: &str, now: i64, window: i64) -> StoreResult<(i64, i64)> {
-        // The decision is taken inside the row's lock: no read-then-write race.
+    async fn count_failures(
+        &self,
+        failures: &[(String, i64)],
+        now: i64,
+        window: i64,
+    ) -> StoreResult<Vec<(i64, i64)>> {
+        if failures.is_empty() {
+            return Ok(Vec::new());
+        }
+        let json: Vec<serde_json::Value> =
+            failures.iter().map(|(subject, n)| serde_json::json!([subject, n])).collect();
+        // The decision is taken inside each row's lock: no read-then-write race.
         let over = "auth_failures.window_start + $3 <= $2";
         let sql = format!(
-            "INSERT INTO auth_failures (subject, window_start, failures) VALUES ($1, $2, 1) \
+            "INSERT INTO auth_failures (subject, window_start, failures) \
+             SELECT v.subject, $2, v.n FROM {} WHERE 1 = 1 \
              ON CONFLICT (subject) DO UPDATE SET \
-             failures = CASE WHEN {over} THEN 1 ELSE auth_failures.failures + 1 END, \
+             failures = CASE WHEN {over} THEN excluded.failures \
+             ELSE auth_failures.failures + excluded.failures END, \
              window_start = CASE WHEN {over} THEN $2 ELSE auth_failures.window_start END \
-             RETURNING window_start, failures"
+             RETURNING subject, window_start, failures",
+            json_rows(&[("subject", "TEXT"), ("n", "BIGINT")])
         );
-        Ok(sqlx::query_as(&sql).bind(subject).bind(now).bind(window).fetch_one(&self.pool).await?)
+        let counted: Vec<(String, i64, i64)> = sqlx::query_as(&sql)
+            .bind(serde_json::Value::from(json).to_string())
+            .bind(now)
+            .bind(window)
+            .fetch_all(&self.pool)
+            .await?;
+        let counted: std::collections::HashMap<String, (i64, i64)> =
+            counted.into_iter().map(|(subject, start, n)| (subject, (start, n))).collect();
+        failures
+            .iter()
+            .map(|(subject, _)| {
+                counted
+                    .get(subject)
+                    .copied()
+                    .ok_or_else(|| StoreError::unavailable("a failure count was not answered"))
+            })
+            .collect()
     }
 
     async fn purge_failures(&self, before: i64) -> StoreResult<()> {

@@ -55,6 +55,15 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(5))
+            // A connection to a file does not go away by itself: no ping (a round
+            // trip to the connection's thread) before each use.
+            .test_before_acquire(false)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    queries::prepare_key_loads(conn).await;
+                    Ok(())
+                })
+            })
             // A failed COMMIT (disk full) can leave a connection that believes it is
             // still in a transaction; it must never go back to the pool, or every
             // later BEGIN on it fails. Only a connection that is in one is checked

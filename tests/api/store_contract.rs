@@ -89,17 +89,24 @@ async fn only_a_creating_open_sets_up_a_database(backend: Backend) {
 
 async fn failures_count_in_windows_that_start_over(backend: Backend) {
     let (_db, store) = open(backend).await;
-    assert_eq!(store.count_failure("ip:192.0.2.1", 100, 60).await.unwrap(), (100, 1));
-    assert_eq!(store.count_failure("ip:192.0.2.1", 130, 60).await.unwrap(), (100, 2));
-    assert_eq!(store.count_failure("key:k1", 130, 60).await.unwrap(), (130, 1), "per subject");
-    assert_eq!(
-        store.count_failure("ip:192.0.2.1", 160, 60).await.unwrap(),
-        (160, 1),
-        "a new window"
-    );
+    let count = |subjects: &[(&str, i64)], now: i64| {
+        let subjects: Vec<(String, i64)> =
+            subjects.iter().map(|(s, n)| (s.to_string(), *n)).collect();
+        let store = store.clone();
+        async move { store.count_failures(&subjects, now, 60).await.unwrap() }
+    };
+    assert_eq!(count(&[("ip:192.0.2.1", 1)], 100).await, [(100, 1)]);
+    assert_eq!(count(&[("ip:192.0.2.1", 1)], 130).await, [(100, 2)]);
+    assert_eq!(count(&[("key:k1", 1)], 130).await, [(130, 1)], "per subject");
+    assert_eq!(count(&[("ip:192.0.2.1", 1)], 160).await, [(160, 1)], "a new window");
     store.purge_failures(150).await.unwrap();
-    assert_eq!(store.count_failure("key:k1", 170, 60).await.unwrap(), (170, 1), "purged");
-    assert_eq!(store.count_failure("ip:192.0.2.1", 170, 60).await.unwrap(), (160, 2), "kept");
+    assert_eq!(count(&[("key:k1", 1)], 170).await, [(170, 1)], "purged");
+    assert_eq!(count(&[("ip:192.0.2.1", 1)], 170).await, [(160, 2)], "kept");
+    // Several subjects and several failures in one statement, answered in order.
+    let batch = count(&[("key:k2", 3), ("ip:192.0.2.1", 2), ("key:k1", 1)], 175).await;
+    assert_eq!(batch, [(175, 3), (160, 4), (170, 2)]);
+    assert_eq!(count(&[("ip:192.0.2.1", 5)], 220).await, [(220, 5)], "starts over with all 5");
+    assert!(count(&[], 220).await.is_empty());
 }
 
 async fn keys_round_trip_and_names_are_unique_per_workspace(backend: Backend) {
