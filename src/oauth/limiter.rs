@@ -4,10 +4,11 @@
 //! secret is checked, so a flood costs no argon2 work. Counters live in memory and
 //! never grow without bound. On PostgreSQL, where several instances share one
 //! database, every failure is also counted there by an atomic statement (failures
-//! that arrive together share one), and the shared count is what the limit compares: an attacker gets the configured
-//! attempts across all instances, not that many on each. Checks stay in memory,
-//! and a locked id or address makes no more failures to count, so a lockout storm
-//! writes nothing; successes never write.
+//! that arrive together share one), and the shared count is what the limit
+//! compares: an attacker gets the configured attempts across all instances, not
+//! that many on each. Checks stay in memory, and a locked id or address makes no
+//! more failures to count, so a lockout storm writes nothing; successes never
+//! write.
 //!
 //! A refused attempt is answered no sooner than [`Limits::delay`] after it began,
 //! so each request a flood keeps in flight (an HTTP/1.1 connection, an HTTP/2
