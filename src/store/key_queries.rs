@@ -122,12 +122,19 @@ fn find_keys_sql() -> String {
 }
 
 /// Prepares the key loads' statement on a new connection (the server reads the
-/// catalog it needs then), so the first loads after a start do not wait for it.
-/// A database not migrated yet has nothing to prepare: the first load will.
-pub(in crate::store) async fn prepare_key_loads(conn: &mut <Db as sqlx::Database>::Connection) {
-    if let Err(e) = sqlx::query(&find_keys_sql()).bind("[]").execute(conn).await {
-        tracing::debug!(error = %e, "key loads not prepared on a new connection");
-    }
+/// catalog it needs then), so the first loads after a start do not wait for it:
+/// each backend's pool calls it as a connection opens (`after_connect`). A
+/// database not migrated yet has nothing to prepare: the first load will.
+pub(in crate::store) fn prepare_key_loads(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        if let Err(e) = sqlx::query(&find_keys_sql()).bind("[]").execute(conn).await {
+            tracing::debug!(error = %e, "key loads not prepared on a new connection");
+        }
+        Ok(())
+    })
 }
 
 pub(super) async fn find_keys(this: &This, ids: &[String]) -> StoreResult<(Vec<KeyRecord>, i64)> {

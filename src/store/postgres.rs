@@ -53,12 +53,7 @@ impl PostgresStore {
                     Ok(true)
                 })
             })
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    queries::prepare_key_loads(conn).await;
-                    Ok(())
-                })
-            })
+            .after_connect(queries::prepare_key_loads)
             .connect_with(options)
             .await
             .with_context(|| {

@@ -58,12 +58,7 @@ impl SqliteStore {
             // A connection to a file does not go away by itself: no ping (a round
             // trip to the connection's thread) before each use.
             .test_before_acquire(false)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    queries::prepare_key_loads(conn).await;
-                    Ok(())
-                })
-            })
+            .after_connect(queries::prepare_key_loads)
             // A failed COMMIT (disk full) can leave a connection that believes it is
             // still in a transaction; it must never go back to the pool, or every
             // later BEGIN on it fails. Only a connection that is in one is checked

@@ -360,6 +360,25 @@ async fn an_assertion_replayed_on_another_instance_is_refused(backend: Backend) 
     refused(&peer, &assertion, "replayed on the other instance").await;
 }
 
+async fn one_assertion_sent_many_times_at_once_gets_one_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = ClientKey::new(None);
+    let created = app.create_key(json!({"name": "signer", "jwks": key.jwks()})).await;
+    let id = created["client_id"].as_str().unwrap();
+    // Sent together, the copies miss the key cache together and their JWT ids
+    // reach the register together: the key loads once for all, and one use wins.
+    let assertion = key.sign(&claims(&app, id, &app.url("/oauth/token")));
+    let sent = (0..8).map(|_| token_with(&app, &assertion));
+    let statuses: Vec<StatusCode> =
+        futures::future::join_all(sent).await.iter().map(Response::status).collect();
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    assert_eq!((ok, refused), (1, 7), "{statuses:?}");
+    // A fresh assertion of the same key still works: the key was found, not refused.
+    let fresh = key.sign(&claims(&app, id, &app.url("/oauth/token")));
+    assert_eq!(token_with(&app, &fresh).await.status(), StatusCode::OK);
+}
+
 /// A client's web server publishing its JWK Set: what it serves, and how often
 /// it was asked.
 struct Publisher {
@@ -474,4 +493,5 @@ on_both_backends!(
     a_key_switches_between_secret_and_assertions,
     assertions_authenticate_introspection_and_revocation,
     an_assertion_replayed_on_another_instance_is_refused,
+    one_assertion_sent_many_times_at_once_gets_one_token,
 );
